@@ -1,0 +1,469 @@
+"""The backend logic, written once for every SQL database.
+
+A dialect subclass supplies connections, transactions, the clock and a few clauses
+(:meth:`SqlBackend.transaction`, the row-locking clauses); everything else — submitting, planning,
+claiming, reporting, expiring, cancelling, re-running and the reads — lives here, each verb
+one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from baton.backends import advance, claims
+from baton.backends.advance import Ended
+from baton.backends.tx import Tx, in_list
+from baton.errors import Conflict, NotFound
+from baton.model import Graph
+from baton.planner import Plan
+from baton.records import (
+    AttemptRecord,
+    AuditRecord,
+    ClaimResult,
+    EventRecord,
+    GraphRecord,
+    Report,
+    StopOrder,
+    TaskRecord,
+    WorkerInfo,
+)
+from baton.spec import graph_digest, graph_from_dict, graph_to_dict
+from baton.states import EventState, Outcome, TaskState
+
+EVENT_COLUMNS = (
+    "e.id, e.type, e.graph_id, g.name, g.version, e.idem_key, e.params, e.state, e.cancel_requested, "
+    "e.submitted_at, e.started_at, e.finished_at, e.tasks_total, e.tasks_active"
+)
+TASK_COLUMNS = (
+    "id, event_id, node, partition, state, pending, attempt, failures, worker_id, ready_at, "
+    "started_at, finished_at, result, error"
+)
+DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+
+
+def _canonical(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _event(row: Sequence[Any]) -> EventRecord:
+    return EventRecord(
+        id=row[0], type=row[1], graph_id=row[2], graph_name=row[3], graph_version=row[4], key=row[5],
+        params=json.loads(row[6]), state=EventState(row[7]), cancel_requested=bool(row[8]),
+        submitted_at=row[9], started_at=row[10], finished_at=row[11], tasks_total=row[12],
+        tasks_active=row[13],
+    )  # fmt: skip
+
+
+def _task(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(*row[:4], TaskState(row[4]), *row[5:])
+
+
+class SqlBackend(ABC):
+    """Backend verbs over a SQL database; see :mod:`baton.backends.protocol`."""
+
+    skip_locked = ""  # "FOR UPDATE SKIP LOCKED" where the database has it: claim without waiting
+    row_lock = ""  # "FOR UPDATE" where the database locks rows, not the whole file
+
+    def __init__(self, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> None:
+        self.max_result_bytes = max_result_bytes
+        self._graphs: dict[int, Graph] = {}
+        self._requirements: dict[int, claims.Requirement] = {}
+        self._lock = threading.Lock()
+
+    # --- dialect hooks ------------------------------------------------------------------
+
+    @abstractmethod
+    def transaction(self, write: bool = True) -> AbstractContextManager[Tx]:
+        """Open a transaction; a write transaction takes the write lock at once."""
+
+    @abstractmethod
+    def migrate(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def wait_for_change(self, timeout_s: float) -> bool: ...
+
+    # --- graphs ---------------------------------------------------------------------------
+
+    def graph_of(self, graph_id: int) -> Graph:
+        """The validated graph of a registered version (immutable, so cached forever)."""
+        graph = self._graphs.get(graph_id)
+        if graph is None:
+            graph = self._cache_graph(graph_id, self.graph(graph_id).spec)
+        return graph
+
+    def _graph_in(self, tx: Tx, graph_id: int) -> Graph:
+        """graph_of, read through an open transaction."""
+        graph = self._graphs.get(graph_id)
+        if graph is None:
+            row = tx.one("SELECT spec FROM graphs WHERE id = ?", (graph_id,))
+            if row is None:
+                raise NotFound(f"no graph with id {graph_id}")
+            graph = self._cache_graph(graph_id, json.loads(row[0]))
+        return graph
+
+    def _cache_graph(self, graph_id: int, spec: Mapping[str, Any]) -> Graph:
+        graph = graph_from_dict(spec, source=f"graph #{graph_id}")
+        with self._lock:
+            self._graphs[graph_id] = graph
+        return graph
+
+    def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:
+        digest = graph_digest(graph)
+        spec = json.dumps(graph_to_dict(graph), sort_keys=True)
+        with self.transaction() as tx:
+            row = tx.one("SELECT id FROM graphs WHERE name = ? AND digest = ?", (graph.name, digest))
+            if row is None:
+                latest = tx.one("SELECT MAX(version) FROM graphs WHERE name = ?", (graph.name,))[0] or 0
+                row = tx.one(
+                    "INSERT INTO graphs (name, version, event_type, digest, spec, source, registered_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (graph.name, latest + 1, graph.event_type, digest, spec, source, tx.now),
+                )
+                tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
+        return self.graph(row[0])
+
+    def graph(self, graph_id: int) -> GraphRecord:
+        with self.transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT id, name, version, event_type, digest, spec, registered_at FROM graphs WHERE id = ?",
+                (graph_id,),
+            )
+        if row is None:
+            raise NotFound(f"no graph with id {graph_id}")
+        return GraphRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+
+    def latest_graph(self, event_type: str) -> GraphRecord:
+        with self.transaction(write=False) as tx:
+            row = tx.one("SELECT MAX(id) FROM graphs WHERE event_type = ?", (event_type,))
+        if row is None or row[0] is None:
+            raise NotFound(f"no graph is registered for event type '{event_type}' (see 'baton graph register')")
+        return self.graph(row[0])
+
+    def graphs(self) -> list[GraphRecord]:
+        with self.transaction(write=False) as tx:
+            ids = [r[0] for r in tx.rows("SELECT id FROM graphs ORDER BY name, version")]
+        return [self.graph(i) for i in ids]
+
+    # --- events ---------------------------------------------------------------------------
+
+    def submit(
+        self, graph_id: int, params: Mapping[str, Any], key: str | None = None
+    ) -> tuple[EventRecord, bool]:
+        record = self.graph(graph_id)
+        canonical = _canonical(params)
+        with self.transaction() as tx:
+            existing = self._existing_event(tx, key, record.event_type, canonical)
+            if existing is None:
+                existing = tx.one(
+                    "INSERT INTO events (type, graph_id, idem_key, params, state, submitted_at) "
+                    "VALUES (?, ?, ?, ?, 'submitted', ?) RETURNING id",
+                    (record.event_type, graph_id, key, canonical, tx.now),
+                )[0]
+                tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
+                created = True
+            else:
+                created = False
+        return self.event(existing), created
+
+    @staticmethod
+    def _existing_event(tx: Tx, key: str | None, event_type: str, canonical: str) -> int | None:
+        """The event already submitted under this idempotency key, if it matches."""
+        if key is None:
+            return None
+        row = tx.one("SELECT id, type, params FROM events WHERE idem_key = ?", (key,))
+        if row is None:
+            return None
+        if row[1] != event_type or row[2] != canonical:
+            raise Conflict(f"idempotency key {key!r} already names event {row[0]} with other parameters; use a new key")
+        return int(row[0])
+
+    def events_to_expand(self, limit: int) -> list[EventRecord]:
+        with self.transaction(write=False) as tx:
+            ids = [r[0] for r in tx.rows("SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,))]
+        return [self.event(i) for i in ids]
+
+    def save_plan(self, event_id: int, plan: Plan) -> bool:
+        with self.transaction() as tx:
+            row = tx.one("SELECT state, graph_id FROM events WHERE id = ?", (event_id,))
+            if row is None or row[0] != EventState.SUBMITTED:
+                return False
+            req = claims.intern_requirements(tx, tx.graph_of(row[1]))
+            tx.many(
+                "INSERT INTO tasks (event_id, node, partition, state, pending, priority, req_id, "
+                "available_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(event_id, t.node, t.partition, "ready" if t.pending == 0 else "pending", t.pending,
+                  t.priority, req[t.node], tx.now, tx.now if t.pending == 0 else None)
+                 for t in plan.tasks],
+            )  # fmt: skip
+            tx.many(
+                "INSERT INTO event_nodes (event_id, node, total, remaining) VALUES (?, ?, ?, ?)",
+                [(event_id, node, n, n) for node, n in plan.node_totals.items()],
+            )
+            total = len(plan.tasks)
+            tx.q(
+                "UPDATE events SET state = 'running', started_at = ?, tasks_total = ?, tasks_active = ? "
+                "WHERE id = ? AND state = 'submitted'",
+                (tx.now, total, total, event_id),
+            )
+            ready = sum(1 for t in plan.tasks if t.pending == 0)
+            tx.audit("controller", "event.expanded", "new event", event_id, tasks=total, ready=ready,
+                     nodes=dict(plan.node_totals))  # fmt: skip
+        return True
+
+    def fail_event(self, event_id: int, reason: str) -> None:
+        """Refuse a submitted event that cannot be planned (e.g. its graph changed shape)."""
+        with self.transaction() as tx:
+            tx.q(
+                "UPDATE events SET state = 'failed', finished_at = ? WHERE id = ? AND state = 'submitted'",
+                (tx.now, event_id),
+            )
+            tx.audit("controller", "event.failed", reason, event_id)
+
+    # --- the worker link ------------------------------------------------------------------
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        with self.transaction() as tx:
+            tx.q(
+                "INSERT INTO workers (id, name, host, pid, capacity, labels, started_at, last_seen, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active') ON CONFLICT (id) DO UPDATE SET "
+                "last_seen = excluded.last_seen, state = 'active'",
+                (info.id, info.name, info.host, info.pid, json.dumps(dict(info.capacity)),
+                 json.dumps(sorted(info.labels)), tx.now, tx.now),
+            )  # fmt: skip
+            tx.audit(f"worker:{info.id}", "worker.registered", "start", capacity=dict(info.capacity),
+                     labels=sorted(info.labels))  # fmt: skip
+
+    def deregister_worker(self, worker_id: str) -> None:
+        with self.transaction() as tx:
+            tx.q("UPDATE workers SET state = 'stopped', last_seen = ? WHERE id = ?", (tx.now, worker_id))
+            tx.audit(f"worker:{worker_id}", "worker.stopped", "shutdown")
+
+    def claim(
+        self,
+        worker_id: str,
+        free: Mapping[str, int],
+        labels: frozenset[str],
+        limit: int,
+        lease_s: float,
+        reports: Sequence[Report] = (),
+    ) -> ClaimResult:
+        with self.transaction() as tx:
+            rejected = self._record_reports(tx, worker_id, reports)
+            requirements = self._requirements_now(tx)
+            chosen = claims.pick(tx, requirements, free, labels, limit, self.skip_locked)
+            if not chosen:
+                return ClaimResult([], rejected)
+            expires = claims.take(tx, worker_id, chosen, lease_s)
+            return ClaimResult(claims.build_claims(tx, chosen, expires), rejected)
+
+    def _requirements_now(self, tx: Tx) -> dict[int, claims.Requirement]:
+        known = tx.one("SELECT MAX(id) FROM requirements")[0] or 0
+        if known not in self._requirements and known:
+            self._requirements = claims.load_requirements(tx)
+        return self._requirements
+
+    def report(self, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:
+        if not reports:
+            return []
+        with self.transaction() as tx:
+            return self._record_reports(tx, worker_id, reports)
+
+    def _record_reports(self, tx: Tx, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:
+        """Fence each report by (state, attempt, worker); apply the current ones."""
+        if not reports:
+            return []
+        ids = sorted({r.task_id for r in reports})
+        rows = {
+            r[0]: r
+            for r in tx.rows(
+                "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.state, "
+                f"t.attempt, t.worker_id FROM tasks t JOIN events e ON e.id = t.event_id "
+                f"WHERE t.id IN ({in_list(ids)}) {self.row_lock}",
+                ids,
+            )
+        }
+        ended, rejected = [], []
+        for r in reports:
+            row = rows.get(r.task_id)
+            if row is None or row[6] != TaskState.RUNNING or row[7] != r.attempt or row[8] != worker_id:
+                rejected.append((r.task_id, r.attempt))
+                tx.audit(f"worker:{worker_id}", "report.rejected", "stale attempt", task_id=r.task_id,
+                         attempt=r.attempt, current=row[7] if row else None)  # fmt: skip
+                continue
+            ended.append(self._ended(row, worker_id, r))
+        advance.finish_attempts(tx, ended, f"worker:{worker_id}")
+        return rejected
+
+    def _ended(self, row: Sequence[Any], worker_id: str, r: Report) -> Ended:
+        outcome, result, error = r.outcome, r.result_json, r.error
+        if outcome is Outcome.SUCCEEDED:
+            problem = self._result_problem(result)
+            if problem:
+                outcome, result, error = Outcome.INVALID_RESULT, None, problem
+        return Ended(
+            task_id=row[0], attempt=r.attempt, event_id=row[1], graph_id=row[2], node=row[3],
+            partition=row[4], failures=row[5], worker_id=worker_id, outcome=outcome,
+            started_at=r.started_at, finished_at=r.finished_at, result_json=result, error=error,
+            exit_code=r.exit_code, stdout=r.stdout, stderr=r.stderr,
+        )  # fmt: skip
+
+    def _result_problem(self, result: str | None) -> str | None:
+        if result is None:
+            return None
+        size = len(result.encode())
+        if size > self.max_result_bytes:
+            return (f"result is {size:,} bytes, over the {self.max_result_bytes:,}-byte cap; "
+                    "write large data to files and return their paths")  # fmt: skip
+        try:
+            json.loads(result)
+        except ValueError as exc:
+            return f"result is not valid JSON: {exc}"
+        return None
+
+    def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
+        with self.transaction() as tx:
+            tx.q("UPDATE workers SET last_seen = ? WHERE id = ?", (tx.now, worker_id))
+            tx.q(
+                "UPDATE tasks SET lease_expires_at = ? WHERE worker_id = ? AND state = 'running'",
+                (tx.now + lease_s, worker_id),
+            )
+            held = {
+                (r[0], r[1]): bool(r[2])
+                for r in tx.rows(
+                    "SELECT id, attempt, cancel_requested FROM tasks WHERE worker_id = ? AND state = 'running'",
+                    (worker_id,),
+                )
+            }
+        stops = []
+        for task_id, attempt in running:
+            if (task_id, attempt) not in held:
+                stops.append(StopOrder(task_id, attempt, "lease lost"))
+            elif held[(task_id, attempt)]:
+                stops.append(StopOrder(task_id, attempt, "event cancelled"))
+        return stops
+
+    # --- the controller's verbs -----------------------------------------------------------
+
+    def expire_leases(self, limit: int = 500) -> int:
+        with self.transaction() as tx:
+            rows = tx.rows(
+                "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.attempt, "
+                "t.worker_id, t.started_at FROM tasks t JOIN events e ON e.id = t.event_id "
+                f"WHERE t.state = 'running' AND t.lease_expires_at < ? ORDER BY t.id LIMIT ? {self.skip_locked}",
+                (tx.now, limit),
+            )
+            ended = [
+                Ended(task_id=r[0], event_id=r[1], graph_id=r[2], node=r[3], partition=r[4], failures=r[5],
+                      attempt=r[6], worker_id=r[7], started_at=r[8], finished_at=tx.now,
+                      outcome=Outcome.LOST, error=f"worker_lost: lease of worker {r[7]} expired")
+                for r in rows
+            ]  # fmt: skip
+            advance.finish_attempts(tx, ended, "controller")
+        return len(ended)
+
+    def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
+        with self.transaction() as tx:
+            row = tx.one("SELECT state FROM events WHERE id = ?", (event_id,))
+            if row is None:
+                raise NotFound(f"no event {event_id}")
+            state = EventState(row[0])
+            if state.terminal:
+                raise Conflict(f"event {event_id} is already {state}")
+            tx.q("UPDATE events SET cancel_requested = 1 WHERE id = ?", (event_id,))
+            tx.audit(actor, "event.cancel_requested", "cancel", event_id)
+            if state is EventState.SUBMITTED:
+                tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
+                tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
+            else:
+                n = tx.q(
+                    "UPDATE tasks SET state = 'cancelled', finished_at = ? "
+                    "WHERE event_id = ? AND state IN ('pending', 'ready')",
+                    (tx.now, event_id),
+                ).rowcount
+                tx.q("UPDATE tasks SET cancel_requested = 1 WHERE event_id = ? AND state = 'running'", (event_id,))
+                tx.audit(actor, "task.cancelled", "event cancelled", event_id, tasks=n)
+                advance.settle(tx, {event_id: n})
+        return self.event(event_id)
+
+    def rerun(
+        self, event_id: int, partition: str | None = None, node: str | None = None, actor: str = "operator"
+    ) -> int:
+        from baton.backends.rerun import reset_for_rerun
+
+        with self.transaction() as tx:
+            return reset_for_rerun(tx, event_id, partition, node, actor)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def event(self, event_id: int) -> EventRecord:
+        with self.transaction(write=False) as tx:
+            row = tx.one(f"SELECT {EVENT_COLUMNS} FROM events e JOIN graphs g ON g.id = e.graph_id WHERE e.id = ?",
+                         (event_id,))  # fmt: skip
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        return _event(row)
+
+    def events(self, limit: int = 20) -> list[EventRecord]:
+        with self.transaction(write=False) as tx:
+            rows = tx.rows(
+                f"SELECT {EVENT_COLUMNS} FROM events e JOIN graphs g ON g.id = e.graph_id ORDER BY e.id DESC LIMIT ?",
+                (limit,),
+            )
+        return [_event(r) for r in rows]
+
+    def tasks(self, event_id: int, node: str | None = None, partition: str | None = None) -> list[TaskRecord]:
+        sql, params = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ?", [event_id]
+        for column, value in (("node", node), ("partition", partition)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        with self.transaction(write=False) as tx:
+            return [_task(r) for r in tx.rows(sql + " ORDER BY id", params)]
+
+    def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
+        with self.transaction(write=False) as tx:
+            rows = tx.rows(
+                "SELECT node, state, COUNT(*) FROM tasks WHERE event_id = ? GROUP BY node, state", (event_id,)
+            )
+        out: dict[str, dict[str, int]] = {}
+        for node, state, n in rows:
+            out.setdefault(node, {})[state] = n
+        return out
+
+    def attempts(self, task_ids: Sequence[int]) -> list[AttemptRecord]:
+        if not task_ids:
+            return []
+        with self.transaction(write=False) as tx:
+            rows = tx.rows(
+                "SELECT task_id, attempt, worker_id, outcome, started_at, finished_at, exit_code, error, "
+                f"stdout, stderr FROM attempts WHERE task_id IN ({in_list(task_ids)}) ORDER BY task_id, attempt",
+                list(task_ids),
+            )
+        return [AttemptRecord(r[0], r[1], r[2], Outcome(r[3]), *r[4:]) for r in rows]
+
+    def audit(self, event_id: int | None = None, task_id: int | None = None) -> list[AuditRecord]:
+        sql, params = "SELECT id, at, event_id, task_id, actor, action, cause, detail FROM audit WHERE 1 = 1", []
+        if event_id is not None:
+            sql += " AND event_id = ?"
+            params.append(event_id)
+        if task_id is not None:
+            sql += " AND task_id = ?"
+            params.append(task_id)
+        with self.transaction(write=False) as tx:
+            rows = tx.rows(sql + " ORDER BY id", params)
+        return [AuditRecord(*r[:7], json.loads(r[7])) for r in rows]
+
+    def workers(self) -> list[dict[str, Any]]:
+        with self.transaction(write=False) as tx:
+            rows = tx.rows("SELECT id, name, host, pid, capacity, labels, last_seen, state FROM workers ORDER BY id")
+        keys = ("id", "name", "host", "pid", "capacity", "labels", "last_seen", "state")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+

@@ -1,0 +1,81 @@
+"""One open transaction: a connection, the clock reading it runs at, and its audit rows.
+
+SQL is written once with ``?`` placeholders; a dialect that uses another style converts it
+in :meth:`Tx.sql`. Audit rows are buffered and written with one ``executemany`` at commit,
+inside the same transaction as the changes they explain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from baton.model import Graph
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Cursor: ...
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Cursor: ...
+
+
+class Tx:
+    def __init__(
+        self,
+        conn: Connection,
+        now: float,
+        graph_of: Callable[[int], Graph],
+        convert: Callable[[str], str] = lambda s: s,
+    ) -> None:
+        self.conn = conn
+        self.now = now
+        self.graph_of = graph_of
+        self._convert = convert
+        self._audit: list[tuple[Any, ...]] = []
+
+    def q(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.conn.execute(self._convert(sql), params)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.q(sql, params).fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.q(sql, params).fetchone()
+
+    def many(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(self._convert(sql), seq)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        cause: str,
+        event_id: int | None = None,
+        task_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        payload = json.dumps(detail, separators=(",", ":"), default=str) if detail else "{}"
+        self._audit.append((self.now, event_id, task_id, actor, action, cause, payload))
+
+    def flush_audit(self) -> None:
+        if self._audit:
+            self.many(
+                "INSERT INTO audit (at, event_id, task_id, actor, action, cause, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self._audit,
+            )
+            self._audit.clear()
+
+
+def in_list(values: Sequence[Any]) -> str:
+    """Placeholders for ``IN (...)``: ``?, ?, ?``."""
+    return ", ".join("?" * len(values))

@@ -1,0 +1,77 @@
+"""Baton's exception tree. Every error Baton raises on purpose derives from BatonError.
+
+    BatonError
+    ├── UsageError              bad input from a person or a client (CLI exit 2, HTTP 4xx)
+    │   ├── GraphInvalid        a graph file or builder failed validation (lists every problem)
+    │   ├── ParamsInvalid       an event's parameters do not fit the graph's schema
+    │   ├── NotFound            an event, graph or task that does not exist
+    │   └── Conflict            e.g. an idempotency key reused with other parameters
+    ├── StaleReport             a report or heartbeat for an attempt that is no longer current
+    └── BackendError            the store failed (driver errors are translated to this)
+        └── SchemaError         the database schema is newer or older than this code
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class BatonError(Exception):
+    """Root of every error Baton raises on purpose."""
+
+
+class UsageError(BatonError):
+    """The input was wrong; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem: where (file and dotted path, line if known) and what."""
+
+    where: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        line = f" (line {self.line})" if self.line else ""
+        return f"{self.where}{line}: {self.message}"
+
+
+class GraphInvalid(UsageError):
+    """A graph failed validation. ``problems`` lists every problem found, not only the first."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        count = len(self.problems)
+        super().__init__(f"invalid graph {source} ({count} problem{'s' if count != 1 else ''}):\n{lines}")
+
+
+class ParamsInvalid(UsageError):
+    """An event's parameters were refused; ``problems`` names each parameter."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid event parameters: " + "; ".join(self.problems))
+
+
+class NotFound(UsageError):
+    """Something named by the caller does not exist."""
+
+
+class Conflict(UsageError):
+    """The request contradicts what is already stored."""
+
+
+class StaleReport(BatonError):
+    """A report for an attempt that is no longer the task's current one; it changed nothing."""
+
+
+class BackendError(BatonError):
+    """The backing store failed."""
+
+
+class SchemaError(BackendError):
+    """The database schema does not match this version of Baton."""

@@ -1,0 +1,123 @@
+"""Pure planning: an event's graph and parameters in, every task and its wait counts out.
+
+Readiness is tracked with counters, never by rescanning tasks. A task's ``pending`` is the
+number of its incoming edges not yet satisfied: one per ``same`` edge (satisfied when the
+upstream task of the same partition succeeds) and one per node-level edge (``all`` or
+``broadcast``, satisfied once, when the whole upstream node has succeeded). The backend
+decrements counters as reports arrive; a task whose counter reaches zero is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from baton.model import DepMode, Graph, Node
+from baton.params import partition_keys
+
+UNPARTITIONED = ""  # the partition key of an unpartitioned node's single task
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    node: str
+    partition: str
+    pending: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    tasks: tuple[PlannedTask, ...]
+    node_totals: Mapping[str, int]
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.node_totals)
+
+
+def node_partitions(node: Node, partitions: tuple[str, ...]) -> tuple[str, ...]:
+    return partitions if node.partitioned else (UNPARTITIONED,)
+
+
+def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
+    """Every task of the event, in topological node order; params must be validated."""
+    keys = partition_keys(graph, params)
+    tasks: list[PlannedTask] = []
+    totals: dict[str, int] = {}
+    for node in graph.nodes:
+        pending = len(node.edges())
+        parts = node_partitions(node, keys)
+        tasks.extend(PlannedTask(node.name, p, pending, node.priority) for p in parts)
+        totals[node.name] = len(parts)
+    return Plan(tuple(tasks), totals)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A set of tasks: one node, one partition of it or (partition None) all of them."""
+
+    node: str
+    partition: str | None
+
+
+def blocked_by(graph: Graph, node: str, partition: str) -> list[Scope]:
+    """Everything downstream of a failed task that can now never run, in topological order.
+
+    ``same`` edges carry the failure to the same partition; node-level edges carry it to the
+    whole downstream node (which then blocks everything below it).
+    """
+    whole: set[str] = set()
+    parts: dict[str, set[str]] = {}
+    frontier: list[Scope] = [Scope(node, partition)]
+    while frontier:
+        scope = frontier.pop()
+        for down, mode in graph.downstream[scope.node]:
+            if down.name in whole:
+                continue
+            if mode is DepMode.SAME and scope.partition is not None:
+                if scope.partition not in parts.setdefault(down.name, set()):
+                    parts[down.name].add(scope.partition)
+                    frontier.append(Scope(down.name, scope.partition))
+            else:
+                whole.add(down.name)
+                frontier.append(Scope(down.name, None))
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    out = [Scope(n, None) for n in whole]
+    out += [Scope(n, p) for n, ps in parts.items() if n not in whole for p in sorted(ps)]
+    return sorted(out, key=lambda s: order[s.node])
+
+
+def unsatisfied_edges(
+    graph: Graph, node: str, partition: str, succeeded: set[tuple[str, str]], complete_nodes: set[str]
+) -> int:
+    """How many of a task's incoming edges are not yet satisfied (used when re-running)."""
+    count = 0
+    for dep in graph.node(node).edges():
+        if dep.mode is DepMode.SAME:
+            count += (dep.upstream, partition) not in succeeded
+        else:
+            count += dep.upstream not in complete_nodes
+    return count
+
+
+def critical_path(graph: Graph) -> list[str]:
+    """The longest chain of nodes: the minimum number of task waves an event needs."""
+    best: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        ups = [best[d.upstream] for d in node.after]
+        longest = max(ups, key=len, default=[])
+        best[node.name] = [*longest, node.name]
+    return max(best.values(), key=len, default=[])
+
+
+def upstream_nodes(graph: Graph, names: Iterable[str]) -> set[str]:
+    """The given nodes and every node they transitively depend on."""
+    seen: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(d.upstream for d in graph.node(name).after)
+    return seen

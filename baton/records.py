@@ -1,0 +1,147 @@
+"""Plain records that cross the backend boundary (and, later, the HTTP wire).
+
+They carry JSON as text where the backend only stores or forwards it (results, inputs,
+params) so that nothing is parsed and re-serialised on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from baton.states import EventState, Outcome, TaskState
+
+
+@dataclass(frozen=True)
+class GraphRecord:
+    id: int
+    name: str
+    version: int
+    event_type: str
+    digest: str
+    spec: Mapping[str, Any]
+    registered_at: float
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    type: str
+    graph_id: int
+    graph_name: str
+    graph_version: int
+    key: str | None
+    params: Mapping[str, Any]
+    state: EventState
+    cancel_requested: bool
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    tasks_total: int
+    tasks_active: int
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: int
+    event_id: int
+    node: str
+    partition: str
+    state: TaskState
+    pending: int
+    attempt: int
+    failures: int
+    worker_id: str | None
+    ready_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    result_json: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    task_id: int
+    attempt: int
+    worker_id: str | None
+    outcome: Outcome
+    started_at: float | None
+    finished_at: float
+    exit_code: int | None
+    error: str | None
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: float
+    event_id: int | None
+    task_id: int | None
+    actor: str
+    action: str
+    cause: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What a task server declares about itself when it registers."""
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    capacity: Mapping[str, int]  # always has "slots"; may name other resources (mem_mb, gpu)
+    labels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A task handed to a worker: everything it needs to run one attempt."""
+
+    task_id: int
+    attempt: int
+    event_id: int
+    event_type: str
+    graph_id: int
+    node: str
+    partition: str
+    params_json: str
+    inputs_json: str
+    lease_expires_at: float
+
+
+@dataclass(frozen=True)
+class Report:
+    """How one attempt ended, as told by the worker that ran it."""
+
+    task_id: int
+    attempt: int
+    outcome: Outcome
+    started_at: float
+    finished_at: float
+    result_json: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """New claims, and the reports (sent in the same call) that were rejected as stale."""
+
+    claims: list[Claim] = field(default_factory=list)
+    rejected: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StopOrder:
+    """Heartbeat reply: stop this attempt (its lease is gone, or its event was cancelled)."""
+
+    task_id: int
+    attempt: int
+    reason: str
