@@ -28,8 +28,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar, TypeVar
 
-from year_end_report.files import read_csv, write_csv
 from year_end_report.figures import format_cents
+from year_end_report.files import read_csv, write_csv
 
 SYSTEMS: tuple[str, ...] = ("finance", "erp", "crm")
 DEFAULT_YEAR = 2025
@@ -92,19 +92,21 @@ class Profile:
 _SEN1, _SEN2, _GW, _CAB, _DSP, _SVC = PRODUCTS
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
-        "sales": Profile(125_000_000, 560, 18_000_000, 38, 980_000,
+        "sales": Profile(210_000_000, 520, 16_000_000, 38, 980_000,
                          (_SEN1, _SEN2, _GW, _CAB), 900, 34, 4_200_000),
-        "marketing": Profile(16_000_000, 300, 26_000_000, 14, 1_050_000, (_DSP,), 60, 9, 1_800_000),
-        "engineering": Profile(34_000_000, 220, 12_000_000, 62, 1_650_000, (_GW,), 140, 6, 6_500_000),
-        "operations": Profile(52_000_000, 710, 9_500_000, 33, 820_000,
+        "marketing": Profile(8_000_000, 300, 20_000_000, 12, 950_000,
+                             (_DSP,), 60, 9, 1_800_000),
+        "engineering": Profile(60_000_000, 150, 10_000_000, 40, 1_350_000,
+                               (_GW,), 140, 6, 6_500_000),
+        "operations": Profile(90_000_000, 640, 8_000_000, 30, 780_000,
                               (_SEN1, _CAB, _DSP), 700, 12, 2_100_000),
-        "customer_service": Profile(21_000_000, 180, 4_000_000, 46, 690_000,
+        "customer_service": Profile(40_000_000, 150, 3_000_000, 40, 650_000,
                                     (_SVC,), 400, 20, 750_000),
-        "branch_shanghai": Profile(98_000_000, 540, 11_000_000, 27, 1_120_000,
+        "branch_shanghai": Profile(150_000_000, 520, 11_000_000, 27, 1_120_000,
                                    (_SEN1, _SEN2, _GW, _DSP), 650, 26, 3_800_000),
-        "branch_shenzhen": Profile(82_000_000, 580, 9_000_000, 24, 1_040_000,
+        "branch_shenzhen": Profile(120_000_000, 560, 9_000_000, 24, 1_040_000,
                                    (_SEN1, _SEN2, _CAB), 720, 22, 3_100_000),
-        "branch_chengdu": Profile(46_000_000, 600, 6_000_000, 15, 860_000,
+        "branch_chengdu": Profile(70_000_000, 580, 6_000_000, 15, 860_000,
                                   (_SEN1, _CAB), 380, 14, 1_900_000),
     }
 )
@@ -170,6 +172,7 @@ FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 Record = LedgerLine | ErpLine | Deal
 _T = TypeVar("_T")
+_Entry = tuple[int, str, str, int]  # a ledger line before it gets its id
 
 
 def check_slug(department: str) -> str:
@@ -206,8 +209,8 @@ def profile_for(department: str) -> Profile:
     if known is not None:
         return known
     scale = 50 + zlib.crc32(department.encode()) % 101  # 50..150 per cent
-    return Profile(40_000_000 * scale // 100, 500, 7_000_000 * scale // 100,
-                   max(3, 20 * scale // 100), 900_000, (_SEN1, _CAB), 300 * scale // 100,
+    return Profile(70_000_000 * scale // 100, 550, 6_000_000 * scale // 100,
+                   max(3, 15 * scale // 100), 900_000, (_SEN1, _CAB), 380 * scale // 100,
                    max(2, 12 * scale // 100), 2_000_000)
 
 
@@ -250,7 +253,8 @@ def write_sources(out_dir: Path, year: int, departments: Sequence[str]) -> list[
     for department in departments:
         for system in SYSTEMS:
             rows = simulated_rows(system, department, year)
-            written.append(write_csv(source_path(out_dir, system, department), FIELDS[system], rows))
+            path = source_path(out_dir, system, department)
+            written.append(write_csv(path, FIELDS[system], rows))
     return written
 
 
@@ -264,7 +268,7 @@ def _vary(rng: random.Random, base: int, spread_permille: int) -> int:
 
 def _ledger(rng: random.Random, profile: Profile, year: int) -> list[Record]:
     """A year of general-ledger lines, with the occasional line exported twice."""
-    raw: list[tuple[int, str, str, int]] = []
+    raw: list[_Entry] = []
     for month in range(1, 13):
         raw += _revenue_lines(rng, profile, month)
         raw += _cost_lines(rng, profile, month)
@@ -272,7 +276,7 @@ def _ledger(rng: random.Random, profile: Profile, year: int) -> list[Record]:
     return _with_duplicates(rng, lines)
 
 
-def _revenue_lines(rng: random.Random, profile: Profile, month: int) -> list[tuple[int, str, str, int]]:
+def _revenue_lines(rng: random.Random, profile: Profile, month: int) -> list[_Entry]:
     """A month's invoiced revenue in a few batches, sometimes less a credit note."""
     target = profile.revenue * _SEASON[month - 1] // 1000
     batches = rng.randint(3, 6)
@@ -283,7 +287,7 @@ def _revenue_lines(rng: random.Random, profile: Profile, month: int) -> list[tup
     return lines
 
 
-def _cost_lines(rng: random.Random, profile: Profile, month: int) -> list[tuple[int, str, str, int]]:
+def _cost_lines(rng: random.Random, profile: Profile, month: int) -> list[_Entry]:
     """A month's cost of goods, operating expense and payroll lines."""
     revenue = profile.revenue * _SEASON[month - 1] // 1000
     lines = [(month, "cogs", "Cost of goods sold",

@@ -1,0 +1,441 @@
+"""The ``baton`` command. Thin: it builds settings and objects and calls the library.
+
+Exit codes: 0 success; 1 the event failed (or was cancelled); 2 bad input or usage;
+3 the backend failed (database unreachable, schema mismatch).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from baton.backends import open_backend
+from baton.backends.sql import SqlBackend
+from baton.controller import Controller, ControllerConfig
+from baton.display import node_table, print_summary, summary
+from baton.errors import BackendError, BatonError, UsageError
+from baton.local import LocalWorkers
+from baton.model import Graph
+from baton.params import parse_cli_params, validate_params
+from baton.planner import critical_path, plan
+from baton.settings import Settings, load_settings
+from baton.spec import load_graph_file
+from baton.states import EventState
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
+
+
+def handle_errors(fn: F) -> F:
+    """Map Baton's errors to messages and exit codes, in one place."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except BackendError as exc:
+            click.echo(f"backend error: {exc}", err=True)
+            sys.exit(EXIT_BACKEND)
+        except BatonError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def db_option(fn: F) -> F:
+    fn = click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="BATON_CONFIG",
+                      help="TOML settings file (keys as in BATON_* variables, lower case).")(fn)  # fmt: skip
+    return click.option("--db", default=None, help="Database URL (default: BATON_DB or sqlite:///.baton/baton.db).")(fn)
+
+
+def param_option(fn: F) -> F:
+    return click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+                        help="An event parameter; repeat for several.")(fn)  # fmt: skip
+
+
+def settings_from(config_file: str | None, **flags: Any) -> Settings:
+    return load_settings(config_file, **flags)
+
+
+def backend_for(settings: Settings) -> SqlBackend:
+    return open_backend(settings.db, synchronous=settings.sqlite_synchronous,
+                        max_result_bytes=settings.max_result_bytes)  # fmt: skip
+
+
+def event_params(graph: Graph, pairs: Sequence[str]) -> dict[str, Any]:
+    return validate_params(graph, parse_cli_params(graph, pairs))
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More logging on stderr.")
+@click.version_option(package_name="baton")
+def cli(verbose: int) -> None:
+    """Baton: events become per-partition task graphs, run by task servers that pull work."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- graphs ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("graph_file", type=click.Path())
+@handle_errors
+def validate(graph_file: str) -> None:
+    """Check a graph file; print a one-line summary or every problem found."""
+    graph = load_graph_file(graph_file)
+    click.echo(f"ok: graph {graph.name} (event type {graph.event_type}), {len(graph.nodes)} nodes, "
+               f"{len(graph.params)} parameters")  # fmt: skip
+
+
+@cli.command("plan")
+@click.argument("graph_file", type=click.Path())
+@param_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def plan_cmd(graph_file: str, params: Sequence[str], as_json: bool) -> None:
+    """Show the tasks an event would create: per node, total and the critical path."""
+    graph = load_graph_file(graph_file)
+    planned = plan(graph, event_params(graph, params))
+    path = critical_path(graph)
+    data = {"graph": graph.name, "tasks": len(planned.tasks), "nodes": dict(planned.node_totals),
+            "critical_path": path, "waves": len(path)}  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for node in graph.nodes:
+        deps = ", ".join(f"{d.upstream} ({d.mode})" for d in node.edges()) or "-"
+        click.echo(f"{node.name:<24} {planned.node_totals[node.name]:>7} task(s)   after: {deps}")
+    click.echo(f"total {len(planned.tasks)} tasks; critical path ({len(path)} waves): {' → '.join(path)}")
+
+
+@cli.group()
+def graph() -> None:
+    """Register and list graph versions (events are routed by type to the latest)."""
+
+
+@graph.command("register")
+@click.argument("graph_files", nargs=-1, required=True, type=click.Path())
+@db_option
+@handle_errors
+def graph_register(graph_files: Sequence[str], db: str | None, config_file: str | None) -> None:
+    """Validate and register graph files; an unchanged graph keeps its version."""
+    graphs = [(f, load_graph_file(f)) for f in graph_files]  # validate all before writing any
+    backend = backend_for(settings_from(config_file, db=db))
+    for file, g in graphs:
+        record = backend.register_graph(g, source=str(Path(file).resolve()))
+        click.echo(f"{record.name} v{record.version} (event type {record.event_type}) id {record.id}")
+
+
+@graph.command("list")
+@db_option
+@handle_errors
+def graph_list(db: str | None, config_file: str | None) -> None:
+    """List registered graphs and versions."""
+    for record in backend_for(settings_from(config_file, db=db)).graphs():
+        registered = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.registered_at))
+        click.echo(f"{record.id:>4}  {record.name} v{record.version}  event type {record.event_type}  {registered}")
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("graph_file", type=click.Path())
+@param_option
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
+@click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096), help="Slots per worker.")
+@click.option("--label", "labels", multiple=True, help="Label for the local workers; repeat for several.")
+@click.option("--key", default=None, help="Idempotency key: the same key runs the event once.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object, nothing else.")
+@click.option("--lease-s", type=float, default=None, help="Lease length in seconds.")
+@db_option
+@handle_errors
+def run(graph_file: str, params: Sequence[str], workers: int, slots: int, labels: Sequence[str], key: str | None,
+        as_json: bool, lease_s: float | None, db: str | None, config_file: str | None) -> None:  # fmt: skip
+    """Run one event of GRAPH_FILE on this machine: controller plus local workers."""
+    graph_def = load_graph_file(graph_file)
+    values = event_params(graph_def, params)  # bad input stops here: nothing is written
+    settings = settings_from(config_file, db=db, lease_s=lease_s)
+    backend = backend_for(settings)
+    record = backend.register_graph(graph_def, source=str(Path(graph_file).resolve()))
+    event, _ = backend.submit(record.id, values, key=key)
+    log_dir = _log_dir(settings)
+    local = LocalWorkers(settings, workers, {"slots": slots}, log_dir, labels)
+    local.start()
+    try:
+        _drive(backend, event.id, [n.name for n in graph_def.nodes], as_json, local)
+    finally:
+        local.stop(timeout_s=settings.drain_s + 5)
+    _finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
+
+
+def _log_dir(settings: Settings) -> Path:
+    if settings.db.startswith("sqlite://"):
+        return Path(settings.db.removeprefix("sqlite://").removeprefix("/")).parent / "logs"
+    return Path(".baton/logs")
+
+
+def _drive(backend: SqlBackend, event_id: int, order: list[str], as_json: bool, local: LocalWorkers) -> None:
+    """Run the controller until the event is finished, showing progress unless --json."""
+    stop = threading.Event()
+    controller = Controller(backend, ControllerConfig(poll_s=0.2))
+    thread = threading.Thread(target=controller.run_until_finished, args=(event_id, stop), daemon=True)
+    thread.start()
+    console = Console(stderr=True)
+    show = not as_json and console.is_terminal
+    try:
+        if show:
+            with Live(console=console, refresh_per_second=4, transient=True) as live:
+                while thread.is_alive():
+                    live.update(node_table(backend.event(event_id), backend.node_counts(event_id), order))
+                    thread.join(0.25)
+        else:
+            while thread.is_alive():
+                thread.join(0.25)
+                if local.alive() == 0:
+                    raise BackendError("every local worker exited; see the logs in " + str(local.log_dir))
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _finish(backend: SqlBackend, event_id: int, order: list[str], as_json: bool) -> None:
+    event = backend.event(event_id)
+    if as_json:
+        click.echo(json.dumps(summary(backend, event_id)))
+    else:
+        print_summary(Console(), backend, event_id, order)
+    if event.state is not EventState.SUCCEEDED:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.option("--poll-s", type=float, default=None, help="Longest idle wait between looks at the store.")
+@db_option
+@handle_errors
+def controller(poll_s: float | None, db: str | None, config_file: str | None) -> None:
+    """Run the controller until interrupted: expand events, expire lost leases."""
+    settings = settings_from(config_file, db=db, poll_s=poll_s)
+    backend = backend_for(settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    click.echo(f"controller running on {settings.db}", err=True)
+    Controller(backend, ControllerConfig(poll_s=settings.poll_s)).run(stop)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+@cli.command()
+@click.option("--slots", type=click.IntRange(1, 4096), default=4, show_default=True, help="Tasks of cost 1 at once.")
+@click.option("--resource", "resources", multiple=True, metavar="NAME=AMOUNT", help="Named capacity, e.g. mem_mb=8192.")
+@click.option("--label", "labels", multiple=True, help="A label tasks may require; repeat for several.")
+@click.option("--name", default="", help="Worker name shown in status and audit (default: host name).")
+@click.option("--lease-s", type=float, default=None)
+@click.option("--heartbeat-s", type=float, default=None)
+@click.option("--poll-s", type=float, default=None)
+@click.option("--drain-s", type=float, default=None, help="On SIGTERM, how long running tasks may finish.")
+@click.option("--max-result-bytes", type=int, default=None)
+@click.option("--max-log-bytes", type=int, default=None)
+@click.option("--exit-when-idle", "idle_s", type=float, default=None, help="Exit after this many idle seconds.")
+@db_option
+@handle_errors
+def worker(slots: int, resources: Sequence[str], labels: Sequence[str], name: str, idle_s: float | None,
+           db: str | None, config_file: str | None, **flags: Any) -> None:  # fmt: skip
+    """Run a task server: pull tasks that fit, run them, report. SIGTERM drains it."""
+    from baton.worker import Worker, WorkerConfig
+
+    settings = settings_from(config_file, db=db, **flags)
+    capacity = {"slots": slots, **_resources(resources)}
+    config = WorkerConfig(capacity=capacity, labels=frozenset(labels), name=name, lease_s=settings.lease_s,
+                          heartbeat_s=settings.heartbeat_interval_s, poll_s=settings.poll_s,
+                          drain_s=settings.drain_s, max_result_bytes=settings.max_result_bytes,
+                          max_log_bytes=settings.max_log_bytes, exit_when_idle_s=idle_s)  # fmt: skip
+    instance = Worker(backend_for(settings), config)
+    instance.install_signal_handlers()
+    click.echo(f"worker {instance.id} capacity {capacity} labels {sorted(labels)} on {settings.db}", err=True)
+    instance.run()
+
+
+def _resources(pairs: Sequence[str]) -> dict[str, int]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value.isdigit():
+            raise UsageError(f"--resource {pair!r}: expected NAME=AMOUNT, e.g. mem_mb=8192")
+        out[key] = int(value)
+    return out
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("event_type")
+@param_option
+@click.option("--key", default=None, help="Idempotency key: the same key returns the same event.")
+@click.option("--wait", is_flag=True, help="Wait for the event to finish; exit 1 if it failed.")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+@handle_errors
+def submit(event_type: str, params: Sequence[str], key: str | None, wait: bool, as_json: bool, db: str | None,
+           config_file: str | None) -> None:  # fmt: skip
+    """Raise an event; a running controller routes it to the latest graph for its type."""
+    backend = backend_for(settings_from(config_file, db=db))
+    record = backend.latest_graph(event_type)
+    from baton.spec import graph_from_dict
+
+    values = event_params(graph_from_dict(record.spec, source=f"{record.name} v{record.version}"), params)
+    event, created = backend.submit(record.id, values, key=key)
+    if not wait:
+        click.echo(json.dumps({"event_id": event.id, "created": created, "state": event.state.value})
+                   if as_json else f"event {event.id} {'submitted' if created else 'already exists'} ({event.state})")  # fmt: skip
+        return
+    _wait_for(backend, event.id)
+    _finish(backend, event.id, [n for n in record.spec["nodes"]], as_json)
+
+
+def _wait_for(backend: SqlBackend, event_id: int) -> None:
+    warned = False
+    started = time.monotonic()
+    while not backend.event(event_id).state.terminal:
+        backend.wait_for_change(1.0)
+        if not warned and time.monotonic() - started > 10 and backend.event(event_id).state is EventState.SUBMITTED:
+            click.echo("still waiting for a controller to pick up the event (is 'baton controller' running?)", err=True)
+            warned = True
+
+
+@cli.command()
+@click.argument("event_id", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+@handle_errors
+def status(event_id: int | None, as_json: bool, db: str | None, config_file: str | None) -> None:
+    """Show one event per node, or the most recent events."""
+    backend = backend_for(settings_from(config_file, db=db))
+    if event_id is None:
+        events = backend.events(limit=20)
+        if as_json:
+            click.echo(json.dumps([{"event_id": e.id, "type": e.type, "state": e.state.value,
+                                    "tasks_total": e.tasks_total, "tasks_active": e.tasks_active} for e in events]))  # fmt: skip
+            return
+        for e in events:
+            click.echo(f"{e.id:>6}  {e.type:<24} {e.state:<10} {e.tasks_total - e.tasks_active}/{e.tasks_total} done")
+        return
+    if as_json:
+        click.echo(json.dumps(summary(backend, event_id)))
+        return
+    event = backend.event(event_id)
+    Console().print(node_table(event, backend.node_counts(event_id), list(backend.graph(event.graph_id).spec["nodes"])))
+
+
+@cli.command()
+@click.argument("event_id", type=int)
+@click.option("--node", default=None)
+@click.option("--partition", default=None)
+@click.option("--all-attempts", is_flag=True, help="Every attempt, not only each task's last.")
+@db_option
+@handle_errors
+def logs(event_id: int, node: str | None, partition: str | None, all_attempts: bool, db: str | None,
+         config_file: str | None) -> None:  # fmt: skip
+    """Print captured output and errors of an event's tasks."""
+    backend = backend_for(settings_from(config_file, db=db))
+    backend.event(event_id)
+    tasks = {t.id: t for t in backend.tasks(event_id, node=node, partition=partition)}
+    attempts = backend.attempts(sorted(tasks))
+    if not all_attempts:
+        last = {a.task_id: a for a in attempts}
+        attempts = list(last.values())
+    for a in attempts:
+        t = tasks[a.task_id]
+        where = f"{t.node}[{t.partition}]" if t.partition else t.node
+        click.echo(f"=== {where} attempt {a.attempt} {a.outcome} worker {a.worker_id} "
+                   f"exit {a.exit_code if a.exit_code is not None else '-'}")  # fmt: skip
+        if a.error:
+            click.echo(f"error: {a.error}")
+        for label, text in (("stdout", a.stdout), ("stderr", a.stderr)):
+            if text:
+                click.echo(f"--- {label}\n{text.rstrip()}")
+
+
+@cli.command()
+@click.argument("event_id", type=int)
+@click.option("--task", "task_id", type=int, default=None)
+@db_option
+@handle_errors
+def audit(event_id: int, task_id: int | None, db: str | None, config_file: str | None) -> None:
+    """Why things are as they are: every decision about an event, with its cause."""
+    backend = backend_for(settings_from(config_file, db=db))
+    for a in backend.audit(event_id=event_id, task_id=task_id):
+        stamp = time.strftime("%H:%M:%S", time.localtime(a.at)) + f".{int(a.at * 1000) % 1000:03d}"
+        detail = json.dumps(dict(a.detail)) if a.detail else ""
+        click.echo(f"{stamp} {a.actor:<22} {a.action:<22} {a.cause} {detail}")
+
+
+@cli.command()
+@click.argument("event_id", type=int)
+@db_option
+@handle_errors
+def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
+    """Cancel an event: queued tasks are dropped, running ones are stopped."""
+    event = backend_for(settings_from(config_file, db=db)).cancel(event_id)
+    click.echo(f"event {event.id}: {'cancelled' if event.state.terminal else 'cancelling'}")
+
+
+@cli.command()
+@click.argument("event_id", type=int)
+@click.option("--partition", default=None, help="Only this partition's failed tasks (and what they block).")
+@click.option("--node", default=None, help="Only this node's failed tasks (and what they block).")
+@click.option("--wait", is_flag=True, help="Wait for the event to finish; exit 1 if it failed.")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+@handle_errors
+def rerun(event_id: int, partition: str | None, node: str | None, wait: bool, as_json: bool, db: str | None,
+          config_file: str | None) -> None:  # fmt: skip
+    """Re-run failed or cancelled tasks and what depends on them; successes are kept."""
+    backend = backend_for(settings_from(config_file, db=db))
+    count = backend.rerun(event_id, partition=partition, node=node)
+    if not wait:
+        click.echo(json.dumps({"event_id": event_id, "reset": count}) if as_json else f"event {event_id}: {count} task(s) re-queued")
+        return
+    _wait_for(backend, event_id)
+    _finish(backend, event_id, list(backend.graph(backend.event(event_id).graph_id).spec["nodes"]), as_json)
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@db_option
+@handle_errors
+def db_upgrade(db: str | None, config_file: str | None) -> None:
+    """Apply schema migrations."""
+    settings = settings_from(config_file, db=db)
+    backend_for(settings)
+    click.echo(f"schema up to date on {settings.db}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="baton")

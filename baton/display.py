@@ -1,0 +1,90 @@
+"""What people see: live progress per node while an event runs, and the summary after."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from baton.backends.sql import SqlBackend
+from baton.records import EventRecord
+from baton.states import TaskState
+
+COLUMNS = [s.value for s in TaskState]
+STYLE = {"succeeded": "green", "failed": "red", "upstream_failed": "red", "running": "yellow", "cancelled": "magenta"}
+
+
+def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], order: list[str]) -> Table:
+    elapsed = ((event.finished_at or time.time()) - event.submitted_at)
+    table = Table(title=f"event {event.id} · {event.type} · graph v{event.graph_version} · {event.state} · {elapsed:.1f}s")
+    table.add_column("node")
+    shown = [c for c in COLUMNS if any(counts.get(n, {}).get(c) for n in order)] or ["pending"]
+    for column in shown:
+        table.add_column(column, justify="right", style=STYLE.get(column))
+    table.add_column("total", justify="right")
+    for node in order:
+        row = counts.get(node, {})
+        table.add_row(node, *[str(row.get(c, 0) or "") for c in shown], str(sum(row.values())))
+    return table
+
+
+def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for row in counts.values():
+        for state, n in row.items():
+            out[state] = out.get(state, 0) + n
+    return out
+
+
+def summary(backend: SqlBackend, event_id: int) -> dict[str, Any]:
+    """The machine-readable end-of-run summary (``--json``)."""
+    event = backend.event(event_id)
+    counts = backend.node_counts(event_id)
+    failed = [t for t in backend.tasks(event_id) if t.state in (TaskState.FAILED,)][:20]
+    end = event.finished_at or time.time()
+    return {
+        "event_id": event.id,
+        "type": event.type,
+        "graph_version": event.graph_version,
+        "state": event.state.value,
+        "tasks_total": event.tasks_total,
+        "tasks": totals(counts),
+        "nodes": {n: dict(c) for n, c in counts.items()},
+        "duration_s": round(end - event.submitted_at, 3),
+        "failed": [{"task_id": t.id, "node": t.node, "partition": t.partition, "attempts": t.attempt,
+                    "error": t.error} for t in failed],  # fmt: skip
+    }
+
+
+def print_summary(console: Console, backend: SqlBackend, event_id: int, order: list[str]) -> None:
+    event = backend.event(event_id)
+    console.print(node_table(event, backend.node_counts(event_id), order))
+    data = summary(backend, event_id)
+    for f in data["failed"]:
+        where = f"{f['node']}[{f['partition']}]" if f["partition"] else f["node"]
+        console.print(f"[red]failed[/red] {where} after {f['attempts']} attempt(s): {f['error']}")
+    if data["failed"]:
+        console.print(f"see: baton logs {event_id} --node NODE [--partition P]; fix the cause, then baton rerun {event_id}")
+    sinks = _sink_results(backend, event_id, order)
+    for node, result in sinks.items():
+        console.print(f"[bold]{node}[/bold] → {result}", soft_wrap=True)
+
+
+def _sink_results(backend: SqlBackend, event_id: int, order: list[str]) -> dict[str, str]:
+    """Results of the last node when it is a single task (e.g. the HQ report's files)."""
+    if not order:
+        return {}
+    tasks = backend.tasks(event_id, node=order[-1])
+    if len(tasks) != 1 or tasks[0].result_json is None:
+        return {}
+    text = json.dumps(json.loads(tasks[0].result_json))
+    return {order[-1]: text if len(text) < 400 else text[:397] + "..."}
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr)

@@ -1,0 +1,177 @@
+"""Executor processes: long-lived children that run Python callables, one task at a time.
+
+A fresh process per task would cost tens of milliseconds; a thread could not be killed at
+its timeout and a crash would take the worker down. So each worker keeps up to one executor
+per slot. An executor runs in its own session (process group): killing the group at a
+timeout also kills anything the task started. Its stdout and stderr (file descriptors 1 and
+2, so output of C code and child processes is captured too) go to files that are emptied
+before each task; messages travel over a separate pipe as JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from baton.context import TaskContext
+from baton.worker.capture import read_capped, reset
+
+
+class ExecutorDied(Exception):
+    """The executor process ended while running a task (crash, kill or timeout)."""
+
+
+class Executor:
+    """The parent's handle on one executor process."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self.capture_dir = tempfile.mkdtemp(prefix="baton-executor-")
+        self.out_path = os.path.join(self.capture_dir, "stdout")
+        self.err_path = os.path.join(self.capture_dir, "stderr")
+        self.conn: Connection = parent
+        # Not a daemon: tasks may start processes of their own. The executor watches its parent
+        # instead and ends its process group if the worker dies (see _watch_parent).
+        self.process = ctx.Process(target=serve, args=(child, os.getpid(), self.out_path, self.err_path),
+                                   name="baton-executor")
+        self.process.start()
+        child.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def run(self, message: str, timeout_s: float | None) -> dict[str, Any]:
+        """Send a task, wait for its reply; raise TimeoutError or ExecutorDied."""
+        self.conn.send_bytes(message.encode())
+        try:
+            if not self.conn.poll(timeout_s):
+                self.kill()
+                raise TimeoutError
+            reply: dict[str, Any] = json.loads(self.conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            self.kill()
+            raise ExecutorDied(self.exit_description()) from exc
+        return reply
+
+    def kill(self) -> None:
+        """Kill the executor and every process it started."""
+        pid = self.process.pid
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # not yet in its own group: kill the process itself below
+            if self.process.exitcode is None:
+                self.process.kill()
+        self.process.join(timeout=5)
+
+    def exit_description(self) -> str:
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"the task's process was killed by signal {signal.Signals(-code).name}"
+        return f"the task's process exited with code {code}"
+
+    def partial_output(self, max_bytes: int) -> tuple[str, str]:
+        """What a task wrote before its process died (read after a timeout or crash)."""
+        texts = []
+        for path in (self.out_path, self.err_path):
+            try:
+                with open(path, "rb") as f:
+                    texts.append(read_capped(f, max_bytes))
+            except OSError:
+                texts.append("")
+        return texts[0], texts[1]
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        finally:
+            self.kill()
+            shutil.rmtree(self.capture_dir, ignore_errors=True)
+
+
+# --- inside the executor process ----------------------------------------------------------
+
+
+def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> None:
+    """Executor main loop: receive a task, run it, reply; until the pipe closes."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    out = open(out_path, "w+b")  # noqa: SIM115 - lives as long as the process
+    err = open(err_path, "w+b")  # noqa: SIM115
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    functions: dict[str, Callable[[TaskContext], Any]] = {}
+    while True:
+        try:
+            message = json.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        reset(out)
+        reset(err)
+        reply = run_task(message, functions)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        reply["stdout"] = read_capped(out, message["max_log_bytes"])
+        reply["stderr"] = read_capped(err, message["max_log_bytes"])
+        conn.send_bytes(json.dumps(reply).encode())
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """If the worker is killed (even with -9), take this task and its children down with it,
+    so a lost worker leaves no orphan still working on a task that will run elsewhere."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os.killpg(0, signal.SIGKILL)
+
+
+def run_task(message: dict[str, Any], functions: dict[str, Callable[[TaskContext], Any]]) -> dict[str, Any]:
+    for entry in message["python_path"]:
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    try:
+        function = functions.get(message["target"]) or _import(message["target"], functions)
+        ctx = TaskContext(**message["context"])
+        value = function(ctx)
+    except BaseException as exc:  # noqa: BLE001 - the task's failure is data, not ours
+        traceback.print_exc()
+        return {"ok": False, "kind": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    return _encode(value, message["max_result_bytes"])
+
+
+def _import(target: str, functions: dict[str, Callable[[TaskContext], Any]]) -> Callable[[TaskContext], Any]:
+    module_name, _, attribute = target.partition(":")
+    function = getattr(importlib.import_module(module_name), attribute)
+    if not callable(function):
+        raise TypeError(f"{target} is not callable")
+    functions[target] = function
+    return function  # type: ignore[no-any-return]
+
+
+def _encode(value: Any, max_bytes: int) -> dict[str, Any]:
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return {"ok": False, "kind": "invalid_result", "error": f"the task's result is not JSON: {exc}"}
+    size = len(text.encode())
+    if size > max_bytes:
+        error = (f"the task's result is {size:,} bytes, over the {max_bytes:,}-byte cap; "
+                 "write large data to files and return their paths")  # fmt: skip
+        return {"ok": False, "kind": "invalid_result", "error": error}
+    return {"ok": True, "result": text}

@@ -1,0 +1,153 @@
+"""Run one claimed attempt and turn how it ended into a Report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from baton import context as C
+from baton.model import CommandAction, Graph, Node, PythonAction
+from baton.records import Claim, Report
+from baton.states import Outcome
+from baton.worker.commands import placeholder_values, run_command
+from baton.worker.executor import Executor, ExecutorDied
+
+STOP_LEASE_LOST = "lease lost"
+STOP_CANCELLED = "event cancelled"
+STOP_SHUTDOWN = "worker shutting down"
+STOP_OUTCOMES = {STOP_CANCELLED: Outcome.CANCELLED, STOP_SHUTDOWN: Outcome.RELEASED}
+
+
+@dataclass
+class Running:
+    """An attempt in progress on this worker, and how to stop it."""
+
+    claim: Claim
+    cost: dict[str, int]
+    started_at: float = field(default_factory=time.time)
+    stop_reason: str | None = None
+    executor: Executor | None = None
+    process: subprocess.Popen[bytes] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop(self, reason: str) -> None:
+        with self.lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+            executor = self.executor
+        if executor is not None:
+            executor.kill()  # the waiting thread sees the executor die and reads stop_reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_result_bytes: int
+    max_log_bytes: int
+
+
+def run_attempt(
+    running: Running, graph: Graph, limits: Limits, borrow: Callable[[], Executor], give_back: Callable[[Executor], None]
+) -> Report | None:
+    """Run the attempt; None when there is nothing worth reporting (its lease was lost)."""
+    node = graph.node(running.claim.node)
+    if isinstance(node.action, PythonAction):
+        report = _run_python(running, graph, node, node.action, limits, borrow, give_back)
+    else:
+        report = _run_command(running, graph, node, node.action, limits)
+    if running.stop_reason == STOP_LEASE_LOST:
+        return None
+    return report
+
+
+def _report(running: Running, outcome: Outcome, **kw: object) -> Report:
+    c = running.claim
+    return Report(c.task_id, c.attempt, outcome, running.started_at, time.time(), **kw)  # type: ignore[arg-type]
+
+
+def _stopped(running: Running, stdout: str, stderr: str) -> Report:
+    reason = running.stop_reason or STOP_SHUTDOWN
+    outcome = STOP_OUTCOMES.get(reason, Outcome.CANCELLED)
+    return _report(running, outcome, error=f"stopped: {reason}", stdout=stdout, stderr=stderr)
+
+
+def _python_message(c: Claim, graph: Graph, node: PythonAction, limits: Limits) -> str:
+    context = (
+        f'{{"event_id":{c.event_id},"event_type":{json.dumps(c.event_type)},"node":{json.dumps(c.node)},'
+        f'"partition":{json.dumps(c.partition or None)},"attempt":{c.attempt},'
+        f'"params":{c.params_json},"inputs":{c.inputs_json}}}'
+    )
+    return (
+        f'{{"target":{json.dumps(node.target)},"python_path":{json.dumps(list(graph.python_path))},'
+        f'"max_result_bytes":{limits.max_result_bytes},"max_log_bytes":{limits.max_log_bytes},'
+        f'"context":{context}}}'
+    )
+
+
+def _run_python(
+    running: Running,
+    graph: Graph,
+    node: Node,
+    action: PythonAction,
+    limits: Limits,
+    borrow: Callable[[], Executor],
+    give_back: Callable[[Executor], None],
+) -> Report:
+    executor = borrow()
+    with running.lock:
+        running.executor = executor
+        stop_now = running.stop_reason is not None
+    if stop_now:
+        give_back(executor)
+        return _stopped(running, "", "")
+    message = _python_message(running.claim, graph, action, limits)
+    try:
+        reply = executor.run(message, node.timeout_s)
+    except TimeoutError:
+        out, err = executor.partial_output(limits.max_log_bytes)
+        return _report(running, Outcome.TIMEOUT, error=f"timed out after {node.timeout_s:g}s; killed",
+                       stdout=out, stderr=err)  # fmt: skip
+    except ExecutorDied as exc:
+        out, err = executor.partial_output(limits.max_log_bytes)
+        if running.stop_reason is not None:
+            return _stopped(running, out, err)
+        return _report(running, Outcome.CRASHED, error=str(exc), stdout=out, stderr=err)
+    finally:
+        give_back(executor)
+    logs = {"stdout": reply.get("stdout", ""), "stderr": reply.get("stderr", "")}
+    if reply["ok"]:
+        return _report(running, Outcome.SUCCEEDED, result_json=reply["result"], **logs)
+    outcome = Outcome.INVALID_RESULT if reply.get("kind") == "invalid_result" else Outcome.FAILED
+    return _report(running, outcome, error=reply.get("error"), **logs)
+
+
+def _run_command(running: Running, graph: Graph, node: Node, action: CommandAction, limits: Limits) -> Report:
+    c = running.claim
+    fields = {"event_id": c.event_id, "event_type": c.event_type, "node": c.node,
+              "partition": c.partition, "attempt": c.attempt}  # fmt: skip
+    params = json.loads(c.params_json)
+    env = {
+        C.ENV_EVENT_ID: str(c.event_id), C.ENV_EVENT_TYPE: c.event_type, C.ENV_NODE: c.node,
+        C.ENV_PARTITION: c.partition, C.ENV_ATTEMPT: str(c.attempt), C.ENV_PARAMS: c.params_json,
+    }  # fmt: skip
+    if graph.python_path:
+        inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([*graph.python_path, *inherited])
+    result = run_command(
+        action, placeholder_values(fields, params), env, c.inputs_json, node.timeout_s,
+        limits.max_log_bytes, lambda: running.stop_reason is not None,
+    )  # fmt: skip
+    logs = {"stdout": result.stdout, "stderr": result.stderr, "exit_code": result.exit_code}
+    if result.stopped:
+        return _stopped(running, result.stdout, result.stderr)
+    if result.timed_out:
+        return _report(running, Outcome.TIMEOUT, error=f"timed out after {node.timeout_s:g}s; killed", **logs)
+    if result.exit_code == 0:
+        return _report(running, Outcome.SUCCEEDED, result_json=result.result_json, **logs)
+    if result.exit_code is not None and result.exit_code < 0:
+        return _report(running, Outcome.CRASHED, error=f"killed by signal {-result.exit_code}", **logs)
+    return _report(running, Outcome.FAILED, error=f"exited with code {result.exit_code}", **logs)
