@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from baton import faults
 from baton.backends import advance, claims
 from baton.backends.advance import Ended
 from baton.backends.tx import Tx, in_list
@@ -216,6 +217,7 @@ class SqlBackend(ABC):
             ready = sum(1 for t in plan.tasks if t.pending == 0)
             tx.audit("controller", "event.expanded", "new event", event_id, tasks=total, ready=ready,
                      nodes=dict(plan.node_totals))  # fmt: skip
+            faults.point("plan.before_commit")
         return True
 
     def fail_event(self, event_id: int, reason: str) -> None:
@@ -257,6 +259,7 @@ class SqlBackend(ABC):
     ) -> ClaimResult:
         with self.transaction() as tx:
             rejected = self._record_reports(tx, worker_id, reports)
+            faults.point("report.before_commit" if reports else "")
             requirements = self._requirements_now(tx)
             chosen = claims.pick(tx, requirements, free, labels, limit, self.skip_locked)
             if not chosen:
@@ -367,6 +370,8 @@ class SqlBackend(ABC):
                 for r in rows
             ]  # fmt: skip
             advance.finish_attempts(tx, ended, "controller")
+            if ended:
+                faults.point("expire.before_commit")
         return len(ended)
 
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:

@@ -56,15 +56,17 @@ class Executor:
 
     def run(self, message: str, timeout_s: float | None) -> dict[str, Any]:
         """Send a task, wait for its reply; raise TimeoutError or ExecutorDied."""
-        self.conn.send_bytes(message.encode())
         try:
-            if not self.conn.poll(timeout_s):
-                self.kill()
-                raise TimeoutError
-            reply: dict[str, Any] = json.loads(self.conn.recv_bytes())
+            self.conn.send_bytes(message.encode())
+            answered = self.conn.poll(timeout_s)
+            raw = self.conn.recv_bytes() if answered else b""
         except (EOFError, OSError) as exc:
             self.kill()
             raise ExecutorDied(self.exit_description()) from exc
+        if not answered:
+            self.kill()
+            raise TimeoutError(f"no answer within {timeout_s}s")
+        reply: dict[str, Any] = json.loads(raw)
         return reply
 
     def kill(self) -> None:

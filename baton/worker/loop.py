@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from baton import faults
 from baton.backends.protocol import WorkerLink
 from baton.model import Graph
 from baton.records import Claim, Report, WorkerInfo
@@ -114,6 +115,8 @@ class Worker:
                 result = self.link.claim(self.id, free, self.config.labels, limit, self.config.lease_s, reports)
                 self._log_rejected(result.rejected)
                 got = result.claims
+                if got:
+                    faults.point("worker.after_claim")
                 for claim in got:
                     self._start(claim)
             if got or self.running or reports:

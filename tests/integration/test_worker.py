@@ -1,0 +1,204 @@
+"""A real worker (executor processes, argv commands) against a real SQLite file.
+
+The worker runs in a thread of the test process; the tasks it runs are real child
+processes. The controller is stepped by the test until the event is finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baton.backends.sql import SqlBackend
+from baton.builder import GraphBuilder
+from baton.controller import Controller
+from baton.model import Graph
+from baton.params import validate_params
+from baton.states import EventState, Outcome, TaskState
+from baton.worker import Worker, WorkerConfig
+
+GRAPHS = str(Path(__file__).resolve().parent.parent / "graphs")
+
+
+def builder(name: str, **defaults: Any) -> GraphBuilder:
+    return GraphBuilder(name, python_path=[GRAPHS], defaults=defaults or None)
+
+
+class Harness:
+    def __init__(self, backend: SqlBackend, config: WorkerConfig) -> None:
+        self.backend = backend
+        self.worker = Worker(backend, config)
+        self.thread = threading.Thread(target=self.worker.run, daemon=True)
+        self.thread.start()
+
+    def run(self, graph: Graph, params: dict[str, Any] | None = None, timeout_s: float = 60) -> int:
+        record = self.backend.register_graph(graph)
+        event, _ = self.backend.submit(record.id, validate_params(graph, params or {}))
+        controller = Controller(self.backend)
+        deadline = time.monotonic() + timeout_s
+        while not self.backend.event(event.id).state.terminal:
+            assert time.monotonic() < deadline, "event did not finish in time"
+            if controller.step() == 0:
+                self.backend.wait_for_change(0.05)
+        return event.id
+
+    def stop(self) -> None:
+        self.worker.request_stop(drain_s=0)
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def harness(backend: SqlBackend) -> Iterator[Harness]:
+    h = Harness(backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.2, poll_s=0.05,
+                                      max_log_bytes=4096))  # fmt: skip
+    yield h
+    h.stop()
+
+
+def only_task(backend: SqlBackend, event_id: int, node: str) -> Any:
+    (task,) = backend.tasks(event_id, node=node)
+    return task
+
+
+def test_python_tasks_pass_results_downstream_and_capture_output(harness: Harness, backend: SqlBackend) -> None:
+    g = builder("pass").param("p", "list", default=["a", "b"]).partitions(param="p")
+    g.python("first", "fault_tasks:ok").python("second", "fault_tasks:ok", after=["first"])
+    event_id = harness.run(g.build())
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+    task = backend.tasks(event_id, node="second", partition="b")[0]
+    assert json.loads(task.result_json or "") == {"node": "second", "partition": "b", "inputs": ["first"]}
+    (attempt,) = backend.attempts([task.id])
+    assert "hello from second[b]" in attempt.stdout
+    assert "second[b] logged a line" in attempt.stderr
+
+
+def test_a_raising_task_fails_with_its_traceback_and_the_worker_carries_on(harness: Harness, backend: SqlBackend) -> None:
+    g = builder("raise").python("bad", "fault_tasks:fail").python("good", "fault_tasks:ok")
+    event_id = harness.run(g.build())
+    bad = only_task(backend, event_id, "bad")
+    assert bad.state is TaskState.FAILED and "RuntimeError: always fails" in (bad.error or "")
+    assert "Traceback" in backend.attempts([bad.id])[0].stderr
+    assert only_task(backend, event_id, "good").state is TaskState.SUCCEEDED
+
+
+def test_a_crashing_task_is_retried_and_the_worker_survives(harness: Harness, backend: SqlBackend) -> None:
+    g = builder("crash", retries=1, retry_delay_s=0.0).python("segv", "fault_tasks:crash")
+    event_id = harness.run(g.build())
+    task = only_task(backend, event_id, "segv")
+    assert task.state is TaskState.SUCCEEDED
+    first, second = backend.attempts([task.id])
+    assert first.outcome is Outcome.CRASHED and "SIGSEGV" in (first.error or "")
+    assert second.outcome is Outcome.SUCCEEDED
+
+
+def test_a_hanging_task_and_its_children_are_killed_at_the_timeout(harness: Harness, backend: SqlBackend,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    g = builder("hang").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
+    g.python("stuck", "fault_tasks:hang", timeout_s=1.0).python("after_it", "fault_tasks:ok")
+    started = time.monotonic()
+    event_id = harness.run(g.build())
+    task = only_task(backend, event_id, "stuck")
+    (attempt,) = backend.attempts([task.id])
+    assert attempt.outcome is Outcome.TIMEOUT and "timed out after 1s" in (attempt.error or "")
+    assert attempt.finished_at - (attempt.started_at or 0) < 3.0
+    assert "hanging now" in attempt.stdout  # partial output survives the kill
+    assert time.monotonic() - started < 20
+    child = int((tmp_path / "child.pid").read_text())
+    assert _gone(child), "the task's child process outlived the timeout"
+
+
+def _gone(pid: int, wait_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_output_is_capped_and_invalid_results_fail(harness: Harness, backend: SqlBackend) -> None:
+    g = builder("caps").param("bytes", "integer", default=100_000)
+    g.python("loud", "fault_tasks:shout").python("weird", "fault_tasks:bad_result", retries=3)
+    event_id = harness.run(g.build())
+    loud = only_task(backend, event_id, "loud")
+    out = backend.attempts([loud.id])[0].stdout
+    assert len(out) < 4096 + 200 and "bytes cut" in out
+    weird = only_task(backend, event_id, "weird")
+    assert weird.state is TaskState.FAILED and weird.attempt == 1  # not retried: it cannot help
+    assert "not JSON" in (weird.error or "")
+
+
+INJECTIONS = ['"; touch {mark} #', "$(touch {mark})", "`touch {mark}`", "a\nb; touch {mark}", "--output={mark}", "*"]
+
+
+@pytest.mark.parametrize("template", INJECTIONS)
+def test_argv_commands_get_parameters_verbatim_and_never_through_a_shell(
+    harness: Harness, backend: SqlBackend, tmp_path: Path, template: str
+) -> None:
+    mark = tmp_path / "pwned"
+    payload = template.format(mark=mark)
+    script = ("import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': os.environ['X'], "
+              "'partition': os.environ['BATON_PARTITION']}, open(os.environ['BATON_RESULT_FILE'], 'w'))")  # fmt: skip
+    g = builder("argv").param("payload", "string", required=True).partitions(values=["p1"])
+    g.command("cmd", ["{python}", "-c", script, "{params.payload}", "{partition}"], env={"X": "{params.payload}"})
+    event_id = harness.run(g.build(), {"payload": payload})
+    task = only_task(backend, event_id, "cmd")
+    assert task.state is TaskState.SUCCEEDED
+    assert json.loads(task.result_json or "") == {"argv": [payload, "p1"], "env": payload, "partition": "p1"}
+    assert not mark.exists()
+
+
+def test_a_failing_command_reports_its_exit_code_and_output(harness: Harness, backend: SqlBackend) -> None:
+    g = builder("exit").command("cmd", ["{python}", "-c", "import sys; print('oops', file=sys.stderr); sys.exit(3)"])
+    g.command("missing", ["/no/such/program"])
+    event_id = harness.run(g.build())
+    (attempt,) = backend.attempts([only_task(backend, event_id, "cmd").id])
+    assert attempt.outcome is Outcome.FAILED and attempt.exit_code == 3 and "oops" in attempt.stderr
+    (missing,) = backend.attempts([only_task(backend, event_id, "missing").id])
+    assert missing.outcome is Outcome.FAILED and "cannot start" in missing.stderr
+
+
+def test_cancelling_an_event_stops_its_running_tasks(harness: Harness, backend: SqlBackend, tmp_path: Path) -> None:
+    g = builder("cancel").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
+    g.python("stuck", "fault_tasks:hang")
+    record = backend.register_graph(g.build())
+    event, _ = backend.submit(record.id, validate_params(g.build(), {}))
+    Controller(backend).expand()
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "child.pid").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    backend.cancel(event.id)
+    while not backend.event(event.id).state.terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert backend.event(event.id).state is EventState.CANCELLED
+    (attempt,) = backend.attempts([only_task(backend, event.id, "stuck").id])
+    assert attempt.outcome is Outcome.CANCELLED
+    assert _gone(int((tmp_path / "child.pid").read_text()))
+
+
+def test_a_worker_never_runs_more_than_its_slots(harness: Harness, backend: SqlBackend, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    g = builder("cap").param("p", "list", default=[str(i) for i in range(8)]).partitions(param="p")
+    g.param("ledger", "string", default=str(ledger)).param("sleep_s", "number", default=0.15)
+    g.python("work", "fault_tasks:slow")
+    event_id = harness.run(g.build())
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+    rows = [json.loads(line) for line in ledger.read_text().splitlines()]
+    edges = sorted((r["t"], 1 if r["what"] == "start" else -1) for r in rows)
+    running = peak = 0
+    for _, delta in edges:
+        running += delta
+        peak = max(peak, running)
+    assert peak == 2  # two slots: used fully, never exceeded
