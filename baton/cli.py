@@ -386,6 +386,7 @@ def logs(event_id: int, node: str | None, partition: str | None, all_attempts: b
 def audit(event_id: int, task_id: int | None, db: str | None, config_file: str | None) -> None:
     """Why things are as they are: every decision about an event, with its cause."""
     backend = backend_for(settings_from(config_file, db=db))
+    backend.event(event_id)  # an unknown event is an error (exit 2), not an empty audit
     for a in backend.audit(event_id=event_id, task_id=task_id):
         stamp = time.strftime("%H:%M:%S", time.localtime(a.at)) + f".{int(a.at * 1000) % 1000:03d}"
         detail = json.dumps(dict(a.detail)) if a.detail else ""

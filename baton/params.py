@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,17 @@ def type_problem(ptype: ParamType, value: Any) -> str | None:
 
 
 def check_default(ptype: ParamType, default: Any) -> str | None:
-    problem = type_problem(ptype, default)
+    problem = type_problem(ptype, default) or _not_json(default)
     return f"default {_short(default)}: {problem}" if problem else None
+
+
+def _not_json(value: Any) -> str | None:
+    # Defaults are stored and shipped as JSON; YAML also yields dates, NaN and cycles.
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"not plain JSON ({exc})"
+    return None
 
 
 def _short(value: Any) -> str:
@@ -172,7 +182,7 @@ def partition_keys(graph: Graph, params: Mapping[str, Any]) -> tuple[str, ...]:
         if not key or len(key) > MAX_PARTITION_KEY or "\x00" in key:
             raise ParamsInvalid([f"{where}: {_short(item)} is not a usable partition key"])
         keys.append(key)
-    duplicates = sorted({k for k in keys if keys.count(k) > 1}) if len(set(keys)) != len(keys) else []
+    duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)  # not keys.count: O(n²)
     if duplicates:
         raise ParamsInvalid([f"{where}: duplicate partitions {duplicates[:5]}"])
     return tuple(keys)

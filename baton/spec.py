@@ -78,6 +78,9 @@ def load_graph_file(path: str | Path) -> Graph:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise GraphInvalid(str(file), [Problem(str(file), f"cannot read file: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        problem = Problem(str(file), f"cannot read file: not UTF-8 text (byte {exc.start})")
+        raise GraphInvalid(str(file), [problem]) from exc
     return load_graph_text(text, source=str(file), base_dir=file.resolve().parent)
 
 
@@ -95,9 +98,13 @@ def load_graph_text(text: str, source: str = "<string>", base_dir: Path | None =
 def _line_index(root: yaml.Node | None) -> dict[tuple[str, ...], int]:
     """Map each dotted path in the document to the line where it starts."""
     index: dict[tuple[str, ...], int] = {}
+    seen: set[int] = set()
 
     def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
         index[path] = node.start_mark.line + 1
+        if id(node) in seen:  # an alias: walked already, and may contain itself
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 sub = (*path, str(key.value))
@@ -225,6 +232,9 @@ def _partitions(c: _Collector, raw: Any, params: tuple[Param, ...]) -> Partition
     if not isinstance(values, list) or not values:
         c.add((*path, "values"), "must be a non-empty list")
         return None
+    if any(isinstance(v, bool) or not isinstance(v, str | int) or v == "" for v in values):
+        c.add((*path, "values"), "partition values must be non-empty strings or integers")
+        return None
     keys = tuple(str(v) for v in values)
     if len(set(keys)) != len(keys):
         c.add((*path, "values"), "partition values must be unique")
@@ -322,7 +332,7 @@ def _command(
         c.add((*path, "command"), "must be a non-empty list of strings (an argv list; no shell is used)")
         return None
     env = spec.get("env", {})
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+    if not isinstance(env, dict) or not all(isinstance(x, str) for kv in env.items() for x in kv):
         c.add((*path, "env"), "must be a mapping of variable name to string")
         return None
     cwd = spec.get("cwd")
@@ -478,7 +488,8 @@ def _topological(c: _Collector, nodes: dict[str, Node]) -> tuple[Node, ...]:
         order = list(sorter.static_order())
     except graphlib.CycleError as exc:
         cycle = list(exc.args[1])
-        c.add(("nodes", cycle[0], "after"), "dependency cycle: " + " → ".join(reversed(cycle)))
+        # graphlib lists the cycle upstream first: each node is a dependency of the next.
+        c.add(("nodes", cycle[0], "after"), "dependency cycle: " + " → ".join(cycle))
         return ()
     return tuple(nodes[name] for name in order)
 
@@ -502,7 +513,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 
 def _param_dict(p: Param) -> dict[str, Any]:
     out: dict[str, Any] = {"type": p.type.value, "required": p.required}
-    if not p.required:
+    if p.default is not None:  # an optional parameter may have no default
         out["default"] = p.default
     if p.description:
         out["description"] = p.description

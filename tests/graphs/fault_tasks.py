@@ -33,9 +33,9 @@ def ok(ctx: Any) -> dict[str, Any]:
 
 
 def slow(ctx: Any) -> dict[str, Any]:
-    """Sleeps ``sleep_s`` (or ``slow_<partition>_s`` when set for this partition)."""
+    """Sleeps ``slow_<partition>_s`` when that is set and non-zero, else ``sleep_s``."""
     _ledger(ctx, "start")
-    delay = float(ctx.params.get(f"slow_{ctx.partition}_s", ctx.params.get("sleep_s", 0.0)))
+    delay = float(ctx.params.get(f"slow_{ctx.partition}_s") or ctx.params.get("sleep_s") or 0.0)
     time.sleep(delay)
     _ledger(ctx, "end")
     return {"slept": delay}

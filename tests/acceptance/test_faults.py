@@ -1,0 +1,269 @@
+"""Faults with real processes: ``baton controller`` and ``baton worker`` as subprocesses.
+
+Executions are counted in a ledger the tasks write themselves, outside Baton's own
+bookkeeping, so "completed once" and "not run twice" are checked independently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baton.backends import open_backend
+from baton.backends.sql import SqlBackend
+from baton.builder import GraphBuilder
+from baton.model import Graph
+from baton.params import validate_params
+from baton.records import TaskRecord
+from baton.states import EventState, Outcome, TaskState
+from baton.testing import check_invariants
+
+pytestmark = pytest.mark.slow
+GRAPHS = str(Path(__file__).resolve().parent.parent / "graphs")
+FAST = ["--lease-s", "2", "--heartbeat-s", "0.3", "--poll-s", "0.05"]
+
+
+class Cluster:
+    """A controller and workers as real processes on one SQLite file."""
+
+    def __init__(self, db_url: str, tmp: Path) -> None:
+        self.db_url = db_url
+        self.tmp = tmp
+        self.backend: SqlBackend = open_backend(db_url)
+        self.controller: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with open(self.tmp / f"{args[0]}-{time.monotonic_ns()}.log", "wb") as log:
+            return subprocess.Popen([sys.executable, "-m", "baton", *args, "--db", self.db_url], stdout=log,
+                                    stderr=log, env={**os.environ, **(env or {})})  # fmt: skip
+
+    def start_controller(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        self.controller = self._spawn(["controller", "--poll-s", "0.05"], env)
+        return self.controller
+
+    def start_worker(self, slots: int = 2, *extra: str) -> subprocess.Popen[bytes]:
+        proc = self._spawn(["worker", "--slots", str(slots), *FAST, *extra])
+        self.workers.append(proc)
+        return proc
+
+    def submit(self, graph: Graph, params: dict[str, Any] | None = None) -> int:
+        record = self.backend.register_graph(graph)
+        event, _ = self.backend.submit(record.id, validate_params(graph, params or {}))
+        return event.id
+
+    def wait(self, event_id: int, timeout_s: float = 90) -> EventState:
+        deadline = time.monotonic() + timeout_s
+        while not (state := self.backend.event(event_id).state).terminal:
+            assert time.monotonic() < deadline, f"event {event_id} still {state} after {timeout_s}s"
+            time.sleep(0.05)
+        return state
+
+    def stop(self) -> None:
+        procs = [p for p in [self.controller, *self.workers] if p is not None]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def cluster(db_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(db_url, tmp_path)
+    yield c
+    c.stop()
+    assert check_invariants(c.backend) == []
+    c.backend.close()
+
+
+def ledger_rows(path: Path, what: str = "start") -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["what"] == what]
+
+
+def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def shape(name: str, parts: list[str], body: str = "fault_tasks:slow", **defaults: Any) -> GraphBuilder:
+    g = GraphBuilder(name, python_path=[GRAPHS], defaults=defaults or None)
+    g.param("departments", "list", default=parts).partitions(param="departments")
+    g.param("ledger", "string", default="").param("sleep_s", "number", default=0.0)
+    for p in parts:
+        g.param(f"slow_{p}_s", "number", default=0.0)
+    for extract in ("extract_finance", "extract_erp", "extract_crm"):
+        g.python(extract, body)
+    g.python("process", body, after=["extract_finance", "extract_erp", "extract_crm"])
+    g.python("summarize", body, after=["process"])
+    g.python("dept_report", body, after=["summarize"])
+    g.python("hq_summary", body, after=["summarize"], partitioned=False)
+    g.python("hq_report", body, after=["hq_summary"], partitioned=False)
+    return g
+
+
+def by_key(tasks: list[TaskRecord]) -> dict[tuple[str, str], TaskRecord]:
+    return {(t.node, t.partition): t for t in tasks}
+
+
+# --- pipelining -----------------------------------------------------------------------------
+
+
+def test_partitions_pipeline_and_department_reports_run_beside_the_hq_summary(cluster: Cluster, tmp_path: Path) -> None:
+    """Timestamps from the backend: A's process starts before B's slow extracts finish, and the
+    department reports overlap the HQ summary."""
+    graph = shape("pipeline", ["a", "b"]).build()
+    event_id = cluster.submit(graph, {"slow_b_s": 1.5, "sleep_s": 0.4, "ledger": str(tmp_path / "l.jsonl")})
+    cluster.start_controller()
+    cluster.start_worker(slots=8)
+    assert cluster.wait(event_id) is EventState.SUCCEEDED
+    t = by_key(cluster.backend.tasks(event_id))
+    b_extracts_done = max(t[(n, "b")].finished_at or 0 for n in ("extract_finance", "extract_erp", "extract_crm"))
+    assert (t[("process", "a")].started_at or 0) < b_extracts_done
+    assert (t[("summarize", "a")].finished_at or 0) < b_extracts_done  # A is two steps ahead
+    hq = t[("hq_summary", "")]
+    report_b = t[("dept_report", "b")]
+    assert (report_b.started_at or 0) < (hq.finished_at or 0) and (hq.started_at or 0) < (report_b.finished_at or 0)
+
+
+# --- worker killed --------------------------------------------------------------------------
+
+
+def test_kill_9_of_a_worker_mid_task_runs_the_task_again_elsewhere_and_records_it_once(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    graph = shape("kill-worker", ["a", "b"], retries=2, retry_delay_s=0.0).build()
+    event_id = cluster.submit(graph, {"ledger": str(ledger), "slow_a_s": 3.0})
+    cluster.start_controller()
+    victim = cluster.start_worker(slots=4)
+    wait_for(lambda: any(r["partition"] == "a" for r in ledger_rows(ledger)), what="a slow task to start")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = time.time()
+    cluster.start_worker(slots=4)
+    assert cluster.wait(event_id) is EventState.SUCCEEDED
+    lost = [a for t in cluster.backend.tasks(event_id) for a in cluster.backend.attempts([t.id])
+            if a.outcome is Outcome.LOST]  # fmt: skip
+    assert lost and all("worker_lost" in (a.error or "") for a in lost)
+    for task in cluster.backend.tasks(event_id):
+        outcomes = [a.outcome for a in cluster.backend.attempts([task.id])]
+        assert outcomes.count(Outcome.SUCCEEDED) == 1, (task.node, task.partition, outcomes)
+    audit = cluster.backend.audit(event_id=event_id)
+    succeeded = Counter(a.task_id for a in audit if a.action == "task.succeeded")
+    assert set(succeeded.values()) == {1} and len(succeeded) == 14
+    rerun_started = min(r["t"] for r in ledger_rows(ledger) if r["attempt"] == 2)
+    assert rerun_started - killed_at < 2 + 1 + 2  # lease + sweep + a new worker's start-up
+
+
+def test_sigterm_lets_running_tasks_finish_and_claims_nothing_new(cluster: Cluster, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    graph = shape("drain", ["a", "b", "c"]).build()
+    event_id = cluster.submit(graph, {"ledger": str(ledger), "sleep_s": 0.8})
+    cluster.start_controller()
+    worker = cluster.start_worker(slots=2)
+    wait_for(lambda: len(ledger_rows(ledger)) >= 2, what="two tasks to start")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+    assert len(ledger_rows(ledger, "end")) == 2 and len(ledger_rows(ledger)) == 2
+    assert all(t.state is not TaskState.RUNNING for t in cluster.backend.tasks(event_id))
+    cluster.start_worker(slots=4)
+    assert cluster.wait(event_id) is EventState.SUCCEEDED
+    assert len(ledger_rows(ledger)) == 20  # nothing ran twice
+
+
+# --- failures, retries, rerun, timeouts -------------------------------------------------------
+
+
+def test_a_task_that_keeps_failing_is_retried_with_growing_backoff_then_rerun_after_the_fix(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    ledger, fixed = tmp_path / "ledger.jsonl", tmp_path / "fixed"
+    g = shape("flaky", ["a", "b", "c"], body="fault_tasks:ok", retries=3, retry_delay_s=0.3, retry_jitter=0.0)
+    g.param("bad", "string", default="b").param("fixed", "string", default=str(fixed))
+    g.python("extract_erp", "fault_tasks:fail_partition")
+    event_id = cluster.submit(g.build(), {"ledger": str(ledger)})
+    cluster.start_controller()
+    cluster.start_worker(slots=4)
+    assert cluster.wait(event_id) is EventState.FAILED
+    t = by_key(cluster.backend.tasks(event_id))
+    bad = t[("extract_erp", "b")]
+    assert bad.state is TaskState.FAILED and bad.attempt == 4
+    starts = [a.started_at or 0 for a in cluster.backend.attempts([bad.id])]
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert gaps[0] >= 0.3 and gaps[1] > gaps[0] * 1.5 and gaps[2] > gaps[1] * 1.5, gaps
+    assert t[("dept_report", "a")].state is t[("dept_report", "c")].state is TaskState.SUCCEEDED
+    assert t[("process", "b")].state is t[("hq_summary", "")].state is TaskState.UPSTREAM_FAILED
+    successes_before = {k for k, v in t.items() if v.state is TaskState.SUCCEEDED}
+    runs_before = Counter((r["node"], r["partition"] or "") for r in ledger_rows(ledger))
+
+    fixed.write_text("the missing input arrived")
+    rerun = subprocess.run([sys.executable, "-m", "baton", "rerun", str(event_id), "--wait", "--db", cluster.db_url],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert cluster.backend.event(event_id).state is EventState.SUCCEEDED
+    runs_after = Counter((r["node"], r["partition"] or "") for r in ledger_rows(ledger))
+    for key in successes_before:
+        assert runs_after[key] == runs_before[key], f"{key} succeeded before the rerun but ran again"
+    assert runs_after[("extract_erp", "b")] == runs_before[("extract_erp", "b")] + 1
+
+
+def test_a_hanging_task_is_killed_at_its_timeout_and_the_slot_is_reused(cluster: Cluster, tmp_path: Path) -> None:
+    g = GraphBuilder("hang", python_path=[GRAPHS]).param("child_pid_file", "string", default=str(tmp_path / "pid"))
+    g.python("stuck", "fault_tasks:hang", timeout_s=1.0).python("next", "fault_tasks:ok", after=[("stuck", "broadcast")])
+    g.python("beside", "fault_tasks:ok")
+    event_id = cluster.submit(g.build())
+    cluster.start_controller()
+    cluster.start_worker(slots=1)
+    assert cluster.wait(event_id) is EventState.FAILED
+    t = by_key(cluster.backend.tasks(event_id))
+    (attempt,) = cluster.backend.attempts([t[("stuck", "")].id])
+    assert attempt.outcome is Outcome.TIMEOUT
+    assert 1.0 <= attempt.finished_at - (attempt.started_at or 0) < 3.0
+    assert t[("beside", "")].state is TaskState.SUCCEEDED  # the one slot was freed
+    assert t[("next", "")].state is TaskState.UPSTREAM_FAILED
+
+
+# --- controller killed ------------------------------------------------------------------------
+
+
+def test_kill_9_of_the_controller_mid_expansion_and_mid_event_loses_and_repeats_nothing(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    parts = [f"d{i}" for i in range(30)]
+    graph = shape("kill-controller", parts).build()
+    event_id = cluster.submit(graph, {"ledger": str(ledger), "sleep_s": 0.05})
+    crashed = cluster.start_controller(env={"BATON_FAULT": "plan.before_commit"})
+    assert crashed.wait(timeout=30) == 99  # died inside the expansion transaction
+    assert cluster.backend.tasks(event_id) == [] and cluster.backend.event(event_id).state is EventState.SUBMITTED
+    cluster.start_controller()
+    cluster.start_worker(slots=4)
+    wait_for(lambda: len(ledger_rows(ledger)) >= 40, what="the event to be well under way")
+    assert cluster.controller is not None
+    cluster.controller.send_signal(signal.SIGKILL)
+    cluster.controller.wait()
+    time.sleep(0.3)
+    cluster.start_controller()
+    assert cluster.wait(event_id) is EventState.SUCCEEDED
+    runs = Counter((r["node"], r["partition"]) for r in ledger_rows(ledger))
+    assert len(runs) == 6 * 30 + 2 and set(runs.values()) == {1}, "a task was lost or ran twice"
+    assert len(cluster.backend.tasks(event_id)) == 182
