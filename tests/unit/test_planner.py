@@ -96,35 +96,36 @@ def test_ten_thousand_partitions(example: Graph) -> None:
 
 # --- barrier ------------------------------------------------------------------------------
 
-BARRIER = {
-    "graph": "g",
-    "partitions": {"values": ["A", "B"]},
-    "nodes": {
-        "load": {"run": "m:f"},
-        "config": {"run": "m:f", "partitioned": False},
-        "gate": {"run": "m:f", "barrier": True, "after": ["load", "config"]},
-        "after_gate": {"run": "m:f", "after": ["gate"]},
-    },
-}
+
+def gate_graph(barrier: bool) -> Graph:
+    """load (partitioned) and config (unpartitioned) feed gate, which feeds after_gate."""
+    return graph_from_dict({
+        "graph": "g",
+        "partitions": {"values": ["A", "B"]},
+        "nodes": {
+            "load": {"run": "m:f"},
+            "config": {"run": "m:f", "partitioned": False},
+            "gate": {"run": "m:f", "barrier": barrier, "after": ["load", "config"]},
+            "after_gate": {"run": "m:f", "after": ["gate"]},
+        },
+    })  # fmt: skip
 
 
 def test_barrier_keeps_one_counter_per_edge_but_waits_for_the_whole_node() -> None:
-    graph = graph_from_dict(BARRIER)
+    graph = gate_graph(barrier=True)
     pending = {(t.node, t.partition): t.pending for t in plan(graph, {}).tasks}
     assert pending["gate", "A"] == 2
     # load[A] succeeded but load[B] did not: a barrier still waits; a plain edge would not.
     assert unsatisfied_edges(graph, "gate", "A", {("load", "A")}, {"config"}) == 1
     assert unsatisfied_edges(graph, "gate", "A", {("load", "A")}, {"config", "load"}) == 0
-    plain = graph_from_dict({**BARRIER, "nodes": {**BARRIER["nodes"], "gate": {
-        "run": "m:f", "after": ["load", "config"]}}})  # fmt: skip
+    plain = gate_graph(barrier=False)
     assert unsatisfied_edges(plain, "gate", "A", {("load", "A")}, {"config"}) == 0
 
 
 def test_barrier_turns_a_partition_failure_into_a_whole_node_block() -> None:
-    graph = graph_from_dict(BARRIER)
+    graph = gate_graph(barrier=True)
     assert blocked_by(graph, "load", "A") == [Scope("gate", None), Scope("after_gate", None)]
-    plain = graph_from_dict({**BARRIER, "nodes": {**BARRIER["nodes"], "gate": {
-        "run": "m:f", "after": ["load", "config"]}}})  # fmt: skip
+    plain = gate_graph(barrier=False)
     assert blocked_by(plain, "load", "A") == [Scope("gate", "A"), Scope("after_gate", "A")]
 
 
@@ -201,3 +202,18 @@ def test_upstream_nodes(example: Graph) -> None:
     assert upstream_nodes(example, ["hq_report"]) == {n.name for n in example.nodes} - {
         "dept_report"
     }
+
+
+def test_critical_path_follows_the_longest_branch() -> None:
+    graph = graph_from_dict({
+        "graph": "g",
+        "nodes": {
+            "short": {"run": "m:f"},
+            "a": {"run": "m:f"},
+            "b": {"run": "m:f", "after": ["a"]},
+            "c": {"run": "m:f", "after": ["b"]},
+            "join": {"run": "m:f", "after": ["short", "c"]},
+            "side": {"run": "m:f", "after": ["short"]},
+        },
+    })  # fmt: skip
+    assert critical_path(graph) == ["a", "b", "c", "join"]

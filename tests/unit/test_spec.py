@@ -512,16 +512,9 @@ def test_defaults_apply_and_node_values_override() -> None:
         defaults={"retries": 3, "labels": ["gpu"], "timeout_s": 60, "barrier": False},
     )
     g = graph_from_dict(data)
-    assert (g.node("a").retry.retries, g.node("a").labels, g.node("a").timeout_s) == (
-        3,
-        {"gpu"},
-        60.0,
-    )
-    assert (g.node("b").retry.retries, g.node("b").labels, g.node("b").timeout_s) == (
-        0,
-        {"cpu"},
-        60.0,
-    )
+    a, b = g.node("a"), g.node("b")
+    assert (a.retry.retries, a.labels, a.timeout_s) == (3, frozenset({"gpu"}), 60.0)
+    assert (b.retry.retries, b.labels, b.timeout_s) == (0, frozenset({"cpu"}), 60.0)
 
 
 def test_node_defaults_without_options() -> None:
