@@ -24,7 +24,7 @@ from baton.backends import open_backend
 from baton.backends.sql import SqlBackend
 from baton.controller import Controller, ControllerConfig
 from baton.display import node_table, print_summary, summary
-from baton.errors import BackendError, BatonError, UsageError
+from baton.errors import BackendError, BatonError, NotFound, UsageError
 from baton.local import LocalWorkers
 from baton.model import Graph
 from baton.params import parse_cli_params, validate_params
@@ -175,6 +175,9 @@ def run(graph_file: str, params: Sequence[str], workers: int, slots: int, labels
     backend = backend_for(settings)
     record = backend.register_graph(graph_def, source=str(Path(graph_file).resolve()))
     event, _ = backend.submit(record.id, values, key=key)
+    if event.state.terminal:  # an idempotency key that already ran: report it, run nothing
+        _finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
+        return
     log_dir = _log_dir(settings)
     local = LocalWorkers(settings, workers, {"slots": slots}, log_dir, labels)
     local.start()
@@ -360,8 +363,11 @@ def logs(event_id: int, node: str | None, partition: str | None, all_attempts: b
          config_file: str | None) -> None:  # fmt: skip
     """Print captured output and errors of an event's tasks."""
     backend = backend_for(settings_from(config_file, db=db))
-    backend.event(event_id)
+    event = backend.event(event_id)
     tasks = {t.id: t for t in backend.tasks(event_id, node=node, partition=partition)}
+    if not tasks:
+        known = ", ".join(backend.graph(event.graph_id).spec["nodes"])
+        raise NotFound(f"event {event_id} has no task for node {node!r} partition {partition!r} (nodes: {known})")
     attempts = backend.attempts(sorted(tasks))
     if not all_attempts:
         last = {a.task_id: a for a in attempts}

@@ -37,7 +37,10 @@ class SqliteBackend(SqlBackend):
         if synchronous.upper() not in SYNC_MODES:
             raise BackendError(f"sqlite synchronous must be one of {', '.join(SYNC_MODES)}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot create the folder for {self.path}: {exc.strerror or exc}") from exc
         self.busy_timeout_s = busy_timeout_s
         self.synchronous = synchronous.upper()
         self._local = threading.local()
@@ -53,15 +56,22 @@ class SqliteBackend(SqlBackend):
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            self._local.data_version = None
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)  # fmt: skip
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            self._local.conn = conn
-            self._local.data_version = None
-            with self._lock:
-                self._all.append(conn)
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
         return conn
 
     @contextmanager

@@ -114,6 +114,32 @@ def test_run_reports_every_parameter_problem_at_once(tmp_path: Path, db_url: str
     assert list(tmp_path.iterdir()) == []
 
 
+def test_run_refuses_unknown_settings_and_writes_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "baton.toml"
+    config.write_text("lease_seconds = 3\n")
+    db_url = f"sqlite:///{tmp_path / 'db' / 'baton.db'}"
+
+    result = cli(
+        db_url, "run", graph("cli_params.yaml"), "-p", "year=2025", "--config", str(config)
+    )
+
+    assert result.returncode == EXIT_USAGE
+    assert "unknown settings ['lease_seconds']" in result.stderr and "lease_s" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baton.toml"]
+
+
+@pytest.mark.parametrize("where", ["not a database", "parent is a file"])
+def test_unusable_database_is_a_backend_error(where: str, tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_text("not a database\n")
+    path = junk if where == "not a database" else junk / "baton.db"
+
+    result = cli(f"sqlite:///{path}", "status")
+
+    assert (result.returncode, "Traceback" in result.stderr) == (3, False), result.stderr
+    assert result.stderr.startswith("backend error: ")
+
+
 # --- validate and plan -------------------------------------------------------------------------
 
 
