@@ -46,8 +46,9 @@ class GraphBuilder:
         if defaults:
             self._data["defaults"] = dict(defaults)
 
-    def param(self, name: str, type: str, *, default: Any = ..., required: bool | None = None,
-              description: str = "") -> GraphBuilder:  # fmt: skip
+    def param(
+        self, name: str, type: str, *, default: Any = ..., required: bool | None = None, description: str = ""
+    ) -> GraphBuilder:
         spec: dict[str, Any] = {"type": type}
         if default is not ...:
             spec["default"] = default
@@ -66,8 +67,9 @@ class GraphBuilder:
         """A node that calls ``module:function`` with a TaskContext."""
         return self._node(name, {"run": target}, after, options)
 
-    def command(self, name: str, argv: Sequence[str], *, after: After = (), env: dict[str, str] | None = None,
-                **options: Any) -> GraphBuilder:  # fmt: skip
+    def command(
+        self, name: str, argv: Sequence[str], *, after: After = (), env: dict[str, str] | None = None, **options: Any
+    ) -> GraphBuilder:
         """A node that runs an argv list (placeholders only as whole items; never a shell)."""
         spec: dict[str, Any] = {"command": list(argv)}
         if env:

@@ -58,14 +58,20 @@ def handle_errors(fn: F) -> F:
 
 
 def db_option(fn: F) -> F:
-    fn = click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="BATON_CONFIG",
-                      help="TOML settings file (keys as in BATON_* variables, lower case).")(fn)  # fmt: skip
+    fn = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        envvar="BATON_CONFIG",
+        help="TOML settings file (keys as in BATON_* variables, lower case).",
+    )(fn)
     return click.option("--db", default=None, help="Database URL (default: BATON_DB or sqlite:///.baton/baton.db).")(fn)
 
 
 def param_option(fn: F) -> F:
-    return click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-                        help="An event parameter; repeat for several.")(fn)  # fmt: skip
+    return click.option(
+        "--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="An event parameter; repeat for several."
+    )(fn)
 
 
 def settings_from(config_file: str | None, **flags: Any) -> Settings:
@@ -73,8 +79,9 @@ def settings_from(config_file: str | None, **flags: Any) -> Settings:
 
 
 def backend_for(settings: Settings) -> SqlBackend:
-    return open_backend(settings.db, synchronous=settings.sqlite_synchronous,
-                        max_result_bytes=settings.max_result_bytes)  # fmt: skip
+    return open_backend(
+        settings.db, synchronous=settings.sqlite_synchronous, max_result_bytes=settings.max_result_bytes
+    )
 
 
 def event_params(graph: Graph, pairs: Sequence[str]) -> dict[str, Any]:
@@ -99,8 +106,10 @@ def cli(verbose: int) -> None:
 def validate(graph_file: str) -> None:
     """Check a graph file; print a one-line summary or every problem found."""
     graph = load_graph_file(graph_file)
-    click.echo(f"ok: graph {graph.name} (event type {graph.event_type}), {len(graph.nodes)} nodes, "
-               f"{len(graph.params)} parameters")  # fmt: skip
+    click.echo(
+        f"ok: graph {graph.name} (event type {graph.event_type}), {len(graph.nodes)} nodes, "
+        f"{len(graph.params)} parameters"
+    )
 
 
 @cli.command("plan")
@@ -113,8 +122,13 @@ def plan_cmd(graph_file: str, params: Sequence[str], as_json: bool) -> None:
     graph = load_graph_file(graph_file)
     planned = plan(graph, event_params(graph, params))
     path = critical_path(graph)
-    data = {"graph": graph.name, "tasks": len(planned.tasks), "nodes": dict(planned.node_totals),
-            "critical_path": path, "waves": len(path)}  # fmt: skip
+    data = {
+        "graph": graph.name,
+        "tasks": len(planned.tasks),
+        "nodes": dict(planned.node_totals),
+        "critical_path": path,
+        "waves": len(path),
+    }
     if as_json:
         click.echo(json.dumps(data))
         return
@@ -166,8 +180,18 @@ def graph_list(db: str | None, config_file: str | None) -> None:
 @click.option("--lease-s", type=float, default=None, help="Lease length in seconds.")
 @db_option
 @handle_errors
-def run(graph_file: str, params: Sequence[str], workers: int, slots: int, labels: Sequence[str], key: str | None,
-        as_json: bool, lease_s: float | None, db: str | None, config_file: str | None) -> None:  # fmt: skip
+def run(
+    graph_file: str,
+    params: Sequence[str],
+    workers: int,
+    slots: int,
+    labels: Sequence[str],
+    key: str | None,
+    as_json: bool,
+    lease_s: float | None,
+    db: str | None,
+    config_file: str | None,
+) -> None:
     """Run one event of GRAPH_FILE on this machine: controller plus local workers."""
     graph_def = load_graph_file(graph_file)
     values = event_params(graph_def, params)  # bad input stops here: nothing is written
@@ -263,17 +287,33 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--exit-when-idle", "idle_s", type=float, default=None, help="Exit after this many idle seconds.")
 @db_option
 @handle_errors
-def worker(slots: int, resources: Sequence[str], labels: Sequence[str], name: str, idle_s: float | None,
-           db: str | None, config_file: str | None, **flags: Any) -> None:  # fmt: skip
+def worker(
+    slots: int,
+    resources: Sequence[str],
+    labels: Sequence[str],
+    name: str,
+    idle_s: float | None,
+    db: str | None,
+    config_file: str | None,
+    **flags: Any,
+) -> None:
     """Run a task server: pull tasks that fit, run them, report. SIGTERM drains it."""
     from baton.worker import Worker, WorkerConfig
 
     settings = settings_from(config_file, db=db, **flags)
     capacity = {"slots": slots, **_resources(resources)}
-    config = WorkerConfig(capacity=capacity, labels=frozenset(labels), name=name, lease_s=settings.lease_s,
-                          heartbeat_s=settings.heartbeat_interval_s, poll_s=settings.poll_s,
-                          drain_s=settings.drain_s, max_result_bytes=settings.max_result_bytes,
-                          max_log_bytes=settings.max_log_bytes, exit_when_idle_s=idle_s)  # fmt: skip
+    config = WorkerConfig(
+        capacity=capacity,
+        labels=frozenset(labels),
+        name=name,
+        lease_s=settings.lease_s,
+        heartbeat_s=settings.heartbeat_interval_s,
+        poll_s=settings.poll_s,
+        drain_s=settings.drain_s,
+        max_result_bytes=settings.max_result_bytes,
+        max_log_bytes=settings.max_log_bytes,
+        exit_when_idle_s=idle_s,
+    )
     instance = Worker(backend_for(settings), config)
     instance.install_signal_handlers()
     click.echo(f"worker {instance.id} capacity {capacity} labels {sorted(labels)} on {settings.db}", err=True)
@@ -301,8 +341,15 @@ def _resources(pairs: Sequence[str]) -> dict[str, int]:
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 @handle_errors
-def submit(event_type: str, params: Sequence[str], key: str | None, wait: bool, as_json: bool, db: str | None,
-           config_file: str | None) -> None:  # fmt: skip
+def submit(
+    event_type: str,
+    params: Sequence[str],
+    key: str | None,
+    wait: bool,
+    as_json: bool,
+    db: str | None,
+    config_file: str | None,
+) -> None:
     """Raise an event; a running controller routes it to the latest graph for its type."""
     backend = backend_for(settings_from(config_file, db=db))
     record = backend.latest_graph(event_type)
@@ -311,8 +358,11 @@ def submit(event_type: str, params: Sequence[str], key: str | None, wait: bool, 
     values = event_params(graph_from_dict(record.spec, source=f"{record.name} v{record.version}"), params)
     event, created = backend.submit(record.id, values, key=key)
     if not wait:
-        click.echo(json.dumps({"event_id": event.id, "created": created, "state": event.state.value})
-                   if as_json else f"event {event.id} {'submitted' if created else 'already exists'} ({event.state})")  # fmt: skip
+        click.echo(
+            json.dumps({"event_id": event.id, "created": created, "state": event.state.value})
+            if as_json
+            else f"event {event.id} {'submitted' if created else 'already exists'} ({event.state})"
+        )
         return
     _wait_for(backend, event.id)
     _finish(backend, event.id, [n for n in record.spec["nodes"]], as_json)
@@ -339,8 +389,20 @@ def status(event_id: int | None, as_json: bool, db: str | None, config_file: str
     if event_id is None:
         events = backend.events(limit=20)
         if as_json:
-            click.echo(json.dumps([{"event_id": e.id, "type": e.type, "state": e.state.value,
-                                    "tasks_total": e.tasks_total, "tasks_active": e.tasks_active} for e in events]))  # fmt: skip
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "event_id": e.id,
+                            "type": e.type,
+                            "state": e.state.value,
+                            "tasks_total": e.tasks_total,
+                            "tasks_active": e.tasks_active,
+                        }
+                        for e in events
+                    ]
+                )
+            )
             return
         for e in events:
             click.echo(f"{e.id:>6}  {e.type:<24} {e.state:<10} {e.tasks_total - e.tasks_active}/{e.tasks_total} done")
@@ -359,8 +421,9 @@ def status(event_id: int | None, as_json: bool, db: str | None, config_file: str
 @click.option("--all-attempts", is_flag=True, help="Every attempt, not only each task's last.")
 @db_option
 @handle_errors
-def logs(event_id: int, node: str | None, partition: str | None, all_attempts: bool, db: str | None,
-         config_file: str | None) -> None:  # fmt: skip
+def logs(
+    event_id: int, node: str | None, partition: str | None, all_attempts: bool, db: str | None, config_file: str | None
+) -> None:
     """Print captured output and errors of an event's tasks."""
     backend = backend_for(settings_from(config_file, db=db))
     event = backend.event(event_id)
@@ -375,8 +438,10 @@ def logs(event_id: int, node: str | None, partition: str | None, all_attempts: b
     for a in attempts:
         t = tasks[a.task_id]
         where = f"{t.node}[{t.partition}]" if t.partition else t.node
-        click.echo(f"=== {where} attempt {a.attempt} {a.outcome} worker {a.worker_id} "
-                   f"exit {a.exit_code if a.exit_code is not None else '-'}")  # fmt: skip
+        click.echo(
+            f"=== {where} attempt {a.attempt} {a.outcome} worker {a.worker_id} "
+            f"exit {a.exit_code if a.exit_code is not None else '-'}"
+        )
         if a.error:
             click.echo(f"error: {a.error}")
         for label, text in (("stdout", a.stdout), ("stderr", a.stderr)):
@@ -417,13 +482,24 @@ def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 @handle_errors
-def rerun(event_id: int, partition: str | None, node: str | None, wait: bool, as_json: bool, db: str | None,
-          config_file: str | None) -> None:  # fmt: skip
+def rerun(
+    event_id: int,
+    partition: str | None,
+    node: str | None,
+    wait: bool,
+    as_json: bool,
+    db: str | None,
+    config_file: str | None,
+) -> None:
     """Re-run failed or cancelled tasks and what depends on them; successes are kept."""
     backend = backend_for(settings_from(config_file, db=db))
     count = backend.rerun(event_id, partition=partition, node=node)
     if not wait:
-        click.echo(json.dumps({"event_id": event_id, "reset": count}) if as_json else f"event {event_id}: {count} task(s) re-queued")
+        click.echo(
+            json.dumps({"event_id": event_id, "reset": count})
+            if as_json
+            else f"event {event_id}: {count} task(s) re-queued"
+        )
         return
     _wait_for(backend, event_id)
     _finish(backend, event_id, list(backend.graph(backend.event(event_id).graph_id).spec["nodes"]), as_json)

@@ -20,8 +20,10 @@ STYLE = {"succeeded": "green", "failed": "red", "upstream_failed": "red", "runni
 
 
 def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], order: list[str]) -> Table:
-    elapsed = ((event.finished_at or time.time()) - event.submitted_at)
-    table = Table(title=f"event {event.id} · {event.type} · graph v{event.graph_version} · {event.state} · {elapsed:.1f}s")
+    elapsed = (event.finished_at or time.time()) - event.submitted_at
+    table = Table(
+        title=f"event {event.id} · {event.type} · graph v{event.graph_version} · {event.state} · {elapsed:.1f}s"
+    )
     table.add_column("node")
     shown = [c for c in COLUMNS if any(counts.get(n, {}).get(c) for n in order)] or ["pending"]
     for column in shown:
@@ -56,8 +58,10 @@ def summary(backend: SqlBackend, event_id: int) -> dict[str, Any]:
         "tasks": totals(counts),
         "nodes": {n: dict(c) for n, c in counts.items()},
         "duration_s": round(end - event.submitted_at, 3),
-        "failed": [{"task_id": t.id, "node": t.node, "partition": t.partition, "attempts": t.attempt,
-                    "error": t.error} for t in failed],  # fmt: skip
+        "failed": [
+            {"task_id": t.id, "node": t.node, "partition": t.partition, "attempts": t.attempt, "error": t.error}
+            for t in failed
+        ],
     }
 
 
@@ -69,7 +73,9 @@ def print_summary(console: Console, backend: SqlBackend, event_id: int, order: l
         where = f"{f['node']}[{f['partition']}]" if f["partition"] else f["node"]
         console.print(f"[red]failed[/red] {where} after {f['attempts']} attempt(s): {f['error']}")
     if data["failed"]:
-        console.print(f"see: baton logs {event_id} --node NODE [--partition P]; fix the cause, then baton rerun {event_id}")
+        console.print(
+            f"see: baton logs {event_id} --node NODE [--partition P]; fix the cause, then baton rerun {event_id}"
+        )
     sinks = _sink_results(backend, event_id, order)
     for node, result in sinks.items():
         console.print(f"[bold]{node}[/bold] → {result}", soft_wrap=True)

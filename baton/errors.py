@@ -1,14 +1,14 @@
 """Baton's exception tree. Every error Baton raises on purpose derives from BatonError.
 
-    BatonError
-    ├── UsageError              bad input from a person or a client (CLI exit 2, HTTP 4xx)
-    │   ├── GraphInvalid        a graph file or builder failed validation (lists every problem)
-    │   ├── ParamsInvalid       an event's parameters do not fit the graph's schema
-    │   ├── NotFound            an event, graph or task that does not exist
-    │   └── Conflict            e.g. an idempotency key reused with other parameters
-    ├── StaleReport             a report or heartbeat for an attempt that is no longer current
-    └── BackendError            the store failed (driver errors are translated to this)
-        └── SchemaError         the database schema is newer or older than this code
+BatonError
+├── UsageError              bad input from a person or a client (CLI exit 2, HTTP 4xx)
+│   ├── GraphInvalid        a graph file or builder failed validation (lists every problem)
+│   ├── ParamsInvalid       an event's parameters do not fit the graph's schema
+│   ├── NotFound            an event, graph or task that does not exist
+│   └── Conflict            e.g. an idempotency key reused with other parameters
+├── StaleReport             a report or heartbeat for an attempt that is no longer current
+└── BackendError            the store failed (driver errors are translated to this)
+    └── SchemaError         the database schema is newer or older than this code
 """
 
 from __future__ import annotations

@@ -130,9 +130,7 @@ def validate_params(graph: Graph, given: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(given, Mapping):
         raise ParamsInvalid(["parameters must be a JSON object"])
     problems = [
-        f"parameter '{key}': unknown (declared: {_declared(graph)})"
-        for key in given
-        if graph.param(str(key)) is None
+        f"parameter '{key}': unknown (declared: {_declared(graph)})" for key in given if graph.param(str(key)) is None
     ]
     out: dict[str, Any] = {}
     for param in graph.params:

@@ -43,9 +43,17 @@ PLACEHOLDER_RE = re.compile(r"\{(python|event_id|event_type|node|partition|attem
 
 TOP_KEYS = {"graph", "event", "description", "python_path", "params", "partitions", "defaults", "nodes"}
 OPTION_KEYS = {
-    "retries", "retry_delay_s", "retry_backoff", "retry_max_delay_s", "retry_jitter",
-    "timeout_s", "priority", "labels", "cost", "barrier",
-}  # fmt: skip
+    "retries",
+    "retry_delay_s",
+    "retry_backoff",
+    "retry_max_delay_s",
+    "retry_jitter",
+    "timeout_s",
+    "priority",
+    "labels",
+    "cost",
+    "barrier",
+}
 NODE_KEYS = OPTION_KEYS | {"run", "command", "env", "cwd", "after", "partitioned", "description"}
 PARAM_KEYS = {"type", "required", "default", "description"}
 
@@ -144,7 +152,7 @@ def graph_from_dict(
         raise GraphInvalid(source, c.problems)
     return Graph(
         name=name or "",
-        event_type=event,
+        event_type=event or "",
         nodes=ordered,
         params=params,
         partitions=partitions,
@@ -192,7 +200,7 @@ def _params(c: _Collector, raw: Any) -> tuple[Param, ...]:
 
 def _param(c: _Collector, path: tuple[str, ...], name: str, spec: dict[str, Any]) -> Param | None:
     try:
-        ptype = ParamType(spec.get("type"))
+        ptype = ParamType(str(spec.get("type")))
     except ValueError:
         choices = ", ".join(t.value for t in ParamType)
         c.add((*path, "type"), f"{spec.get('type')!r} is not a parameter type ({choices})")
@@ -416,7 +424,9 @@ def _retry(c: _Collector, path: tuple[str, ...], spec: dict[str, Any]) -> RetryP
     jitter = _number(c, (*path, "retry_jitter"), spec.get("retry_jitter", 0.1), minimum=0)
     if None in (retries, delay, backoff, max_delay, jitter):
         return None
-    return RetryPolicy(int(retries or 0), float(delay or 0), float(backoff or 1), float(max_delay or 0), float(jitter or 0))
+    return RetryPolicy(
+        int(retries or 0), float(delay or 0), float(backoff or 1), float(max_delay or 0), float(jitter or 0)
+    )
 
 
 def _options(c: _Collector, path: tuple[str, ...], spec: dict[str, Any]) -> dict[str, Any] | None:
@@ -464,14 +474,15 @@ def _cost(c: _Collector, path: tuple[str, ...], raw: Any) -> dict[str, int] | No
 def _number(
     c: _Collector, path: tuple[str, ...], value: Any, integer: bool = False, minimum: float | None = None
 ) -> float | None:
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
+    wrong_kind = integer and not isinstance(value, int)
+    if isinstance(value, bool) or not isinstance(value, int | float) or wrong_kind:
         c.add(path, f"{value!r} must be {'an integer' if integer else 'a number'}")
         return None
-    if minimum is not None and value < minimum:
+    number = float(value)
+    if minimum is not None and number < minimum:
         c.add(path, f"{value!r} must be at least {minimum:g}")
         return None
-    return float(value)
+    return number
 
 
 def _python_path(c: _Collector, raw: Any, base_dir: Path | None) -> tuple[str, ...]:
@@ -534,10 +545,16 @@ def _node_dict(n: Node) -> dict[str, Any]:
     out["after"] = [{"node": d.upstream, "mode": d.mode.value} for d in n.after]
     r = n.retry
     out |= {
-        "retries": r.retries, "retry_delay_s": r.delay_s, "retry_backoff": r.backoff,
-        "retry_max_delay_s": r.max_delay_s, "retry_jitter": r.jitter,
-        "priority": n.priority, "labels": sorted(n.labels), "cost": dict(n.cost), "barrier": n.barrier,
-    }  # fmt: skip
+        "retries": r.retries,
+        "retry_delay_s": r.delay_s,
+        "retry_backoff": r.backoff,
+        "retry_max_delay_s": r.max_delay_s,
+        "retry_jitter": r.jitter,
+        "priority": n.priority,
+        "labels": sorted(n.labels),
+        "cost": dict(n.cost),
+        "barrier": n.barrier,
+    }
     if n.timeout_s is not None:
         out["timeout_s"] = n.timeout_s
     if n.description:

@@ -33,14 +33,25 @@ TERMINAL = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.UPSTREAM_
 UNFINISHED = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED})
 
 T = TaskState
-TASK_MOVES: frozenset[tuple[TaskState, TaskState]] = frozenset({
-    (T.PENDING, T.READY), (T.PENDING, T.UPSTREAM_FAILED), (T.PENDING, T.CANCELLED),
-    (T.READY, T.RUNNING), (T.READY, T.CANCELLED),
-    (T.RUNNING, T.SUCCEEDED), (T.RUNNING, T.FAILED), (T.RUNNING, T.CANCELLED),
-    (T.RUNNING, T.READY),  # a retry after backoff, or released by a worker shutting down
-    (T.FAILED, T.PENDING), (T.UPSTREAM_FAILED, T.PENDING), (T.CANCELLED, T.PENDING),  # rerun
-    (T.FAILED, T.READY), (T.UPSTREAM_FAILED, T.READY), (T.CANCELLED, T.READY),  # rerun, deps met
-})  # fmt: skip
+TASK_MOVES: frozenset[tuple[TaskState, TaskState]] = frozenset(
+    {
+        (T.PENDING, T.READY),
+        (T.PENDING, T.UPSTREAM_FAILED),
+        (T.PENDING, T.CANCELLED),
+        (T.READY, T.RUNNING),
+        (T.READY, T.CANCELLED),
+        (T.RUNNING, T.SUCCEEDED),
+        (T.RUNNING, T.FAILED),
+        (T.RUNNING, T.CANCELLED),
+        (T.RUNNING, T.READY),  # a retry after backoff, or released by a worker shutting down
+        (T.FAILED, T.PENDING),
+        (T.UPSTREAM_FAILED, T.PENDING),
+        (T.CANCELLED, T.PENDING),  # rerun
+        (T.FAILED, T.READY),
+        (T.UPSTREAM_FAILED, T.READY),
+        (T.CANCELLED, T.READY),  # rerun, deps met
+    }
+)
 
 
 class EventState(StrEnum):
@@ -56,11 +67,18 @@ class EventState(StrEnum):
 
 
 E = EventState
-EVENT_MOVES: frozenset[tuple[EventState, EventState]] = frozenset({
-    (E.SUBMITTED, E.RUNNING), (E.SUBMITTED, E.CANCELLED), (E.SUBMITTED, E.FAILED),
-    (E.RUNNING, E.SUCCEEDED), (E.RUNNING, E.FAILED), (E.RUNNING, E.CANCELLED),
-    (E.FAILED, E.RUNNING), (E.CANCELLED, E.RUNNING),  # rerun
-})  # fmt: skip
+EVENT_MOVES: frozenset[tuple[EventState, EventState]] = frozenset(
+    {
+        (E.SUBMITTED, E.RUNNING),
+        (E.SUBMITTED, E.CANCELLED),
+        (E.SUBMITTED, E.FAILED),
+        (E.RUNNING, E.SUCCEEDED),
+        (E.RUNNING, E.FAILED),
+        (E.RUNNING, E.CANCELLED),
+        (E.FAILED, E.RUNNING),
+        (E.CANCELLED, E.RUNNING),  # rerun
+    }
+)
 
 
 class IllegalMove(BatonError):

@@ -42,8 +42,10 @@ def _event_problems(backend: SqlBackend, event_id: int, state: EventState, activ
         remaining = dict(tx.rows("SELECT node, remaining FROM event_nodes WHERE event_id = ?", (event_id,)))
     for node in graph.nodes:
         if remaining.get(node.name) != not_done[node.name]:
-            problems.append(f"event {event_id} node {node.name}: remaining {remaining.get(node.name)} "
-                            f"but {not_done[node.name]} tasks have not succeeded")  # fmt: skip
+            problems.append(
+                f"event {event_id} node {node.name}: remaining {remaining.get(node.name)} "
+                f"but {not_done[node.name]} tasks have not succeeded"
+            )
     complete = {n for n, r in remaining.items() if r == 0}
     for t in tasks:
         expected = unsatisfied_edges(graph, t.node, t.partition, succeeded, complete)

@@ -33,10 +33,15 @@ def backend(db_url: str) -> Iterator[SqlBackend]:
     assert not problems, "broken invariants:\n" + "\n".join(problems)
 
 
-def baton(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-          timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def baton(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``baton`` command line in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "baton", *args], cwd=cwd or ROOT, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+        [sys.executable, "-m", "baton", *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

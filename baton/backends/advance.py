@@ -51,9 +51,22 @@ def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
     tx.many(
         "INSERT INTO attempts (task_id, attempt, worker_id, outcome, started_at, finished_at, "
         "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(e.task_id, e.attempt, e.worker_id, e.outcome.value, e.started_at, e.finished_at,
-          e.exit_code, e.error, e.stdout, e.stderr) for e in ended],
-    )  # fmt: skip
+        [
+            (
+                e.task_id,
+                e.attempt,
+                e.worker_id,
+                e.outcome.value,
+                e.started_at,
+                e.finished_at,
+                e.exit_code,
+                e.error,
+                e.stdout,
+                e.stderr,
+            )
+            for e in ended
+        ],
+    )
     cancelling = _cancel_requested(tx, {e.event_id for e in ended})
     decided = [(e, _decide(tx, e, e.event_id in cancelling)) for e in ended]
     terminal: dict[int, int] = defaultdict(int)
@@ -70,9 +83,7 @@ def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
 
 def _cancel_requested(tx: Tx, event_ids: set[int]) -> set[int]:
     ids = sorted(event_ids)
-    rows = tx.rows(
-        f"SELECT id FROM events WHERE cancel_requested = 1 AND id IN ({', '.join('?' * len(ids))})", ids
-    )
+    rows = tx.rows(f"SELECT id FROM events WHERE cancel_requested = 1 AND id IN ({', '.join('?' * len(ids))})", ids)
     return {r[0] for r in rows}
 
 
@@ -121,8 +132,7 @@ def advance(tx: Tx, succeeded: list[Ended]) -> None:
                 _release(tx, e.event_id, down.name, e.partition, cause)
     for (event_id, graph_id, node), count in sorted(per_node.items()):
         row = tx.one(
-            "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? "
-            "RETURNING remaining",
+            "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? RETURNING remaining",
             (count, event_id, node),
         )
         if row is not None and row[0] == 0:
@@ -171,8 +181,15 @@ def block(tx: Tx, failed: Iterable[Ended]) -> dict[int, int]:
             if n:
                 counts[e.event_id] += n
                 cause = f"{e.node}[{e.partition or '-'}] failed"
-                tx.audit("controller", "task.upstream_failed", cause, e.event_id,
-                         node=scope.node, partition=scope.partition, tasks=n)  # fmt: skip
+                tx.audit(
+                    "controller",
+                    "task.upstream_failed",
+                    cause,
+                    e.event_id,
+                    node=scope.node,
+                    partition=scope.partition,
+                    tasks=n,
+                )
     return counts
 
 

@@ -111,8 +111,11 @@ def build_claims(tx: Tx, chosen: Sequence[Candidate], expires: float) -> list[Cl
         event_type, graph_id, params = events[c.event_id]
         graph = tx.graph_of(graph_id)
         inputs = _inputs(tx, graph.node(c.node), c, fan_in_cache)
-        claims.append(Claim(c.task_id, c.attempt + 1, c.event_id, event_type, graph_id, c.node,
-                            c.partition, params, inputs, expires))  # fmt: skip
+        claims.append(
+            Claim(
+                c.task_id, c.attempt + 1, c.event_id, event_type, graph_id, c.node, c.partition, params, inputs, expires
+            )
+        )
     return claims
 
 
@@ -141,7 +144,5 @@ def _inputs(tx: Tx, node: Node, c: Candidate, fan_in_cache: dict[tuple[int, str]
 
 
 def _all_results(tx: Tx, event_id: int, node: str) -> str:
-    rows = tx.rows(
-        "SELECT partition, result FROM tasks WHERE event_id = ? AND node = ? ORDER BY id", (event_id, node)
-    )
+    rows = tx.rows("SELECT partition, result FROM tasks WHERE event_id = ? AND node = ? ORDER BY id", (event_id, node))
     return "{" + ",".join(f"{json.dumps(p)}:{r or 'null'}" for p, r in rows) + "}"

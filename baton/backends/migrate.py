@@ -42,8 +42,10 @@ def latest_version(dialect: str) -> int:
 
 
 def applied_versions(tx: Tx) -> set[int]:
-    tx.q("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-         "applied_at REAL NOT NULL)")  # fmt: skip
+    tx.q(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at REAL NOT NULL)"
+    )
     return {r[0] for r in tx.rows("SELECT version FROM schema_migrations")}
 
 
@@ -63,7 +65,9 @@ def apply_pending(tx: Tx, dialect: str) -> list[int]:
             continue
         for statement in migration.statements():
             tx.q(statement)
-        tx.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-             (migration.version, migration.name, tx.now))  # fmt: skip
+        tx.q(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, tx.now),
+        )
         applied.append(migration.version)
     return applied

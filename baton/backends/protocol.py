@@ -75,9 +75,7 @@ class Backend(WorkerLink, Protocol):
     def graphs(self) -> list[GraphRecord]: ...
 
     # events
-    def submit(
-        self, graph_id: int, params: Mapping[str, Any], key: str | None = None
-    ) -> tuple[EventRecord, bool]:
+    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
         """Accept an event durably. The same key returns the same event (created False);
         the same key with other parameters raises Conflict."""
         ...
@@ -106,9 +104,7 @@ class Backend(WorkerLink, Protocol):
 
     def events(self, limit: int = 20) -> list[EventRecord]: ...
 
-    def tasks(
-        self, event_id: int, node: str | None = None, partition: str | None = None
-    ) -> list[TaskRecord]: ...
+    def tasks(self, event_id: int, node: str | None = None, partition: str | None = None) -> list[TaskRecord]: ...
 
     def node_counts(self, event_id: int) -> dict[str, dict[str, int]]: ...
 

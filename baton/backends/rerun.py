@@ -8,6 +8,7 @@ the scope) stays blocked, so a scoped re-run can never leave a task waiting fore
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from baton.backends.tx import Tx
 from baton.errors import Conflict, NotFound
@@ -30,7 +31,9 @@ def reset_for_rerun(tx: Tx, event_id: int, partition: str | None, node: str | No
     unfinished = {(r[1], r[2]): (r[0], TaskState(r[3])) for r in rows if TaskState(r[3]) in UNFINISHED}
     targets = _targets(graph, unfinished, partition, node)
     if not targets:
-        scope = " ".join(x for x in (f"node {node}" if node else "", f"partition {partition}" if partition else "") if x)
+        scope = " ".join(
+            x for x in (f"node {node}" if node else "", f"partition {partition}" if partition else "") if x
+        )
         raise Conflict(f"event {event_id} has no failed or cancelled tasks to re-run{' in ' + scope if scope else ''}")
     succeeded = {(r[1], r[2]) for r in rows if r[3] == TaskState.SUCCEEDED}
     complete = {r[0] for r in tx.rows("SELECT node FROM event_nodes WHERE event_id = ? AND remaining = 0", (event_id,))}
@@ -48,13 +51,14 @@ def reset_for_rerun(tx: Tx, event_id: int, partition: str | None, node: str | No
         "tasks_active = tasks_active + ? WHERE id = ?",
         (len(resets), event_id),
     )
-    tx.audit(actor, "event.rerun", "operator asked to re-run", event_id, tasks=len(resets),
-             partition=partition, node=node)  # fmt: skip
+    tx.audit(
+        actor, "event.rerun", "operator asked to re-run", event_id, tasks=len(resets), partition=partition, node=node
+    )
     return len(resets)
 
 
 def _targets(
-    graph: Graph, unfinished: dict[tuple[str, str], object], partition: str | None, node: str | None
+    graph: Graph, unfinished: Mapping[tuple[str, str], object], partition: str | None, node: str | None
 ) -> set[tuple[str, str]]:
     """The unfinished tasks in scope, plus everything they blocked."""
     by_node: dict[str, set[str]] = defaultdict(set)
@@ -75,7 +79,7 @@ def _targets(
 def _resets(
     graph: Graph,
     targets: set[tuple[str, str]],
-    unfinished: dict[tuple[str, str], object],
+    unfinished: Mapping[tuple[str, str], object],
     succeeded: set[tuple[str, str]],
     complete: set[str],
 ) -> dict[tuple[str, str], int]:

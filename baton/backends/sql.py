@@ -53,15 +53,40 @@ def _canonical(params: Mapping[str, Any]) -> str:
 
 def _event(row: Sequence[Any]) -> EventRecord:
     return EventRecord(
-        id=row[0], type=row[1], graph_id=row[2], graph_name=row[3], graph_version=row[4], key=row[5],
-        params=json.loads(row[6]), state=EventState(row[7]), cancel_requested=bool(row[8]),
-        submitted_at=row[9], started_at=row[10], finished_at=row[11], tasks_total=row[12],
+        id=row[0],
+        type=row[1],
+        graph_id=row[2],
+        graph_name=row[3],
+        graph_version=row[4],
+        key=row[5],
+        params=json.loads(row[6]),
+        state=EventState(row[7]),
+        cancel_requested=bool(row[8]),
+        submitted_at=row[9],
+        started_at=row[10],
+        finished_at=row[11],
+        tasks_total=row[12],
         tasks_active=row[13],
-    )  # fmt: skip
+    )
 
 
 def _task(row: Sequence[Any]) -> TaskRecord:
-    return TaskRecord(*row[:4], TaskState(row[4]), *row[5:])
+    return TaskRecord(
+        id=row[0],
+        event_id=row[1],
+        node=row[2],
+        partition=row[3],
+        state=TaskState(row[4]),
+        pending=row[5],
+        attempt=row[6],
+        failures=row[7],
+        worker_id=row[8],
+        ready_at=row[9],
+        started_at=row[10],
+        finished_at=row[11],
+        result_json=row[12],
+        error=row[13],
+    )
 
 
 class SqlBackend(ABC):
@@ -155,9 +180,7 @@ class SqlBackend(ABC):
 
     # --- events ---------------------------------------------------------------------------
 
-    def submit(
-        self, graph_id: int, params: Mapping[str, Any], key: str | None = None
-    ) -> tuple[EventRecord, bool]:
+    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
         record = self.graph(graph_id)
         canonical = _canonical(params)
         with self.transaction() as tx:
@@ -188,7 +211,9 @@ class SqlBackend(ABC):
 
     def events_to_expand(self, limit: int) -> list[EventRecord]:
         with self.transaction(write=False) as tx:
-            ids = [r[0] for r in tx.rows("SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,))]
+            ids = [
+                r[0] for r in tx.rows("SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,))
+            ]
         return [self.event(i) for i in ids]
 
     def save_plan(self, event_id: int, plan: Plan) -> bool:
@@ -200,10 +225,21 @@ class SqlBackend(ABC):
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, req_id, "
                 "available_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(event_id, t.node, t.partition, "ready" if t.pending == 0 else "pending", t.pending,
-                  t.priority, req[t.node], tx.now, tx.now if t.pending == 0 else None)
-                 for t in plan.tasks],
-            )  # fmt: skip
+                [
+                    (
+                        event_id,
+                        t.node,
+                        t.partition,
+                        "ready" if t.pending == 0 else "pending",
+                        t.pending,
+                        t.priority,
+                        req[t.node],
+                        tx.now,
+                        tx.now if t.pending == 0 else None,
+                    )
+                    for t in plan.tasks
+                ],
+            )
             tx.many(
                 "INSERT INTO event_nodes (event_id, node, total, remaining) VALUES (?, ?, ?, ?)",
                 [(event_id, node, n, n) for node, n in plan.node_totals.items()],
@@ -215,8 +251,15 @@ class SqlBackend(ABC):
                 (tx.now, total, total, event_id),
             )
             ready = sum(1 for t in plan.tasks if t.pending == 0)
-            tx.audit("controller", "event.expanded", "new event", event_id, tasks=total, ready=ready,
-                     nodes=dict(plan.node_totals))  # fmt: skip
+            tx.audit(
+                "controller",
+                "event.expanded",
+                "new event",
+                event_id,
+                tasks=total,
+                ready=ready,
+                nodes=dict(plan.node_totals),
+            )
             faults.point("plan.before_commit")
         return True
 
@@ -237,11 +280,24 @@ class SqlBackend(ABC):
                 "INSERT INTO workers (id, name, host, pid, capacity, labels, started_at, last_seen, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active') ON CONFLICT (id) DO UPDATE SET "
                 "last_seen = excluded.last_seen, state = 'active'",
-                (info.id, info.name, info.host, info.pid, json.dumps(dict(info.capacity)),
-                 json.dumps(sorted(info.labels)), tx.now, tx.now),
-            )  # fmt: skip
-            tx.audit(f"worker:{info.id}", "worker.registered", "start", capacity=dict(info.capacity),
-                     labels=sorted(info.labels))  # fmt: skip
+                (
+                    info.id,
+                    info.name,
+                    info.host,
+                    info.pid,
+                    json.dumps(dict(info.capacity)),
+                    json.dumps(sorted(info.labels)),
+                    tx.now,
+                    tx.now,
+                ),
+            )
+            tx.audit(
+                f"worker:{info.id}",
+                "worker.registered",
+                "start",
+                capacity=dict(info.capacity),
+                labels=sorted(info.labels),
+            )
 
     def deregister_worker(self, worker_id: str) -> None:
         with self.transaction() as tx:
@@ -298,8 +354,14 @@ class SqlBackend(ABC):
             row = rows.get(r.task_id)
             if row is None or row[6] != TaskState.RUNNING or row[7] != r.attempt or row[8] != worker_id:
                 rejected.append((r.task_id, r.attempt))
-                tx.audit(f"worker:{worker_id}", "report.rejected", "stale attempt", task_id=r.task_id,
-                         attempt=r.attempt, current=row[7] if row else None)  # fmt: skip
+                tx.audit(
+                    f"worker:{worker_id}",
+                    "report.rejected",
+                    "stale attempt",
+                    task_id=r.task_id,
+                    attempt=r.attempt,
+                    current=row[7] if row else None,
+                )
                 continue
             ended.append(self._ended(row, worker_id, r))
         advance.finish_attempts(tx, ended, f"worker:{worker_id}")
@@ -312,19 +374,33 @@ class SqlBackend(ABC):
             if problem:
                 outcome, result, error = Outcome.INVALID_RESULT, None, problem
         return Ended(
-            task_id=row[0], attempt=r.attempt, event_id=row[1], graph_id=row[2], node=row[3],
-            partition=row[4], failures=row[5], worker_id=worker_id, outcome=outcome,
-            started_at=r.started_at, finished_at=r.finished_at, result_json=result, error=error,
-            exit_code=r.exit_code, stdout=r.stdout, stderr=r.stderr,
-        )  # fmt: skip
+            task_id=row[0],
+            attempt=r.attempt,
+            event_id=row[1],
+            graph_id=row[2],
+            node=row[3],
+            partition=row[4],
+            failures=row[5],
+            worker_id=worker_id,
+            outcome=outcome,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            result_json=result,
+            error=error,
+            exit_code=r.exit_code,
+            stdout=r.stdout,
+            stderr=r.stderr,
+        )
 
     def _result_problem(self, result: str | None) -> str | None:
         if result is None:
             return None
         size = len(result.encode())
         if size > self.max_result_bytes:
-            return (f"result is {size:,} bytes, over the {self.max_result_bytes:,}-byte cap; "
-                    "write large data to files and return their paths")  # fmt: skip
+            return (
+                f"result is {size:,} bytes, over the {self.max_result_bytes:,}-byte cap; "
+                "write large data to files and return their paths"
+            )
         try:
             json.loads(result)
         except ValueError as exc:
@@ -364,11 +440,22 @@ class SqlBackend(ABC):
                 (tx.now, limit),
             )
             ended = [
-                Ended(task_id=r[0], event_id=r[1], graph_id=r[2], node=r[3], partition=r[4], failures=r[5],
-                      attempt=r[6], worker_id=r[7], started_at=r[8], finished_at=tx.now,
-                      outcome=Outcome.LOST, error=f"worker_lost: lease of worker {r[7]} expired")
+                Ended(
+                    task_id=r[0],
+                    event_id=r[1],
+                    graph_id=r[2],
+                    node=r[3],
+                    partition=r[4],
+                    failures=r[5],
+                    attempt=r[6],
+                    worker_id=r[7],
+                    started_at=r[8],
+                    finished_at=tx.now,
+                    outcome=Outcome.LOST,
+                    error=f"worker_lost: lease of worker {r[7]} expired",
+                )
                 for r in rows
-            ]  # fmt: skip
+            ]
             advance.finish_attempts(tx, ended, "controller")
             if ended:
                 faults.point("expire.before_commit")
@@ -410,8 +497,9 @@ class SqlBackend(ABC):
 
     def event(self, event_id: int) -> EventRecord:
         with self.transaction(write=False) as tx:
-            row = tx.one(f"SELECT {EVENT_COLUMNS} FROM events e JOIN graphs g ON g.id = e.graph_id WHERE e.id = ?",
-                         (event_id,))  # fmt: skip
+            row = tx.one(
+                f"SELECT {EVENT_COLUMNS} FROM events e JOIN graphs g ON g.id = e.graph_id WHERE e.id = ?", (event_id,)
+            )
         if row is None:
             raise NotFound(f"no event {event_id}")
         return _event(row)
@@ -425,7 +513,8 @@ class SqlBackend(ABC):
         return [_event(r) for r in rows]
 
     def tasks(self, event_id: int, node: str | None = None, partition: str | None = None) -> list[TaskRecord]:
-        sql, params = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ?", [event_id]
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ?"
+        params: list[object] = [event_id]
         for column, value in (("node", node), ("partition", partition)):
             if value is not None:
                 sql += f" AND {column} = ?"
@@ -464,11 +553,10 @@ class SqlBackend(ABC):
             params.append(task_id)
         with self.transaction(write=False) as tx:
             rows = tx.rows(sql + " ORDER BY id", params)
-        return [AuditRecord(*r[:7], json.loads(r[7])) for r in rows]
+        return [AuditRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
 
     def workers(self) -> list[dict[str, Any]]:
         with self.transaction(write=False) as tx:
             rows = tx.rows("SELECT id, name, host, pid, capacity, labels, last_seen, state FROM workers ORDER BY id")
         keys = ("id", "name", "host", "pid", "capacity", "labels", "last_seen", "state")
         return [dict(zip(keys, r, strict=True)) for r in rows]
-

@@ -69,8 +69,7 @@ class Tx:
     def flush_audit(self) -> None:
         if self._audit:
             self.many(
-                "INSERT INTO audit (at, event_id, task_id, actor, action, cause, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO audit (at, event_id, task_id, actor, action, cause, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 self._audit,
             )
             self._audit.clear()

@@ -10,6 +10,7 @@ The command runs in its own session, so a timeout or a cancel kills its whole pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,18 +79,27 @@ def run_command(
             on_start(proc)
             code, timed_out, stopped = _wait(proc, timeout_s, should_stop)
             text = result.read_text(encoding="utf-8") if result.exists() else None
-            return CommandResult(code, timed_out, stopped, text or None,
-                                 read_capped(out, max_log_bytes), read_capped(err, max_log_bytes))  # fmt: skip
+            return CommandResult(
+                code, timed_out, stopped, text or None, read_capped(out, max_log_bytes), read_capped(err, max_log_bytes)
+            )
 
 
 def _start(argv: list[str], env: dict[str, str], cwd: str | None, out: Any, err: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 - argv list, never a shell
-        argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-        start_new_session=True, shell=False,
-    )  # fmt: skip
+    return subprocess.Popen(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=err,
+        start_new_session=True,
+        shell=False,
+    )
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout_s: float | None, should_stop: Callable[[], bool]) -> tuple[int | None, bool, bool]:
+def _wait(
+    proc: subprocess.Popen[bytes], timeout_s: float | None, should_stop: Callable[[], bool]
+) -> tuple[int | None, bool, bool]:
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     step = 0.002
     while True:
@@ -107,29 +117,15 @@ def _wait(proc: subprocess.Popen[bytes], timeout_s: float | None, should_stop: C
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the command's process group, then SIGKILL whatever is left after a grace."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=wait)
-            if sig is signal.SIGKILL or _group_gone(proc.pid):
-                break
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # children that outlived the leader
-    except (ProcessLookupError, PermissionError):
-        pass
+    """SIGTERM the command's process group, then SIGKILL whatever is left after a grace
+    (children included, even when the leader has already exited)."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_S)
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
-def _group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

@@ -10,6 +10,7 @@ before each task; messages travel over a separate pipe as JSON.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import multiprocessing
@@ -45,8 +46,9 @@ class Executor:
         self.conn: Connection = parent
         # Not a daemon: tasks may start processes of their own. The executor watches its parent
         # instead and ends its process group if the worker dies (see _watch_parent).
-        self.process = ctx.Process(target=serve, args=(child, os.getpid(), self.out_path, self.err_path),
-                                   name="baton-executor")
+        self.process = ctx.Process(
+            target=serve, args=(child, os.getpid(), self.out_path, self.err_path), name="baton-executor"
+        )
         self.process.start()
         child.close()
 
@@ -73,10 +75,8 @@ class Executor:
         """Kill the executor and every process it started."""
         pid = self.process.pid
         if pid is not None:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass  # not yet in its own group: kill the process itself below
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # may not be in its own group yet: see below
             if self.process.exitcode is None:
                 self.process.kill()
         self.process.join(timeout=5)
@@ -151,7 +151,7 @@ def run_task(message: dict[str, Any], functions: dict[str, Callable[[TaskContext
         function = functions.get(message["target"]) or _import(message["target"], functions)
         ctx = TaskContext(**message["context"])
         value = function(ctx)
-    except BaseException as exc:  # noqa: BLE001 - the task's failure is data, not ours
+    except BaseException as exc:
         traceback.print_exc()
         return {"ok": False, "kind": "failed", "error": f"{type(exc).__name__}: {exc}"}
     return _encode(value, message["max_result_bytes"])
@@ -173,7 +173,9 @@ def _encode(value: Any, max_bytes: int) -> dict[str, Any]:
         return {"ok": False, "kind": "invalid_result", "error": f"the task's result is not JSON: {exc}"}
     size = len(text.encode())
     if size > max_bytes:
-        error = (f"the task's result is {size:,} bytes, over the {max_bytes:,}-byte cap; "
-                 "write large data to files and return their paths")  # fmt: skip
+        error = (
+            f"the task's result is {size:,} bytes, over the {max_bytes:,}-byte cap; "
+            "write large data to files and return their paths"
+        )
         return {"ok": False, "kind": "invalid_result", "error": error}
     return {"ok": True, "result": text}

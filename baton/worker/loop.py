@@ -55,8 +55,9 @@ class Worker:
         self.info = WorkerInfo(self.id, config.name or host, host, os.getpid(), dict(config.capacity), config.labels)
         self.limits = Limits(config.max_result_bytes, config.max_log_bytes)
         self.pool = ExecutorPool(config.capacity.get("slots", 1))
-        self.threads = ThreadPoolExecutor(max_workers=max(1, config.capacity.get("slots", 1)),
-                                          thread_name_prefix="baton-task")  # fmt: skip
+        self.threads = ThreadPoolExecutor(
+            max_workers=max(1, config.capacity.get("slots", 1)), thread_name_prefix="baton-task"
+        )
         self.running: dict[int, Running] = {}
         self.finished: queue.Queue[Report | None] = queue.Queue()
         self.graphs: dict[int, Graph] = {}
@@ -172,7 +173,7 @@ class Worker:
         return True
 
     def _collect(self) -> list[Report]:
-        reports = []
+        reports: list[Report] = []
         while True:
             try:
                 report = self.finished.get_nowait()
@@ -210,9 +211,17 @@ class Worker:
         try:
             report = run_attempt(running, graph, self.limits, self.pool.borrow, self.pool.give_back)
         except Exception as exc:  # a bug of ours must not lose the attempt silently
-            log.exception("attempt %s of task %s failed inside the worker", running.claim.attempt, running.claim.task_id)
-            report = Report(running.claim.task_id, running.claim.attempt, Outcome.CRASHED, running.started_at, time.time(),
-                            error=f"worker error: {exc!r}")  # fmt: skip
+            log.exception(
+                "attempt %s of task %s failed inside the worker", running.claim.attempt, running.claim.task_id
+            )
+            report = Report(
+                running.claim.task_id,
+                running.claim.attempt,
+                Outcome.CRASHED,
+                running.started_at,
+                time.time(),
+                error=f"worker error: {exc!r}",
+            )
         finally:
             with self.lock:
                 self.running.pop(running.claim.task_id, None)

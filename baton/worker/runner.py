@@ -51,7 +51,11 @@ class Limits:
 
 
 def run_attempt(
-    running: Running, graph: Graph, limits: Limits, borrow: Callable[[], Executor], give_back: Callable[[Executor], None]
+    running: Running,
+    graph: Graph,
+    limits: Limits,
+    borrow: Callable[[], Executor],
+    give_back: Callable[[Executor], None],
 ) -> Report | None:
     """Run the attempt; None when there is nothing worth reporting (its lease was lost)."""
     node = graph.node(running.claim.node)
@@ -109,8 +113,9 @@ def _run_python(
         reply = executor.run(message, node.timeout_s)
     except TimeoutError:
         out, err = executor.partial_output(limits.max_log_bytes)
-        return _report(running, Outcome.TIMEOUT, error=f"timed out after {node.timeout_s:g}s; killed",
-                       stdout=out, stderr=err)  # fmt: skip
+        return _report(
+            running, Outcome.TIMEOUT, error=f"timed out after {node.timeout_s:g}s; killed", stdout=out, stderr=err
+        )
     except ExecutorDied as exc:
         out, err = executor.partial_output(limits.max_log_bytes)
         if running.stop_reason is not None:
@@ -127,20 +132,34 @@ def _run_python(
 
 def _run_command(running: Running, graph: Graph, node: Node, action: CommandAction, limits: Limits) -> Report:
     c = running.claim
-    fields = {"event_id": c.event_id, "event_type": c.event_type, "node": c.node,
-              "partition": c.partition, "attempt": c.attempt}  # fmt: skip
+    fields = {
+        "event_id": c.event_id,
+        "event_type": c.event_type,
+        "node": c.node,
+        "partition": c.partition,
+        "attempt": c.attempt,
+    }
     params = json.loads(c.params_json)
     env = {
-        C.ENV_EVENT_ID: str(c.event_id), C.ENV_EVENT_TYPE: c.event_type, C.ENV_NODE: c.node,
-        C.ENV_PARTITION: c.partition, C.ENV_ATTEMPT: str(c.attempt), C.ENV_PARAMS: c.params_json,
-    }  # fmt: skip
+        C.ENV_EVENT_ID: str(c.event_id),
+        C.ENV_EVENT_TYPE: c.event_type,
+        C.ENV_NODE: c.node,
+        C.ENV_PARTITION: c.partition,
+        C.ENV_ATTEMPT: str(c.attempt),
+        C.ENV_PARAMS: c.params_json,
+    }
     if graph.python_path:
         inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         env["PYTHONPATH"] = os.pathsep.join([*graph.python_path, *inherited])
     result = run_command(
-        action, placeholder_values(fields, params), env, c.inputs_json, node.timeout_s,
-        limits.max_log_bytes, lambda: running.stop_reason is not None,
-    )  # fmt: skip
+        action,
+        placeholder_values(fields, params),
+        env,
+        c.inputs_json,
+        node.timeout_s,
+        limits.max_log_bytes,
+        lambda: running.stop_reason is not None,
+    )
     logs = {"stdout": result.stdout, "stderr": result.stderr, "exit_code": result.exit_code}
     if result.stopped:
         return _stopped(running, result.stdout, result.stderr)

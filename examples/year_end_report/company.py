@@ -68,10 +68,22 @@ PRODUCTS: Mapping[str, int] = MappingProxyType(
         "SVC-1 support pack": 2500,
     }
 )
-_CUSTOMER_PREFIXES = ("Northwind", "Contoso", "Globex", "Initech", "Hooli", "Acme", "Tyrell",
-                      "Cyberdyne", "Wayne", "Stark", "Umbrella", "Soylent")
+_CUSTOMER_PREFIXES = (
+    "Northwind",
+    "Contoso",
+    "Globex",
+    "Initech",
+    "Hooli",
+    "Acme",
+    "Tyrell",
+    "Cyberdyne",
+    "Wayne",
+    "Stark",
+    "Umbrella",
+    "Soylent",
+)
 _CUSTOMER_SUFFIXES = ("Trading", "Logistics", "Manufacturing", "Retail", "Energy", "Foods")
-_ODD_CUSTOMERS = ("O'Brien, Kelly & Co.", "Müller & Söhne GmbH", "\"Blue Sky\" Ventures")
+_ODD_CUSTOMERS = ("O'Brien, Kelly & Co.", "Müller & Söhne GmbH", '"Blue Sky" Ventures')
 
 
 @dataclass(frozen=True)
@@ -92,22 +104,18 @@ class Profile:
 _SEN1, _SEN2, _GW, _CAB, _DSP, _SVC = PRODUCTS
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
-        "sales": Profile(210_000_000, 520, 16_000_000, 38, 980_000,
-                         (_SEN1, _SEN2, _GW, _CAB), 900, 34, 4_200_000),
-        "marketing": Profile(8_000_000, 300, 20_000_000, 12, 950_000,
-                             (_DSP,), 60, 9, 1_800_000),
-        "engineering": Profile(60_000_000, 150, 10_000_000, 40, 1_350_000,
-                               (_GW,), 140, 6, 6_500_000),
-        "operations": Profile(90_000_000, 640, 8_000_000, 30, 780_000,
-                              (_SEN1, _CAB, _DSP), 700, 12, 2_100_000),
-        "customer_service": Profile(40_000_000, 150, 3_000_000, 40, 650_000,
-                                    (_SVC,), 400, 20, 750_000),
-        "branch_shanghai": Profile(150_000_000, 520, 11_000_000, 27, 1_120_000,
-                                   (_SEN1, _SEN2, _GW, _DSP), 650, 26, 3_800_000),
-        "branch_shenzhen": Profile(120_000_000, 560, 9_000_000, 24, 1_040_000,
-                                   (_SEN1, _SEN2, _CAB), 720, 22, 3_100_000),
-        "branch_chengdu": Profile(70_000_000, 580, 6_000_000, 15, 860_000,
-                                  (_SEN1, _CAB), 380, 14, 1_900_000),
+        "sales": Profile(210_000_000, 520, 16_000_000, 38, 980_000, (_SEN1, _SEN2, _GW, _CAB), 900, 34, 4_200_000),
+        "marketing": Profile(8_000_000, 300, 20_000_000, 12, 950_000, (_DSP,), 60, 9, 1_800_000),
+        "engineering": Profile(60_000_000, 150, 10_000_000, 40, 1_350_000, (_GW,), 140, 6, 6_500_000),
+        "operations": Profile(90_000_000, 640, 8_000_000, 30, 780_000, (_SEN1, _CAB, _DSP), 700, 12, 2_100_000),
+        "customer_service": Profile(40_000_000, 150, 3_000_000, 40, 650_000, (_SVC,), 400, 20, 750_000),
+        "branch_shanghai": Profile(
+            150_000_000, 520, 11_000_000, 27, 1_120_000, (_SEN1, _SEN2, _GW, _DSP), 650, 26, 3_800_000
+        ),
+        "branch_shenzhen": Profile(
+            120_000_000, 560, 9_000_000, 24, 1_040_000, (_SEN1, _SEN2, _CAB), 720, 22, 3_100_000
+        ),
+        "branch_chengdu": Profile(70_000_000, 580, 6_000_000, 15, 860_000, (_SEN1, _CAB), 380, 14, 1_900_000),
     }
 )
 
@@ -125,16 +133,20 @@ class LedgerLine:
 
     def as_row(self) -> dict[str, str]:
         """The line as the finance system exports it."""
-        return {"entry_id": self.entry_id, "month": str(self.month), "account": self.account,
-                "description": self.description, "amount": format_cents(self.amount)}
+        return {
+            "entry_id": self.entry_id,
+            "month": str(self.month),
+            "account": self.account,
+            "description": self.description,
+            "amount": format_cents(self.amount),
+        }
 
 
 @dataclass(frozen=True)
 class ErpLine:
     """An ERP line: units shipped on an order, or units in stock at month end."""
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("line_id", "month", "kind", "product", "units",
-                                         "unit_cost")
+    FIELDS: ClassVar[tuple[str, ...]] = ("line_id", "month", "kind", "product", "units", "unit_cost")
     line_id: str
     month: int
     kind: str
@@ -144,9 +156,14 @@ class ErpLine:
 
     def as_row(self) -> dict[str, str]:
         """The line as the ERP system exports it."""
-        return {"line_id": self.line_id, "month": str(self.month), "kind": self.kind,
-                "product": self.product, "units": str(self.units),
-                "unit_cost": format_cents(self.unit_cost)}
+        return {
+            "line_id": self.line_id,
+            "month": str(self.month),
+            "kind": self.kind,
+            "product": self.product,
+            "units": str(self.units),
+            "unit_cost": format_cents(self.unit_cost),
+        }
 
 
 @dataclass(frozen=True)
@@ -162,8 +179,13 @@ class Deal:
 
     def as_row(self) -> dict[str, str]:
         """The deal as the CRM exports it."""
-        return {"deal_id": self.deal_id, "month": str(self.month), "customer": self.customer,
-                "stage": self.stage, "value": format_cents(self.value)}
+        return {
+            "deal_id": self.deal_id,
+            "month": str(self.month),
+            "customer": self.customer,
+            "stage": self.stage,
+            "value": format_cents(self.value),
+        }
 
 
 FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -178,8 +200,9 @@ _Entry = tuple[int, str, str, int]  # a ledger line before it gets its id
 def check_slug(department: str) -> str:
     """Insist on a file-name-safe department slug: it becomes part of every output path."""
     if not _SLUG.fullmatch(department):
-        raise ValueError(f"bad department slug {department!r}: use lowercase letters, digits, "
-                         "'_' and '-' (at most 64 characters)")
+        raise ValueError(
+            f"bad department slug {department!r}: use lowercase letters, digits, '_' and '-' (at most 64 characters)"
+        )
     return department
 
 
@@ -209,9 +232,17 @@ def profile_for(department: str) -> Profile:
     if known is not None:
         return known
     scale = 50 + zlib.crc32(department.encode()) % 101  # 50..150 per cent
-    return Profile(70_000_000 * scale // 100, 550, 6_000_000 * scale // 100,
-                   max(3, 15 * scale // 100), 900_000, (_SEN1, _CAB), 380 * scale // 100,
-                   max(2, 12 * scale // 100), 2_000_000)
+    return Profile(
+        70_000_000 * scale // 100,
+        550,
+        6_000_000 * scale // 100,
+        max(3, 15 * scale // 100),
+        900_000,
+        (_SEN1, _CAB),
+        380 * scale // 100,
+        max(2, 12 * scale // 100),
+        2_000_000,
+    )
 
 
 def generate(system: str, department: str, year: int) -> list[Record]:
@@ -220,7 +251,10 @@ def generate(system: str, department: str, year: int) -> list[Record]:
     check_slug(department)
     rng = random.Random(seed_for(year, department, system))
     makers: dict[str, Callable[[random.Random, Profile, int], list[Record]]] = {
-        "finance": _ledger, "erp": _erp, "crm": _crm}
+        "finance": _ledger,
+        "erp": _erp,
+        "crm": _crm,
+    }
     return makers[system](rng, profile_for(department), year)
 
 
@@ -243,7 +277,8 @@ def load_rows(system: str, department: str, year: int, source_dir: str) -> list[
         raise FileNotFoundError(
             f"missing {system} source file for department {department!r}: {path} "
             f"(expected {{source_dir}}/{system}/{department}.csv; export one with "
-            f"'python -m year_end_report.company --out {source_dir}')")
+            f"'python -m year_end_report.company --out {source_dir}')"
+        )
     return read_csv(path, FIELDS[system])
 
 
@@ -280,8 +315,9 @@ def _revenue_lines(rng: random.Random, profile: Profile, month: int) -> list[_En
     """A month's invoiced revenue in a few batches, sometimes less a credit note."""
     target = profile.revenue * _SEASON[month - 1] // 1000
     batches = rng.randint(3, 6)
-    lines = [(month, "revenue", f"Invoice batch {n}", _vary(rng, target // batches, 350))
-             for n in range(1, batches + 1)]
+    lines = [
+        (month, "revenue", f"Invoice batch {n}", _vary(rng, target // batches, 350)) for n in range(1, batches + 1)
+    ]
     if rng.random() < 0.15:
         lines.append((month, "revenue", "Credit note", -_vary(rng, target // 50, 500)))
     return lines
@@ -290,10 +326,8 @@ def _revenue_lines(rng: random.Random, profile: Profile, month: int) -> list[_En
 def _cost_lines(rng: random.Random, profile: Profile, month: int) -> list[_Entry]:
     """A month's cost of goods, operating expense and payroll lines."""
     revenue = profile.revenue * _SEASON[month - 1] // 1000
-    lines = [(month, "cogs", "Cost of goods sold",
-              _vary(rng, revenue * profile.cogs_permille // 1000, 60))]
-    lines += [(month, "opex", name, _vary(rng, profile.opex * share // 100, 250))
-              for name, share in _OPEX_SPLIT]
+    lines = [(month, "cogs", "Cost of goods sold", _vary(rng, revenue * profile.cogs_permille // 1000, 60))]
+    lines += [(month, "opex", name, _vary(rng, profile.opex * share // 100, 250)) for name, share in _OPEX_SPLIT]
     monthly_pay = profile.headcount * profile.salary
     lines.append((month, "payroll", "Salaries and benefits", _vary(rng, monthly_pay, 30)))
     if month == 12:
@@ -309,10 +343,8 @@ def _erp(rng: random.Random, profile: Profile, year: int) -> list[Record]:
             cost = _vary(rng, PRODUCTS[product], 30)
             shipped = _vary(rng, profile.units * _SEASON[month - 1] // 1000, 250)
             stock = _vary(rng, profile.units * 2, 400)
-            lines.append(ErpLine(f"ERP-{year}-{len(lines) + 1:05d}", month, "order", product,
-                                 shipped, cost))
-            lines.append(ErpLine(f"ERP-{year}-{len(lines) + 1:05d}", month, "stock", product,
-                                 stock, cost))
+            lines.append(ErpLine(f"ERP-{year}-{len(lines) + 1:05d}", month, "order", product, shipped, cost))
+            lines.append(ErpLine(f"ERP-{year}-{len(lines) + 1:05d}", month, "stock", product, stock, cost))
     return lines
 
 
@@ -323,8 +355,9 @@ def _crm(rng: random.Random, profile: Profile, year: int) -> list[Record]:
     for month in range(1, 13):
         for _ in range(max(1, _vary(rng, profile.deals, 300))):
             value = max(100_00, _vary(rng, profile.deal_size, 600) // 100_00 * 100_00)
-            deals.append(Deal(f"CRM-{year}-{len(deals) + 1:05d}", month, rng.choice(customers),
-                              _stage(rng, month), value))
+            deals.append(
+                Deal(f"CRM-{year}-{len(deals) + 1:05d}", month, rng.choice(customers), _stage(rng, month), value)
+            )
     return _with_duplicates(rng, deals)
 
 
@@ -360,11 +393,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options of the source-file exporter."""
     parser = argparse.ArgumentParser(
         prog="python -m year_end_report.company",
-        description="Export the simulated finance, ERP and CRM data as CSV source files.")
+        description="Export the simulated finance, ERP and CRM data as CSV source files.",
+    )
     parser.add_argument("--out", required=True, type=Path, help="directory to write into")
     parser.add_argument("--year", type=int, default=DEFAULT_YEAR, help="fiscal year")
-    parser.add_argument("--departments", default=",".join(DEFAULT_DEPARTMENTS),
-                        help="comma-separated department slugs")
+    parser.add_argument("--departments", default=",".join(DEFAULT_DEPARTMENTS), help="comma-separated department slugs")
     return parser.parse_args(argv)
 
 

@@ -40,9 +40,12 @@ def read_params(raw: Mapping[str, Any]) -> Params:
         raise ValueError(f"param out_dir must be a non-empty string, got {out_dir!r}")
     if not isinstance(source_dir, str):
         raise ValueError(f"param source_dir must be a string, got {source_dir!r}")
-    return Params(_year(raw.get("year", DEFAULT_YEAR)),
-                  _departments(raw.get("departments", DEFAULT_DEPARTMENTS)),
-                  Path(out_dir).resolve(), source_dir)
+    return Params(
+        _year(raw.get("year", DEFAULT_YEAR)),
+        _departments(raw.get("departments", DEFAULT_DEPARTMENTS)),
+        Path(out_dir).resolve(),
+        source_dir,
+    )
 
 
 def _year(value: Any) -> int:

@@ -19,8 +19,11 @@ Row = Mapping[str, str]
 MonthFigures = dict[str, int]  # "month" plus every figure key
 
 # Which figures each deal stage feeds: (count, value).
-_STAGE_FIGURES = {"won": ("deals_won", "won_value"), "lost": ("deals_lost", "lost_value"),
-                  "open": ("deals_open", "pipeline_value")}
+_STAGE_FIGURES = {
+    "won": ("deals_won", "won_value"),
+    "lost": ("deals_lost", "lost_value"),
+    "open": ("deals_open", "pipeline_value"),
+}
 
 
 def parse_ledger(rows: Iterable[Row], source: str) -> list[LedgerLine]:
@@ -49,8 +52,7 @@ def drop_duplicates(records: Sequence[_T], key: Callable[[_T], str], source: str
     return list(seen.values())
 
 
-def monthly_figures(ledger: Iterable[LedgerLine], erp: Iterable[ErpLine],
-                    deals: Iterable[Deal]) -> list[MonthFigures]:
+def monthly_figures(ledger: Iterable[LedgerLine], erp: Iterable[ErpLine], deals: Iterable[Deal]) -> list[MonthFigures]:
     """Twelve months of figures (in cents and counts) from cleaned records."""
     months = {month: dict.fromkeys(FIGURE_KEYS, 0) for month in range(1, 13)}
     for line in ledger:  # account codes are also the figure keys
@@ -92,23 +94,36 @@ def _parse_all(rows: Iterable[Row], source: str, parse: Callable[[Row], _T]) -> 
 
 def _ledger_line(row: Row) -> LedgerLine:
     """One finance row, normalised."""
-    return LedgerLine(_text(row["entry_id"], "entry_id"), _month(row["month"]),
-                      _code(row["account"], ACCOUNTS, "account"), row["description"].strip(),
-                      parse_cents(row["amount"]))
+    return LedgerLine(
+        _text(row["entry_id"], "entry_id"),
+        _month(row["month"]),
+        _code(row["account"], ACCOUNTS, "account"),
+        row["description"].strip(),
+        parse_cents(row["amount"]),
+    )
 
 
 def _erp_line(row: Row) -> ErpLine:
     """One ERP row, normalised."""
-    return ErpLine(_text(row["line_id"], "line_id"), _month(row["month"]),
-                   _code(row["kind"], ERP_KINDS, "kind"), _text(row["product"], "product"),
-                   _count(row["units"]), parse_cents(row["unit_cost"]))
+    return ErpLine(
+        _text(row["line_id"], "line_id"),
+        _month(row["month"]),
+        _code(row["kind"], ERP_KINDS, "kind"),
+        _text(row["product"], "product"),
+        _count(row["units"]),
+        parse_cents(row["unit_cost"]),
+    )
 
 
 def _deal(row: Row) -> Deal:
     """One CRM row, normalised."""
-    return Deal(_text(row["deal_id"], "deal_id"), _month(row["month"]),
-                _text(row["customer"], "customer"), _code(row["stage"], STAGES, "stage"),
-                parse_cents(row["value"]))
+    return Deal(
+        _text(row["deal_id"], "deal_id"),
+        _month(row["month"]),
+        _text(row["customer"], "customer"),
+        _code(row["stage"], STAGES, "stage"),
+        parse_cents(row["value"]),
+    )
 
 
 def _text(value: str, what: str) -> str:

@@ -43,9 +43,9 @@ def render(summary: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
     totals = check_figures(summary.get("totals"), "hq_summary totals")
     if add_up(by_department.values()) != totals:
         raise ValueError("hq_summary totals are not the sum of the department figures")
-    html_path = write_text_atomic(out_dir / "hq" / "company.html",
-                                  hq_page(f"Company year-end report {year}", by_department,
-                                          totals, kpis(totals)))
+    html_path = write_text_atomic(
+        out_dir / "hq" / "company.html", hq_page(f"Company year-end report {year}", by_department, totals, kpis(totals))
+    )
     csv_path = write_hq_csv(out_dir / "hq" / "company.csv", by_department, totals)
     return {"html": str(html_path), "csv": str(csv_path), "year": year, "totals": totals}
 
@@ -54,8 +54,7 @@ def _by_department(value: Any) -> dict[str, Figures]:
     """The per-department figures of an ``hq_summary`` result, validated."""
     if not isinstance(value, Mapping) or not value:
         raise ValueError("hq_summary has no 'by_department' figures")
-    return {str(name): check_figures(figures, f"hq_summary figures of {name}")
-            for name, figures in value.items()}
+    return {str(name): check_figures(figures, f"hq_summary figures of {name}") for name, figures in value.items()}
 
 
 def read_inputs(environ: Mapping[str, str]) -> tuple[Mapping[str, Any], Path]:
@@ -81,8 +80,10 @@ def _required(environ: Mapping[str, str], name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the HQ report from the environment; 0 on success, 2 on bad input."""
     if argv:
-        print("usage: python -m year_end_report.render_hq  (input comes from BATON_* "
-              "environment variables)", file=sys.stderr)
+        print(
+            "usage: python -m year_end_report.render_hq  (input comes from BATON_* environment variables)",
+            file=sys.stderr,
+        )
         return 2
     try:
         summary, out_dir = read_inputs(os.environ)

@@ -36,28 +36,28 @@ def write_department_csv(path: Path, figures: Mapping[str, int]) -> Path:
     return write_csv(path, ("figure", "value"), rows)
 
 
-def write_hq_csv(path: Path, by_department: Mapping[str, Mapping[str, int]],
-                 totals: Mapping[str, int]) -> Path:
+def write_hq_csv(path: Path, by_department: Mapping[str, Mapping[str, int]], totals: Mapping[str, int]) -> Path:
     """One row per department plus a TOTAL row, one column per figure."""
     named = [*by_department.items(), (TOTAL, totals)]
     rows = [{"department": name, **_formatted(figures)} for name, figures in named]
     return write_csv(path, ("department", *FIGURE_KEYS), rows)
 
 
-def department_page(title: str, figures: Mapping[str, int], kpis: Mapping[str, str],
-                    months: Sequence[Mapping[str, int]]) -> str:
+def department_page(
+    title: str, figures: Mapping[str, int], kpis: Mapping[str, str], months: Sequence[Mapping[str, int]]
+) -> str:
     """A department's self-contained HTML report: annual figures, KPIs, month by month."""
     sections = [
         ("Annual figures", figures_table(figures)),
         ("Key indicators", kpi_table(kpis)),
         ("Month by month", monthly_table(months)),
     ]
-    return html_page(title, "Amounts in currency units; inventory is valued at month end.",
-                     sections)
+    return html_page(title, "Amounts in currency units; inventory is valued at month end.", sections)
 
 
-def hq_page(title: str, by_department: Mapping[str, Mapping[str, int]],
-            totals: Mapping[str, int], kpis: Mapping[str, str]) -> str:
+def hq_page(
+    title: str, by_department: Mapping[str, Mapping[str, int]], totals: Mapping[str, int], kpis: Mapping[str, str]
+) -> str:
     """The company's self-contained HTML report: totals, KPIs, and every department."""
     sections = [
         ("Company totals", figures_table(totals)),
@@ -69,8 +69,7 @@ def hq_page(title: str, by_department: Mapping[str, Mapping[str, int]],
 
 def figures_table(figures: Mapping[str, int]) -> str:
     """Two-column table of labelled annual figures."""
-    rows = [[item.label, format_value(item.key, figures[item.key], grouped=True)]
-            for item in FIGURES]
+    rows = [[item.label, format_value(item.key, figures[item.key], grouped=True)] for item in FIGURES]
     return html_table(["Figure", "Value"], rows)
 
 
@@ -81,29 +80,30 @@ def kpi_table(kpis: Mapping[str, str]) -> str:
 
 def monthly_table(months: Sequence[Mapping[str, int]]) -> str:
     """One row per month, one column per figure."""
-    rows = [[MONTHS[month["month"] - 1], *_formatted(month, grouped=True).values()]
-            for month in months]
+    rows = [[MONTHS[month["month"] - 1], *_formatted(month, grouped=True).values()] for month in months]
     return html_table(["Month", *(item.label for item in FIGURES)], rows)
 
 
-def department_table(by_department: Mapping[str, Mapping[str, int]],
-                     totals: Mapping[str, int]) -> str:
+def department_table(by_department: Mapping[str, Mapping[str, int]], totals: Mapping[str, int]) -> str:
     """One row per department plus the TOTAL row, one column per figure."""
-    rows = [[display_name(name), *_formatted(figures, grouped=True).values()]
-            for name, figures in by_department.items()]
+    rows = [
+        [display_name(name), *_formatted(figures, grouped=True).values()] for name, figures in by_department.items()
+    ]
     total = [TOTAL, *_formatted(totals, grouped=True).values()]
     return html_table(["Department", *(item.label for item in FIGURES)], rows, total)
 
 
-def html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
-               total: Sequence[str] | None = None) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], total: Sequence[str] | None = None) -> str:
     """An escaped HTML table; every column after the first is numeric and right-aligned."""
     head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
     body = [_table_row(row) for row in rows]
     if total is not None:
         body.append(_table_row(total, css=' class="total"'))
-    return (f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
-            + "\n".join(body) + "\n</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody></table></div>"
+    )
 
 
 def html_page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
@@ -113,7 +113,8 @@ def html_page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) ->
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f'<h1>{html.escape(title)}</h1>\n<p class="sub">{html.escape(subtitle)}</p>\n'
-        + "\n".join(parts) + "\n</body>\n</html>\n"
+        + "\n".join(parts)
+        + "\n</body>\n</html>\n"
     )
 
 

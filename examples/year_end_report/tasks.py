@@ -60,8 +60,12 @@ def process(ctx: TaskContext) -> dict[str, Any]:
     deals = clean_crm(Path(extracts["crm"]["path"]))
     rows_in = sum(int(extract["rows"]) for extract in extracts.values())
     dropped = rows_in - len(ledger) - len(erp) - len(deals)
-    doc = {"department": department, "year": params.year, "duplicates_dropped": dropped,
-           "months": monthly_figures(ledger, erp, deals)}
+    doc = {
+        "department": department,
+        "year": params.year,
+        "duplicates_dropped": dropped,
+        "months": monthly_figures(ledger, erp, deals),
+    }
     path = write_json(params.work_dir(department) / "processed.json", doc)
     ctx.log(f"processed {rows_in} rows ({dropped} duplicates dropped) into {path}")
     return {"path": str(path), "months": 12, "duplicates_dropped": dropped}
@@ -72,8 +76,10 @@ def summarize(ctx: TaskContext) -> dict[str, Any]:
     params, department = read_params(ctx.params), department_of(ctx)
     path = Path(input_of(ctx, "process")["path"])
     summary = department_summary(department, params.year, read_months(path))
-    ctx.log(f"revenue {summary['figures']['revenue']} cents, "
-            f"operating profit {summary['figures']['operating_profit']} cents")
+    ctx.log(
+        f"revenue {summary['figures']['revenue']} cents, "
+        f"operating profit {summary['figures']['operating_profit']} cents"
+    )
     return {**summary, "processed": str(path)}
 
 
@@ -85,8 +91,7 @@ def dept_report(ctx: TaskContext) -> dict[str, Any]:
     months = read_months(Path(summary["processed"]))
     title = f"{display_name(department)}: year-end report {params.year}"
     base = params.out_dir / "departments" / department
-    html_path = write_text_atomic(base.with_suffix(".html"),
-                                  department_page(title, figures, kpis(figures), months))
+    html_path = write_text_atomic(base.with_suffix(".html"), department_page(title, figures, kpis(figures), months))
     csv_path = write_department_csv(base.with_suffix(".csv"), figures)
     ctx.log(f"wrote {html_path} and {csv_path}")
     return {"html": str(html_path), "csv": str(csv_path)}
@@ -99,8 +104,7 @@ def hq_summary(ctx: TaskContext) -> dict[str, Any]:
     if not isinstance(summaries, Mapping):
         raise ValueError("hq_summary needs the summarize results of all departments")
     result = company_summary(params.year, summaries, params.departments)
-    ctx.log(f"summed {len(result['departments'])} departments: revenue "
-            f"{result['totals']['revenue']} cents")
+    ctx.log(f"summed {len(result['departments'])} departments: revenue {result['totals']['revenue']} cents")
     return result
 
 
@@ -160,15 +164,13 @@ def _month_entry(path: Path, number: int, entry: Any) -> MonthFigures:
     return {"month": number, **check_figures(figures, f"{path} month {number}")}
 
 
-def department_summary(department: str, year: int,
-                       months: Sequence[Mapping[str, int]]) -> dict[str, Any]:
+def department_summary(department: str, year: int, months: Sequence[Mapping[str, int]]) -> dict[str, Any]:
     """A department's annual figures and KPIs from its months."""
     figures = annual(months)
     return {"department": department, "year": year, "figures": figures, "kpis": kpis(figures)}
 
 
-def company_summary(year: int, summaries: Mapping[str, Any],
-                    order: Sequence[str]) -> dict[str, Any]:
+def company_summary(year: int, summaries: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
     """Sum the departments' figures into company totals, listing departments in ``order``
     (the ``departments`` parameter) and refusing to report with any of them missing."""
     missing = [name for name in order if name not in summaries]
@@ -177,8 +179,7 @@ def company_summary(year: int, summaries: Mapping[str, Any],
     names = [*order, *sorted(set(summaries) - set(order))]
     by_department = {name: _figures_of(name, summaries[name]) for name in names}
     totals: Figures = add_up(by_department.values())
-    return {"year": year, "departments": names, "by_department": by_department,
-            "totals": totals, "kpis": kpis(totals)}
+    return {"year": year, "departments": names, "by_department": by_department, "totals": totals, "kpis": kpis(totals)}
 
 
 def _figures_of(department: str, summary: Any) -> Figures:

@@ -178,9 +178,7 @@ def test_audit_shows_the_events_decisions(example: ExampleRun) -> None:
     ("command", "message"),
     [("rerun", "only a failed or cancelled event can be re-run"), ("cancel", "already succeeded")],
 )
-def test_rerun_or_cancel_of_a_succeeded_event_is_a_conflict(
-    command: str, message: str, example: ExampleRun
-) -> None:
+def test_rerun_or_cancel_of_a_succeeded_event_is_a_conflict(command: str, message: str, example: ExampleRun) -> None:
     result = example.cli(command, str(example.event_id))
 
     assert result.returncode == EXIT_USAGE, result.stdout
@@ -213,9 +211,7 @@ def test_graph_register_versions_by_content(tmp_path: Path, db_url: str) -> None
     assert any("cli_params v2" in line for line in lines)
 
 
-def test_graph_register_validates_every_file_before_writing_any(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_graph_register_validates_every_file_before_writing_any(tmp_path: Path, db_url: str) -> None:
     result = cli(db_url, "graph", "register", PARAMS_GRAPH, str(GRAPHS / "cli_cycle.yaml"))
 
     assert result.returncode == EXIT_USAGE
@@ -328,9 +324,7 @@ def test_submit_runs_on_a_controller_and_a_worker(tmp_path: Path, db_url: str) -
             first["event_id"]: ("succeeded", 3),
             second["event_id"]: ("succeeded", 4),
         }
-        logs = cli(
-            db_url, "logs", str(first["event_id"]), "--node", "greet", "--partition", "south"
-        )
+        logs = cli(db_url, "logs", str(first["event_id"]), "--node", "greet", "--partition", "south")
         assert "greeting south for 2024" in logs.stdout
         assert "greet[south] greeted south" in logs.stdout
 

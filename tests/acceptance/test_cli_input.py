@@ -119,9 +119,7 @@ def test_run_refuses_unknown_settings_and_writes_nothing(tmp_path: Path) -> None
     config.write_text("lease_seconds = 3\n")
     db_url = f"sqlite:///{tmp_path / 'db' / 'baton.db'}"
 
-    result = cli(
-        db_url, "run", graph("cli_params.yaml"), "-p", "year=2025", "--config", str(config)
-    )
+    result = cli(db_url, "run", graph("cli_params.yaml"), "-p", "year=2025", "--config", str(config))
 
     assert result.returncode == EXIT_USAGE
     assert "unknown settings ['lease_seconds']" in result.stderr and "lease_s" in result.stderr
@@ -226,9 +224,7 @@ def test_submit_of_an_unknown_event_type_hints_at_register(db_url: str) -> None:
         (["year=2025", "regions=[]"], "parameter 'regions'"),
     ],
 )
-def test_submit_with_bad_parameters_stores_no_event(
-    params: list[str], named: str, db_url: str
-) -> None:
+def test_submit_with_bad_parameters_stores_no_event(params: list[str], named: str, db_url: str) -> None:
     registered = cli(db_url, "graph", "register", graph("cli_params.yaml"))
     assert registered.returncode == 0, registered.stderr
 
@@ -239,9 +235,7 @@ def test_submit_with_bad_parameters_stores_no_event(
     assert events(db_url) == []
 
 
-@pytest.mark.parametrize(
-    "command", [["cancel"], ["status"], ["status", "--json"], ["logs"], ["audit"], ["rerun"]]
-)
+@pytest.mark.parametrize("command", [["cancel"], ["status"], ["status", "--json"], ["logs"], ["audit"], ["rerun"]])
 def test_commands_on_a_nonexistent_event_exit_2(command: list[str], db_url: str) -> None:
     result = cli(db_url, command[0], "424242", *command[1:])
 
@@ -262,9 +256,7 @@ PAYLOADS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "template", PAYLOADS, ids=["semicolon", "dollar-paren", "backticks", "mixed", "placeholder"]
-)
+@pytest.mark.parametrize("template", PAYLOADS, ids=["semicolon", "dollar-paren", "backticks", "mixed", "placeholder"])
 def test_parameters_arrive_verbatim_in_argv_and_env(
     template: str, tmp_path: Path, db_url: str, backend: SqlBackend
 ) -> None:
@@ -273,9 +265,7 @@ def test_parameters_arrive_verbatim_in_argv_and_env(
     payload = template.replace("{tmp}", str(tmp_path))
 
     params = ["--param", f"payload={payload}", "--param", f"out={out}"]
-    result = cli(
-        db_url, "run", graph("cli_argv.yaml"), *params, "--workers", "1", "--json", timeout=RUN_S
-    )
+    result = cli(db_url, "run", graph("cli_argv.yaml"), *params, "--workers", "1", "--json", timeout=RUN_S)
 
     assert result.returncode == 0, (result.stdout, result.stderr)
     assert json.loads(result.stdout)["state"] == "succeeded"

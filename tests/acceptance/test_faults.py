@@ -6,6 +6,7 @@ bookkeeping, so "completed once" and "not run twice" are checked independently.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -45,8 +46,12 @@ class Cluster:
 
     def _spawn(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(self.tmp / f"{args[0]}-{time.monotonic_ns()}.log", "wb") as log:
-            return subprocess.Popen([sys.executable, "-m", "baton", *args, "--db", self.db_url], stdout=log,
-                                    stderr=log, env={**os.environ, **(env or {})})  # fmt: skip
+            return subprocess.Popen(
+                [sys.executable, "-m", "baton", *args, "--db", self.db_url],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, **(env or {})},
+            )
 
     def start_controller(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         self.controller = self._spawn(["controller", "--poll-s", "0.05"], env)
@@ -161,8 +166,12 @@ def test_kill_9_of_a_worker_mid_task_runs_the_task_again_elsewhere_and_records_i
     killed_at = time.time()
     cluster.start_worker(slots=4)
     assert cluster.wait(event_id) is EventState.SUCCEEDED
-    lost = [a for t in cluster.backend.tasks(event_id) for a in cluster.backend.attempts([t.id])
-            if a.outcome is Outcome.LOST]  # fmt: skip
+    lost = [
+        a
+        for t in cluster.backend.tasks(event_id)
+        for a in cluster.backend.attempts([t.id])
+        if a.outcome is Outcome.LOST
+    ]
     assert lost and all("worker_lost" in (a.error or "") for a in lost)
     for task in cluster.backend.tasks(event_id):
         outcomes = [a.outcome for a in cluster.backend.attempts([task.id])]
@@ -171,7 +180,7 @@ def test_kill_9_of_a_worker_mid_task_runs_the_task_again_elsewhere_and_records_i
     succeeded = Counter(a.task_id for a in audit if a.action == "task.succeeded")
     assert set(succeeded.values()) == {1} and len(succeeded) == 14
     rerun_started = min(r["t"] for r in ledger_rows(ledger) if r["attempt"] == 2)
-    assert rerun_started - killed_at < 2 + 1 + 2  # lease + sweep + a new worker's start-up
+    assert rerun_started - killed_at < 10  # lease (2 s) + sweep + a new worker's start-up, with room for load
 
 
 def test_sigterm_lets_running_tasks_finish_and_claims_nothing_new(cluster: Cluster, tmp_path: Path) -> None:
@@ -208,16 +217,22 @@ def test_a_task_that_keeps_failing_is_retried_with_growing_backoff_then_rerun_af
     bad = t[("extract_erp", "b")]
     assert bad.state is TaskState.FAILED and bad.attempt == 4
     starts = [a.started_at or 0 for a in cluster.backend.attempts([bad.id])]
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
-    assert gaps[0] >= 0.3 and gaps[1] > gaps[0] * 1.5 and gaps[2] > gaps[1] * 1.5, gaps
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # never earlier than the backoff (0.3, 0.6, 1.2 s), and growing
+    assert all(gap >= delay for gap, delay in zip(gaps, (0.3, 0.6, 1.2), strict=True)), gaps
+    assert gaps[0] < gaps[1] < gaps[2], gaps
     assert t[("dept_report", "a")].state is t[("dept_report", "c")].state is TaskState.SUCCEEDED
     assert t[("process", "b")].state is t[("hq_summary", "")].state is TaskState.UPSTREAM_FAILED
     successes_before = {k for k, v in t.items() if v.state is TaskState.SUCCEEDED}
     runs_before = Counter((r["node"], r["partition"] or "") for r in ledger_rows(ledger))
 
     fixed.write_text("the missing input arrived")
-    rerun = subprocess.run([sys.executable, "-m", "baton", "rerun", str(event_id), "--wait", "--db", cluster.db_url],
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    rerun = subprocess.run(
+        [sys.executable, "-m", "baton", "rerun", str(event_id), "--wait", "--db", cluster.db_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert cluster.backend.event(event_id).state is EventState.SUCCEEDED
     runs_after = Counter((r["node"], r["partition"] or "") for r in ledger_rows(ledger))
@@ -228,7 +243,9 @@ def test_a_task_that_keeps_failing_is_retried_with_growing_backoff_then_rerun_af
 
 def test_a_hanging_task_is_killed_at_its_timeout_and_the_slot_is_reused(cluster: Cluster, tmp_path: Path) -> None:
     g = GraphBuilder("hang", python_path=[GRAPHS]).param("child_pid_file", "string", default=str(tmp_path / "pid"))
-    g.python("stuck", "fault_tasks:hang", timeout_s=1.0).python("next", "fault_tasks:ok", after=[("stuck", "broadcast")])
+    g.python("stuck", "fault_tasks:hang", timeout_s=1.0).python(
+        "next", "fault_tasks:ok", after=[("stuck", "broadcast")]
+    )
     g.python("beside", "fault_tasks:ok")
     event_id = cluster.submit(g.build())
     cluster.start_controller()

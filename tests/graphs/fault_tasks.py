@@ -19,8 +19,17 @@ from typing import Any
 def _ledger(ctx: Any, what: str) -> None:
     path = ctx.params.get("ledger")
     if path:
-        line = json.dumps({"node": ctx.node, "partition": ctx.partition, "attempt": ctx.attempt,
-                           "pid": os.getpid(), "ppid": os.getppid(), "what": what, "t": time.time()})
+        line = json.dumps(
+            {
+                "node": ctx.node,
+                "partition": ctx.partition,
+                "attempt": ctx.attempt,
+                "pid": os.getpid(),
+                "ppid": os.getppid(),
+                "what": what,
+                "t": time.time(),
+            }
+        )
         with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
 

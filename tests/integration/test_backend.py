@@ -45,21 +45,29 @@ def start(backend: SqlBackend, graph: Graph, params: dict[str, object] | None = 
     return event.id
 
 
-def report(claim: Claim, outcome: Outcome = Outcome.SUCCEEDED, result: object = None, error: str | None = None) -> Report:
+def report(
+    claim: Claim, outcome: Outcome = Outcome.SUCCEEDED, result: object = None, error: str | None = None
+) -> Report:
     now = time.time()
     return Report(claim.task_id, claim.attempt, outcome, now, now, result_json=json.dumps(result), error=error)
 
 
-def drive(backend: SqlBackend, decide: Decide = lambda c: Outcome.SUCCEEDED, worker: str = "w1",
-          slots: int = 4, result: Callable[[Claim], object] = lambda c: {"node": c.node}) -> list[Claim]:  # fmt: skip
+def drive(
+    backend: SqlBackend,
+    decide: Decide = lambda c: Outcome.SUCCEEDED,
+    worker: str = "w1",
+    slots: int = 4,
+    result: Callable[[Claim], object] = lambda c: {"node": c.node},
+) -> list[Claim]:
     """Play one worker until nothing is claimable; return every claim in order."""
     seen: list[Claim] = []
     pending: list[Report] = []
     while True:
         got = backend.claim(worker, {"slots": slots}, frozenset(), slots, 30.0, pending)
         assert not got.rejected
-        pending = [report(c, decide(c), result(c), None if decide(c) is Outcome.SUCCEEDED else "boom")
-                   for c in got.claims]  # fmt: skip
+        pending = [
+            report(c, decide(c), result(c), None if decide(c) is Outcome.SUCCEEDED else "boom") for c in got.claims
+        ]
         seen += got.claims
         if not got.claims:
             return seen
@@ -218,7 +226,9 @@ def test_retries_wait_their_backoff_before_they_can_be_claimed(backend: SqlBacke
 
 def test_a_failed_partition_blocks_its_chain_and_the_fan_in_but_not_other_partitions(backend: SqlBackend) -> None:
     event_id = start(backend, year_end_shape(["a", "b", "c"]))
-    drive(backend, decide=lambda c: Outcome.FAILED if (c.node, c.partition) == ("extract_crm", "b") else Outcome.SUCCEEDED)
+    drive(
+        backend, decide=lambda c: Outcome.FAILED if (c.node, c.partition) == ("extract_crm", "b") else Outcome.SUCCEEDED
+    )
     s = states(backend, event_id)
     assert s[("extract_crm", "b")] is TaskState.FAILED
     for node in ("process", "summarize", "dept_report"):
@@ -237,8 +247,13 @@ def test_rerun_runs_only_what_failed_and_what_it_blocked(backend: SqlBackend) ->
     before = {t.id: t.attempt for t in backend.tasks(event_id) if t.state is TaskState.SUCCEEDED}
     assert backend.rerun(event_id) == 5  # process, summarize, dept_report of b; hq_summary; hq_report
     again = drive(backend)
-    assert {(c.node, c.partition) for c in again} == {("process", "b"), ("summarize", "b"), ("dept_report", "b"),
-                                                      ("hq_summary", ""), ("hq_report", "")}  # fmt: skip
+    assert {(c.node, c.partition) for c in again} == {
+        ("process", "b"),
+        ("summarize", "b"),
+        ("dept_report", "b"),
+        ("hq_summary", ""),
+        ("hq_report", ""),
+    }
     assert backend.event(event_id).state is EventState.SUCCEEDED
     after = {t.id: t.attempt for t in backend.tasks(event_id)}
     assert all(after[i] == n for i, n in before.items()), "a success ran again"
@@ -248,7 +263,10 @@ def test_rerun_runs_only_what_failed_and_what_it_blocked(backend: SqlBackend) ->
 
 def test_rerun_of_one_partition_leaves_fan_in_blocked_while_another_partition_is_failed(backend: SqlBackend) -> None:
     event_id = start(backend, year_end_shape(["a", "b", "c"]))
-    drive(backend, decide=lambda c: Outcome.FAILED if c.node == "extract_erp" and c.partition in "ab" else Outcome.SUCCEEDED)
+    drive(
+        backend,
+        decide=lambda c: Outcome.FAILED if c.node == "extract_erp" and c.partition in "ab" else Outcome.SUCCEEDED,
+    )
     assert backend.rerun(event_id, partition="a") == 4  # extract_erp, process, summarize, dept_report of a
     drive(backend)
     s = states(backend, event_id)

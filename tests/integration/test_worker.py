@@ -57,8 +57,9 @@ class Harness:
 
 @pytest.fixture
 def harness(backend: SqlBackend) -> Iterator[Harness]:
-    h = Harness(backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.2, poll_s=0.05,
-                                      max_log_bytes=4096))  # fmt: skip
+    h = Harness(
+        backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.2, poll_s=0.05, max_log_bytes=4096)
+    )
     yield h
     h.stop()
 
@@ -80,7 +81,9 @@ def test_python_tasks_pass_results_downstream_and_capture_output(harness: Harnes
     assert "second[b] logged a line" in attempt.stderr
 
 
-def test_a_raising_task_fails_with_its_traceback_and_the_worker_carries_on(harness: Harness, backend: SqlBackend) -> None:
+def test_a_raising_task_fails_with_its_traceback_and_the_worker_carries_on(
+    harness: Harness, backend: SqlBackend
+) -> None:
     g = builder("raise").python("bad", "fault_tasks:fail").python("good", "fault_tasks:ok")
     event_id = harness.run(g.build())
     bad = only_task(backend, event_id, "bad")
@@ -99,8 +102,9 @@ def test_a_crashing_task_is_retried_and_the_worker_survives(harness: Harness, ba
     assert second.outcome is Outcome.SUCCEEDED
 
 
-def test_a_hanging_task_and_its_children_are_killed_at_the_timeout(harness: Harness, backend: SqlBackend,
-                                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_a_hanging_task_and_its_children_are_killed_at_the_timeout(
+    harness: Harness, backend: SqlBackend, tmp_path: Path
+) -> None:
     g = builder("hang").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
     g.python("stuck", "fault_tasks:hang", timeout_s=1.0).python("after_it", "fault_tasks:ok")
     started = time.monotonic()
@@ -147,8 +151,10 @@ def test_argv_commands_get_parameters_verbatim_and_never_through_a_shell(
 ) -> None:
     mark = tmp_path / "pwned"
     payload = template.format(mark=mark)
-    script = ("import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': os.environ['X'], "
-              "'partition': os.environ['BATON_PARTITION']}, open(os.environ['BATON_RESULT_FILE'], 'w'))")  # fmt: skip
+    script = (
+        "import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': os.environ['X'], "
+        "'partition': os.environ['BATON_PARTITION']}, open(os.environ['BATON_RESULT_FILE'], 'w'))"
+    )
     g = builder("argv").param("payload", "string", required=True).partitions(values=["p1"])
     g.command("cmd", ["{python}", "-c", script, "{params.payload}", "{partition}"], env={"X": "{params.payload}"})
     event_id = harness.run(g.build(), {"payload": payload})

@@ -14,9 +14,15 @@ from baton.spec import graph_digest, graph_from_dict, graph_to_dict, load_graph_
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "year_end_report" / "graph.yaml"
 TASKS = "year_end_report.tasks"
 DEPARTMENTS = [
-    "sales", "marketing", "engineering", "operations", "customer_service",
-    "branch_shanghai", "branch_shenzhen", "branch_chengdu",
-]  # fmt: skip
+    "sales",
+    "marketing",
+    "engineering",
+    "operations",
+    "customer_service",
+    "branch_shanghai",
+    "branch_shenzhen",
+    "branch_chengdu",
+]
 
 
 def example_builder(yaml_graph: Graph) -> GraphBuilder:
@@ -38,12 +44,12 @@ def example_builder(yaml_graph: Graph) -> GraphBuilder:
     for name in ("extract_finance", "extract_erp", "extract_crm"):
         g.python(name, f"{TASKS}:{name}", description=node_text[name])
     g.python(
-        "process", f"{TASKS}:process", after=["extract_finance", "extract_erp", "extract_crm"],
+        "process",
+        f"{TASKS}:process",
+        after=["extract_finance", "extract_erp", "extract_crm"],
         description=node_text["process"],
-    )  # fmt: skip
-    g.python(
-        "summarize", f"{TASKS}:summarize", after=["process"], description=node_text["summarize"]
     )
+    g.python("summarize", f"{TASKS}:summarize", after=["process"], description=node_text["summarize"])
     g.python(
         "dept_report",
         f"{TASKS}:dept_report",
@@ -51,13 +57,19 @@ def example_builder(yaml_graph: Graph) -> GraphBuilder:
         description=node_text["dept_report"],
     )
     g.python(
-        "hq_summary", f"{TASKS}:hq_summary", after=["summarize"], partitioned=False,
+        "hq_summary",
+        f"{TASKS}:hq_summary",
+        after=["summarize"],
+        partitioned=False,
         description=node_text["hq_summary"],
-    )  # fmt: skip
+    )
     g.command(
-        "hq_report", ["{python}", "-m", "year_end_report.render_hq"], after=["hq_summary"],
-        partitioned=False, description=node_text["hq_report"],
-    )  # fmt: skip
+        "hq_report",
+        ["{python}", "-m", "year_end_report.render_hq"],
+        after=["hq_summary"],
+        partitioned=False,
+        description=node_text["hq_report"],
+    )
     return g
 
 
@@ -89,12 +101,14 @@ def test_builder_dict_is_what_yaml_would_hold() -> None:
         "nodes": {
             "a": {"run": "m:f", "labels": ["gpu"], "retries": 1},
             "b": {
-                "command": ["run", "{partition}"], "env": {"K": "v"},
-                "after": [{"node": "a", "mode": "all"}], "cwd": "work",
+                "command": ["run", "{partition}"],
+                "env": {"K": "v"},
+                "after": [{"node": "a", "mode": "all"}],
+                "cwd": "work",
             },
             "c": {"run": "m:f", "after": ["b"], "partitioned": False},
         },
-    }  # fmt: skip
+    }
     built = g.build()
     assert built.node("b").after == (Dependency("a", DepMode.ALL),)
     assert built.node("c").after == (Dependency("b", DepMode.ALL),)
@@ -103,13 +117,13 @@ def test_builder_dict_is_what_yaml_would_hold() -> None:
 
 def test_builder_params() -> None:
     g = GraphBuilder("g").python("a", "m:f")
-    g.param("needed", "string").param("opt", "integer", default=3).param(
-        "maybe", "string", required=False
-    )
+    g.param("needed", "string").param("opt", "integer", default=3).param("maybe", "string", required=False)
     built = g.build()
     assert [(p.name, p.required, p.default) for p in built.params] == [
-        ("needed", True, None), ("opt", False, 3), ("maybe", False, None),
-    ]  # fmt: skip
+        ("needed", True, None),
+        ("opt", False, 3),
+        ("maybe", False, None),
+    ]
 
 
 def test_builder_errors_come_through_graph_invalid() -> None:
@@ -120,8 +134,10 @@ def test_builder_errors_come_through_graph_invalid() -> None:
     assert err.source == "builder:g"
     assert str(err).startswith("invalid graph builder:g (3 problems)")
     assert [p.where for p in err.problems] == [
-        "builder:g: nodes.a.run", "builder:g: nodes.b.colour", "builder:g: nodes.b.after[0]",
-    ]  # fmt: skip
+        "builder:g: nodes.a.run",
+        "builder:g: nodes.b.colour",
+        "builder:g: nodes.b.after[0]",
+    ]
     with pytest.raises(GraphInvalid) as same:
         graph_from_dict(g.to_dict(), source="builder:g")
     assert same.value.problems == err.problems

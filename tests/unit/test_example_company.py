@@ -50,11 +50,17 @@ EXTRACTS = ("extract_finance", "extract_erp", "extract_crm")
 # --- helpers ----------------------------------------------------------------------------
 
 
-def make_ctx(node: str, partition: str | None, event_params: dict[str, Any],
-             inputs: dict[str, Any]) -> TaskContext:
+def make_ctx(node: str, partition: str | None, event_params: dict[str, Any], inputs: dict[str, Any]) -> TaskContext:
     """A context like the engine's for one task of event 1."""
-    return TaskContext(event_id=1, event_type="year_end_report", node=node, partition=partition,
-                       attempt=1, params=event_params, inputs=inputs)
+    return TaskContext(
+        event_id=1,
+        event_type="year_end_report",
+        node=node,
+        partition=partition,
+        attempt=1,
+        params=event_params,
+        inputs=inputs,
+    )
 
 
 def stored(value: Any) -> Any:
@@ -67,15 +73,13 @@ def run_graph(event_params: dict[str, Any]) -> dict[str, Any]:
     summaries: dict[str, Any] = {}
     reports: dict[str, Any] = {}
     for dept in event_params["departments"]:
-        extracts = {node: stored(getattr(tasks, node)(make_ctx(node, dept, event_params, {})))
-                    for node in EXTRACTS}
+        extracts = {node: stored(getattr(tasks, node)(make_ctx(node, dept, event_params, {}))) for node in EXTRACTS}
         processed = stored(tasks.process(make_ctx("process", dept, event_params, extracts)))
-        summaries[dept] = stored(tasks.summarize(
-            make_ctx("summarize", dept, event_params, {"process": processed})))
-        reports[dept] = stored(tasks.dept_report(
-            make_ctx("dept_report", dept, event_params, {"summarize": summaries[dept]})))
-    hq = stored(tasks.hq_summary(
-        make_ctx("hq_summary", None, event_params, {"summarize": summaries})))
+        summaries[dept] = stored(tasks.summarize(make_ctx("summarize", dept, event_params, {"process": processed})))
+        reports[dept] = stored(
+            tasks.dept_report(make_ctx("dept_report", dept, event_params, {"summarize": summaries[dept]}))
+        )
+    hq = stored(tasks.hq_summary(make_ctx("hq_summary", None, event_params, {"summarize": summaries})))
     return {"summaries": summaries, "reports": reports, "hq_summary": hq}
 
 
@@ -86,17 +90,26 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run_render_hq(work: Path, inputs: Any, event_params: dict[str, Any],
-                  cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_render_hq(
+    work: Path, inputs: Any, event_params: dict[str, Any], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m year_end_report.render_hq`` the way a worker runs an argv node."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "inputs.json").write_text(json.dumps(inputs), encoding="utf-8")
-    env = subprocess_env(BATON_INPUTS_FILE=str(work / "inputs.json"),
-                         BATON_PARAMS=json.dumps(event_params),
-                         BATON_RESULT_FILE=str(work / "result.json"))
-    return subprocess.run([sys.executable, "-m", "year_end_report.render_hq"], env=env,
-                          cwd=cwd or work, capture_output=True, text=True, timeout=120,
-                          check=False)
+    env = subprocess_env(
+        BATON_INPUTS_FILE=str(work / "inputs.json"),
+        BATON_PARAMS=json.dumps(event_params),
+        BATON_RESULT_FILE=str(work / "result.json"),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "year_end_report.render_hq"],
+        env=env,
+        cwd=cwd or work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def read_csv_dicts(path: Path) -> list[dict[str, str]]:
@@ -120,12 +133,10 @@ def rows_digest(department: str, year: int) -> str:
 def simulated_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One full run over the default departments from the simulated systems, HQ included."""
     base = tmp_path_factory.mktemp("simulated")
-    event_params = {"year": YEAR, "departments": DEPARTMENTS, "out_dir": str(base / "out"),
-                    "source_dir": ""}
+    event_params = {"year": YEAR, "departments": DEPARTMENTS, "out_dir": str(base / "out"), "source_dir": ""}
     run = run_graph(event_params)
     proc = run_render_hq(base / "hq_node", {"hq_summary": run["hq_summary"]}, event_params)
-    run.update(params=event_params, out=base / "out", render=proc,
-               result_file=base / "hq_node" / "result.json")
+    run.update(params=event_params, out=base / "out", render=proc, result_file=base / "hq_node" / "result.json")
     return run
 
 
@@ -139,11 +150,19 @@ def test_seed_is_a_stable_crc_of_year_department_system() -> None:
 def test_same_inputs_give_same_data_even_in_another_process() -> None:
     here = rows_digest("branch_shenzhen", YEAR)
     assert here == rows_digest("branch_shenzhen", YEAR)
-    code = ("from year_end_report.company import simulated_rows, SYSTEMS; import hashlib, json; "
-            "d = [simulated_rows(s, 'branch_shenzhen', 2025) for s in SYSTEMS]; "
-            "print(hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest())")
-    proc = subprocess.run([sys.executable, "-c", code], env=subprocess_env(PYTHONHASHSEED="123"),
-                          capture_output=True, text=True, timeout=60, check=True)
+    code = (
+        "from year_end_report.company import simulated_rows, SYSTEMS; import hashlib, json; "
+        "d = [simulated_rows(s, 'branch_shenzhen', 2025) for s in SYSTEMS]; "
+        "print(hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(PYTHONHASHSEED="123"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert proc.stdout.strip() == here
 
 
@@ -163,13 +182,12 @@ def test_records_look_like_their_systems() -> None:
     ledger = company.generate("finance", "operations", YEAR)
     erp = company.generate("erp", "operations", YEAR)
     deals = company.generate("crm", "operations", YEAR)
-    assert {line.account for line in ledger if isinstance(line, company.LedgerLine)} == set(
-        company.ACCOUNTS)
+    assert {line.account for line in ledger if isinstance(line, company.LedgerLine)} == set(company.ACCOUNTS)
     assert {item.kind for item in erp if isinstance(item, company.ErpLine)} == {"order", "stock"}
-    assert {deal.stage for deal in deals if isinstance(deal, company.Deal)} == {"won", "lost",
-                                                                                "open"}
+    assert {deal.stage for deal in deals if isinstance(deal, company.Deal)} == {"won", "lost", "open"}
     assert {row["month"] for row in company.simulated_rows("finance", "operations", YEAR)} == {
-        str(month) for month in range(1, 13)}
+        str(month) for month in range(1, 13)
+    }
 
 
 def test_unknown_department_gets_its_own_scale_and_bad_slugs_are_refused() -> None:
@@ -188,9 +206,10 @@ def test_display_names() -> None:
 # --- exact money and cleaning -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "cents"), [("0.00", 0), ("1234.56", 123456), ("-0.05", -5),
-                                             ("7", 700), (" 12.5 ", 1250), ("-1000000.01",
-                                                                            -100000001)])
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [("0.00", 0), ("1234.56", 123456), ("-0.05", -5), ("7", 700), (" 12.5 ", 1250), ("-1000000.01", -100000001)],
+)
 def test_cents_parse_exactly(text: str, cents: int) -> None:
     assert figures.parse_cents(text) == cents
     assert figures.parse_cents(figures.format_cents(cents)) == cents
@@ -208,8 +227,7 @@ def test_format_cents_groups_thousands_for_people() -> None:
 
 
 def test_cleaning_normalises_rows_and_drops_exact_duplicates() -> None:
-    row = {"entry_id": " GL-1 ", "month": "03", "account": " Revenue ", "description": "x",
-           "amount": "10.50"}
+    row = {"entry_id": " GL-1 ", "month": "03", "account": " Revenue ", "description": "x", "amount": "10.50"}
     lines = processing.parse_ledger([row, dict(row)], "test.csv")
     assert lines[0] == company.LedgerLine("GL-1", 3, "revenue", "x", 1050)
     assert processing.drop_duplicates(lines, lambda line: line.entry_id, "test.csv") == lines[:1]
@@ -218,24 +236,26 @@ def test_cleaning_normalises_rows_and_drops_exact_duplicates() -> None:
 def test_cleaning_refuses_conflicting_ids_and_bad_rows() -> None:
     first = company.Deal("D-1", 1, "Acme", "won", 100)
     with pytest.raises(ValueError, match="two different records"):
-        processing.drop_duplicates([first, company.Deal("D-1", 1, "Acme", "lost", 100)],
-                                   lambda deal: deal.deal_id, "crm.csv")
-    bad = {"line_id": "E-1", "month": "13", "kind": "order", "product": "p", "units": "1",
-           "unit_cost": "1.00"}
+        processing.drop_duplicates(
+            [first, company.Deal("D-1", 1, "Acme", "lost", 100)], lambda deal: deal.deal_id, "crm.csv"
+        )
+    bad = {"line_id": "E-1", "month": "13", "kind": "order", "product": "p", "units": "1", "unit_cost": "1.00"}
     with pytest.raises(ValueError, match=r"erp\.csv: data row 1: month out of range"):
         processing.parse_erp([bad], "erp.csv")
     with pytest.raises(ValueError, match="unknown stage"):
-        processing.parse_deals([{"deal_id": "D", "month": "1", "customer": "c", "stage": "maybe",
-                                 "value": "1"}], "crm.csv")
+        processing.parse_deals(
+            [{"deal_id": "D", "month": "1", "customer": "c", "stage": "maybe", "value": "1"}], "crm.csv"
+        )
 
 
 def test_monthly_figures_derive_profits_and_value_stock() -> None:
-    ledger = [company.LedgerLine("1", 1, "revenue", "", 1000),
-              company.LedgerLine("2", 1, "cogs", "", 400),
-              company.LedgerLine("3", 1, "opex", "", 100),
-              company.LedgerLine("4", 1, "payroll", "", 200)]
-    erp = [company.ErpLine("1", 1, "order", "p", 5, 300), company.ErpLine("2", 1, "stock", "p", 3,
-                                                                          250)]
+    ledger = [
+        company.LedgerLine("1", 1, "revenue", "", 1000),
+        company.LedgerLine("2", 1, "cogs", "", 400),
+        company.LedgerLine("3", 1, "opex", "", 100),
+        company.LedgerLine("4", 1, "payroll", "", 200),
+    ]
+    erp = [company.ErpLine("1", 1, "order", "p", 5, 300), company.ErpLine("2", 1, "stock", "p", 3, 250)]
     deals = [company.Deal("1", 1, "c", "won", 700), company.Deal("2", 1, "c", "open", 90)]
     january = processing.monthly_figures(ledger, erp, deals)[0]
     assert january["gross_profit"] == 600
@@ -260,8 +280,10 @@ def test_tasks_write_every_file(simulated_run: dict[str, Any]) -> None:
         for name in ("finance.csv", "erp.csv", "crm.csv", "processed.json"):
             assert (out / "work" / dept / name).is_file()
         report = simulated_run["reports"][dept]
-        assert report == {"html": str(out / "departments" / f"{dept}.html"),
-                          "csv": str(out / "departments" / f"{dept}.csv")}
+        assert report == {
+            "html": str(out / "departments" / f"{dept}.html"),
+            "csv": str(out / "departments" / f"{dept}.csv"),
+        }
         assert "<table>" in Path(report["html"]).read_text(encoding="utf-8")
     assert (out / "hq" / "company.html").is_file()
     assert (out / "hq" / "company.csv").is_file()
@@ -276,9 +298,9 @@ def test_results_stay_small(simulated_run: dict[str, Any]) -> None:
 def test_annual_figures_are_consistent(simulated_run: dict[str, Any]) -> None:
     for dept_figures in figures_of(simulated_run).values():
         assert dept_figures["gross_profit"] == dept_figures["revenue"] - dept_figures["cogs"]
-        assert dept_figures["operating_profit"] == (dept_figures["gross_profit"]
-                                                    - dept_figures["opex"]
-                                                    - dept_figures["payroll"])
+        assert dept_figures["operating_profit"] == (
+            dept_figures["gross_profit"] - dept_figures["opex"] - dept_figures["payroll"]
+        )
         assert all(type(value) is int for value in dept_figures.values())
 
 
@@ -317,26 +339,37 @@ def test_render_hq_runs_as_a_command(simulated_run: dict[str, Any]) -> None:
     assert "Chengdu branch" in page and "TOTAL" in page
 
 
-def test_csv_sources_give_the_same_figures_as_the_simulation(
-        simulated_run: dict[str, Any], tmp_path: Path) -> None:
+def test_csv_sources_give_the_same_figures_as_the_simulation(simulated_run: dict[str, Any], tmp_path: Path) -> None:
     chosen = ["sales", "branch_chengdu", "customer_service"]
-    cli = [sys.executable, "-m", "year_end_report.company", "--out", str(tmp_path / "src"),
-           "--year", str(YEAR), "--departments", ",".join(chosen)]
-    subprocess.run(cli, env=subprocess_env(), capture_output=True, text=True, timeout=60,
-                   check=True)
+    cli = [
+        sys.executable,
+        "-m",
+        "year_end_report.company",
+        "--out",
+        str(tmp_path / "src"),
+        "--year",
+        str(YEAR),
+        "--departments",
+        ",".join(chosen),
+    ]
+    subprocess.run(cli, env=subprocess_env(), capture_output=True, text=True, timeout=60, check=True)
     for system in company.SYSTEMS:
-        assert sorted(p.name for p in (tmp_path / "src" / system).iterdir()) == sorted(
-            f"{dept}.csv" for dept in chosen)
-    from_files = run_graph({"year": YEAR, "departments": chosen, "out_dir": str(tmp_path / "out"),
-                            "source_dir": str(tmp_path / "src")})
+        assert sorted(p.name for p in (tmp_path / "src" / system).iterdir()) == sorted(f"{dept}.csv" for dept in chosen)
+    from_files = run_graph(
+        {"year": YEAR, "departments": chosen, "out_dir": str(tmp_path / "out"), "source_dir": str(tmp_path / "src")}
+    )
     simulated = figures_of(simulated_run)
     assert figures_of(from_files) == {dept: simulated[dept] for dept in chosen}
 
 
 def test_missing_source_file_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "src" / "finance").mkdir(parents=True)
-    event_params = {"year": YEAR, "departments": ["sales"], "out_dir": str(tmp_path / "out"),
-                    "source_dir": str(tmp_path / "src")}
+    event_params = {
+        "year": YEAR,
+        "departments": ["sales"],
+        "out_dir": str(tmp_path / "out"),
+        "source_dir": str(tmp_path / "src"),
+    }
     with pytest.raises(FileNotFoundError) as caught:
         tasks.extract_erp(make_ctx("extract_erp", "sales", event_params, {}))
     assert str(tmp_path / "src" / "erp" / "sales.csv") in str(caught.value)
@@ -346,15 +379,18 @@ def test_source_file_with_missing_column_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "src" / "crm" / "sales.csv"
     path.parent.mkdir(parents=True)
     path.write_text("deal_id,month,customer,stage\nD-1,1,Acme,won\n", encoding="utf-8")
-    event_params = {"year": YEAR, "departments": ["sales"], "out_dir": str(tmp_path / "out"),
-                    "source_dir": str(tmp_path / "src")}
+    event_params = {
+        "year": YEAR,
+        "departments": ["sales"],
+        "out_dir": str(tmp_path / "out"),
+        "source_dir": str(tmp_path / "src"),
+    }
     with pytest.raises(ValueError, match="missing column"):
         tasks.extract_crm(make_ctx("extract_crm", "sales", event_params, {}))
 
 
 def test_rerun_reproduces_identical_files(tmp_path: Path) -> None:
-    event_params = {"year": YEAR, "departments": ["operations"], "out_dir": str(tmp_path),
-                    "source_dir": ""}
+    event_params = {"year": YEAR, "departments": ["operations"], "out_dir": str(tmp_path), "source_dir": ""}
     run_graph(event_params)
     first = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
     run_graph(event_params)
@@ -379,11 +415,15 @@ def test_hq_summary_refuses_missing_departments() -> None:
 
 
 def test_params_are_validated() -> None:
-    assert params.read_params({"year": "2024", "departments": "sales, marketing"}).departments == (
-        "sales", "marketing")
+    assert params.read_params({"year": "2024", "departments": "sales, marketing"}).departments == ("sales", "marketing")
     bad_params: list[dict[str, Any]] = [
-        {"year": "next"}, {"year": True}, {"departments": []},
-        {"departments": ["sales", "sales"]}, {"departments": ["../x"]}, {"out_dir": ""}]
+        {"year": "next"},
+        {"year": True},
+        {"departments": []},
+        {"departments": ["sales", "sales"]},
+        {"departments": ["../x"]},
+        {"out_dir": ""},
+    ]
     for bad in bad_params:
         with pytest.raises(ValueError):
             params.read_params(bad)
@@ -415,17 +455,23 @@ def test_render_hq_refuses_bad_input(simulated_run: dict[str, Any], tmp_path: Pa
 
 
 def test_render_hq_needs_its_environment(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "year_end_report.render_hq"],
-                          env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "year_end_report.render_hq"],
+        env=subprocess_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "BATON_INPUTS_FILE" in proc.stderr
 
 
-def test_render_hq_relative_out_dir_is_relative_to_cwd(
-        simulated_run: dict[str, Any], tmp_path: Path) -> None:
-    proc = run_render_hq(tmp_path / "node", {"hq_summary": simulated_run["hq_summary"]},
-                         {"out_dir": "relative_out"}, cwd=tmp_path)
+def test_render_hq_relative_out_dir_is_relative_to_cwd(simulated_run: dict[str, Any], tmp_path: Path) -> None:
+    proc = run_render_hq(
+        tmp_path / "node", {"hq_summary": simulated_run["hq_summary"]}, {"out_dir": "relative_out"}, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "relative_out" / "hq" / "company.csv").is_file()
 
@@ -445,8 +491,7 @@ def test_graph_file_matches_the_code() -> None:
             module, function = node["run"].split(":")
             assert module == "year_end_report.tasks" and function == name
             assert callable(getattr(tasks, function))
-    assert graph["nodes"]["hq_report"]["command"] == ["{python}", "-m",
-                                                      "year_end_report.render_hq"]
+    assert graph["nodes"]["hq_report"]["command"] == ["{python}", "-m", "year_end_report.render_hq"]
 
 
 def test_render_hq_uses_batons_variable_names() -> None:

@@ -19,20 +19,20 @@ def make_graph(params: dict[str, Any], partitions: dict[str, Any] | None = None)
     return graph_from_dict(data)
 
 
-TYPED = make_graph({
-    "name": {"type": "string", "default": "x"},
-    "year": {"type": "integer", "default": 2025},
-    "ratio": {"type": "number", "default": 0.5},
-    "dry_run": {"type": "boolean", "default": False},
-    "tags": {"type": "list", "default": []},
-    "options": {"type": "object", "default": {}},
-})  # fmt: skip
+TYPED = make_graph(
+    {
+        "name": {"type": "string", "default": "x"},
+        "year": {"type": "integer", "default": 2025},
+        "ratio": {"type": "number", "default": 0.5},
+        "dry_run": {"type": "boolean", "default": False},
+        "tags": {"type": "list", "default": []},
+        "options": {"type": "object", "default": {}},
+    }
+)
 
 REQUIRED = make_graph({"year": {"type": "integer"}, "label": {"type": "string", "default": "l"}})
 
-PARTITIONED = make_graph(
-    {"departments": {"type": "list", "default": ["sales"]}}, partitions={"param": "departments"}
-)
+PARTITIONED = make_graph({"departments": {"type": "list", "default": ["sales"]}}, partitions={"param": "departments"})
 
 
 def refused(call: Any, *args: Any) -> str:
@@ -70,10 +70,18 @@ def test_cli_values_are_coerced_by_type(pair: str, expected: dict[str, Any]) -> 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("true", True), ("True", True), ("yes", True), ("1", True), ("on", True),
-        ("false", False), ("FALSE", False), ("no", False), ("0", False), ("off", False),
+        ("true", True),
+        ("True", True),
+        ("yes", True),
+        ("1", True),
+        ("on", True),
+        ("false", False),
+        ("FALSE", False),
+        ("no", False),
+        ("0", False),
+        ("off", False),
     ],
-)  # fmt: skip
+)
 def test_cli_booleans(text: str, expected: bool) -> None:
     assert parse_cli_params(TYPED, [f"dry_run={text}"]) == {"dry_run": expected}
 
@@ -110,8 +118,13 @@ def test_cli_reports_every_bad_pair_together() -> None:
 
 def test_defaults_are_filled() -> None:
     assert validate_params(TYPED, {"year": 1999}) == {
-        "name": "x", "year": 1999, "ratio": 0.5, "dry_run": False, "tags": [], "options": {},
-    }  # fmt: skip
+        "name": "x",
+        "year": 1999,
+        "ratio": 0.5,
+        "dry_run": False,
+        "tags": [],
+        "options": {},
+    }
 
 
 def test_missing_required_is_refused() -> None:

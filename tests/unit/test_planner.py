@@ -99,16 +99,18 @@ def test_ten_thousand_partitions(example: Graph) -> None:
 
 def gate_graph(barrier: bool) -> Graph:
     """load (partitioned) and config (unpartitioned) feed gate, which feeds after_gate."""
-    return graph_from_dict({
-        "graph": "g",
-        "partitions": {"values": ["A", "B"]},
-        "nodes": {
-            "load": {"run": "m:f"},
-            "config": {"run": "m:f", "partitioned": False},
-            "gate": {"run": "m:f", "barrier": barrier, "after": ["load", "config"]},
-            "after_gate": {"run": "m:f", "after": ["gate"]},
-        },
-    })  # fmt: skip
+    return graph_from_dict(
+        {
+            "graph": "g",
+            "partitions": {"values": ["A", "B"]},
+            "nodes": {
+                "load": {"run": "m:f"},
+                "config": {"run": "m:f", "partitioned": False},
+                "gate": {"run": "m:f", "barrier": barrier, "after": ["load", "config"]},
+                "after_gate": {"run": "m:f", "after": ["gate"]},
+            },
+        }
+    )
 
 
 def test_barrier_keeps_one_counter_per_edge_but_waits_for_the_whole_node() -> None:
@@ -160,12 +162,17 @@ def test_failed_fan_in_blocks_only_what_is_below_it(example: Graph) -> None:
 
 
 def test_failed_broadcast_source_blocks_every_partition() -> None:
-    graph = graph_from_dict({
-        "graph": "g", "partitions": {"values": ["A", "B"]},
-        "nodes": {"setup": {"run": "m:f", "partitioned": False},
-                  "work": {"run": "m:f", "after": ["setup"]},
-                  "more": {"run": "m:f", "after": ["work"]}},
-    })  # fmt: skip
+    graph = graph_from_dict(
+        {
+            "graph": "g",
+            "partitions": {"values": ["A", "B"]},
+            "nodes": {
+                "setup": {"run": "m:f", "partitioned": False},
+                "work": {"run": "m:f", "after": ["setup"]},
+                "more": {"run": "m:f", "after": ["work"]},
+            },
+        }
+    )
     assert blocked_by(graph, "setup", UNPARTITIONED) == [Scope("work", None), Scope("more", None)]
 
 
@@ -196,24 +203,28 @@ def test_critical_path_of_a_single_node() -> None:
 
 def test_upstream_nodes(example: Graph) -> None:
     assert upstream_nodes(example, ["summarize"]) == {
-        "summarize", "process", "extract_finance", "extract_erp", "extract_crm",
-    }  # fmt: skip
-    assert upstream_nodes(example, ["extract_erp"]) == {"extract_erp"}
-    assert upstream_nodes(example, ["hq_report"]) == {n.name for n in example.nodes} - {
-        "dept_report"
+        "summarize",
+        "process",
+        "extract_finance",
+        "extract_erp",
+        "extract_crm",
     }
+    assert upstream_nodes(example, ["extract_erp"]) == {"extract_erp"}
+    assert upstream_nodes(example, ["hq_report"]) == {n.name for n in example.nodes} - {"dept_report"}
 
 
 def test_critical_path_follows_the_longest_branch() -> None:
-    graph = graph_from_dict({
-        "graph": "g",
-        "nodes": {
-            "short": {"run": "m:f"},
-            "a": {"run": "m:f"},
-            "b": {"run": "m:f", "after": ["a"]},
-            "c": {"run": "m:f", "after": ["b"]},
-            "join": {"run": "m:f", "after": ["short", "c"]},
-            "side": {"run": "m:f", "after": ["short"]},
-        },
-    })  # fmt: skip
+    graph = graph_from_dict(
+        {
+            "graph": "g",
+            "nodes": {
+                "short": {"run": "m:f"},
+                "a": {"run": "m:f"},
+                "b": {"run": "m:f", "after": ["a"]},
+                "c": {"run": "m:f", "after": ["b"]},
+                "join": {"run": "m:f", "after": ["short", "c"]},
+                "side": {"run": "m:f", "after": ["short"]},
+            },
+        }
+    )
     assert critical_path(graph) == ["a", "b", "c", "join"]

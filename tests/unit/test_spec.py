@@ -59,9 +59,7 @@ def test_example_graph_loads() -> None:
     names = [n.name for n in g.nodes]
     assert len(names) == 8
     for i, node in enumerate(g.nodes):
-        assert all(names.index(d.upstream) < i for d in node.after), (
-            f"{node.name} before its upstream"
-        )
+        assert all(names.index(d.upstream) < i for d in node.after), f"{node.name} before its upstream"
     assert g.node("hq_summary").after == (Dependency("summarize", DepMode.ALL),)
     assert g.node("hq_report").after == (Dependency("hq_summary", DepMode.BROADCAST),)
     assert {d.mode for d in g.node("process").after} == {DepMode.SAME}
@@ -89,11 +87,13 @@ def test_example_defaults_block_applies() -> None:
 
 def test_cycle_is_reported_with_its_path() -> None:
     # a feeds b, b feeds c, c feeds a
-    data = graph({
-        "a": {"run": "m:f", "after": ["c"]},
-        "b": {"run": "m:f", "after": ["a"]},
-        "c": {"run": "m:f", "after": ["b"]},
-    })  # fmt: skip
+    data = graph(
+        {
+            "a": {"run": "m:f", "after": ["c"]},
+            "b": {"run": "m:f", "after": ["a"]},
+            "c": {"run": "m:f", "after": ["b"]},
+        }
+    )
     message = only_problem(data)
     assert "dependency cycle" in message
     rotations = ("a → b → c → a", "b → c → a → b", "c → a → b → c")
@@ -107,9 +107,7 @@ def test_self_loop_is_a_cycle() -> None:
 
 
 def test_unknown_node_reference_names_it_and_lists_known_nodes() -> None:
-    message = only_problem(
-        graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "after": ["a", "nope"]}})
-    )
+    message = only_problem(graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "after": ["a", "nope"]}}))
     assert "nodes.b.after[1]" in message
     assert "'nope'" in message
     assert "nodes in this graph: a, b" in message
@@ -125,9 +123,7 @@ def test_same_upstream_twice_is_rejected() -> None:
 
 def test_unknown_mode_is_rejected() -> None:
     after = [{"node": "a", "mode": "sideways"}]
-    message = only_problem(
-        graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "after": after}}, **PARTS)
-    )
+    message = only_problem(graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "after": after}}, **PARTS))
     assert "'sideways'" in message
     assert "same, all, broadcast" in message
 
@@ -167,23 +163,17 @@ def test_mode_illegal_for_the_shape_is_rejected(
         (False, False, DepMode.BROADCAST),
     ],
 )
-def test_default_mode_follows_the_shape(
-    up_partitioned: bool, down_partitioned: bool, expected: DepMode
-) -> None:
+def test_default_mode_follows_the_shape(up_partitioned: bool, down_partitioned: bool, expected: DepMode) -> None:
     nodes = {
         "up": {"run": "m:f", "partitioned": up_partitioned},
         "down": {"run": "m:f", "partitioned": down_partitioned, "after": ["up"]},
     }
-    assert graph_from_dict(graph(nodes, **PARTS)).node("down").after == (
-        Dependency("up", expected),
-    )
+    assert graph_from_dict(graph(nodes, **PARTS)).node("down").after == (Dependency("up", expected),)
 
 
 def test_all_is_allowed_between_partitioned_nodes() -> None:
     nodes = {"up": {"run": "m:f"}, "down": {"run": "m:f", "after": [{"node": "up", "mode": "all"}]}}
-    assert graph_from_dict(graph(nodes, **PARTS)).node("down").after == (
-        Dependency("up", DepMode.ALL),
-    )
+    assert graph_from_dict(graph(nodes, **PARTS)).node("down").after == (Dependency("up", DepMode.ALL),)
 
 
 def test_barrier_turns_same_edges_into_all() -> None:
@@ -205,14 +195,15 @@ def test_barrier_turns_same_edges_into_all() -> None:
     [
         (graph({"a": {"run": "m:f"}}, colour="red"), "colour", "colour"),
         (graph({"a": {"run": "m:f", "retrys": 2}}), "nodes.a.retrys", "retrys"),
-        (graph({"a": {"run": "m:f"}}, params={"p": {"type": "string", "defualt": "x"}}),
-         "params.p.defualt", "defualt"),
-        (graph({"a": {"run": "m:f"}}, defaults={"partitioned": True}),
-         "defaults.partitioned", "partitioned"),
-        (graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "after": [{"node": "a", "kind": "x"}]}}),
-         "nodes.b.after[0].kind", "kind"),
+        (graph({"a": {"run": "m:f"}}, params={"p": {"type": "string", "defualt": "x"}}), "params.p.defualt", "defualt"),
+        (graph({"a": {"run": "m:f"}}, defaults={"partitioned": True}), "defaults.partitioned", "partitioned"),
+        (
+            graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "after": [{"node": "a", "kind": "x"}]}}),
+            "nodes.b.after[0].kind",
+            "kind",
+        ),
     ],
-)  # fmt: skip
+)
 def test_unknown_keys_are_rejected_by_name(data: dict[str, Any], where: str, key: str) -> None:
     message = only_problem(data)
     assert f"<graph>: {where}:" in message
@@ -222,9 +213,7 @@ def test_unknown_keys_are_rejected_by_name(data: dict[str, Any], where: str, key
 # --- actions ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "target", ["tasks.extract", "a:b:c", "1mod:f", "mod:", ":f", "mod:f()", 42]
-)
+@pytest.mark.parametrize("target", ["tasks.extract", "a:b:c", "1mod:f", "mod:", ":f", "mod:f()", 42])
 def test_run_must_be_module_colon_function(target: Any) -> None:
     message = only_problem(graph({"a": {"run": target}}))
     assert "nodes.a.run" in message
@@ -259,9 +248,7 @@ def test_env_must_map_strings_to_strings(env: Any) -> None:
 
 
 def test_placeholder_embedded_in_an_item_is_rejected_with_a_hint() -> None:
-    data = graph(
-        {"a": {"command": ["prog", "--year={params.year}"]}}, params={"year": {"type": "integer"}}
-    )
+    data = graph({"a": {"command": ["prog", "--year={params.year}"]}}, params={"year": {"type": "integer"}})
     message = only_problem(data)
     assert "nodes.a.command[1]" in message
     assert "whole item" in message
@@ -277,9 +264,7 @@ def test_partition_placeholder_needs_a_partitioned_node() -> None:
 
 
 def test_unknown_params_placeholder_is_rejected() -> None:
-    data = graph(
-        {"a": {"command": ["prog", "{params.nope}"]}}, params={"year": {"type": "integer"}}
-    )
+    data = graph({"a": {"command": ["prog", "{params.nope}"]}}, params={"year": {"type": "integer"}})
     message = only_problem(data)
     assert "unknown parameter 'nope'" in message
     assert "declared: year" in message
@@ -310,9 +295,7 @@ def test_every_placeholder_is_accepted_as_a_whole_item() -> None:
 def test_literal_braces_that_are_not_placeholders_are_kept_verbatim() -> None:
     argv = ["prog", '{"a": 1}', "{unknown}", "{}", "{ node }", "--fmt={name}"]
     env = {"JSON": '{"b": [2]}'}
-    action = (
-        graph_from_dict(graph({"a": {"command": argv, "env": env, "cwd": "work"}})).node("a").action
-    )
+    action = graph_from_dict(graph({"a": {"command": argv, "env": env, "cwd": "work"}})).node("a").action
     assert action == CommandAction(tuple(argv), env, "work")
 
 
@@ -430,21 +413,30 @@ FULL = {
     "defaults": {"retries": 1, "priority": 3},
     "nodes": {
         "extract": {
-            "run": "pkg.tasks:extract", "retries": 4, "retry_delay_s": 0.5, "retry_backoff": 3,
-            "retry_max_delay_s": 60, "retry_jitter": 0.25, "timeout_s": 12.5, "priority": -2,
-            "labels": ["gpu", "big-mem"], "cost": {"slots": 2, "mem_mb": 512},
+            "run": "pkg.tasks:extract",
+            "retries": 4,
+            "retry_delay_s": 0.5,
+            "retry_backoff": 3,
+            "retry_max_delay_s": 60,
+            "retry_jitter": 0.25,
+            "timeout_s": 12.5,
+            "priority": -2,
+            "labels": ["gpu", "big-mem"],
+            "cost": {"slots": 2, "mem_mb": 512},
             "description": "pull data",
         },
         "load": {
             "command": ["{python}", "-m", "pkg.load", "{partition}", "{params.year}"],
-            "env": {"MODE": "fast", "PART": "{partition}"}, "cwd": "work",
-            "after": [{"node": "extract", "mode": "all"}], "barrier": True,
+            "env": {"MODE": "fast", "PART": "{partition}"},
+            "cwd": "work",
+            "after": [{"node": "extract", "mode": "all"}],
+            "barrier": True,
         },
         "total": {"run": "pkg.tasks:total", "partitioned": False, "after": ["load"]},
         "publish": {"command": ["publish"], "partitioned": False, "after": ["total"]},
         "notify": {"run": "pkg.tasks:notify", "after": ["publish", "extract"]},
     },
-}  # fmt: skip
+}
 
 
 def test_round_trip_of_the_example() -> None:
@@ -471,9 +463,7 @@ def test_round_trip_through_json_as_stored() -> None:
 
 
 def test_optional_param_without_default_round_trips() -> None:
-    g = graph_from_dict(
-        graph({"a": {"run": "m:f"}}, params={"tag": {"type": "string", "required": False}})
-    )
+    g = graph_from_dict(graph({"a": {"run": "m:f"}}, params={"tag": {"type": "string", "required": False}}))
     param = g.param("tag")
     assert param is not None and not param.required and param.default is None
     assert graph_from_dict(graph_to_dict(g)) == g
@@ -552,18 +542,27 @@ def test_labels_are_checked(labels: Any) -> None:
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("retries", -1), ("retries", 1.5), ("retries", True), ("retry_backoff", 0.5),
-        ("retry_delay_s", -1), ("retry_jitter", "a"), ("timeout_s", 0), ("priority", True),
-        ("priority", "high"), ("barrier", "yes"), ("partitioned", "yes"),
+        ("retries", -1),
+        ("retries", 1.5),
+        ("retries", True),
+        ("retry_backoff", 0.5),
+        ("retry_delay_s", -1),
+        ("retry_jitter", "a"),
+        ("timeout_s", 0),
+        ("priority", True),
+        ("priority", "high"),
+        ("barrier", "yes"),
+        ("partitioned", "yes"),
     ],
-)  # fmt: skip
+)
 def test_bad_option_values_are_rejected(key: str, value: Any) -> None:
     assert f"nodes.a.{key}" in only_problem(graph({"a": {"run": "m:f", key: value}}, **PARTS))
 
 
 def test_partitions_from_static_values() -> None:
-    g = graph_from_dict(graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "partitioned": False}},
-                              partitions={"values": ["north", 7]}))  # fmt: skip
+    g = graph_from_dict(
+        graph({"a": {"run": "m:f"}, "b": {"run": "m:f", "partitioned": False}}, partitions={"values": ["north", 7]})
+    )
     assert g.partitions == Partitions(values=("north", "7"))
     assert g.node("a").partitioned
     assert not g.node("b").partitioned
@@ -617,10 +616,7 @@ def test_bad_params_are_rejected(spec: Any, fragment: str) -> None:
 
 
 def test_yaml_date_default_is_rejected_not_a_crash() -> None:
-    text = (
-        "graph: g\nparams:\n  p: {type: object, default: {when: 2025-01-01}}\n"
-        "nodes: {a: {run: 'm:f'}}\n"
-    )
+    text = "graph: g\nparams:\n  p: {type: object, default: {when: 2025-01-01}}\nnodes: {a: {run: 'm:f'}}\n"
     (problem,) = text_problems(text)
     assert problem.where == "g.yaml: params.p.default"
     assert problem.line == 3
@@ -644,8 +640,6 @@ def test_event_type_defaults_to_graph_name() -> None:
 
 
 def test_relative_python_path_resolves_against_base_dir(tmp_path: Path) -> None:
-    g: Graph = graph_from_dict(
-        graph({"a": {"run": "m:f"}}, python_path=["lib", "."]), base_dir=tmp_path
-    )
+    g: Graph = graph_from_dict(graph({"a": {"run": "m:f"}}, python_path=["lib", "."]), base_dir=tmp_path)
     assert g.python_path == (str((tmp_path / "lib").resolve()), str(tmp_path.resolve()))
     assert "python_path" in only_problem(graph({"a": {"run": "m:f"}}, python_path="lib"))

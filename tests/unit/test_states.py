@@ -31,13 +31,21 @@ POLICY = RetryPolicy(retries=3, delay_s=2.0, backoff=2.0, max_delay_s=300.0, jit
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        (T.PENDING, T.READY), (T.PENDING, T.UPSTREAM_FAILED), (T.PENDING, T.CANCELLED),
-        (T.READY, T.RUNNING), (T.READY, T.CANCELLED), (T.RUNNING, T.SUCCEEDED),
-        (T.RUNNING, T.FAILED), (T.RUNNING, T.CANCELLED), (T.RUNNING, T.READY),
-        (T.FAILED, T.PENDING), (T.FAILED, T.READY), (T.UPSTREAM_FAILED, T.PENDING),
+        (T.PENDING, T.READY),
+        (T.PENDING, T.UPSTREAM_FAILED),
+        (T.PENDING, T.CANCELLED),
+        (T.READY, T.RUNNING),
+        (T.READY, T.CANCELLED),
+        (T.RUNNING, T.SUCCEEDED),
+        (T.RUNNING, T.FAILED),
+        (T.RUNNING, T.CANCELLED),
+        (T.RUNNING, T.READY),
+        (T.FAILED, T.PENDING),
+        (T.FAILED, T.READY),
+        (T.UPSTREAM_FAILED, T.PENDING),
         (T.CANCELLED, T.READY),
     ],
-)  # fmt: skip
+)
 def test_legal_task_moves(old: TaskState, new: TaskState) -> None:
     assert (old, new) in TASK_MOVES
     check_task_move(old, new)
@@ -46,11 +54,17 @@ def test_legal_task_moves(old: TaskState, new: TaskState) -> None:
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        (T.SUCCEEDED, T.RUNNING), (T.SUCCEEDED, T.FAILED), (T.SUCCEEDED, T.READY),
-        (T.PENDING, T.RUNNING), (T.PENDING, T.SUCCEEDED), (T.READY, T.SUCCEEDED),
-        (T.FAILED, T.RUNNING), (T.RUNNING, T.PENDING), (T.RUNNING, T.RUNNING),
+        (T.SUCCEEDED, T.RUNNING),
+        (T.SUCCEEDED, T.FAILED),
+        (T.SUCCEEDED, T.READY),
+        (T.PENDING, T.RUNNING),
+        (T.PENDING, T.SUCCEEDED),
+        (T.READY, T.SUCCEEDED),
+        (T.FAILED, T.RUNNING),
+        (T.RUNNING, T.PENDING),
+        (T.RUNNING, T.RUNNING),
     ],
-)  # fmt: skip
+)
 def test_illegal_task_moves_raise(old: TaskState, new: TaskState) -> None:
     with pytest.raises(IllegalMove, match=f"from {old} to {new}"):
         check_task_move(old, new)
@@ -98,13 +112,9 @@ def test_success() -> None:
     assert decision.delay_s == 0
 
 
-@pytest.mark.parametrize(
-    "outcome", [Outcome.FAILED, Outcome.TIMEOUT, Outcome.CRASHED, Outcome.LOST]
-)
+@pytest.mark.parametrize("outcome", [Outcome.FAILED, Outcome.TIMEOUT, Outcome.CRASHED, Outcome.LOST])
 def test_failure_with_retries_left_is_retried_after_a_delay(outcome: Outcome) -> None:
-    decision = decide(
-        outcome, POLICY, failures_before=0, cancel_requested=False, rng=random.Random(1)
-    )
+    decision = decide(outcome, POLICY, failures_before=0, cancel_requested=False, rng=random.Random(1))
     assert decision.state is T.READY
     assert decision.counts_as_failure
     assert POLICY.delay_s <= decision.delay_s < POLICY.delay_s * (1 + POLICY.jitter)
