@@ -242,7 +242,9 @@ class Worker:
             self.last_heartbeat_ok = time.monotonic()
             for order in orders:
                 running = held.get((order.task_id, order.attempt))
-                if running is not None:
+                with self.lock:
+                    current = self.running.get(order.task_id)
+                if running is not None and running is current:
                     log.warning("stopping task %s attempt %s: %s", order.task_id, order.attempt, order.reason)
                     running.stop(order.reason)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -32,16 +31,27 @@ class Running:
     started_at: float = field(default_factory=time.time)
     stop_reason: str | None = None
     executor: Executor | None = None
-    process: subprocess.Popen[bytes] | None = None
+    finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stop(self, reason: str) -> None:
+        """Stop this attempt if it is still running; a finished one is left alone (its executor
+        may already be running another task)."""
         with self.lock:
+            if self.finished:
+                return
             if self.stop_reason is None:
                 self.stop_reason = reason
             executor = self.executor
         if executor is not None:
             executor.kill()  # the waiting thread sees the executor die and reads stop_reason
+
+    def detach(self) -> Executor | None:
+        """Mark the attempt finished; from now on stop() does nothing."""
+        with self.lock:
+            self.finished = True
+            executor, self.executor = self.executor, None
+        return executor
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ def run_attempt(
         report = _run_python(running, graph, node, node.action, limits, borrow, give_back)
     else:
         report = _run_command(running, graph, node, node.action, limits)
+        running.detach()
     if running.stop_reason == STOP_LEASE_LOST:
         return None
     return report
@@ -106,6 +117,7 @@ def _run_python(
         running.executor = executor
         stop_now = running.stop_reason is not None
     if stop_now:
+        running.detach()
         give_back(executor)
         return _stopped(running, "", "")
     message = _python_message(running.claim, graph, action, limits)
@@ -122,6 +134,7 @@ def _run_python(
             return _stopped(running, out, err)
         return _report(running, Outcome.CRASHED, error=str(exc), stdout=out, stderr=err)
     finally:
+        running.detach()
         give_back(executor)
     logs = {"stdout": reply.get("stdout", ""), "stderr": reply.get("stderr", "")}
     if reply["ok"]:

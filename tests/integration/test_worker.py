@@ -208,3 +208,17 @@ def test_a_worker_never_runs_more_than_its_slots(harness: Harness, backend: SqlB
         running += delta
         peak = max(peak, running)
     assert peak == 2  # two slots: used fully, never exceeded
+
+
+def test_heartbeats_racing_finished_attempts_never_kill_a_reused_executor(backend: SqlBackend) -> None:
+    """Regression: a heartbeat naming an attempt that had just finished used to stop it, killing
+    the executor that was already running the next task."""
+    h = Harness(backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.002, poll_s=0.05))
+    try:
+        g = builder("race").param("p", "list", default=[str(i) for i in range(300)]).partitions(param="p")
+        event_id = h.run(g.python("quick", "fault_tasks:ok").build())
+    finally:
+        h.stop()
+    outcomes = {a.outcome for a in backend.attempts([t.id for t in backend.tasks(event_id)])}
+    assert outcomes == {Outcome.SUCCEEDED}
+    assert backend.event(event_id).state is EventState.SUCCEEDED
