@@ -371,9 +371,9 @@ def submit(
 def _wait_for(backend: SqlBackend, event_id: int) -> None:
     warned = False
     started = time.monotonic()
-    while not backend.event(event_id).state.terminal:
+    while not backend.event_state(event_id).terminal:
         backend.wait_for_change(1.0)
-        if not warned and time.monotonic() - started > 10 and backend.event(event_id).state is EventState.SUBMITTED:
+        if not warned and time.monotonic() - started > 10 and backend.event_state(event_id) is EventState.SUBMITTED:
             click.echo("still waiting for a controller to pick up the event (is 'baton controller' running?)", err=True)
             warned = True
 

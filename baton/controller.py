@@ -28,6 +28,7 @@ log = logging.getLogger("baton.controller")
 @dataclass(frozen=True)
 class ControllerConfig:
     poll_s: float = 0.5
+    sweep_s: float = 0.5  # how often to look for expired leases (they last seconds, not ms)
     expand_batch: int = 20
     expire_batch: int = 500
 
@@ -36,10 +37,17 @@ class Controller:
     def __init__(self, backend: SqlBackend, config: ControllerConfig | None = None) -> None:
         self.backend = backend
         self.config = config or ControllerConfig()
+        self._next_sweep = 0.0
 
     def step(self) -> int:
         """Do whatever is due now; return how much was done (0 when idle)."""
-        return self.expand() + self.backend.expire_leases(self.config.expire_batch)
+        done = self.expand()
+        if time.monotonic() >= self._next_sweep:
+            expired = self.backend.expire_leases(self.config.expire_batch)
+            # a full batch means more may be waiting: sweep again at once
+            self._next_sweep = time.monotonic() + (0 if expired >= self.config.expire_batch else self.config.sweep_s)
+            done += expired
+        return done
 
     def expand(self) -> int:
         done = 0
@@ -64,7 +72,7 @@ class Controller:
 
     def run_until_finished(self, event_id: int, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        while not stop.is_set() and not self.backend.event(event_id).state.terminal:
+        while not stop.is_set() and not self.backend.event_state(event_id).terminal:
             if self.step() == 0:
                 self.backend.wait_for_change(min(self.config.poll_s, 0.2))
             else:

@@ -23,6 +23,7 @@ from baton.records import (
     TaskRecord,
     WorkerInfo,
 )
+from baton.states import EventState
 
 
 class WorkerLink(Protocol):
@@ -101,6 +102,8 @@ class Backend(WorkerLink, Protocol):
 
     # reads
     def event(self, event_id: int) -> EventRecord: ...
+
+    def event_state(self, event_id: int) -> EventState: ...
 
     def events(self, limit: int = 20) -> list[EventRecord]: ...
 

@@ -436,7 +436,8 @@ class SqlBackend(ABC):
             rows = tx.rows(
                 "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.attempt, "
                 "t.worker_id, t.started_at FROM tasks t JOIN events e ON e.id = t.event_id "
-                f"WHERE t.state = 'running' AND t.lease_expires_at < ? ORDER BY t.id LIMIT ? {self.skip_locked}",
+                "WHERE t.state = 'running' AND t.lease_expires_at < ? "
+                f"ORDER BY t.lease_expires_at LIMIT ? {self.skip_locked}",
                 (tx.now, limit),
             )
             ended = [
@@ -503,6 +504,14 @@ class SqlBackend(ABC):
         if row is None:
             raise NotFound(f"no event {event_id}")
         return _event(row)
+
+    def event_state(self, event_id: int) -> EventState:
+        """Only the state: cheap enough to poll (an event's params can be large)."""
+        with self.transaction(write=False) as tx:
+            row = tx.one("SELECT state FROM events WHERE id = ?", (event_id,))
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        return EventState(row[0])
 
     def events(self, limit: int = 20) -> list[EventRecord]:
         with self.transaction(write=False) as tx:

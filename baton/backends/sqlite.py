@@ -45,6 +45,7 @@ class SqliteBackend(SqlBackend):
         self.synchronous = synchronous.upper()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"SqliteBackend({str(self.path)!r})"
@@ -56,6 +57,8 @@ class SqliteBackend(SqlBackend):
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            if self._closed:
+                raise BackendError(f"the backend for {self.path} is closed")
             conn = self._open()
             self._local.conn = conn
             self._local.data_version = None
@@ -116,7 +119,9 @@ class SqliteBackend(SqlBackend):
             step = min(step * 2, 0.05)
 
     def close(self) -> None:
+        """Close every thread's connection. No other thread may still be using this backend."""
         with self._lock:
+            self._closed = True
             for conn in self._all:
                 with suppress(sqlite3.Error):
                     conn.close()

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,10 +35,14 @@ class ExecutorDied(Exception):
     """The executor process ended while running a task (crash, kill or timeout)."""
 
 
+PARAMS_KEPT = 32  # events whose parameters an executor keeps; the child keeps twice as many
+
+
 class Executor:
     """The parent's handle on one executor process."""
 
     def __init__(self) -> None:
+        self._events_sent: OrderedDict[int, None] = OrderedDict()
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         self.capture_dir = tempfile.mkdtemp(prefix="baton-executor-")
@@ -51,6 +56,18 @@ class Executor:
         )
         self.process.start()
         child.close()
+
+    def note_event(self, event_id: int) -> bool:
+        """Record that the next task is of this event; True when its parameters must be sent.
+
+        The child keeps the last 2 * PARAMS_KEPT events used, this side the last PARAMS_KEPT, over
+        the same sequence of tasks, so whatever this side thinks was sent is still held there."""
+        sent = event_id in self._events_sent
+        self._events_sent[event_id] = None
+        self._events_sent.move_to_end(event_id)
+        if len(self._events_sent) > PARAMS_KEPT:
+            self._events_sent.popitem(last=False)
+        return not sent
 
     @property
     def alive(self) -> bool:
@@ -120,6 +137,7 @@ def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> No
     os.dup2(out.fileno(), 1)
     os.dup2(err.fileno(), 2)
     functions: dict[str, Callable[[TaskContext], Any]] = {}
+    params: OrderedDict[int, Any] = OrderedDict()
     while True:
         try:
             message = json.loads(conn.recv_bytes())
@@ -127,6 +145,7 @@ def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> No
             return
         reset(out)
         reset(err)
+        _remember_params(message, params)
         reply = run_task(message, functions)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -141,6 +160,17 @@ def _watch_parent(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(0.5)
     os.killpg(0, signal.SIGKILL)
+
+
+def _remember_params(message: dict[str, Any], params: OrderedDict[int, Any]) -> None:
+    """Attach the event's parameters to the task's context, from the message or the cache."""
+    event_id = message["context"]["event_id"]
+    if "params" in message:
+        params[event_id] = message.pop("params")
+    params.move_to_end(event_id)
+    if len(params) > 2 * PARAMS_KEPT:
+        params.popitem(last=False)
+    message["context"]["params"] = params[event_id]
 
 
 def run_task(message: dict[str, Any], functions: dict[str, Callable[[TaskContext], Any]]) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class Worker:
             self._main_loop()
         finally:
             self.stopped.set()
+            beat.join()  # it shares the backend: nothing may use it after run() returns
             self.threads.shutdown(wait=True)
             self.pool.close()
             self._send(self._collect())

@@ -90,16 +90,18 @@ def _stopped(running: Running, stdout: str, stderr: str) -> Report:
     return _report(running, outcome, error=f"stopped: {reason}", stdout=stdout, stderr=stderr)
 
 
-def _python_message(c: Claim, graph: Graph, node: PythonAction, limits: Limits) -> str:
+def _python_message(c: Claim, graph: Graph, node: PythonAction, limits: Limits, send_params: bool) -> str:
+    """The executor's message, built as text so params and inputs are never parsed here. An event's
+    parameters (which can hold a 10,000-item partition list) go to each executor once, not per task."""
     context = (
         f'{{"event_id":{c.event_id},"event_type":{json.dumps(c.event_type)},"node":{json.dumps(c.node)},'
-        f'"partition":{json.dumps(c.partition or None)},"attempt":{c.attempt},'
-        f'"params":{c.params_json},"inputs":{c.inputs_json}}}'
+        f'"partition":{json.dumps(c.partition or None)},"attempt":{c.attempt},"inputs":{c.inputs_json}}}'
     )
+    params = f'"params":{c.params_json},' if send_params else ""
     return (
         f'{{"target":{json.dumps(node.target)},"python_path":{json.dumps(list(graph.python_path))},'
         f'"max_result_bytes":{limits.max_result_bytes},"max_log_bytes":{limits.max_log_bytes},'
-        f'"context":{context}}}'
+        f'{params}"context":{context}}}'
     )
 
 
@@ -120,7 +122,8 @@ def _run_python(
         running.detach()
         give_back(executor)
         return _stopped(running, "", "")
-    message = _python_message(running.claim, graph, action, limits)
+    send_params = executor.note_event(running.claim.event_id)
+    message = _python_message(running.claim, graph, action, limits, send_params)
     try:
         reply = executor.run(message, node.timeout_s)
     except TimeoutError:

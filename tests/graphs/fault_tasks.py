@@ -83,3 +83,7 @@ def shout(ctx: Any) -> None:
 
 def bad_result(ctx: Any) -> Any:
     return {"a set": {1, 2}}
+
+
+def echo_params(ctx: Any) -> dict[str, Any]:
+    return {"event_id": ctx.event_id, "params": dict(ctx.params)}

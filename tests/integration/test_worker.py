@@ -222,3 +222,36 @@ def test_heartbeats_racing_finished_attempts_never_kill_a_reused_executor(backen
     outcomes = {a.outcome for a in backend.attempts([t.id for t in backend.tasks(event_id)])}
     assert outcomes == {Outcome.SUCCEEDED}
     assert backend.event(event_id).state is EventState.SUCCEEDED
+
+
+def test_each_event_sees_its_own_parameters_through_shared_executors(harness: Harness, backend: SqlBackend) -> None:
+    """Executors keep recent events' parameters instead of receiving them with every task; many
+    events through the same two executors must each still see their own."""
+    g = builder("params").param("tag", "string", required=True).param("p", "list", default=["a", "b", "c"])
+    graph = g.partitions(param="p").python("echo", "fault_tasks:echo_params").build()
+    events = {harness.run(graph, {"tag": f"event-{i}"}): f"event-{i}" for i in range(40)}
+    for event_id, tag in events.items():
+        for task in backend.tasks(event_id):
+            assert json.loads(task.result_json or "")["params"]["tag"] == tag
+
+
+def test_a_stopping_worker_hands_back_what_it_cannot_finish_without_counting_a_failure(
+    backend: SqlBackend, tmp_path: Path
+) -> None:
+    h = Harness(backend, WorkerConfig(capacity={"slots": 1}, lease_s=10, heartbeat_s=0.2, poll_s=0.05))
+    g = builder("release").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
+    graph = g.python("stuck", "fault_tasks:hang").build()
+    record = backend.register_graph(graph)
+    event, _ = backend.submit(record.id, validate_params(graph, {}))
+    Controller(backend).expand()
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "child.pid").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    h.stop()  # drain_s=0: hand it back at once
+    task = only_task(backend, event.id, "stuck")
+    assert task.state is TaskState.READY and task.failures == 0
+    (attempt,) = backend.attempts([task.id])
+    assert attempt.outcome is Outcome.RELEASED
+    assert _gone(int((tmp_path / "child.pid").read_text()))
+    backend.cancel(event.id)
