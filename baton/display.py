@@ -8,8 +8,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from baton.backends.sql import SqlBackend
 from baton.records import EventRecord
@@ -19,11 +20,11 @@ COLUMNS = [s.value for s in TaskState]
 STYLE = {"succeeded": "green", "failed": "red", "upstream_failed": "red", "running": "yellow", "cancelled": "magenta"}
 
 
-def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], order: list[str]) -> Table:
+def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], order: list[str]) -> Group:
+    """A header line (event, graph version, state, elapsed) over a table of tasks per node and state."""
     elapsed = (event.finished_at or time.time()) - event.submitted_at
-    table = Table(
-        title=f"event {event.id} · {event.type} · graph v{event.graph_version} · {event.state} · {elapsed:.1f}s"
-    )
+    header = Text(f"event {event.id} · {event.type} v{event.graph_version} · {event.state} · {elapsed:.1f}s")
+    table = Table()
     table.add_column("node")
     shown = [c for c in COLUMNS if any(counts.get(n, {}).get(c) for n in order)] or ["pending"]
     for column in shown:
@@ -32,7 +33,7 @@ def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], orde
     for node in order:
         row = counts.get(node, {})
         table.add_row(node, *[str(row.get(c, 0) or "") for c in shown], str(sum(row.values())))
-    return table
+    return Group(header, table)
 
 
 def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
