@@ -74,6 +74,14 @@ def param_option(fn: F) -> F:
     )(fn)
 
 
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def wait_option(fn: F) -> F:
+    return click.option("--wait", is_flag=True, help="Wait for the event to finish; exit 1 if it failed.")(fn)
+
+
 def settings_from(config_file: str | None, **flags: Any) -> Settings:
     return load_settings(config_file, **flags)
 
@@ -115,7 +123,7 @@ def validate(graph_file: str) -> None:
 @cli.command("plan")
 @click.argument("graph_file", type=click.Path())
 @param_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @handle_errors
 def plan_cmd(graph_file: str, params: Sequence[str], as_json: bool) -> None:
     """Show the tasks an event would create: per node, total and the critical path."""
@@ -337,8 +345,8 @@ def _resources(pairs: Sequence[str]) -> dict[str, int]:
 @click.argument("event_type")
 @param_option
 @click.option("--key", default=None, help="Idempotency key: the same key returns the same event.")
-@click.option("--wait", is_flag=True, help="Wait for the event to finish; exit 1 if it failed.")
-@click.option("--json", "as_json", is_flag=True)
+@wait_option
+@json_option
 @db_option
 @handle_errors
 def submit(
@@ -380,7 +388,7 @@ def _wait_for(backend: SqlBackend, event_id: int) -> None:
 
 @cli.command()
 @click.argument("event_id", type=int, required=False)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @db_option
 @handle_errors
 def status(event_id: int | None, as_json: bool, db: str | None, config_file: str | None) -> None:
@@ -478,8 +486,8 @@ def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
 @click.argument("event_id", type=int)
 @click.option("--partition", default=None, help="Only this partition's failed tasks (and what they block).")
 @click.option("--node", default=None, help="Only this node's failed tasks (and what they block).")
-@click.option("--wait", is_flag=True, help="Wait for the event to finish; exit 1 if it failed.")
-@click.option("--json", "as_json", is_flag=True)
+@wait_option
+@json_option
 @db_option
 @handle_errors
 def rerun(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from baton.backends.tx import Tx
 from baton.model import DepMode
 from baton.planner import blocked_by
+from baton.records import Report
 from baton.states import Decision, EventState, Outcome, TaskState, decide
 
 _rng = random.Random()
@@ -24,24 +25,27 @@ _rng = random.Random()
 
 @dataclass(frozen=True)
 class Ended:
-    """An attempt that has ended, with the task row it belonged to."""
+    """How an attempt ended (a worker's report, or an expired lease), with its task's row."""
 
-    task_id: int
-    attempt: int
+    report: Report
     event_id: int
     graph_id: int
     node: str
     partition: str
     failures: int
     worker_id: str | None
-    outcome: Outcome
-    started_at: float | None
-    finished_at: float
-    result_json: str | None = None
-    error: str | None = None
-    exit_code: int | None = None
-    stdout: str = ""
-    stderr: str = ""
+
+    @property
+    def task_id(self) -> int:
+        return self.report.task_id
+
+    @property
+    def attempt(self) -> int:
+        return self.report.attempt
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.report.outcome
 
 
 def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
@@ -51,21 +55,7 @@ def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
     tx.many(
         "INSERT INTO attempts (task_id, attempt, worker_id, outcome, started_at, finished_at, "
         "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                e.task_id,
-                e.attempt,
-                e.worker_id,
-                e.outcome.value,
-                e.started_at,
-                e.finished_at,
-                e.exit_code,
-                e.error,
-                e.stdout,
-                e.stderr,
-            )
-            for e in ended
-        ],
+        [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended],
     )
     cancelling = _cancel_requested(tx, {e.event_id for e in ended})
     decided = [(e, _decide(tx, e, e.event_id in cancelling)) for e in ended]
@@ -79,6 +69,10 @@ def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
     for event_id, count in block(tx, failed).items():
         terminal[event_id] += count
     settle(tx, terminal)
+
+
+def _attempt_columns(r: Report) -> tuple[object, ...]:
+    return (r.started_at, r.finished_at, r.exit_code, r.error, r.stdout, r.stderr)
 
 
 def _cancel_requested(tx: Tx, event_ids: set[int]) -> set[int]:
@@ -100,7 +94,7 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
         tx.q(
             "UPDATE tasks SET state = 'succeeded', result = ?, finished_at = ?, error = NULL, "
             "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
-            (e.result_json, e.finished_at, *fence),
+            (e.report.result_json, e.report.finished_at, *fence),
         )
     elif d.state is TaskState.READY:
         at = tx.now + d.delay_s
@@ -108,13 +102,13 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
             "UPDATE tasks SET state = 'ready', failures = failures + ?, available_at = ?, ready_at = ?, "
             "error = ?, worker_id = NULL, lease_expires_at = NULL, cancel_requested = 0 "
             "WHERE id = ? AND attempt = ? AND state = 'running'",
-            (failures, at, at, e.error, *fence),
+            (failures, at, at, e.report.error, *fence),
         )
     else:
         tx.q(
             "UPDATE tasks SET state = ?, failures = failures + ?, finished_at = ?, error = ?, "
             "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
-            (d.state.value, failures, e.finished_at, e.error, *fence),
+            (d.state.value, failures, e.report.finished_at, e.report.error, *fence),
         )
     action = "retry" if d.state is TaskState.READY and failures else d.state.value
     cause = f"attempt {e.attempt} {e.outcome}" + (f": {d.reason}" if d.reason else "")

@@ -8,6 +8,7 @@ one transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from abc import ABC, abstractmethod
@@ -368,28 +369,12 @@ class SqlBackend(ABC):
         return rejected
 
     def _ended(self, row: Sequence[Any], worker_id: str, r: Report) -> Ended:
-        outcome, result, error = r.outcome, r.result_json, r.error
-        if outcome is Outcome.SUCCEEDED:
-            problem = self._result_problem(result)
+        if r.outcome is Outcome.SUCCEEDED:
+            problem = self._result_problem(r.result_json)
             if problem:
-                outcome, result, error = Outcome.INVALID_RESULT, None, problem
+                r = dataclasses.replace(r, outcome=Outcome.INVALID_RESULT, result_json=None, error=problem)
         return Ended(
-            task_id=row[0],
-            attempt=r.attempt,
-            event_id=row[1],
-            graph_id=row[2],
-            node=row[3],
-            partition=row[4],
-            failures=row[5],
-            worker_id=worker_id,
-            outcome=outcome,
-            started_at=r.started_at,
-            finished_at=r.finished_at,
-            result_json=result,
-            error=error,
-            exit_code=r.exit_code,
-            stdout=r.stdout,
-            stderr=r.stderr,
+            r, event_id=row[1], graph_id=row[2], node=row[3], partition=row[4], failures=row[5], worker_id=worker_id
         )
 
     def _result_problem(self, result: str | None) -> str | None:
@@ -442,18 +427,20 @@ class SqlBackend(ABC):
             )
             ended = [
                 Ended(
-                    task_id=r[0],
+                    Report(
+                        r[0],
+                        r[6],
+                        Outcome.LOST,
+                        r[8] or tx.now,
+                        tx.now,
+                        error=f"worker_lost: lease of worker {r[7]} expired",
+                    ),
                     event_id=r[1],
                     graph_id=r[2],
                     node=r[3],
                     partition=r[4],
                     failures=r[5],
-                    attempt=r[6],
                     worker_id=r[7],
-                    started_at=r[8],
-                    finished_at=tx.now,
-                    outcome=Outcome.LOST,
-                    error=f"worker_lost: lease of worker {r[7]} expired",
                 )
                 for r in rows
             ]
