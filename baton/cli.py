@@ -210,14 +210,27 @@ def run(
     if event.state.terminal:  # an idempotency key that already ran: report it, run nothing
         _finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
         return
-    log_dir = _log_dir(settings)
-    local = LocalWorkers(settings, workers, {"slots": slots}, log_dir, labels)
+    _run_locally(backend, settings, event.id, [n.name for n in graph_def.nodes], workers, slots, labels, as_json)
+
+
+def _run_locally(
+    backend: SqlBackend,
+    settings: Settings,
+    event_id: int,
+    order: list[str],
+    workers: int,
+    slots: int,
+    labels: Sequence[str],
+    as_json: bool,
+) -> None:
+    """A controller in this process and local workers, until the event is finished."""
+    local = LocalWorkers(settings, workers, {"slots": slots}, _log_dir(settings), labels)
     local.start()
     try:
-        _drive(backend, event.id, [n.name for n in graph_def.nodes], as_json, local)
+        _drive(backend, event_id, order, as_json, local)
     finally:
         local.stop(timeout_s=settings.drain_s + 5)
-    _finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
+    _finish(backend, event_id, order, as_json)
 
 
 def _log_dir(settings: Settings) -> Path:
@@ -487,6 +500,8 @@ def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
 @click.option("--partition", default=None, help="Only this partition's failed tasks (and what they block).")
 @click.option("--node", default=None, help="Only this node's failed tasks (and what they block).")
 @wait_option
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Run here with N local workers.")
+@click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096), help="Slots per local worker.")
 @json_option
 @db_option
 @handle_errors
@@ -495,13 +510,23 @@ def rerun(
     partition: str | None,
     node: str | None,
     wait: bool,
+    workers: int | None,
+    slots: int,
     as_json: bool,
     db: str | None,
     config_file: str | None,
 ) -> None:
-    """Re-run failed or cancelled tasks and what depends on them; successes are kept."""
-    backend = backend_for(settings_from(config_file, db=db))
+    """Re-run failed or cancelled tasks and what depends on them; successes are kept.
+
+    With --workers N it runs them here, like 'baton run' (controller plus N local workers);
+    otherwise a running controller and workers pick them up."""
+    settings = settings_from(config_file, db=db)
+    backend = backend_for(settings)
     count = backend.rerun(event_id, partition=partition, node=node)
+    order = list(backend.graph(backend.event(event_id).graph_id).spec["nodes"])
+    if workers is not None:
+        _run_locally(backend, settings, event_id, order, workers, slots, (), as_json)
+        return
     if not wait:
         click.echo(
             json.dumps({"event_id": event_id, "reset": count})
@@ -510,7 +535,7 @@ def rerun(
         )
         return
     _wait_for(backend, event_id)
-    _finish(backend, event_id, list(backend.graph(backend.event(event_id).graph_id).spec["nodes"]), as_json)
+    _finish(backend, event_id, order, as_json)
 
 
 @cli.group()
