@@ -8,6 +8,7 @@ BatonError
 │   └── Conflict            e.g. an idempotency key reused with other parameters
 ├── StaleReport             a report or heartbeat for an attempt that is no longer current
 └── BackendError            the store failed (driver errors are translated to this)
+    ├── TransientError      worth retrying: connection lost, deadlock, serialization failure
     └── SchemaError         the database schema is newer or older than this code
 """
 
@@ -71,6 +72,10 @@ class StaleReport(BatonError):
 
 class BackendError(BatonError):
     """The backing store failed."""
+
+
+class TransientError(BackendError):
+    """A failure that may pass: the verb is retried with backoff before it is given up."""
 
 
 class SchemaError(BackendError):

@@ -17,7 +17,13 @@ def open_backend(url: str, migrate: bool = True, **options: object) -> SqlBacken
     """Open (and by default migrate) the backend named by ``url``."""
     backend: SqlBackend
     if url.startswith(("postgresql://", "postgres://")):
-        raise UsageError("the PostgreSQL backend is not available yet; use a sqlite:/// URL")
+        from baton.backends.postgres import PostgresBackend
+
+        options.pop("synchronous", None)  # a SQLite setting
+        backend = PostgresBackend(url, **options)  # type: ignore[arg-type]
+        if migrate:
+            backend.migrate()
+        return backend
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://").removeprefix("/")
         if not path:

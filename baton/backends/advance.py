@@ -110,6 +110,8 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
             "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
             (d.state.value, failures, e.report.finished_at, e.report.error, *fence),
         )
+    if d.state is TaskState.READY:
+        tx.changed()  # claimable again (after its backoff, announced by the controller's sweep)
     action = "retry" if d.state is TaskState.READY and failures else d.state.value
     cause = f"attempt {e.attempt} {e.outcome}" + (f": {d.reason}" if d.reason else "")
     tx.audit(actor, f"task.{action}", cause, e.event_id, e.task_id, node=e.node, partition=e.partition)
@@ -151,6 +153,8 @@ def _release(tx: Tx, event_id: int, node: str, partition: str | None, cause: str
         params += (partition,)
     rows = tx.rows(sql + " RETURNING id, state", params)
     ready = [r[0] for r in rows if r[1] == "ready"]
+    if ready:
+        tx.changed()
     if partition is not None and ready:
         tx.audit("controller", "task.ready", cause, event_id, ready[0], node=node, partition=partition)
     elif ready:
@@ -214,4 +218,5 @@ def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
         (final.value, tx.now, event_id),
     )
     tx.audit("controller", f"event.{final.value}", "no active tasks left", event_id, tasks=counts)
+    tx.changed()
     return final

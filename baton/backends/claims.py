@@ -73,7 +73,7 @@ def pick(
     if not fitting or limit <= 0:
         return []
     rows = tx.rows(
-        "SELECT id, event_id, node, partition, attempt, req_id FROM tasks "
+        "SELECT id, event_id, node, partition, attempt, req_id FROM tasks t "
         f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(fitting)}) "
         f"ORDER BY priority DESC, available_at, id LIMIT ? {lock_clause}",
         (tx.now, *fitting, limit * 4 + 16),

@@ -44,7 +44,7 @@ def latest_version(dialect: str) -> int:
 def applied_versions(tx: Tx) -> set[int]:
     tx.q(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-        "applied_at REAL NOT NULL)"
+        "applied_at DOUBLE PRECISION NOT NULL)"
     )
     return {r[0] for r in tx.rows("SELECT version FROM schema_migrations")}
 

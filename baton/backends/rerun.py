@@ -51,6 +51,7 @@ def reset_for_rerun(tx: Tx, event_id: int, partition: str | None, node: str | No
         "tasks_active = tasks_active + ? WHERE id = ?",
         (len(resets), event_id),
     )
+    tx.changed()
     tx.audit(
         actor, "event.rerun", "operator asked to re-run", event_id, tasks=len(resets), partition=partition, node=node
     )

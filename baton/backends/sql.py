@@ -9,18 +9,23 @@ one transaction.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import logging
+import random
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from baton import faults
 from baton.backends import advance, claims
 from baton.backends.advance import Ended
+from baton.backends.rerun import reset_for_rerun
 from baton.backends.tx import Tx, in_list
-from baton.errors import Conflict, NotFound
+from baton.errors import Conflict, NotFound, TransientError
 from baton.model import Graph
 from baton.planner import Plan
 from baton.records import (
@@ -46,6 +51,7 @@ TASK_COLUMNS = (
     "started_at, finished_at, result, error"
 )
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+log = logging.getLogger("baton.backend")
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -90,11 +96,39 @@ def _task(row: Sequence[Any]) -> TaskRecord:
     )
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def retried(verb: F) -> F:
+    """Retry a verb whose transaction failed transiently (lost connection, deadlock), with jittered
+    exponential backoff, until the backend's reconnect_s deadline. Each attempt is a whole new
+    transaction, so a retry never half-repeats one."""
+
+    @functools.wraps(verb)
+    def wrapper(self: SqlBackend, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.reconnect_s
+        delay = 0.05
+        while True:
+            try:
+                return verb(self, *args, **kwargs)
+            except TransientError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s failed (%s); retrying in %.2fs", verb.__name__, exc, delay)
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class SqlBackend(ABC):
     """Backend verbs over a SQL database; see :mod:`baton.backends.protocol`."""
 
-    skip_locked = ""  # "FOR UPDATE SKIP LOCKED" where the database has it: claim without waiting
-    row_lock = ""  # "FOR UPDATE" where the database locks rows, not the whole file
+    skip_locked = ""  # "FOR UPDATE OF t SKIP LOCKED" where the database has it: claim without waiting
+    row_lock = ""  # "FOR UPDATE OF t" where the database locks rows, not the whole file
+    event_lock = ""  # "FOR UPDATE": two controllers must not plan one event at once
+    pushes_changes = False  # True when wait_for_change is woken by the database (LISTEN/NOTIFY)
+    reconnect_s = 0.0  # how long verbs retry transient failures (0: never)
 
     def __init__(self, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> None:
         self.max_result_bytes = max_result_bytes
@@ -142,6 +176,7 @@ class SqlBackend(ABC):
             self._graphs[graph_id] = graph
         return graph
 
+    @retried
     def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:
         digest = graph_digest(graph)
         spec = json.dumps(graph_to_dict(graph), sort_keys=True)
@@ -157,6 +192,7 @@ class SqlBackend(ABC):
                 tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
         return self.graph(row[0])
 
+    @retried
     def graph(self, graph_id: int) -> GraphRecord:
         with self.transaction(write=False) as tx:
             row = tx.one(
@@ -167,6 +203,7 @@ class SqlBackend(ABC):
             raise NotFound(f"no graph with id {graph_id}")
         return GraphRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
 
+    @retried
     def latest_graph(self, event_type: str) -> GraphRecord:
         with self.transaction(write=False) as tx:
             row = tx.one("SELECT MAX(id) FROM graphs WHERE event_type = ?", (event_type,))
@@ -174,6 +211,7 @@ class SqlBackend(ABC):
             raise NotFound(f"no graph is registered for event type '{event_type}' (see 'baton graph register')")
         return self.graph(row[0])
 
+    @retried
     def graphs(self) -> list[GraphRecord]:
         with self.transaction(write=False) as tx:
             ids = [r[0] for r in tx.rows("SELECT id FROM graphs ORDER BY name, version")]
@@ -181,6 +219,7 @@ class SqlBackend(ABC):
 
     # --- events ---------------------------------------------------------------------------
 
+    @retried
     def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
         record = self.graph(graph_id)
         canonical = _canonical(params)
@@ -193,6 +232,7 @@ class SqlBackend(ABC):
                     (record.event_type, graph_id, key, canonical, tx.now),
                 )[0]
                 tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
+                tx.changed()
                 created = True
             else:
                 created = False
@@ -210,6 +250,7 @@ class SqlBackend(ABC):
             raise Conflict(f"idempotency key {key!r} already names event {row[0]} with other parameters; use a new key")
         return int(row[0])
 
+    @retried
     def events_to_expand(self, limit: int) -> list[EventRecord]:
         with self.transaction(write=False) as tx:
             ids = [
@@ -217,11 +258,13 @@ class SqlBackend(ABC):
             ]
         return [self.event(i) for i in ids]
 
+    @retried
     def save_plan(self, event_id: int, plan: Plan) -> bool:
         with self.transaction() as tx:
-            row = tx.one("SELECT state, graph_id FROM events WHERE id = ?", (event_id,))
+            row = tx.one(f"SELECT state, graph_id FROM events WHERE id = ? {self.event_lock}", (event_id,))
             if row is None or row[0] != EventState.SUBMITTED:
                 return False
+            tx.changed()
             req = claims.intern_requirements(tx, tx.graph_of(row[1]))
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, req_id, "
@@ -264,6 +307,7 @@ class SqlBackend(ABC):
             faults.point("plan.before_commit")
         return True
 
+    @retried
     def fail_event(self, event_id: int, reason: str) -> None:
         """Refuse a submitted event that cannot be planned (e.g. its graph changed shape)."""
         with self.transaction() as tx:
@@ -275,6 +319,7 @@ class SqlBackend(ABC):
 
     # --- the worker link ------------------------------------------------------------------
 
+    @retried
     def register_worker(self, info: WorkerInfo) -> None:
         with self.transaction() as tx:
             tx.q(
@@ -300,11 +345,13 @@ class SqlBackend(ABC):
                 labels=sorted(info.labels),
             )
 
+    @retried
     def deregister_worker(self, worker_id: str) -> None:
         with self.transaction() as tx:
             tx.q("UPDATE workers SET state = 'stopped', last_seen = ? WHERE id = ?", (tx.now, worker_id))
             tx.audit(f"worker:{worker_id}", "worker.stopped", "shutdown")
 
+    @retried
     def claim(
         self,
         worker_id: str,
@@ -330,6 +377,7 @@ class SqlBackend(ABC):
             self._requirements = claims.load_requirements(tx)
         return self._requirements
 
+    @retried
     def report(self, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:
         if not reports:
             return []
@@ -392,6 +440,7 @@ class SqlBackend(ABC):
             return f"result is not valid JSON: {exc}"
         return None
 
+    @retried
     def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
         with self.transaction() as tx:
             tx.q("UPDATE workers SET last_seen = ? WHERE id = ?", (tx.now, worker_id))
@@ -416,6 +465,7 @@ class SqlBackend(ABC):
 
     # --- the controller's verbs -----------------------------------------------------------
 
+    @retried
     def expire_leases(self, limit: int = 500) -> int:
         with self.transaction() as tx:
             rows = tx.rows(
@@ -449,6 +499,7 @@ class SqlBackend(ABC):
                 faults.point("expire.before_commit")
         return len(ended)
 
+    @retried
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
         with self.transaction() as tx:
             row = tx.one("SELECT state FROM events WHERE id = ?", (event_id,))
@@ -458,6 +509,7 @@ class SqlBackend(ABC):
             if state.terminal:
                 raise Conflict(f"event {event_id} is already {state}")
             tx.q("UPDATE events SET cancel_requested = 1 WHERE id = ?", (event_id,))
+            tx.changed()
             tx.audit(actor, "event.cancel_requested", "cancel", event_id)
             if state is EventState.SUBMITTED:
                 tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
@@ -473,16 +525,60 @@ class SqlBackend(ABC):
                 advance.settle(tx, {event_id: n})
         return self.event(event_id)
 
+    @retried
     def rerun(
         self, event_id: int, partition: str | None = None, node: str | None = None, actor: str = "operator"
     ) -> int:
-        from baton.backends.rerun import reset_for_rerun
-
         with self.transaction() as tx:
             return reset_for_rerun(tx, event_id, partition, node, actor)
 
+    @retried
+    def lead(self, role: str, holder: str, ttl_s: float) -> bool:
+        """Take the role, or keep it, for ``ttl_s``; True when ``holder`` has it now. A holder
+        that stops renewing loses it when the time runs out, and a standby takes over."""
+        with self.transaction() as tx:
+            tx.q(
+                "INSERT INTO leadership (role, holder, expires_at, since) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (role) DO NOTHING",
+                (role, holder, tx.now + ttl_s, tx.now),
+            )
+            row = tx.one(
+                "UPDATE leadership SET expires_at = ?, since = CASE WHEN holder = ? THEN since ELSE ? END, "
+                "holder = ? WHERE role = ? AND (holder = ? OR expires_at < ?) RETURNING since",
+                (tx.now + ttl_s, holder, tx.now, holder, role, holder, tx.now),
+            )
+            if row is not None and row[0] == tx.now:
+                tx.audit(holder, "leadership.acquired", f"took the {role} role", role=role)
+        return row is not None
+
+    @retried
+    def resign(self, role: str, holder: str) -> None:
+        """Give the role up at once (on a clean shutdown), so a standby need not wait."""
+        with self.transaction() as tx:
+            tx.q("UPDATE leadership SET expires_at = 0 WHERE role = ? AND holder = ?", (role, holder))
+
+    @retried
+    def leader(self, role: str) -> str | None:
+        with self.transaction(write=False) as tx:
+            row = tx.one("SELECT holder FROM leadership WHERE role = ? AND expires_at >= ?", (role, tx.now))
+        return None if row is None else str(row[0])
+
+    @retried
+    def announce_due(self, since: float) -> float:
+        """Wake waiting workers if a retry's backoff ended after ``since``; return the time checked
+        up to (pass it back next time)."""
+        with self.transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1",
+                (since, tx.now),
+            )
+            if row is not None:
+                tx.changed()
+            return tx.now
+
     # --- reads ----------------------------------------------------------------------------
 
+    @retried
     def event(self, event_id: int) -> EventRecord:
         with self.transaction(write=False) as tx:
             row = tx.one(
@@ -492,6 +588,7 @@ class SqlBackend(ABC):
             raise NotFound(f"no event {event_id}")
         return _event(row)
 
+    @retried
     def event_state(self, event_id: int) -> EventState:
         """Only the state: cheap enough to poll (an event's params can be large)."""
         with self.transaction(write=False) as tx:
@@ -500,6 +597,7 @@ class SqlBackend(ABC):
             raise NotFound(f"no event {event_id}")
         return EventState(row[0])
 
+    @retried
     def events(self, limit: int = 20) -> list[EventRecord]:
         with self.transaction(write=False) as tx:
             rows = tx.rows(
@@ -508,6 +606,7 @@ class SqlBackend(ABC):
             )
         return [_event(r) for r in rows]
 
+    @retried
     def tasks(self, event_id: int, node: str | None = None, partition: str | None = None) -> list[TaskRecord]:
         sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ?"
         params: list[object] = [event_id]
@@ -518,6 +617,7 @@ class SqlBackend(ABC):
         with self.transaction(write=False) as tx:
             return [_task(r) for r in tx.rows(sql + " ORDER BY id", params)]
 
+    @retried
     def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
         with self.transaction(write=False) as tx:
             rows = tx.rows(
@@ -528,6 +628,7 @@ class SqlBackend(ABC):
             out.setdefault(node, {})[state] = n
         return out
 
+    @retried
     def attempts(self, task_ids: Sequence[int]) -> list[AttemptRecord]:
         if not task_ids:
             return []
@@ -539,6 +640,7 @@ class SqlBackend(ABC):
             )
         return [AttemptRecord(r[0], r[1], r[2], Outcome(r[3]), *r[4:]) for r in rows]
 
+    @retried
     def audit(self, event_id: int | None = None, task_id: int | None = None) -> list[AuditRecord]:
         sql, params = "SELECT id, at, event_id, task_id, actor, action, cause, detail FROM audit WHERE 1 = 1", []
         if event_id is not None:
@@ -551,6 +653,7 @@ class SqlBackend(ABC):
             rows = tx.rows(sql + " ORDER BY id", params)
         return [AuditRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
 
+    @retried
     def workers(self) -> list[dict[str, Any]]:
         with self.transaction(write=False) as tx:
             rows = tx.rows("SELECT id, name, host, pid, capacity, labels, last_seen, state FROM workers ORDER BY id")

@@ -85,7 +85,7 @@ class SqliteBackend(SqlBackend):
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.Error as exc:
             raise BackendError(f"cannot start a transaction on {self.path}: {exc}") from exc
-        tx = Tx(conn, time.time(), lambda gid: self._graph_in(tx, gid))  # type: ignore[arg-type]
+        tx = Tx(conn, time.time(), lambda gid: self._graph_in(tx, gid))
         try:
             yield tx
             tx.flush_audit()

@@ -15,7 +15,8 @@ from baton.model import Graph
 
 
 class Cursor(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def fetchall(self) -> list[Any]: ...
 
@@ -41,6 +42,7 @@ class Tx:
         self.graph_of = graph_of
         self._convert = convert
         self._audit: list[tuple[Any, ...]] = []
+        self.notify = False  # set when waiting processes should look again after the commit
 
     def q(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self.conn.execute(self._convert(sql), params)
@@ -53,6 +55,10 @@ class Tx:
 
     def many(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(self._convert(sql), seq)
+
+    def changed(self) -> None:
+        """Claimable work appeared or an event finished: wake waiting processes on commit."""
+        self.notify = True
 
     def audit(
         self,

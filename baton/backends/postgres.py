@@ -1,0 +1,206 @@
+"""The multi-machine backend: PostgreSQL through psycopg 3 and a connection pool.
+
+Everything but the dialect lives in :mod:`baton.backends.sql`. Here:
+
+- the clock is the database's (``clock_timestamp()``), so leases never depend on a worker's clock;
+- claims lock with ``FOR UPDATE OF t SKIP LOCKED``: workers never wait on each other's rows;
+- driver errors are translated once: lost connections, deadlocks and serialization failures become
+  :class:`TransientError` (the verb is retried with backoff), everything else :class:`BackendError`;
+- transactions that make work claimable (or finish an event) ``NOTIFY baton`` on commit; one
+  listener thread per process turns notifications into a change counter for ``wait_for_change``,
+  so idle workers and controllers sleep instead of polling;
+- migrations run under an advisory lock, so processes starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from baton.backends.migrate import apply_pending
+from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
+from baton.backends.tx import Cursor, Tx
+from baton.errors import BackendError, TransientError
+
+log = logging.getLogger("baton.postgres")
+CHANNEL = "baton"
+MIGRATION_LOCK = 0x42A7_0001  # any constant; shared by every Baton process on the database
+TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable,
+             pg_errors.AdminShutdown, pg_errors.CannotConnectNow)  # fmt: skip
+
+
+def _placeholders(sql: str) -> str:
+    """Our SQL uses ``?``; psycopg wants ``%s`` (and a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Conn:
+    """The two calls Tx makes, on a psycopg connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Cursor:
+        cursor = self.conn.cursor()
+        cursor.executemany(sql, params)
+        return cursor
+
+
+class PostgresBackend(SqlBackend):
+    dialect = "postgresql"
+    skip_locked = "FOR UPDATE OF t SKIP LOCKED"
+    row_lock = "FOR UPDATE OF t"
+    event_lock = "FOR UPDATE"
+    pushes_changes = True
+
+    def __init__(
+        self,
+        dsn: str,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        pool_size: int = 4,
+        reconnect_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        super().__init__(max_result_bytes=max_result_bytes)
+        self.dsn = dsn
+        self.reconnect_s = reconnect_s
+        self._pool = ConnectionPool(
+            dsn, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout_s, name="baton",
+            kwargs={"connect_timeout": max(1, int(connect_timeout_s)), "application_name": "baton"},
+        )  # fmt: skip
+        self._opened = False
+        self._listener: _Listener | None = None
+        self._seen = threading.local()
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({_redact(self.dsn)!r})"
+
+    @property
+    def url(self) -> str:
+        return self.dsn
+
+    def _open_pool(self) -> None:
+        if not self._opened:
+            with self._lock:
+                if not self._opened:
+                    self._pool.open(wait=False)
+                    self._opened = True
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
+        self._open_pool()
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                now = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+                assert now is not None
+                tx = Tx(_Conn(conn), float(now[0]), lambda gid: self._graph_in(tx, gid), _placeholders)
+                yield tx
+                tx.flush_audit()
+                if tx.notify:
+                    conn.execute(f"NOTIFY {CHANNEL}")
+        except PoolTimeout as exc:
+            raise TransientError(f"no database connection within the pool timeout: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"database unreachable or connection lost: {exc}") from exc
+        except TRANSIENT as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+        except psycopg.Error as exc:
+            raise BackendError(f"database error: {exc}") from exc
+
+    def migrate(self) -> None:
+        with self.transaction() as tx:
+            tx.q("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+            apply_pending(tx, self.dialect)
+
+    def wait_for_change(self, timeout_s: float) -> bool:
+        listener = self._start_listener()
+        seen = getattr(self._seen, "version", None)
+        version = listener.wait_past(seen, timeout_s if seen is not None else 0.0)
+        self._seen.version = version
+        return seen is not None and version != seen
+
+    def _start_listener(self) -> _Listener:
+        if self._listener is None:
+            with self._lock:
+                if self._listener is None:
+                    self._listener = _Listener(self.dsn)
+                    self._listener.start()
+        return self._listener
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self._opened:
+            self._pool.close()
+            self._opened = False
+
+
+class _Listener(threading.Thread):
+    """LISTENs on its own connection and counts notifications; reconnects after failures (and
+    counts a reconnect as a change, since notifications may have been missed meanwhile)."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(name="baton-listen", daemon=True)
+        self.dsn = dsn
+        self.version = 0
+        self._cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def bump(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def wait_past(self, seen: int | None, timeout_s: float) -> int:
+        """Wait until the counter moves past ``seen`` or the timeout passes; return it."""
+        with self._cond:
+            if seen is not None and timeout_s > 0:
+                self._cond.wait_for(lambda: self.version != seen, timeout=timeout_s)
+            return self.version
+
+    def run(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                    self._conn = conn
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.bump()
+                    delay = 0.1
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.bump()
+            except psycopg.Error as exc:
+                if self._stopping.is_set():
+                    return
+                log.warning("listener lost its connection (%s); reconnecting in %.1fs", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                self._conn = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
+
+
+def _redact(dsn: str) -> str:
+    """A DSN without its password, for messages."""
+    if "@" in dsn and "://" in dsn:
+        scheme, rest = dsn.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return dsn
+
