@@ -88,7 +88,10 @@ def settings_from(config_file: str | None, **flags: Any) -> Settings:
 
 def backend_for(settings: Settings) -> SqlBackend:
     return open_backend(
-        settings.db, synchronous=settings.sqlite_synchronous, max_result_bytes=settings.max_result_bytes
+        settings.db,
+        synchronous=settings.sqlite_synchronous,
+        max_result_bytes=settings.max_result_bytes,
+        reconnect_s=settings.reconnect_s,
     )
 
 
@@ -302,6 +305,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--lease-s", type=float, default=None)
 @click.option("--heartbeat-s", type=float, default=None)
 @click.option("--poll-s", type=float, default=None)
+@click.option("--idle-poll-s", type=float, default=None, help="Safety-net poll when PostgreSQL pushes changes.")
 @click.option("--drain-s", type=float, default=None, help="On SIGTERM, how long running tasks may finish.")
 @click.option("--max-result-bytes", type=int, default=None)
 @click.option("--max-log-bytes", type=int, default=None)
@@ -330,6 +334,7 @@ def worker(
         lease_s=settings.lease_s,
         heartbeat_s=settings.heartbeat_interval_s,
         poll_s=settings.poll_s,
+        idle_poll_s=settings.idle_poll_s,
         drain_s=settings.drain_s,
         max_result_bytes=settings.max_result_bytes,
         max_log_bytes=settings.max_log_bytes,

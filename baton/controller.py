@@ -1,53 +1,84 @@
 """The controller ("master control server"): a restartable loop over time-driven work.
 
 It expands newly submitted events into tasks (planning is pure; saving the plan is one
-transaction, so a crash leaves an event either unexpanded or fully expanded) and expires
-leases of workers that stopped heartbeating (cause ``worker_lost``). Readiness after a report
-is decided by the controller's rule in :mod:`baton.backends.advance`, executed in the very
-transaction that records the report, so no report can be lost or counted twice between a
-write and a decision, whatever process dies when.
+transaction, so a crash leaves an event either unexpanded or fully expanded), expires leases
+of workers that stopped heartbeating (cause ``worker_lost``), and announces retries whose
+backoff has ended. Readiness after a report is decided by the controller's rule in
+:mod:`baton.backends.advance`, executed in the very transaction that records the report, so no
+report can be lost or counted twice between a write and a decision, whatever process dies when.
 
-Everything it knows is in the backend: killing it at any instant and starting it again
-loses nothing.
+Several controllers may run against one store: one holds the ``controller`` role (a lease row it
+renews); the others stand by and take over within ``lead_ttl_s`` of the leader dying. Every move
+is guarded by its expected state too, so even two acting at once could not double-count.
+
+Everything it knows is in the backend: killing it at any instant and starting it again loses
+nothing. It survives the database going away: verbs retry, and the loop waits and goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 from baton.backends.sql import SqlBackend
-from baton.errors import ParamsInvalid
+from baton.errors import BackendError, ParamsInvalid
 from baton.planner import plan
 
 log = logging.getLogger("baton.controller")
+ROLE = "controller"
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    poll_s: float = 0.5
-    sweep_s: float = 0.5  # how often to look for expired leases (they last seconds, not ms)
+    poll_s: float = 0.5  # longest wait between looks at the store when nothing wakes us
+    sweep_s: float = 0.5  # how often to look for expired leases and ended backoffs
+    lead_ttl_s: float = 4.0  # a dead leader's role passes to a standby after this long
     expand_batch: int = 20
     expire_batch: int = 500
 
 
 class Controller:
-    def __init__(self, backend: SqlBackend, config: ControllerConfig | None = None) -> None:
+    def __init__(self, backend: SqlBackend, config: ControllerConfig | None = None, name: str = "") -> None:
         self.backend = backend
         self.config = config or ControllerConfig()
+        self.id = f"{name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._next_sweep = 0.0
+        self._next_renewal = 0.0
+        self._leading = False
+        self._due_checked = 0.0
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
 
     def step(self) -> int:
-        """Do whatever is due now; return how much was done (0 when idle)."""
+        """Do whatever is due now; return how much was done (0 when idle or standing by)."""
+        if not self._hold_role():
+            return 0
         done = self.expand()
         if time.monotonic() >= self._next_sweep:
             expired = self.backend.expire_leases(self.config.expire_batch)
+            self._due_checked = self.backend.announce_due(self._due_checked)
             # a full batch means more may be waiting: sweep again at once
-            self._next_sweep = time.monotonic() + (0 if expired >= self.config.expire_batch else self.config.sweep_s)
+            full = expired >= self.config.expire_batch
+            self._next_sweep = time.monotonic() + (0 if full else self.config.sweep_s)
             done += expired
         return done
+
+    def _hold_role(self) -> bool:
+        if time.monotonic() >= self._next_renewal:
+            was = self._leading
+            self._leading = self.backend.lead(ROLE, self.id, self.config.lead_ttl_s)
+            self._next_renewal = time.monotonic() + self.config.lead_ttl_s / 4
+            if self._leading != was:
+                log.warning("controller %s %s", self.id, "is now the leader" if self._leading else "is standing by")
+        return self._leading
 
     def expand(self) -> int:
         done = 0
@@ -64,16 +95,37 @@ class Controller:
         return done
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Loop until ``stop`` is set."""
+        """Loop until ``stop`` is set; give the role up on the way out."""
         stop = stop or threading.Event()
-        while not stop.is_set():
-            if self.step() == 0:
-                self.backend.wait_for_change(self.config.poll_s)
+        try:
+            while not stop.is_set():
+                self._round(stop)
+        finally:
+            if self._leading:
+                with contextlib.suppress(BackendError):  # if not, the role lapses by itself
+                    self.backend.resign(ROLE, self.id)
 
     def run_until_finished(self, event_id: int, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        while not stop.is_set() and not self.backend.event_state(event_id).terminal:
-            if self.step() == 0:
-                self.backend.wait_for_change(min(self.config.poll_s, 0.2))
-            else:
-                time.sleep(0)
+        while not stop.is_set() and not self._finished(event_id):
+            self._round(stop)
+
+    def _finished(self, event_id: int) -> bool:
+        try:
+            return self.backend.event_state(event_id).terminal
+        except BackendError:
+            return False
+
+    def _round(self, stop: threading.Event) -> None:
+        try:
+            busy = self.step()
+        except BackendError as exc:
+            log.error("controller step failed (%s); trying again shortly", exc)
+            stop.wait(1.0)
+            return
+        if not busy:
+            wait = self.config.poll_s if self._leading else min(self.config.poll_s, self.config.lead_ttl_s / 4)
+            try:
+                self.backend.wait_for_change(wait)
+            except BackendError:
+                stop.wait(wait)

@@ -33,6 +33,8 @@ def worker_command(
         str(settings.heartbeat_interval_s),
         "--poll-s",
         str(settings.poll_s),
+        "--idle-poll-s",
+        str(settings.idle_poll_s),
         "--drain-s",
         str(settings.drain_s),
         "--max-result-bytes",

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     lease_s: float = Field(30.0, gt=0, description="how long a claim lives without a heartbeat")
     heartbeat_s: float | None = Field(None, gt=0, description="how often workers extend leases (lease_s / 6)")
     poll_s: float = Field(0.25, gt=0, description="longest idle wait between looks at the store")
+    idle_poll_s: float = Field(5.0, gt=0, description="safety-net poll when PostgreSQL pushes changes (LISTEN)")
+    reconnect_s: float = Field(60.0, ge=0, description="how long to retry a lost database before giving up a call")
     drain_s: float = Field(30.0, ge=0, description="on SIGTERM, how long running tasks may finish")
     max_result_bytes: int = Field(1024 * 1024, gt=0, description="cap on a task's JSON result")
     max_log_bytes: int = Field(256 * 1024, gt=0, description="cap on each captured output stream")

@@ -1,14 +1,23 @@
-"""Shared fixtures. Every store a test opens is checked for broken invariants afterwards."""
+"""Shared fixtures. Every store a test opens is checked for broken invariants afterwards.
+
+``store_url`` (and ``backend`` on top of it) is parametrized over SQLite and PostgreSQL, so the
+contract tests run on both. PostgreSQL comes from a throwaway server started from the installed
+binaries (or ``BATON_TEST_POSTGRES_DSN`` when there are none); with ``CI=true`` a missing
+PostgreSQL fails the run instead of skipping.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from pgserver import PgServer, find_bindir
 
 from baton.backends import open_backend
 from baton.backends.sql import SqlBackend
@@ -17,16 +26,80 @@ from baton.testing import check_invariants
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = Path(__file__).resolve().parent / "graphs"
 EXAMPLE = ROOT / "examples" / "year_end_report" / "graph.yaml"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TEMPLATE = "baton_template"
+
+
+def _unavailable(why: str) -> None:
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is required in CI but {why}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {why}")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer | None]:
+    """Our own server when the binaries are installed (restart tests need one), else None."""
+    bindir = find_bindir()
+    if bindir is None:
+        yield None
+        return
+    server = PgServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_server: PgServer | None) -> Iterator[str]:
+    """An admin DSN, with a migrated template database to clone for each test."""
+    dsn = pg_server.dsn if pg_server is not None else os.environ.get("BATON_TEST_POSTGRES_DSN")
+    if not dsn:
+        _unavailable("no pg_ctl found and BATON_TEST_POSTGRES_DSN is not set")
+    assert dsn is not None
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    except psycopg.Error as exc:
+        _unavailable(f"cannot connect to {dsn}: {exc}")
+    template = open_backend(_database(dsn, TEMPLATE))
+    template.close()
+    yield dsn
+
+
+def _database(dsn: str, name: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def pg_url(pg_admin: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test."""
+    name = f"baton_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    yield _database(pg_admin, name)
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
+    """A SQLite URL in the test's folder (for tests about the embedded backend itself)."""
     return f"sqlite:///{tmp_path / 'baton.db'}"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The contract fixture: the same test once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'baton.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-def backend(db_url: str) -> Iterator[SqlBackend]:
-    store = open_backend(db_url)
+def backend(store_url: str) -> Iterator[SqlBackend]:
+    store = open_backend(store_url)
     yield store
     problems = check_invariants(store)
     store.close()

@@ -34,6 +34,8 @@ def open_backend(url: str, migrate: bool = True, **options: object) -> SqlBacken
         path = url
     from baton.backends.sqlite import SqliteBackend
 
+    options.pop("reconnect_s", None)  # a PostgreSQL setting: SQLite is a local file
+
     backend = SqliteBackend(Path(path), **options)  # type: ignore[arg-type]
     if migrate:
         backend.migrate()

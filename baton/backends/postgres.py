@@ -203,4 +203,3 @@ def _redact(dsn: str) -> str:
         credentials, host = rest.rsplit("@", 1)
         return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
     return dsn
-

@@ -29,6 +29,8 @@ from baton.states import EventState
 class WorkerLink(Protocol):
     """What a worker may do: register, claim (reporting first), report, heartbeat, leave."""
 
+    pushes_changes: bool  # True when wait_for_change is woken by the store, not by polling
+
     def register_worker(self, info: WorkerInfo) -> None: ...
 
     def graph(self, graph_id: int) -> GraphRecord: ...

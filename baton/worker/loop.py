@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from baton import faults
 from baton.backends.protocol import WorkerLink
+from baton.errors import BackendError
 from baton.model import Graph
 from baton.records import Claim, Report, WorkerInfo
 from baton.spec import graph_from_dict
@@ -40,6 +41,7 @@ class WorkerConfig:
     lease_s: float = 30.0
     heartbeat_s: float = 5.0
     poll_s: float = 0.25
+    idle_poll_s: float = 5.0  # the safety-net poll when the backend pushes changes
     drain_s: float = 30.0
     max_result_bytes: int = 1024 * 1024
     max_log_bytes: int = 256 * 1024
@@ -66,6 +68,7 @@ class Worker:
         self.stopped = threading.Event()
         self.drain_deadline = float("inf")
         self.last_heartbeat_ok = time.monotonic()
+        self.unsent: list[Report] = []
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -90,22 +93,29 @@ class Worker:
         self.pool.warm(self.config.capacity.get("slots", 1))
         beat = threading.Thread(target=self._heartbeat_loop, name="baton-heartbeat", daemon=True)
         beat.start()
+        watchdog = threading.Thread(target=self._watchdog_loop, name="baton-watchdog", daemon=True)
+        watchdog.start()
         try:
             self._main_loop()
         finally:
             self.stopped.set()
             beat.join()  # it shares the backend: nothing may use it after run() returns
+            watchdog.join()
             self.threads.shutdown(wait=True)
             self.pool.close()
-            self._send(self._collect())
-            self.link.deregister_worker(self.id)
+            try:
+                self._send(self._collect())
+                self.link.deregister_worker(self.id)
+            except BackendError as exc:  # their leases expire; the attempts run again elsewhere
+                log.error("could not hand in the last reports: %s", exc)
 
     # --- main loop -------------------------------------------------------------------------
 
     def _main_loop(self) -> None:
         idle_since = time.monotonic()
         while True:
-            reports = self._collect()
+            reports = self.unsent + self._collect()
+            self.unsent = []
             if self.draining.is_set():
                 if self._drain_step(reports):
                     return
@@ -114,7 +124,11 @@ class Worker:
             limit = free.get("slots", 0)
             got = []
             if limit > 0 or reports:
-                result = self.link.claim(self.id, free, self.config.labels, limit, self.config.lease_s, reports)
+                try:
+                    result = self.link.claim(self.id, free, self.config.labels, limit, self.config.lease_s, reports)
+                except BackendError as exc:
+                    self._store_unreachable(reports, exc)
+                    continue
                 self._log_rejected(result.rejected)
                 got = result.claims
                 if got:
@@ -128,9 +142,23 @@ class Worker:
             if not got:
                 self._wait(limit > 0)
 
+    def _store_unreachable(self, reports: list[Report], exc: BackendError) -> None:
+        """Keep the reports for the next round (a stale one is rejected then, never lost) and
+        wait a little; the watchdog stops our attempts if this lasts longer than a lease."""
+        log.error("the store is unreachable (%s); %d report(s) kept for later", exc, len(reports))
+        self.unsent = reports
+        self.draining.wait(1.0)
+
     def _drain_step(self, reports: list[Report]) -> bool:
         """One round of shutting down; True when nothing is left running."""
-        self._send(reports)
+        try:
+            self._send(reports)
+        except BackendError as exc:
+            self._store_unreachable(reports, exc)
+            if time.monotonic() < self.drain_deadline + self.config.lease_s:
+                return False
+            log.error("giving up on %d report(s); their leases expire and the tasks run again", len(reports))
+            self.unsent = []
         with self.lock:
             left = list(self.running.values())
         if not left:
@@ -158,7 +186,9 @@ class Worker:
         if not has_capacity:
             self._wait_for_finished(self.config.poll_s)
             return
-        deadline = time.monotonic() + self.config.poll_s
+        # with database push (LISTEN/NOTIFY) a change wakes us; polling is only a safety net
+        idle = self.config.idle_poll_s if getattr(self.link, "pushes_changes", False) else self.config.poll_s
+        deadline = time.monotonic() + idle
         step = 0.001
         while time.monotonic() < deadline and not self.draining.is_set():
             if self._wait_for_finished(step) or self.link.wait_for_change(0):
@@ -236,9 +266,8 @@ class Worker:
                 held = {(r.claim.task_id, r.claim.attempt): r for r in self.running.values()}
             try:
                 orders = self.link.heartbeat(self.id, list(held), self.config.lease_s)
-            except Exception:
-                log.exception("heartbeat failed")
-                self._fence_if_cut_off(held)
+            except BackendError as exc:
+                log.error("heartbeat failed: %s", exc)
                 continue
             self.last_heartbeat_ok = time.monotonic()
             for order in orders:
@@ -249,9 +278,16 @@ class Worker:
                     log.warning("stopping task %s attempt %s: %s", order.task_id, order.attempt, order.reason)
                     running.stop(order.reason)
 
-    def _fence_if_cut_off(self, held: dict[tuple[int, int], Running]) -> None:
-        """Out of touch for longer than a lease: another worker may already run these
-        attempts, so stop ours rather than let two copies run."""
-        if time.monotonic() - self.last_heartbeat_ok > self.config.lease_s:
-            for running in held.values():
+    def _watchdog_loop(self) -> None:
+        """Out of touch for longer than a lease: another worker may already run these attempts,
+        so stop ours rather than let two copies run. A thread of its own, because the heartbeat
+        call itself may be stuck retrying."""
+        while not self.stopped.wait(min(1.0, self.config.heartbeat_s)):
+            if time.monotonic() - self.last_heartbeat_ok <= self.config.lease_s:
+                continue
+            with self.lock:
+                cut_off = list(self.running.values())
+            for running in cut_off:
+                log.error("no heartbeat for over a lease: stopping task %s attempt %s",
+                          running.claim.task_id, running.claim.attempt)  # fmt: skip
                 running.stop(STOP_LEASE_LOST)

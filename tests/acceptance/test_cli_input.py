@@ -14,7 +14,7 @@ from subprocess import CompletedProcess
 import pytest
 from conftest import EXAMPLE, GRAPHS, baton
 
-from baton.backends.sql import SqlBackend
+from baton.backends import open_backend
 
 EXIT_USAGE = 2
 QUICK_S = 30  # commands that never start a worker
@@ -257,15 +257,13 @@ PAYLOADS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("template", PAYLOADS, ids=["semicolon", "dollar-paren", "backticks", "mixed", "placeholder"])
-def test_parameters_arrive_verbatim_in_argv_and_env(
-    template: str, tmp_path: Path, db_url: str, backend: SqlBackend
-) -> None:
+def test_parameters_arrive_verbatim_in_argv_and_env(template: str, tmp_path: Path, store_url: str) -> None:
     out = tmp_path / "out"
     out.mkdir()
     payload = template.replace("{tmp}", str(tmp_path))
 
     params = ["--param", f"payload={payload}", "--param", f"out={out}"]
-    result = cli(db_url, "run", graph("cli_argv.yaml"), *params, "--workers", "1", "--json", timeout=RUN_S)
+    result = cli(store_url, "run", graph("cli_argv.yaml"), *params, "--workers", "1", "--json", timeout=RUN_S)
 
     assert result.returncode == 0, (result.stdout, result.stderr)
     assert json.loads(result.stdout)["state"] == "succeeded"
@@ -273,6 +271,8 @@ def test_parameters_arrive_verbatim_in_argv_and_env(
     assert argv == [payload], "the parameter must arrive as ONE argv item, unchanged"
     assert json.loads((out / "env.json").read_text()) == {"X": payload}
     event_id = json.loads(result.stdout)["event_id"]
+    backend = open_backend(store_url)
     results = {t.node: json.loads(t.result_json or "null") for t in backend.tasks(event_id)}
+    backend.close()
     assert results == {"as_argv": [payload], "as_env": {"X": payload}}
     assert sorted(p.name for p in tmp_path.glob("pwned*")) == [], "a shell ran the parameter"

@@ -88,8 +88,8 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(db_url: str, tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(db_url, tmp_path)
+def cluster(store_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(store_url, tmp_path)
     yield c
     c.stop()
     assert check_invariants(c.backend) == []
@@ -157,7 +157,7 @@ def test_kill_9_of_a_worker_mid_task_runs_the_task_again_elsewhere_and_records_i
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
     graph = shape("kill-worker", ["a", "b"], retries=2, retry_delay_s=0.0).build()
-    event_id = cluster.submit(graph, {"ledger": str(ledger), "slow_a_s": 3.0})
+    event_id = cluster.submit(graph, {"ledger": str(ledger), "slow_a_s": 1.5})
     cluster.start_controller()
     victim = cluster.start_worker(slots=4)
     wait_for(lambda: any(r["partition"] == "a" for r in ledger_rows(ledger)), what="a slow task to start")

@@ -321,11 +321,11 @@ def test_claims_fit_free_capacity_labels_and_named_resources(backend: SqlBackend
 # --- results --------------------------------------------------------------------------------
 
 
-def test_an_oversized_or_invalid_result_fails_the_task_without_retry(db_url: str) -> None:
+def test_an_oversized_or_invalid_result_fails_the_task_without_retry(store_url: str) -> None:
     from baton.backends import open_backend
     from baton.testing import check_invariants
 
-    small = open_backend(db_url, max_result_bytes=100)
+    small = open_backend(store_url, max_result_bytes=100)
     g = GraphBuilder("cap", defaults={"retries": 3}).python("x", "m:f")
     event_id = start(small, g.build())
     (claim,) = small.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims
@@ -334,6 +334,7 @@ def test_an_oversized_or_invalid_result_fails_the_task_without_retry(db_url: str
     assert task.state is TaskState.FAILED and "over the 100-byte cap" in (task.error or "")
     assert small.attempts([task.id])[0].outcome is Outcome.INVALID_RESULT
     assert check_invariants(small) == []
+    small.close()
 
 
 # --- schema ---------------------------------------------------------------------------------

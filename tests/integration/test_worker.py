@@ -37,15 +37,15 @@ class Harness:
         self.worker = Worker(backend, config)
         self.thread = threading.Thread(target=self.worker.run, daemon=True)
         self.thread.start()
+        self.controller = Controller(backend)  # one: a second would stand by while the first holds the role
 
     def run(self, graph: Graph, params: dict[str, Any] | None = None, timeout_s: float = 60) -> int:
         record = self.backend.register_graph(graph)
         event, _ = self.backend.submit(record.id, validate_params(graph, params or {}))
-        controller = Controller(self.backend)
         deadline = time.monotonic() + timeout_s
         while not self.backend.event(event.id).state.terminal:
             assert time.monotonic() < deadline, "event did not finish in time"
-            if controller.step() == 0:
+            if self.controller.step() == 0:
                 self.backend.wait_for_change(0.05)
         return event.id
 
