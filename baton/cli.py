@@ -185,7 +185,7 @@ def graph_list(db: str | None, config_file: str | None) -> None:
 @param_option
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
 @click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096), help="Slots per worker.")
-@click.option("--label", "labels", multiple=True, help="Label for the local workers; repeat for several.")
+@click.option("--label", "labels", multiple=True, help="Labels of the local workers (default: all the graph needs).")
 @click.option("--key", default=None, help="Idempotency key: the same key runs the event once.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object, nothing else.")
 @click.option("--lease-s", type=float, default=None, help="Lease length in seconds.")
@@ -206,6 +206,7 @@ def run(
     """Run one event of GRAPH_FILE on this machine: controller plus local workers."""
     graph_def = load_graph_file(graph_file)
     values = event_params(graph_def, params)  # bad input stops here: nothing is written
+    _check_fits(graph_def, {"slots": slots}, labels or _labels_needed(graph_def))
     settings = settings_from(config_file, db=db, lease_s=lease_s)
     backend = backend_for(settings)
     record = backend.register_graph(graph_def, source=str(Path(graph_file).resolve()))
@@ -213,7 +214,27 @@ def run(
     if event.state.terminal:  # an idempotency key that already ran: report it, run nothing
         _finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
         return
+    labels = labels or _labels_needed(graph_def)
     _run_locally(backend, settings, event.id, [n.name for n in graph_def.nodes], workers, slots, labels, as_json)
+
+
+def _check_fits(graph: Graph, capacity: dict[str, int], labels: Sequence[str]) -> None:
+    """Refuse a local run in which some node could never be placed on any local worker."""
+    problems = []
+    for node in graph.nodes:
+        short = {k: v for k, v in node.cost.items() if capacity.get(k, 0) < v}
+        missing = sorted(node.labels - set(labels))
+        if short:
+            problems.append(f"node {node.name} needs {short} but each local worker has {capacity}")
+        if missing:
+            problems.append(f"node {node.name} needs labels {missing} that no local worker has")
+    if problems:
+        raise UsageError("these tasks could never run here: " + "; ".join(problems))
+
+
+def _labels_needed(graph: Graph) -> list[str]:
+    """Local workers stand in for every server, so they get every label the graph asks for."""
+    return sorted(set().union(*(node.labels for node in graph.nodes)))
 
 
 def _run_locally(
@@ -528,9 +549,10 @@ def rerun(
     settings = settings_from(config_file, db=db)
     backend = backend_for(settings)
     count = backend.rerun(event_id, partition=partition, node=node)
-    order = list(backend.graph(backend.event(event_id).graph_id).spec["nodes"])
+    graph_def = backend.graph_of(backend.event(event_id).graph_id)
+    order = [n.name for n in graph_def.nodes]
     if workers is not None:
-        _run_locally(backend, settings, event_id, order, workers, slots, (), as_json)
+        _run_locally(backend, settings, event_id, order, workers, slots, _labels_needed(graph_def), as_json)
         return
     if not wait:
         click.echo(

@@ -77,7 +77,7 @@ class Controller:
             self._leading = self.backend.lead(ROLE, self.id, self.config.lead_ttl_s)
             self._next_renewal = time.monotonic() + self.config.lead_ttl_s / 4
             if self._leading != was:
-                log.warning("controller %s %s", self.id, "is now the leader" if self._leading else "is standing by")
+                log.info("controller %s %s", self.id, "is now the leader" if self._leading else "is standing by")
         return self._leading
 
     def expand(self) -> int:

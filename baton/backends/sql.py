@@ -448,13 +448,14 @@ class SqlBackend(ABC):
                 "UPDATE tasks SET lease_expires_at = ? WHERE worker_id = ? AND state = 'running'",
                 (tx.now + lease_s, worker_id),
             )
-            held = {
-                (r[0], r[1]): bool(r[2])
-                for r in tx.rows(
-                    "SELECT id, attempt, cancel_requested FROM tasks WHERE worker_id = ? AND state = 'running'",
-                    (worker_id,),
-                )
-            }
+            rows = tx.rows(
+                "SELECT t.id, t.attempt, t.cancel_requested, t.started_at, t.event_id, e.graph_id, t.node, "
+                f"t.partition, t.failures FROM tasks t JOIN events e ON e.id = t.event_id "
+                f"WHERE t.worker_id = ? AND t.state = 'running' {self.row_lock}",
+                (worker_id,),
+            )
+            held = {(r[0], r[1]): bool(r[2]) for r in rows}
+            self._release_orphans(tx, worker_id, rows, set(running), lease_s / 2)
         stops = []
         for task_id, attempt in running:
             if (task_id, attempt) not in held:
@@ -462,6 +463,23 @@ class SqlBackend(ABC):
             elif held[(task_id, attempt)]:
                 stops.append(StopOrder(task_id, attempt, "event cancelled"))
         return stops
+
+    def _release_orphans(
+        self, tx: Tx, worker_id: str, rows: Sequence[Any], listed: set[tuple[int, int]], age_s: float
+    ) -> None:
+        """Hand back attempts the store says this worker holds but the worker does not know of:
+        a claim whose reply was lost (the database went away as it committed). Only claims older
+        than ``age_s`` count, so one whose reply is still on its way is never taken."""
+        orphans = [r for r in rows if (r[0], r[1]) not in listed and (r[3] or tx.now) < tx.now - age_s]
+        ended = [
+            Ended(
+                Report(r[0], r[1], Outcome.RELEASED, r[3] or tx.now, tx.now,
+                       error="claimed, but the worker never received the claim (lost reply)"),
+                event_id=r[4], graph_id=r[5], node=r[6], partition=r[7], failures=r[8], worker_id=worker_id,
+            )
+            for r in orphans
+        ]  # fmt: skip
+        advance.finish_attempts(tx, ended, f"worker:{worker_id}")
 
     # --- the controller's verbs -----------------------------------------------------------
 

@@ -7,8 +7,6 @@ bookkeeping, so "completed once" and "not run twice" are checked independently.
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,75 +14,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from cluster import GRAPHS, Cluster, by_key, ledger_rows, shape, wait_for
 
-from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
 from baton.builder import GraphBuilder
-from baton.model import Graph
-from baton.params import validate_params
-from baton.records import TaskRecord
 from baton.states import EventState, Outcome, TaskState
 from baton.testing import check_invariants
 
 pytestmark = pytest.mark.slow
-GRAPHS = str(Path(__file__).resolve().parent.parent / "graphs")
-FAST = ["--lease-s", "2", "--heartbeat-s", "0.3", "--poll-s", "0.05"]
-
-
-class Cluster:
-    """A controller and workers as real processes on one SQLite file."""
-
-    def __init__(self, db_url: str, tmp: Path) -> None:
-        self.db_url = db_url
-        self.tmp = tmp
-        self.backend: SqlBackend = open_backend(db_url)
-        self.controller: subprocess.Popen[bytes] | None = None
-        self.workers: list[subprocess.Popen[bytes]] = []
-
-    def _spawn(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with open(self.tmp / f"{args[0]}-{time.monotonic_ns()}.log", "wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "baton", *args, "--db", self.db_url],
-                stdout=log,
-                stderr=log,
-                env={**os.environ, **(env or {})},
-            )
-
-    def start_controller(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        self.controller = self._spawn(["controller", "--poll-s", "0.05"], env)
-        return self.controller
-
-    def start_worker(self, slots: int = 2, *extra: str) -> subprocess.Popen[bytes]:
-        proc = self._spawn(["worker", "--slots", str(slots), *FAST, *extra])
-        self.workers.append(proc)
-        return proc
-
-    def submit(self, graph: Graph, params: dict[str, Any] | None = None) -> int:
-        record = self.backend.register_graph(graph)
-        event, _ = self.backend.submit(record.id, validate_params(graph, params or {}))
-        return event.id
-
-    def wait(self, event_id: int, timeout_s: float = 90) -> EventState:
-        deadline = time.monotonic() + timeout_s
-        while not (state := self.backend.event(event_id).state).terminal:
-            assert time.monotonic() < deadline, f"event {event_id} still {state} after {timeout_s}s"
-            time.sleep(0.05)
-        return state
-
-    def stop(self) -> None:
-        procs = [p for p in [self.controller, *self.workers] if p is not None]
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
 
 
 @pytest.fixture
@@ -94,39 +32,6 @@ def cluster(store_url: str, tmp_path: Path) -> Iterator[Cluster]:
     c.stop()
     assert check_invariants(c.backend) == []
     c.backend.close()
-
-
-def ledger_rows(path: Path, what: str = "start") -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [r for r in map(json.loads, path.read_text().splitlines()) if r["what"] == what]
-
-
-def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def shape(name: str, parts: list[str], body: str = "fault_tasks:slow", **defaults: Any) -> GraphBuilder:
-    g = GraphBuilder(name, python_path=[GRAPHS], defaults=defaults or None)
-    g.param("departments", "list", default=parts).partitions(param="departments")
-    g.param("ledger", "string", default="").param("sleep_s", "number", default=0.0)
-    for p in parts:
-        g.param(f"slow_{p}_s", "number", default=0.0)
-    for extract in ("extract_finance", "extract_erp", "extract_crm"):
-        g.python(extract, body)
-    g.python("process", body, after=["extract_finance", "extract_erp", "extract_crm"])
-    g.python("summarize", body, after=["process"])
-    g.python("dept_report", body, after=["summarize"])
-    g.python("hq_summary", body, after=["summarize"], partitioned=False)
-    g.python("hq_report", body, after=["hq_summary"], partitioned=False)
-    return g
-
-
-def by_key(tasks: list[TaskRecord]) -> dict[tuple[str, str], TaskRecord]:
-    return {(t.node, t.partition): t for t in tasks}
 
 
 # --- pipelining -----------------------------------------------------------------------------

@@ -349,3 +349,19 @@ def test_migrations_are_idempotent_and_a_newer_schema_is_refused(backend: SqlBac
         backend.migrate()
     with backend.transaction() as tx:
         tx.q("DELETE FROM schema_migrations WHERE version = 999")
+
+
+def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backend: SqlBackend) -> None:
+    g = GraphBuilder("orphan").python("only", "m:f")  # no retries: a lost reply must not cost an attempt
+    event_id = start(backend, g.build())
+    (lost,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 30.0).claims  # the worker never saw this
+    assert backend.heartbeat("w1", [], 30.0) == []
+    assert states(backend, event_id)[("only", "")] is TaskState.RUNNING  # too young to be an orphan
+    time.sleep(0.06)
+    backend.heartbeat("w1", [], 0.1)  # older than half a lease now
+    task = backend.tasks(event_id)[0]
+    assert task.state is TaskState.READY and task.failures == 0
+    assert [a.outcome for a in backend.attempts([lost.task_id])] == [Outcome.RELEASED]
+    (again,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 30.0).claims
+    backend.report("w1", [report(again)])
+    assert backend.event(event_id).state is EventState.SUCCEEDED

@@ -1,0 +1,111 @@
+"""Helpers for tests that run ``baton controller`` and ``baton worker`` as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from baton.backends import open_backend
+from baton.backends.sql import SqlBackend
+from baton.builder import GraphBuilder
+from baton.model import Graph
+from baton.params import validate_params
+from baton.records import TaskRecord
+from baton.states import EventState
+
+GRAPHS = str(Path(__file__).resolve().parent / "graphs")
+FAST = ["--lease-s", "2", "--heartbeat-s", "0.3", "--poll-s", "0.05"]
+
+
+class Cluster:
+    """A controller and workers as real processes on one SQLite file."""
+
+    def __init__(self, db_url: str, tmp: Path) -> None:
+        self.db_url = db_url
+        self.tmp = tmp
+        self.backend: SqlBackend = open_backend(db_url)
+        self.controller: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.controllers: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with open(self.tmp / f"{args[0]}-{time.monotonic_ns()}.log", "wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "baton", *args, "--db", self.db_url],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, **(env or {})},
+            )
+
+    def start_controller(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        self.controller = self._spawn(["controller", "--poll-s", "0.05"], env)
+        self.controllers.append(self.controller)
+        return self.controller
+
+    def start_worker(self, slots: int = 2, *extra: str) -> subprocess.Popen[bytes]:
+        proc = self._spawn(["worker", "--slots", str(slots), *FAST, *extra])
+        self.workers.append(proc)
+        return proc
+
+    def submit(self, graph: Graph, params: dict[str, Any] | None = None) -> int:
+        record = self.backend.register_graph(graph)
+        event, _ = self.backend.submit(record.id, validate_params(graph, params or {}))
+        return event.id
+
+    def wait(self, event_id: int, timeout_s: float = 90) -> EventState:
+        deadline = time.monotonic() + timeout_s
+        while not (state := self.backend.event(event_id).state).terminal:
+            assert time.monotonic() < deadline, f"event {event_id} still {state} after {timeout_s}s"
+            time.sleep(0.05)
+        return state
+
+    def stop(self) -> None:
+        procs = [*self.controllers, *self.workers]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def ledger_rows(path: Path, what: str = "start") -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["what"] == what]
+
+
+def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def shape(name: str, parts: list[str], body: str = "fault_tasks:slow", **defaults: Any) -> GraphBuilder:
+    g = GraphBuilder(name, python_path=[GRAPHS], defaults=defaults or None)
+    g.param("departments", "list", default=parts).partitions(param="departments")
+    g.param("ledger", "string", default="").param("sleep_s", "number", default=0.0)
+    for p in parts:
+        g.param(f"slow_{p}_s", "number", default=0.0)
+    for extract in ("extract_finance", "extract_erp", "extract_crm"):
+        g.python(extract, body)
+    g.python("process", body, after=["extract_finance", "extract_erp", "extract_crm"])
+    g.python("summarize", body, after=["process"])
+    g.python("dept_report", body, after=["summarize"])
+    g.python("hq_summary", body, after=["summarize"], partitioned=False)
+    g.python("hq_report", body, after=["hq_summary"], partitioned=False)
+    return g
+
+
+def by_key(tasks: list[TaskRecord]) -> dict[tuple[str, str], TaskRecord]:
+    return {(t.node, t.partition): t for t in tasks}
