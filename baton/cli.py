@@ -308,7 +308,7 @@ def controller(poll_s: float | None, db: str | None, config_file: str | None) ->
     stop = threading.Event()
     _stop_on_signals(stop)
     click.echo(f"controller running on {settings.db}", err=True)
-    Controller(backend, ControllerConfig(poll_s=settings.poll_s)).run(stop)
+    Controller(backend, ControllerConfig(poll_s=settings.poll_s, idle_poll_s=settings.idle_poll_s)).run(stop)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -37,7 +37,8 @@ ROLE = "controller"
 @dataclass(frozen=True)
 class ControllerConfig:
     poll_s: float = 0.5  # longest wait between looks at the store when nothing wakes us
-    sweep_s: float = 0.5  # how often to look for expired leases and ended backoffs
+    idle_poll_s: float = 5.0  # the same, when the store pushes changes (PostgreSQL LISTEN/NOTIFY)
+    sweep_s: float = 1.0  # how often to look for expired leases and ended backoffs
     lead_ttl_s: float = 4.0  # a dead leader's role passes to a standby after this long
     expand_batch: int = 20
     expire_batch: int = 500
@@ -63,8 +64,7 @@ class Controller:
             return 0
         done = self.expand()
         if time.monotonic() >= self._next_sweep:
-            expired = self.backend.expire_leases(self.config.expire_batch)
-            self._due_checked = self.backend.announce_due(self._due_checked)
+            expired, self._due_checked = self.backend.sweep(self.config.expire_batch, self._due_checked)
             # a full batch means more may be waiting: sweep again at once
             full = expired >= self.config.expire_batch
             self._next_sweep = time.monotonic() + (0 if full else self.config.sweep_s)
@@ -75,7 +75,7 @@ class Controller:
         if time.monotonic() >= self._next_renewal:
             was = self._leading
             self._leading = self.backend.lead(ROLE, self.id, self.config.lead_ttl_s)
-            self._next_renewal = time.monotonic() + self.config.lead_ttl_s / 4
+            self._next_renewal = time.monotonic() + self.config.lead_ttl_s / 3
             if self._leading != was:
                 log.info("controller %s %s", self.id, "is now the leader" if self._leading else "is standing by")
         return self._leading
@@ -124,8 +124,14 @@ class Controller:
             stop.wait(1.0)
             return
         if not busy:
-            wait = self.config.poll_s if self._leading else min(self.config.poll_s, self.config.lead_ttl_s / 4)
+            wait = self._idle_wait()
             try:
                 self.backend.wait_for_change(wait)
             except BackendError:
                 stop.wait(wait)
+
+    def _idle_wait(self) -> float:
+        """Sleep until the next periodic duty, or a change wakes us (a new event, on PostgreSQL)."""
+        poll = self.config.idle_poll_s if self.backend.pushes_changes else self.config.poll_s
+        due = self._next_renewal if not self._leading else min(self._next_renewal, self._next_sweep)
+        return max(0.0, min(poll, due - time.monotonic()))

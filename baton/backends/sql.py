@@ -486,35 +486,52 @@ class SqlBackend(ABC):
     @retried
     def expire_leases(self, limit: int = 500) -> int:
         with self.transaction() as tx:
-            rows = tx.rows(
-                "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.attempt, "
-                "t.worker_id, t.started_at FROM tasks t JOIN events e ON e.id = t.event_id "
-                "WHERE t.state = 'running' AND t.lease_expires_at < ? "
-                f"ORDER BY t.lease_expires_at LIMIT ? {self.skip_locked}",
-                (tx.now, limit),
+            return self._expire(tx, limit)
+
+    @retried
+    def sweep(self, limit: int, since: float) -> tuple[int, float]:
+        """The controller's periodic round in one transaction: expire lost leases, and wake
+        workers if a retry's backoff ended after ``since``. Returns (expired, checked up to)."""
+        with self.transaction() as tx:
+            expired = self._expire(tx, limit)
+            due = tx.one(
+                "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1",
+                (since, tx.now),
             )
-            ended = [
-                Ended(
-                    Report(
-                        r[0],
-                        r[6],
-                        Outcome.LOST,
-                        r[8] or tx.now,
-                        tx.now,
-                        error=f"worker_lost: lease of worker {r[7]} expired",
-                    ),
-                    event_id=r[1],
-                    graph_id=r[2],
-                    node=r[3],
-                    partition=r[4],
-                    failures=r[5],
-                    worker_id=r[7],
-                )
-                for r in rows
-            ]
-            advance.finish_attempts(tx, ended, "controller")
-            if ended:
-                faults.point("expire.before_commit")
+            if due is not None:
+                tx.changed()
+            return expired, tx.now
+
+    def _expire(self, tx: Tx, limit: int) -> int:
+        rows = tx.rows(
+            "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.attempt, "
+            "t.worker_id, t.started_at FROM tasks t JOIN events e ON e.id = t.event_id "
+            "WHERE t.state = 'running' AND t.lease_expires_at < ? "
+            f"ORDER BY t.lease_expires_at LIMIT ? {self.skip_locked}",
+            (tx.now, limit),
+        )
+        ended = [
+            Ended(
+                Report(
+                    r[0],
+                    r[6],
+                    Outcome.LOST,
+                    r[8] or tx.now,
+                    tx.now,
+                    error=f"worker_lost: lease of worker {r[7]} expired",
+                ),
+                event_id=r[1],
+                graph_id=r[2],
+                node=r[3],
+                partition=r[4],
+                failures=r[5],
+                worker_id=r[7],
+            )
+            for r in rows
+        ]
+        advance.finish_attempts(tx, ended, "controller")
+        if ended:
+            faults.point("expire.before_commit")
         return len(ended)
 
     @retried
@@ -580,19 +597,6 @@ class SqlBackend(ABC):
         with self.transaction(write=False) as tx:
             row = tx.one("SELECT holder FROM leadership WHERE role = ? AND expires_at >= ?", (role, tx.now))
         return None if row is None else str(row[0])
-
-    @retried
-    def announce_due(self, since: float) -> float:
-        """Wake waiting workers if a retry's backoff ended after ``since``; return the time checked
-        up to (pass it back next time)."""
-        with self.transaction(write=False) as tx:
-            row = tx.one(
-                "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1",
-                (since, tx.now),
-            )
-            if row is not None:
-                tx.changed()
-            return tx.now
 
     # --- reads ----------------------------------------------------------------------------
 

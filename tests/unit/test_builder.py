@@ -42,7 +42,8 @@ def example_builder(yaml_graph: Graph) -> GraphBuilder:
     g.param("source_dir", "string", default="", description=param_text["source_dir"])
     g.partitions(param="departments")
     for name in ("extract_finance", "extract_erp", "extract_crm"):
-        g.python(name, f"{TASKS}:{name}", description=node_text[name])
+        labels = ["erp"] if name == "extract_erp" else []
+        g.python(name, f"{TASKS}:{name}", description=node_text[name], labels=labels)
     g.python(
         "process",
         f"{TASKS}:process",
@@ -61,6 +62,7 @@ def example_builder(yaml_graph: Graph) -> GraphBuilder:
         f"{TASKS}:hq_summary",
         after=["summarize"],
         partitioned=False,
+        cost={"slots": 2},
         description=node_text["hq_summary"],
     )
     g.command(
