@@ -11,8 +11,7 @@ def _sqlite(tx: Tx) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     names = [r[0] for r in tx.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
     tables = {t: {r[1]: r[2] for r in tx.rows(f"PRAGMA table_info({t})")} for t in names}
     indexes = {
-        r[0]: r[1]
-        for r in tx.rows("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        r[0]: r[1] for r in tx.rows("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
     }
     return tables, indexes
 

@@ -19,6 +19,7 @@ import pytest
 from baton.backends.sql import SqlBackend
 from baton.builder import GraphBuilder
 from baton.controller import Controller
+from baton.errors import TransientError
 from baton.model import Graph
 from baton.params import validate_params
 from baton.states import EventState, Outcome, TaskState
@@ -255,3 +256,51 @@ def test_a_stopping_worker_hands_back_what_it_cannot_finish_without_counting_a_f
     assert attempt.outcome is Outcome.RELEASED
     assert _gone(int((tmp_path / "child.pid").read_text()))
     backend.cancel(event.id)
+
+
+class CutLink:
+    """The backend, reached through a link that can be cut (every call fails while it is)."""
+
+    def __init__(self, backend: SqlBackend) -> None:
+        self.backend = backend
+        self.cut = False
+        self.pushes_changes = backend.pushes_changes
+
+    def __getattr__(self, name: str) -> Any:
+        verb = getattr(self.backend, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.cut and name != "wait_for_change":
+                raise TransientError("link cut by the test")
+            return verb(*args, **kwargs)
+
+        return call
+
+
+def test_a_worker_cut_off_for_longer_than_its_lease_stops_its_tasks(backend: SqlBackend, tmp_path: Path) -> None:
+    link = CutLink(backend)
+    worker = Worker(link, WorkerConfig(capacity={"slots": 1}, lease_s=1.0, heartbeat_s=0.1, poll_s=0.05))  # type: ignore[arg-type]
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    g = builder("cut").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
+    graph = g.python("stuck", "fault_tasks:hang").build()
+    record = backend.register_graph(graph)
+    event, _ = backend.submit(record.id, validate_params(graph, {}))
+    Controller(backend).expand()
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "child.pid").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    link.cut = True
+    cut_at = time.monotonic()
+    assert _gone(int((tmp_path / "child.pid").read_text()), wait_s=10), "the task kept running while cut off"
+    assert time.monotonic() - cut_at < 1.0 + 2.0  # about one lease
+    assert only_task(backend, event.id, "stuck").state is TaskState.RUNNING  # the store never heard
+    link.cut = False
+    worker.request_stop(drain_s=0)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    backend.cancel(event.id)
+    time.sleep(1.1)
+    assert backend.expire_leases() == 1  # the lease ran out: cancelled (the event is), never reported twice
+    assert backend.event(event.id).state is EventState.CANCELLED
