@@ -70,6 +70,24 @@ def only_task(backend: SqlBackend, event_id: int, node: str) -> Any:
     return task
 
 
+def start_hanging(backend: SqlBackend, tmp_path: Path, name: str) -> int:
+    """Submit a one-task event whose task hangs (with a child process); return once it runs."""
+    g = builder(name).param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
+    graph = g.python("stuck", "fault_tasks:hang").build()
+    record = backend.register_graph(graph)
+    event, _ = backend.submit(record.id, validate_params(graph, {}))
+    Controller(backend).expand()
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "child.pid").exists():
+        assert time.monotonic() < deadline, "the hanging task never started"
+        time.sleep(0.05)
+    return event.id
+
+
+def child_pid(tmp_path: Path) -> int:
+    return int((tmp_path / "child.pid").read_text())
+
+
 def test_python_tasks_pass_results_downstream_and_capture_output(harness: Harness, backend: SqlBackend) -> None:
     g = builder("pass").param("p", "list", default=["a", "b"]).partitions(param="p")
     g.python("first", "fault_tasks:ok").python("second", "fault_tasks:ok", after=["first"])
@@ -116,7 +134,7 @@ def test_a_hanging_task_and_its_children_are_killed_at_the_timeout(
     assert attempt.finished_at - (attempt.started_at or 0) < 3.0
     assert "hanging now" in attempt.stdout  # partial output survives the kill
     assert time.monotonic() - started < 20
-    child = int((tmp_path / "child.pid").read_text())
+    child = child_pid(tmp_path)
     assert _gone(child), "the task's child process outlived the timeout"
 
 
@@ -176,23 +194,16 @@ def test_a_failing_command_reports_its_exit_code_and_output(harness: Harness, ba
 
 
 def test_cancelling_an_event_stops_its_running_tasks(harness: Harness, backend: SqlBackend, tmp_path: Path) -> None:
-    g = builder("cancel").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
-    g.python("stuck", "fault_tasks:hang")
-    record = backend.register_graph(g.build())
-    event, _ = backend.submit(record.id, validate_params(g.build(), {}))
-    Controller(backend).expand()
+    event_id = start_hanging(backend, tmp_path, "cancel")
+    backend.cancel(event_id)
     deadline = time.monotonic() + 20
-    while not (tmp_path / "child.pid").exists():
+    while not backend.event(event_id).state.terminal:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    backend.cancel(event.id)
-    while not backend.event(event.id).state.terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert backend.event(event.id).state is EventState.CANCELLED
-    (attempt,) = backend.attempts([only_task(backend, event.id, "stuck").id])
+    assert backend.event(event_id).state is EventState.CANCELLED
+    (attempt,) = backend.attempts([only_task(backend, event_id, "stuck").id])
     assert attempt.outcome is Outcome.CANCELLED
-    assert _gone(int((tmp_path / "child.pid").read_text()))
+    assert _gone(child_pid(tmp_path))
 
 
 def test_a_worker_never_runs_more_than_its_slots(harness: Harness, backend: SqlBackend, tmp_path: Path) -> None:
@@ -240,22 +251,14 @@ def test_a_stopping_worker_hands_back_what_it_cannot_finish_without_counting_a_f
     backend: SqlBackend, tmp_path: Path
 ) -> None:
     h = Harness(backend, WorkerConfig(capacity={"slots": 1}, lease_s=10, heartbeat_s=0.2, poll_s=0.05))
-    g = builder("release").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
-    graph = g.python("stuck", "fault_tasks:hang").build()
-    record = backend.register_graph(graph)
-    event, _ = backend.submit(record.id, validate_params(graph, {}))
-    Controller(backend).expand()
-    deadline = time.monotonic() + 20
-    while not (tmp_path / "child.pid").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    event_id = start_hanging(backend, tmp_path, "release")
     h.stop()  # drain_s=0: hand it back at once
-    task = only_task(backend, event.id, "stuck")
+    task = only_task(backend, event_id, "stuck")
     assert task.state is TaskState.READY and task.failures == 0
     (attempt,) = backend.attempts([task.id])
     assert attempt.outcome is Outcome.RELEASED
-    assert _gone(int((tmp_path / "child.pid").read_text()))
-    backend.cancel(event.id)
+    assert _gone(child_pid(tmp_path))
+    backend.cancel(event_id)
 
 
 class CutLink:
@@ -282,25 +285,17 @@ def test_a_worker_cut_off_for_longer_than_its_lease_stops_its_tasks(backend: Sql
     worker = Worker(link, WorkerConfig(capacity={"slots": 1}, lease_s=1.0, heartbeat_s=0.1, poll_s=0.05))  # type: ignore[arg-type]
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    g = builder("cut").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
-    graph = g.python("stuck", "fault_tasks:hang").build()
-    record = backend.register_graph(graph)
-    event, _ = backend.submit(record.id, validate_params(graph, {}))
-    Controller(backend).expand()
-    deadline = time.monotonic() + 20
-    while not (tmp_path / "child.pid").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    event_id = start_hanging(backend, tmp_path, "cut")
     link.cut = True
     cut_at = time.monotonic()
-    assert _gone(int((tmp_path / "child.pid").read_text()), wait_s=10), "the task kept running while cut off"
+    assert _gone(child_pid(tmp_path), wait_s=10), "the task kept running while cut off"
     assert time.monotonic() - cut_at < 1.0 + 2.0  # about one lease
-    assert only_task(backend, event.id, "stuck").state is TaskState.RUNNING  # the store never heard
+    assert only_task(backend, event_id, "stuck").state is TaskState.RUNNING  # the store never heard
     link.cut = False
     worker.request_stop(drain_s=0)
     thread.join(timeout=30)
     assert not thread.is_alive()
-    backend.cancel(event.id)
+    backend.cancel(event_id)
     time.sleep(1.1)
     assert backend.expire_leases() == 1  # the lease ran out: cancelled (the event is), never reported twice
-    assert backend.event(event.id).state is EventState.CANCELLED
+    assert backend.event(event_id).state is EventState.CANCELLED
