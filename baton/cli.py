@@ -565,6 +565,54 @@ def rerun(
     _finish(backend, event_id, order, as_json)
 
 
+@cli.command()
+@click.option("--partitions", "-P", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option(
+    "--variant",
+    type=click.Choice(["noop", "sleep"]),
+    default="noop",
+    show_default=True,
+    help="Task bodies: nothing, or 20 ms of sleep.",
+)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256))
+@click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
+@json_option
+@db_option
+@handle_errors
+def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, as_json: bool, db: str | None,
+          config_file: str | None) -> None:  # fmt: skip
+    """Measure Baton's overhead: the year-end shape (6P + 2 tasks) with no-op or sleeping tasks.
+
+    Without --db each run gets a fresh SQLite file; with a postgresql:// URL the runs share that
+    database. With --json, one JSON object per run."""
+    from baton.bench import BenchConfig, fresh_sqlite_url, run_once
+
+    config = BenchConfig(partitions=partitions, variant=variant, workers=workers, slots=slots)
+    runs = []
+    for _ in range(repeat):
+        url, folder = (db, None) if db else fresh_sqlite_url()
+        settings = settings_from(config_file, db=url)
+        figures = run_once(settings, config, (folder or Path(".baton")) / "bench-logs")
+        runs.append(figures)
+        click.echo(json.dumps(figures) if as_json else _bench_line(figures))
+    if not as_json and repeat > 1:
+        rates = sorted(r["tasks_per_s"] for r in runs if r["tasks_per_s"])
+        click.echo(f"median of {repeat}: {rates[len(rates) // 2]:,.0f} tasks/s")
+
+
+def _bench_line(f: dict[str, Any]) -> str:
+    line = (f"{f['backend']} {f['variant']} P={f['partitions']} {f['tasks']} tasks: {f['makespan_s']:.2f}s, "
+            f"{f['tasks_per_s']:,.0f} tasks/s, dispatch p50 {f['dispatch_p50_ms']} ms p99 {f['dispatch_p99_ms']} ms, "
+            f"start-up {f['startup_s']}s, controller {f['controller_peak_rss_mb']} MB, "
+            f"workers {f['worker_peak_rss_mb']} MB")  # fmt: skip
+    if "parallel_efficiency" in f:
+        line += f", efficiency {f['parallel_efficiency']}"
+    if "db_statements_per_task" in f:
+        line += f", {f['db_statements_per_task']} statements/task"
+    return line
+
+
 @cli.group()
 def db() -> None:
     """Database maintenance."""

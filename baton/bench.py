@@ -1,0 +1,184 @@
+"""``baton bench``: Baton's own overhead on this machine, on the year-end-report shape.
+
+For P departments: extract_finance/erp/crm[p] → process[p] → summarize[p] → dept_report[p], and
+hq_summary after every summarize[*] → hq_report: 6P + 2 tasks, no-op or 20 ms bodies. Workers are
+started and registered before the clock starts (start-up is reported apart); the makespan runs from
+the event's submission to its end, both by the database clock. Dispatch latency is, per task that
+had to wait, the time from its last dependency's success (``ready_at``, set in that same
+transaction) to its claim (``started_at``).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from baton.backends import open_backend
+from baton.backends.sql import SqlBackend
+from baton.benchtasks import SLEEP_S
+from baton.builder import GraphBuilder
+from baton.controller import Controller, ControllerConfig
+from baton.errors import BackendError
+from baton.local import LocalWorkers
+from baton.model import Graph
+from baton.planner import critical_path
+from baton.settings import Settings
+
+EXTRACTS = ("extract_finance", "extract_erp", "extract_crm")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    partitions: int = 1000
+    variant: str = "noop"  # or "sleep"
+    workers: int = 2
+    slots: int = 4
+
+
+def bench_graph(partitions: int, variant: str) -> Graph:
+    body = f"baton.benchtasks:{variant}"
+    g = GraphBuilder(f"bench_{variant}")
+    g.param("departments", "list", default=[f"d{i}" for i in range(partitions)]).partitions(param="departments")
+    for name in EXTRACTS:
+        g.python(name, body)
+    g.python("process", body, after=list(EXTRACTS))
+    g.python("summarize", body, after=["process"])
+    g.python("dept_report", body, after=["summarize"])
+    g.python("hq_summary", body, after=["summarize"], partitioned=False)
+    g.python("hq_report", body, after=["hq_summary"], partitioned=False)
+    return g.build()
+
+
+def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str, Any]:
+    """One measured event on a fresh set of workers; returns the figures."""
+    graph = bench_graph(config.partitions, config.variant)
+    backend = open_backend(settings.db, max_result_bytes=settings.max_result_bytes, reconnect_s=settings.reconnect_s)
+    record = backend.register_graph(graph, source="baton bench")
+    statements_before = _statements(backend)
+    workers = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir)
+    began = time.monotonic()
+    workers.start()
+    try:
+        _wait_registered(backend, workers, config.workers)
+        startup_s = time.monotonic() - began
+        event, _ = backend.submit(record.id, {"departments": [f"d{i}" for i in range(config.partitions)]})
+        _drive(backend, event.id)
+        worker_rss = _worker_peaks(workers)
+    finally:
+        workers.stop()
+    figures = _figures(backend, event.id, graph, config)
+    statements = _statements(backend)
+    if statements is not None and statements_before is not None:
+        figures["db_statements_per_task"] = round((statements - statements_before) / figures["tasks"], 2)
+    backend.close()
+    return {
+        **figures,
+        "startup_s": round(startup_s, 3),
+        "controller_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "worker_peak_rss_mb": worker_rss,
+    }
+
+
+def _wait_registered(backend: SqlBackend, workers: LocalWorkers, count: int) -> None:
+    pids = {p.pid for p in workers.processes}
+    deadline = time.monotonic() + 60
+    while sum(w["pid"] in pids and w["state"] == "active" for w in backend.workers()) < count:
+        if time.monotonic() > deadline or workers.alive() < count:
+            raise BackendError(f"workers did not start; see {workers.log_dir}")
+        time.sleep(0.05)
+    time.sleep(0.3)  # let their executors finish booting: start-up is not what we measure
+
+
+def _drive(backend: SqlBackend, event_id: int) -> None:
+    stop = threading.Event()
+    controller = Controller(backend, ControllerConfig(poll_s=0.05))
+    try:
+        controller.run_until_finished(event_id, stop)
+    finally:
+        stop.set()
+        backend.resign("controller", controller.id)
+
+
+def _figures(backend: SqlBackend, event_id: int, graph: Graph, config: BenchConfig) -> dict[str, Any]:
+    event = backend.event(event_id)
+    tasks = backend.tasks(event_id)
+    waited = [t for t in tasks if graph.node(t.node).after]
+    latencies = sorted(1000 * ((t.started_at or 0) - (t.ready_at or 0)) for t in waited)
+    makespan = (event.finished_at or 0) - event.submitted_at
+    out: dict[str, Any] = {
+        "backend": backend.__class__.__name__.removesuffix("Backend").lower(),
+        "variant": config.variant,
+        "partitions": config.partitions,
+        "workers": config.workers,
+        "slots": config.slots,
+        "state": event.state.value,
+        "tasks": len(tasks),
+        "makespan_s": round(makespan, 3),
+        "tasks_per_s": round(len(tasks) / makespan, 1) if makespan > 0 else None,
+        "dispatch_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "dispatch_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 2) if latencies else None,
+    }
+    if config.variant == "sleep":
+        ideal = max(len(critical_path(graph)) * SLEEP_S, len(tasks) * SLEEP_S / (config.workers * config.slots))
+        out["ideal_s"] = round(ideal, 3)
+        out["parallel_efficiency"] = round(ideal / makespan, 3) if makespan > 0 else None
+    return out
+
+
+def _worker_peaks(workers: LocalWorkers) -> list[float]:
+    """Peak RSS (VmHWM) of each worker process, with its executors, in MB."""
+    peaks = []
+    for proc in workers.processes:
+        total = 0
+        try:
+            root = psutil.Process(proc.pid)
+            for p in [root, *root.children(recursive=True)]:
+                total += _vm_hwm_kb(p.pid)
+        except psutil.Error:
+            pass
+        peaks.append(round(total / 1024, 1))
+    return peaks
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _statements(backend: SqlBackend) -> float | None:
+    """Statements executed so far in this database (PostgreSQL with pg_stat_statements), else None."""
+    if not backend.pushes_changes:
+        return None
+    try:
+        with backend.transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                "WHERE d.datname = current_database()"
+            )
+    except BackendError:
+        return None
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def fresh_sqlite_url() -> tuple[str, Path]:
+    folder = Path(tempfile.mkdtemp(prefix="baton-bench-"))
+    return f"sqlite:///{folder / 'bench.db'}", folder
+
+
+def dumps(figures: dict[str, Any]) -> str:
+    return json.dumps(figures)

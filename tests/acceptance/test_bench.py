@@ -1,0 +1,29 @@
+"""``baton bench`` runs end to end and reports the figures it promises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import baton
+
+pytestmark = pytest.mark.slow
+KEYS = {"tasks", "makespan_s", "tasks_per_s", "dispatch_p50_ms", "dispatch_p99_ms", "startup_s",
+        "controller_peak_rss_mb", "worker_peak_rss_mb", "state", "backend"}  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ["noop", "sleep"])
+def test_bench_prints_one_json_object_per_run(store_url: str, variant: str) -> None:
+    result = baton("bench", "--partitions", "5", "--variant", variant, "--repeat", "2", "--workers", "1",
+                   "--slots", "2", "--json", "--db", store_url)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(runs) == 2
+    for run in runs:
+        assert run.keys() >= KEYS
+        assert run["tasks"] == 6 * 5 + 2 and run["state"] == "succeeded"
+        assert run["tasks_per_s"] > 0 and run["dispatch_p99_ms"] >= run["dispatch_p50_ms"] >= 0
+        assert len(run["worker_peak_rss_mb"]) == 1 and run["worker_peak_rss_mb"][0] > 0
+        if variant == "sleep":
+            assert 0 < run["parallel_efficiency"] <= 1.0
+            assert run["makespan_s"] >= run["ideal_s"]
