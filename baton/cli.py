@@ -23,7 +23,7 @@ from rich.live import Live
 from baton.backends import open_backend
 from baton.backends.sql import SqlBackend
 from baton.controller import Controller, ControllerConfig
-from baton.display import node_table, print_summary, summary
+from baton.display import node_table, print_summary, summary, waiting_notes
 from baton.errors import BackendError, BatonError, NotFound, UsageError
 from baton.local import LocalWorkers
 from baton.model import Graph
@@ -459,6 +459,8 @@ def status(event_id: int | None, as_json: bool, db: str | None, config_file: str
         return
     event = backend.event(event_id)
     Console().print(node_table(event, backend.node_counts(event_id), list(backend.graph(event.graph_id).spec["nodes"])))
+    for note in waiting_notes(backend, event_id):
+        click.echo(f"waiting: {note}", err=True)
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from baton.backends.sql import SqlBackend
+from baton.diagnose import live_workers, unplaceable
 from baton.records import EventRecord
 from baton.states import TaskState
 
@@ -44,6 +45,17 @@ def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
     return out
 
 
+def waiting_notes(backend: SqlBackend, event_id: int) -> list[str]:
+    """Why ready tasks of a running event may never start (see baton.diagnose)."""
+    event = backend.event(event_id)
+    if event.state.terminal:
+        return []
+    counts = backend.node_counts(event_id)
+    ready = {node: states.get("ready", 0) for node, states in counts.items()}
+    workers = live_workers(backend.workers(), time.time())
+    return unplaceable(backend.graph_of(event.graph_id), ready, workers)
+
+
 def summary(backend: SqlBackend, event_id: int) -> dict[str, Any]:
     """The machine-readable end-of-run summary (``--json``)."""
     event = backend.event(event_id)
@@ -59,6 +71,7 @@ def summary(backend: SqlBackend, event_id: int) -> dict[str, Any]:
         "tasks": totals(counts),
         "nodes": {n: dict(c) for n, c in counts.items()},
         "duration_s": round(end - event.submitted_at, 3),
+        "waiting": waiting_notes(backend, event_id),
         "failed": [
             {"task_id": t.id, "node": t.node, "partition": t.partition, "attempts": t.attempt, "error": t.error}
             for t in failed
