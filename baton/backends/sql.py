@@ -186,10 +186,15 @@ class SqlBackend(ABC):
                 latest = tx.one("SELECT MAX(version) FROM graphs WHERE name = ?", (graph.name,))[0] or 0
                 row = tx.one(
                     "INSERT INTO graphs (name, version, event_type, digest, spec, source, registered_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                     (graph.name, latest + 1, graph.event_type, digest, spec, source, tx.now),
                 )
-                tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
+                if row is None:  # registered concurrently: the same graph, or another took the version
+                    row = tx.one("SELECT id FROM graphs WHERE name = ? AND digest = ?", (graph.name, digest))
+                    if row is None:
+                        raise TransientError(f"version {latest + 1} of {graph.name} was taken concurrently")
+                else:
+                    tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
         return self.graph(row[0])
 
     @retried
@@ -225,17 +230,20 @@ class SqlBackend(ABC):
         canonical = _canonical(params)
         with self.transaction() as tx:
             existing = self._existing_event(tx, key, record.event_type, canonical)
+            created = False
             if existing is None:
-                existing = tx.one(
+                row = tx.one(
                     "INSERT INTO events (type, graph_id, idem_key, params, state, submitted_at) "
-                    "VALUES (?, ?, ?, ?, 'submitted', ?) RETURNING id",
+                    "VALUES (?, ?, ?, ?, 'submitted', ?) ON CONFLICT DO NOTHING RETURNING id",
                     (record.event_type, graph_id, key, canonical, tx.now),
-                )[0]
-                tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
-                tx.changed()
-                created = True
-            else:
-                created = False
+                )
+                if row is None:  # the same key was submitted concurrently and committed first
+                    existing = self._existing_event(tx, key, record.event_type, canonical)
+                else:
+                    existing, created = int(row[0]), True
+                    tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
+                    tx.changed()
+            assert existing is not None
         return self.event(existing), created
 
     @staticmethod

@@ -365,3 +365,23 @@ def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backe
     (again,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 30.0).claims
     backend.report("w1", [report(again)])
     assert backend.event(event_id).state is EventState.SUCCEEDED
+
+
+def test_concurrent_submits_with_one_key_make_one_event(backend: SqlBackend, store_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from baton.backends import open_backend
+
+    graph = year_end_shape(["a"])
+    record = backend.register_graph(graph)
+    params = validate_params(graph, {})
+    stores = [open_backend(store_url) for _ in range(6)]  # separate connections, like separate processes
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(lambda s: s.submit(record.id, params, key="once")[0].id, stores * 3))
+            registered = list(pool.map(lambda s: s.register_graph(year_end_shape(["a"], retries=5)).id, stores))
+    finally:
+        for s in stores:
+            s.close()
+    assert len(set(results)) == 1 and len(backend.events()) == 1
+    assert len(set(registered)) == 1
