@@ -120,7 +120,8 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
 def advance(tx: Tx, succeeded: list[Ended]) -> None:
     """Decrement the wait counters of the dependants of tasks that just succeeded."""
     per_node: dict[tuple[int, int, str], int] = defaultdict(int)
-    for e in succeeded:
+    # one order for every transaction (event, partition): concurrent reports lock dependants alike
+    for e in sorted(succeeded, key=lambda e: (e.event_id, e.partition, e.task_id)):
         per_node[(e.event_id, e.graph_id, e.node)] += 1
         for down, mode in tx.graph_of(e.graph_id).downstream[e.node]:
             if mode is DepMode.SAME:

@@ -17,8 +17,10 @@ from baton.planner import blocked_by, unsatisfied_edges
 from baton.states import UNFINISHED, EventState, TaskState
 
 
-def reset_for_rerun(tx: Tx, event_id: int, partition: str | None, node: str | None, actor: str) -> int:
-    row = tx.one("SELECT state, graph_id FROM events WHERE id = ?", (event_id,))
+def reset_for_rerun(
+    tx: Tx, event_id: int, partition: str | None, node: str | None, actor: str, event_lock: str = ""
+) -> int:
+    row = tx.one(f"SELECT state, graph_id FROM events WHERE id = ? {event_lock}", (event_id,))
     if row is None:
         raise NotFound(f"no event {event_id}")
     state = EventState(row[0])

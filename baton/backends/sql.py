@@ -402,7 +402,7 @@ class SqlBackend(ABC):
             for r in tx.rows(
                 "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.state, "
                 f"t.attempt, t.worker_id FROM tasks t JOIN events e ON e.id = t.event_id "
-                f"WHERE t.id IN ({in_list(ids)}) {self.row_lock}",
+                f"WHERE t.id IN ({in_list(ids)}) ORDER BY t.id {self.row_lock}",
                 ids,
             )
         }
@@ -459,7 +459,7 @@ class SqlBackend(ABC):
             rows = tx.rows(
                 "SELECT t.id, t.attempt, t.cancel_requested, t.started_at, t.event_id, e.graph_id, t.node, "
                 f"t.partition, t.failures FROM tasks t JOIN events e ON e.id = t.event_id "
-                f"WHERE t.worker_id = ? AND t.state = 'running' {self.row_lock}",
+                f"WHERE t.worker_id = ? AND t.state = 'running' ORDER BY t.id {self.row_lock}",
                 (worker_id,),
             )
             held = {(r[0], r[1]): bool(r[2]) for r in rows}
@@ -545,7 +545,7 @@ class SqlBackend(ABC):
     @retried
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
         with self.transaction() as tx:
-            row = tx.one("SELECT state FROM events WHERE id = ?", (event_id,))
+            row = tx.one(f"SELECT state FROM events WHERE id = ? {self.event_lock}", (event_id,))
             if row is None:
                 raise NotFound(f"no event {event_id}")
             state = EventState(row[0])
@@ -573,7 +573,7 @@ class SqlBackend(ABC):
         self, event_id: int, partition: str | None = None, node: str | None = None, actor: str = "operator"
     ) -> int:
         with self.transaction() as tx:
-            return reset_for_rerun(tx, event_id, partition, node, actor)
+            return reset_for_rerun(tx, event_id, partition, node, actor, self.event_lock)
 
     @retried
     def lead(self, role: str, holder: str, ttl_s: float) -> bool:
