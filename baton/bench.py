@@ -182,3 +182,15 @@ def fresh_sqlite_url() -> tuple[str, Path]:
 
 def dumps(figures: dict[str, Any]) -> str:
     return json.dumps(figures)
+
+
+def describe(f: dict[str, Any]) -> str:
+    line = (f"{f['backend']} {f['variant']} P={f['partitions']} {f['tasks']} tasks: {f['makespan_s']:.2f}s, "
+            f"{f['tasks_per_s']:,.0f} tasks/s, dispatch p50 {f['dispatch_p50_ms']} ms p99 {f['dispatch_p99_ms']} ms, "
+            f"start-up {f['startup_s']}s, controller {f['controller_peak_rss_mb']} MB, "
+            f"workers {f['worker_peak_rss_mb']} MB")  # fmt: skip
+    if "parallel_efficiency" in f:
+        line += f", efficiency {f['parallel_efficiency']}"
+    if "db_statements_per_task" in f:
+        line += f", {f['db_statements_per_task']} statements/task"
+    return line

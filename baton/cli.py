@@ -25,7 +25,7 @@ from baton.backends.sql import SqlBackend
 from baton.controller import Controller, ControllerConfig
 from baton.display import node_table, print_summary, summary, waiting_notes
 from baton.errors import BackendError, BatonError, NotFound, UsageError
-from baton.local import LocalWorkers
+from baton.local import LocalWorkers, check_fits, labels_needed, local_log_dir
 from baton.model import Graph
 from baton.params import parse_cli_params, validate_params
 from baton.planner import critical_path, plan
@@ -206,7 +206,7 @@ def run(
     """Run one event of GRAPH_FILE on this machine: controller plus local workers."""
     graph_def = load_graph_file(graph_file)
     values = event_params(graph_def, params)  # bad input stops here: nothing is written
-    _check_fits(graph_def, {"slots": slots}, labels or _labels_needed(graph_def))
+    check_fits(graph_def, {"slots": slots}, labels or labels_needed(graph_def))
     settings = settings_from(config_file, db=db, lease_s=lease_s)
     backend = backend_for(settings)
     record = backend.register_graph(graph_def, source=str(Path(graph_file).resolve()))
@@ -214,27 +214,8 @@ def run(
     if event.state.terminal:  # an idempotency key that already ran: report it, run nothing
         _finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
         return
-    labels = labels or _labels_needed(graph_def)
+    labels = labels or labels_needed(graph_def)
     _run_locally(backend, settings, event.id, [n.name for n in graph_def.nodes], workers, slots, labels, as_json)
-
-
-def _check_fits(graph: Graph, capacity: dict[str, int], labels: Sequence[str]) -> None:
-    """Refuse a local run in which some node could never be placed on any local worker."""
-    problems = []
-    for node in graph.nodes:
-        short = {k: v for k, v in node.cost.items() if capacity.get(k, 0) < v}
-        missing = sorted(node.labels - set(labels))
-        if short:
-            problems.append(f"node {node.name} needs {short} but each local worker has {capacity}")
-        if missing:
-            problems.append(f"node {node.name} needs labels {missing} that no local worker has")
-    if problems:
-        raise UsageError("these tasks could never run here: " + "; ".join(problems))
-
-
-def _labels_needed(graph: Graph) -> list[str]:
-    """Local workers stand in for every server, so they get every label the graph asks for."""
-    return sorted(set().union(*(node.labels for node in graph.nodes)))
 
 
 def _run_locally(
@@ -248,19 +229,13 @@ def _run_locally(
     as_json: bool,
 ) -> None:
     """A controller in this process and local workers, until the event is finished."""
-    local = LocalWorkers(settings, workers, {"slots": slots}, _log_dir(settings), labels)
+    local = LocalWorkers(settings, workers, {"slots": slots}, local_log_dir(settings), labels)
     local.start()
     try:
         _drive(backend, event_id, order, as_json, local)
     finally:
         local.stop(timeout_s=settings.drain_s + 5)
     _finish(backend, event_id, order, as_json)
-
-
-def _log_dir(settings: Settings) -> Path:
-    if settings.db.startswith("sqlite://"):
-        return Path(settings.db.removeprefix("sqlite://").removeprefix("/")).parent / "logs"
-    return Path(".baton/logs")
 
 
 def _drive(backend: SqlBackend, event_id: int, order: list[str], as_json: bool, local: LocalWorkers) -> None:
@@ -554,7 +529,7 @@ def rerun(
     graph_def = backend.graph_of(backend.event(event_id).graph_id)
     order = [n.name for n in graph_def.nodes]
     if workers is not None:
-        _run_locally(backend, settings, event_id, order, workers, slots, _labels_needed(graph_def), as_json)
+        _run_locally(backend, settings, event_id, order, workers, slots, labels_needed(graph_def), as_json)
         return
     if not wait:
         click.echo(
@@ -588,7 +563,7 @@ def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, 
 
     Without --db each run gets a fresh SQLite file; with a postgresql:// URL the runs share that
     database. With --json, one JSON object per run."""
-    from baton.bench import BenchConfig, fresh_sqlite_url, run_once
+    from baton.bench import BenchConfig, describe, fresh_sqlite_url, run_once
 
     config = BenchConfig(partitions=partitions, variant=variant, workers=workers, slots=slots)
     runs = []
@@ -597,22 +572,10 @@ def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, 
         settings = settings_from(config_file, db=url)
         figures = run_once(settings, config, (folder or Path(".baton")) / "bench-logs")
         runs.append(figures)
-        click.echo(json.dumps(figures) if as_json else _bench_line(figures))
+        click.echo(json.dumps(figures) if as_json else describe(figures))
     if not as_json and repeat > 1:
         rates = sorted(r["tasks_per_s"] for r in runs if r["tasks_per_s"])
         click.echo(f"median of {repeat}: {rates[len(rates) // 2]:,.0f} tasks/s")
-
-
-def _bench_line(f: dict[str, Any]) -> str:
-    line = (f"{f['backend']} {f['variant']} P={f['partitions']} {f['tasks']} tasks: {f['makespan_s']:.2f}s, "
-            f"{f['tasks_per_s']:,.0f} tasks/s, dispatch p50 {f['dispatch_p50_ms']} ms p99 {f['dispatch_p99_ms']} ms, "
-            f"start-up {f['startup_s']}s, controller {f['controller_peak_rss_mb']} MB, "
-            f"workers {f['worker_peak_rss_mb']} MB")  # fmt: skip
-    if "parallel_efficiency" in f:
-        line += f", efficiency {f['parallel_efficiency']}"
-    if "db_statements_per_task" in f:
-        line += f", {f['db_statements_per_task']} statements/task"
-    return line
 
 
 @cli.group()

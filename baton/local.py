@@ -9,6 +9,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from baton.errors import UsageError
+from baton.model import Graph
 from baton.settings import Settings
 
 
@@ -92,3 +94,28 @@ class LocalWorkers:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def check_fits(graph: Graph, capacity: dict[str, int], labels: Sequence[str]) -> None:
+    """Refuse a local run in which some node could never be placed on any local worker."""
+    problems = []
+    for node in graph.nodes:
+        short = {k: v for k, v in node.cost.items() if capacity.get(k, 0) < v}
+        missing = sorted(node.labels - set(labels))
+        if short:
+            problems.append(f"node {node.name} needs {short} but each local worker has {capacity}")
+        if missing:
+            problems.append(f"node {node.name} needs labels {missing} that no local worker has")
+    if problems:
+        raise UsageError("these tasks could never run here: " + "; ".join(problems))
+
+
+def labels_needed(graph: Graph) -> list[str]:
+    """Local workers stand in for every server, so they get every label the graph asks for."""
+    return sorted(set().union(*(node.labels for node in graph.nodes)))
+
+
+def local_log_dir(settings: Settings) -> Path:
+    if settings.db.startswith("sqlite://"):
+        return Path(settings.db.removeprefix("sqlite://").removeprefix("/")).parent / "logs"
+    return Path(".baton/logs")
