@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from baton.model import Graph
 from baton.params import validate_params
 from baton.records import TaskRecord
 from baton.states import EventState
+from baton.testing import check_invariants
 
 GRAPHS = str(Path(__file__).resolve().parent / "graphs")
 FAST = ["--lease-s", "2", "--heartbeat-s", "0.3", "--poll-s", "0.05"]
@@ -109,3 +111,12 @@ def shape(name: str, parts: list[str], body: str = "fault_tasks:slow", **default
 
 def by_key(tasks: list[TaskRecord]) -> dict[tuple[str, str], TaskRecord]:
     return {(t.node, t.partition): t for t in tasks}
+
+
+def running_cluster(url: str, tmp: Path) -> Iterator[Cluster]:
+    """Fixture body: a cluster on ``url``, stopped and checked for broken invariants afterwards."""
+    cluster = Cluster(url, tmp)
+    yield cluster
+    cluster.stop()
+    assert check_invariants(cluster.backend) == []
+    cluster.backend.close()

@@ -16,22 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster import GRAPHS, Cluster, by_key, ledger_rows, shape, wait_for
+from cluster import GRAPHS, Cluster, by_key, ledger_rows, running_cluster, shape, wait_for
 
 from baton.builder import GraphBuilder
 from baton.states import EventState, Outcome, TaskState
-from baton.testing import check_invariants
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def cluster(store_url: str, tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(store_url, tmp_path)
-    yield c
-    c.stop()
-    assert check_invariants(c.backend) == []
-    c.backend.close()
+    yield from running_cluster(store_url, tmp_path)
 
 
 # --- pipelining -----------------------------------------------------------------------------

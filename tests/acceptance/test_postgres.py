@@ -15,23 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster import Cluster, ledger_rows, shape, wait_for
+from cluster import Cluster, ledger_rows, running_cluster, shape, wait_for
 from conftest import EXAMPLE, IN_CI
 from pgserver import PgServer
 
 from baton.states import EventState, Outcome
-from baton.testing import check_invariants
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def cluster(pg_url: str, tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(pg_url, tmp_path)
-    yield c
-    c.stop()
-    assert check_invariants(c.backend) == []
-    c.backend.close()
+    yield from running_cluster(pg_url, tmp_path)
 
 
 def completions_once(c: Cluster, event_id: int) -> None:
