@@ -39,6 +39,18 @@ from baton.spec import graph_digest, graph_from_dict, graph_to_dict
 from baton.states import EventState, Outcome, TaskState
 
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+# A running task with what deciding its end needs; _ended_here reads rows in this order.
+RUNNING_COLUMNS = (
+    "t.id, t.attempt, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.worker_id, t.started_at, "
+    "t.cancel_requested"
+)
+
+
+def _ended_here(tx: Tx, row: Sequence[Any], outcome: Outcome, error: str) -> Ended:
+    """An attempt the backend itself ends (lease expired, claim reply lost), from a RUNNING_COLUMNS row."""
+    report = Report(row[0], row[1], outcome, row[8] or tx.now, tx.now, error=error)
+    return Ended(report, event_id=row[2], graph_id=row[3], node=row[4], partition=row[5], failures=row[6],
+                 worker_id=row[7])  # fmt: skip
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -381,12 +393,11 @@ class SqlBackend(SqlReads):
                 (tx.now + lease_s, worker_id),
             )
             rows = tx.rows(
-                "SELECT t.id, t.attempt, t.cancel_requested, t.started_at, t.event_id, e.graph_id, t.node, "
-                f"t.partition, t.failures FROM tasks t JOIN events e ON e.id = t.event_id "
+                f"SELECT {RUNNING_COLUMNS} FROM tasks t JOIN events e ON e.id = t.event_id "
                 f"WHERE t.worker_id = ? AND t.state = 'running' ORDER BY t.id {self.row_lock}",
                 (worker_id,),
             )
-            held = {(r[0], r[1]): bool(r[2]) for r in rows}
+            held = {(r[0], r[1]): bool(r[9]) for r in rows}
             self._release_orphans(tx, worker_id, rows, set(running), lease_s / 2)
         stops = []
         for task_id, attempt in running:
@@ -402,15 +413,12 @@ class SqlBackend(SqlReads):
         """Hand back attempts the store says this worker holds but the worker does not know of:
         a claim whose reply was lost (the database went away as it committed). Only claims older
         than ``age_s`` count, so one whose reply is still on its way is never taken."""
-        orphans = [r for r in rows if (r[0], r[1]) not in listed and (r[3] or tx.now) < tx.now - age_s]
+        lost_reply = "claimed, but the worker never received the claim (lost reply)"
         ended = [
-            Ended(
-                Report(r[0], r[1], Outcome.RELEASED, r[3] or tx.now, tx.now,
-                       error="claimed, but the worker never received the claim (lost reply)"),
-                event_id=r[4], graph_id=r[5], node=r[6], partition=r[7], failures=r[8], worker_id=worker_id,
-            )
-            for r in orphans
-        ]  # fmt: skip
+            _ended_here(tx, r, Outcome.RELEASED, lost_reply)
+            for r in rows
+            if (r[0], r[1]) not in listed and (r[8] or tx.now) < tx.now - age_s
+        ]
         advance.finish_attempts(tx, ended, f"worker:{worker_id}")
 
     # --- the controller's verbs -----------------------------------------------------------
@@ -436,31 +444,12 @@ class SqlBackend(SqlReads):
 
     def _expire(self, tx: Tx, limit: int) -> int:
         rows = tx.rows(
-            "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.attempt, "
-            "t.worker_id, t.started_at FROM tasks t JOIN events e ON e.id = t.event_id "
+            f"SELECT {RUNNING_COLUMNS} FROM tasks t JOIN events e ON e.id = t.event_id "
             "WHERE t.state = 'running' AND t.lease_expires_at < ? "
             f"ORDER BY t.lease_expires_at LIMIT ? {self.skip_locked}",
             (tx.now, limit),
         )
-        ended = [
-            Ended(
-                Report(
-                    r[0],
-                    r[6],
-                    Outcome.LOST,
-                    r[8] or tx.now,
-                    tx.now,
-                    error=f"worker_lost: lease of worker {r[7]} expired",
-                ),
-                event_id=r[1],
-                graph_id=r[2],
-                node=r[3],
-                partition=r[4],
-                failures=r[5],
-                worker_id=r[7],
-            )
-            for r in rows
-        ]
+        ended = [_ended_here(tx, r, Outcome.LOST, f"worker_lost: lease of worker {r[7]} expired") for r in rows]
         advance.finish_attempts(tx, ended, "controller")
         if ended:
             faults.point("expire.before_commit")
