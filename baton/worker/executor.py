@@ -25,7 +25,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, BinaryIO
 
 from baton.context import TaskContext
 from baton.worker.capture import read_capped, reset
@@ -73,29 +73,37 @@ class Executor:
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def run(self, message: str, timeout_s: float | None) -> dict[str, Any]:
-        """Send a task, wait for its reply; raise TimeoutError or ExecutorDied."""
+    def send(self, message: str) -> None:
+        """Hand the executor a task; its answer arrives on :attr:`conn` (see :meth:`receive`)."""
         try:
             self.conn.send_bytes(message.encode())
-            answered = self.conn.poll(timeout_s)
-            raw = self.conn.recv_bytes() if answered else b""
+        except OSError as exc:
+            self.kill()
+            raise ExecutorDied(self.exit_description()) from exc
+
+    def receive(self) -> dict[str, Any]:
+        """The answer to the task sent last; call when :attr:`conn` is readable. Raises
+        ExecutorDied when the process ended instead (crash, kill, or a stop order)."""
+        try:
+            raw = self.conn.recv_bytes()
         except (EOFError, OSError) as exc:
             self.kill()
             raise ExecutorDied(self.exit_description()) from exc
-        if not answered:
-            self.kill()
-            raise TimeoutError(f"no answer within {timeout_s}s")
         reply: dict[str, Any] = json.loads(raw)
         return reply
 
-    def kill(self) -> None:
-        """Kill the executor and every process it started."""
+    def signal_kill(self) -> None:
+        """SIGKILL the executor and every process it started, without waiting for it to end."""
         pid = self.process.pid
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # may not be in its own group yet: see below
             if self.process.exitcode is None:
                 self.process.kill()
+
+    def kill(self) -> None:
+        """Kill the executor and every process it started, and reap it."""
+        self.signal_kill()
         self.process.join(timeout=5)
 
     def exit_description(self) -> str:
@@ -143,15 +151,23 @@ def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> No
             message = json.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
-        reset(out)
-        reset(err)
         _remember_params(message, params)
         reply = run_task(message, functions)
         sys.stdout.flush()
         sys.stderr.flush()
-        reply["stdout"] = read_capped(out, message["max_log_bytes"])
-        reply["stderr"] = read_capped(err, message["max_log_bytes"])
+        reply["stdout"] = _take_output(out, message["max_log_bytes"])
+        reply["stderr"] = _take_output(err, message["max_log_bytes"])
         conn.send_bytes(json.dumps(reply).encode())
+
+
+def _take_output(stream: BinaryIO, max_bytes: int) -> str:
+    """What the task wrote to this capture file, which is then emptied for the next task (most
+    tasks write nothing: one fstat, no reads)."""
+    if os.fstat(stream.fileno()).st_size == 0:
+        return ""
+    text = read_capped(stream, max_bytes)
+    reset(stream)
+    return text
 
 
 def _watch_parent(parent_pid: int) -> None:

@@ -1,14 +1,18 @@
 """The task server: pull what fits, run it, report, heartbeat; stop cleanly on SIGTERM.
 
 One main thread talks to the backend (claims carry the finished reports, so one
-transaction does both); one thread per running attempt waits on its executor or command;
-one heartbeat thread extends leases and carries out stop orders. The worker never holds more
+transaction does both) and, in the same loop, waits on the pipes of the executors running
+Python attempts, their timeouts and a wake-up pipe: no thread hand-off per task. Argv commands
+each wait on a thread of their own and post their report back. One heartbeat thread extends
+leases and carries out stop orders. The worker never holds more
 attempts than its free capacity allows: there is no prefetch, so nothing sits invisibly here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import queue
 import signal
@@ -19,16 +23,29 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from baton import faults
 from baton.backends.protocol import WorkerLink
 from baton.errors import BackendError
-from baton.model import Graph
+from baton.model import Graph, PythonAction
 from baton.records import Claim, Report, WorkerInfo
 from baton.spec import graph_from_dict
 from baton.states import Outcome
+from baton.worker.executor import Executor
 from baton.worker.pool import ExecutorPool
-from baton.worker.runner import STOP_LEASE_LOST, STOP_SHUTDOWN, Limits, Running, run_attempt
+from baton.worker.runner import (
+    STOP_LEASE_LOST,
+    STOP_SHUTDOWN,
+    Limits,
+    Running,
+    fenced,
+    finish_python,
+    run_command_attempt,
+    start_python,
+    time_out_python,
+)
 
 log = logging.getLogger("baton.worker")
 
@@ -58,10 +75,15 @@ class Worker:
         self.limits = Limits(config.max_result_bytes, config.max_log_bytes)
         self.pool = ExecutorPool(config.capacity.get("slots", 1))
         self.threads = ThreadPoolExecutor(
-            max_workers=max(1, config.capacity.get("slots", 1)), thread_name_prefix="baton-task"
+            max_workers=max(1, config.capacity.get("slots", 1)), thread_name_prefix="baton-command"
         )
         self.running: dict[int, Running] = {}
-        self.finished: queue.Queue[Report | None] = queue.Queue()
+        self.on_executors: dict[Connection, tuple[Running, Executor]] = {}  # Python attempts, by executor pipe
+        self.done: list[Report] = []  # finished, not yet reported
+        self.from_threads: queue.SimpleQueue[Report | None] = queue.SimpleQueue()  # argv commands' reports
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
         self.graphs: dict[int, Graph] = {}
         self.lock = threading.Lock()
         self.draining = threading.Event()
@@ -79,6 +101,7 @@ class Worker:
     def _on_signal(self, signum: int, frame: object) -> None:
         if self.draining.is_set():
             self.drain_deadline = 0.0  # a second signal: hand everything back now
+            self._wake()
         else:
             self.request_stop()
 
@@ -87,6 +110,11 @@ class Worker:
         grace = self.config.drain_s if drain_s is None else drain_s
         self.drain_deadline = time.monotonic() + grace
         self.draining.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):  # full (a wake-up is pending) or closed
+            os.write(self.wake_w, b"!")
 
     def run(self) -> None:
         self.link.register_worker(self.info)
@@ -104,17 +132,22 @@ class Worker:
             self.threads.shutdown(wait=True)
             self.pool.close()
             try:
-                self._send(self._collect())
+                self._poll(0)
+                self._send(self._take_done())
                 self.link.deregister_worker(self.id)
             except BackendError as exc:  # their leases expire; the attempts run again elsewhere
                 log.error("could not hand in the last reports: %s", exc)
+            finally:
+                os.close(self.wake_r)
+                os.close(self.wake_w)
 
     # --- main loop -------------------------------------------------------------------------
 
     def _main_loop(self) -> None:
         idle_since = time.monotonic()
         while True:
-            reports = self.unsent + self._collect()
+            self._poll(0)
+            reports = self.unsent + self._take_done()
             self.unsent = []
             if self.draining.is_set():
                 if self._drain_step(reports):
@@ -147,7 +180,7 @@ class Worker:
         wait a little; the watchdog stops our attempts if this lasts longer than a lease."""
         log.error("the store is unreachable (%s); %d report(s) kept for later", exc, len(reports))
         self.unsent = reports
-        self.draining.wait(1.0)
+        self._poll(1.0, until_stop=True)
 
     def _drain_step(self, reports: list[Report]) -> bool:
         """One round of shutting down; True when nothing is left running."""
@@ -166,7 +199,7 @@ class Worker:
         if time.monotonic() >= self.drain_deadline:
             for running in left:
                 running.stop(STOP_SHUTDOWN)
-        self._wait_for_finished(0.1)
+        self._poll(0.1)
         return False
 
     def _idle_too_long(self, idle_since: float) -> bool:
@@ -184,34 +217,68 @@ class Worker:
     def _wait(self, has_capacity: bool) -> None:
         """Sleep until an attempt finishes or, with free capacity, the store changes."""
         if not has_capacity:
-            self._wait_for_finished(self.config.poll_s)
+            self._poll(self.config.poll_s)
             return
         # with database push (LISTEN/NOTIFY) a change wakes us; polling is only a safety net
         idle = self.config.idle_poll_s if getattr(self.link, "pushes_changes", False) else self.config.poll_s
         deadline = time.monotonic() + idle
         step = 0.001
         while time.monotonic() < deadline and not self.draining.is_set():
-            if self._wait_for_finished(step) or self.link.wait_for_change(0):
+            if self._poll(step) or self.link.wait_for_change(0):
                 return
             step = min(step * 2, 0.05)
 
-    def _wait_for_finished(self, timeout_s: float) -> bool:
-        try:
-            report = self.finished.get(timeout=timeout_s)
-        except queue.Empty:
-            return False
-        self.finished.put(report)
-        return True
+    def _poll(self, timeout_s: float, until_stop: bool = False) -> bool:
+        """Wait up to ``timeout_s`` for attempts to end (answers on executor pipes, reports from
+        command threads, timeouts) or a wake-up; collect what ended into ``self.done``. True when
+        something ended. ``until_stop`` ends the wait early only for a stop request."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            now = time.monotonic()
+            due = min((r.deadline for r, _ in self.on_executors.values()), default=math.inf)
+            wait_s = max(0.0, min(deadline, due) - now)
+            ready = wait([*self.on_executors, self.wake_r], wait_s)
+            ended = self._collect(ready)
+            if ended or (ready and not until_stop) or self.draining.is_set() or time.monotonic() >= deadline:
+                return ended
 
-    def _collect(self) -> list[Report]:
-        reports: list[Report] = []
+    def _collect(self, ready: list[Any]) -> bool:
+        """Turn what the wait returned (and any passed timeouts) into reports."""
+        before = len(self.done)
+        for conn in ready:
+            if conn == self.wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.wake_r, 4096)
+                continue
+            running, executor = self.on_executors.pop(conn)
+            self._finished(running, finish_python(running, executor, self.limits), executor)
+        now = time.monotonic()
+        for conn, (running, executor) in list(self.on_executors.items()):
+            if running.deadline <= now:
+                del self.on_executors[conn]
+                self._finished(running, time_out_python(running, executor, self.limits), executor)
         while True:
             try:
-                report = self.finished.get_nowait()
+                report = self.from_threads.get_nowait()
             except queue.Empty:
-                return reports
+                break
             if report is not None:
-                reports.append(report)
+                self.done.append(report)
+        return len(self.done) > before
+
+    def _finished(self, running: Running, report: Report | None, executor: Executor | None = None) -> None:
+        """Record an attempt's end; its executor (if any) goes back to the pool."""
+        with self.lock:
+            self.running.pop(running.claim.task_id, None)
+        if executor is not None:
+            self.pool.give_back(executor)
+        report = fenced(running, report) if report is not None else None
+        if report is not None:
+            self.done.append(report)
+
+    def _take_done(self) -> list[Report]:
+        done, self.done = self.done, []
+        return done
 
     def _send(self, reports: list[Report]) -> None:
         if reports:
@@ -232,31 +299,41 @@ class Worker:
 
     def _start(self, claim: Claim) -> None:
         graph = self._graph(claim.graph_id)
-        running = Running(claim, dict(graph.node(claim.node).cost))
+        node = graph.node(claim.node)
+        running = Running(claim, node, dict(node.cost))
         with self.lock:
             self.running[claim.task_id] = running
-        self.threads.submit(self._execute, running, graph)
-
-    def _execute(self, running: Running, graph: Graph) -> None:
-        report = None
+        if not isinstance(node.action, PythonAction):
+            self.threads.submit(self._run_command, running, graph)
+            return
+        executor = self.pool.borrow()
         try:
-            report = run_attempt(running, graph, self.limits, self.pool.borrow, self.pool.give_back)
+            early = start_python(running, graph, self.limits, executor)
         except Exception as exc:  # a bug of ours must not lose the attempt silently
-            log.exception(
-                "attempt %s of task %s failed inside the worker", running.claim.attempt, running.claim.task_id
-            )
-            report = Report(
-                running.claim.task_id,
-                running.claim.attempt,
-                Outcome.CRASHED,
-                running.started_at,
-                time.time(),
-                error=f"worker error: {exc!r}",
-            )
+            early = self._crashed_inside(running, exc)
+        if early is not None:
+            self._finished(running, early, executor)
+        else:
+            self.on_executors[executor.conn] = (running, executor)
+
+    def _run_command(self, running: Running, graph: Graph) -> None:
+        report: Report | None = None
+        try:
+            report = fenced(running, run_command_attempt(running, graph, self.limits))
+        except Exception as exc:  # a bug of ours must not lose the attempt silently
+            report = self._crashed_inside(running, exc)
         finally:
             with self.lock:
                 self.running.pop(running.claim.task_id, None)
-            self.finished.put(report)
+            self.from_threads.put(report)
+            self._wake()
+
+    def _crashed_inside(self, running: Running, exc: Exception) -> Report:
+        log.exception("attempt %s of task %s failed inside the worker", running.claim.attempt, running.claim.task_id)
+        running.detach()
+        c = running.claim
+        return Report(c.task_id, c.attempt, Outcome.CRASHED, running.started_at, time.time(),
+                      error=f"worker error: {exc!r}")  # fmt: skip
 
     # --- heartbeats -----------------------------------------------------------------------
 

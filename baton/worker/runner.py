@@ -1,12 +1,18 @@
-"""Run one claimed attempt and turn how it ended into a Report."""
+"""Run one claimed attempt and turn how it ended into a Report.
+
+Python attempts are handed to an executor process and answered over its pipe: the worker's
+loop starts them (:func:`start_python`) and, when the pipe is readable or the timeout passes,
+finishes them (:func:`finish_python`, :func:`time_out_python`) without a thread per attempt.
+Argv commands run to their end on a thread of their own (:func:`run_command_attempt`).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from baton import context as C
@@ -27,24 +33,26 @@ class Running:
     """An attempt in progress on this worker, and how to stop it."""
 
     claim: Claim
+    node: Node
     cost: dict[str, int]
     started_at: float = field(default_factory=time.time)
     stop_reason: str | None = None
     executor: Executor | None = None
+    deadline: float = math.inf  # monotonic time of a Python attempt's timeout
     finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stop(self, reason: str) -> None:
         """Stop this attempt if it is still running; a finished one is left alone (its executor
-        may already be running another task)."""
+        may already be running another task). The kill is sent under the lock, so it can never
+        reach an executor that :meth:`detach` has already handed back."""
         with self.lock:
             if self.finished:
                 return
             if self.stop_reason is None:
                 self.stop_reason = reason
-            executor = self.executor
-        if executor is not None:
-            executor.kill()  # the waiting thread sees the executor die and reads stop_reason
+            if self.executor is not None:
+                self.executor.signal_kill()  # the worker's loop sees the pipe close
 
     def detach(self) -> Executor | None:
         """Mark the attempt finished; from now on stop() does nothing."""
@@ -60,23 +68,10 @@ class Limits:
     max_log_bytes: int
 
 
-def run_attempt(
-    running: Running,
-    graph: Graph,
-    limits: Limits,
-    borrow: Callable[[], Executor],
-    give_back: Callable[[Executor], None],
-) -> Report | None:
-    """Run the attempt; None when there is nothing worth reporting (its lease was lost)."""
-    node = graph.node(running.claim.node)
-    if isinstance(node.action, PythonAction):
-        report = _run_python(running, graph, node, node.action, limits, borrow, give_back)
-    else:
-        report = _run_command(running, graph, node, node.action, limits)
-        running.detach()
-    if running.stop_reason == STOP_LEASE_LOST:
-        return None
-    return report
+def fenced(running: Running, report: Report) -> Report | None:
+    """The report, or None when there is nothing worth reporting (the lease was lost: another
+    worker may hold the task now)."""
+    return None if running.stop_reason == STOP_LEASE_LOST else report
 
 
 def _report(running: Running, outcome: Outcome, **kw: object) -> Report:
@@ -105,45 +100,63 @@ def _python_message(c: Claim, graph: Graph, node: PythonAction, limits: Limits, 
     )
 
 
-def _run_python(
-    running: Running,
-    graph: Graph,
-    node: Node,
-    action: PythonAction,
-    limits: Limits,
-    borrow: Callable[[], Executor],
-    give_back: Callable[[Executor], None],
-) -> Report:
-    executor = borrow()
+def start_python(running: Running, graph: Graph, limits: Limits, executor: Executor) -> Report | None:
+    """Hand a Python attempt to an idle executor without waiting for it. Returns a report at once
+    only when the attempt ends before it starts (stopped already, or the executor is dead); the
+    caller then takes the executor back."""
+    action = running.node.action
+    assert isinstance(action, PythonAction)
     with running.lock:
+        if running.stop_reason is not None:
+            running.finished = True
+            return _stopped(running, "", "")
         running.executor = executor
-        stop_now = running.stop_reason is not None
-    if stop_now:
-        running.detach()
-        give_back(executor)
-        return _stopped(running, "", "")
     send_params = executor.note_event(running.claim.event_id)
-    message = _python_message(running.claim, graph, action, limits, send_params)
     try:
-        reply = executor.run(message, node.timeout_s)
-    except TimeoutError:
-        out, err = executor.partial_output(limits.max_log_bytes)
-        return _report(
-            running, Outcome.TIMEOUT, error=f"timed out after {node.timeout_s:g}s; killed", stdout=out, stderr=err
-        )
+        executor.send(_python_message(running.claim, graph, action, limits, send_params))
     except ExecutorDied as exc:
+        running.detach()
+        return _report(running, Outcome.CRASHED, error=str(exc))
+    if running.node.timeout_s is not None:
+        running.deadline = time.monotonic() + running.node.timeout_s
+    return None
+
+
+def finish_python(running: Running, executor: Executor, limits: Limits) -> Report:
+    """Read the executor's answer (its pipe is readable: an answer, or the process died)."""
+    try:
+        reply = executor.receive()
+    except ExecutorDied as exc:
+        running.detach()
         out, err = executor.partial_output(limits.max_log_bytes)
         if running.stop_reason is not None:
             return _stopped(running, out, err)
         return _report(running, Outcome.CRASHED, error=str(exc), stdout=out, stderr=err)
-    finally:
-        running.detach()
-        give_back(executor)
+    running.detach()
     logs = {"stdout": reply.get("stdout", ""), "stderr": reply.get("stderr", "")}
     if reply["ok"]:
         return _report(running, Outcome.SUCCEEDED, result_json=reply["result"], **logs)
     outcome = Outcome.INVALID_RESULT if reply.get("kind") == "invalid_result" else Outcome.FAILED
     return _report(running, outcome, error=reply.get("error"), **logs)
+
+
+def time_out_python(running: Running, executor: Executor, limits: Limits) -> Report:
+    """The attempt ran past its timeout: kill its executor (and whatever it started)."""
+    running.detach()
+    executor.kill()
+    out, err = executor.partial_output(limits.max_log_bytes)
+    timeout_s = running.node.timeout_s or 0.0
+    return _report(running, Outcome.TIMEOUT, error=f"timed out after {timeout_s:g}s; killed", stdout=out, stderr=err)
+
+
+def run_command_attempt(running: Running, graph: Graph, limits: Limits) -> Report:
+    """Run an argv command attempt to its end (blocking: called on a thread of its own)."""
+    action = running.node.action
+    assert isinstance(action, CommandAction)
+    try:
+        return _run_command(running, graph, running.node, action, limits)
+    finally:
+        running.detach()
 
 
 def _run_command(running: Running, graph: Graph, node: Node, action: CommandAction, limits: Limits) -> Report:
