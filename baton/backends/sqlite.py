@@ -1,13 +1,18 @@
 """The embedded backend: one SQLite file in WAL mode, safe for several processes on one host.
 
 Write transactions start with ``BEGIN IMMEDIATE`` so they take the single write lock up front
-and wait for it (busy timeout) instead of failing half-way with ``SQLITE_BUSY``. Each thread
+instead of failing half-way with ``SQLITE_BUSY``. Before that, a writer queues on an ``flock`` of
+a file beside the database: SQLite's own busy handler waits by sleeping 1, 2, 5, 10… ms and
+retrying, so under load one process could win the lock again and again while the others
+slept; the kernel wakes an ``flock`` waiter the moment the lock is free. Each thread
 gets its own connection. Waiting for change polls ``PRAGMA data_version``, which moves when
 another connection commits and costs a few microseconds to read.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -45,6 +50,7 @@ class SqliteBackend(SqlBackend):
         self.synchronous = synchronous.upper()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
+        self._lock_fds: list[int] = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -62,9 +68,18 @@ class SqliteBackend(SqlBackend):
             conn = self._open()
             self._local.conn = conn
             self._local.data_version = None
+            self._local.lock_fd = self._open_lock_file()
             with self._lock:
                 self._all.append(conn)
+                self._lock_fds.append(self._local.lock_fd)
         return conn
+
+    def _open_lock_file(self) -> int:
+        """This thread's handle on the writers' queue (an flock is held per open file)."""
+        try:
+            return os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BackendError(f"cannot open the writer lock beside {self.path}: {exc.strerror}") from exc
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -81,21 +96,28 @@ class SqliteBackend(SqlBackend):
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         conn = self._conn()
+        lock_fd: int | None = self._local.lock_fd if write else None
+        if lock_fd is not None:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        except sqlite3.Error as exc:
-            raise BackendError(f"cannot start a transaction on {self.path}: {exc}") from exc
-        tx = Tx(conn, time.time(), lambda gid: self._graph_in(tx, gid))
-        try:
-            yield tx
-            tx.flush_audit()
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise BackendError(f"database error on {self.path}: {exc}") from exc
-            raise
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.Error as exc:
+                raise BackendError(f"cannot start a transaction on {self.path}: {exc}") from exc
+            tx = Tx(conn, time.time(), lambda gid: self._graph_in(tx, gid))
+            try:
+                yield tx
+                tx.flush_audit()
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise BackendError(f"database error on {self.path}: {exc}") from exc
+                raise
+        finally:
+            if lock_fd is not None:
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
     def migrate(self) -> None:
         with self.transaction() as tx:
@@ -126,4 +148,8 @@ class SqliteBackend(SqlBackend):
                 with suppress(sqlite3.Error):
                     conn.close()
             self._all.clear()
+            for fd in self._lock_fds:
+                with suppress(OSError):
+                    os.close(fd)
+            self._lock_fds.clear()
         self._local = threading.local()
