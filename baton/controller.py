@@ -39,6 +39,10 @@ class ControllerConfig:
     poll_s: float = 0.5  # longest wait between looks at the store when nothing wakes us
     idle_poll_s: float = 5.0  # the same, when the store pushes changes (PostgreSQL LISTEN/NOTIFY)
     sweep_s: float = 1.0  # how often to look for expired leases and ended backoffs
+    # Fewest seconds between two looks at the store when a change woke us: under load the store
+    # changes with every report (SQLite's data_version, PostgreSQL's NOTIFY), and the controller
+    # has nothing to do with reports, so looking at each one would only burn a core.
+    min_round_s: float = 0.02
     lead_ttl_s: float = 4.0  # a dead leader's role passes to a standby after this long
     expand_batch: int = 20
     expire_batch: int = 500
@@ -125,10 +129,14 @@ class Controller:
             return
         if not busy:
             wait = self._idle_wait()
+            began = time.monotonic()
             try:
                 self.backend.wait_for_change(wait)
             except BackendError:
                 stop.wait(wait)
+            rest = self.config.min_round_s - (time.monotonic() - began)
+            if rest > 0:
+                stop.wait(rest)
 
     def _idle_wait(self) -> float:
         """Sleep until the next periodic duty, or a change wakes us (a new event, on PostgreSQL)."""

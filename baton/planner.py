@@ -25,6 +25,7 @@ class PlannedTask:
     partition: str
     pending: int
     priority: int
+    stage: int = 0  # the node's longest path from a root: deeper stages are claimed first
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,21 @@ def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
     keys = partition_keys(graph, params)
     tasks: list[PlannedTask] = []
     totals: dict[str, int] = {}
+    stages = node_stages(graph)
     for node in graph.nodes:
         pending = len(node.edges())
         parts = node_partitions(node, keys)
-        tasks.extend(PlannedTask(node.name, p, pending, node.priority) for p in parts)
+        tasks.extend(PlannedTask(node.name, p, pending, node.priority, stages[node.name]) for p in parts)
         totals[node.name] = len(parts)
     return Plan(tuple(tasks), totals)
+
+
+def node_stages(graph: Graph) -> dict[str, int]:
+    """Each node's longest path from a root (roots are stage 0); nodes are in topological order."""
+    stages: dict[str, int] = {}
+    for node in graph.nodes:
+        stages[node.name] = max((stages[d.upstream] + 1 for d in node.edges()), default=0)
+    return stages
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from baton.backends.tx import Tx
+from baton.backends.tx import Tx, values
 from baton.model import DepMode
 from baton.planner import blocked_by
 from baton.records import Report
@@ -34,6 +34,7 @@ class Ended:
     partition: str
     failures: int
     worker_id: str | None
+    cancelling: bool = False  # the event has been asked to cancel
 
     @property
     def task_id(self) -> int:
@@ -48,8 +49,15 @@ class Ended:
         return self.report.outcome
 
 
+_SUCCEEDED = (
+    "UPDATE tasks SET state = 'succeeded', result = ?, finished_at = ?, error = NULL, "
+    "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'"
+)
+
+
 def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
-    """Apply the end of each attempt; the caller has checked each is the current one."""
+    """Apply the end of each attempt; the caller has checked each is the current one and holds
+    its row. A batch costs a fixed number of statements, not a few per task."""
     if not ended:
         return
     tx.many(
@@ -57,14 +65,23 @@ def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
         "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended],
     )
-    cancelling = _cancel_requested(tx, {e.event_id for e in ended})
-    decided = [(e, _decide(tx, e, e.event_id in cancelling)) for e in ended]
+    succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
+    tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
+    for e in succeeded:
+        tx.audit(actor, "task.succeeded", f"attempt {e.attempt} succeeded", e.event_id, e.task_id,
+                 node=e.node, partition=e.partition)  # fmt: skip
     terminal: dict[int, int] = defaultdict(int)
-    for e, d in decided:
+    for e in succeeded:
+        terminal[e.event_id] += 1
+    failed = []
+    for e in ended:
+        if e.outcome is Outcome.SUCCEEDED:
+            continue
+        d = decide(e.outcome, tx.graph_of(e.graph_id).node(e.node).retry, e.failures, e.cancelling, _rng)
         _move(tx, e, d, actor)
         terminal[e.event_id] += d.state.terminal
-    succeeded = [e for e, d in decided if d.state is TaskState.SUCCEEDED]
-    failed = [e for e, d in decided if d.state is TaskState.FAILED]
+        if d.state is TaskState.FAILED:
+            failed.append(e)
     advance(tx, succeeded)
     for event_id, count in block(tx, failed).items():
         terminal[event_id] += count
@@ -75,28 +92,11 @@ def _attempt_columns(r: Report) -> tuple[object, ...]:
     return (r.started_at, r.finished_at, r.exit_code, r.error, r.stdout, r.stderr)
 
 
-def _cancel_requested(tx: Tx, event_ids: set[int]) -> set[int]:
-    ids = sorted(event_ids)
-    rows = tx.rows(f"SELECT id FROM events WHERE cancel_requested = 1 AND id IN ({', '.join('?' * len(ids))})", ids)
-    return {r[0] for r in rows}
-
-
-def _decide(tx: Tx, e: Ended, cancelling: bool) -> Decision:
-    policy = tx.graph_of(e.graph_id).node(e.node).retry
-    return decide(e.outcome, policy, e.failures, cancelling, _rng)
-
-
 def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
-    """Move one running task by the decision, guarded by state and attempt (the fence)."""
+    """Move one running task that did not succeed, guarded by state and attempt (the fence)."""
     fence = (e.task_id, e.attempt)
     failures = int(d.counts_as_failure)
-    if d.state is TaskState.SUCCEEDED:
-        tx.q(
-            "UPDATE tasks SET state = 'succeeded', result = ?, finished_at = ?, error = NULL, "
-            "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
-            (e.report.result_json, e.report.finished_at, *fence),
-        )
-    elif d.state is TaskState.READY:
+    if d.state is TaskState.READY:
         at = tx.now + d.delay_s
         tx.q(
             "UPDATE tasks SET state = 'ready', failures = failures + ?, available_at = ?, ready_at = ?, "
@@ -104,61 +104,93 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
             "WHERE id = ? AND attempt = ? AND state = 'running'",
             (failures, at, at, e.report.error, *fence),
         )
+        tx.changed()  # claimable again (after its backoff, announced by the controller's sweep)
     else:
         tx.q(
             "UPDATE tasks SET state = ?, failures = failures + ?, finished_at = ?, error = ?, "
             "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
             (d.state.value, failures, e.report.finished_at, e.report.error, *fence),
         )
-    if d.state is TaskState.READY:
-        tx.changed()  # claimable again (after its backoff, announced by the controller's sweep)
     action = "retry" if d.state is TaskState.READY and failures else d.state.value
     cause = f"attempt {e.attempt} {e.outcome}" + (f": {d.reason}" if d.reason else "")
     tx.audit(actor, f"task.{action}", cause, e.event_id, e.task_id, node=e.node, partition=e.partition)
 
 
 def advance(tx: Tx, succeeded: list[Ended]) -> None:
-    """Decrement the wait counters of the dependants of tasks that just succeeded."""
+    """Satisfy the edges out of tasks that just succeeded: ``same`` edges per task, in one
+    statement for the batch; node-level edges once the node's last task has succeeded."""
+    if not succeeded:
+        return
+    causes: dict[tuple[int, str, str], list[str]] = defaultdict(list)
     per_node: dict[tuple[int, int, str], int] = defaultdict(int)
-    # one order for every transaction (event, partition): concurrent reports lock dependants alike
-    for e in sorted(succeeded, key=lambda e: (e.event_id, e.partition, e.task_id)):
+    for e in succeeded:
         per_node[(e.event_id, e.graph_id, e.node)] += 1
         for down, mode in tx.graph_of(e.graph_id).downstream[e.node]:
             if mode is DepMode.SAME:
-                cause = f"{e.node}[{e.partition}] succeeded"
-                _release(tx, e.event_id, down.name, e.partition, cause)
-    for (event_id, graph_id, node), count in sorted(per_node.items()):
-        row = tx.one(
-            "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? RETURNING remaining",
-            (count, event_id, node),
-        )
-        if row is not None and row[0] == 0:
+                causes[(e.event_id, down.name, e.partition)].append(f"{e.node}[{e.partition}] succeeded")
+    if causes:
+        _release_same(tx, causes)
+    for (event_id, graph_id, node), left in _count_down_nodes(tx, per_node):
+        if left == 0:
             tx.audit("controller", "node.succeeded", "all tasks succeeded", event_id, node=node)
             for down, mode in tx.graph_of(graph_id).downstream[node]:
                 if mode.node_level:
-                    _release(tx, event_id, down.name, None, f"node {node} succeeded")
+                    _release_node(tx, event_id, down.name, f"node {node} succeeded")
 
 
-def _release(tx: Tx, event_id: int, node: str, partition: str | None, cause: str) -> None:
-    """Satisfy one incoming edge of the task (or of every task of the node)."""
+_BECOME_READY = (
+    "state = CASE WHEN tasks.pending = {n} THEN 'ready' ELSE tasks.state END, "
+    "ready_at = CASE WHEN tasks.pending = {n} THEN ? ELSE tasks.ready_at END, "
+    "available_at = CASE WHEN tasks.pending = {n} THEN ? ELSE tasks.available_at END"
+)
+
+
+def _release_same(tx: Tx, causes: dict[tuple[int, str, str], list[str]]) -> None:
+    """Decrement each dependant's wait counter by the number of its edges satisfied here."""
+    # one order for every transaction (event, partition, node): concurrent reports lock alike
+    keys = sorted(causes, key=lambda k: (k[0], k[2], k[1]))
+    rows, params = values([(*k, len(causes[k])) for k in keys])
     sql = (
-        "UPDATE tasks SET pending = pending - 1, "
-        "state = CASE WHEN pending = 1 THEN 'ready' ELSE state END, "
-        "ready_at = CASE WHEN pending = 1 THEN ? ELSE ready_at END, "
-        "available_at = CASE WHEN pending = 1 THEN ? ELSE available_at END "
-        "WHERE event_id = ? AND node = ? AND state = 'pending'"
+        f"WITH d (event_id, node, partition, n) AS (VALUES {rows}) "
+        f"UPDATE tasks SET pending = tasks.pending - d.n, {_BECOME_READY.format(n='d.n')} FROM d "
+        "WHERE tasks.event_id = d.event_id AND tasks.node = d.node AND tasks.partition = d.partition "
+        "AND tasks.state = 'pending' RETURNING tasks.id, tasks.event_id, tasks.node, tasks.partition, tasks.state"
     )
-    params: tuple[object, ...] = (tx.now, tx.now, event_id, node)
-    if partition is not None:
-        sql += " AND partition = ?"
-        params += (partition,)
-    rows = tx.rows(sql + " RETURNING id, state", params)
+    ready = [r for r in tx.rows(sql, (*params, tx.now, tx.now)) if r[4] == "ready"]
+    if ready:
+        tx.changed()
+    for task_id, event_id, node, partition, _ in ready:
+        cause = ", ".join(causes[(event_id, node, partition)])
+        tx.audit("controller", "task.ready", cause, event_id, task_id, node=node, partition=partition)
+
+
+def _count_down_nodes(tx: Tx, per_node: dict[tuple[int, int, str], int]) -> list[tuple[tuple[int, int, str], int]]:
+    """Subtract successes from each node's remaining count; return what is left per node."""
+    keys = sorted(per_node)
+    rows, params = values([(k[0], k[2], per_node[k]) for k in keys])
+    left = {
+        (r[0], r[1]): r[2]
+        for r in tx.rows(
+            f"WITH d (event_id, node, n) AS (VALUES {rows}) "
+            "UPDATE event_nodes SET remaining = event_nodes.remaining - d.n FROM d "
+            "WHERE event_nodes.event_id = d.event_id AND event_nodes.node = d.node "
+            "RETURNING event_nodes.event_id, event_nodes.node, event_nodes.remaining",
+            params,
+        )
+    }
+    return [(k, left[(k[0], k[2])]) for k in keys if (k[0], k[2]) in left]
+
+
+def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> None:
+    """Satisfy one node-level edge of every task of the node."""
+    rows = tx.rows(
+        f"UPDATE tasks SET pending = pending - 1, {_BECOME_READY.format(n='1')} "
+        "WHERE event_id = ? AND node = ? AND state = 'pending' RETURNING id, state",
+        (tx.now, tx.now, event_id, node),
+    )
     ready = [r[0] for r in rows if r[1] == "ready"]
     if ready:
         tx.changed()
-    if partition is not None and ready:
-        tx.audit("controller", "task.ready", cause, event_id, ready[0], node=node, partition=partition)
-    elif ready:
         tx.audit("controller", "task.ready", cause, event_id, node=node, tasks=len(ready))
 
 

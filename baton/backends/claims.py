@@ -3,8 +3,9 @@
 Requirements (labels and resource cost) are interned per node into the ``requirements``
 table, so a claim first picks the requirement ids this worker can ever satisfy, then reads
 the head of the ready queue (a partial index) restricted to those ids, and fits tasks
-greedily in priority order. Inputs are assembled from upstream results as JSON text without
-being parsed.
+greedily in priority order, deepest stage first among equals (depth-first: see
+:func:`baton.planner.node_stages`). Inputs are assembled from upstream results as JSON text
+without being parsed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from baton.backends.tx import Tx, in_list
-from baton.model import DepMode, Graph, Node
+from baton.backends.tx import Tx, in_list, values
+from baton.model import Dependency, DepMode, Graph, Node
 from baton.planner import UNPARTITIONED
 from baton.records import Claim
 
@@ -75,7 +77,7 @@ def pick(
     rows = tx.rows(
         "SELECT id, event_id, node, partition, attempt, req_id FROM tasks t "
         f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(fitting)}) "
-        f"ORDER BY priority DESC, available_at, id LIMIT ? {lock_clause}",
+        f"ORDER BY priority DESC, stage DESC, available_at, id LIMIT ? {lock_clause}",
         (tx.now, *fitting, limit * 4 + 16),
     )
     remaining = dict(free)
@@ -94,51 +96,73 @@ def pick(
 def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float) -> float:
     """Move the chosen tasks to running under this worker's lease; return the lease expiry."""
     expires = tx.now + lease_s
-    tx.many(
-        "UPDATE tasks SET state = 'running', attempt = attempt + 1, worker_id = ?, "
-        "lease_expires_at = ?, started_at = ?, cancel_requested = 0 WHERE id = ? AND state = 'ready'",
-        [(worker_id, expires, tx.now, c.task_id) for c in chosen],
+    ids = [c.task_id for c in chosen]
+    tx.q(
+        "UPDATE tasks SET state = 'running', attempt = attempt + 1, worker_id = ?, lease_expires_at = ?, "
+        f"started_at = ?, cancel_requested = 0 WHERE id IN ({in_list(ids)}) AND state = 'ready'",
+        (worker_id, expires, tx.now, *ids),
     )
     return expires
 
 
-def build_claims(tx: Tx, chosen: Sequence[Candidate], expires: float) -> list[Claim]:
-    """Attach each task's event parameters and upstream results."""
-    events = _events(tx, sorted({c.event_id for c in chosen}))
-    fan_in_cache: dict[tuple[int, str], str] = {}
+@dataclass(frozen=True)
+class EventInfo:
+    """What a claim carries of its event; immutable once submitted, so cached by the backend."""
+
+    type: str
+    graph_id: int
+    params_json: str
+
+
+def build_claims(tx: Tx, chosen: Sequence[Candidate], expires: float, events: dict[int, EventInfo]) -> list[Claim]:
+    """Attach each task's event parameters and upstream results (one query for the batch)."""
+    missing = sorted({c.event_id for c in chosen} - events.keys())
+    if missing:
+        rows = tx.rows(f"SELECT id, type, graph_id, params FROM events WHERE id IN ({in_list(missing)})", missing)
+        events.update({r[0]: EventInfo(r[1], r[2], r[3]) for r in rows})
+    nodes = {c.task_id: tx.graph_of(events[c.event_id].graph_id).node(c.node) for c in chosen}
+    results = _upstream_results(tx, chosen, nodes)
     claims = []
     for c in chosen:
-        event_type, graph_id, params = events[c.event_id]
-        graph = tx.graph_of(graph_id)
-        inputs = _inputs(tx, graph.node(c.node), c, fan_in_cache)
-        claims.append(
-            Claim(
-                c.task_id, c.attempt + 1, c.event_id, event_type, graph_id, c.node, c.partition, params, inputs, expires
-            )
-        )
+        event = events[c.event_id]
+        inputs = _inputs(tx, nodes[c.task_id], c, results)
+        claim = Claim(c.task_id, c.attempt + 1, c.event_id, event.type, event.graph_id, c.node, c.partition,
+                      event.params_json, inputs, expires)  # fmt: skip
+        claims.append(claim)
     return claims
 
 
-def _events(tx: Tx, ids: list[int]) -> dict[int, tuple[str, int, str]]:
-    rows = tx.rows(f"SELECT id, type, graph_id, params FROM events WHERE id IN ({in_list(ids)})", ids)
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+def _upstream_key(c: Candidate, dep: Dependency) -> tuple[int, str, str]:
+    return (c.event_id, dep.upstream, c.partition if dep.mode is DepMode.SAME else UNPARTITIONED)
 
 
-def _inputs(tx: Tx, node: Node, c: Candidate, fan_in_cache: dict[tuple[int, str], str]) -> str:
+def _upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int, Node]) -> dict[Any, str]:
+    """The results of the single upstream tasks (``same`` and ``broadcast`` edges) of every
+    chosen task, by (event, node, partition), as JSON text."""
+    keys = sorted(
+        {_upstream_key(c, dep) for c in chosen for dep in nodes[c.task_id].edges() if dep.mode is not DepMode.ALL}
+    )
+    if not keys:
+        return {}
+    rows, params = values(keys)
+    found = tx.rows(
+        f"WITH k (event_id, node, partition) AS (VALUES {rows}) SELECT t.event_id, t.node, t.partition, t.result "
+        "FROM k JOIN tasks t ON t.event_id = k.event_id AND t.node = k.node AND t.partition = k.partition",
+        params,
+    )
+    return {(r[0], r[1], r[2]): r[3] for r in found}
+
+
+def _inputs(tx: Tx, node: Node, c: Candidate, results: dict[Any, str]) -> str:
     parts = []
     for dep in node.edges():
         if dep.mode is DepMode.ALL:
-            key = (c.event_id, dep.upstream)
-            if key not in fan_in_cache:
-                fan_in_cache[key] = _all_results(tx, c.event_id, dep.upstream)
-            value = fan_in_cache[key]
+            key: Any = (c.event_id, dep.upstream, None)
+            if key not in results:
+                results[key] = _all_results(tx, c.event_id, dep.upstream)
+            value = results[key]
         else:
-            partition = c.partition if dep.mode is DepMode.SAME else UNPARTITIONED
-            row = tx.one(
-                "SELECT result FROM tasks WHERE event_id = ? AND node = ? AND partition = ?",
-                (c.event_id, dep.upstream, partition),
-            )
-            value = (row[0] if row else None) or "null"
+            value = results.get(_upstream_key(c, dep)) or "null"
         parts.append(f"{json.dumps(dep.upstream)}:{value}")
     return "{" + ",".join(parts) + "}"
 

@@ -25,7 +25,7 @@ TABLES: dict[str, dict[str, str]] = {
     "requirements": {"id": INT, "labels": TEXT, "cost": TEXT},
     "tasks": {
         "id": INT, "event_id": INT, "node": TEXT, "partition": TEXT, "state": TEXT, "pending": INT,
-        "priority": INT, "req_id": INT, "attempt": INT, "failures": INT, "available_at": FLOAT,
+        "priority": INT, "stage": INT, "req_id": INT, "attempt": INT, "failures": INT, "available_at": FLOAT,
         "ready_at": FLOAT, "worker_id": TEXT, "lease_expires_at": FLOAT, "cancel_requested": INT,
         "started_at": FLOAT, "finished_at": FLOAT, "result": TEXT, "error": TEXT,
     },

@@ -13,9 +13,10 @@ import dataclasses
 import json
 import threading
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from baton import faults
 from baton.backends import advance, claims
@@ -39,10 +40,12 @@ from baton.spec import graph_digest, graph_from_dict, graph_to_dict
 from baton.states import EventState, Outcome, TaskState
 
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+K = TypeVar("K")
+V = TypeVar("V")
 # A running task with what deciding its end needs; _ended_here reads rows in this order.
 RUNNING_COLUMNS = (
     "t.id, t.attempt, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.worker_id, t.started_at, "
-    "t.cancel_requested"
+    "t.cancel_requested, e.cancel_requested"
 )
 
 
@@ -50,11 +53,24 @@ def _ended_here(tx: Tx, row: Sequence[Any], outcome: Outcome, error: str) -> End
     """An attempt the backend itself ends (lease expired, claim reply lost), from a RUNNING_COLUMNS row."""
     report = Report(row[0], row[1], outcome, row[8] or tx.now, tx.now, error=error)
     return Ended(report, event_id=row[2], graph_id=row[3], node=row[4], partition=row[5], failures=row[6],
-                 worker_id=row[7])  # fmt: skip
+                 worker_id=row[7], cancelling=bool(row[10]))  # fmt: skip
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+class _Recent(OrderedDict[K, V]):
+    """A dict that forgets its oldest entries beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.size:
+            self.popitem(last=False)
 
 
 class SqlBackend(SqlReads):
@@ -70,6 +86,7 @@ class SqlBackend(SqlReads):
         self.max_result_bytes = max_result_bytes
         self._graphs: dict[int, Graph] = {}
         self._requirements: dict[int, claims.Requirement] = {}
+        self._events = _Recent[int, claims.EventInfo](256)  # immutable parts of recent events, for claims
         self._lock = threading.Lock()
 
     # --- dialect hooks ------------------------------------------------------------------
@@ -211,8 +228,8 @@ class SqlBackend(SqlReads):
             tx.changed()
             req = claims.intern_requirements(tx, tx.graph_of(row[1]))
             tx.many(
-                "INSERT INTO tasks (event_id, node, partition, state, pending, priority, req_id, "
-                "available_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
+                "available_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         event_id,
@@ -221,6 +238,7 @@ class SqlBackend(SqlReads):
                         "ready" if t.pending == 0 else "pending",
                         t.pending,
                         t.priority,
+                        t.stage,
                         req[t.node],
                         tx.now,
                         tx.now if t.pending == 0 else None,
@@ -313,7 +331,7 @@ class SqlBackend(SqlReads):
             if not chosen:
                 return ClaimResult([], rejected)
             expires = claims.take(tx, worker_id, chosen, lease_s)
-            return ClaimResult(claims.build_claims(tx, chosen, expires), rejected)
+            return ClaimResult(claims.build_claims(tx, chosen, expires, self._events), rejected)
 
     def _requirements_now(self, tx: Tx) -> dict[int, claims.Requirement]:
         known = tx.one("SELECT MAX(id) FROM requirements")[0] or 0
@@ -337,7 +355,7 @@ class SqlBackend(SqlReads):
             r[0]: r
             for r in tx.rows(
                 "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.state, "
-                f"t.attempt, t.worker_id FROM tasks t JOIN events e ON e.id = t.event_id "
+                f"t.attempt, t.worker_id, e.cancel_requested FROM tasks t JOIN events e ON e.id = t.event_id "
                 f"WHERE t.id IN ({in_list(ids)}) ORDER BY t.id {self.row_lock}",
                 ids,
             )
@@ -365,9 +383,8 @@ class SqlBackend(SqlReads):
             problem = self._result_problem(r.result_json)
             if problem:
                 r = dataclasses.replace(r, outcome=Outcome.INVALID_RESULT, result_json=None, error=problem)
-        return Ended(
-            r, event_id=row[1], graph_id=row[2], node=row[3], partition=row[4], failures=row[5], worker_id=worker_id
-        )
+        return Ended(r, event_id=row[1], graph_id=row[2], node=row[3], partition=row[4], failures=row[5],
+                     worker_id=worker_id, cancelling=bool(row[9]))  # fmt: skip
 
     def _result_problem(self, result: str | None) -> str | None:
         if result is None:

@@ -84,3 +84,10 @@ class Tx:
 def in_list(values: Sequence[Any]) -> str:
     """Placeholders for ``IN (...)``: ``?, ?, ?``."""
     return ", ".join("?" * len(values))
+
+
+def values(rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """Rows for ``VALUES``: ``(?, ?), (?, ?)`` and the parameters, flattened in order."""
+    width = len(rows[0])
+    one = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([one] * len(rows)), [v for row in rows for v in row]

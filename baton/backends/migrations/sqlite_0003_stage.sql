@@ -1,0 +1,6 @@
+-- Depth-first order among ready tasks of equal priority: a task's stage is its node's longest
+-- path from a root, and deeper stages are claimed first, so partitions that have started finish
+-- before new ones start (results appear early and a task just made ready is taken at once).
+ALTER TABLE tasks ADD COLUMN stage INTEGER NOT NULL DEFAULT 0;
+DROP INDEX tasks_ready;
+CREATE INDEX tasks_ready ON tasks (priority DESC, stage DESC, available_at, id) WHERE state = 'ready';
