@@ -42,18 +42,47 @@ def _placeholders(sql: str) -> str:
 
 
 class _Conn:
-    """The two calls Tx makes, on a psycopg connection."""
+    """The two calls Tx makes, on a psycopg connection in pipeline mode: a statement is sent
+    without waiting for its answer, and the pipeline is synced only when a result is read, so
+    the writes of a report transaction travel together instead of one round trip each."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
         self.conn = conn
+        self.pipeline = pipeline
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return self.conn.execute(sql, params)
+        return _Answer(self.conn.execute(sql, params), self.pipeline)
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Cursor:
         cursor = self.conn.cursor()
         cursor.executemany(sql, params)
-        return cursor
+        return _Answer(cursor, self.pipeline)
+
+
+def _read_clock(cursor: psycopg.Cursor[Any]) -> float:
+    row = cursor.fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+class _Answer:
+    """A pipelined statement's cursor: reading rows waits for them (psycopg syncs by itself);
+    reading the row count syncs first, since it is only known once the answer has arrived."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self.cursor = cursor
+        self.pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        self.pipeline.sync()
+        return self.cursor.rowcount
+
+    def fetchall(self) -> list[Any]:
+        return self.cursor.fetchall()
+
+    def fetchone(self) -> Any:
+        return self.cursor.fetchone()
 
 
 class PostgresBackend(SqlBackend):
@@ -100,10 +129,12 @@ class PostgresBackend(SqlBackend):
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         self._open_pool()
         try:
-            with self._pool.connection() as conn, conn.transaction():
-                now = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
-                assert now is not None
-                tx = Tx(_Conn(conn), float(now[0]), lambda gid: self._graph_in(tx, gid), _placeholders)
+            # BEGIN and the clock reading travel with the first statement; the last writes, NOTIFY and
+            # COMMIT together
+            with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
+                clock = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
+                tx = Tx(_Conn(conn, pipeline), lambda: _read_clock(clock), lambda gid: self._graph_in(tx, gid),
+                        _placeholders)  # fmt: skip
                 yield tx
                 tx.flush_audit()
                 if tx.notify:

@@ -50,8 +50,6 @@ INDEXES: dict[str, str] = {
     "events_submitted": "events",
     "tasks_ready": "tasks",
     "tasks_lease": "tasks",
-    "tasks_worker": "tasks",
-    "tasks_event_state": "tasks",
     "audit_event": "audit",
     "audit_task": "audit",
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ from baton.spec import graph_digest, graph_from_dict, graph_to_dict
 from baton.states import EventState, Outcome, TaskState
 
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+REQUIREMENTS_CHECK_S = 1.0
 K = TypeVar("K")
 V = TypeVar("V")
 # A running task with what deciding its end needs; _ended_here reads rows in this order.
@@ -86,6 +88,8 @@ class SqlBackend(SqlReads):
         self.max_result_bytes = max_result_bytes
         self._graphs: dict[int, Graph] = {}
         self._requirements: dict[int, claims.Requirement] = {}
+        self._requirements_checked = 0.0
+        self._requirements_stale = True
         self._events = _Recent[int, claims.EventInfo](256)  # immutable parts of recent events, for claims
         self._lock = threading.Lock()
 
@@ -328,15 +332,22 @@ class SqlBackend(SqlReads):
             faults.point("report.before_commit" if reports else "")
             requirements = self._requirements_now(tx)
             chosen = claims.pick(tx, requirements, free, labels, limit, self.skip_locked)
+            self._requirements_stale = len(chosen) < limit
             if not chosen:
                 return ClaimResult([], rejected)
             expires = claims.take(tx, worker_id, chosen, lease_s)
             return ClaimResult(claims.build_claims(tx, chosen, expires, self._events), rejected)
 
     def _requirements_now(self, tx: Tx) -> dict[int, claims.Requirement]:
-        known = tx.one("SELECT MAX(id) FROM requirements")[0] or 0
-        if known not in self._requirements and known:
-            self._requirements = claims.load_requirements(tx)
+        """The interned requirements, re-read when new ones may exist: rows are only ever added
+        (when an event is planned), so it suffices to look after a claim came back short, or once
+        a second while every claim is filled (a new kind of task then waits at most that long)."""
+        now = time.monotonic()
+        if self._requirements_stale or now >= self._requirements_checked + REQUIREMENTS_CHECK_S:
+            self._requirements_checked = now
+            known = tx.one("SELECT MAX(id) FROM requirements")[0] or 0
+            if known not in self._requirements and known:
+                self._requirements = claims.load_requirements(tx)
         return self._requirements
 
     @retried

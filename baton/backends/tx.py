@@ -33,16 +33,26 @@ class Tx:
     def __init__(
         self,
         conn: Connection,
-        now: float,
+        now: float | Callable[[], float],
         graph_of: Callable[[int], Graph],
         convert: Callable[[str], str] = lambda s: s,
     ) -> None:
         self.conn = conn
-        self.now = now
+        # the clock reading may arrive later: a pipelined database sends it with the first statement
+        self._now = now if isinstance(now, float) else None
+        self._clock = now if callable(now) else None
         self.graph_of = graph_of
         self._convert = convert
         self._audit: list[tuple[Any, ...]] = []
         self.notify = False  # set when waiting processes should look again after the commit
+
+    @property
+    def now(self) -> float:
+        """The time this transaction runs at (seconds since the epoch, by the database's clock)."""
+        if self._now is None:
+            assert self._clock is not None
+            self._now = self._clock()
+        return self._now
 
     def q(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self.conn.execute(self._convert(sql), params)
