@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import shutil
 import sys
 import threading
 import time
@@ -571,6 +572,8 @@ def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, 
         url, folder = (db, None) if db else fresh_sqlite_url()
         settings = settings_from(config_file, db=url)
         figures = run_once(settings, config, (folder or Path(".baton")) / "bench-logs")
+        if folder is not None:  # kept (with the workers' logs) only when the run failed
+            shutil.rmtree(folder, ignore_errors=True)
         runs.append(figures)
         click.echo(json.dumps(figures) if as_json else describe(figures))
     if not as_json and repeat > 1:
