@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from baton.backends.tx import Cursor, Tx, values
+from baton.backends.tx import Cursor, Tx
 from baton.model import DepMode
 from baton.planner import blocked_by
 from baton.records import Report
@@ -56,43 +56,61 @@ _SUCCEEDED = (
 )
 
 
+@dataclass
+class Tally:
+    """Counter updates owed after attempts ended: each node's remaining count and each event's
+    active count. Those rows are shared by every report of the event, so a caller that has more
+    to do in the transaction (claiming) applies the tally last, holding their row locks only for
+    the commit."""
+
+    succeeded: list[Ended] = field(default_factory=list)
+    terminal: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def apply(self, tx: Tx) -> int:
+        """Apply the counter updates; return how many tasks became ready through them."""
+        # all sent before any answer is read: on a pipelined database, one round trip
+        counted = _send_count_down(tx, self.succeeded)
+        settled = _send_settle(tx, self.terminal)
+        released = _read_counted(tx, counted)
+        _read_settled(tx, settled)
+        return released
+
+
 def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
-    """Apply the end of each attempt; the caller has checked each is the current one and holds
-    its row. A batch costs a fixed number of statements, not a few per task."""
+    """Apply the end of each attempt, counters included."""
+    end_attempts(tx, ended, actor).apply(tx)
+
+
+def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
+    """Apply the end of each attempt and release its dependants; return the counter updates
+    still owed. The caller has checked each attempt is the current one and holds its row."""
+    tally = Tally()
     if not ended:
-        return
+        return tally
     tx.many(
         "INSERT INTO attempts (task_id, attempt, worker_id, outcome, started_at, finished_at, "
         "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended],
     )
-    succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
+    succeeded = tally.succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
     tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
     for e in succeeded:
         tx.audit(actor, "task.succeeded", f"attempt {e.attempt} succeeded", e.event_id, e.task_id,
                  node=e.node, partition=e.partition)  # fmt: skip
-    terminal: dict[int, int] = defaultdict(int)
-    for e in succeeded:
-        terminal[e.event_id] += 1
+        tally.terminal[e.event_id] += 1
     failed = []
     for e in ended:
         if e.outcome is Outcome.SUCCEEDED:
             continue
         d = decide(e.outcome, tx.graph_of(e.graph_id).node(e.node).retry, e.failures, e.cancelling, _rng)
         _move(tx, e, d, actor)
-        terminal[e.event_id] += d.state.terminal
+        tally.terminal[e.event_id] += d.state.terminal
         if d.state is TaskState.FAILED:
             failed.append(e)
     for event_id, count in block(tx, failed).items():
-        terminal[event_id] += count
-    # the three counter updates are sent together and their answers read afterwards: on a
-    # pipelined database (PostgreSQL) that is one round trip instead of three
-    released = _send_release_same(tx, succeeded)
-    counted = _send_count_down(tx, succeeded)
-    settled = _send_settle(tx, terminal)
-    _read_released(tx, released)
-    _read_counted(tx, counted)
-    _read_settled(tx, settled)
+        tally.terminal[event_id] += count
+    _read_released(tx, _send_release_same(tx, succeeded))
+    return tally
 
 
 def _attempt_columns(r: Report) -> tuple[object, ...]:
@@ -123,94 +141,78 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
     tx.audit(actor, f"task.{action}", cause, e.event_id, e.task_id, node=e.node, partition=e.partition)
 
 
-_BECOME_READY = (
-    "state = CASE WHEN tasks.pending = {n} THEN 'ready' ELSE tasks.state END, "
-    "ready_at = CASE WHEN tasks.pending = {n} THEN ? ELSE tasks.ready_at END, "
-    "available_at = CASE WHEN tasks.pending = {n} THEN ? ELSE tasks.available_at END"
+# Satisfy ``?`` edges of a pending task; it becomes ready when none are left.
+_RELEASE = (
+    "UPDATE tasks SET pending = pending - ?, "
+    "state = CASE WHEN pending = ? THEN 'ready' ELSE state END, "
+    "ready_at = CASE WHEN pending = ? THEN ? ELSE ready_at END, "
+    "available_at = CASE WHEN pending = ? THEN ? ELSE available_at END "
+    "WHERE event_id = ? AND node = ? AND state = 'pending'"
 )
 
 
-Sent = tuple[Cursor, Any]  # a statement sent, and what reading its answer needs
+def _release_params(tx: Tx, n: int) -> tuple[object, ...]:
+    return (n, n, n, tx.now, n, tx.now)
 
 
-def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Sent | None:
+Sent = list[tuple[Cursor, Any]]  # statements sent, each with what reading its answer needs
+
+
+def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Sent:
     """Decrement each dependant's wait counter by the number of its ``same`` edges satisfied
-    here (one statement for the batch)."""
+    here: a statement per dependant, all sent before any answer is read."""
     causes: dict[tuple[int, str, str], list[str]] = defaultdict(list)
     for e in succeeded:
         for down, mode in tx.graph_of(e.graph_id).downstream[e.node]:
             if mode is DepMode.SAME:
                 causes[(e.event_id, down.name, e.partition)].append(f"{e.node}[{e.partition}] succeeded")
-    if not causes:
-        return None
+    sql = _RELEASE + " AND partition = ? RETURNING id, state"
     # one order for every transaction (event, partition, node): concurrent reports lock alike
     keys = sorted(causes, key=lambda k: (k[0], k[2], k[1]))
-    rows, params = values([(*k, len(causes[k])) for k in keys])
-    sql = (
-        f"WITH d (event_id, node, partition, n) AS (VALUES {rows}) "
-        f"UPDATE tasks SET pending = tasks.pending - d.n, {_BECOME_READY.format(n='d.n')} FROM d "
-        "WHERE tasks.event_id = d.event_id AND tasks.node = d.node AND tasks.partition = d.partition "
-        "AND tasks.state = 'pending' RETURNING tasks.id, tasks.event_id, tasks.node, tasks.partition, tasks.state"
-    )
-    return tx.q(sql, (*params, tx.now, tx.now)), causes
+    return [(tx.q(sql, (*_release_params(tx, len(causes[k])), *k)), (k, causes[k])) for k in keys]
 
 
-def _read_released(tx: Tx, sent: Sent | None) -> None:
-    if sent is None:
-        return
-    cursor, causes = sent
-    ready = [r for r in cursor.fetchall() if r[4] == "ready"]
-    if ready:
-        tx.changed()
-    for task_id, event_id, node, partition, _ in ready:
-        cause = ", ".join(causes[(event_id, node, partition)])
-        tx.audit("controller", "task.ready", cause, event_id, task_id, node=node, partition=partition)
+def _read_released(tx: Tx, sent: Sent) -> None:
+    for cursor, ((event_id, node, partition), causes) in sent:
+        for task_id, state in cursor.fetchall():
+            if state == "ready":
+                tx.made_ready()
+                tx.audit("controller", "task.ready", ", ".join(causes), event_id, task_id, node=node,
+                         partition=partition)  # fmt: skip
 
 
-def _send_count_down(tx: Tx, succeeded: list[Ended]) -> Sent | None:
+def _send_count_down(tx: Tx, succeeded: list[Ended]) -> Sent:
     """Subtract the successes from each node's remaining count."""
     per_node: dict[tuple[int, int, str], int] = defaultdict(int)
     for e in succeeded:
         per_node[(e.event_id, e.graph_id, e.node)] += 1
-    if not per_node:
-        return None
-    keys = sorted(per_node)
-    rows, params = values([(k[0], k[2], per_node[k]) for k in keys])
-    cursor = tx.q(
-        f"WITH d (event_id, node, n) AS (VALUES {rows}) "
-        "UPDATE event_nodes SET remaining = event_nodes.remaining - d.n FROM d "
-        "WHERE event_nodes.event_id = d.event_id AND event_nodes.node = d.node "
-        "RETURNING event_nodes.event_id, event_nodes.node, event_nodes.remaining",
-        params,
-    )
-    return cursor, {(k[0], k[2]): k[1] for k in keys}
+    sql = "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? RETURNING remaining"
+    return [(tx.q(sql, (n, k[0], k[2])), k) for k, n in sorted(per_node.items())]
 
 
-def _read_counted(tx: Tx, sent: Sent | None) -> None:
-    """A node whose last task succeeded satisfies its node-level edges (``all``, ``broadcast``)."""
-    if sent is None:
-        return
-    cursor, graph_ids = sent
-    for event_id, node, left in sorted(cursor.fetchall()):
-        if left != 0:
+def _read_counted(tx: Tx, sent: Sent) -> int:
+    """A node whose last task succeeded satisfies its node-level edges (``all``, ``broadcast``);
+    returns how many tasks became ready."""
+    ready = 0
+    for cursor, (event_id, graph_id, node) in sent:
+        row = cursor.fetchone()
+        if row is None or row[0] != 0:
             continue
         tx.audit("controller", "node.succeeded", "all tasks succeeded", event_id, node=node)
-        for down, mode in tx.graph_of(graph_ids[(event_id, node)]).downstream[node]:
+        for down, mode in tx.graph_of(graph_id).downstream[node]:
             if mode.node_level:
-                _release_node(tx, event_id, down.name, f"node {node} succeeded")
+                ready += _release_node(tx, event_id, down.name, f"node {node} succeeded")
+    return ready
 
 
-def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> None:
-    """Satisfy one node-level edge of every task of the node."""
-    rows = tx.rows(
-        f"UPDATE tasks SET pending = pending - 1, {_BECOME_READY.format(n='1')} "
-        "WHERE event_id = ? AND node = ? AND state = 'pending' RETURNING id, state",
-        (tx.now, tx.now, event_id, node),
-    )
+def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> int:
+    """Satisfy one node-level edge of every task of the node; return how many became ready."""
+    rows = tx.rows(_RELEASE + " RETURNING id, state", (*_release_params(tx, 1), event_id, node))
     ready = [r[0] for r in rows if r[1] == "ready"]
     if ready:
-        tx.changed()
+        tx.made_ready(len(ready))
         tx.audit("controller", "task.ready", cause, event_id, node=node, tasks=len(ready))
+    return len(ready)
 
 
 def block(tx: Tx, failed: Iterable[Ended]) -> dict[int, int]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from baton.backends.tx import Tx, in_list, values
+from baton.backends.tx import Tx, in_list
 from baton.model import Dependency, DepMode, Graph, Node
 from baton.planner import UNPARTITIONED
 from baton.records import Claim
@@ -71,14 +71,18 @@ def pick(
     lock_clause: str = "",
 ) -> list[Candidate]:
     """Choose up to ``limit`` ready tasks that fit together in ``free`` capacity."""
-    fitting = sorted(r.id for r in requirements.values() if r.fits(labels, free))
+    fitting = [r for r in requirements.values() if r.fits(labels, free)]
     if not fitting or limit <= 0:
         return []
+    # With unit costs the first ``limit`` rows all fit; otherwise look further down the queue
+    # for tasks that fit beside the bigger ones. Rows read here are locked until the commit.
+    unit = all(dict(r.cost) in ({"slots": 1}, {}) for r in fitting)
+    ids = sorted(r.id for r in fitting)
     rows = tx.rows(
         "SELECT id, event_id, node, partition, attempt, req_id FROM tasks t "
-        f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(fitting)}) "
+        f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(ids)}) "
         f"ORDER BY priority DESC, stage DESC, available_at, id LIMIT ? {lock_clause}",
-        (tx.now, *fitting, limit * 4 + 16),
+        (tx.now, *ids, limit if unit else limit * 4 + 16),
     )
     remaining = dict(free)
     chosen: list[Candidate] = []
@@ -90,6 +94,8 @@ def pick(
             chosen.append(Candidate(*row))
             if len(chosen) >= limit or remaining.get("slots", 0) <= 0:
                 break
+    if lock_clause and len(rows) > len(chosen):
+        tx.made_ready(len(rows) - len(chosen))  # locked but left: others may want them after the commit
     return chosen
 
 
@@ -97,11 +103,14 @@ def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float) ->
     """Move the chosen tasks to running under this worker's lease; return the lease expiry."""
     expires = tx.now + lease_s
     ids = [c.task_id for c in chosen]
+    # No "AND state = 'ready'": pick has locked these rows (or the transaction holds the only
+    # write lock), and with it PostgreSQL may walk the whole ready index instead of the key.
     tx.q(
         "UPDATE tasks SET state = 'running', attempt = attempt + 1, worker_id = ?, lease_expires_at = ?, "
-        f"started_at = ?, cancel_requested = 0 WHERE id IN ({in_list(ids)}) AND state = 'ready'",
+        f"started_at = ?, cancel_requested = 0 WHERE id IN ({in_list(ids)})",
         (worker_id, expires, tx.now, *ids),
     )
+    tx.took(len(ids))
     return expires
 
 
@@ -136,24 +145,22 @@ def _upstream_key(c: Candidate, dep: Dependency) -> tuple[int, str, str]:
     return (c.event_id, dep.upstream, c.partition if dep.mode is DepMode.SAME else UNPARTITIONED)
 
 
-def _upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int, Node]) -> dict[Any, str]:
+def _upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int, Node]) -> dict[Any, str | None]:
     """The results of the single upstream tasks (``same`` and ``broadcast`` edges) of every
-    chosen task, by (event, node, partition), as JSON text."""
+    chosen task, by (event, node, partition), as JSON text: all queries sent, then read."""
     keys = sorted(
         {_upstream_key(c, dep) for c in chosen for dep in nodes[c.task_id].edges() if dep.mode is not DepMode.ALL}
     )
-    if not keys:
-        return {}
-    rows, params = values(keys)
-    found = tx.rows(
-        f"WITH k (event_id, node, partition) AS (VALUES {rows}) SELECT t.event_id, t.node, t.partition, t.result "
-        "FROM k JOIN tasks t ON t.event_id = k.event_id AND t.node = k.node AND t.partition = k.partition",
-        params,
-    )
-    return {(r[0], r[1], r[2]): r[3] for r in found}
+    sql = "SELECT result FROM tasks WHERE event_id = ? AND node = ? AND partition = ?"
+    sent = [(key, tx.q(sql, key)) for key in keys]
+    results = {}
+    for key, cursor in sent:
+        row = cursor.fetchone()
+        results[key] = row[0] if row else None
+    return results
 
 
-def _inputs(tx: Tx, node: Node, c: Candidate, results: dict[Any, str]) -> str:
+def _inputs(tx: Tx, node: Node, c: Candidate, results: dict[Any, str | None]) -> str:
     parts = []
     for dep in node.edges():
         if dep.mode is DepMode.ALL:

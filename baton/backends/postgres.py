@@ -137,7 +137,7 @@ class PostgresBackend(SqlBackend):
                         _placeholders)  # fmt: skip
                 yield tx
                 tx.flush_audit()
-                if tx.notify:
+                if tx.wakes:
                     conn.execute(f"NOTIFY {CHANNEL}")
         except PoolTimeout as exc:
             raise TransientError(f"no database connection within the pool timeout: {exc}") from exc

@@ -30,6 +30,7 @@ from baton.errors import Conflict, NotFound, TransientError
 from baton.model import Graph
 from baton.planner import Plan
 from baton.records import (
+    Claim,
     ClaimResult,
     EventRecord,
     GraphRecord,
@@ -328,15 +329,29 @@ class SqlBackend(SqlReads):
         reports: Sequence[Report] = (),
     ) -> ClaimResult:
         with self.transaction() as tx:
-            rejected = self._record_reports(tx, worker_id, reports)
+            rejected, tally = self._record_reports(tx, worker_id, reports)
             faults.point("report.before_commit" if reports else "")
-            requirements = self._requirements_now(tx)
-            chosen = claims.pick(tx, requirements, free, labels, limit, self.skip_locked)
-            self._requirements_stale = len(chosen) < limit
-            if not chosen:
-                return ClaimResult([], rejected)
-            expires = claims.take(tx, worker_id, chosen, lease_s)
-            return ClaimResult(claims.build_claims(tx, chosen, expires, self._events), rejected)
+            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s)
+            # last: the event's shared rows stay locked only for the commit; what the counters
+            # release (a fan-in's downstream) may still be claimed with the capacity left
+            if tally.apply(tx) and len(got) < limit:
+                left = dict(free)
+                for c in got:
+                    for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
+                        left[key] = left.get(key, 0) - amount
+                got += self._claim_in(tx, worker_id, left, labels, limit - len(got), lease_s)
+            return ClaimResult(got, rejected)
+
+    def _claim_in(
+        self, tx: Tx, worker_id: str, free: Mapping[str, int], labels: frozenset[str], limit: int, lease_s: float
+    ) -> list[Claim]:
+        requirements = self._requirements_now(tx)
+        chosen = claims.pick(tx, requirements, free, labels, limit, self.skip_locked)
+        self._requirements_stale = len(chosen) < limit
+        if not chosen:
+            return []
+        expires = claims.take(tx, worker_id, chosen, lease_s)
+        return claims.build_claims(tx, chosen, expires, self._events)
 
     def _requirements_now(self, tx: Tx) -> dict[int, claims.Requirement]:
         """The interned requirements, re-read when new ones may exist: rows are only ever added
@@ -355,12 +370,17 @@ class SqlBackend(SqlReads):
         if not reports:
             return []
         with self.transaction() as tx:
-            return self._record_reports(tx, worker_id, reports)
+            rejected, tally = self._record_reports(tx, worker_id, reports)
+            tally.apply(tx)
+            return rejected
 
-    def _record_reports(self, tx: Tx, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:
-        """Fence each report by (state, attempt, worker); apply the current ones."""
+    def _record_reports(
+        self, tx: Tx, worker_id: str, reports: Sequence[Report]
+    ) -> tuple[list[tuple[int, int]], advance.Tally]:
+        """Fence each report by (state, attempt, worker); apply the current ones, except for the
+        counter updates they owe (returned)."""
         if not reports:
-            return []
+            return [], advance.Tally()
         ids = sorted({r.task_id for r in reports})
         rows = {
             r[0]: r
@@ -386,8 +406,7 @@ class SqlBackend(SqlReads):
                 )
                 continue
             ended.append(self._ended(row, worker_id, r))
-        advance.finish_attempts(tx, ended, f"worker:{worker_id}")
-        return rejected
+        return rejected, advance.end_attempts(tx, ended, f"worker:{worker_id}")
 
     def _ended(self, row: Sequence[Any], worker_id: str, r: Report) -> Ended:
         if r.outcome is Outcome.SUCCEEDED:

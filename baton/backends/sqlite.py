@@ -16,9 +16,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from baton.backends.migrate import apply_pending
 from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
@@ -30,6 +31,38 @@ from baton.errors import BackendError
 # the time; the WAL is rewound after each checkpoint, so it stays about this size.
 WAL_CHECKPOINT_PAGES = 4000
 SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class _Eager:
+    """The two calls Tx makes, on a sqlite3 connection. Answers are read at once: there is no
+    round trip to save, and a statement whose rows were left unread would stay busy."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Rows:
+        cursor = self.conn.execute(sql, params)
+        return _Rows(cursor.fetchall(), cursor.rowcount)
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> _Rows:
+        return _Rows([], self.conn.executemany(sql, params).rowcount)
+
+
+class _Rows:
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self._next = 0
+        self.rowcount = rowcount
+
+    def fetchall(self) -> list[Any]:
+        rows, self._next = self._rows[self._next :], len(self._rows)
+        return rows
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
 
 
 class SqliteBackend(SqlBackend):
@@ -109,7 +142,7 @@ class SqliteBackend(SqlBackend):
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot start a transaction on {self.path}: {exc}") from exc
-            tx = Tx(conn, time.time(), lambda gid: self._graph_in(tx, gid))
+            tx = Tx(_Eager(conn), time.time(), lambda gid: self._graph_in(tx, gid))
             try:
                 yield tx
                 tx.flush_audit()

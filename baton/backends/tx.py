@@ -45,6 +45,8 @@ class Tx:
         self._convert = convert
         self._audit: list[tuple[Any, ...]] = []
         self.notify = False  # set when waiting processes should look again after the commit
+        self._ready = 0  # tasks made ready in this transaction
+        self._taken = 0  # tasks claimed in this transaction
 
     @property
     def now(self) -> float:
@@ -70,6 +72,20 @@ class Tx:
         """Claimable work appeared or an event finished: wake waiting processes on commit."""
         self.notify = True
 
+    def made_ready(self, count: int = 1) -> None:
+        """Tasks became ready here. Waiting processes are woken only for those this same
+        transaction does not claim itself (see :meth:`took`): under load, when each report's
+        transaction claims what it releases, nobody needs waking and no one is."""
+        self._ready += count
+
+    def took(self, count: int) -> None:
+        self._taken += count
+
+    @property
+    def wakes(self) -> bool:
+        """Whether waiting processes should look again after the commit."""
+        return self.notify or self._ready > self._taken
+
     def audit(
         self,
         actor: str,
@@ -94,10 +110,3 @@ class Tx:
 def in_list(values: Sequence[Any]) -> str:
     """Placeholders for ``IN (...)``: ``?, ?, ?``."""
     return ", ".join("?" * len(values))
-
-
-def values(rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
-    """Rows for ``VALUES``: ``(?, ?), (?, ?)`` and the parameters, flattened in order."""
-    width = len(rows[0])
-    one = "(" + ", ".join("?" * width) + ")"
-    return ", ".join([one] * len(rows)), [v for row in rows for v in row]
