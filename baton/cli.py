@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the event failed (or was cancelled); 2 bad input or usa
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import shutil
@@ -320,7 +321,7 @@ def worker(
     **flags: Any,
 ) -> None:
     """Run a task server: pull tasks that fit, run them, report. SIGTERM drains it."""
-    from baton.worker import Worker, WorkerConfig
+    from baton.worker.loop import Worker, WorkerConfig
 
     settings = settings_from(config_file, db=db, **flags)
     capacity = {"slots": slots, **_resources(resources)}
@@ -597,4 +598,7 @@ def db_upgrade(db: str | None, config_file: str | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # Everything imported so far lives as long as the process: keep it out of the garbage
+    # collector's full passes, which otherwise rescan it all while a plan or a batch allocates.
+    gc.freeze()
     cli.main(args=argv, prog_name="baton")

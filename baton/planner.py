@@ -42,16 +42,25 @@ def node_partitions(node: Node, partitions: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
-    """Every task of the event, in topological node order; params must be validated."""
+    """Every task of the event; params must be validated.
+
+    Tasks come partition by partition (each partition's nodes in topological order), then the
+    unpartitioned ones: a partition's tasks sit side by side in the store, so the transactions
+    that move one partition along touch few pages."""
     keys = partition_keys(graph, params)
-    tasks: list[PlannedTask] = []
-    totals: dict[str, int] = {}
     stages = node_stages(graph)
-    for node in graph.nodes:
-        pending = len(node.edges())
-        parts = node_partitions(node, keys)
-        tasks.extend(PlannedTask(node.name, p, pending, node.priority, stages[node.name]) for p in parts)
-        totals[node.name] = len(parts)
+    partitioned = [n for n in graph.nodes if n.partitioned]
+    tasks = [
+        PlannedTask(node.name, p, len(node.edges()), node.priority, stages[node.name])
+        for p in (keys if partitioned else ())
+        for node in partitioned
+    ]
+    tasks += [
+        PlannedTask(node.name, UNPARTITIONED, len(node.edges()), node.priority, stages[node.name])
+        for node in graph.nodes
+        if not node.partitioned
+    ]
+    totals = {node.name: len(node_partitions(node, keys)) for node in graph.nodes}
     return Plan(tuple(tasks), totals)
 
 

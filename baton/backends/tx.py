@@ -29,6 +29,9 @@ class Connection(Protocol):
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Cursor: ...
 
 
+_compact = json.JSONEncoder(separators=(",", ":"), default=str).encode  # built once: audit rows are hot
+
+
 class Tx:
     def __init__(
         self,
@@ -95,7 +98,7 @@ class Tx:
         task_id: int | None = None,
         **detail: Any,
     ) -> None:
-        payload = json.dumps(detail, separators=(",", ":"), default=str) if detail else "{}"
+        payload = _compact(detail) if detail else "{}"
         self._audit.append((self.now, event_id, task_id, actor, action, cause, payload))
 
     def flush_audit(self) -> None:

@@ -5,8 +5,7 @@ Invariants:
 - a worker holds at most its free capacity in attempts (no prefetch);
 - every report and heartbeat names (task id, attempt); the backend drops stale ones;
 - a worker cut off from the backend for longer than its lease stops its attempts.
+
+Nothing is imported here: executor processes import ``baton.worker.executor`` alone and should
+not pay for the worker's loop and the backends.
 """
-
-from baton.worker.loop import Worker, WorkerConfig
-
-__all__ = ["Worker", "WorkerConfig"]

@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import multiprocessing
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -43,19 +44,23 @@ class Executor:
 
     def __init__(self) -> None:
         self._events_sent: OrderedDict[int, None] = OrderedDict()
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
+        self.killed = False  # set once we have killed it (timeout, stop order, or it died)
+        parent, child = socket.socketpair()
         self.capture_dir = tempfile.mkdtemp(prefix="baton-executor-")
         self.out_path = os.path.join(self.capture_dir, "stdout")
         self.err_path = os.path.join(self.capture_dir, "stderr")
-        self.conn: Connection = parent
+        # A plain interpreter running this module, not multiprocessing's spawn: that would import
+        # the worker's __main__ (the whole CLI) into every executor, ~0.5 s of CPU and ~20 MB
+        # each. Its own session (process group) from the start, so a kill reaches its children.
         # Not a daemon: tasks may start processes of their own. The executor watches its parent
         # instead and ends its process group if the worker dies (see _watch_parent).
-        self.process = ctx.Process(
-            target=serve, args=(child, os.getpid(), self.out_path, self.err_path), name="baton-executor"
+        argv = [sys.executable, "-c", "from baton.worker.executor import main; main()", str(child.fileno()),
+                str(os.getpid()), self.out_path, self.err_path, json.dumps(sys.path)]  # fmt: skip
+        self.process = subprocess.Popen(
+            argv, pass_fds=[child.fileno()], start_new_session=True, stdin=subprocess.DEVNULL
         )
-        self.process.start()
         child.close()
+        self.conn: Connection = Connection(parent.detach())
 
     def note_event(self, event_id: int) -> bool:
         """Record that the next task is of this event; True when its parameters must be sent.
@@ -71,7 +76,7 @@ class Executor:
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def send(self, message: str) -> None:
         """Hand the executor a task; its answer arrives on :attr:`conn` (see :meth:`receive`)."""
@@ -94,21 +99,22 @@ class Executor:
 
     def signal_kill(self) -> None:
         """SIGKILL the executor and every process it started, without waiting for it to end."""
-        pid = self.process.pid
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)  # may not be in its own group yet: see below
-            if self.process.exitcode is None:
-                self.process.kill()
+        self.killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self.process.kill()
 
     def kill(self) -> None:
         """Kill the executor and every process it started, and reap it."""
         self.signal_kill()
-        self.process.join(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
 
     def exit_description(self) -> str:
-        self.process.join(timeout=5)
-        code = self.process.exitcode
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        code = self.process.returncode
         if code is not None and code < 0:
             return f"the task's process was killed by signal {signal.Signals(-code).name}"
         return f"the task's process exited with code {code}"
@@ -135,9 +141,15 @@ class Executor:
 # --- inside the executor process ----------------------------------------------------------
 
 
+def main() -> None:
+    """Entry point of an executor process: ``FD PARENT_PID STDOUT_PATH STDERR_PATH SYS_PATH_JSON``."""
+    fd, parent_pid, out_path, err_path, path = sys.argv[1:6]
+    sys.path[:] = json.loads(path)  # import what the worker could import
+    serve(Connection(int(fd)), int(parent_pid), out_path, err_path)
+
+
 def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> None:
     """Executor main loop: receive a task, run it, reply; until the pipe closes."""
-    os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     out = open(out_path, "w+b")  # noqa: SIM115 - lives as long as the process

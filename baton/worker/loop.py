@@ -48,6 +48,10 @@ from baton.worker.runner import (
 )
 
 log = logging.getLogger("baton.worker")
+# Longest step between two looks for new work while idle with free capacity (each look is a
+# cheap check of a counter: SQLite's data_version, or the LISTEN thread's count): new work is
+# noticed within this, at well under 1% of a core per idle worker.
+CHANGE_POLL_MAX_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,7 @@ class Worker:
         while time.monotonic() < deadline and not self.draining.is_set():
             if self._poll(step) or self.link.wait_for_change(0):
                 return
-            step = min(step * 2, 0.05)
+            step = min(step * 2, CHANGE_POLL_MAX_S)
 
     def _poll(self, timeout_s: float, until_stop: bool = False) -> bool:
         """Wait up to ``timeout_s`` for attempts to end (answers on executor pipes, reports from

@@ -34,8 +34,10 @@ class ExecutorPool:
         return executor
 
     def give_back(self, executor: Executor) -> None:
+        """Return an executor after a task (one that was killed is closed instead; one that died
+        by itself while idle is caught by borrow)."""
         with self._lock:
-            if executor.alive:
+            if not executor.killed:
                 self._idle.append(executor)
             else:
                 if executor in self._all:

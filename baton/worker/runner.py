@@ -8,6 +8,7 @@ Argv commands run to their end on a thread of their own (:func:`run_command_atte
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -85,19 +86,29 @@ def _stopped(running: Running, stdout: str, stderr: str) -> Report:
     return _report(running, outcome, error=f"stopped: {reason}", stdout=stdout, stderr=stderr)
 
 
+@functools.lru_cache(maxsize=1024)
+def _message_head(target: str, python_path: tuple[str, ...], limits: Limits) -> str:
+    """The part of an executor message that is the same for every task of a node."""
+    return (
+        f'{{"target":{json.dumps(target)},"python_path":{json.dumps(list(python_path))},'
+        f'"max_result_bytes":{limits.max_result_bytes},"max_log_bytes":{limits.max_log_bytes},'
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    return json.dumps(text)
+
+
 def _python_message(c: Claim, graph: Graph, node: PythonAction, limits: Limits, send_params: bool) -> str:
     """The executor's message, built as text so params and inputs are never parsed here. An event's
     parameters (which can hold a 10,000-item partition list) go to each executor once, not per task."""
     context = (
-        f'{{"event_id":{c.event_id},"event_type":{json.dumps(c.event_type)},"node":{json.dumps(c.node)},'
+        f'{{"event_id":{c.event_id},"event_type":{_quoted(c.event_type)},"node":{_quoted(c.node)},'
         f'"partition":{json.dumps(c.partition or None)},"attempt":{c.attempt},"inputs":{c.inputs_json}}}'
     )
     params = f'"params":{c.params_json},' if send_params else ""
-    return (
-        f'{{"target":{json.dumps(node.target)},"python_path":{json.dumps(list(graph.python_path))},'
-        f'"max_result_bytes":{limits.max_result_bytes},"max_log_bytes":{limits.max_log_bytes},'
-        f'{params}"context":{context}}}'
-    )
+    return f'{_message_head(node.target, graph.python_path, limits)}{params}"context":{context}}}'
 
 
 def start_python(running: Running, graph: Graph, limits: Limits, executor: Executor) -> Report | None:
