@@ -191,7 +191,7 @@ def _vm_hwm_kb(pid: int) -> int:
 
 def _statements(backend: SqlBackend) -> float | None:
     """Statements executed so far in this database (PostgreSQL with pg_stat_statements), else None."""
-    if not backend.pushes_changes:
+    if backend.dialect != "postgresql":
         return None
     try:
         with backend.transaction(write=False) as tx:

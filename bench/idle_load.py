@@ -1,6 +1,7 @@
-"""Database load of an idle Baton cluster on PostgreSQL: statements and transactions per second.
+"""Load of an idle Baton cluster: CPU of its processes and, on PostgreSQL, statements and transactions per second.
 
     python bench/idle_load.py --db postgresql://postgres@127.0.0.1:5432/baton --workers 3 --seconds 60
+    python bench/idle_load.py --db sqlite:////tmp/idle/baton.db --workers 3 --seconds 60
 
 Starts one ``baton controller`` and N ``baton worker`` processes with default settings, lets them
 settle, then counts what reaches the database over the window: statements from
@@ -23,6 +24,8 @@ import psycopg
 
 
 def _counts(dsn: str) -> dict[str, float]:
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        return {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         xacts = conn.execute(
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"

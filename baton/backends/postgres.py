@@ -14,7 +14,9 @@ Everything but the dialect lives in :mod:`baton.backends.sql`. Here:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -153,8 +155,19 @@ class PostgresBackend(SqlBackend):
             tx.q("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             apply_pending(tx, self.dialect)
 
+    def change_fd(self) -> int | None:
+        """This thread's descriptor that the LISTEN thread makes readable on each notification."""
+        fd: int | None = getattr(self._seen, "fd", None)
+        if fd is None:
+            fd = self._seen.fd = self._start_listener().subscribe()
+        return fd
+
     def wait_for_change(self, timeout_s: float) -> bool:
         listener = self._start_listener()
+        fd = getattr(self._seen, "fd", None)
+        if fd is not None:
+            with contextlib.suppress(BlockingIOError):
+                os.read(fd, 65536)  # consumed before looking: a later notification re-arms it
         seen = getattr(self._seen, "version", None)
         version = listener.wait_past(seen, timeout_s if seen is not None else 0.0)
         self._seen.version = version
@@ -188,11 +201,26 @@ class _Listener(threading.Thread):
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
+        self._pipes: list[int] = []  # write ends, one per subscribed thread
+        self._ends: list[int] = []  # every end, closed when the listener stops
 
     def bump(self) -> None:
         with self._cond:
             self.version += 1
             self._cond.notify_all()
+            for fd in self._pipes:
+                with contextlib.suppress(BlockingIOError, OSError):  # full: a wake-up is pending
+                    os.write(fd, b"!")
+
+    def subscribe(self) -> int:
+        """A descriptor made readable by every notification from now on."""
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        with self._cond:
+            self._pipes.append(w)
+            self._ends += [r, w]
+        return r
 
     def wait_past(self, seen: int | None, timeout_s: float) -> int:
         """Wait until the counter moves past ``seen`` or the timeout passes; return it."""
@@ -225,6 +253,11 @@ class _Listener(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.join(timeout=5)
+        with self._cond:
+            for fd in self._ends:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._pipes, self._ends = [], []
 
 
 def _redact(dsn: str) -> str:

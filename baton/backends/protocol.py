@@ -62,6 +62,12 @@ class WorkerLink(Protocol):
         """Block until something may have changed in the store, or the timeout passes."""
         ...
 
+    def change_fd(self) -> int | None:
+        """A descriptor that becomes readable when the store may have changed (then ask
+        ``wait_for_change(0)``), for waiting on it beside other descriptors; None when changes
+        can only be polled."""
+        ...
+
 
 class Backend(WorkerLink, Protocol):
     """Everything: graphs, events, the controller's verbs and the reads behind the CLI."""

@@ -79,6 +79,7 @@ class _Recent(OrderedDict[K, V]):
 class SqlBackend(SqlReads):
     """Backend verbs over a SQL database; see :mod:`baton.backends.protocol`."""
 
+    dialect = ""  # "sqlite", "postgresql"
     skip_locked = ""  # "FOR UPDATE OF t SKIP LOCKED" where the database has it: claim without waiting
     row_lock = ""  # "FOR UPDATE OF t" where the database locks rows, not the whole file
     event_lock = ""  # "FOR UPDATE": two controllers must not plan one event at once
@@ -108,6 +109,9 @@ class SqlBackend(SqlReads):
 
     @abstractmethod
     def wait_for_change(self, timeout_s: float) -> bool: ...
+
+    @abstractmethod
+    def change_fd(self) -> int | None: ...
 
     # --- graphs ---------------------------------------------------------------------------
 

@@ -4,15 +4,19 @@ Write transactions start with ``BEGIN IMMEDIATE`` so they take the single write 
 instead of failing half-way with ``SQLITE_BUSY``. Before that, a writer queues on an ``flock`` of
 a file beside the database: SQLite's own busy handler waits by sleeping 1, 2, 5, 10… ms and
 retrying, so under load one process could win the lock again and again while the others
-slept; the kernel wakes an ``flock`` waiter the moment the lock is free. Each thread
-gets its own connection. Waiting for change polls ``PRAGMA data_version``, which moves when
-another connection commits and costs a few microseconds to read.
+slept; the kernel wakes an ``flock`` waiter the moment the lock is free.
+
+Waiting for change sleeps until the write-ahead log is written (inotify, see
+:mod:`baton.backends.filewatch`), then reads ``PRAGMA data_version``, which moves when another
+connection commits; without inotify it polls that counter. Each thread has its own connection,
+writer-lock handle and watch.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import select
 import sqlite3
 import threading
 import time
@@ -21,6 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from baton.backends import filewatch
 from baton.backends.migrate import apply_pending
 from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
 from baton.backends.tx import Tx
@@ -88,6 +93,7 @@ class SqliteBackend(SqlBackend):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock_fds: list[int] = []
+        self._watches: list[filewatch.FileWatch] = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -161,11 +167,33 @@ class SqliteBackend(SqlBackend):
         with self.transaction() as tx:
             apply_pending(tx, self.dialect)
 
+    @property
+    def pushes_changes(self) -> bool:  # type: ignore[override]
+        return self.change_fd() is not None
+
+    def change_fd(self) -> int | None:
+        """This thread's watch on the write-ahead log (every commit writes it), or None where
+        files cannot be watched."""
+        self._conn()  # the log exists once a connection is open
+        if not hasattr(self._local, "watch"):
+            self._local.watch = filewatch.watch(f"{self.path}-wal")
+            if self._local.watch is not None:
+                with self._lock:
+                    self._watches.append(self._local.watch)
+        watch: filewatch.FileWatch | None = self._local.watch
+        return None if watch is None else watch.fd
+
     def wait_for_change(self, timeout_s: float) -> bool:
+        """True once another connection has committed since this thread last looked. Sleeps in
+        ``select`` on the log's watch; polls ``PRAGMA data_version`` where there is none."""
         conn = self._conn()
+        fd = self.change_fd()
+        watch: filewatch.FileWatch | None = self._local.watch
         deadline = time.monotonic() + timeout_s
         step = 0.001
         while True:
+            if watch is not None:
+                watch.drain()  # before looking: a commit after the look wakes the select below
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if self._local.data_version is None:
                 self._local.data_version = version
@@ -175,8 +203,11 @@ class SqliteBackend(SqlBackend):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(step, left))
-            step = min(step * 2, 0.01)  # noticed within 10 ms; a look costs microseconds
+            if fd is not None:
+                select.select([fd], [], [], left)
+            else:
+                time.sleep(min(step, left))
+                step = min(step * 2, 0.01)  # noticed within 10 ms; a look costs microseconds
 
     def close(self) -> None:
         """Close every thread's connection. No other thread may still be using this backend."""
@@ -190,4 +221,7 @@ class SqliteBackend(SqlBackend):
                 with suppress(OSError):
                     os.close(fd)
             self._lock_fds.clear()
+            for watch in self._watches:
+                watch.close()
+            self._watches.clear()
         self._local = threading.local()

@@ -48,9 +48,8 @@ from baton.worker.runner import (
 )
 
 log = logging.getLogger("baton.worker")
-# Longest step between two looks for new work while idle with free capacity (each look is a
-# cheap check of a counter: SQLite's data_version, or the LISTEN thread's count): new work is
-# noticed within this, at well under 1% of a core per idle worker.
+# Where the store cannot wake us (no file watching): the longest step between two looks for new
+# work while idle with free capacity. A look reads a counter (SQLite's data_version) in microseconds.
 CHANGE_POLL_MAX_S = 0.01
 
 
@@ -95,6 +94,7 @@ class Worker:
         self.drain_deadline = float("inf")
         self.last_heartbeat_ok = time.monotonic()
         self.unsent: list[Report] = []
+        self.change_fd: int | None = None  # readable when the store may have changed (set in run)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -122,6 +122,7 @@ class Worker:
 
     def run(self) -> None:
         self.link.register_worker(self.info)
+        self.change_fd = self.link.change_fd()
         self.pool.warm(self.config.capacity.get("slots", 1))
         beat = threading.Thread(target=self._heartbeat_loop, name="baton-heartbeat", daemon=True)
         beat.start()
@@ -223,26 +224,33 @@ class Worker:
         if not has_capacity:
             self._poll(self.config.poll_s)
             return
-        # with database push (LISTEN/NOTIFY) a change wakes us; polling is only a safety net
-        idle = self.config.idle_poll_s if getattr(self.link, "pushes_changes", False) else self.config.poll_s
-        deadline = time.monotonic() + idle
+        if self.change_fd is not None:
+            # the store wakes us (a watched log, LISTEN/NOTIFY): the timeout is only a safety net
+            deadline = time.monotonic() + self.config.idle_poll_s
+            while time.monotonic() < deadline and not self.draining.is_set():
+                if self._poll(deadline - time.monotonic(), also=self.change_fd) or self.link.wait_for_change(0):
+                    return
+            return
         step = 0.001
+        deadline = time.monotonic() + self.config.poll_s
         while time.monotonic() < deadline and not self.draining.is_set():
             if self._poll(step) or self.link.wait_for_change(0):
                 return
             step = min(step * 2, CHANGE_POLL_MAX_S)
 
-    def _poll(self, timeout_s: float, until_stop: bool = False) -> bool:
+    def _poll(self, timeout_s: float, until_stop: bool = False, also: int | None = None) -> bool:
         """Wait up to ``timeout_s`` for attempts to end (answers on executor pipes, reports from
-        command threads, timeouts) or a wake-up; collect what ended into ``self.done``. True when
-        something ended. ``until_stop`` ends the wait early only for a stop request."""
+        command threads, timeouts), a wake-up, or ``also`` to be readable; collect what ended into
+        ``self.done``. True when something ended. ``until_stop`` ends the wait early only for a
+        stop request."""
         deadline = time.monotonic() + timeout_s
+        extra = [] if also is None else [also]
         while True:
             now = time.monotonic()
             due = min((r.deadline for r, _ in self.on_executors.values()), default=math.inf)
             wait_s = max(0.0, min(deadline, due) - now)
-            ready = wait([*self.on_executors, self.wake_r], wait_s)
-            ended = self._collect(ready)
+            ready = wait([*self.on_executors, self.wake_r, *extra], wait_s)
+            ended = self._collect([r for r in ready if r not in extra])
             if ended or (ready and not until_stop) or self.draining.is_set() or time.monotonic() >= deadline:
                 return ended
 
