@@ -56,6 +56,9 @@ _SUCCEEDED = (
 )
 
 
+Sent = list[tuple[Cursor, Any]]  # statements sent, each with what reading its answer needs
+
+
 @dataclass
 class Tally:
     """Counter updates owed after attempts ended: each node's remaining count and each event's
@@ -65,15 +68,34 @@ class Tally:
 
     succeeded: list[Ended] = field(default_factory=list)
     terminal: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    released: Sent = field(default_factory=list)  # dependants' releases, sent, answers not read
+    counters: tuple[Sent, list[tuple[int, Cursor]]] | None = None
 
-    def apply(self, tx: Tx) -> int:
-        """Apply the counter updates; return how many tasks became ready through them."""
-        # all sent before any answer is read: on a pipelined database, one round trip
-        counted = _send_count_down(tx, self.succeeded)
-        settled = _send_settle(tx, self.terminal)
+    def read_released(self, tx: Tx) -> None:
+        """Read the answers to the dependants' releases (audit rows for what became ready). A
+        caller may send more statements first, so that both travel in one round trip."""
+        _read_released(tx, self.released)
+        self.released = []
+
+    def send(self, tx: Tx) -> None:
+        """Send the counter updates (their answers are read by :meth:`read`)."""
+        self.counters = (_send_count_down(tx, self.succeeded), _send_settle(tx, self.terminal))
+
+    def read(self, tx: Tx) -> int:
+        """Finish the counter updates; return how many tasks became ready through them."""
+        if self.counters is None:
+            self.send(tx)
+        assert self.counters is not None
+        counted, settled = self.counters
+        self.counters = None
         released = _read_counted(tx, counted)
         _read_settled(tx, settled)
         return released
+
+    def apply(self, tx: Tx) -> int:
+        """Everything still owed, in order; return how many tasks the counters made ready."""
+        self.read_released(tx)
+        return self.read(tx)
 
 
 def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
@@ -82,8 +104,9 @@ def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
 
 
 def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
-    """Apply the end of each attempt and release its dependants; return the counter updates
-    still owed. The caller has checked each attempt is the current one and holds its row."""
+    """Apply the end of each attempt and send the release of its dependants; return what is
+    still owed (reading those releases, the counter updates). The caller has checked each
+    attempt is the current one and holds its row."""
     tally = Tally()
     if not ended:
         return tally
@@ -109,7 +132,7 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
             failed.append(e)
     for event_id, count in block(tx, failed).items():
         tally.terminal[event_id] += count
-    _read_released(tx, _send_release_same(tx, succeeded))
+    tally.released = _send_release_same(tx, succeeded)
     return tally
 
 
@@ -153,9 +176,6 @@ _RELEASE = (
 
 def _release_params(tx: Tx, n: int) -> tuple[object, ...]:
     return (n, n, n, tx.now, n, tx.now)
-
-
-Sent = list[tuple[Cursor, Any]]  # statements sent, each with what reading its answer needs
 
 
 def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Sent:

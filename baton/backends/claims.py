@@ -11,11 +11,11 @@ without being parsed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from baton.backends.tx import Tx, in_list
+from baton.backends.tx import Cursor, Tx, in_list
 from baton.model import Dependency, DepMode, Graph, Node
 from baton.planner import UNPARTITIONED
 from baton.records import Claim
@@ -69,21 +69,26 @@ def pick(
     labels: frozenset[str],
     limit: int,
     lock_clause: str = "",
+    before_reading: Callable[[], None] = lambda: None,
 ) -> list[Candidate]:
-    """Choose up to ``limit`` ready tasks that fit together in ``free`` capacity."""
+    """Choose up to ``limit`` ready tasks that fit together in ``free`` capacity.
+    ``before_reading`` runs after the query is sent, before its answer is read."""
     fitting = [r for r in requirements.values() if r.fits(labels, free)]
     if not fitting or limit <= 0:
+        before_reading()
         return []
     # With unit costs the first ``limit`` rows all fit; otherwise look further down the queue
     # for tasks that fit beside the bigger ones. Rows read here are locked until the commit.
     unit = all(dict(r.cost) in ({"slots": 1}, {}) for r in fitting)
     ids = sorted(r.id for r in fitting)
-    rows = tx.rows(
+    cursor = tx.q(
         "SELECT id, event_id, node, partition, attempt, req_id FROM tasks t "
         f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(ids)}) "
         f"ORDER BY priority DESC, stage DESC, available_at, id LIMIT ? {lock_clause}",
         (tx.now, *ids, limit if unit else limit * 4 + 16),
     )
+    before_reading()
+    rows = cursor.fetchall()
     remaining = dict(free)
     chosen: list[Candidate] = []
     for row in rows:
@@ -123,14 +128,23 @@ class EventInfo:
     params_json: str
 
 
-def build_claims(tx: Tx, chosen: Sequence[Candidate], expires: float, events: dict[int, EventInfo]) -> list[Claim]:
-    """Attach each task's event parameters and upstream results (one query for the batch)."""
+def build_claims(
+    tx: Tx,
+    chosen: Sequence[Candidate],
+    expires: float,
+    events: dict[int, EventInfo],
+    before_reading: Callable[[], None] = lambda: None,
+) -> list[Claim]:
+    """Attach each task's event parameters and upstream results (their queries all sent, then
+    ``before_reading`` run, then the answers read)."""
     missing = sorted({c.event_id for c in chosen} - events.keys())
     if missing:
         rows = tx.rows(f"SELECT id, type, graph_id, params FROM events WHERE id IN ({in_list(missing)})", missing)
         events.update({r[0]: EventInfo(r[1], r[2], r[3]) for r in rows})
     nodes = {c.task_id: tx.graph_of(events[c.event_id].graph_id).node(c.node) for c in chosen}
-    results = _upstream_results(tx, chosen, nodes)
+    sent = _send_upstream_results(tx, chosen, nodes)
+    before_reading()
+    results = {key: (row[0] if row else None) for key, row in ((key, cursor.fetchone()) for key, cursor in sent)}
     claims = []
     for c in chosen:
         event = events[c.event_id]
@@ -145,19 +159,14 @@ def _upstream_key(c: Candidate, dep: Dependency) -> tuple[int, str, str]:
     return (c.event_id, dep.upstream, c.partition if dep.mode is DepMode.SAME else UNPARTITIONED)
 
 
-def _upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int, Node]) -> dict[Any, str | None]:
-    """The results of the single upstream tasks (``same`` and ``broadcast`` edges) of every
-    chosen task, by (event, node, partition), as JSON text: all queries sent, then read."""
+def _send_upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int, Node]) -> list[tuple[Any, Cursor]]:
+    """Queries for the results of the single upstream tasks (``same`` and ``broadcast`` edges)
+    of every chosen task, by (event, node, partition)."""
     keys = sorted(
         {_upstream_key(c, dep) for c in chosen for dep in nodes[c.task_id].edges() if dep.mode is not DepMode.ALL}
     )
     sql = "SELECT result FROM tasks WHERE event_id = ? AND node = ? AND partition = ?"
-    sent = [(key, tx.q(sql, key)) for key in keys]
-    results = {}
-    for key, cursor in sent:
-        row = cursor.fetchone()
-        results[key] = row[0] if row else None
-    return results
+    return [(key, tx.q(sql, key)) for key in keys]
 
 
 def _inputs(tx: Tx, node: Node, c: Candidate, results: dict[Any, str | None]) -> str:

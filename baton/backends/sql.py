@@ -101,6 +101,11 @@ class SqlBackend(SqlReads):
     def transaction(self, write: bool = True) -> AbstractContextManager[Tx]:
         """Open a transaction; a write transaction takes the write lock at once."""
 
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The URL this backend was opened with (another process opens the same store with it)."""
+
     @abstractmethod
     def migrate(self) -> None: ...
 
@@ -335,27 +340,42 @@ class SqlBackend(SqlReads):
         with self.transaction() as tx:
             rejected, tally = self._record_reports(tx, worker_id, reports)
             faults.point("report.before_commit" if reports else "")
-            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s)
-            # last: the event's shared rows stay locked only for the commit; what the counters
-            # release (a fan-in's downstream) may still be claimed with the capacity left
-            if tally.apply(tx) and len(got) < limit:
+            # Statements are sent before earlier answers are read where order allows, so that on
+            # a pipelined database they share round trips: the releases travel with the pick
+            # (which must see them), the counter updates with the upstream results. The counters
+            # go last: the event's shared rows stay locked only for the commit.
+            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s, tally)
+            if tally.read(tx) and len(got) < limit:
+                # what the counters released (a fan-in's downstream) may take the capacity left
                 left = dict(free)
                 for c in got:
                     for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
                         left[key] = left.get(key, 0) - amount
-                got += self._claim_in(tx, worker_id, left, labels, limit - len(got), lease_s)
+                got += self._claim_in(tx, worker_id, left, labels, limit - len(got), lease_s, advance.Tally())
             return ClaimResult(got, rejected)
 
     def _claim_in(
-        self, tx: Tx, worker_id: str, free: Mapping[str, int], labels: frozenset[str], limit: int, lease_s: float
+        self,
+        tx: Tx,
+        worker_id: str,
+        free: Mapping[str, int],
+        labels: frozenset[str],
+        limit: int,
+        lease_s: float,
+        tally: advance.Tally,
     ) -> list[Claim]:
+        """Pick, take and describe up to ``limit`` tasks; reads the tally's releases and sends
+        its counter updates on the way (see claim)."""
         requirements = self._requirements_now(tx)
-        chosen = claims.pick(tx, requirements, free, labels, limit, self.skip_locked)
+        chosen = claims.pick(
+            tx, requirements, free, labels, limit, self.skip_locked, before_reading=lambda: tally.read_released(tx)
+        )
         self._requirements_stale = len(chosen) < limit
         if not chosen:
+            tally.send(tx)
             return []
         expires = claims.take(tx, worker_id, chosen, lease_s)
-        return claims.build_claims(tx, chosen, expires, self._events)
+        return claims.build_claims(tx, chosen, expires, self._events, before_reading=lambda: tally.send(tx))
 
     def _requirements_now(self, tx: Tx) -> dict[int, claims.Requirement]:
         """The interned requirements, re-read when new ones may exist: rows are only ever added

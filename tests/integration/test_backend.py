@@ -8,11 +8,13 @@ cancel, scoped re-run, capacity and label fitting, inputs for fan-in, result cap
 from __future__ import annotations
 
 import json
+import select
 import time
 from collections.abc import Callable
 
 import pytest
 
+from baton.backends import open_backend
 from baton.backends.sql import SqlBackend
 from baton.builder import GraphBuilder
 from baton.controller import Controller
@@ -385,3 +387,37 @@ def test_concurrent_submits_with_one_key_make_one_event(backend: SqlBackend, sto
             s.close()
     assert len(set(results)) == 1 and len(backend.events()) == 1
     assert len(set(registered)) == 1
+
+
+def test_deeper_stages_are_claimed_first_so_started_partitions_finish_first(backend: SqlBackend) -> None:
+    start(backend, year_end_shape(["a", "b", "c"]))
+    extracts = ("extract_finance", "extract_erp", "extract_crm")
+    first = backend.claim("w", {"slots": 3}, frozenset(), 3, 30.0).claims
+    assert {(c.node, c.partition) for c in first} == {(n, "a") for n in extracts}
+    # the report that makes process[a] ready claims it at once, ahead of b's and c's extracts
+    second = backend.claim("w", {"slots": 3}, frozenset(), 3, 30.0, [report(c) for c in first]).claims
+    assert (second[0].node, second[0].partition) == ("process", "a")
+    assert {c.node for c in second[1:]} <= set(extracts)
+
+
+def test_a_commit_elsewhere_makes_the_change_descriptor_readable(backend: SqlBackend) -> None:
+    """Idle workers sleep on change_fd beside their executors' pipes; another process's commit
+    (here: another connection) must wake it, and wait_for_change(0) must then say so."""
+    other = open_backend(backend.url)
+    try:
+        fd = backend.change_fd()
+        assert fd is not None  # Linux: inotify on SQLite's log; PostgreSQL: the LISTEN thread
+        backend.wait_for_change(0)  # take the current state as seen
+        assert not backend.wait_for_change(0)
+        start(other, year_end_shape(["a"]))  # a plan saved: work became claimable
+        assert select.select([fd], [], [], 10)[0] == [fd]
+        assert backend.wait_for_change(0)
+        for _ in range(50):  # notifications of the other commits may still be on their way
+            if not backend.wait_for_change(0.2):
+                break
+        assert select.select([fd], [], [], 0.1)[0] == []  # quiet until the next commit...
+        other.cancel(other.events()[0].id)
+        assert select.select([fd], [], [], 10)[0] == [fd]  # ...which wakes it again
+        assert backend.wait_for_change(0)
+    finally:
+        other.close()

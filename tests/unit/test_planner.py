@@ -17,6 +17,7 @@ from baton.planner import (
     Scope,
     blocked_by,
     critical_path,
+    node_stages,
     plan,
     unsatisfied_edges,
     upstream_nodes,
@@ -67,14 +68,35 @@ def test_example_pending_counts(example: Graph) -> None:
     assert len(pending) == len(planned.tasks)
 
 
-def test_tasks_come_in_topological_node_order(example: Graph) -> None:
+def test_tasks_come_partition_by_partition_in_topological_order_then_the_unpartitioned(example: Graph) -> None:
     planned = plan(example, validate_params(example, departments(3)))
-    first_index: dict[str, int] = {}
-    for i, task in enumerate(planned.tasks):
-        first_index.setdefault(task.node, i)
-    for node in example.nodes:
-        for dep in node.after:
-            assert first_index[dep.upstream] < first_index[node.name]
+    partitioned = [t for t in planned.tasks if t.partition != UNPARTITIONED]
+    rest = planned.tasks[len(partitioned) :]
+    assert all(t.partition == UNPARTITIONED for t in rest) and rest  # the unpartitioned come last
+    blocks = [t.partition for i, t in enumerate(partitioned) if i == 0 or partitioned[i - 1].partition != t.partition]
+    assert len(blocks) == len(set(blocks)) == 3  # each partition's tasks side by side
+    for block in [[t for t in partitioned if t.partition == p] for p in blocks] + [list(rest)]:
+        position = {t.node: i for i, t in enumerate(block)}
+        for task in block:
+            for dep in example.node(task.node).after:
+                assert dep.upstream not in position or position[dep.upstream] < position[task.node]
+
+
+def test_stage_is_the_longest_path_from_a_root() -> None:
+    g = graph_from_dict(
+        {
+            "graph": "g",
+            "nodes": {
+                "a": {"run": "m:f"},
+                "b": {"run": "m:f", "after": ["a"]},
+                "c": {"run": "m:f", "after": ["b"]},
+                "d": {"run": "m:f", "after": ["a", "c"]},
+                "e": {"run": "m:f"},
+            },
+        }
+    )
+    assert node_stages(g) == {"a": 0, "b": 1, "c": 2, "d": 3, "e": 0}
+    assert {t.node: t.stage for t in plan(g, {}).tasks} == node_stages(g)
 
 
 def test_priority_is_copied_to_tasks() -> None:
