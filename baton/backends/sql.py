@@ -112,6 +112,9 @@ class SqlBackend(SqlReads):
     @abstractmethod
     def close(self) -> None: ...
 
+    def _after_plan(self, tx: Tx, tasks: int) -> None:
+        """A dialect's chance to act after an event's tasks were inserted (see PostgreSQL)."""
+
     @abstractmethod
     def wait_for_change(self, timeout_s: float) -> bool: ...
 
@@ -280,6 +283,7 @@ class SqlBackend(SqlReads):
                 ready=ready,
                 nodes=dict(plan.node_totals),
             )
+            self._after_plan(tx, total)
             faults.point("plan.before_commit")
         return True
 
