@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+MAX_PROBLEMS_SHOWN = 50  # a message lists at most this many problems
+
 
 class BatonError(Exception):
     """Root of every error Baton raises on purpose."""
@@ -45,8 +47,11 @@ class GraphInvalid(UsageError):
     def __init__(self, source: str, problems: Sequence[Problem]) -> None:
         self.source = source
         self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
         count = len(self.problems)
+        shown = self.problems[:MAX_PROBLEMS_SHOWN]
+        lines = "\n".join(f"  - {p}" for p in shown)
+        if count > len(shown):
+            lines += f"\n  - ... and {count - len(shown):,} more"
         super().__init__(f"invalid graph {source} ({count} problem{'s' if count != 1 else ''}):\n{lines}")
 
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import graphlib
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from baton.errors import GraphInvalid, Problem
 from baton.model import (
@@ -35,11 +34,31 @@ from baton.model import (
     PythonAction,
     RetryPolicy,
 )
-from baton.params import check_default
+from baton.params import MAX_PARTITION_KEY, check_default
+from baton.yamlload import YamlRefused, load_yaml
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")
-TARGET_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")  # always used with fullmatch
+TARGET_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 PLACEHOLDER_RE = re.compile(r"\{(python|event_id|event_type|node|partition|attempt|params\.[A-Za-z_]\w*)\}")
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+MAX_GRAPH_FILE_BYTES = 1024 * 1024
+
+# What the store's columns and the scheduler can hold (PostgreSQL INTEGER is 32 bits) and what
+# is sensible for a batch: each numeric option with its (minimum, maximum). Numbers must be finite.
+INT32 = 2**31 - 1
+DAY_S = 86_400.0
+LIMITS: dict[str, tuple[float, float]] = {
+    "retries": (0, 1_000),
+    "retry_delay_s": (0, 30 * DAY_S),
+    "retry_backoff": (1, 100),
+    "retry_max_delay_s": (0, 30 * DAY_S),
+    "retry_jitter": (0, 10),
+    "timeout_s": (0.001, 366 * DAY_S),
+    "priority": (-INT32, INT32),
+    "slots": (1, INT32),
+    "resource": (0, INT32),
+}
 
 TOP_KEYS = {"graph", "event", "description", "python_path", "params", "partitions", "defaults", "nodes"}
 OPTION_KEYS = {
@@ -58,6 +77,24 @@ NODE_KEYS = OPTION_KEYS | {"run", "command", "env", "cwd", "after", "partitioned
 PARAM_KEYS = {"type", "required", "default", "description"}
 
 
+def is_name(value: Any) -> bool:
+    """A valid graph, node, parameter, label or resource name."""
+    return isinstance(value, str) and NAME_RE.fullmatch(value) is not None
+
+
+def render_path(path: tuple[str, ...]) -> str:
+    """``nodes.process.after[1]``; a key that is not a plain word is quoted: ``nodes["../x"]``."""
+    out = ""
+    for segment in path:
+        if segment.startswith("[") and segment.endswith("]") and segment[1:-1].isdigit():
+            out += segment
+        elif _PLAIN_SEGMENT.fullmatch(segment):
+            out += f".{segment}" if out else segment
+        else:
+            out += f"[{json.dumps(segment[:60] + ('...' if len(segment) > 60 else ''))}]"
+    return out or "(top level)"
+
+
 class _Collector:
     """Collects problems with their YAML line numbers."""
 
@@ -66,10 +103,9 @@ class _Collector:
         self.lines = lines
         self.problems: list[Problem] = []
 
-    def add(self, path: tuple[str, ...], message: str) -> None:
-        where = ".".join(path).replace(".[", "[") if path else "(top level)"
-        line = self._line(path)
-        self.problems.append(Problem(f"{self.source}: {where}", message, line))
+    def add(self, path: tuple[str, ...], message: str, line: int | None = None) -> None:
+        found = line if line is not None else self._line(path)
+        self.problems.append(Problem(f"{self.source}: {render_path(path)}", message, found))
 
     def _line(self, path: tuple[str, ...]) -> int | None:
         for cut in range(len(path), -1, -1):
@@ -80,12 +116,18 @@ class _Collector:
 
 def load_graph_file(path: str | Path) -> Graph:
     """Read and validate a YAML graph file. Relative ``python_path`` entries are resolved
-    against the file's directory."""
+    against the file's directory. Files over :data:`MAX_GRAPH_FILE_BYTES` are refused unread."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as f:
+            raw = f.read(MAX_GRAPH_FILE_BYTES + 1)
     except OSError as exc:
-        raise GraphInvalid(str(file), [Problem(str(file), f"cannot read file: {exc.strerror}")]) from exc
+        raise GraphInvalid(str(file), [Problem(str(file), f"cannot read file: {exc.strerror or exc}")]) from exc
+    if len(raw) > MAX_GRAPH_FILE_BYTES:
+        problem = Problem(str(file), f"the file is over {MAX_GRAPH_FILE_BYTES:,} bytes; a graph file is smaller")
+        raise GraphInvalid(str(file), [problem])
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         problem = Problem(str(file), f"cannot read file: not UTF-8 text (byte {exc.start})")
         raise GraphInvalid(str(file), [problem]) from exc
@@ -93,39 +135,17 @@ def load_graph_file(path: str | Path) -> Graph:
 
 
 def load_graph_text(text: str, source: str = "<string>", base_dir: Path | None = None) -> Graph:
+    """Validate a graph given as YAML text (bounded: see :mod:`baton.yamlload`)."""
+    if len(text) > MAX_GRAPH_FILE_BYTES:
+        raise GraphInvalid(source, [Problem(source, f"the text is over {MAX_GRAPH_FILE_BYTES:,} characters")])
     try:
-        data = yaml.safe_load(text)
-        lines = _line_index(yaml.compose(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise GraphInvalid(source, [Problem(source, f"not valid YAML: {exc}", line)]) from exc
-    return graph_from_dict(data, source=source, base_dir=base_dir, lines=lines)
-
-
-def _line_index(root: yaml.Node | None) -> dict[tuple[str, ...], int]:
-    """Map each dotted path in the document to the line where it starts."""
-    index: dict[tuple[str, ...], int] = {}
-    seen: set[int] = set()
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        index[path] = node.start_mark.line + 1
-        if id(node) in seen:  # an alias: walked already, and may contain itself
-            return
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, str(key.value))
-                index[sub] = key.start_mark.line + 1
-                walk(value, sub)
-                index[sub] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, f"[{i}]"))
-
-    if root is not None:
-        walk(root, ())
-    return index
+        document = load_yaml(text)
+    except YamlRefused as exc:
+        c = _Collector(source, {})
+        for p in exc.problems:
+            c.add(p.path, p.message, line=p.line)
+        raise GraphInvalid(source, c.problems) from exc
+    return graph_from_dict(document.data, source=source, base_dir=base_dir, lines=document.lines)
 
 
 def graph_from_dict(
@@ -147,6 +167,7 @@ def graph_from_dict(
     defaults = _defaults(c, data.get("defaults", {}))
     nodes = _nodes(c, data.get("nodes"), defaults, partitions is not None, params)
     python_path = _python_path(c, data.get("python_path", []), base_dir)
+    description = _text(c, ("description",), data.get("description", ""))
     ordered = _topological(c, nodes) if not c.problems else ()
     if c.problems:
         raise GraphInvalid(source, c.problems)
@@ -156,16 +177,24 @@ def graph_from_dict(
         nodes=ordered,
         params=params,
         partitions=partitions,
-        description=str(data.get("description", "")),
+        description=description,
         python_path=python_path,
     )
+
+
+def _text(c: _Collector, path: tuple[str, ...], value: Any) -> str:
+    """A description: any string (records a problem and gives "" otherwise)."""
+    if isinstance(value, str):
+        return value
+    c.add(path, f"must be a string, not {type(value).__name__}")
+    return ""
 
 
 def _unknown_keys(c: _Collector, path: tuple[str, ...], data: dict[str, Any], known: set[str]) -> None:
     for key in data:
         if key not in known:
             hint = ", ".join(sorted(known))
-            c.add((*path, str(key)), f"unknown key '{key}' (expected one of: {hint})")
+            c.add((*path, str(key)), f"unknown key {_short(key)} (expected one of: {hint})")
 
 
 def _name(c: _Collector, path: tuple[str, ...], value: Any, required: bool) -> str | None:
@@ -173,10 +202,10 @@ def _name(c: _Collector, path: tuple[str, ...], value: Any, required: bool) -> s
         if required:
             c.add(path, "is required")
         return None
-    if not isinstance(value, str) or not NAME_RE.match(value):
-        c.add(path, f"{value!r} is not a valid name (letters, digits, _ . -; starting with a letter)")
+    if not is_name(value):
+        c.add(path, f"{_short(value)} is not a valid name (letters, digits, _ . -; starting with a letter)")
         return None
-    return value
+    return str(value)
 
 
 def _params(c: _Collector, raw: Any) -> tuple[Param, ...]:
@@ -203,7 +232,7 @@ def _param(c: _Collector, path: tuple[str, ...], name: str, spec: dict[str, Any]
         ptype = ParamType(str(spec.get("type")))
     except ValueError:
         choices = ", ".join(t.value for t in ParamType)
-        c.add((*path, "type"), f"{spec.get('type')!r} is not a parameter type ({choices})")
+        c.add((*path, "type"), f"{_short(spec.get('type'))} is not a parameter type ({choices})")
         return None
     required = spec.get("required", "default" not in spec)
     if not isinstance(required, bool):
@@ -218,7 +247,7 @@ def _param(c: _Collector, path: tuple[str, ...], name: str, spec: dict[str, Any]
         if required:
             c.add((*path, "required"), "a parameter with a default cannot be required")
             return None
-    return Param(name, ptype, required, default, str(spec.get("description", "")))
+    return Param(name, ptype, required, default, _text(c, (*path, "description"), spec.get("description", "")))
 
 
 def _partitions(c: _Collector, raw: Any, params: tuple[Param, ...]) -> Partitions | None:
@@ -232,7 +261,7 @@ def _partitions(c: _Collector, raw: Any, params: tuple[Param, ...]) -> Partition
         pname = raw["param"]
         match = next((p for p in params if p.name == pname), None)
         if match is None:
-            c.add((*path, "param"), f"unknown parameter {pname!r}")
+            c.add((*path, "param"), f"unknown parameter {_short(pname)}")
         elif match.type is not ParamType.LIST:
             c.add((*path, "param"), f"parameter {pname!r} must have type list, not {match.type}")
         return Partitions(param=str(pname))
@@ -240,10 +269,14 @@ def _partitions(c: _Collector, raw: Any, params: tuple[Param, ...]) -> Partition
     if not isinstance(values, list) or not values:
         c.add((*path, "values"), "must be a non-empty list")
         return None
-    if any(isinstance(v, bool) or not isinstance(v, str | int) or v == "" for v in values):
+    if any(isinstance(v, bool) or not isinstance(v, str | int) for v in values):
         c.add((*path, "values"), "partition values must be non-empty strings or integers")
         return None
     keys = tuple(str(v) for v in values)
+    if any(not k or len(k) > MAX_PARTITION_KEY or "\x00" in k for k in keys):
+        allowed = f"non-empty strings or integers of at most {MAX_PARTITION_KEY} characters, without NUL"
+        c.add((*path, "values"), f"partition values must be {allowed}")
+        return None
     if len(set(keys)) != len(keys):
         c.add((*path, "values"), "partition values must be unique")
     return Partitions(values=keys)
@@ -309,7 +342,7 @@ def _node(
         partitioned=is_partitioned,
         after=after,
         retry=retry,
-        description=str(spec.get("description", "")),
+        description=_text(c, (*path, "description"), spec.get("description", "")),
         **options,
     )
 
@@ -322,8 +355,8 @@ def _action(
         return None
     if "run" in spec:
         target = spec["run"]
-        if not isinstance(target, str) or not TARGET_RE.match(target):
-            c.add((*path, "run"), f"{target!r} must look like 'package.module:function'")
+        if not isinstance(target, str) or not TARGET_RE.fullmatch(target):
+            c.add((*path, "run"), f"{_short(target)} must look like 'package.module:function'")
             return None
         for key in ("env", "cwd"):
             if key in spec:
@@ -336,16 +369,16 @@ def _command(
     c: _Collector, path: tuple[str, ...], spec: dict[str, Any], partitioned: bool, params: tuple[Param, ...]
 ) -> CommandAction | None:
     argv = spec["command"]
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        c.add((*path, "command"), "must be a non-empty list of strings (an argv list; no shell is used)")
+    if not isinstance(argv, list) or not argv or not all(_os_text(a) for a in argv):
+        c.add((*path, "command"), "must be a non-empty list of strings without NUL (an argv list; no shell is used)")
         return None
     env = spec.get("env", {})
-    if not isinstance(env, dict) or not all(isinstance(x, str) for kv in env.items() for x in kv):
-        c.add((*path, "env"), "must be a mapping of variable name to string")
+    if not isinstance(env, dict) or not all(_os_text(k) and k and "=" not in k and _os_text(v) for k, v in env.items()):
+        c.add((*path, "env"), "must be a mapping of variable name (no '=') to string, without NUL")
         return None
     cwd = spec.get("cwd")
-    if cwd is not None and not isinstance(cwd, str):
-        c.add((*path, "cwd"), "must be a string")
+    if cwd is not None and not (_os_text(cwd) and cwd):
+        c.add((*path, "cwd"), "must be a non-empty string without NUL")
     names = {p.name for p in params}
     for i, item in enumerate(argv):
         _check_placeholders(c, (*path, "command", f"[{i}]"), item, partitioned, names)
@@ -359,7 +392,7 @@ def _check_placeholders(c: _Collector, path: tuple[str, ...], item: str, partiti
     if not found:
         return
     if PLACEHOLDER_RE.fullmatch(item) is None:
-        c.add(path, f"{item!r}: a placeholder must be the whole item, e.g. ['--year', '{{params.year}}']")
+        c.add(path, f"{_short(item)}: a placeholder must be the whole item, e.g. ['--year', '{{params.year}}']")
         return
     ref = found[0]
     if ref == "partition" and not partitioned:
@@ -382,7 +415,7 @@ def _after(
             _unknown_keys(c, ipath, item, {"node", "mode"})
         if not isinstance(up, str) or up not in partitioned:
             known = ", ".join(sorted(partitioned))
-            c.add(ipath, f"unknown node {up!r} (nodes in this graph: {known})")
+            c.add(ipath, f"unknown node {_short(up)} (nodes in this graph: {known})")
             continue
         dep = _dependency(c, ipath, up, mode, partitioned[up], partitioned.get(name, False))
         if dep is not None:
@@ -405,7 +438,7 @@ def _dependency(
     try:
         chosen = DepMode(mode) if mode is not None else default
     except ValueError:
-        c.add(path, f"mode {mode!r} is not one of same, all, broadcast")
+        c.add(path, f"mode {_short(mode)} is not one of same, all, broadcast")
         return None
     if chosen not in allowed:
         shape = f"{'partitioned' if up_part else 'unpartitioned'} '{up}' → "
@@ -417,26 +450,31 @@ def _dependency(
 
 
 def _retry(c: _Collector, path: tuple[str, ...], spec: dict[str, Any]) -> RetryPolicy | None:
-    retries = _number(c, (*path, "retries"), spec.get("retries", 0), integer=True, minimum=0)
-    delay = _number(c, (*path, "retry_delay_s"), spec.get("retry_delay_s", 1.0), minimum=0)
-    backoff = _number(c, (*path, "retry_backoff"), spec.get("retry_backoff", 2.0), minimum=1)
-    max_delay = _number(c, (*path, "retry_max_delay_s"), spec.get("retry_max_delay_s", 300.0), minimum=0)
-    jitter = _number(c, (*path, "retry_jitter"), spec.get("retry_jitter", 0.1), minimum=0)
-    if None in (retries, delay, backoff, max_delay, jitter):
+    retries = _option(c, path, spec, "retries", 0, integer=True)
+    delay = _option(c, path, spec, "retry_delay_s", 1.0)
+    backoff = _option(c, path, spec, "retry_backoff", 2.0)
+    max_delay = _option(c, path, spec, "retry_max_delay_s", 300.0)
+    jitter = _option(c, path, spec, "retry_jitter", 0.1)
+    if retries is None or delay is None or backoff is None or max_delay is None or jitter is None:
         return None
-    return RetryPolicy(
-        int(retries or 0), float(delay or 0), float(backoff or 1), float(max_delay or 0), float(jitter or 0)
-    )
+    return RetryPolicy(int(retries), float(delay), float(backoff), float(max_delay), float(jitter))
+
+
+def _option(
+    c: _Collector, path: tuple[str, ...], spec: dict[str, Any], key: str, default: float, integer: bool = False
+) -> float | None:
+    low, high = LIMITS[key]
+    return _number(c, (*path, key), spec.get(key, default), low, high, integer=integer)
 
 
 def _options(c: _Collector, path: tuple[str, ...], spec: dict[str, Any]) -> dict[str, Any] | None:
     ok = True
     timeout = spec.get("timeout_s")
-    if timeout is not None and _number(c, (*path, "timeout_s"), timeout, minimum=0.001) is None:
+    if timeout is not None and _option(c, path, spec, "timeout_s", 0) is None:
         ok = False
-    priority = _number(c, (*path, "priority"), spec.get("priority", 0), integer=True)
+    priority = _option(c, path, spec, "priority", 0, integer=True)
     labels = spec.get("labels", [])
-    if not isinstance(labels, list) or not all(isinstance(x, str) and NAME_RE.match(x) for x in labels):
+    if not isinstance(labels, list) or not all(is_name(x) for x in labels):
         c.add((*path, "labels"), "must be a list of label names")
         ok = False
     cost = _cost(c, (*path, "cost"), spec.get("cost", {}))
@@ -461,10 +499,11 @@ def _cost(c: _Collector, path: tuple[str, ...], raw: Any) -> dict[str, int] | No
         return None
     cost = {"slots": 1}
     for key, value in raw.items():
-        if not isinstance(key, str) or not NAME_RE.match(key):
-            c.add(path, f"{key!r} is not a valid resource name")
+        if not is_name(key):
+            c.add(path, f"{_short(key)} is not a valid resource name")
             return None
-        amount = _number(c, (*path, key), value, integer=True, minimum=1 if key == "slots" else 0)
+        low, high = LIMITS["slots" if key == "slots" else "resource"]
+        amount = _number(c, (*path, key), value, low, high, integer=True)
         if amount is None:
             return None
         cost[key] = int(amount)
@@ -472,22 +511,49 @@ def _cost(c: _Collector, path: tuple[str, ...], raw: Any) -> dict[str, int] | No
 
 
 def _number(
-    c: _Collector, path: tuple[str, ...], value: Any, integer: bool = False, minimum: float | None = None
+    c: _Collector, path: tuple[str, ...], value: Any, low: float, high: float, integer: bool = False
 ) -> float | None:
+    """The value as a number within [low, high], or None after recording why not. Integers are
+    compared before any conversion (a 400-digit integer does not fit a float)."""
     wrong_kind = integer and not isinstance(value, int)
     if isinstance(value, bool) or not isinstance(value, int | float) or wrong_kind:
-        c.add(path, f"{value!r} must be {'an integer' if integer else 'a number'}")
+        c.add(path, f"{_short(value)} must be {'an integer' if integer else 'a number'}")
         return None
-    number = float(value)
-    if minimum is not None and number < minimum:
-        c.add(path, f"{value!r} must be at least {minimum:g}")
+    if isinstance(value, float) and not math.isfinite(value):
+        c.add(path, f"{value!r} is not allowed: must be a finite number between {_fmt(low)} and {_fmt(high)}")
         return None
-    return number
+    if not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        c.add(path, f"{_short(value)} is out of range: must be {kind} between {_fmt(low)} and {_fmt(high)}")
+        return None
+    return float(value)
+
+
+def _fmt(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _os_text(value: Any) -> bool:
+    """A string the operating system can take as an argument, variable or path."""
+    return isinstance(value, str) and "\x00" not in value and not _has_surrogates(value)
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _python_path(c: _Collector, raw: Any, base_dir: Path | None) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
-        c.add(("python_path",), "must be a list of directories")
+    if not isinstance(raw, list) or not all(_os_text(p) and p for p in raw):
+        c.add(("python_path",), "must be a list of directories (non-empty strings without NUL)")
         return ()
     base = base_dir or Path.cwd()
     return tuple(str((base / p).resolve()) for p in raw)
