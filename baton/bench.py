@@ -63,7 +63,12 @@ def bench_graph(partitions: int, variant: str) -> Graph:
 def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str, Any]:
     """One measured event on a fresh set of workers; returns the figures."""
     graph = bench_graph(config.partitions, config.variant)
-    backend = open_backend(settings.db, max_result_bytes=settings.max_result_bytes, reconnect_s=settings.reconnect_s)
+    backend = open_backend(
+        settings.db,
+        max_result_bytes=settings.max_result_bytes,
+        max_params_bytes=settings.max_params_bytes,
+        reconnect_s=settings.reconnect_s,
+    )
     record = backend.register_graph(graph, source="baton bench")
     statements_before = _statements(backend)
     workers = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir)

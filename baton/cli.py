@@ -24,12 +24,13 @@ from rich.live import Live
 
 from baton.backends import open_backend
 from baton.backends.sql import SqlBackend
+from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds, Text
 from baton.controller import Controller, ControllerConfig
 from baton.display import node_table, print_summary, summary, waiting_notes
 from baton.errors import BackendError, BatonError, NotFound, UsageError
 from baton.local import LocalWorkers, check_fits, labels_needed, local_log_dir
 from baton.model import Graph
-from baton.params import parse_cli_params, validate_params
+from baton.params import DEFAULT_MAX_PARAMS_BYTES, parse_cli_params, validate_params
 from baton.planner import critical_path, plan
 from baton.settings import Settings, load_settings
 from baton.spec import load_graph_file
@@ -67,12 +68,20 @@ def db_option(fn: F) -> F:
         envvar="BATON_CONFIG",
         help="TOML settings file (keys as in BATON_* variables, lower case).",
     )(fn)
-    return click.option("--db", default=None, help="Database URL (default: BATON_DB or sqlite:///.baton/baton.db).")(fn)
+    return click.option(
+        "--db", default=None, type=Text(4096), help="Database URL (default: BATON_DB or sqlite:///.baton/baton.db)."
+    )(fn)
 
 
 def param_option(fn: F) -> F:
     return click.option(
-        "--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="An event parameter; repeat for several."
+        "--param",
+        "-p",
+        "params",
+        multiple=True,
+        type=Text(DEFAULT_MAX_PARAMS_BYTES),
+        metavar="NAME=VALUE",
+        help="An event parameter; repeat for several.",
     )(fn)
 
 
@@ -93,6 +102,7 @@ def backend_for(settings: Settings) -> SqlBackend:
         settings.db,
         synchronous=settings.sqlite_synchronous,
         max_result_bytes=settings.max_result_bytes,
+        max_params_bytes=settings.max_params_bytes,
         reconnect_s=settings.reconnect_s,
     )
 
@@ -187,10 +197,12 @@ def graph_list(db: str | None, config_file: str | None) -> None:
 @param_option
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
 @click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096), help="Slots per worker.")
-@click.option("--label", "labels", multiple=True, help="Labels of the local workers (default: all the graph needs).")
-@click.option("--key", default=None, help="Idempotency key: the same key runs the event once.")
+@click.option(
+    "--label", "labels", multiple=True, type=NAME, help="Labels of the local workers (default: all the graph needs)."
+)
+@click.option("--key", default=None, type=TEXT, help="Idempotency key: the same key runs the event once.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object, nothing else.")
-@click.option("--lease-s", type=float, default=None, help="Lease length in seconds.")
+@click.option("--lease-s", type=SECONDS, default=None, help="Lease length in seconds.")
 @db_option
 @handle_errors
 def run(
@@ -231,7 +243,7 @@ def _run_locally(
     as_json: bool,
 ) -> None:
     """A controller in this process and local workers, until the event is finished."""
-    local = LocalWorkers(settings, workers, {"slots": slots}, local_log_dir(settings), labels)
+    local = LocalWorkers(settings, workers, {"slots": slots}, local_log_dir(settings), labels, event_id=event_id)
     local.start()
     try:
         _drive(backend, event_id, order, as_json, local)
@@ -243,7 +255,7 @@ def _run_locally(
 def _drive(backend: SqlBackend, event_id: int, order: list[str], as_json: bool, local: LocalWorkers) -> None:
     """Run the controller until the event is finished, showing progress unless --json."""
     stop = threading.Event()
-    controller = Controller(backend, ControllerConfig(poll_s=0.2))
+    controller = Controller(backend, ControllerConfig(poll_s=0.2, event_id=event_id))
     thread = threading.Thread(target=controller.run_until_finished, args=(event_id, stop), daemon=True)
     thread.start()
     console = Console(stderr=True)
@@ -275,7 +287,7 @@ def _finish(backend: SqlBackend, event_id: int, order: list[str], as_json: bool)
 
 
 @cli.command()
-@click.option("--poll-s", type=float, default=None, help="Longest idle wait between looks at the store.")
+@click.option("--poll-s", type=SECONDS, default=None, help="Longest idle wait between looks at the store.")
 @db_option
 @handle_errors
 def controller(poll_s: float | None, db: str | None, config_file: str | None) -> None:
@@ -297,25 +309,27 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 @cli.command()
 @click.option("--slots", type=click.IntRange(1, 4096), default=4, show_default=True, help="Tasks of cost 1 at once.")
-@click.option("--resource", "resources", multiple=True, metavar="NAME=AMOUNT", help="Named capacity, e.g. mem_mb=8192.")
-@click.option("--label", "labels", multiple=True, help="A label tasks may require; repeat for several.")
-@click.option("--name", default="", help="Worker name shown in status and audit (default: host name).")
-@click.option("--lease-s", type=float, default=None)
-@click.option("--heartbeat-s", type=float, default=None)
-@click.option("--poll-s", type=float, default=None)
-@click.option("--idle-poll-s", type=float, default=None, help="Safety-net poll when PostgreSQL pushes changes.")
-@click.option("--drain-s", type=float, default=None, help="On SIGTERM, how long running tasks may finish.")
-@click.option("--max-result-bytes", type=int, default=None)
-@click.option("--max-log-bytes", type=int, default=None)
-@click.option("--exit-when-idle", "idle_s", type=float, default=None, help="Exit after this many idle seconds.")
+@click.option("--resource", "resources", multiple=True, type=RESOURCE, help="Named capacity, e.g. mem_mb=8192.")
+@click.option("--label", "labels", multiple=True, type=NAME, help="A label tasks may require; repeat for several.")
+@click.option("--name", default="", type=TEXT, help="Worker name shown in status and audit (default: host name).")
+@click.option("--lease-s", type=SECONDS, default=None)
+@click.option("--heartbeat-s", type=SECONDS, default=None)
+@click.option("--poll-s", type=SECONDS, default=None)
+@click.option("--idle-poll-s", type=SECONDS, default=None, help="Safety-net poll when PostgreSQL pushes changes.")
+@click.option("--drain-s", type=Seconds(inclusive=True), default=None, help="On SIGTERM, how long tasks may finish.")
+@click.option("--max-result-bytes", type=BYTES, default=None)
+@click.option("--max-log-bytes", type=BYTES, default=None)
+@click.option("--exit-when-idle", "idle_s", type=SECONDS, default=None, help="Exit after this many idle seconds.")
+@click.option("--event", "only_event", type=EVENT_ID, default=None, help="Take only this event's tasks.")
 @db_option
 @handle_errors
 def worker(
     slots: int,
-    resources: Sequence[str],
+    resources: Sequence[tuple[str, int]],
     labels: Sequence[str],
     name: str,
     idle_s: float | None,
+    only_event: int | None,
     db: str | None,
     config_file: str | None,
     **flags: Any,
@@ -324,7 +338,7 @@ def worker(
     from baton.worker.loop import Worker, WorkerConfig
 
     settings = settings_from(config_file, db=db, **flags)
-    capacity = {"slots": slots, **_resources(resources)}
+    capacity = {"slots": slots, **dict(resources)}
     config = WorkerConfig(
         capacity=capacity,
         labels=frozenset(labels),
@@ -337,6 +351,7 @@ def worker(
         max_result_bytes=settings.max_result_bytes,
         max_log_bytes=settings.max_log_bytes,
         exit_when_idle_s=idle_s,
+        event_id=only_event,
     )
     instance = Worker(backend_for(settings), config)
     instance.install_signal_handlers()
@@ -344,23 +359,13 @@ def worker(
     instance.run()
 
 
-def _resources(pairs: Sequence[str]) -> dict[str, int]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not value.isdigit():
-            raise UsageError(f"--resource {pair!r}: expected NAME=AMOUNT, e.g. mem_mb=8192")
-        out[key] = int(value)
-    return out
-
-
 # --- events -----------------------------------------------------------------------------------
 
 
 @cli.command()
-@click.argument("event_type")
+@click.argument("event_type", type=TEXT)
 @param_option
-@click.option("--key", default=None, help="Idempotency key: the same key returns the same event.")
+@click.option("--key", default=None, type=TEXT, help="Idempotency key: the same key returns the same event.")
 @wait_option
 @json_option
 @db_option
@@ -379,7 +384,7 @@ def submit(
     record = backend.latest_graph(event_type)
     from baton.spec import graph_from_dict
 
-    values = event_params(graph_from_dict(record.spec, source=f"{record.name} v{record.version}"), params)
+    values = event_params(graph_from_dict(record.spec, source=f"{record.name} v{record.version}", stored=True), params)
     event, created = backend.submit(record.id, values, key=key)
     if not wait:
         click.echo(
@@ -403,7 +408,7 @@ def _wait_for(backend: SqlBackend, event_id: int) -> None:
 
 
 @cli.command()
-@click.argument("event_id", type=int, required=False)
+@click.argument("event_id", type=EVENT_ID, required=False)
 @json_option
 @db_option
 @handle_errors
@@ -436,14 +441,16 @@ def status(event_id: int | None, as_json: bool, db: str | None, config_file: str
         return
     event = backend.event(event_id)
     Console().print(node_table(event, backend.node_counts(event_id), list(backend.graph(event.graph_id).spec["nodes"])))
+    if event.error:
+        click.echo(f"event {event_id} failed: {event.error}")
     for note in waiting_notes(backend, event_id):
         click.echo(f"waiting: {note}", err=True)
 
 
 @cli.command()
-@click.argument("event_id", type=int)
-@click.option("--node", default=None)
-@click.option("--partition", default=None)
+@click.argument("event_id", type=EVENT_ID)
+@click.option("--node", default=None, type=TEXT)
+@click.option("--partition", default=None, type=TEXT)
 @click.option("--all-attempts", is_flag=True, help="Every attempt, not only each task's last.")
 @db_option
 @handle_errors
@@ -476,8 +483,8 @@ def logs(
 
 
 @cli.command()
-@click.argument("event_id", type=int)
-@click.option("--task", "task_id", type=int, default=None)
+@click.argument("event_id", type=EVENT_ID)
+@click.option("--task", "task_id", type=TASK_ID, default=None)
 @db_option
 @handle_errors
 def audit(event_id: int, task_id: int | None, db: str | None, config_file: str | None) -> None:
@@ -491,7 +498,7 @@ def audit(event_id: int, task_id: int | None, db: str | None, config_file: str |
 
 
 @cli.command()
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=EVENT_ID)
 @db_option
 @handle_errors
 def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
@@ -501,9 +508,9 @@ def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
 
 
 @cli.command()
-@click.argument("event_id", type=int)
-@click.option("--partition", default=None, help="Only this partition's failed tasks (and what they block).")
-@click.option("--node", default=None, help="Only this node's failed tasks (and what they block).")
+@click.argument("event_id", type=EVENT_ID)
+@click.option("--partition", default=None, type=TEXT, help="Only this partition's failed tasks (and what they block).")
+@click.option("--node", default=None, type=TEXT, help="Only this node's failed tasks (and what they block).")
 @wait_option
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Run here with N local workers.")
 @click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096), help="Slots per local worker.")

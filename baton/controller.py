@@ -27,8 +27,9 @@ import uuid
 from dataclasses import dataclass
 
 from baton.backends.sql import SqlBackend
-from baton.errors import BackendError, ParamsInvalid
+from baton.errors import BackendError, ParamsInvalid, TransientError
 from baton.planner import plan
+from baton.records import EventRecord
 
 log = logging.getLogger("baton.controller")
 ROLE = "controller"
@@ -46,6 +47,7 @@ class ControllerConfig:
     lead_ttl_s: float = 4.0  # a dead leader's role passes to a standby after this long
     expand_batch: int = 20
     expire_batch: int = 500
+    event_id: int | None = None  # expand only this event (baton run); None: every submitted event
 
 
 class Controller:
@@ -86,17 +88,31 @@ class Controller:
 
     def expand(self) -> int:
         done = 0
-        for event in self.backend.events_to_expand(self.config.expand_batch):
-            graph = self.backend.graph_of(event.graph_id)
+        for event in self.backend.events_to_expand(self.config.expand_batch, only=self.config.event_id):
             try:
-                planned = plan(graph, event.params)
-            except ParamsInvalid as exc:
-                self.backend.fail_event(event.id, f"cannot plan: {exc}")
-                continue
-            if self.backend.save_plan(event.id, planned):
-                log.info("event %s expanded into %s tasks", event.id, len(planned.tasks))
-                done += 1
+                done += self._expand_one(event)
+            except TransientError:
+                raise  # the store is away: the event stays submitted and is tried again
+            except Exception as exc:  # one event must never stop the others
+                # Anything else is this event's own doing (a graph the store's columns cannot
+                # hold, a plan that cannot be saved): it fails with its cause and the loop goes on.
+                # If the store itself is broken, recording the failure fails too, and the event
+                # stays submitted for the next round.
+                log.exception("event %s cannot be expanded; it fails", event.id)
+                self.backend.fail_event(event.id, f"cannot expand: {type(exc).__name__}: {exc}"[:2000])
         return done
+
+    def _expand_one(self, event: EventRecord) -> int:
+        graph = self.backend.graph_of(event.graph_id)
+        try:
+            planned = plan(graph, event.params)
+        except ParamsInvalid as exc:
+            self.backend.fail_event(event.id, f"cannot plan: {exc}")
+            return 0
+        if self.backend.save_plan(event.id, planned):
+            log.info("event %s expanded into %s tasks", event.id, len(planned.tasks))
+            return 1
+        return 0
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Loop until ``stop`` is set; give the role up on the way out."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -67,6 +68,7 @@ def summary(backend: SqlBackend, event_id: int) -> dict[str, Any]:
         "type": event.type,
         "graph_version": event.graph_version,
         "state": event.state.value,
+        "error": event.error,
         "tasks_total": event.tasks_total,
         "tasks": totals(counts),
         "nodes": {n: dict(c) for n, c in counts.items()},
@@ -83,16 +85,18 @@ def print_summary(console: Console, backend: SqlBackend, event_id: int, order: l
     event = backend.event(event_id)
     console.print(node_table(event, backend.node_counts(event_id), order))
     data = summary(backend, event_id)
+    if event.error:
+        console.print(f"[red]event {event_id} failed[/red]: {escape(event.error)}", highlight=False)
     for f in data["failed"]:
         where = f"{f['node']}[{f['partition']}]" if f["partition"] else f["node"]
-        console.print(f"[red]failed[/red] {where} after {f['attempts']} attempt(s): {f['error']}")
+        console.print(f"[red]failed[/red] {escape(where)} after {f['attempts']} attempt(s): {escape(str(f['error']))}")
     if data["failed"]:
         console.print(
             f"see: baton logs {event_id} --node NODE [--partition P]; fix the cause, then baton rerun {event_id}"
         )
     sinks = _sink_results(backend, event_id, order)
     for node, result in sinks.items():
-        console.print(f"[bold]{node}[/bold] → {result}", soft_wrap=True)
+        console.print(f"[bold]{escape(node)}[/bold] → {escape(result)}", soft_wrap=True)
 
 
 def _sink_results(backend: SqlBackend, event_id: int, order: list[str]) -> dict[str, str]:

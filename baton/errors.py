@@ -60,7 +60,9 @@ class ParamsInvalid(UsageError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
-        super().__init__("invalid event parameters: " + "; ".join(self.problems))
+        shown = "; ".join(self.problems[:MAX_PROBLEMS_SHOWN])
+        more = len(self.problems) - MAX_PROBLEMS_SHOWN
+        super().__init__("invalid event parameters: " + shown + (f"; ... and {more:,} more" if more > 0 else ""))
 
 
 class NotFound(UsageError):

@@ -57,9 +57,16 @@ class LocalWorkers:
     """N worker processes on this host; stopped with SIGTERM (graceful), then SIGKILL."""
 
     def __init__(
-        self, settings: Settings, count: int, capacity: Mapping[str, int], log_dir: Path, labels: Sequence[str] = ()
+        self,
+        settings: Settings,
+        count: int,
+        capacity: Mapping[str, int],
+        log_dir: Path,
+        labels: Sequence[str] = (),
+        event_id: int | None = None,
     ) -> None:
         self.settings = settings
+        self.event_id = event_id  # take only this event's tasks (None: any)
         self.count = count
         self.capacity = dict(capacity)
         self.labels = list(labels)
@@ -69,7 +76,8 @@ class LocalWorkers:
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for i in range(self.count):
-            argv = worker_command(self.settings, self.capacity, self.labels, name=f"local{i + 1}")
+            only = [] if self.event_id is None else ["--event", str(self.event_id)]
+            argv = worker_command(self.settings, self.capacity, self.labels, name=f"local{i + 1}", extra=only)
             with open(self.log_dir / f"worker-{i + 1}.log", "ab") as log:
                 self.processes.append(
                     subprocess.Popen(

@@ -15,12 +15,15 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from baton.errors import ParamsInvalid
-from baton.model import ParamType
+from baton.model import CommandAction, ParamType
 
 if TYPE_CHECKING:
     from baton.model import Graph
 
 MAX_PARTITION_KEY = 200
+MAX_PARAM_DEPTH = 64  # nesting levels of a parameter's value
+DEFAULT_MAX_PARAMS_BYTES = 1024 * 1024  # the parameters' JSON, as stored
+MAX_ARG_BYTES = 128 * 1024 - 1  # one argv item or environment entry (Linux MAX_ARG_STRLEN)
 
 _PY_TYPES: dict[ParamType, tuple[type, ...]] = {
     ParamType.STRING: (str,),
@@ -57,6 +60,10 @@ def _not_json(value: Any) -> str | None:
     return None
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -69,11 +76,11 @@ def parse_cli_params(graph: Graph, pairs: Iterable[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            problems.append(f"{pair!r} is not of the form name=value")
+            problems.append(f"{_short(pair)} is not of the form name=value")
             continue
         param = graph.param(key)
         if param is None:
-            problems.append(f"parameter '{key}': unknown (declared: {_declared(graph)})")
+            problems.append(f"parameter '{_clip(key)}': unknown (declared: {_declared(graph)})")
             continue
         try:
             out[key] = _coerce(param.type, text)
@@ -91,14 +98,14 @@ def _coerce(ptype: ParamType, text: str) -> Any:
         try:
             return int(text)
         except ValueError:
-            raise ValueError(f"expected integer, got {text!r}") from None
+            raise ValueError(f"expected integer, got {_short(text)}") from None
     if ptype is ParamType.NUMBER:
         try:
             value = float(text)
         except ValueError:
-            raise ValueError(f"expected number, got {text!r}") from None
+            raise ValueError(f"expected number, got {_short(text)}") from None
         if not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {text!r}")
+            raise ValueError(f"expected a finite number, got {_short(text)}")
         return value
     if ptype is ParamType.BOOLEAN:
         lowered = text.strip().lower()
@@ -106,7 +113,7 @@ def _coerce(ptype: ParamType, text: str) -> Any:
             return True
         if lowered in ("false", "no", "0", "off"):
             return False
-        raise ValueError(f"expected true or false, got {text!r}")
+        raise ValueError(f"expected true or false, got {_short(text)}")
     return _coerce_json(ptype, text)
 
 
@@ -118,7 +125,9 @@ def _coerce_json(ptype: ParamType, text: str) -> Any:
     try:
         value = json.loads(stripped)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"expected {ptype} as JSON, got {text!r} ({exc.msg})") from None
+        raise ValueError(f"expected {ptype} as JSON, got {_short(text)} ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of over 4,300 digits, deep nesting
+        raise ValueError(f"expected {ptype} as JSON, got {_short(text)} ({exc})") from None
     problem = type_problem(ptype, value)
     if problem:
         raise ValueError(problem)
@@ -130,7 +139,9 @@ def validate_params(graph: Graph, given: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(given, Mapping):
         raise ParamsInvalid(["parameters must be a JSON object"])
     problems = [
-        f"parameter '{key}': unknown (declared: {_declared(graph)})" for key in given if graph.param(str(key)) is None
+        f"parameter '{_clip(str(key))}': unknown (declared: {_declared(graph)})"
+        for key in given
+        if graph.param(str(key)) is None
     ]
     out: dict[str, Any] = {}
     for param in graph.params:
@@ -145,7 +156,7 @@ def validate_params(graph: Graph, given: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(f"parameter '{param.name}': {problem}")
         out[param.name] = given[param.name]
     if not problems:
-        problems += _json_problems(out)
+        problems += _json_problems(out) or _argv_problems(graph, out)
     if problems:
         raise ParamsInvalid(problems)
     if graph.partitions is not None:
@@ -154,11 +165,83 @@ def validate_params(graph: Graph, given: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _json_problems(params: dict[str, Any]) -> list[str]:
+    problems = [f"parameter '{name}': {p}" for name, value in params.items() if (p := value_problem(value))]
+    if problems:
+        return problems
     try:
         json.dumps(params, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         return [f"parameters are not plain JSON: {exc}"]
     return []
+
+
+def _argv_problems(graph: Graph, params: Mapping[str, Any]) -> list[str]:
+    """A parameter placed whole into a command's argv or environment must fit the operating
+    system's cap on one argument (Linux: 128 KiB); the params file has no such cap."""
+    problems = []
+    for node in graph.nodes:
+        if not isinstance(node.action, CommandAction):
+            continue
+        for item in (*node.action.argv, *node.action.env.values()):
+            if not (item.startswith("{params.") and item.endswith("}")) or item[8:-1] not in params:
+                continue
+            value = params[item[8:-1]]
+            size = len((value if isinstance(value, str) else json.dumps(value)).encode())
+            if size > MAX_ARG_BYTES:
+                problems.append(
+                    f"parameter '{item[8:-1]}': {size:,} bytes is too long for a command argument of node "
+                    f"'{node.name}' (at most {MAX_ARG_BYTES:,}); let the command read it from "
+                    "the file named by BATON_PARAMS_FILE instead"
+                )
+    return problems
+
+
+def value_problem(value: Any) -> str | None:
+    """Why a parameter's value is not plain JSON text Baton can store and hand to any task, or
+    None. Walked without recursion: nesting, finiteness, keys, and strings that are text."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_PARAM_DEPTH:
+            return f"nested deeper than {MAX_PARAM_DEPTH} levels"
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"not plain JSON ({item} is not a finite number)"
+        elif isinstance(item, list):
+            stack.extend((x, depth + 1) for x in item)
+        elif isinstance(item, dict):
+            for key, x in item.items():
+                if not isinstance(key, str) or text_problem(key):
+                    return f"object key {_short(key)} must be text"
+                stack.append((x, depth + 1))
+        elif item is not None and not isinstance(item, bool | int | float):
+            return f"not plain JSON ({type(item).__name__} is not a JSON value)"
+    return None
+
+
+def text_problem(text: str) -> str | None:
+    """Why a string is not text a process can take (a NUL, or a lone surrogate), or None."""
+    if "\x00" in text:
+        return f"{_short(text)} contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{_short(text)} is not valid Unicode text (a lone surrogate)"
+    return None
+
+
+def params_size_problem(canonical_json: str, max_bytes: int) -> str | None:
+    """Why the parameters' stored JSON is too big, or None."""
+    size = len(canonical_json.encode())
+    if size <= max_bytes:
+        return None
+    return (
+        f"the parameters are {size:,} bytes of JSON, over the {max_bytes:,}-byte cap "
+        "(setting max_params_bytes); pass large data as a file path"
+    )
 
 
 def partition_keys(graph: Graph, params: Mapping[str, Any]) -> tuple[str, ...]:

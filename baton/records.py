@@ -40,6 +40,7 @@ class EventRecord:
     finished_at: float | None
     tasks_total: int
     tasks_active: int
+    error: str | None = None  # why the event failed before it ran (it could not be expanded)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,16 @@ class Report:
     exit_code: int | None = None
     stdout: str = ""
     stderr: str = ""
+
+
+def unrecordable(report: Report, why: Exception) -> Report:
+    """A bare failure standing in for a report the store refused (no output, result or exit
+    code: whatever it could not hold is gone), naming why, so the task still ends with a cause."""
+    error = f"the attempt ended ({report.outcome}) but its report could not be recorded: {why}"
+    return Report(
+        report.task_id, report.attempt, Outcome.FAILED, report.started_at, report.finished_at,
+        error=error.replace("\x00", "")[:2000].encode("utf-8", "replace").decode("utf-8"),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -11,22 +11,43 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from baton.errors import UsageError
+from baton.params import DEFAULT_MAX_PARAMS_BYTES
 
 DEFAULT_DB = "sqlite:///.baton/baton.db"
+DAY_S = 86_400.0
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BATON_", extra="forbid", frozen=True)
 
     db: str = Field(DEFAULT_DB, description="database URL: sqlite:///PATH or postgresql://...")
-    lease_s: float = Field(30.0, gt=0, description="how long a claim lives without a heartbeat")
-    heartbeat_s: float | None = Field(None, gt=0, description="how often workers extend leases (lease_s / 6)")
-    poll_s: float = Field(0.25, gt=0, description="longest idle wait between looks at the store")
-    idle_poll_s: float = Field(5.0, gt=0, description="safety-net poll when PostgreSQL pushes changes (LISTEN)")
-    reconnect_s: float = Field(60.0, ge=0, description="how long to retry a lost database before giving up a call")
-    drain_s: float = Field(30.0, ge=0, description="on SIGTERM, how long running tasks may finish")
-    max_result_bytes: int = Field(1024 * 1024, gt=0, description="cap on a task's JSON result")
-    max_log_bytes: int = Field(256 * 1024, gt=0, description="cap on each captured output stream")
+    lease_s: float = Field(
+        30.0, gt=0, le=DAY_S, allow_inf_nan=False, description="how long a claim lives without a heartbeat"
+    )
+    heartbeat_s: float | None = Field(
+        None, gt=0, le=DAY_S, allow_inf_nan=False, description="how often workers extend leases (lease_s / 6)"
+    )
+    poll_s: float = Field(
+        0.25, gt=0, le=3600, allow_inf_nan=False, description="longest idle wait between looks at the store"
+    )
+    idle_poll_s: float = Field(
+        5.0, gt=0, le=3600, allow_inf_nan=False, description="safety-net poll when PostgreSQL pushes changes (LISTEN)"
+    )
+    reconnect_s: float = Field(
+        60.0,
+        ge=0,
+        le=DAY_S,
+        allow_inf_nan=False,
+        description="how long to retry a lost database before giving up a call",
+    )
+    drain_s: float = Field(
+        30.0, ge=0, le=DAY_S, allow_inf_nan=False, description="on SIGTERM, how long running tasks may finish"
+    )
+    max_result_bytes: int = Field(1024 * 1024, gt=0, le=1024**3, description="cap on a task's JSON result")
+    max_log_bytes: int = Field(256 * 1024, gt=0, le=1024**3, description="cap on each captured output stream")
+    max_params_bytes: int = Field(
+        DEFAULT_MAX_PARAMS_BYTES, gt=0, le=64 * 1024 * 1024, description="cap on an event's parameters, as JSON"
+    )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
         "NORMAL", description="SQLite durability: NORMAL survives process crashes, FULL power loss too"
     )

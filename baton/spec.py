@@ -1,9 +1,14 @@
 """Graph specifications: YAML files and plain dicts in, validated :class:`Graph` out.
 
-There is one validation path. YAML is parsed with ``safe_load`` into a dict; the Python
-builder (:mod:`baton.builder`) produces the same dict; both go through :func:`graph_from_dict`.
-:func:`graph_to_dict` is the inverse, used to store a graph and ship it to workers, so
-``graph_from_dict(graph_to_dict(g)) == g``.
+There is one validation path. YAML is parsed within bounds (:mod:`baton.yamlload`) into a
+dict; the Python builder (:mod:`baton.builder`) produces the same dict; both go through
+:func:`graph_from_dict`. :func:`graph_to_dict` is the inverse, used to store a graph and ship it
+to workers, so ``graph_from_dict(graph_to_dict(g)) == g``.
+
+A graph read back from the store (``stored=True``) was validated when it was registered, maybe
+by an older release with laxer number ranges: it is decoded with every check except those
+ranges, so tightening a range never strands an event already running on such a graph. The
+controller fails, with a cause, an event whose plan the store then cannot hold.
 
 Every problem is collected and reported at once, each naming the file, the dotted path
 (``nodes.process.after[1]``) and, for YAML files, the line.
@@ -98,9 +103,10 @@ def render_path(path: tuple[str, ...]) -> str:
 class _Collector:
     """Collects problems with their YAML line numbers."""
 
-    def __init__(self, source: str, lines: Mapping[tuple[str, ...], int]) -> None:
+    def __init__(self, source: str, lines: Mapping[tuple[str, ...], int], ranges: bool = True) -> None:
         self.source = source
         self.lines = lines
+        self.ranges = ranges  # check numbers against LIMITS (not for graphs read back from the store)
         self.problems: list[Problem] = []
 
     def add(self, path: tuple[str, ...], message: str, line: int | None = None) -> None:
@@ -153,9 +159,11 @@ def graph_from_dict(
     source: str = "<graph>",
     base_dir: Path | None = None,
     lines: Mapping[tuple[str, ...], int] | None = None,
+    stored: bool = False,
 ) -> Graph:
-    """Validate a graph given as plain data; raise GraphInvalid listing every problem."""
-    c = _Collector(source, lines or {})
+    """Validate a graph given as plain data; raise GraphInvalid listing every problem.
+    ``stored``: the graph comes back from the store (number ranges are not checked again)."""
+    c = _Collector(source, lines or {}, ranges=not stored)
     if not isinstance(data, dict):
         c.add((), "a graph must be a mapping with at least 'graph' and 'nodes'")
         raise GraphInvalid(source, c.problems)
@@ -519,6 +527,8 @@ def _number(
     if isinstance(value, bool) or not isinstance(value, int | float) or wrong_kind:
         c.add(path, f"{_short(value)} must be {'an integer' if integer else 'a number'}")
         return None
+    if not c.ranges:
+        return value  # an integer stays exact (int() of it later), whatever its size
     if isinstance(value, float) and not math.isfinite(value):
         c.add(path, f"{value!r} is not allowed: must be a finite number between {_fmt(low)} and {_fmt(high)}")
         return None

@@ -7,6 +7,7 @@ reported, never silently applied.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,6 +34,7 @@ TERMINAL = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.UPSTREAM_
 UNFINISHED = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED})
 
 T = TaskState
+FALLBACK_DELAY_S = 300.0  # a retry delay that is not a finite number is taken as this
 TASK_MOVES: frozenset[tuple[TaskState, TaskState]] = frozenset(
     {
         (T.PENDING, T.READY),
@@ -154,5 +156,12 @@ def decide(
 
 def backoff_s(policy: RetryPolicy, failures: int, rng: random.Random) -> float:
     """Exponential backoff with a little positive jitter so retries do not stampede."""
-    base = min(policy.delay_s * policy.backoff ** (failures - 1), policy.max_delay_s)
-    return base * (1 + policy.jitter * rng.random())
+    try:
+        base = min(policy.delay_s * policy.backoff ** (failures - 1), policy.max_delay_s)
+        delay = base * (1 + policy.jitter * rng.random())
+    except OverflowError:  # a policy stored by a release with laxer ranges
+        delay = policy.max_delay_s
+    if math.isfinite(delay) and delay >= 0:
+        return delay
+    cap = policy.max_delay_s
+    return cap if math.isfinite(cap) and cap >= 0 else FALLBACK_DELAY_S

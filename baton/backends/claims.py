@@ -70,6 +70,7 @@ def pick(
     limit: int,
     lock_clause: str = "",
     before_reading: Callable[[], None] = lambda: None,
+    event_id: int | None = None,
 ) -> list[Candidate]:
     """Choose up to ``limit`` ready tasks that fit together in ``free`` capacity.
     ``before_reading`` runs after the query is sent, before its answer is read."""
@@ -81,11 +82,12 @@ def pick(
     # for tasks that fit beside the bigger ones. Rows read here are locked until the commit.
     unit = all(dict(r.cost) in ({"slots": 1}, {}) for r in fitting)
     ids = sorted(r.id for r in fitting)
+    only = "" if event_id is None else "AND event_id = ? "
     cursor = tx.q(
         "SELECT id, event_id, node, partition, attempt, req_id FROM tasks t "
-        f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(ids)}) "
+        f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(ids)}) {only}"
         f"ORDER BY priority DESC, stage DESC, available_at, id LIMIT ? {lock_clause}",
-        (tx.now, *ids, limit if unit else limit * 4 + 16),
+        (tx.now, *ids, *([] if event_id is None else [event_id]), limit if unit else limit * 4 + 16),
     )
     before_reading()
     rows = cursor.fetchall()

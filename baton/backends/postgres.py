@@ -30,6 +30,7 @@ from baton.backends.migrate import apply_pending
 from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
 from baton.backends.tx import Cursor, Tx
 from baton.errors import BackendError, TransientError
+from baton.params import DEFAULT_MAX_PARAMS_BYTES
 
 log = logging.getLogger("baton.postgres")
 CHANNEL = "baton"
@@ -98,11 +99,12 @@ class PostgresBackend(SqlBackend):
         self,
         dsn: str,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES,
         pool_size: int = 4,
         reconnect_s: float = 60.0,
         connect_timeout_s: float = 5.0,
     ) -> None:
-        super().__init__(max_result_bytes=max_result_bytes)
+        super().__init__(max_result_bytes=max_result_bytes, max_params_bytes=max_params_bytes)
         self.dsn = dsn
         self.reconnect_s = reconnect_s
         self._pool = ConnectionPool(

@@ -43,9 +43,11 @@ class WorkerLink(Protocol):
         limit: int,
         lease_s: float,
         reports: Sequence[Report] = (),
+        event_id: int | None = None,
     ) -> ClaimResult:
         """Record ``reports`` (fenced by attempt), then claim up to ``limit`` ready tasks that
-        fit in ``free`` capacity and whose required labels the worker has. One transaction."""
+        fit in ``free`` capacity and whose required labels the worker has (``event_id``: of
+        that event only). One transaction."""
         ...
 
     def report(self, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:

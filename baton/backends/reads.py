@@ -20,7 +20,7 @@ from baton.states import EventState, Outcome, TaskState
 
 EVENT_COLUMNS = (
     "e.id, e.type, e.graph_id, g.name, g.version, e.idem_key, e.params, e.state, e.cancel_requested, "
-    "e.submitted_at, e.started_at, e.finished_at, e.tasks_total, e.tasks_active"
+    "e.submitted_at, e.started_at, e.finished_at, e.tasks_total, e.tasks_active, e.error"
 )
 TASK_COLUMNS = (
     "id, event_id, node, partition, state, pending, attempt, failures, worker_id, ready_at, "
@@ -43,6 +43,7 @@ def _event(row: Sequence[Any]) -> EventRecord:
         started_at=row[10],
         finished_at=row[11],
         tasks_total=row[12],
+        error=row[14],
         tasks_active=row[13],
     )
 

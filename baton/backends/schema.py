@@ -19,7 +19,7 @@ TABLES: dict[str, dict[str, str]] = {
     "events": {
         "id": INT, "type": TEXT, "graph_id": INT, "idem_key": TEXT, "params": TEXT, "state": TEXT,
         "cancel_requested": INT, "submitted_at": FLOAT, "started_at": FLOAT, "finished_at": FLOAT,
-        "tasks_total": INT, "tasks_active": INT,
+        "tasks_total": INT, "tasks_active": INT, "error": TEXT,
     },
     "event_nodes": {"event_id": INT, "node": TEXT, "total": INT, "remaining": INT},
     "requirements": {"id": INT, "labels": TEXT, "cost": TEXT},

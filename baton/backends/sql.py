@@ -26,8 +26,9 @@ from baton.backends.reads import SqlReads
 from baton.backends.rerun import reset_for_rerun
 from baton.backends.retry import retried
 from baton.backends.tx import Tx, in_list
-from baton.errors import Conflict, NotFound, TransientError
+from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
 from baton.model import Graph
+from baton.params import DEFAULT_MAX_PARAMS_BYTES, params_size_problem, text_problem
 from baton.planner import Plan
 from baton.records import (
     Claim,
@@ -42,6 +43,7 @@ from baton.spec import graph_digest, graph_from_dict, graph_to_dict
 from baton.states import EventState, Outcome, TaskState
 
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+MAX_KEY_CHARS = 200  # an idempotency key
 REQUIREMENTS_CHECK_S = 1.0
 K = TypeVar("K")
 V = TypeVar("V")
@@ -57,6 +59,32 @@ def _ended_here(tx: Tx, row: Sequence[Any], outcome: Outcome, error: str) -> End
     report = Report(row[0], row[1], outcome, row[8] or tx.now, tx.now, error=error)
     return Ended(report, event_id=row[2], graph_id=row[3], node=row[4], partition=row[5], failures=row[6],
                  worker_id=row[7], cancelling=bool(row[10]))  # fmt: skip
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _storable(r: Report) -> Report:
+    """The report with its texts made storable by any database: PostgreSQL's TEXT cannot hold
+    NUL, and no driver encodes a lone surrogate. A task's output may contain both."""
+    if _clean(r.stdout) and _clean(r.stderr) and _clean(r.error or ""):
+        return r
+    error = _fixed(r.error) if r.error is not None else None
+    return dataclasses.replace(r, stdout=_fixed(r.stdout), stderr=_fixed(r.stderr), error=error)
+
+
+def _clean(text: str) -> bool:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return "\x00" not in text
+
+
+def _fixed(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -86,8 +114,11 @@ class SqlBackend(SqlReads):
     pushes_changes = False  # True when wait_for_change is woken by the database (LISTEN/NOTIFY)
     reconnect_s = 0.0  # how long verbs retry transient failures (0: never)
 
-    def __init__(self, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> None:
+    def __init__(
+        self, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES, max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES
+    ) -> None:
         self.max_result_bytes = max_result_bytes
+        self.max_params_bytes = max_params_bytes
         self._graphs: dict[int, Graph] = {}
         self._requirements: dict[int, claims.Requirement] = {}
         self._requirements_checked = 0.0
@@ -141,7 +172,7 @@ class SqlBackend(SqlReads):
         return graph
 
     def _cache_graph(self, graph_id: int, spec: Mapping[str, Any]) -> Graph:
-        graph = graph_from_dict(spec, source=f"graph #{graph_id}")
+        graph = graph_from_dict(spec, source=f"graph #{graph_id}", stored=True)
         with self._lock:
             self._graphs[graph_id] = graph
         return graph
@@ -198,6 +229,11 @@ class SqlBackend(SqlReads):
     def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
         record = self.graph(graph_id)
         canonical = _canonical(params)
+        too_big = params_size_problem(canonical, self.max_params_bytes)
+        if too_big:
+            raise ParamsInvalid([too_big])
+        if key is not None and (len(key) > MAX_KEY_CHARS or text_problem(key)):
+            raise UsageError(f"an idempotency key is 1 to {MAX_KEY_CHARS} characters of text, without NUL")
         with self.transaction() as tx:
             existing = self._existing_event(tx, key, record.event_type, canonical)
             created = False
@@ -229,11 +265,14 @@ class SqlBackend(SqlReads):
         return int(row[0])
 
     @retried
-    def events_to_expand(self, limit: int) -> list[EventRecord]:
+    def events_to_expand(self, limit: int, only: int | None = None) -> list[EventRecord]:
+        """Submitted events, oldest first (``only``: that one event, if it is submitted)."""
         with self.transaction(write=False) as tx:
-            ids = [
-                r[0] for r in tx.rows("SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,))
-            ]
+            if only is None:
+                rows = tx.rows("SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,))
+            else:
+                rows = tx.rows("SELECT id FROM events WHERE state = 'submitted' AND id = ?", (only,))
+            ids = [r[0] for r in rows]
         return [self.event(i) for i in ids]
 
     @retried
@@ -289,13 +328,15 @@ class SqlBackend(SqlReads):
 
     @retried
     def fail_event(self, event_id: int, reason: str) -> None:
-        """Refuse a submitted event that cannot be planned (e.g. its graph changed shape)."""
+        """Refuse a submitted event that cannot be expanded (its graph changed shape, or the
+        store cannot hold its plan); the reason is kept as the event's error."""
         with self.transaction() as tx:
-            tx.q(
-                "UPDATE events SET state = 'failed', finished_at = ? WHERE id = ? AND state = 'submitted'",
-                (tx.now, event_id),
-            )
-            tx.audit("controller", "event.failed", reason, event_id)
+            moved = tx.q(
+                "UPDATE events SET state = 'failed', finished_at = ?, error = ? WHERE id = ? AND state = 'submitted'",
+                (tx.now, reason, event_id),
+            ).rowcount
+            if moved:
+                tx.audit("controller", "event.failed", reason, event_id)
 
     # --- the worker link ------------------------------------------------------------------
 
@@ -340,6 +381,7 @@ class SqlBackend(SqlReads):
         limit: int,
         lease_s: float,
         reports: Sequence[Report] = (),
+        event_id: int | None = None,
     ) -> ClaimResult:
         with self.transaction() as tx:
             rejected, tally = self._record_reports(tx, worker_id, reports)
@@ -348,14 +390,14 @@ class SqlBackend(SqlReads):
             # a pipelined database they share round trips: the releases travel with the pick
             # (which must see them), the counter updates with the upstream results. The counters
             # go last: the event's shared rows stay locked only for the commit.
-            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s, tally)
+            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s, tally, event_id)
             if tally.read(tx) and len(got) < limit:
                 # what the counters released (a fan-in's downstream) may take the capacity left
                 left = dict(free)
                 for c in got:
                     for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
                         left[key] = left.get(key, 0) - amount
-                got += self._claim_in(tx, worker_id, left, labels, limit - len(got), lease_s, advance.Tally())
+                got += self._claim_in(tx, worker_id, left, labels, limit - len(got), lease_s, advance.Tally(), event_id)
             return ClaimResult(got, rejected)
 
     def _claim_in(
@@ -367,12 +409,20 @@ class SqlBackend(SqlReads):
         limit: int,
         lease_s: float,
         tally: advance.Tally,
+        event_id: int | None = None,
     ) -> list[Claim]:
         """Pick, take and describe up to ``limit`` tasks; reads the tally's releases and sends
         its counter updates on the way (see claim)."""
         requirements = self._requirements_now(tx)
         chosen = claims.pick(
-            tx, requirements, free, labels, limit, self.skip_locked, before_reading=lambda: tally.read_released(tx)
+            tx,
+            requirements,
+            free,
+            labels,
+            limit,
+            self.skip_locked,
+            before_reading=lambda: tally.read_released(tx),
+            event_id=event_id,
         )
         self._requirements_stale = len(chosen) < limit
         if not chosen:
@@ -437,6 +487,7 @@ class SqlBackend(SqlReads):
         return rejected, advance.end_attempts(tx, ended, f"worker:{worker_id}")
 
     def _ended(self, row: Sequence[Any], worker_id: str, r: Report) -> Ended:
+        r = _storable(r)
         if r.outcome is Outcome.SUCCEEDED:
             problem = self._result_problem(r.result_json)
             if problem:
@@ -454,9 +505,9 @@ class SqlBackend(SqlReads):
                 "write large data to files and return their paths"
             )
         try:
-            json.loads(result)
-        except ValueError as exc:
-            return f"result is not valid JSON: {exc}"
+            json.loads(result, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            return f"result is not valid JSON: {exc}"[:500]
         return None
 
     @retried

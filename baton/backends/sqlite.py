@@ -30,6 +30,7 @@ from baton.backends.migrate import apply_pending
 from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
 from baton.backends.tx import Tx
 from baton.errors import BackendError
+from baton.params import DEFAULT_MAX_PARAMS_BYTES
 
 # Checkpoint the WAL into the database file every 16 MB, not every 4 MB (the default): in
 # synchronous=NORMAL each checkpoint fsyncs, which at thousands of tasks per second was ~8% of
@@ -79,8 +80,9 @@ class SqliteBackend(SqlBackend):
         busy_timeout_s: float = 30.0,
         synchronous: str = "NORMAL",
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES,
     ) -> None:
-        super().__init__(max_result_bytes=max_result_bytes)
+        super().__init__(max_result_bytes=max_result_bytes, max_params_bytes=max_params_bytes)
         if synchronous.upper() not in SYNC_MODES:
             raise BackendError(f"sqlite synchronous must be one of {', '.join(SYNC_MODES)}")
         self.path = Path(path)

@@ -28,9 +28,9 @@ from typing import Any
 
 from baton import faults
 from baton.backends.protocol import WorkerLink
-from baton.errors import BackendError
+from baton.errors import BackendError, TransientError
 from baton.model import Graph, PythonAction
-from baton.records import Claim, Report, WorkerInfo
+from baton.records import Claim, Report, WorkerInfo, unrecordable
 from baton.spec import graph_from_dict
 from baton.states import Outcome
 from baton.worker.executor import Executor
@@ -66,6 +66,7 @@ class WorkerConfig:
     max_result_bytes: int = 1024 * 1024
     max_log_bytes: int = 256 * 1024
     exit_when_idle_s: float | None = None  # for tests and one-shot runs
+    event_id: int | None = None  # take only this event's tasks (baton run); None: any event
 
 
 class Worker:
@@ -163,9 +164,14 @@ class Worker:
             got = []
             if limit > 0 or reports:
                 try:
-                    result = self.link.claim(self.id, free, self.config.labels, limit, self.config.lease_s, reports)
-                except BackendError as exc:
+                    result = self.link.claim(
+                        self.id, free, self.config.labels, limit, self.config.lease_s, reports, self.config.event_id
+                    )
+                except TransientError as exc:
                     self._store_unreachable(reports, exc)
+                    continue
+                except Exception as exc:  # one bad report must not stall the others
+                    self._isolate(reports, exc)
                     continue
                 self._log_rejected(result.rejected)
                 got = result.claims
@@ -180,12 +186,38 @@ class Worker:
             if not got:
                 self._wait(limit > 0)
 
-    def _store_unreachable(self, reports: list[Report], exc: BackendError) -> None:
+    def _store_unreachable(self, reports: list[Report], exc: Exception) -> None:
         """Keep the reports for the next round (a stale one is rejected then, never lost) and
         wait a little; the watchdog stops our attempts if this lasts longer than a lease."""
         log.error("the store is unreachable (%s); %d report(s) kept for later", exc, len(reports))
         self.unsent = reports
         self._poll(1.0, until_stop=True)
+
+    def _isolate(self, reports: list[Report], exc: Exception) -> None:
+        """The store refused a claim for a reason other than an outage. If reports rode on it,
+        one of them may be what it cannot take (say, text a database column cannot hold): send
+        them one by one, and replace one still refused by a bare failure that says why, so the
+        task ends with a recorded cause instead of stalling this worker. When nothing gets
+        through, the store itself is failing: keep everything for later."""
+        log.error("the store refused a claim (%s: %s)", type(exc).__name__, exc)
+        kept = []
+        for report in reports:
+            try:
+                self._send([report])
+                continue
+            except TransientError:
+                kept.append(report)
+                continue
+            except Exception as refused:
+                bare, why = unrecordable(report, refused), str(refused)
+            try:
+                self._send([bare])
+                log.error("task %s attempt %s: its report could not be recorded (%s); recorded as failed",
+                          report.task_id, report.attempt, why)  # fmt: skip
+            except Exception:
+                kept.append(report)
+        if kept or not reports:
+            self._store_unreachable(kept, exc)
 
     def _drain_step(self, reports: list[Report]) -> bool:
         """One round of shutting down; True when nothing is left running."""
@@ -305,13 +337,19 @@ class Worker:
     def _graph(self, graph_id: int) -> Graph:
         graph = self.graphs.get(graph_id)
         if graph is None:
-            graph = graph_from_dict(self.link.graph(graph_id).spec, source=f"graph #{graph_id}")
+            graph = graph_from_dict(self.link.graph(graph_id).spec, source=f"graph #{graph_id}", stored=True)
             self.graphs[graph_id] = graph
         return graph
 
     def _start(self, claim: Claim) -> None:
-        graph = self._graph(claim.graph_id)
-        node = graph.node(claim.node)
+        try:
+            graph = self._graph(claim.graph_id)
+            node = graph.node(claim.node)
+        except Exception as exc:  # a graph this worker cannot decode: the attempt fails, the worker goes on
+            log.error("task %s: cannot load its graph #%s: %s", claim.task_id, claim.graph_id, exc)
+            self.done.append(Report(claim.task_id, claim.attempt, Outcome.INVALID_RESULT, time.time(), time.time(),
+                                    error=f"the worker cannot load the task's graph: {exc}"[:2000]))  # fmt: skip
+            return
         running = Running(claim, node, dict(node.cost))
         with self.lock:
             self.running[claim.task_id] = running

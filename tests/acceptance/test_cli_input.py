@@ -158,7 +158,7 @@ def test_validate_lists_every_problem_with_its_place() -> None:
     expected = [
         ("params.year.type (line 5)", "'integr' is not a parameter type"),
         ("nodes.extract.run (line 7)", "'not a target' must look like 'package.module:function'"),
-        ("nodes.extract.retries (line 7)", "-1 must be at least 0"),
+        ("nodes.extract.retries (line 7)", "-1 is out of range: must be an integer between 0 and 1,000"),
         ("nodes.report.colour (line 8)", "unknown key 'colour'"),
         ("nodes.report.after[0] (line 8)", "unknown node 'ghost'"),
     ]
