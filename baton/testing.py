@@ -19,7 +19,19 @@ def check_invariants(backend: SqlBackend) -> list[str]:
     for event in backend.events(limit=1_000_000):
         if event.state is EventState.SUBMITTED:
             continue
+        if event.started_at is None:  # refused before it was expanded (cannot plan)
+            problems += _unexpanded_problems(backend, event.id, event.state, event.error)
+            continue
         problems += _event_problems(backend, event.id, event.state, event.tasks_active, event.graph_id)
+    return problems
+
+
+def _unexpanded_problems(backend: SqlBackend, event_id: int, state: EventState, error: str | None) -> list[str]:
+    problems = []
+    if state is not EventState.FAILED or not error:
+        problems.append(f"event {event_id} was never expanded but is {state} (error {error!r})")
+    if backend.tasks(event_id):
+        problems.append(f"event {event_id} was never expanded but has tasks")
     return problems
 
 
