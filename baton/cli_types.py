@@ -14,9 +14,25 @@ from baton.spec import INT32, is_name
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every store
 MAX_SECONDS = 366 * 86_400.0
 
-EVENT_ID = click.IntRange(1, MAX_ID)
-TASK_ID = click.IntRange(1, MAX_ID)
 BYTES = click.IntRange(1, 1024**3)
+
+
+class Id(click.ParamType):  # type: ignore[type-arg]
+    """An id: ASCII digits only (Python's int() would also take '٣' or '1_000'), 1 to 2**63-1."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value)
+            if not (text.isascii() and text.isdigit()):
+                self.fail(f"{text[:40]!r} is not an id (a whole number from 1)", param, ctx)
+            number = int(text) if len(text) <= 20 else MAX_ID + 1
+        if not 1 <= number <= MAX_ID:
+            self.fail(f"{str(value)[:40]} is out of range (ids are 1 to {MAX_ID})", param, ctx)
+        return number
 
 
 class Seconds(click.ParamType):  # type: ignore[type-arg]
@@ -89,6 +105,8 @@ class Resource(click.ParamType):  # type: ignore[type-arg]
         return key, int(amount)
 
 
+EVENT_ID = Id()
+TASK_ID = Id()
 SECONDS = Seconds()
 TEXT = Text()
 NAME = Name()

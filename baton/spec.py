@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,20 @@ def render_path(path: tuple[str, ...]) -> str:
         elif _PLAIN_SEGMENT.fullmatch(segment):
             out += f".{segment}" if out else segment
         else:
-            out += f"[{json.dumps(segment[:60] + ('...' if len(segment) > 60 else ''))}]"
+            out += f"[{quote(segment[:60] + ('...' if len(segment) > 60 else ''))}]"
     return out or "(top level)"
+
+
+def quote(text: str) -> str:
+    """``text`` in double quotes, readable (letters of any script as they are) but with every
+    invisible or control character escaped, so a message cannot hide or reorder what it shows."""
+    out = []
+    for ch in text:
+        if ch in '"\\' or (unicodedata.category(ch)[0] in "CZ" and ch != " "):
+            out.append(json.dumps(ch)[1:-1] if ch in '"\\' or ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 class _Collector:
