@@ -35,6 +35,7 @@ UNFINISHED = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.C
 
 T = TaskState
 FALLBACK_DELAY_S = 300.0  # a retry delay that is not a finite number is taken as this
+LONGEST_DELAY_S = 30 * 86_400.0  # no retry waits longer (graphs cannot ask for more)
 TASK_MOVES: frozenset[tuple[TaskState, TaskState]] = frozenset(
     {
         (T.PENDING, T.READY),
@@ -162,6 +163,6 @@ def backoff_s(policy: RetryPolicy, failures: int, rng: random.Random) -> float:
     except OverflowError:  # a policy stored by a release with laxer ranges
         delay = policy.max_delay_s
     if math.isfinite(delay) and delay >= 0:
-        return delay
+        return min(delay, LONGEST_DELAY_S)
     cap = policy.max_delay_s
     return cap if math.isfinite(cap) and cap >= 0 else FALLBACK_DELAY_S

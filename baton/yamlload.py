@@ -104,11 +104,13 @@ def load_yaml(text: str) -> Document:
         lines, paths, duplicates = _walk(root)
         _check_expansion(root, paths)
         if duplicates:
-            raise YamlRefused(duplicates)
+            raise YamlRefused(sorted(duplicates, key=lambda p: p.line or 0))
         try:
             data = loader.construct_document(root)
         except yaml.YAMLError as exc:
             raise YamlRefused([_yaml_problem(exc)]) from exc
+        except Exception as exc:  # PyYAML's own constructors fail oddly on some tagged values
+            raise YamlRefused([YamlProblem((), f"not valid YAML: a value cannot be read ({exc})", None)]) from exc
         return Document(data, lines)
     finally:
         loader.dispose()

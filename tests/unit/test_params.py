@@ -226,3 +226,34 @@ def test_static_partitions_ignore_params() -> None:
 
 def test_unpartitioned_graph_has_no_keys() -> None:
     assert partition_keys(TYPED, {"year": 1}) == ()
+
+
+def test_a_parameter_placed_whole_in_an_argv_item_must_fit_the_os_cap() -> None:
+    argv = graph_from_dict({
+        "graph": "argv",
+        "params": {"blob": {"type": "string", "default": ""}, "other": {"type": "list", "default": []}},
+        "nodes": {"a": {"command": ["echo", "{params.blob}"], "env": {"X": "{params.other}"}}},
+    })  # fmt: skip
+    assert validate_params(argv, {"blob": "x" * 131_071})["blob"] == "x" * 131_071
+    message = refused(validate_params, argv, {"blob": "x" * 131_072})
+    assert "parameter 'blob': 131,072 bytes is too long for a command argument of node 'a'" in message
+    assert "BATON_PARAMS_FILE" in message
+    assert "parameter 'other'" in refused(validate_params, argv, {"other": ["y" * 100] * 2000})
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "fragment"),
+    [
+        ("string", "a\x00b", "contains a NUL character"),
+        ("string", "\udcff", "lone surrogate"),
+        ("object", {"k\x00": 1}, "object key"),
+        ("list", [[[[[]]]]], None),
+        ("list", [1.5, "é", None, True], None),
+    ],
+)
+def test_strings_must_be_text_a_process_can_take(kind: str, value: Any, fragment: str | None) -> None:
+    graph = make_graph({"v": {"type": kind, "required": False}})
+    if fragment is None:
+        assert validate_params(graph, {"v": value})["v"] == value
+    else:
+        assert fragment in refused(validate_params, graph, {"v": value})

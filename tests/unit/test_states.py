@@ -220,3 +220,21 @@ def test_every_decision_is_a_legal_move_from_running() -> None:
             for failures_before in (0, 5):
                 decision = decide(outcome, POLICY, failures_before, cancel, random.Random(0))
                 check_task_move(T.RUNNING, decision.state)
+
+
+@pytest.mark.parametrize(
+    ("delay_s", "backoff", "max_delay_s", "expected"),
+    [
+        (1.0, 100.0, 300.0, 300.0),  # 100**999 overflows a float: the cap applies
+        (float("nan"), 2.0, 60.0, 60.0),  # a policy stored before numbers were checked
+        (float("nan"), 2.0, float("nan"), 300.0),
+        (1.0, 2.0, float("inf"), 30 * 86_400.0),
+    ],
+)
+def test_a_backoff_is_always_a_finite_delay(
+    delay_s: float, backoff: float, max_delay_s: float, expected: float
+) -> None:
+    policy = RetryPolicy(retries=10_000, delay_s=delay_s, backoff=backoff, max_delay_s=max_delay_s, jitter=0.0)
+    decision = decide(Outcome.FAILED, policy, failures_before=999, cancel_requested=False, rng=random.Random(0))
+    assert decision.state is T.READY
+    assert decision.delay_s == expected
