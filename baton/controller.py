@@ -143,6 +143,10 @@ class Controller:
             log.error("controller step failed (%s); trying again shortly", exc)
             stop.wait(1.0)
             return
+        except Exception:  # a bug of ours: the loop must outlive it, the others' events depend on it
+            log.exception("controller step failed unexpectedly; trying again shortly")
+            stop.wait(1.0)
+            return
         if not busy:
             wait = self._idle_wait()
             began = time.monotonic()
