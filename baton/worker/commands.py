@@ -1,11 +1,16 @@
 """Argv commands: parameters reach them as whole argv items or environment variables.
 
-There is no shell anywhere on this path: ``subprocess.Popen`` gets a list, so a parameter
-such as ``"; touch /tmp/pwned #"`` or ``$(id)`` arrives as one literal argument. A placeholder
-(``{partition}``, ``{params.year}`` ...) is replaced only when it is the whole item; that was
-checked when the graph was loaded.
+There is no shell anywhere on this path: the argv list reaches ``execvpe`` as a list, so a
+parameter such as ``"; touch /tmp/pwned #"`` or ``$(id)`` arrives as one literal argument. A
+placeholder (``{partition}``, ``{params.year}`` ...) is replaced only when it is the whole item;
+that was checked when the graph was loaded.
 
-The command runs in its own session, so a timeout or a cancel kills its whole process group.
+The command is not the worker's child: it runs under a guard (``guard.py``), a small process
+that starts it in a session of its own and ends it with its whole process group (and, on Linux,
+every descendant) when the worker asks or when the worker dies, even of kill -9: the worker holds
+the only write end of the guard's control pipe, and the guard reads end of file when it closes.
+A timeout or a stop order is a graceful stop (SIGTERM, ``KILL_GRACE_S`` of grace, then SIGKILL);
+a missing executable is reported by the guard as ``cannot start 'x': ...`` with exit code 127.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
+import select
 import subprocess
 import sys
 import tempfile
@@ -26,9 +31,11 @@ from typing import Any
 from baton import context as C
 from baton.model import CommandAction
 from baton.spec import PLACEHOLDER_RE
+from baton.worker import guard
 from baton.worker.capture import read_capped
 
-KILL_GRACE_S = 2.0
+KILL_GRACE_S = guard.KILL_GRACE_S
+GUARD_SLACK_S = 3.0  # how long past its grace a guard may take before the worker kills it
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,8 @@ def run_command(
     should_stop: Callable[[], bool],
     on_start: Callable[[subprocess.Popen[bytes]], None] = lambda p: None,
 ) -> CommandResult:
-    """Run the command to completion, its timeout, or until ``should_stop()``."""
+    """Run the command to completion, its timeout, or until ``should_stop()``. ``on_start`` gets
+    the guard's process (the command is its child)."""
     argv = [substitute(a, values) for a in action.argv]
     with tempfile.TemporaryDirectory(prefix="baton-task-") as tmp:
         inputs, result = Path(tmp, "inputs.json"), Path(tmp, "result.json")
@@ -73,59 +81,121 @@ def run_command(
         env |= {k: substitute(v, values) for k, v in action.env.items()}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
-                proc = _start(argv, env, action.cwd, out, err)
-            except OSError as exc:
+                guarded = Guarded.start(argv, env, action.cwd, out, err)
+            except OSError as exc:  # no such cwd, argv too long (E2BIG), no memory for a process
                 return CommandResult(127, False, False, None, "", f"cannot start {argv[0]!r}: {exc.strerror}\n")
-            on_start(proc)
-            code, timed_out, stopped = _wait(proc, timeout_s, should_stop)
+            try:
+                on_start(guarded.process)
+                code, timed_out, stopped = _wait(guarded, timeout_s, should_stop)
+            finally:
+                guarded.kill()  # a no-op once it has ended; else (an error here) it must not run on
             text = result.read_text(encoding="utf-8") if result.exists() else None
             return CommandResult(
                 code, timed_out, stopped, text or None, read_capped(out, max_log_bytes), read_capped(err, max_log_bytes)
             )
 
 
-def _start(argv: list[str], env: dict[str, str], cwd: str | None, out: Any, err: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=err,
-        start_new_session=True,
-        shell=False,
-    )
+class Guarded:
+    """The worker's side of one command running under its guard."""
+
+    def __init__(self, process: subprocess.Popen[bytes], control: int) -> None:
+        self.process = process
+        self._control: int | None = control  # the write end of the guard's control pipe
+        self._pidfd = _pidfd(process.pid)  # readable once the guard has ended (Linux 5.3+)
+
+    @classmethod
+    def start(cls, argv: list[str], env: dict[str, str], cwd: str | None, out: Any, err: Any) -> Guarded:
+        """Start the guard, which starts the command. Both ends of the pipe are close-on-exec and
+        the guard gets the read end alone (``pass_fds``, which also closes every other descriptor
+        in the child): no other process can hold the write end, so its end of file is the worker's."""
+        control_r, control_w = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [*guard_command(), str(control_r), _lc_ctype(env), *argv],
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                pass_fds=(control_r,),
+                start_new_session=True,  # out of reach of the worker's terminal (Ctrl-C drains it)
+                shell=False,
+            )
+        except BaseException:
+            os.close(control_w)
+            raise
+        finally:
+            os.close(control_r)
+        return cls(process, control_w)
+
+    def ended_within(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the guard to end (woken at once where there are pidfds)."""
+        if self._pidfd is None:
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        if not select.select([self._pidfd], [], [], timeout_s)[0]:
+            return False
+        self.process.wait()
+        return True
+
+    def stop(self) -> int | None:
+        """Graceful: the guard SIGTERMs the command's group, and SIGKILLs what is left after the
+        grace (children included, even when the leader has already exited)."""
+        if self._control is not None:
+            with contextlib.suppress(OSError):  # it has just ended
+                os.write(self._control, guard.STOP)
+        try:
+            return self.process.wait(timeout=KILL_GRACE_S + GUARD_SLACK_S)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
+    def kill(self) -> int | None:
+        """At once: closing the control pipe has the guard SIGKILL the command and its descendants."""
+        if self._control is not None:
+            os.close(self._control)
+            self._control = None
+        try:
+            return self.process.wait(timeout=GUARD_SLACK_S)
+        except subprocess.TimeoutExpired:  # the guard itself is stuck: the command's leader dies with it
+            self.process.kill()
+            return self.process.wait()
+        finally:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
 
 
-def _wait(
-    proc: subprocess.Popen[bytes], timeout_s: float | None, should_stop: Callable[[], bool]
-) -> tuple[int | None, bool, bool]:
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    except OSError:  # an older kernel, or a sandbox that forbids it: poll instead
+        return None
+
+
+def guard_command() -> list[str]:
+    """How the guard starts: a bare interpreter (no site, no environment) that imports it from its
+    folder rather than running the file, so its cached bytecode is used (compiling costs ~3 ms)."""
+    folder = os.path.dirname(os.path.abspath(guard.__file__))
+    code = f"import sys; sys.path.append({folder!r}); import guard; guard.main(sys.argv[1:])"
+    return [sys.executable, "-I", "-S", "-c", code]
+
+
+def _lc_ctype(env: Mapping[str, str]) -> str:
+    """LC_CTYPE as the guard must restore it (see guard.py: Python's start-up may change it)."""
+    return "=" + env["LC_CTYPE"] if "LC_CTYPE" in env else ""
+
+
+def _wait(guarded: Guarded, timeout_s: float | None, should_stop: Callable[[], bool]) -> tuple[int | None, bool, bool]:
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     step = 0.002
     while True:
-        try:
-            return proc.wait(timeout=step), False, False
-        except subprocess.TimeoutExpired:
-            pass
+        if guarded.ended_within(step):
+            return guarded.process.returncode, False, False
         if should_stop():
-            kill_group(proc)
-            return proc.returncode, False, True
+            return guarded.stop(), False, True
         if deadline is not None and time.monotonic() >= deadline:
-            kill_group(proc)
-            return proc.returncode, True, False
+            return guarded.stop(), True, False
         step = min(step * 2, 0.1)
-
-
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the command's process group, then SIGKILL whatever is left after a grace
-    (children included, even when the leader has already exited)."""
-    _signal_group(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=KILL_GRACE_S)
-    _signal_group(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)

@@ -6,6 +6,12 @@ per slot. An executor runs in its own session (process group): killing the group
 timeout also kills anything the task started. Its stdout and stderr (file descriptors 1 and
 2, so output of C code and child processes is captured too) go to files that are emptied
 before each task; messages travel over a separate pipe as JSON.
+
+An executor outlives no worker: it checks every half second that its parent is still there, and
+when the worker is gone (even killed with -9) it kills its process group. On Linux it is also a
+child subreaper (see guard.py), so what a task started that left the group (a daemon that
+double-forked and called setsid) is handed to it and killed first. Such orphans are its children
+now, so between tasks it reaps whichever of its children have ended.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
 from baton.context import TaskContext
+from baton.worker import guard
 from baton.worker.capture import read_capped, reset
 
 
@@ -151,7 +158,8 @@ def main() -> None:
 def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> None:
     """Executor main loop: receive a task, run it, reply; until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    subreaper = guard.become_subreaper()
+    threading.Thread(target=_watch_parent, args=(parent_pid, subreaper), daemon=True).start()
     out = open(out_path, "w+b")  # noqa: SIM115 - lives as long as the process
     err = open(err_path, "w+b")  # noqa: SIM115
     os.dup2(out.fileno(), 1)
@@ -165,6 +173,8 @@ def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> No
             return
         _remember_params(message, params)
         reply = run_task(message, functions)
+        if subreaper:
+            guard.reap_children()  # orphans handed to us that have ended (the task is over: none is its own)
         sys.stdout.flush()
         sys.stderr.flush()
         reply["stdout"] = _take_output(out, message["max_log_bytes"])
@@ -182,11 +192,14 @@ def _take_output(stream: BinaryIO, max_bytes: int) -> str:
     return text
 
 
-def _watch_parent(parent_pid: int) -> None:
+def _watch_parent(parent_pid: int, subreaper: bool) -> None:
     """If the worker is killed (even with -9), take this task and its children down with it,
-    so a lost worker leaves no orphan still working on a task that will run elsewhere."""
+    so a lost worker leaves no orphan still working on a task that will run elsewhere. As a
+    subreaper, first every descendant (they may have left the group), then the group and us."""
     while os.getppid() == parent_pid:
         time.sleep(0.5)
+    if subreaper:
+        guard.kill_tree(None)
     os.killpg(0, signal.SIGKILL)
 
 
