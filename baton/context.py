@@ -4,8 +4,10 @@ Python callables named in a graph (``run: package.module:function``) are called 
 argument, a :class:`TaskContext`, and return a JSON-serialisable value (or ``None``).
 
 Argv commands (``command: [...]``) get the same information through environment variables,
-named by the ``ENV_*`` constants below; a command that wants to return a result writes JSON to
-the file named by ``BATON_RESULT_FILE``.
+named by the ``ENV_*`` constants below, and files: the parameters and the upstream results are
+JSON files (``BATON_PARAMS_FILE``, ``BATON_INPUTS_FILE``), so their size never meets the
+operating system's cap on the environment. A command that wants to return a result writes JSON
+to the file named by ``BATON_RESULT_FILE``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ ENV_EVENT_TYPE = "BATON_EVENT_TYPE"
 ENV_NODE = "BATON_NODE"
 ENV_PARTITION = "BATON_PARTITION"
 ENV_ATTEMPT = "BATON_ATTEMPT"
-ENV_PARAMS = "BATON_PARAMS"  # the event's parameters as a JSON object
+ENV_PARAMS_FILE = "BATON_PARAMS_FILE"  # path of a JSON file holding the event's parameters (an object)
 ENV_INPUTS_FILE = "BATON_INPUTS_FILE"  # path of a JSON file holding the upstream results
 ENV_RESULT_FILE = "BATON_RESULT_FILE"  # path where the command may write its JSON result
 

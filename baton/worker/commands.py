@@ -1,4 +1,5 @@
-"""Argv commands: parameters reach them as whole argv items or environment variables.
+"""Argv commands: parameters reach them as a JSON file, and as whole argv items or environment
+variables where the graph places them.
 
 There is no shell anywhere on this path: the argv list reaches ``execvpe`` as a list, so a
 parameter such as ``"; touch /tmp/pwned #"`` or ``$(id)`` arrives as one literal argument. A
@@ -39,6 +40,16 @@ GUARD_SLACK_S = 3.0  # how long past its grace a guard may take before the worke
 
 
 @dataclass(frozen=True)
+class TaskFiles:
+    """What a command reads from files (its upstream results and the event's parameters, as JSON
+    text) and how big a result it may write back."""
+
+    inputs_json: str
+    params_json: str
+    max_result_bytes: int
+
+
+@dataclass(frozen=True)
 class CommandResult:
     exit_code: int | None
     timed_out: bool
@@ -46,6 +57,7 @@ class CommandResult:
     result_json: str | None
     stdout: str
     stderr: str
+    result_problem: str | None = None  # why the result file cannot be a result (too big, not UTF-8)
 
 
 def placeholder_values(fields: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, str]:
@@ -65,7 +77,7 @@ def run_command(
     action: CommandAction,
     values: Mapping[str, str],
     env_extra: Mapping[str, str],
-    inputs_json: str,
+    files: TaskFiles,
     timeout_s: float | None,
     max_log_bytes: int,
     should_stop: Callable[[], bool],
@@ -75,9 +87,11 @@ def run_command(
     the guard's process (the command is its child)."""
     argv = [substitute(a, values) for a in action.argv]
     with tempfile.TemporaryDirectory(prefix="baton-task-") as tmp:
-        inputs, result = Path(tmp, "inputs.json"), Path(tmp, "result.json")
-        inputs.write_text(inputs_json, encoding="utf-8")
-        env = {**os.environ, **env_extra, C.ENV_INPUTS_FILE: str(inputs), C.ENV_RESULT_FILE: str(result)}
+        inputs, params, result = Path(tmp, "inputs.json"), Path(tmp, "params.json"), Path(tmp, "result.json")
+        inputs.write_text(files.inputs_json, encoding="utf-8")
+        params.write_text(files.params_json, encoding="utf-8")
+        env = {**os.environ, **env_extra, C.ENV_INPUTS_FILE: str(inputs), C.ENV_PARAMS_FILE: str(params),
+               C.ENV_RESULT_FILE: str(result)}  # fmt: skip
         env |= {k: substitute(v, values) for k, v in action.env.items()}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
@@ -89,10 +103,29 @@ def run_command(
                 code, timed_out, stopped = _wait(guarded, timeout_s, should_stop)
             finally:
                 guarded.kill()  # a no-op once it has ended; else (an error here) it must not run on
-            text = result.read_text(encoding="utf-8") if result.exists() else None
-            return CommandResult(
-                code, timed_out, stopped, text or None, read_capped(out, max_log_bytes), read_capped(err, max_log_bytes)
-            )
+            text, problem = read_result(result, files.max_result_bytes)
+            stdout, stderr = read_capped(out, max_log_bytes), read_capped(err, max_log_bytes)
+            return CommandResult(code, timed_out, stopped, text, stdout, stderr, problem)
+
+
+def read_result(path: Path, max_bytes: int) -> tuple[str | None, str | None]:
+    """The result file's text (None when absent or empty), or why it cannot be a result. Never
+    reads more than the cap: a command may write gigabytes there."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot read the result file: {exc.strerror or exc}"
+    if len(raw) > max_bytes:
+        size = path.stat().st_size
+        return None, (f"the result file is {size:,} bytes, over the {max_bytes:,}-byte cap; "
+                      "write large data to files and return their paths")  # fmt: skip
+    try:
+        return raw.decode("utf-8") or None, None
+    except UnicodeDecodeError as exc:
+        return None, f"the result file is not UTF-8 text (byte {exc.start})"
 
 
 class Guarded:

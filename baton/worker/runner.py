@@ -20,7 +20,7 @@ from baton import context as C
 from baton.model import CommandAction, Graph, Node, PythonAction
 from baton.records import Claim, Report
 from baton.states import Outcome
-from baton.worker.commands import placeholder_values, run_command
+from baton.worker.commands import TaskFiles, placeholder_values, run_command
 from baton.worker.executor import Executor, ExecutorDied
 
 STOP_LEASE_LOST = "lease lost"
@@ -186,7 +186,6 @@ def _run_command(running: Running, graph: Graph, node: Node, action: CommandActi
         C.ENV_NODE: c.node,
         C.ENV_PARTITION: c.partition,
         C.ENV_ATTEMPT: str(c.attempt),
-        C.ENV_PARAMS: c.params_json,
     }
     if graph.python_path:
         inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -195,7 +194,7 @@ def _run_command(running: Running, graph: Graph, node: Node, action: CommandActi
         action,
         placeholder_values(fields, params),
         env,
-        c.inputs_json,
+        TaskFiles(c.inputs_json, c.params_json, limits.max_result_bytes),
         node.timeout_s,
         limits.max_log_bytes,
         lambda: running.stop_reason is not None,
@@ -205,6 +204,8 @@ def _run_command(running: Running, graph: Graph, node: Node, action: CommandActi
         return _stopped(running, result.stdout, result.stderr)
     if result.timed_out:
         return _report(running, Outcome.TIMEOUT, error=f"timed out after {node.timeout_s:g}s; killed", **logs)
+    if result.exit_code == 0 and result.result_problem is not None:
+        return _report(running, Outcome.INVALID_RESULT, error=result.result_problem, **logs)
     if result.exit_code == 0:
         return _report(running, Outcome.SUCCEEDED, result_json=result.result_json, **logs)
     if result.exit_code is not None and result.exit_code < 0:

@@ -1,6 +1,6 @@
 """The graph's parameters, validated once, for the Python tasks and the HQ command alike.
 
-Parameters arrive as JSON (in ``TaskContext.params`` or the ``BATON_PARAMS`` variable), so they
+Parameters arrive as JSON (in ``TaskContext.params`` or the file named by ``BATON_PARAMS_FILE``), so they
 are checked here rather than trusted: a department slug becomes part of file paths, and a
 typo'd year should fail the first task, not produce an empty report.
 """

@@ -6,7 +6,7 @@ It shows the other way to plug work into Baton: any program that reads its input
 environment and files. Reads
 
     BATON_INPUTS_FILE  JSON file: {"hq_summary": <result of the hq_summary task>}
-    BATON_PARAMS       JSON object: the event's parameters (out_dir is used)
+    BATON_PARAMS_FILE  JSON file: the event's parameters (out_dir is used)
 
 writes ``<out_dir>/hq/company.html`` and ``<out_dir>/hq/company.csv``, and, when
 ``BATON_RESULT_FILE`` is set, its result there: the two paths and the company totals.
@@ -18,7 +18,6 @@ message on stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -32,7 +31,7 @@ from year_end_report.reports import hq_page, write_hq_csv
 
 # The same names as baton.context.ENV_*; repeated so this command runs without Baton installed.
 ENV_INPUTS_FILE = "BATON_INPUTS_FILE"
-ENV_PARAMS = "BATON_PARAMS"
+ENV_PARAMS_FILE = "BATON_PARAMS_FILE"
 ENV_RESULT_FILE = "BATON_RESULT_FILE"
 
 
@@ -63,9 +62,9 @@ def read_inputs(environ: Mapping[str, str]) -> tuple[Mapping[str, Any], Path]:
     summary = inputs.get("hq_summary") if isinstance(inputs, dict) else None
     if not isinstance(summary, dict):
         raise ValueError(f"{environ[ENV_INPUTS_FILE]} has no 'hq_summary' object")
-    params = json.loads(_required(environ, ENV_PARAMS))
+    params = read_json(Path(_required(environ, ENV_PARAMS_FILE)))
     if not isinstance(params, dict):
-        raise ValueError(f"{ENV_PARAMS} must hold a JSON object")
+        raise ValueError(f"{environ[ENV_PARAMS_FILE]} must hold a JSON object")
     return summary, read_params(params).out_dir
 
 

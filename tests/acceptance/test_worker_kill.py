@@ -30,9 +30,10 @@ from cluster import GRAPHS, Cluster, running_cluster
 from baton.builder import GraphBuilder
 from baton.model import CommandAction, Graph
 from baton.states import EventState, Outcome
-from baton.worker.commands import KILL_GRACE_S, CommandResult, run_command
+from baton.worker.commands import KILL_GRACE_S, CommandResult, TaskFiles, run_command
 
 GONE_WITHIN_S = 2.0
+FILES = TaskFiles(inputs_json="{}", params_json="{}", max_result_bytes=1024 * 1024)
 KILL_TASKS = Path(GRAPHS) / "kill_tasks.py"
 LINUX = sys.platform.startswith("linux")
 linux_only = pytest.mark.skipif(
@@ -125,7 +126,7 @@ def test_a_daemon_that_left_the_attempts_process_group_dies_with_the_killed_work
 def run(
     argv: list[str], timeout_s: float | None = None, should_stop: Callable[[], bool] = lambda: False, **kw: Any
 ) -> CommandResult:
-    return run_command(CommandAction(tuple(argv), **kw), {}, {}, "{}", timeout_s, 65536, should_stop)
+    return run_command(CommandAction(tuple(argv), **kw), {}, {}, FILES, timeout_s, 65536, should_stop)
 
 
 def test_a_command_ends_as_it_would_without_the_guard() -> None:
@@ -201,12 +202,13 @@ FAKE_WORKER = """
 import json, os, sys, threading, time
 from pathlib import Path
 from baton.model import CommandAction
-from baton.worker.commands import run_command
+from baton.worker.commands import TaskFiles, run_command
 from baton.worker.executor import Executor
 kill_tasks, ready, folders = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
 for folder in folders:  # each started while those before it run
     argv = (sys.executable, kill_tasks, folder, "1", "no")
-    threading.Thread(target=run_command, args=(CommandAction(argv), {}, {}, "{}", None, 4096, lambda: False)).start()
+    threading.Thread(target=run_command, args=(CommandAction(argv), {}, {}, TaskFiles("{}", "{}", 4096), None, 4096,
+                                                  lambda: False)).start()
     while not (Path(folder) / "attempt-1.json").exists():
         time.sleep(0.01)
 executor = Executor()  # started last: it must not hold the commands' pipes either
@@ -261,7 +263,7 @@ def test_the_command_dies_with_its_guard_even_when_the_guard_is_killed(tmp_path:
     argv = (sys.executable, str(KILL_TASKS), str(tmp_path), "1", "no")
     thread = threading.Thread(
         target=lambda: results.append(
-            run_command(CommandAction(argv), {}, {}, "{}", None, 4096, lambda: False, on_start=guards.append)
+            run_command(CommandAction(argv), {}, {}, FILES, None, 4096, lambda: False, on_start=guards.append)
         )
     )
     thread.start()

@@ -189,3 +189,48 @@ def test_parameters_over_the_cap_are_refused_and_nothing_is_written(backend: Sql
     blob = "y" * (1024 * 1024 - len(json.dumps({"blob": ""}, separators=(",", ":"))))
     event, _ = backend.submit(record.id, validate_params(graph, {"blob": blob}))
     assert backend.event(event.id).params["blob"] == blob
+
+
+def test_a_large_allowed_parameter_reaches_a_command_through_its_file(backend: SqlBackend, worker_on: Any) -> None:
+    read = (
+        "import json, os, pathlib; p = json.loads(pathlib.Path(os.environ['BATON_PARAMS_FILE']).read_text());"
+        "pathlib.Path(os.environ['BATON_RESULT_FILE']).write_text(json.dumps({'chars': len(p['blob'])}))"
+    )
+    g = GraphBuilder("large-param").param("blob", "string", default="")
+    graph = g.command("reader", [sys.executable, "-c", read]).build()
+    event_id = submit(backend, graph, {"blob": "z" * 600_000})  # before the fix: "Argument list too long"
+    worker_on(backend)
+
+    drive(backend, Controller(backend), [event_id])
+
+    (task,) = backend.tasks(event_id)
+    assert task.state is TaskState.SUCCEEDED, backend.attempts([task.id])
+    assert json.loads(task.result_json or "null") == {"chars": 600_000}
+
+
+@pytest.mark.parametrize(
+    ("write", "fragment"),
+    [
+        (
+            "f.write(b'[' + b'0,' * 2_000_000 + b'0]')",
+            "the result file is 4,000,003 bytes, over the 1,048,576-byte cap",
+        ),
+        ("f.write(b'\\xff\\xfe')", "the result file is not UTF-8 text (byte 0)"),
+        ("f.write(b'[NaN]')", "result is not valid JSON: NaN is not a JSON number"),
+        ("f.write(b'[' * 100_000)", "result is not valid JSON"),
+    ],
+)
+def test_a_result_file_that_cannot_be_a_result_fails_the_task_without_retry(
+    backend: SqlBackend, worker_on: Any, write: str, fragment: str
+) -> None:
+    code = f"import os\nwith open(os.environ['BATON_RESULT_FILE'], 'wb') as f:\n    {write}\n"
+    graph = GraphBuilder("bad-result", defaults={"retries": 2}).command("writer", [sys.executable, "-c", code]).build()
+    event_id = submit(backend, graph)
+    worker_on(backend)
+
+    drive(backend, Controller(backend), [event_id])
+
+    (task,) = backend.tasks(event_id)
+    assert task.state is TaskState.FAILED
+    (attempt,) = backend.attempts([task.id])  # not retried: writing it again cannot help
+    assert attempt.error is not None and fragment in attempt.error, attempt.error

@@ -96,9 +96,10 @@ def run_render_hq(
     """Run ``python -m year_end_report.render_hq`` the way a worker runs an argv node."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "inputs.json").write_text(json.dumps(inputs), encoding="utf-8")
+    (work / "params.json").write_text(json.dumps(event_params), encoding="utf-8")
     env = subprocess_env(
         BATON_INPUTS_FILE=str(work / "inputs.json"),
-        BATON_PARAMS=json.dumps(event_params),
+        BATON_PARAMS_FILE=str(work / "params.json"),
         BATON_RESULT_FILE=str(work / "result.json"),
     )
     return subprocess.run(
@@ -496,5 +497,5 @@ def test_graph_file_matches_the_code() -> None:
 
 def test_render_hq_uses_batons_variable_names() -> None:
     assert render_hq.ENV_INPUTS_FILE == baton_context.ENV_INPUTS_FILE
-    assert render_hq.ENV_PARAMS == baton_context.ENV_PARAMS
+    assert render_hq.ENV_PARAMS_FILE == baton_context.ENV_PARAMS_FILE
     assert render_hq.ENV_RESULT_FILE == baton_context.ENV_RESULT_FILE
