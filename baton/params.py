@@ -40,7 +40,7 @@ def type_problem(ptype: ParamType, value: Any) -> str | None:
     if isinstance(value, bool) and ptype is not ParamType.BOOLEAN:
         return f"expected {ptype}, got a boolean"
     if not isinstance(value, _PY_TYPES[ptype]):
-        return f"expected {ptype}, got {type(value).__name__} {_short(value)}"
+        return f"expected {ptype}, got {type(value).__name__} {short(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return f"expected a finite number, got {value}"
     return None
@@ -48,7 +48,7 @@ def type_problem(ptype: ParamType, value: Any) -> str | None:
 
 def check_default(ptype: ParamType, default: Any) -> str | None:
     problem = type_problem(ptype, default) or _not_json(default)
-    return f"default {_short(default)}: {problem}" if problem else None
+    return f"default {short(default)}: {problem}" if problem else None
 
 
 def _not_json(value: Any) -> str | None:
@@ -64,7 +64,8 @@ def _clip(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters: what a message quotes of a bad value."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -76,7 +77,7 @@ def parse_cli_params(graph: Graph, pairs: Iterable[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            problems.append(f"{_short(pair)} is not of the form name=value")
+            problems.append(f"{short(pair)} is not of the form name=value")
             continue
         param = graph.param(key)
         if param is None:
@@ -98,14 +99,14 @@ def _coerce(ptype: ParamType, text: str) -> Any:
         try:
             return int(text)
         except ValueError:
-            raise ValueError(f"expected integer, got {_short(text)}") from None
+            raise ValueError(f"expected integer, got {short(text)}") from None
     if ptype is ParamType.NUMBER:
         try:
             value = float(text)
         except ValueError:
-            raise ValueError(f"expected number, got {_short(text)}") from None
+            raise ValueError(f"expected number, got {short(text)}") from None
         if not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {_short(text)}")
+            raise ValueError(f"expected a finite number, got {short(text)}")
         return value
     if ptype is ParamType.BOOLEAN:
         lowered = text.strip().lower()
@@ -113,7 +114,7 @@ def _coerce(ptype: ParamType, text: str) -> Any:
             return True
         if lowered in ("false", "no", "0", "off"):
             return False
-        raise ValueError(f"expected true or false, got {_short(text)}")
+        raise ValueError(f"expected true or false, got {short(text)}")
     return _coerce_json(ptype, text)
 
 
@@ -125,9 +126,9 @@ def _coerce_json(ptype: ParamType, text: str) -> Any:
     try:
         value = json.loads(stripped)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"expected {ptype} as JSON, got {_short(text)} ({exc.msg})") from None
+        raise ValueError(f"expected {ptype} as JSON, got {short(text)} ({exc.msg})") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of over 4,300 digits, deep nesting
-        raise ValueError(f"expected {ptype} as JSON, got {_short(text)} ({exc})") from None
+        raise ValueError(f"expected {ptype} as JSON, got {short(text)} ({exc})") from None
     problem = type_problem(ptype, value)
     if problem:
         raise ValueError(problem)
@@ -215,7 +216,7 @@ def value_problem(value: Any) -> str | None:
         elif isinstance(item, dict):
             for key, x in item.items():
                 if not isinstance(key, str) or text_problem(key):
-                    return f"object key {_short(key)} must be text"
+                    return f"object key {short(key)} must be text"
                 stack.append((x, depth + 1))
         elif item is not None and not isinstance(item, bool | int | float):
             return f"not plain JSON ({type(item).__name__} is not a JSON value)"
@@ -225,11 +226,11 @@ def value_problem(value: Any) -> str | None:
 def text_problem(text: str) -> str | None:
     """Why a string is not text a process can take (a NUL, or a lone surrogate), or None."""
     if "\x00" in text:
-        return f"{_short(text)} contains a NUL character"
+        return f"{short(text)} contains a NUL character"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return f"{_short(text)} is not valid Unicode text (a lone surrogate)"
+        return f"{short(text)} is not valid Unicode text (a lone surrogate)"
     return None
 
 
@@ -258,10 +259,10 @@ def partition_keys(graph: Graph, params: Mapping[str, Any]) -> tuple[str, ...]:
     keys = []
     for item in raw:
         if isinstance(item, bool) or not isinstance(item, str | int):
-            raise ParamsInvalid([f"{where}: items must be strings or integers, got {_short(item)}"])
+            raise ParamsInvalid([f"{where}: items must be strings or integers, got {short(item)}"])
         key = str(item)
         if not key or len(key) > MAX_PARTITION_KEY or "\x00" in key:
-            raise ParamsInvalid([f"{where}: {_short(item)} is not a usable partition key"])
+            raise ParamsInvalid([f"{where}: {short(item)} is not a usable partition key"])
         keys.append(key)
     duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)  # not keys.count: O(n²)
     if duplicates:

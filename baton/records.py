@@ -137,7 +137,7 @@ def unrecordable(report: Report, why: Exception) -> Report:
     error = f"the attempt ended ({report.outcome}) but its report could not be recorded: {why}"
     return Report(
         report.task_id, report.attempt, Outcome.FAILED, report.started_at, report.finished_at,
-        error=error.replace("\x00", "")[:2000].encode("utf-8", "replace").decode("utf-8"),
+        error=error[:2000],  # the backend makes any text storable (NUL, lone surrogates)
     )  # fmt: skip
 
 

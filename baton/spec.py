@@ -40,7 +40,7 @@ from baton.model import (
     PythonAction,
     RetryPolicy,
 )
-from baton.params import MAX_PARTITION_KEY, check_default
+from baton.params import MAX_PARTITION_KEY, check_default, short, text_problem
 from baton.yamlload import YamlRefused, load_yaml
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")  # always used with fullmatch
@@ -215,7 +215,7 @@ def _unknown_keys(c: _Collector, path: tuple[str, ...], data: dict[str, Any], kn
     for key in data:
         if key not in known:
             hint = ", ".join(sorted(known))
-            c.add((*path, str(key)), f"unknown key {_short(key)} (expected one of: {hint})")
+            c.add((*path, str(key)), f"unknown key {short(key)} (expected one of: {hint})")
 
 
 def _name(c: _Collector, path: tuple[str, ...], value: Any, required: bool) -> str | None:
@@ -224,7 +224,7 @@ def _name(c: _Collector, path: tuple[str, ...], value: Any, required: bool) -> s
             c.add(path, "is required")
         return None
     if not is_name(value):
-        c.add(path, f"{_short(value)} is not a valid name (letters, digits, _ . -; starting with a letter)")
+        c.add(path, f"{short(value)} is not a valid name (letters, digits, _ . -; starting with a letter)")
         return None
     return str(value)
 
@@ -253,7 +253,7 @@ def _param(c: _Collector, path: tuple[str, ...], name: str, spec: dict[str, Any]
         ptype = ParamType(str(spec.get("type")))
     except ValueError:
         choices = ", ".join(t.value for t in ParamType)
-        c.add((*path, "type"), f"{_short(spec.get('type'))} is not a parameter type ({choices})")
+        c.add((*path, "type"), f"{short(spec.get('type'))} is not a parameter type ({choices})")
         return None
     required = spec.get("required", "default" not in spec)
     if not isinstance(required, bool):
@@ -282,7 +282,7 @@ def _partitions(c: _Collector, raw: Any, params: tuple[Param, ...]) -> Partition
         pname = raw["param"]
         match = next((p for p in params if p.name == pname), None)
         if match is None:
-            c.add((*path, "param"), f"unknown parameter {_short(pname)}")
+            c.add((*path, "param"), f"unknown parameter {short(pname)}")
         elif match.type is not ParamType.LIST:
             c.add((*path, "param"), f"parameter {pname!r} must have type list, not {match.type}")
         return Partitions(param=str(pname))
@@ -377,7 +377,7 @@ def _action(
     if "run" in spec:
         target = spec["run"]
         if not isinstance(target, str) or not TARGET_RE.fullmatch(target):
-            c.add((*path, "run"), f"{_short(target)} must look like 'package.module:function'")
+            c.add((*path, "run"), f"{short(target)} must look like 'package.module:function'")
             return None
         for key in ("env", "cwd"):
             if key in spec:
@@ -413,7 +413,7 @@ def _check_placeholders(c: _Collector, path: tuple[str, ...], item: str, partiti
     if not found:
         return
     if PLACEHOLDER_RE.fullmatch(item) is None:
-        c.add(path, f"{_short(item)}: a placeholder must be the whole item, e.g. ['--year', '{{params.year}}']")
+        c.add(path, f"{short(item)}: a placeholder must be the whole item, e.g. ['--year', '{{params.year}}']")
         return
     ref = found[0]
     if ref == "partition" and not partitioned:
@@ -436,7 +436,7 @@ def _after(
             _unknown_keys(c, ipath, item, {"node", "mode"})
         if not isinstance(up, str) or up not in partitioned:
             known = ", ".join(sorted(partitioned))
-            c.add(ipath, f"unknown node {_short(up)} (nodes in this graph: {known})")
+            c.add(ipath, f"unknown node {short(up)} (nodes in this graph: {known})")
             continue
         dep = _dependency(c, ipath, up, mode, partitioned[up], partitioned.get(name, False))
         if dep is not None:
@@ -459,7 +459,7 @@ def _dependency(
     try:
         chosen = DepMode(mode) if mode is not None else default
     except ValueError:
-        c.add(path, f"mode {_short(mode)} is not one of same, all, broadcast")
+        c.add(path, f"mode {short(mode)} is not one of same, all, broadcast")
         return None
     if chosen not in allowed:
         shape = f"{'partitioned' if up_part else 'unpartitioned'} '{up}' → "
@@ -521,7 +521,7 @@ def _cost(c: _Collector, path: tuple[str, ...], raw: Any) -> dict[str, int] | No
     cost = {"slots": 1}
     for key, value in raw.items():
         if not is_name(key):
-            c.add(path, f"{_short(key)} is not a valid resource name")
+            c.add(path, f"{short(key)} is not a valid resource name")
             return None
         low, high = LIMITS["slots" if key == "slots" else "resource"]
         amount = _number(c, (*path, key), value, low, high, integer=True)
@@ -538,7 +538,7 @@ def _number(
     compared before any conversion (a 400-digit integer does not fit a float)."""
     wrong_kind = integer and not isinstance(value, int)
     if isinstance(value, bool) or not isinstance(value, int | float) or wrong_kind:
-        c.add(path, f"{_short(value)} must be {'an integer' if integer else 'a number'}")
+        c.add(path, f"{short(value)} must be {'an integer' if integer else 'a number'}")
         return None
     if not c.ranges:
         return value  # an integer stays exact (int() of it later), whatever its size
@@ -547,7 +547,7 @@ def _number(
         return None
     if not low <= value <= high:
         kind = "an integer" if integer else "a number"
-        c.add(path, f"{_short(value)} is out of range: must be {kind} between {_fmt(low)} and {_fmt(high)}")
+        c.add(path, f"{short(value)} is out of range: must be {kind} between {_fmt(low)} and {_fmt(high)}")
         return None
     return float(value)
 
@@ -556,22 +556,9 @@ def _fmt(bound: float) -> str:
     return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _os_text(value: Any) -> bool:
     """A string the operating system can take as an argument, variable or path."""
-    return isinstance(value, str) and "\x00" not in value and not _has_surrogates(value)
-
-
-def _has_surrogates(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return isinstance(value, str) and text_problem(value) is None
 
 
 def _python_path(c: _Collector, raw: Any, base_dir: Path | None) -> tuple[str, ...]:
