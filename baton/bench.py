@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
+from baton.backends.protocol import Store
 from baton.benchtasks import SLEEP_S
 from baton.builder import GraphBuilder
 from baton.controller import Controller, ControllerConfig
@@ -70,7 +70,7 @@ def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str
         reconnect_s=settings.reconnect_s,
     )
     record = backend.register_graph(graph, source="baton bench")
-    statements_before = _statements(backend)
+    statements_before = backend.statements_executed()
     workers = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir)
     began = time.monotonic()
     workers.start()
@@ -83,7 +83,7 @@ def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str
     finally:
         workers.stop()
     figures = _figures(backend, event.id, graph, config)
-    statements = _statements(backend)
+    statements = backend.statements_executed()
     if statements is not None and statements_before is not None:
         figures["db_statements_per_task"] = round((statements - statements_before) / figures["tasks"], 2)
     backend.close()
@@ -95,17 +95,17 @@ def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str
     }
 
 
-def _wait_registered(backend: SqlBackend, workers: LocalWorkers, count: int) -> None:
+def _wait_registered(backend: Store, workers: LocalWorkers, count: int) -> None:
     pids = {p.pid for p in workers.processes}
     deadline = time.monotonic() + 60
-    while sum(w["pid"] in pids and w["state"] == "active" for w in backend.workers()) < count:
+    while sum(w.pid in pids and w.state == "active" for w in backend.workers()) < count:
         if time.monotonic() > deadline or workers.alive() < count:
             raise BackendError(f"workers did not start; see {workers.log_dir}")
         time.sleep(0.05)
     time.sleep(0.3)  # let their executors finish booting: start-up is not what we measure
 
 
-def _drive(backend: SqlBackend, event_id: int) -> None:
+def _drive(backend: Store, event_id: int) -> None:
     stop = threading.Event()
     controller = Controller(backend, ControllerConfig(poll_s=0.05))
     try:
@@ -115,7 +115,7 @@ def _drive(backend: SqlBackend, event_id: int) -> None:
         backend.resign("controller", controller.id)
 
 
-def _figures(backend: SqlBackend, event_id: int, graph: Graph, config: BenchConfig) -> dict[str, Any]:
+def _figures(backend: Store, event_id: int, graph: Graph, config: BenchConfig) -> dict[str, Any]:
     event = backend.event(event_id)
     tasks = backend.tasks(event_id)
     latencies = sorted(_dispatch_latencies_ms(backend, tasks, graph))
@@ -140,7 +140,7 @@ def _figures(backend: SqlBackend, event_id: int, graph: Graph, config: BenchConf
     return out
 
 
-def _dispatch_latencies_ms(backend: SqlBackend, tasks: list[TaskRecord], graph: Graph) -> list[float]:
+def _dispatch_latencies_ms(backend: Store, tasks: list[TaskRecord], graph: Graph) -> list[float]:
     """Per task with dependencies: from the end of the body of its last dependency to the start
     of its own body (both as the workers timed them), so reporting, deciding readiness, claiming
     and handing the task to an executor all count."""
@@ -192,21 +192,6 @@ def _vm_hwm_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def _statements(backend: SqlBackend) -> float | None:
-    """Statements executed so far in this database (PostgreSQL with pg_stat_statements), else None."""
-    if backend.dialect != "postgresql":
-        return None
-    try:
-        with backend.transaction(write=False) as tx:
-            row = tx.one(
-                "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                "WHERE d.datname = current_database()"
-            )
-    except BackendError:
-        return None
-    return float(row[0]) if row and row[0] is not None else None
 
 
 def fresh_sqlite_url() -> tuple[str, Path]:

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.live import Live
 
 from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
+from baton.backends.protocol import ReadStore, Store
 from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds, Text
 from baton.controller import Controller, ControllerConfig
 from baton.display import node_table, print_summary, summary, waiting_notes
@@ -97,7 +97,7 @@ def settings_from(config_file: str | None, **flags: Any) -> Settings:
     return load_settings(config_file, **flags)
 
 
-def backend_for(settings: Settings) -> SqlBackend:
+def backend_for(settings: Settings) -> Store:
     return open_backend(
         settings.db,
         synchronous=settings.sqlite_synchronous,
@@ -233,7 +233,7 @@ def run(
 
 
 def _run_locally(
-    backend: SqlBackend,
+    backend: Store,
     settings: Settings,
     event_id: int,
     order: list[str],
@@ -252,7 +252,7 @@ def _run_locally(
     _finish(backend, event_id, order, as_json)
 
 
-def _drive(backend: SqlBackend, event_id: int, order: list[str], as_json: bool, local: LocalWorkers) -> None:
+def _drive(backend: Store, event_id: int, order: list[str], as_json: bool, local: LocalWorkers) -> None:
     """Run the controller until the event is finished, showing progress unless --json."""
     stop = threading.Event()
     controller = Controller(backend, ControllerConfig(poll_s=0.2, event_id=event_id))
@@ -276,7 +276,7 @@ def _drive(backend: SqlBackend, event_id: int, order: list[str], as_json: bool, 
         thread.join()
 
 
-def _finish(backend: SqlBackend, event_id: int, order: list[str], as_json: bool) -> None:
+def _finish(backend: ReadStore, event_id: int, order: list[str], as_json: bool) -> None:
     event = backend.event(event_id)
     if as_json:
         click.echo(json.dumps(summary(backend, event_id)))
@@ -397,7 +397,7 @@ def submit(
     _finish(backend, event.id, [n for n in record.spec["nodes"]], as_json)
 
 
-def _wait_for(backend: SqlBackend, event_id: int) -> None:
+def _wait_for(backend: Store, event_id: int) -> None:
     warned = False
     started = time.monotonic()
     while not backend.event_state(event_id).terminal:

@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from baton.backends.sql import SqlBackend
+from baton.backends.protocol import ControllerStore
 from baton.errors import BackendError, ParamsInvalid, TransientError
 from baton.planner import plan
 from baton.records import EventRecord
@@ -51,7 +51,7 @@ class ControllerConfig:
 
 
 class Controller:
-    def __init__(self, backend: SqlBackend, config: ControllerConfig | None = None, name: str = "") -> None:
+    def __init__(self, backend: ControllerStore, config: ControllerConfig | None = None, name: str = "") -> None:
         self.backend = backend
         self.config = config or ControllerConfig()
         self.id = f"{name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

@@ -7,32 +7,19 @@ to say so, naming the node, what it needs and what the workers offer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from baton.model import Graph
+from baton.records import WorkerRecord
 
 LIVE_S = 60.0  # a worker seen within this long counts as live
 
 
-@dataclass(frozen=True)
-class WorkerView:
-    name: str
-    capacity: Mapping[str, int]
-    labels: frozenset[str]
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> WorkerView:
-        return cls(str(row["name"]), json.loads(row["capacity"]), frozenset(json.loads(row["labels"])))
+def live_workers(workers: Sequence[WorkerRecord], now: float) -> list[WorkerRecord]:
+    return [w for w in workers if w.state == "active" and now - w.last_seen <= LIVE_S]
 
 
-def live_workers(rows: Sequence[Mapping[str, Any]], now: float) -> list[WorkerView]:
-    return [WorkerView.from_row(r) for r in rows if r["state"] == "active" and now - r["last_seen"] <= LIVE_S]
-
-
-def unplaceable(graph: Graph, ready: Mapping[str, int], workers: Sequence[WorkerView]) -> list[str]:
+def unplaceable(graph: Graph, ready: Mapping[str, int], workers: Sequence[WorkerRecord]) -> list[str]:
     """One sentence per node whose ready tasks no live worker can take."""
     notes = []
     for node_name, count in ready.items():

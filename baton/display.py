@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from baton.backends.sql import SqlBackend
+from baton.backends.protocol import ReadStore
 from baton.diagnose import live_workers, unplaceable
 from baton.records import EventRecord
 from baton.states import TaskState
@@ -46,7 +46,7 @@ def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
     return out
 
 
-def waiting_notes(backend: SqlBackend, event_id: int) -> list[str]:
+def waiting_notes(backend: ReadStore, event_id: int) -> list[str]:
     """Why ready tasks of a running event may never start (see baton.diagnose)."""
     event = backend.event(event_id)
     if event.state.terminal:
@@ -57,11 +57,11 @@ def waiting_notes(backend: SqlBackend, event_id: int) -> list[str]:
     return unplaceable(backend.graph_of(event.graph_id), ready, workers)
 
 
-def summary(backend: SqlBackend, event_id: int) -> dict[str, Any]:
+def summary(backend: ReadStore, event_id: int) -> dict[str, Any]:
     """The machine-readable end-of-run summary (``--json``)."""
     event = backend.event(event_id)
     counts = backend.node_counts(event_id)
-    failed = [t for t in backend.tasks(event_id) if t.state in (TaskState.FAILED,)][:20]
+    failed = backend.tasks(event_id, state=TaskState.FAILED, limit=20)
     end = event.finished_at or time.time()
     return {
         "event_id": event.id,
@@ -81,7 +81,7 @@ def summary(backend: SqlBackend, event_id: int) -> dict[str, Any]:
     }
 
 
-def print_summary(console: Console, backend: SqlBackend, event_id: int, order: list[str]) -> None:
+def print_summary(console: Console, backend: ReadStore, event_id: int, order: list[str]) -> None:
     event = backend.event(event_id)
     console.print(node_table(event, backend.node_counts(event_id), order))
     data = summary(backend, event_id)
@@ -99,7 +99,7 @@ def print_summary(console: Console, backend: SqlBackend, event_id: int, order: l
         console.print(f"[bold]{escape(node)}[/bold] → {escape(result)}", soft_wrap=True)
 
 
-def _sink_results(backend: SqlBackend, event_id: int, order: list[str]) -> dict[str, str]:
+def _sink_results(backend: ReadStore, event_id: int, order: list[str]) -> dict[str, str]:
     """Results of the last node when it is a single task (e.g. the HQ report's files)."""
     if not order:
         return {}

@@ -88,6 +88,47 @@ class AuditRecord:
 
 
 @dataclass(frozen=True)
+class NodeProgress:
+    """One node of an event: its task count, and how many have not succeeded yet."""
+
+    node: str
+    total: int
+    remaining: int
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A slice of one attempt's captured output, in characters from ``offset``."""
+
+    task_id: int
+    attempt: int
+    stream: str  # "stdout" or "stderr"
+    offset: int
+    text: str
+    size: int  # the whole stream's length, so a reader knows whether more follows
+
+    @property
+    def next_offset(self) -> int:
+        return self.offset + len(self.text)
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A task server as the store knows it: what it declared, when it was last seen, what it runs."""
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    capacity: Mapping[str, int]
+    labels: frozenset[str]
+    started_at: float
+    last_seen: float
+    state: str  # "active" or "stopped"
+    running: tuple[int, ...] = ()  # ids of the tasks it holds a lease on
+
+
+@dataclass(frozen=True)
 class WorkerInfo:
     """What a task server declares about itself when it registers."""
 

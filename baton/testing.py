@@ -1,43 +1,95 @@
 """Invariant checks over a whole store, for tests (and for operators who suspect a bug).
 
 :func:`check_invariants` recomputes from the task rows what the engine keeps incrementally
-(active counts, per-node remaining counts, wait counters) and returns every disagreement.
+(active counts, per-node remaining counts, wait counters) and returns every disagreement. On a
+store with the move journal (:func:`baton.backends.journal.record_moves`, which the test suite
+installs on every store it makes) it also walks each task's recorded path and checks every step
+against :data:`baton.states.TASK_MOVES`, so an illegal move made by the SQL fails the suite.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from itertools import pairwise
 
-from baton.backends.sql import SqlBackend
+from baton.backends.journal import Move, recorded_moves
+from baton.backends.protocol import ReadStore, Store
 from baton.planner import unsatisfied_edges
-from baton.states import TERMINAL, EventState, TaskState
+from baton.records import TaskRecord
+from baton.states import TASK_MOVES, TERMINAL, EventState, TaskState
+
+FIRST_STATES = frozenset({TaskState.PENDING, TaskState.READY})  # what a plan creates tasks in
 
 
-def check_invariants(backend: SqlBackend) -> list[str]:
+def check_invariants(store: Store) -> list[str]:
     """Every broken invariant, as a sentence; an empty list means the store is consistent."""
     problems: list[str] = []
-    for event in backend.events(limit=1_000_000):
+    tasks: list[TaskRecord] = []
+    for event in store.events(limit=1_000_000):
         if event.state is EventState.SUBMITTED:
             continue
         if event.started_at is None:  # refused before it was expanded (cannot plan)
-            problems += _unexpanded_problems(backend, event.id, event.state, event.error)
+            problems += _unexpanded_problems(store, event.id, event.state, event.error)
             continue
-        problems += _event_problems(backend, event.id, event.state, event.tasks_active, event.graph_id)
+        event_tasks = store.tasks(event.id)
+        tasks += event_tasks
+        problems += _event_problems(store, event.id, event.state, event.tasks_active, event.graph_id, event_tasks)
+    moves = recorded_moves(store)
+    if moves is not None:
+        problems += path_problems(tasks, moves)
     return problems
 
 
-def _unexpanded_problems(backend: SqlBackend, event_id: int, state: EventState, error: str | None) -> list[str]:
+def path_problems(tasks: Iterable[TaskRecord], moves: Iterable[Move]) -> list[str]:
+    """Each task's journalled path must start where a plan starts tasks, take only legal moves
+    (a new attempt exactly when it is claimed) and end in the state the task is in now."""
+    paths: dict[int, list[Move]] = defaultdict(list)
+    for move in moves:
+        paths[move.task_id].append(move)
+    problems = []
+    for task in tasks:
+        path = paths.pop(task.id, [])
+        problems += _path_problems(task, path)
+    problems += [f"task {task_id} has moves but no row" for task_id in sorted(paths)]
+    return problems
+
+
+def _path_problems(task: TaskRecord, path: list[Move]) -> list[str]:
+    name = f"task {task.id} {task.node}[{task.partition}]"
+    if not path or path[0].from_state is not None:
+        return [f"{name}: its creation was not journalled"]
+    first, problems = path[0], []
+    if TaskState(first.to_state) not in FIRST_STATES or first.to_attempt != 0:
+        problems.append(f"{name} was created {first.to_state} at attempt {first.to_attempt}")
+    for before, move in pairwise(path):
+        step = f"{move.from_state} -> {move.to_state}"
+        if move.from_state != before.to_state or move.from_attempt != before.to_attempt:
+            problems.append(f"{name}: move {step} does not start where the last one ended ({before.to_state})")
+        if (move.from_state, move.to_state) not in TASK_MOVES:
+            problems.append(f"{name}: illegal move {step} (not in states.TASK_MOVES)")
+        claimed = (move.from_state, move.to_state) == (TaskState.READY, TaskState.RUNNING)
+        if move.to_attempt != (move.from_attempt or 0) + claimed:  # a new attempt exactly when claimed
+            problems.append(f"{name}: move {step} took attempt {move.from_attempt} to {move.to_attempt}")
+    last = path[-1]
+    if (last.to_state, last.to_attempt) != (task.state.value, task.attempt):
+        problems.append(f"{name} is {task.state} at attempt {task.attempt}, its path ends {last.to_state}")
+    return problems
+
+
+def _unexpanded_problems(store: ReadStore, event_id: int, state: EventState, error: str | None) -> list[str]:
     problems = []
     if state is not EventState.FAILED or not error:
         problems.append(f"event {event_id} was never expanded but is {state} (error {error!r})")
-    if backend.tasks(event_id):
+    if store.tasks(event_id, limit=1):
         problems.append(f"event {event_id} was never expanded but has tasks")
     return problems
 
 
-def _event_problems(backend: SqlBackend, event_id: int, state: EventState, active: int, graph_id: int) -> list[str]:
-    graph = backend.graph_of(graph_id)
-    tasks = backend.tasks(event_id)
+def _event_problems(
+    store: ReadStore, event_id: int, state: EventState, active: int, graph_id: int, tasks: list[TaskRecord]
+) -> list[str]:
+    graph = store.graph_of(graph_id)
     problems = []
     unfinished = sum(1 for t in tasks if t.state not in TERMINAL)
     if unfinished != active:
@@ -50,8 +102,7 @@ def _event_problems(backend: SqlBackend, event_id: int, state: EventState, activ
     not_done: dict[str, int] = defaultdict(int)
     for t in tasks:
         not_done[t.node] += t.state is not TaskState.SUCCEEDED
-    with backend.transaction(write=False) as tx:
-        remaining = dict(tx.rows("SELECT node, remaining FROM event_nodes WHERE event_id = ?", (event_id,)))
+    remaining = {p.node: p.remaining for p in store.node_progress(event_id)}
     for node in graph.nodes:
         if remaining.get(node.name) != not_done[node.name]:
             problems.append(

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
+from baton.backends.journal import record_moves
+from baton.backends.protocol import Store
 from baton.builder import GraphBuilder
 from baton.model import Graph
 from baton.params import validate_params
@@ -31,7 +32,8 @@ class Cluster:
     def __init__(self, db_url: str, tmp: Path) -> None:
         self.db_url = db_url
         self.tmp = tmp
-        self.backend: SqlBackend = open_backend(db_url)
+        self.backend: Store = open_backend(db_url)
+        record_moves(self.backend)
         self.controller: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.controllers: list[subprocess.Popen[bytes]] = []
@@ -83,7 +85,9 @@ class Cluster:
 def ledger_rows(path: Path, what: str = "start") -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [r for r in map(json.loads, path.read_text().splitlines()) if r["what"] == what]
+    text = path.read_text()
+    complete = text[: text.rfind("\n") + 1]  # a task may be writing the last line right now
+    return [r for r in map(json.loads, complete.splitlines()) if r["what"] == what]
 
 
 def wait_for(predicate: Any, timeout_s: float = 30, what: str = "condition") -> None:

@@ -20,7 +20,8 @@ import pytest
 from pgserver import PgServer, find_bindir
 
 from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
+from baton.backends.journal import record_moves
+from baton.backends.protocol import Store
 from baton.testing import check_invariants
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,7 @@ def pg_admin(pg_server: PgServer | None) -> Iterator[str]:
     except psycopg.Error as exc:
         _unavailable(f"cannot connect to {dsn}: {exc}")
     template = open_backend(_database(dsn, TEMPLATE))
+    record_moves(template)  # every database cloned from it journals its task moves
     template.close()
     yield dsn
 
@@ -98,8 +100,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def backend(store_url: str) -> Iterator[SqlBackend]:
+def backend(store_url: str) -> Iterator[Store]:
     store = open_backend(store_url)
+    record_moves(store)  # a no-op on PostgreSQL (cloned from the template, which has it)
     yield store
     problems = check_invariants(store)
     store.close()

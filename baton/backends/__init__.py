@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from baton.backends.protocol import Store
 from baton.backends.sql import SqlBackend
 from baton.errors import UsageError
 
 
-def open_backend(url: str, migrate: bool = True, **options: object) -> SqlBackend:
+def open_backend(url: str, migrate: bool = True, **options: object) -> Store:
     """Open (and by default migrate) the backend named by ``url``."""
     backend: SqlBackend
     if url.startswith(("postgresql://", "postgres://")):

@@ -166,6 +166,18 @@ class PostgresBackend(SqlBackend):
             tx.q("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             apply_pending(tx, self.dialect)
 
+    def statements_executed(self) -> float | None:
+        """Statements run so far in this database, when pg_stat_statements is loaded; else None."""
+        try:
+            with self.transaction(write=False) as tx:
+                row = tx.one(
+                    "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                    "WHERE d.datname = current_database()"
+                )
+        except BackendError:
+            return None
+        return float(row[0]) if row and row[0] is not None else None
+
     def change_fd(self) -> int | None:
         """This thread's descriptor that the LISTEN thread makes readable on each notification."""
         fd: int | None = getattr(self._seen, "fd", None)

@@ -1,8 +1,18 @@
-"""The backend protocol: domain verbs, each one transaction.
+"""The store, cut by caller: one small protocol for each kind of process that uses it.
 
-:class:`WorkerLink` is the narrow part a task server uses. It is all a worker knows about
-the rest of the system, so a remote transport (HTTP) can implement it later without
-touching the worker. :class:`Backend` adds what the controller, the CLI and tests use.
+Every verb is one transaction. A caller is typed against the narrowest protocol it needs, so
+a remote transport (the HTTP server and its clients) can stand in for the database behind any
+of them without the caller changing:
+
+- :class:`WorkerLink`: a task server (register, claim, report, heartbeat, leave);
+- :class:`ControllerStore`: the controller (expand events, expire leases, hold its role);
+- :class:`OperatorStore`: people and applications (register graphs, submit, cancel, rerun);
+- :class:`ReadStore`: status, logs, audit and, later, the API and UI; reads change nothing, and
+  lists are keyset-paginated (pass the last id you got; never an offset, never a total count);
+- :class:`Store`: all of them plus opening and closing, which only entry points hold
+  (``baton.backends.open_backend`` makes one).
+
+``tests/unit/test_layering.py`` holds the import rules that keep these seams real.
 """
 
 from __future__ import annotations
@@ -18,18 +28,38 @@ from baton.records import (
     ClaimResult,
     EventRecord,
     GraphRecord,
+    LogChunk,
+    NodeProgress,
     Report,
     StopOrder,
     TaskRecord,
     WorkerInfo,
+    WorkerRecord,
 )
-from baton.states import EventState
+from baton.states import EventState, TaskState
 
 
-class WorkerLink(Protocol):
+class ChangeFeed(Protocol):
+    """How a loop waits for the store to change instead of polling it fast."""
+
+    @property
+    def pushes_changes(self) -> bool:
+        """True when :meth:`wait_for_change` is woken by the store, not by polling."""
+        ...
+
+    def wait_for_change(self, timeout_s: float) -> bool:
+        """Block until something may have changed in the store, or the timeout passes."""
+        ...
+
+    def change_fd(self) -> int | None:
+        """A descriptor that becomes readable when the store may have changed (then ask
+        ``wait_for_change(0)``), for waiting on it beside other descriptors; None when changes
+        can only be polled."""
+        ...
+
+
+class WorkerLink(ChangeFeed, Protocol):
     """What a worker may do: register, claim (reporting first), report, heartbeat, leave."""
-
-    pushes_changes: bool  # True when wait_for_change is woken by the store, not by polling
 
     def register_worker(self, info: WorkerInfo) -> None: ...
 
@@ -60,45 +90,52 @@ class WorkerLink(Protocol):
 
     def deregister_worker(self, worker_id: str) -> None: ...
 
-    def wait_for_change(self, timeout_s: float) -> bool:
-        """Block until something may have changed in the store, or the timeout passes."""
+
+class ControllerStore(ChangeFeed, Protocol):
+    """The controller's duties: expand submitted events, expire leases, hold its role."""
+
+    def graph_of(self, graph_id: int) -> Graph:
+        """The validated graph of a registered version (immutable, so it may be cached)."""
         ...
 
-    def change_fd(self) -> int | None:
-        """A descriptor that becomes readable when the store may have changed (then ask
-        ``wait_for_change(0)``), for waiting on it beside other descriptors; None when changes
-        can only be polled."""
+    def events_to_expand(self, limit: int, only: int | None = None) -> list[EventRecord]:
+        """Submitted events, oldest first (``only``: that event alone, if it is submitted)."""
         ...
-
-
-class Backend(WorkerLink, Protocol):
-    """Everything: graphs, events, the controller's verbs and the reads behind the CLI."""
-
-    def migrate(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    # graphs
-    def register_graph(self, graph: Graph, source: str = "") -> GraphRecord: ...
-
-    def latest_graph(self, event_type: str) -> GraphRecord: ...
-
-    def graphs(self) -> list[GraphRecord]: ...
-
-    # events
-    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
-        """Accept an event durably. The same key returns the same event (created False);
-        the same key with other parameters raises Conflict."""
-        ...
-
-    def events_to_expand(self, limit: int) -> list[EventRecord]: ...
 
     def save_plan(self, event_id: int, plan: Plan) -> bool:
         """Create every task of the event at once; False if it was already expanded."""
         ...
 
-    def expire_leases(self, limit: int = 500) -> int:
-        """End attempts whose lease ran out (cause worker_lost); return how many."""
+    def fail_event(self, event_id: int, reason: str) -> None:
+        """End a submitted event that cannot be expanded, keeping ``reason`` on it."""
+        ...
+
+    def sweep(self, limit: int, since: float) -> tuple[int, float]:
+        """Expire up to ``limit`` lapsed leases and announce retries whose backoff ended after
+        ``since``; return how many leases expired and the new ``since``."""
+        ...
+
+    def event_state(self, event_id: int) -> EventState: ...
+
+    def lead(self, role: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew ``role`` for ``ttl_s`` seconds; False while another holder has it."""
+        ...
+
+    def resign(self, role: str, holder: str) -> None: ...
+
+
+class OperatorStore(Protocol):
+    """What people and application systems change: graphs, events, reruns."""
+
+    def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:
+        """Store a graph version (the same content keeps its version; a change makes a new one)."""
+        ...
+
+    def latest_graph(self, event_type: str) -> GraphRecord: ...
+
+    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
+        """Accept an event durably. The same key returns the same event (created False);
+        the same key with other parameters raises Conflict."""
         ...
 
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord: ...
@@ -110,17 +147,96 @@ class Backend(WorkerLink, Protocol):
         on them, keeping every success; return how many tasks were reset."""
         ...
 
-    # reads
+
+class ReadStore(Protocol):
+    """Reads for status, logs, audit, the API and the UI. None changes anything."""
+
     def event(self, event_id: int) -> EventRecord: ...
 
-    def event_state(self, event_id: int) -> EventState: ...
+    def event_state(self, event_id: int) -> EventState:
+        """Only the state: cheap enough to poll (an event's parameters can be large)."""
+        ...
 
-    def events(self, limit: int = 20) -> list[EventRecord]: ...
+    def events(
+        self,
+        *,
+        event_type: str | None = None,
+        state: EventState | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: int | None = None,
+        limit: int = 20,
+    ) -> list[EventRecord]:
+        """Events newest first, submitted in ``[since, until)``; the next page starts
+        ``before`` the last id of this one."""
+        ...
 
-    def tasks(self, event_id: int, node: str | None = None, partition: str | None = None) -> list[TaskRecord]: ...
+    def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
+        """Tasks per node and state."""
+        ...
 
-    def node_counts(self, event_id: int) -> dict[str, dict[str, int]]: ...
+    def node_progress(self, event_id: int) -> list[NodeProgress]:
+        """Per node: how many tasks, how many not yet succeeded (kept as tasks end: O(nodes))."""
+        ...
+
+    def tasks(
+        self,
+        event_id: int,
+        *,
+        node: str | None = None,
+        partition: str | None = None,
+        state: TaskState | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        """An event's tasks in id order; the next page starts ``after`` the last id of this one
+        (``limit`` None: all of them, for tools that need the whole event)."""
+        ...
 
     def attempts(self, task_ids: Sequence[int]) -> list[AttemptRecord]: ...
 
-    def audit(self, event_id: int | None = None, task_id: int | None = None) -> list[AuditRecord]: ...
+    def attempt_log(
+        self, task_id: int, attempt: int, stream: str = "stdout", offset: int = 0, limit: int = 65_536
+    ) -> LogChunk:
+        """Up to ``limit`` characters of one attempt's captured ``stdout`` or ``stderr`` from
+        ``offset``."""
+        ...
+
+    def audit(
+        self,
+        event_id: int | None = None,
+        task_id: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Decisions with their causes, oldest first; the next page starts ``after`` the last id."""
+        ...
+
+    def workers(self) -> list[WorkerRecord]: ...
+
+    def graph(self, graph_id: int) -> GraphRecord: ...
+
+    def graph_of(self, graph_id: int) -> Graph: ...
+
+    def graphs(self) -> list[GraphRecord]: ...
+
+    def leader(self, role: str) -> str | None:
+        """Who holds ``role`` now (None when nobody does)."""
+        ...
+
+
+class Store(WorkerLink, ControllerStore, OperatorStore, ReadStore, Protocol):
+    """Everything, with the lifecycle: what ``open_backend`` returns to an entry point."""
+
+    @property
+    def url(self) -> str:
+        """The URL this store was opened with (another process opens the same store with it)."""
+        ...
+
+    def migrate(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def statements_executed(self) -> float | None:
+        """Statements the database has run so far, where it counts them (for ``baton bench``)."""
+        ...

@@ -1,7 +1,9 @@
-"""The reads behind status, logs and audit: a separate interface from the verbs that change state.
+"""The reads behind status, logs, audit and the API: the SQL side of :class:`~baton.backends.protocol.ReadStore`.
 
-Each is one read transaction; none changes anything. :class:`SqlReads` is mixed into the SQL
-backend, and an HTTP API or UI can depend on these alone.
+Each is one read transaction; none changes anything. Lists are keyset-paginated: a page ends
+with an id and the next one starts after it, so a page costs the same at any depth and no
+request counts a whole table. Every row is read by name: each ``SELECT`` list is built from the
+row type that receives it, so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -10,61 +12,184 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from baton.backends.retry import retried
 from baton.backends.tx import Tx, in_list
-from baton.errors import NotFound
-from baton.records import AttemptRecord, AuditRecord, EventRecord, TaskRecord
+from baton.errors import NotFound, UsageError
+from baton.records import AttemptRecord, AuditRecord, EventRecord, LogChunk, NodeProgress, TaskRecord, WorkerRecord
 from baton.states import EventState, Outcome, TaskState
 
-EVENT_COLUMNS = (
-    "e.id, e.type, e.graph_id, g.name, g.version, e.idem_key, e.params, e.state, e.cancel_requested, "
-    "e.submitted_at, e.started_at, e.finished_at, e.tasks_total, e.tasks_active, e.error"
+R = TypeVar("R", bound=tuple[Any, ...])
+STREAMS = ("stdout", "stderr")
+
+
+def select_list(row: type[tuple[Any, ...]], prefix: str = "", **exprs: str) -> str:
+    """The column list for ``row`` (a NamedTuple): each field by name (``prefix.field``), or the
+    expression given for it."""
+    fields: tuple[str, ...] = row._fields  # type: ignore[attr-defined]
+    return ", ".join(exprs.get(f, f"{prefix}{f}") for f in fields)
+
+
+def read_rows(tx: Tx, row: type[R], sql: str, params: Sequence[Any] = ()) -> list[R]:
+    make = row._make  # type: ignore[attr-defined]
+    return [make(r) for r in tx.rows(sql, params)]
+
+
+class EventRow(NamedTuple):
+    id: int
+    type: str
+    graph_id: int
+    graph_name: str
+    graph_version: int
+    idem_key: str | None
+    params: str
+    state: str
+    cancel_requested: int
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    tasks_total: int
+    tasks_active: int
+    error: str | None
+
+    def record(self) -> EventRecord:
+        return EventRecord(
+            id=self.id, type=self.type, graph_id=self.graph_id, graph_name=self.graph_name,
+            graph_version=self.graph_version, key=self.idem_key, params=json.loads(self.params),
+            state=EventState(self.state), cancel_requested=bool(self.cancel_requested),
+            submitted_at=self.submitted_at, started_at=self.started_at, finished_at=self.finished_at,
+            tasks_total=self.tasks_total, tasks_active=self.tasks_active, error=self.error,
+        )  # fmt: skip
+
+
+EVENTS_FROM = (
+    f"SELECT {select_list(EventRow, 'e.', graph_name='g.name', graph_version='g.version')} "
+    "FROM events e JOIN graphs g ON g.id = e.graph_id"
 )
-TASK_COLUMNS = (
-    "id, event_id, node, partition, state, pending, attempt, failures, worker_id, ready_at, "
-    "started_at, finished_at, result, error"
-)
 
 
-def _event(row: Sequence[Any]) -> EventRecord:
-    return EventRecord(
-        id=row[0],
-        type=row[1],
-        graph_id=row[2],
-        graph_name=row[3],
-        graph_version=row[4],
-        key=row[5],
-        params=json.loads(row[6]),
-        state=EventState(row[7]),
-        cancel_requested=bool(row[8]),
-        submitted_at=row[9],
-        started_at=row[10],
-        finished_at=row[11],
-        tasks_total=row[12],
-        error=row[14],
-        tasks_active=row[13],
-    )
+class TaskRow(NamedTuple):
+    id: int
+    event_id: int
+    node: str
+    partition: str
+    state: str
+    pending: int
+    attempt: int
+    failures: int
+    worker_id: str | None
+    ready_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    result: str | None
+    error: str | None
+
+    def record(self) -> TaskRecord:
+        return TaskRecord(
+            id=self.id, event_id=self.event_id, node=self.node, partition=self.partition,
+            state=TaskState(self.state), pending=self.pending, attempt=self.attempt, failures=self.failures,
+            worker_id=self.worker_id, ready_at=self.ready_at, started_at=self.started_at,
+            finished_at=self.finished_at, result_json=self.result, error=self.error,
+        )  # fmt: skip
 
 
-def _task(row: Sequence[Any]) -> TaskRecord:
-    return TaskRecord(
-        id=row[0],
-        event_id=row[1],
-        node=row[2],
-        partition=row[3],
-        state=TaskState(row[4]),
-        pending=row[5],
-        attempt=row[6],
-        failures=row[7],
-        worker_id=row[8],
-        ready_at=row[9],
-        started_at=row[10],
-        finished_at=row[11],
-        result_json=row[12],
-        error=row[13],
-    )
+class AttemptRow(NamedTuple):
+    task_id: int
+    attempt: int
+    worker_id: str | None
+    outcome: str
+    started_at: float | None
+    finished_at: float
+    exit_code: int | None
+    error: str | None
+    stdout: str
+    stderr: str
+
+    def record(self) -> AttemptRecord:
+        return AttemptRecord(**{**self._asdict(), "outcome": Outcome(self.outcome)})
+
+
+class AuditRow(NamedTuple):
+    id: int
+    at: float
+    event_id: int | None
+    task_id: int | None
+    actor: str
+    action: str
+    cause: str
+    detail: str
+
+    def record(self) -> AuditRecord:
+        return AuditRecord(**{**self._asdict(), "detail": json.loads(self.detail)})
+
+
+class WorkerRow(NamedTuple):
+    id: str
+    name: str
+    host: str
+    pid: int
+    capacity: str
+    labels: str
+    started_at: float
+    last_seen: float
+    state: str
+
+    def record(self, running: Sequence[int]) -> WorkerRecord:
+        return WorkerRecord(
+            id=self.id, name=self.name, host=self.host, pid=self.pid, capacity=json.loads(self.capacity),
+            labels=frozenset(json.loads(self.labels)), started_at=self.started_at, last_seen=self.last_seen,
+            state=self.state, running=tuple(running),
+        )  # fmt: skip
+
+
+class CountRow(NamedTuple):
+    node: str
+    state: str
+    n: int
+
+
+class NodeRow(NamedTuple):
+    node: str
+    total: int
+    remaining: int
+
+
+class HeldRow(NamedTuple):
+    worker_id: str
+    id: int
+
+
+class LogRow(NamedTuple):
+    text: str
+    size: int
+
+
+class StateRow(NamedTuple):
+    state: str
+
+
+class Where:
+    """A ``WHERE`` clause built from the filters a caller gave (None: no filter)."""
+
+    def __init__(self) -> None:
+        self.terms: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, term: str, value: object) -> None:
+        if value is not None:
+            self.terms.append(term)
+            self.params.append(value)
+
+    @property
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.terms) if self.terms else ""
+
+
+def _page_limit(limit: int | None) -> int | None:
+    if limit is not None and limit < 1:
+        raise UsageError(f"a page holds at least one item (limit {limit})")
+    return limit
 
 
 class SqlReads(ABC):
@@ -76,81 +201,141 @@ class SqlReads(ABC):
     @retried
     def event(self, event_id: int) -> EventRecord:
         with self.transaction(write=False) as tx:
-            row = tx.one(
-                f"SELECT {EVENT_COLUMNS} FROM events e JOIN graphs g ON g.id = e.graph_id WHERE e.id = ?", (event_id,)
-            )
-        if row is None:
+            rows = read_rows(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (event_id,))
+        if not rows:
             raise NotFound(f"no event {event_id}")
-        return _event(row)
+        return rows[0].record()
 
     @retried
     def event_state(self, event_id: int) -> EventState:
-        """Only the state: cheap enough to poll (an event's params can be large)."""
         with self.transaction(write=False) as tx:
-            row = tx.one("SELECT state FROM events WHERE id = ?", (event_id,))
-        if row is None:
+            rows = read_rows(tx, StateRow, "SELECT state FROM events WHERE id = ?", (event_id,))
+        if not rows:
             raise NotFound(f"no event {event_id}")
-        return EventState(row[0])
+        return EventState(rows[0].state)
 
     @retried
-    def events(self, limit: int = 20) -> list[EventRecord]:
+    def events(
+        self,
+        *,
+        event_type: str | None = None,
+        state: EventState | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: int | None = None,
+        limit: int = 20,
+    ) -> list[EventRecord]:
+        where = Where()
+        where.add("e.type = ?", event_type)
+        where.add("e.state = ?", state.value if state is not None else None)
+        where.add("e.submitted_at >= ?", since)
+        where.add("e.submitted_at < ?", until)
+        where.add("e.id < ?", before)
+        sql = f"{EVENTS_FROM}{where.sql} ORDER BY e.id DESC LIMIT ?"
         with self.transaction(write=False) as tx:
-            rows = tx.rows(
-                f"SELECT {EVENT_COLUMNS} FROM events e JOIN graphs g ON g.id = e.graph_id ORDER BY e.id DESC LIMIT ?",
-                (limit,),
-            )
-        return [_event(r) for r in rows]
+            rows = read_rows(tx, EventRow, sql, [*where.params, _page_limit(limit)])
+        return [r.record() for r in rows]
 
     @retried
-    def tasks(self, event_id: int, node: str | None = None, partition: str | None = None) -> list[TaskRecord]:
-        sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = ?"
-        params: list[object] = [event_id]
-        for column, value in (("node", node), ("partition", partition)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
+    def tasks(
+        self,
+        event_id: int,
+        *,
+        node: str | None = None,
+        partition: str | None = None,
+        state: TaskState | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        where = Where()
+        where.add("event_id = ?", event_id)
+        where.add("node = ?", node)
+        where.add("partition = ?", partition)
+        where.add("state = ?", state.value if state is not None else None)
+        where.add("id > ?", after)
+        sql = f"SELECT {select_list(TaskRow)} FROM tasks{where.sql} ORDER BY id"
+        params = where.params
+        if _page_limit(limit) is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
         with self.transaction(write=False) as tx:
-            return [_task(r) for r in tx.rows(sql + " ORDER BY id", params)]
+            return [r.record() for r in read_rows(tx, TaskRow, sql, params)]
 
     @retried
     def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
         with self.transaction(write=False) as tx:
-            rows = tx.rows(
-                "SELECT node, state, COUNT(*) FROM tasks WHERE event_id = ? GROUP BY node, state", (event_id,)
-            )
+            rows = read_rows(
+                tx, CountRow,
+                "SELECT node, state, COUNT(*) AS n FROM tasks WHERE event_id = ? GROUP BY node, state", (event_id,),
+            )  # fmt: skip
         out: dict[str, dict[str, int]] = {}
-        for node, state, n in rows:
-            out.setdefault(node, {})[state] = n
+        for r in rows:
+            out.setdefault(r.node, {})[r.state] = r.n
         return out
+
+    @retried
+    def node_progress(self, event_id: int) -> list[NodeProgress]:
+        sql = f"SELECT {select_list(NodeRow)} FROM event_nodes WHERE event_id = ? ORDER BY node"
+        with self.transaction(write=False) as tx:
+            rows = read_rows(tx, NodeRow, sql, (event_id,))
+        return [NodeProgress(r.node, r.total, r.remaining) for r in rows]
 
     @retried
     def attempts(self, task_ids: Sequence[int]) -> list[AttemptRecord]:
         if not task_ids:
             return []
+        sql = (
+            f"SELECT {select_list(AttemptRow)} FROM attempts WHERE task_id IN ({in_list(task_ids)}) "
+            "ORDER BY task_id, attempt"
+        )
         with self.transaction(write=False) as tx:
-            rows = tx.rows(
-                "SELECT task_id, attempt, worker_id, outcome, started_at, finished_at, exit_code, error, "
-                f"stdout, stderr FROM attempts WHERE task_id IN ({in_list(task_ids)}) ORDER BY task_id, attempt",
-                list(task_ids),
-            )
-        return [AttemptRecord(r[0], r[1], r[2], Outcome(r[3]), *r[4:]) for r in rows]
+            return [r.record() for r in read_rows(tx, AttemptRow, sql, list(task_ids))]
 
     @retried
-    def audit(self, event_id: int | None = None, task_id: int | None = None) -> list[AuditRecord]:
-        sql, params = "SELECT id, at, event_id, task_id, actor, action, cause, detail FROM audit WHERE 1 = 1", []
-        if event_id is not None:
-            sql += " AND event_id = ?"
-            params.append(event_id)
-        if task_id is not None:
-            sql += " AND task_id = ?"
-            params.append(task_id)
+    def attempt_log(
+        self, task_id: int, attempt: int, stream: str = "stdout", offset: int = 0, limit: int = 65_536
+    ) -> LogChunk:
+        if stream not in STREAMS:
+            raise UsageError(f"no log stream {stream!r} (known: {', '.join(STREAMS)})")
+        if offset < 0 or limit < 1:
+            raise UsageError(f"a log slice needs offset >= 0 and limit >= 1 (got {offset}, {limit})")
+        sql = (
+            f"SELECT substr({stream}, ?, ?) AS text, length({stream}) AS size FROM attempts "
+            "WHERE task_id = ? AND attempt = ?"
+        )
         with self.transaction(write=False) as tx:
-            rows = tx.rows(sql + " ORDER BY id", params)
-        return [AuditRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+            rows = read_rows(tx, LogRow, sql, (offset + 1, limit, task_id, attempt))
+        if not rows:
+            raise NotFound(f"no attempt {attempt} of task {task_id}")
+        return LogChunk(task_id, attempt, stream, offset, rows[0].text, rows[0].size)
 
     @retried
-    def workers(self) -> list[dict[str, Any]]:
+    def audit(
+        self,
+        event_id: int | None = None,
+        task_id: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        where = Where()
+        where.add("event_id = ?", event_id)
+        where.add("task_id = ?", task_id)
+        where.add("id > ?", after)
+        sql, params = f"SELECT {select_list(AuditRow)} FROM audit{where.sql} ORDER BY id", where.params
+        if _page_limit(limit) is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
         with self.transaction(write=False) as tx:
-            rows = tx.rows("SELECT id, name, host, pid, capacity, labels, last_seen, state FROM workers ORDER BY id")
-        keys = ("id", "name", "host", "pid", "capacity", "labels", "last_seen", "state")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+            return [r.record() for r in read_rows(tx, AuditRow, sql, params)]
+
+    @retried
+    def workers(self) -> list[WorkerRecord]:
+        with self.transaction(write=False) as tx:
+            rows = read_rows(tx, WorkerRow, f"SELECT {select_list(WorkerRow)} FROM workers ORDER BY id")
+            # through tasks_lease: only running tasks are in that index
+            held = read_rows(
+                tx, HeldRow,
+                "SELECT worker_id, id FROM tasks WHERE state = 'running' AND lease_expires_at IS NOT NULL ORDER BY id",
+            )  # fmt: skip
+        running: dict[str, list[int]] = {}
+        for h in held:
+            running.setdefault(h.worker_id, []).append(h.id)
+        return [r.record(running.get(r.id, ())) for r in rows]

@@ -644,3 +644,7 @@ class SqlBackend(SqlReads):
         with self.transaction(write=False) as tx:
             row = tx.one("SELECT holder FROM leadership WHERE role = ? AND expires_at >= ?", (role, tx.now))
         return None if row is None else str(row[0])
+
+    def statements_executed(self) -> float | None:
+        """Statements run so far, where the database counts them (see PostgreSQL); else None."""
+        return None

@@ -66,7 +66,11 @@ def fail_partition(ctx: Any) -> dict[str, Any]:
 def hang(ctx: Any) -> None:
     _ledger(ctx, "start")
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    Path(ctx.params["child_pid_file"]).write_text(str(child.pid))
+    # written whole, then renamed: a test waiting for the file must never read it half-written
+    target = Path(ctx.params["child_pid_file"])
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(str(child.pid))
+    os.replace(temporary, target)
     print("hanging now", flush=True)
     time.sleep(600)
 

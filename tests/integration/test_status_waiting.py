@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from baton.backends.sql import SqlBackend
+from baton.backends.protocol import Store
 from baton.builder import GraphBuilder
 from baton.controller import Controller
 from baton.display import summary
@@ -10,7 +10,7 @@ from baton.params import validate_params
 from baton.records import WorkerInfo
 
 
-def test_status_names_ready_tasks_no_live_worker_can_take(backend: SqlBackend) -> None:
+def test_status_names_ready_tasks_no_live_worker_can_take(backend: Store) -> None:
     graph = GraphBuilder("diag").python("train", "m:f", labels=["gpu"]).python("plain", "m:f").build()
     record = backend.register_graph(graph)
     event, _ = backend.submit(record.id, validate_params(graph, {}))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from baton.backends.sql import SqlBackend
+from baton.backends.protocol import Store
 from baton.builder import GraphBuilder
 from baton.controller import Controller
 from baton.errors import TransientError
@@ -33,7 +33,7 @@ def builder(name: str, **defaults: Any) -> GraphBuilder:
 
 
 class Harness:
-    def __init__(self, backend: SqlBackend, config: WorkerConfig) -> None:
+    def __init__(self, backend: Store, config: WorkerConfig) -> None:
         self.backend = backend
         self.worker = Worker(backend, config)
         self.thread = threading.Thread(target=self.worker.run, daemon=True)
@@ -57,7 +57,7 @@ class Harness:
 
 
 @pytest.fixture
-def harness(backend: SqlBackend) -> Iterator[Harness]:
+def harness(backend: Store) -> Iterator[Harness]:
     h = Harness(
         backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.2, poll_s=0.05, max_log_bytes=4096)
     )
@@ -65,12 +65,12 @@ def harness(backend: SqlBackend) -> Iterator[Harness]:
     h.stop()
 
 
-def only_task(backend: SqlBackend, event_id: int, node: str) -> Any:
+def only_task(backend: Store, event_id: int, node: str) -> Any:
     (task,) = backend.tasks(event_id, node=node)
     return task
 
 
-def start_hanging(backend: SqlBackend, tmp_path: Path, name: str) -> int:
+def start_hanging(backend: Store, tmp_path: Path, name: str) -> int:
     """Submit a one-task event whose task hangs (with a child process); return once it runs."""
     g = builder(name).param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
     graph = g.python("stuck", "fault_tasks:hang").build()
@@ -88,7 +88,7 @@ def child_pid(tmp_path: Path) -> int:
     return int((tmp_path / "child.pid").read_text())
 
 
-def test_python_tasks_pass_results_downstream_and_capture_output(harness: Harness, backend: SqlBackend) -> None:
+def test_python_tasks_pass_results_downstream_and_capture_output(harness: Harness, backend: Store) -> None:
     g = builder("pass").param("p", "list", default=["a", "b"]).partitions(param="p")
     g.python("first", "fault_tasks:ok").python("second", "fault_tasks:ok", after=["first"])
     event_id = harness.run(g.build())
@@ -101,7 +101,7 @@ def test_python_tasks_pass_results_downstream_and_capture_output(harness: Harnes
 
 
 def test_a_raising_task_fails_with_its_traceback_and_the_worker_carries_on(
-    harness: Harness, backend: SqlBackend
+    harness: Harness, backend: Store
 ) -> None:
     g = builder("raise").python("bad", "fault_tasks:fail").python("good", "fault_tasks:ok")
     event_id = harness.run(g.build())
@@ -111,7 +111,7 @@ def test_a_raising_task_fails_with_its_traceback_and_the_worker_carries_on(
     assert only_task(backend, event_id, "good").state is TaskState.SUCCEEDED
 
 
-def test_a_crashing_task_is_retried_and_the_worker_survives(harness: Harness, backend: SqlBackend) -> None:
+def test_a_crashing_task_is_retried_and_the_worker_survives(harness: Harness, backend: Store) -> None:
     g = builder("crash", retries=1, retry_delay_s=0.0).python("segv", "fault_tasks:crash")
     event_id = harness.run(g.build())
     task = only_task(backend, event_id, "segv")
@@ -122,7 +122,7 @@ def test_a_crashing_task_is_retried_and_the_worker_survives(harness: Harness, ba
 
 
 def test_a_hanging_task_and_its_children_are_killed_at_the_timeout(
-    harness: Harness, backend: SqlBackend, tmp_path: Path
+    harness: Harness, backend: Store, tmp_path: Path
 ) -> None:
     g = builder("hang").param("child_pid_file", "string", default=str(tmp_path / "child.pid"))
     g.python("stuck", "fault_tasks:hang", timeout_s=1.0).python("after_it", "fault_tasks:ok")
@@ -149,7 +149,7 @@ def _gone(pid: int, wait_s: float = 5.0) -> bool:
     return False
 
 
-def test_output_is_capped_and_invalid_results_fail(harness: Harness, backend: SqlBackend) -> None:
+def test_output_is_capped_and_invalid_results_fail(harness: Harness, backend: Store) -> None:
     g = builder("caps").param("bytes", "integer", default=100_000)
     g.python("loud", "fault_tasks:shout").python("weird", "fault_tasks:bad_result", retries=3)
     event_id = harness.run(g.build())
@@ -166,7 +166,7 @@ INJECTIONS = ['"; touch {mark} #', "$(touch {mark})", "`touch {mark}`", "a\nb; t
 
 @pytest.mark.parametrize("template", INJECTIONS)
 def test_argv_commands_get_parameters_verbatim_and_never_through_a_shell(
-    harness: Harness, backend: SqlBackend, tmp_path: Path, template: str
+    harness: Harness, backend: Store, tmp_path: Path, template: str
 ) -> None:
     mark = tmp_path / "pwned"
     payload = template.format(mark=mark)
@@ -183,7 +183,7 @@ def test_argv_commands_get_parameters_verbatim_and_never_through_a_shell(
     assert not mark.exists()
 
 
-def test_a_failing_command_reports_its_exit_code_and_output(harness: Harness, backend: SqlBackend) -> None:
+def test_a_failing_command_reports_its_exit_code_and_output(harness: Harness, backend: Store) -> None:
     g = builder("exit").command("cmd", ["{python}", "-c", "import sys; print('oops', file=sys.stderr); sys.exit(3)"])
     g.command("missing", ["/no/such/program"])
     event_id = harness.run(g.build())
@@ -193,7 +193,7 @@ def test_a_failing_command_reports_its_exit_code_and_output(harness: Harness, ba
     assert missing.outcome is Outcome.FAILED and "cannot start" in missing.stderr
 
 
-def test_cancelling_an_event_stops_its_running_tasks(harness: Harness, backend: SqlBackend, tmp_path: Path) -> None:
+def test_cancelling_an_event_stops_its_running_tasks(harness: Harness, backend: Store, tmp_path: Path) -> None:
     event_id = start_hanging(backend, tmp_path, "cancel")
     backend.cancel(event_id)
     deadline = time.monotonic() + 20
@@ -206,7 +206,7 @@ def test_cancelling_an_event_stops_its_running_tasks(harness: Harness, backend: 
     assert _gone(child_pid(tmp_path))
 
 
-def test_a_worker_never_runs_more_than_its_slots(harness: Harness, backend: SqlBackend, tmp_path: Path) -> None:
+def test_a_worker_never_runs_more_than_its_slots(harness: Harness, backend: Store, tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     g = builder("cap").param("p", "list", default=[str(i) for i in range(8)]).partitions(param="p")
     g.param("ledger", "string", default=str(ledger)).param("sleep_s", "number", default=0.15)
@@ -222,7 +222,7 @@ def test_a_worker_never_runs_more_than_its_slots(harness: Harness, backend: SqlB
     assert peak == 2  # two slots: used fully, never exceeded
 
 
-def test_heartbeats_racing_finished_attempts_never_kill_a_reused_executor(backend: SqlBackend) -> None:
+def test_heartbeats_racing_finished_attempts_never_kill_a_reused_executor(backend: Store) -> None:
     """Regression: a heartbeat naming an attempt that had just finished used to stop it, killing
     the executor that was already running the next task."""
     h = Harness(backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.002, poll_s=0.05))
@@ -236,7 +236,7 @@ def test_heartbeats_racing_finished_attempts_never_kill_a_reused_executor(backen
     assert backend.event(event_id).state is EventState.SUCCEEDED
 
 
-def test_each_event_sees_its_own_parameters_through_shared_executors(harness: Harness, backend: SqlBackend) -> None:
+def test_each_event_sees_its_own_parameters_through_shared_executors(harness: Harness, backend: Store) -> None:
     """Executors keep recent events' parameters instead of receiving them with every task; many
     events through the same two executors must each still see their own."""
     g = builder("params").param("tag", "string", required=True).param("p", "list", default=["a", "b", "c"])
@@ -248,7 +248,7 @@ def test_each_event_sees_its_own_parameters_through_shared_executors(harness: Ha
 
 
 def test_a_stopping_worker_hands_back_what_it_cannot_finish_without_counting_a_failure(
-    backend: SqlBackend, tmp_path: Path
+    backend: Store, tmp_path: Path
 ) -> None:
     h = Harness(backend, WorkerConfig(capacity={"slots": 1}, lease_s=10, heartbeat_s=0.2, poll_s=0.05))
     event_id = start_hanging(backend, tmp_path, "release")
@@ -264,7 +264,7 @@ def test_a_stopping_worker_hands_back_what_it_cannot_finish_without_counting_a_f
 class CutLink:
     """The backend, reached through a link that can be cut (every call fails while it is)."""
 
-    def __init__(self, backend: SqlBackend) -> None:
+    def __init__(self, backend: Store) -> None:
         self.backend = backend
         self.cut = False
         self.pushes_changes = backend.pushes_changes
@@ -280,7 +280,7 @@ class CutLink:
         return call
 
 
-def test_a_worker_cut_off_for_longer_than_its_lease_stops_its_tasks(backend: SqlBackend, tmp_path: Path) -> None:
+def test_a_worker_cut_off_for_longer_than_its_lease_stops_its_tasks(backend: Store, tmp_path: Path) -> None:
     link = CutLink(backend)
     worker = Worker(link, WorkerConfig(capacity={"slots": 1}, lease_s=1.0, heartbeat_s=0.1, poll_s=0.05))  # type: ignore[arg-type]
     thread = threading.Thread(target=worker.run, daemon=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from baton.builder import GraphBuilder
-from baton.diagnose import WorkerView, live_workers, unplaceable
+from baton.diagnose import live_workers, unplaceable
+from baton.records import WorkerRecord
 
 GRAPH = (
     GraphBuilder("d")
@@ -12,8 +13,15 @@ GRAPH = (
     .python("big", "m:f", cost={"slots": 8, "mem_mb": 64000})
     .build()
 )
-SMALL = WorkerView("small", {"slots": 4, "mem_mb": 16000}, frozenset())
-GPU = WorkerView("gpu-box", {"slots": 2}, frozenset({"gpu"}))
+
+
+def worker(name: str, capacity: dict[str, int], labels: frozenset[str] = frozenset(), **seen: object) -> WorkerRecord:
+    fields: dict[str, object] = {"state": "active", "last_seen": 1000.0, **seen}
+    return WorkerRecord(name, name, "host", 1, capacity, labels, 0.0, **fields)  # type: ignore[arg-type]
+
+
+SMALL = worker("small", {"slots": 4, "mem_mb": 16000})
+GPU = worker("gpu-box", {"slots": 2}, frozenset({"gpu"}))
 
 
 def test_tasks_some_worker_can_take_are_not_reported() -> None:
@@ -35,9 +43,9 @@ def test_no_live_workers_at_all_is_said_plainly() -> None:
 
 
 def test_only_active_recently_seen_workers_count() -> None:
-    rows = [
-        {"name": "a", "capacity": '{"slots": 1}', "labels": "[]", "state": "active", "last_seen": 1000.0},
-        {"name": "gone", "capacity": '{"slots": 1}', "labels": "[]", "state": "stopped", "last_seen": 1000.0},
-        {"name": "silent", "capacity": '{"slots": 1}', "labels": "[]", "state": "active", "last_seen": 100.0},
+    workers = [
+        worker("a", {"slots": 1}),
+        worker("gone", {"slots": 1}, state="stopped"),
+        worker("silent", {"slots": 1}, last_seen=100.0),
     ]
-    assert [w.name for w in live_workers(rows, now=1010.0)] == ["a"]
+    assert [w.name for w in live_workers(workers, now=1010.0)] == ["a"]
