@@ -6,7 +6,6 @@ the test session, which one test crash-restarts (``pg_ctl restart -m immediate``
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -49,7 +48,7 @@ def test_the_year_end_report_on_three_different_workers_respects_capacity_and_la
     cluster.start_worker(2, "--name", "erp2", "--label", "erp")
     cluster.start_worker(3, "--name", "erp3", "--label", "erp", "--label", "gpu")
     wait_for(lambda: len(cluster.backend.workers()) == 3, what="three workers to register")
-    workers = {w["id"]: w for w in cluster.backend.workers()}
+    workers = {w.id: w for w in cluster.backend.workers()}
     cost = {n.name: n.cost.get("slots", 1) for n in graph.nodes}
 
     samples: list[list[tuple[str, str]]] = []
@@ -77,14 +76,14 @@ def test_the_year_end_report_on_three_different_workers_respects_capacity_and_la
         for worker_id, node in running:
             used[worker_id] += cost[node]
             if node == "extract_erp":
-                assert "erp" in workers[worker_id]["labels"], f"erp task sampled on {workers[worker_id]['name']}"
+                assert "erp" in workers[worker_id].labels, f"erp task sampled on {workers[worker_id].name}"
         for worker_id, slots in used.items():
-            assert slots <= json.loads(workers[worker_id]["capacity"])["slots"], (workers[worker_id]["name"], running)
+            assert slots <= workers[worker_id].capacity["slots"], (workers[worker_id].name, running)
 
     ran_on: dict[str, set[str]] = defaultdict(set)
     for task in cluster.backend.tasks(event_id):
         for attempt in cluster.backend.attempts([task.id]):
-            ran_on[task.node].add(workers[attempt.worker_id or ""]["name"])
+            ran_on[task.node].add(workers[attempt.worker_id or ""].name)
     assert ran_on["extract_erp"] <= {"erp2", "erp3"}
     assert "small" not in ran_on["hq_summary"]  # 2 slots never fit a 1-slot worker
     assert len(set().union(*ran_on.values())) == 3, f"load went to {dict(ran_on)}"
