@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.live import Live
 
 from baton.backends import open_backend
+from baton.backends.migrate import HEAD
 from baton.backends.protocol import ReadStore, Store
 from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds, Text
 from baton.controller import Controller, ControllerConfig
@@ -97,9 +98,10 @@ def settings_from(config_file: str | None, **flags: Any) -> Settings:
     return load_settings(config_file, **flags)
 
 
-def backend_for(settings: Settings) -> Store:
+def backend_for(settings: Settings, migrate: bool = True) -> Store:
     return open_backend(
         settings.db,
+        migrate=migrate,
         synchronous=settings.sqlite_synchronous,
         max_result_bytes=settings.max_result_bytes,
         max_params_bytes=settings.max_params_bytes,
@@ -598,10 +600,26 @@ def db() -> None:
 @db_option
 @handle_errors
 def db_upgrade(db: str | None, config_file: str | None) -> None:
-    """Apply schema migrations."""
+    """Bring the schema to this release's revision (every process also does this on start)."""
     settings = settings_from(config_file, db=db)
-    backend_for(settings)
-    click.echo(f"schema up to date on {settings.db}")
+    done = backend_for(settings, migrate=False).migrate()
+    if done.before.current == done.after:
+        click.echo(f"schema at revision {done.after}: up to date")
+    else:
+        click.echo(f"schema upgraded from {done.before.describe()} to revision {done.after}")
+
+
+@db.command("current")
+@db_option
+@handle_errors
+def db_current(db: str | None, config_file: str | None) -> None:
+    """Show the schema's revision, and whether this release would upgrade it."""
+    settings = settings_from(config_file, db=db)
+    revision = backend_for(settings, migrate=False).schema_revision()
+    if revision.at_head:
+        click.echo(f"revision {revision.describe()} (head): up to date")
+    else:
+        click.echo(f"revision {revision.describe()}; this release is at {HEAD}: run `baton db upgrade`")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

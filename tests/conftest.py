@@ -9,6 +9,7 @@ PostgreSQL fails the run instead of skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -85,17 +86,35 @@ def pg_url(pg_admin: str) -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that journals its task moves, copied for each test: migrating a
+    new file loads SQLAlchemy and Alembic, about a second per process (tests/integration/
+    test_schema.py migrates empty databases itself)."""
+    path = tmp_path_factory.mktemp("template") / "baton.db"
+    template = open_backend(f"sqlite:///{path}")
+    record_moves(template)
+    template.close()
+    return path
+
+
+def _sqlite_copy(template: Path, folder: Path) -> str:
+    path = folder / "baton.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A SQLite URL in the test's folder (for tests about the embedded backend itself)."""
-    return f"sqlite:///{tmp_path / 'baton.db'}"
+def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database in the test's folder (for tests about the embedded backend itself)."""
+    return _sqlite_copy(sqlite_template, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The contract fixture: the same test once on SQLite, once on PostgreSQL."""
+    """The contract fixture: the same test once on SQLite, once on PostgreSQL, each migrated."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'baton.db'}"
+        return _sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
     return str(request.getfixturevalue("pg_url"))
 
 

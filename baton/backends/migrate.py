@@ -1,73 +1,143 @@
-"""Schema migrations: numbered SQL files per dialect, applied in order, each in a transaction.
+"""Bringing a database's schema to the one this code declares (``tables.py``), with Alembic.
 
-Files live beside this module as ``<dialect>_<NNNN>_<name>.sql``. The applied versions are
-kept in ``schema_migrations``; a database newer than this code is refused rather than used.
+Every process that opens a store calls ``migrate``; almost always the database is already at
+``HEAD``, and that is answered by one read through the store's own connection, without
+importing SQLAlchemy or Alembic (~0.2 s a process). Otherwise the store takes its migration lock
+(SQLite: the writers' flock and ``BEGIN IMMEDIATE``; PostgreSQL: an advisory transaction lock),
+reads the revision again and runs what is missing, all in one transaction: a crash half-way
+leaves the database as it was, and processes starting together migrate once.
+
+A database made by release 0.1.0 has no Alembic revision but a ``schema_migrations`` table with
+the numbered SQL files it ran; revisions 0001 to 0004 are those files, so it is stamped at its
+version and upgraded from there. A database at a revision this code does not know was made by a
+newer Baton and is refused, never written.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from importlib import resources
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from baton.backends.tx import Tx
-from baton.errors import SchemaError
+from baton.errors import BackendError, SchemaError
 
-FILE_RE = re.compile(r"^(?P<dialect>[a-z]+)_(?P<version>\d{4})_(?P<name>\w+)\.sql$")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    def statements(self) -> list[str]:
-        body = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
-        return [s.strip() for s in body.split(";") if s.strip()]
+HEAD = "0005"  # the newest revision in migrations/versions (tests/integration/test_schema.py checks)
+LEGACY_HEAD = 4  # the last numbered SQL migration release 0.1.0 knew
+VERSION_TABLE = "alembic_version"
+LEGACY_TABLE = "schema_migrations"
+SCRIPTS = "baton.backends:migrations"
+DRIVERS = {"sqlite": "sqlite+pysqlite://", "postgresql": "postgresql+psycopg://"}  # the DB-API modules the stores use
 
 
-def migrations(dialect: str) -> list[Migration]:
-    folder = resources.files("baton.backends") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        match = FILE_RE.match(entry.name)
-        if match and match["dialect"] == dialect:
-            found.append(Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8")))
-    return sorted(found, key=lambda m: m.version)
+class Revision(NamedTuple):
+    """Where a database's schema stands: its Alembic revision, or an old release's version."""
+
+    current: str | None
+    legacy_version: int | None = None
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == HEAD
+
+    def describe(self) -> str:
+        if self.current is not None:
+            return self.current
+        if self.legacy_version is not None:
+            return f"schema_migrations version {self.legacy_version} (release 0.1.0)"
+        return "none (an empty database)"
 
 
-def latest_version(dialect: str) -> int:
-    return max((m.version for m in migrations(dialect)), default=0)
+class Upgrade(NamedTuple):
+    before: Revision
+    after: str
 
 
-def applied_versions(tx: Tx) -> set[int]:
-    tx.q(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-        "applied_at DOUBLE PRECISION NOT NULL)"
-    )
-    return {r[0] for r in tx.rows("SELECT version FROM schema_migrations")}
+def _has_table(tx: Tx, dialect: str, name: str) -> bool:
+    if dialect == "sqlite":
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+    else:
+        sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+    (count,) = tx.one(sql, (name,)) or (0,)
+    return bool(count)
 
 
-def apply_pending(tx: Tx, dialect: str) -> list[int]:
-    """Apply every migration not yet applied; the caller holds the write lock."""
-    done = applied_versions(tx)
-    known = migrations(dialect)
-    newest = max((m.version for m in known), default=0)
-    if done and max(done) > newest:
+def read_revision(tx: Tx, dialect: str) -> Revision:
+    """The schema's revision, read with the store's own connection (no SQLAlchemy)."""
+    if _has_table(tx, dialect, VERSION_TABLE):
+        found = [version for (version,) in tx.rows(f"SELECT version_num FROM {VERSION_TABLE}")]
+        if len(found) > 1:
+            raise SchemaError(f"{VERSION_TABLE} holds several revisions {sorted(found)}: Baton's revisions are linear")
+        return Revision(found[0] if found else None)
+    if _has_table(tx, dialect, LEGACY_TABLE):
+        (version,) = tx.one(f"SELECT max(version) FROM {LEGACY_TABLE}") or (None,)
+        return Revision(None, None if version is None else int(version))
+    return Revision(None)
+
+
+def _refuse_newer(revision: Revision, known: set[str]) -> None:
+    if revision.current is not None and revision.current not in known:
         raise SchemaError(
-            f"the database schema is at version {max(done)} but this Baton knows only up to {newest}; "
-            "upgrade Baton before using this database"
+            f"the database schema is at revision {revision.current}, which this Baton does not know "
+            f"(it knows up to {HEAD}): it was made by a newer Baton; upgrade Baton before using this database"
         )
-    applied = []
-    for migration in known:
-        if migration.version in done:
-            continue
-        for statement in migration.statements():
-            tx.q(statement)
-        tx.q(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (migration.version, migration.name, tx.now),
+    if revision.legacy_version is not None and revision.legacy_version > LEGACY_HEAD:
+        raise SchemaError(
+            f"the database schema is at version {revision.legacy_version} but this Baton knows only up to "
+            f"{LEGACY_HEAD} in schema_migrations; upgrade Baton before using this database"
         )
-        applied.append(migration.version)
-    return applied
+
+
+def upgrade(connection: sa.Connection) -> Upgrade:
+    """Run every missing revision on ``connection``, whose transaction (and lock) the caller holds."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", SCRIPTS)
+    config.attributes["connection"] = connection
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    before = _revision_of(connection)
+    _refuse_newer(before, known)
+    if before.current is None and before.legacy_version:
+        command.stamp(config, f"{before.legacy_version:04d}")
+    command.upgrade(config, "head")
+    return Upgrade(before, HEAD)
+
+
+def _revision_of(connection: sa.Connection) -> Revision:
+    import sqlalchemy as sa
+
+    tables = set(sa.inspect(connection).get_table_names())
+    if VERSION_TABLE in tables:
+        found = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        return Revision(found[0] if found else None)
+    if LEGACY_TABLE in tables:
+        version = connection.execute(sa.text(f"SELECT max(version) FROM {LEGACY_TABLE}")).scalar()
+        return Revision(None, None if version is None else int(version))
+    return Revision(None)
+
+
+def run(connect: Callable[[], Any], dialect: str, lock: str | None = None, begin: str | None = None) -> Upgrade:
+    """Open one SQLAlchemy connection with ``connect`` (a DB-API connection factory), begin
+    (with ``begin`` if given), take ``lock`` (SQL) if given, and upgrade; errors become BackendError."""
+    import sqlalchemy as sa
+    from alembic.util import CommandError
+
+    engine = sa.create_engine(DRIVERS[dialect], creator=connect, poolclass=sa.pool.NullPool)
+    if begin is not None:
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    try:
+        with engine.begin() as connection:
+            if lock is not None:
+                connection.exec_driver_sql(lock)
+            return upgrade(connection)
+    except sa.exc.DBAPIError as exc:
+        raise BackendError(f"cannot migrate the database schema: {exc.orig}") from exc
+    except (sa.exc.SQLAlchemyError, CommandError) as exc:
+        raise BackendError(f"cannot migrate the database schema: {exc}") from exc
+    finally:
+        engine.dispose()

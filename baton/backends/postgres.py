@@ -26,7 +26,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from baton.backends.migrate import apply_pending
+from baton.backends import migrate
 from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
 from baton.backends.tx import Cursor, Tx
 from baton.errors import BackendError, TransientError
@@ -107,6 +107,7 @@ class PostgresBackend(SqlBackend):
         super().__init__(max_result_bytes=max_result_bytes, max_params_bytes=max_params_bytes)
         self.dsn = dsn
         self.reconnect_s = reconnect_s
+        self._connect_timeout = max(1, int(connect_timeout_s))
         self._pool = ConnectionPool(
             dsn, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout_s, name="baton",
             kwargs={"connect_timeout": max(1, int(connect_timeout_s)), "application_name": "baton"},
@@ -161,10 +162,20 @@ class PostgresBackend(SqlBackend):
         if row is not None and tasks >= 0.2 * max(float(row[0]), 0.0):
             tx.q("ANALYZE tasks")
 
-    def migrate(self) -> None:
-        with self.transaction() as tx:
-            tx.q("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
-            apply_pending(tx, self.dialect)
+    def schema_revision(self) -> migrate.Revision:
+        with self.transaction(write=False) as tx:
+            return migrate.read_revision(tx, self.dialect)
+
+    def migrate(self) -> migrate.Upgrade:
+        """Upgrade the schema to HEAD on a connection of its own, under an advisory lock."""
+        revision = self.schema_revision()
+        if revision.at_head:
+            return migrate.Upgrade(revision, migrate.HEAD)
+        return migrate.run(
+            lambda: psycopg.connect(self.dsn, connect_timeout=self._connect_timeout, application_name="baton"),
+            self.dialect,
+            lock=f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})",
+        )
 
     def statements_executed(self) -> float | None:
         """Statements run so far in this database, when pg_stat_statements is loaded; else None."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from baton.backends.migrate import Revision, Upgrade
 from baton.model import Graph
 from baton.planner import Plan
 from baton.records import (
@@ -233,7 +234,13 @@ class Store(WorkerLink, ControllerStore, OperatorStore, ReadStore, Protocol):
         """The URL this store was opened with (another process opens the same store with it)."""
         ...
 
-    def migrate(self) -> None: ...
+    def schema_revision(self) -> Revision:
+        """Where this database's schema stands (read only)."""
+        ...
+
+    def migrate(self) -> Upgrade:
+        """Bring the schema to the one this code declares; a newer schema is refused (SchemaError)."""
+        ...
 
     def close(self) -> None: ...
 

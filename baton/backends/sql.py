@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from baton import faults
 from baton.backends import advance, claims
 from baton.backends.advance import Ended
+from baton.backends.migrate import Revision, Upgrade
 from baton.backends.reads import SqlReads
 from baton.backends.rerun import reset_for_rerun
 from baton.backends.retry import retried
@@ -138,7 +139,10 @@ class SqlBackend(SqlReads):
         """The URL this backend was opened with (another process opens the same store with it)."""
 
     @abstractmethod
-    def migrate(self) -> None: ...
+    def schema_revision(self) -> Revision: ...
+
+    @abstractmethod
+    def migrate(self) -> Upgrade: ...
 
     @abstractmethod
     def close(self) -> None: ...

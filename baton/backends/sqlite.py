@@ -25,8 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from baton.backends import filewatch
-from baton.backends.migrate import apply_pending
+from baton.backends import filewatch, migrate
 from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
 from baton.backends.tx import Tx
 from baton.errors import BackendError
@@ -165,9 +164,22 @@ class SqliteBackend(SqlBackend):
             if lock_fd is not None:
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
-    def migrate(self) -> None:
-        with self.transaction() as tx:
-            apply_pending(tx, self.dialect)
+    def schema_revision(self) -> migrate.Revision:
+        with self.transaction(write=False) as tx:
+            return migrate.read_revision(tx, self.dialect)
+
+    def migrate(self) -> migrate.Upgrade:
+        """Upgrade the schema to HEAD, queued with the writers (flock, then BEGIN IMMEDIATE)."""
+        revision = self.schema_revision()
+        if revision.at_head:
+            return migrate.Upgrade(revision, migrate.HEAD)
+        self._conn()
+        lock_fd: int = self._local.lock_fd
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        try:
+            return migrate.run(self._open, self.dialect, begin="BEGIN IMMEDIATE")
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
     @property
     def pushes_changes(self) -> bool:  # type: ignore[override]

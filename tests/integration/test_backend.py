@@ -18,7 +18,7 @@ from baton.backends import open_backend
 from baton.backends.sql import SqlBackend
 from baton.builder import GraphBuilder
 from baton.controller import Controller
-from baton.errors import Conflict, NotFound, SchemaError
+from baton.errors import Conflict, NotFound
 from baton.model import Graph
 from baton.params import validate_params
 from baton.records import Claim, Report
@@ -337,20 +337,6 @@ def test_an_oversized_or_invalid_result_fails_the_task_without_retry(store_url: 
     assert small.attempts([task.id])[0].outcome is Outcome.INVALID_RESULT
     assert check_invariants(small) == []
     small.close()
-
-
-# --- schema ---------------------------------------------------------------------------------
-
-
-def test_migrations_are_idempotent_and_a_newer_schema_is_refused(backend: SqlBackend) -> None:
-    backend.migrate()
-    backend.migrate()
-    with backend.transaction() as tx:
-        tx.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
-    with pytest.raises(SchemaError, match="999"):
-        backend.migrate()
-    with backend.transaction() as tx:
-        tx.q("DELETE FROM schema_migrations WHERE version = 999")
 
 
 def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backend: SqlBackend) -> None:

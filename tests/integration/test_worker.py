@@ -100,9 +100,7 @@ def test_python_tasks_pass_results_downstream_and_capture_output(harness: Harnes
     assert "second[b] logged a line" in attempt.stderr
 
 
-def test_a_raising_task_fails_with_its_traceback_and_the_worker_carries_on(
-    harness: Harness, backend: Store
-) -> None:
+def test_a_raising_task_fails_with_its_traceback_and_the_worker_carries_on(harness: Harness, backend: Store) -> None:
     g = builder("raise").python("bad", "fault_tasks:fail").python("good", "fault_tasks:ok")
     event_id = harness.run(g.build())
     bad = only_task(backend, event_id, "bad")

@@ -1,7 +1,0 @@
--- Which controller acts: one row per role, held by renewing it before it expires.
-CREATE TABLE leadership (
-    role       TEXT PRIMARY KEY,
-    holder     TEXT NOT NULL,
-    expires_at REAL NOT NULL,
-    since      REAL NOT NULL
-);
