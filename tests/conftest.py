@@ -105,9 +105,9 @@ def _sqlite_copy(template: Path, folder: Path) -> str:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """A migrated SQLite database in the test's folder (for tests about the embedded backend itself)."""
-    return _sqlite_copy(sqlite_template, tmp_path)
+def db_url(tmp_path: Path) -> str:
+    """A SQLite URL in the test's folder, no file yet (for tests about the embedded backend itself)."""
+    return f"sqlite:///{tmp_path / 'baton.db'}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

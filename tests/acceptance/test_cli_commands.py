@@ -21,6 +21,7 @@ import pytest
 from conftest import EXAMPLE, GRAPHS, ROOT, baton
 
 from baton.backends import open_backend
+from baton.backends.migrate import HEAD
 from baton.testing import check_invariants
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -342,8 +343,13 @@ def test_submit_runs_on_a_controller_and_a_worker(tmp_path: Path, db_url: str) -
 
 
 def test_db_upgrade_is_idempotent(db_url: str) -> None:
+    said = []
     for _ in range(2):
         result = cli(db_url, "db", "upgrade")
         assert result.returncode == 0, result.stderr
-        assert f"schema up to date on {db_url}" in result.stdout
+        said.append(result.stdout.strip())
+    assert said == [f"schema upgraded from none (an empty database) to revision {HEAD}",
+                    f"schema at revision {HEAD}: up to date"]  # fmt: skip
+    current = cli(db_url, "db", "current")
+    assert current.returncode == 0 and current.stdout.strip() == f"revision {HEAD} (head): up to date"
     assert as_json(cli(db_url, "status", "--json")) == []
