@@ -25,7 +25,7 @@ from baton.backends.advance import Ended
 from baton.backends.reads import SqlReads, StateRow
 from baton.backends.rerun import event_head, reset_for_rerun
 from baton.backends.retry import retried
-from baton.backends.tx import Tx, in_list, read_one, read_rows, scalar, select_list
+from baton.backends.tx import Tx, exists, in_list, read_one, read_rows, scalar, select_list
 from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
 from baton.model import Graph
 from baton.params import DEFAULT_MAX_PARAMS_BYTES, params_size_problem, text_problem
@@ -628,11 +628,8 @@ class SqlBackend(SqlReads):
         workers if a retry's backoff ended after ``since``. Returns (expired, checked up to)."""
         with self.transaction() as tx:
             expired = self._expire(tx, limit)
-            due = tx.one(
-                "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1",
-                (since, tx.now),
-            )
-            if due is not None:
+            due = "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1"
+            if exists(tx, due, (since, tx.now)):
                 tx.changed()
             return expired, tx.now
 

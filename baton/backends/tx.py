@@ -155,6 +155,11 @@ def read_one(tx: Tx, row: type[R], sql: str, params: Sequence[Any] = ()) -> R | 
     return fetch_one(tx.q(sql, params), row)
 
 
+def exists(tx: Tx, sql: str, params: Sequence[Any] = ()) -> bool:
+    """Whether a query answers any row (``SELECT 1 ... LIMIT 1``); its columns are not read."""
+    return tx.one(sql, params) is not None
+
+
 def scalar(tx: Tx, sql: str, params: Sequence[Any] = ()) -> Any:
     """The one value of a query that always answers one row of one column (``SELECT MAX(id)``,
     ``COUNT(*)``)."""
