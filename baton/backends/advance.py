@@ -13,9 +13,9 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from baton.backends.tx import Cursor, Tx
+from baton.backends.tx import Cursor, Tx, fetch_all, fetch_one, read_rows, select_list
 from baton.model import DepMode
 from baton.planner import blocked_by
 from baton.records import Report
@@ -57,6 +57,42 @@ _SUCCEEDED = (
 
 
 Sent = list[tuple[Cursor, Any]]  # statements sent, each with what reading its answer needs
+
+
+class Released(NamedTuple):
+    """A dependant a release reached (``RETURNING id, state``): ready when it waits no more."""
+
+    id: int
+    state: str
+
+
+class Remaining(NamedTuple):
+    remaining: int
+
+
+class Settled(NamedTuple):
+    tasks_active: int
+    cancel_requested: int
+    state: str
+
+
+class StateCount(NamedTuple):
+    state: str
+    n: int
+
+
+class Dependants(NamedTuple):
+    """The tasks of one node and partition of an event that a release decrements."""
+
+    event_id: int
+    node: str
+    partition: str
+
+
+class NodeKey(NamedTuple):
+    event_id: int
+    graph_id: int
+    node: str
 
 
 @dataclass
@@ -172,6 +208,7 @@ _RELEASE = (
     "available_at = CASE WHEN pending = ? THEN ? ELSE available_at END "
     "WHERE event_id = ? AND node = ? AND state = 'pending'"
 )
+_RELEASED = f" RETURNING {select_list(Released)}"
 
 
 def _release_params(tx: Tx, n: int) -> tuple[object, ...]:
@@ -181,33 +218,38 @@ def _release_params(tx: Tx, n: int) -> tuple[object, ...]:
 def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Sent:
     """Decrement each dependant's wait counter by the number of its ``same`` edges satisfied
     here: a statement per dependant, all sent before any answer is read."""
-    causes: dict[tuple[int, str, str], list[str]] = defaultdict(list)
+    causes: dict[Dependants, list[str]] = defaultdict(list)
     for e in succeeded:
         for down, mode in tx.graph_of(e.graph_id).downstream[e.node]:
             if mode is DepMode.SAME:
-                causes[(e.event_id, down.name, e.partition)].append(f"{e.node}[{e.partition}] succeeded")
-    sql = _RELEASE + " AND partition = ? RETURNING id, state"
+                causes[Dependants(e.event_id, down.name, e.partition)].append(f"{e.node}[{e.partition}] succeeded")
+    sql = _RELEASE + " AND partition = ?" + _RELEASED
     # one order for every transaction (event, partition, node): concurrent reports lock alike
-    keys = sorted(causes, key=lambda k: (k[0], k[2], k[1]))
+    keys = sorted(causes, key=lambda k: (k.event_id, k.partition, k.node))
     return [(tx.q(sql, (*_release_params(tx, len(causes[k])), *k)), (k, causes[k])) for k in keys]
 
 
 def _read_released(tx: Tx, sent: Sent) -> None:
-    for cursor, ((event_id, node, partition), causes) in sent:
-        for task_id, state in cursor.fetchall():
-            if state == "ready":
+    for cursor, (key, causes) in sent:
+        for r in fetch_all(cursor, Released):
+            if r.state == "ready":
                 tx.made_ready()
-                tx.audit("controller", "task.ready", ", ".join(causes), event_id, task_id, node=node,
-                         partition=partition)  # fmt: skip
+                tx.audit("controller", "task.ready", ", ".join(causes), key.event_id, r.id, node=key.node,
+                         partition=key.partition)  # fmt: skip
 
 
 def _send_count_down(tx: Tx, succeeded: list[Ended]) -> Sent:
     """Subtract the successes from each node's remaining count."""
-    per_node: dict[tuple[int, int, str], int] = defaultdict(int)
+    per_node: dict[NodeKey, int] = defaultdict(int)
     for e in succeeded:
-        per_node[(e.event_id, e.graph_id, e.node)] += 1
-    sql = "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? RETURNING remaining"
-    return [(tx.q(sql, (n, k[0], k[2])), k) for k, n in sorted(per_node.items())]
+        per_node[NodeKey(e.event_id, e.graph_id, e.node)] += 1
+    return [(tx.q(_COUNT_DOWN, (n, k.event_id, k.node)), k) for k, n in sorted(per_node.items())]
+
+
+_COUNT_DOWN = (
+    "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? "
+    f"RETURNING {select_list(Remaining)}"
+)
 
 
 def _read_counted(tx: Tx, sent: Sent) -> int:
@@ -215,8 +257,8 @@ def _read_counted(tx: Tx, sent: Sent) -> int:
     returns how many tasks became ready."""
     ready = 0
     for cursor, (event_id, graph_id, node) in sent:
-        row = cursor.fetchone()
-        if row is None or row[0] != 0:
+        row = fetch_one(cursor, Remaining)
+        if row is None or row.remaining != 0:
             continue
         tx.audit("controller", "node.succeeded", "all tasks succeeded", event_id, node=node)
         for down, mode in tx.graph_of(graph_id).downstream[node]:
@@ -227,8 +269,8 @@ def _read_counted(tx: Tx, sent: Sent) -> int:
 
 def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> int:
     """Satisfy one node-level edge of every task of the node; return how many became ready."""
-    rows = tx.rows(_RELEASE + " RETURNING id, state", (*_release_params(tx, 1), event_id, node))
-    ready = [r[0] for r in rows if r[1] == "ready"]
+    rows = read_rows(tx, Released, _RELEASE + _RELEASED, (*_release_params(tx, 1), event_id, node))
+    ready = [r.id for r in rows if r.state == "ready"]
     if ready:
         tx.made_ready(len(ready))
         tx.audit("controller", "task.ready", cause, event_id, node=node, tasks=len(ready))
@@ -274,24 +316,23 @@ def _send_settle(tx: Tx, terminal: dict[int, int]) -> list[tuple[int, Cursor]]:
     sent = []
     for event_id, count in sorted(terminal.items()):
         if count:
-            cursor = tx.q(
-                "UPDATE events SET tasks_active = tasks_active - ? WHERE id = ? "
-                "RETURNING tasks_active, cancel_requested, state",
-                (count, event_id),
-            )
-            sent.append((event_id, cursor))
+            sent.append((event_id, tx.q(_SETTLE, (count, event_id))))
     return sent
+
+
+_SETTLE = f"UPDATE events SET tasks_active = tasks_active - ? WHERE id = ? RETURNING {select_list(Settled)}"
 
 
 def _read_settled(tx: Tx, sent: list[tuple[int, Cursor]]) -> None:
     for event_id, cursor in sent:
-        row = cursor.fetchone()
-        if row is not None and row[0] == 0 and row[2] == EventState.RUNNING:
-            finish_event(tx, event_id, bool(row[1]))
+        row = fetch_one(cursor, Settled)
+        if row is not None and row.tasks_active == 0 and row.state == EventState.RUNNING:
+            finish_event(tx, event_id, bool(row.cancel_requested))
 
 
 def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
-    counts = dict(tx.rows("SELECT state, COUNT(*) FROM tasks WHERE event_id = ? GROUP BY state", (event_id,)))
+    sql = "SELECT state, COUNT(*) AS n FROM tasks WHERE event_id = ? GROUP BY state"
+    counts = {r.state: r.n for r in read_rows(tx, StateCount, sql, (event_id,))}
     if counts.get("failed") or counts.get("upstream_failed"):
         final = EventState.FAILED
     elif counts.get("cancelled") or cancel_requested:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from baton.backends.tx import Cursor, Tx, in_list
+from baton.backends.tx import Cursor, Tx, fetch_all, fetch_one, in_list, read_rows, scalar, select_list
 from baton.model import Dependency, DepMode, Graph, Node
 from baton.planner import UNPARTITIONED
 from baton.records import Claim
@@ -43,23 +43,33 @@ def intern_requirements(tx: Tx, graph: Graph) -> dict[str, int]:
     for node in graph.nodes:
         labels, cost = requirement_key(node)
         tx.q("INSERT INTO requirements (labels, cost) VALUES (?, ?) ON CONFLICT DO NOTHING", (labels, cost))
-        out[node.name] = tx.one("SELECT id FROM requirements WHERE labels = ? AND cost = ?", (labels, cost))[0]
+        out[node.name] = scalar(tx, "SELECT id FROM requirements WHERE labels = ? AND cost = ?", (labels, cost))
     return out
 
 
+class RequirementRow(NamedTuple):
+    id: int
+    labels: str  # JSON: a sorted list
+    cost: str  # JSON: an object
+
+
 def load_requirements(tx: Tx) -> dict[int, Requirement]:
-    rows = tx.rows("SELECT id, labels, cost FROM requirements")
-    return {r[0]: Requirement(r[0], frozenset(json.loads(r[1])), json.loads(r[2])) for r in rows}
+    rows = read_rows(tx, RequirementRow, f"SELECT {select_list(RequirementRow)} FROM requirements")
+    return {r.id: Requirement(r.id, frozenset(json.loads(r.labels)), json.loads(r.cost)) for r in rows}
 
 
-@dataclass
-class Candidate:
+class Candidate(NamedTuple):
+    """A ready task at the head of the queue, as :func:`pick` reads it."""
+
     task_id: int
     event_id: int
     node: str
     partition: str
     attempt: int
     req_id: int
+
+
+_CANDIDATES = f"SELECT {select_list(Candidate, task_id='id')} FROM tasks t"
 
 
 def pick(
@@ -84,21 +94,20 @@ def pick(
     ids = sorted(r.id for r in fitting)
     only = "" if event_id is None else "AND event_id = ? "
     cursor = tx.q(
-        "SELECT id, event_id, node, partition, attempt, req_id FROM tasks t "
-        f"WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(ids)}) {only}"
+        f"{_CANDIDATES} WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(ids)}) {only}"
         f"ORDER BY priority DESC, stage DESC, available_at, id LIMIT ? {lock_clause}",
         (tx.now, *ids, *([] if event_id is None else [event_id]), limit if unit else limit * 4 + 16),
     )
     before_reading()
-    rows = cursor.fetchall()
+    rows = fetch_all(cursor, Candidate)
     remaining = dict(free)
     chosen: list[Candidate] = []
     for row in rows:
-        cost = requirements[row[5]].cost
+        cost = requirements[row.req_id].cost
         if all(remaining.get(k, 0) >= v for k, v in cost.items()):
             for k, v in cost.items():
                 remaining[k] -= v
-            chosen.append(Candidate(*row))
+            chosen.append(row)
             if len(chosen) >= limit or remaining.get("slots", 0) <= 0:
                 break
     if lock_clause and len(rows) > len(chosen):
@@ -130,6 +139,22 @@ class EventInfo:
     params_json: str
 
 
+class EventRow(NamedTuple):
+    id: int
+    type: str
+    graph_id: int
+    params: str
+
+
+class ResultRow(NamedTuple):
+    result: str | None
+
+
+class PartitionResult(NamedTuple):
+    partition: str
+    result: str | None
+
+
 def build_claims(
     tx: Tx,
     chosen: Sequence[Candidate],
@@ -141,12 +166,12 @@ def build_claims(
     ``before_reading`` run, then the answers read)."""
     missing = sorted({c.event_id for c in chosen} - events.keys())
     if missing:
-        rows = tx.rows(f"SELECT id, type, graph_id, params FROM events WHERE id IN ({in_list(missing)})", missing)
-        events.update({r[0]: EventInfo(r[1], r[2], r[3]) for r in rows})
+        sql = f"SELECT {select_list(EventRow)} FROM events WHERE id IN ({in_list(missing)})"
+        events.update({r.id: EventInfo(r.type, r.graph_id, r.params) for r in read_rows(tx, EventRow, sql, missing)})
     nodes = {c.task_id: tx.graph_of(events[c.event_id].graph_id).node(c.node) for c in chosen}
     sent = _send_upstream_results(tx, chosen, nodes)
     before_reading()
-    results = {key: (row[0] if row else None) for key, row in ((key, cursor.fetchone()) for key, cursor in sent)}
+    results = {key: _result(cursor) for key, cursor in sent}
     claims = []
     for c in chosen:
         event = events[c.event_id]
@@ -155,6 +180,11 @@ def build_claims(
                       event.params_json, inputs, expires)  # fmt: skip
         claims.append(claim)
     return claims
+
+
+def _result(cursor: Cursor) -> str | None:
+    row = fetch_one(cursor, ResultRow)
+    return None if row is None else row.result
 
 
 def _upstream_key(c: Candidate, dep: Dependency) -> tuple[int, str, str]:
@@ -167,8 +197,10 @@ def _send_upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int,
     keys = sorted(
         {_upstream_key(c, dep) for c in chosen for dep in nodes[c.task_id].edges() if dep.mode is not DepMode.ALL}
     )
-    sql = "SELECT result FROM tasks WHERE event_id = ? AND node = ? AND partition = ?"
-    return [(key, tx.q(sql, key)) for key in keys]
+    return [(key, tx.q(_UPSTREAM_RESULT, key)) for key in keys]
+
+
+_UPSTREAM_RESULT = f"SELECT {select_list(ResultRow)} FROM tasks WHERE event_id = ? AND node = ? AND partition = ?"
 
 
 def _inputs(tx: Tx, node: Node, c: Candidate, results: dict[Any, str | None]) -> str:
@@ -186,5 +218,6 @@ def _inputs(tx: Tx, node: Node, c: Candidate, results: dict[Any, str | None]) ->
 
 
 def _all_results(tx: Tx, event_id: int, node: str) -> str:
-    rows = tx.rows("SELECT partition, result FROM tasks WHERE event_id = ? AND node = ? ORDER BY id", (event_id, node))
-    return "{" + ",".join(f"{json.dumps(p)}:{r or 'null'}" for p, r in rows) + "}"
+    sql = f"SELECT {select_list(PartitionResult)} FROM tasks WHERE event_id = ? AND node = ? ORDER BY id"
+    rows = read_rows(tx, PartitionResult, sql, (event_id, node))
+    return "{" + ",".join(f"{json.dumps(r.partition)}:{r.result or 'null'}" for r in rows) + "}"

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from baton.backends.protocol import Store
-from baton.backends.reads import read_rows, select_list
 from baton.backends.sql import SqlBackend
+from baton.backends.tx import read_rows, select_list
 
 TABLE = "test_task_moves"
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from baton.backends.tx import Tx
+from baton.backends.tx import Tx, read_rows, scalar
 from baton.errors import BackendError, SchemaError
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ class Revision(NamedTuple):
         return "none (an empty database)"
 
 
+class VersionRow(NamedTuple):
+    version_num: str
+
+
 class Upgrade(NamedTuple):
     before: Revision
     after: str
@@ -60,19 +64,22 @@ def _has_table(tx: Tx, dialect: str, name: str) -> bool:
         sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
     else:
         sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
-    (count,) = tx.one(sql, (name,)) or (0,)
-    return bool(count)
+    return bool(scalar(tx, sql, (name,)))
+
+
+def _one_revision(found: list[str]) -> str | None:
+    if len(found) > 1:
+        raise SchemaError(f"{VERSION_TABLE} holds several revisions {sorted(found)}: Baton's revisions are linear")
+    return next(iter(found), None)
 
 
 def read_revision(tx: Tx, dialect: str) -> Revision:
     """The schema's revision, read with the store's own connection (no SQLAlchemy)."""
     if _has_table(tx, dialect, VERSION_TABLE):
-        found = [version for (version,) in tx.rows(f"SELECT version_num FROM {VERSION_TABLE}")]
-        if len(found) > 1:
-            raise SchemaError(f"{VERSION_TABLE} holds several revisions {sorted(found)}: Baton's revisions are linear")
-        return Revision(found[0] if found else None)
+        found = [row.version_num for row in read_rows(tx, VersionRow, f"SELECT version_num FROM {VERSION_TABLE}")]
+        return Revision(_one_revision(found))
     if _has_table(tx, dialect, LEGACY_TABLE):
-        (version,) = tx.one(f"SELECT max(version) FROM {LEGACY_TABLE}") or (None,)
+        version = scalar(tx, f"SELECT max(version) FROM {LEGACY_TABLE}")
         return Revision(None, None if version is None else int(version))
     return Revision(None)
 
@@ -114,7 +121,7 @@ def _revision_of(connection: sa.Connection) -> Revision:
     tables = set(sa.inspect(connection).get_table_names())
     if VERSION_TABLE in tables:
         found = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
-        return Revision(found[0] if found else None)
+        return Revision(_one_revision(list(found)))
     if LEGACY_TABLE in tables:
         version = connection.execute(sa.text(f"SELECT max(version) FROM {LEGACY_TABLE}")).scalar()
         return Revision(None, None if version is None else int(version))

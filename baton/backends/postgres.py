@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from baton.backends import migrate
 from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
-from baton.backends.tx import Cursor, Tx
+from baton.backends.tx import Cursor, Tx, read_one, scalar
 from baton.errors import BackendError, TransientError
 from baton.params import DEFAULT_MAX_PARAMS_BYTES
 
@@ -65,7 +65,8 @@ class _Conn:
 def _read_clock(cursor: psycopg.Cursor[Any]) -> float:
     row = cursor.fetchone()
     assert row is not None
-    return float(row[0])
+    (now,) = row
+    return float(now)
 
 
 class _Answer:
@@ -86,6 +87,10 @@ class _Answer:
 
     def fetchone(self) -> Any:
         return self.cursor.fetchone()
+
+
+class TableSize(NamedTuple):
+    reltuples: float  # the planner's estimate of the rows in a table
 
 
 class PostgresBackend(SqlBackend):
@@ -158,8 +163,8 @@ class PostgresBackend(SqlBackend):
         the planner would treat the claims and reports that follow as if the table were nearly
         empty (seen: a fresh database ran its first large event at half speed). Refresh them;
         autovacuum would, but only a minute or more later."""
-        row = tx.one("SELECT reltuples FROM pg_class WHERE oid = 'tasks'::regclass")
-        if row is not None and tasks >= 0.2 * max(float(row[0]), 0.0):
+        row = read_one(tx, TableSize, "SELECT reltuples FROM pg_class WHERE oid = 'tasks'::regclass")
+        if row is not None and tasks >= 0.2 * max(float(row.reltuples), 0.0):
             tx.q("ANALYZE tasks")
 
     def schema_revision(self) -> migrate.Revision:
@@ -181,13 +186,14 @@ class PostgresBackend(SqlBackend):
         """Statements run so far in this database, when pg_stat_statements is loaded; else None."""
         try:
             with self.transaction(write=False) as tx:
-                row = tx.one(
+                calls = scalar(
+                    tx,
                     "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                    "WHERE d.datname = current_database()"
+                    "WHERE d.datname = current_database()",
                 )
         except BackendError:
             return None
-        return float(row[0]) if row and row[0] is not None else None
+        return float(calls) if calls is not None else None
 
     def change_fd(self) -> int | None:
         """This thread's descriptor that the LISTEN thread makes readable on each notification."""
@@ -299,5 +305,6 @@ def _redact(dsn: str) -> str:
     if "@" in dsn and "://" in dsn:
         scheme, rest = dsn.split("://", 1)
         credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+        user, _, _ = credentials.partition(":")
+        return f"{scheme}://{user}:***@{host}"
     return dsn

@@ -12,28 +12,15 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from baton.backends.retry import retried
-from baton.backends.tx import Tx, in_list
+from baton.backends.tx import Tx, in_list, read_one, read_rows, select_list
 from baton.errors import NotFound, UsageError
 from baton.records import AttemptRecord, AuditRecord, EventRecord, LogChunk, NodeProgress, TaskRecord, WorkerRecord
 from baton.states import EventState, Outcome, TaskState
 
-R = TypeVar("R", bound=tuple[Any, ...])
 STREAMS = ("stdout", "stderr")
-
-
-def select_list(row: type[tuple[Any, ...]], prefix: str = "", **exprs: str) -> str:
-    """The column list for ``row`` (a NamedTuple): each field by name (``prefix.field``), or the
-    expression given for it."""
-    fields: tuple[str, ...] = row._fields  # type: ignore[attr-defined]
-    return ", ".join(exprs.get(f, f"{prefix}{f}") for f in fields)
-
-
-def read_rows(tx: Tx, row: type[R], sql: str, params: Sequence[Any] = ()) -> list[R]:
-    make = row._make  # type: ignore[attr-defined]
-    return [make(r) for r in tx.rows(sql, params)]
 
 
 class EventRow(NamedTuple):
@@ -201,18 +188,18 @@ class SqlReads(ABC):
     @retried
     def event(self, event_id: int) -> EventRecord:
         with self.transaction(write=False) as tx:
-            rows = read_rows(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (event_id,))
-        if not rows:
+            row = read_one(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (event_id,))
+        if row is None:
             raise NotFound(f"no event {event_id}")
-        return rows[0].record()
+        return row.record()
 
     @retried
     def event_state(self, event_id: int) -> EventState:
         with self.transaction(write=False) as tx:
-            rows = read_rows(tx, StateRow, "SELECT state FROM events WHERE id = ?", (event_id,))
-        if not rows:
+            row = read_one(tx, StateRow, "SELECT state FROM events WHERE id = ?", (event_id,))
+        if row is None:
             raise NotFound(f"no event {event_id}")
-        return EventState(rows[0].state)
+        return EventState(row.state)
 
     @retried
     def events(
@@ -303,10 +290,10 @@ class SqlReads(ABC):
             "WHERE task_id = ? AND attempt = ?"
         )
         with self.transaction(write=False) as tx:
-            rows = read_rows(tx, LogRow, sql, (offset + 1, limit, task_id, attempt))
-        if not rows:
+            row = read_one(tx, LogRow, sql, (offset + 1, limit, task_id, attempt))
+        if row is None:
             raise NotFound(f"no attempt {attempt} of task {task_id}")
-        return LogChunk(task_id, attempt, stream, offset, rows[0].text, rows[0].size)
+        return LogChunk(task_id, attempt, stream, offset, row.text, row.size)
 
     @retried
     def audit(

@@ -9,36 +9,62 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import NamedTuple
 
-from baton.backends.tx import Tx
+from baton.backends.tx import Tx, read_one, read_rows, select_list
 from baton.errors import Conflict, NotFound
 from baton.model import DepMode, Graph
 from baton.planner import blocked_by, unsatisfied_edges
 from baton.states import UNFINISHED, EventState, TaskState
 
 
+class EventHead(NamedTuple):
+    """An event's state and graph, read (and locked) before it is planned or re-run."""
+
+    state: str
+    graph_id: int
+
+
+class TaskPlace(NamedTuple):
+    id: int
+    node: str
+    partition: str
+    state: str
+
+
+class NodeName(NamedTuple):
+    node: str
+
+
+def event_head(tx: Tx, event_id: int, event_lock: str = "") -> EventHead | None:
+    """The event's state and graph (None: no such event), locked by ``event_lock`` if given."""
+    sql = f"SELECT {select_list(EventHead)} FROM events WHERE id = ? {event_lock}"
+    return read_one(tx, EventHead, sql, (event_id,))
+
+
 def reset_for_rerun(
     tx: Tx, event_id: int, partition: str | None, node: str | None, actor: str, event_lock: str = ""
 ) -> int:
-    row = tx.one(f"SELECT state, graph_id FROM events WHERE id = ? {event_lock}", (event_id,))
-    if row is None:
+    head = event_head(tx, event_id, event_lock)
+    if head is None:
         raise NotFound(f"no event {event_id}")
-    state = EventState(row[0])
+    state = EventState(head.state)
     if state not in (EventState.FAILED, EventState.CANCELLED):
         raise Conflict(f"event {event_id} is {state}; only a failed or cancelled event can be re-run")
-    graph = tx.graph_of(row[1])
+    graph = tx.graph_of(head.graph_id)
     if node is not None and node not in {n.name for n in graph.nodes}:
         raise NotFound(f"graph {graph.name} has no node {node!r}")
-    rows = tx.rows("SELECT id, node, partition, state FROM tasks WHERE event_id = ?", (event_id,))
-    unfinished = {(r[1], r[2]): (r[0], TaskState(r[3])) for r in rows if TaskState(r[3]) in UNFINISHED}
+    rows = read_rows(tx, TaskPlace, f"SELECT {select_list(TaskPlace)} FROM tasks WHERE event_id = ?", (event_id,))
+    unfinished = {(r.node, r.partition): (r.id, TaskState(r.state)) for r in rows if TaskState(r.state) in UNFINISHED}
     targets = _targets(graph, unfinished, partition, node)
     if not targets:
         scope = " ".join(
             x for x in (f"node {node}" if node else "", f"partition {partition}" if partition else "") if x
         )
         raise Conflict(f"event {event_id} has no failed or cancelled tasks to re-run{' in ' + scope if scope else ''}")
-    succeeded = {(r[1], r[2]) for r in rows if r[3] == TaskState.SUCCEEDED}
-    complete = {r[0] for r in tx.rows("SELECT node FROM event_nodes WHERE event_id = ? AND remaining = 0", (event_id,))}
+    succeeded = {(r.node, r.partition) for r in rows if r.state == TaskState.SUCCEEDED}
+    sql = f"SELECT {select_list(NodeName)} FROM event_nodes WHERE event_id = ? AND remaining = 0"
+    complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))}
     resets = _resets(graph, targets, unfinished, succeeded, complete)
     for (task_node, task_part), pending in resets.items():
         task_id, old = unfinished[(task_node, task_part)]
@@ -67,7 +93,7 @@ def _targets(
     by_node: dict[str, set[str]] = defaultdict(set)
     for key_node, key_part in unfinished:
         by_node[key_node].add(key_part)
-    seeds = {k for k in unfinished if (partition is None or k[1] == partition) and (node is None or k[0] == node)}
+    seeds = {(n, p) for n, p in unfinished if (partition is None or p == partition) and (node is None or n == node)}
     out = set(seeds)
     for seed_node, seed_part in seeds:
         for scope in blocked_by(graph, seed_node, seed_part):
@@ -88,13 +114,12 @@ def _resets(
 ) -> dict[tuple[str, str], int]:
     """Pending counts of the targets that can run again, in topological order."""
     stuck_nodes: dict[str, set[str]] = defaultdict(set)  # node -> partitions left unfinished
-    for key in unfinished:
-        if key not in targets:
-            stuck_nodes[key[0]].add(key[1])
+    for stuck_node, stuck_part in unfinished.keys() - targets:
+        stuck_nodes[stuck_node].add(stuck_part)
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     resets: dict[tuple[str, str], int] = {}
-    for key in sorted(targets, key=lambda k: (order[k[0]], k[1])):
-        task_node, task_part = key
+    for _, task_node, task_part in sorted((order[n], n, p) for n, p in targets):  # topological, then partition
+        key = (task_node, task_part)
         if _still_blocked(graph, task_node, task_part, stuck_nodes):
             stuck_nodes[task_node].add(task_part)
             continue

@@ -17,16 +17,16 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from baton import faults
 from baton.backends import advance, claims
 from baton.backends.advance import Ended
 from baton.backends.migrate import Revision, Upgrade
-from baton.backends.reads import SqlReads
-from baton.backends.rerun import reset_for_rerun
+from baton.backends.reads import SqlReads, StateRow
+from baton.backends.rerun import event_head, reset_for_rerun
 from baton.backends.retry import retried
-from baton.backends.tx import Tx, in_list
+from baton.backends.tx import Tx, exists, in_list, read_one, read_rows, scalar, select_list
 from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
 from baton.model import Graph
 from baton.params import DEFAULT_MAX_PARAMS_BYTES, params_size_problem, text_problem
@@ -48,18 +48,90 @@ MAX_KEY_CHARS = 200  # an idempotency key
 REQUIREMENTS_CHECK_S = 1.0
 K = TypeVar("K")
 V = TypeVar("V")
-# A running task with what deciding its end needs; _ended_here reads rows in this order.
-RUNNING_COLUMNS = (
-    "t.id, t.attempt, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.worker_id, t.started_at, "
-    "t.cancel_requested, e.cancel_requested"
+
+
+class Running(NamedTuple):
+    """A running task with what deciding its end needs (from ``tasks t JOIN events e``)."""
+
+    id: int
+    attempt: int
+    event_id: int
+    graph_id: int
+    node: str
+    partition: str
+    failures: int
+    worker_id: str | None
+    started_at: float | None
+    cancel_requested: int  # this task was asked to stop
+    event_cancelling: int  # its event was asked to cancel
+
+
+RUNNING_FROM = (
+    f"SELECT {select_list(Running, 't.', graph_id='e.graph_id', event_cancelling='e.cancel_requested')} "
+    "FROM tasks t JOIN events e ON e.id = t.event_id"
 )
 
 
-def _ended_here(tx: Tx, row: Sequence[Any], outcome: Outcome, error: str) -> Ended:
-    """An attempt the backend itself ends (lease expired, claim reply lost), from a RUNNING_COLUMNS row."""
-    report = Report(row[0], row[1], outcome, row[8] or tx.now, tx.now, error=error)
-    return Ended(report, event_id=row[2], graph_id=row[3], node=row[4], partition=row[5], failures=row[6],
-                 worker_id=row[7], cancelling=bool(row[10]))  # fmt: skip
+class Fenced(NamedTuple):
+    """A reported task's row, to fence the report by (state, attempt, worker)."""
+
+    id: int
+    event_id: int
+    graph_id: int
+    node: str
+    partition: str
+    failures: int
+    state: str
+    attempt: int
+    worker_id: str | None
+    event_cancelling: int
+
+
+FENCED_FROM = (
+    f"SELECT {select_list(Fenced, 't.', graph_id='e.graph_id', event_cancelling='e.cancel_requested')} "
+    "FROM tasks t JOIN events e ON e.id = t.event_id"
+)
+
+
+class GraphRow(NamedTuple):
+    id: int
+    name: str
+    version: int
+    event_type: str
+    digest: str
+    spec: str  # JSON
+    registered_at: float
+
+
+class IdRow(NamedTuple):
+    id: int
+
+
+class SpecRow(NamedTuple):
+    spec: str
+
+
+class KeyedEvent(NamedTuple):
+    """The event an idempotency key names, to tell a repeat from a clash."""
+
+    id: int
+    type: str
+    params: str
+
+
+class SinceRow(NamedTuple):
+    since: float
+
+
+class HolderRow(NamedTuple):
+    holder: str
+
+
+def _ended_here(tx: Tx, row: Running, outcome: Outcome, error: str) -> Ended:
+    """An attempt the backend itself ends (lease expired, claim reply lost)."""
+    report = Report(row.id, row.attempt, outcome, row.started_at or tx.now, tx.now, error=error)
+    return Ended(report, event_id=row.event_id, graph_id=row.graph_id, node=row.node, partition=row.partition,
+                 failures=row.failures, worker_id=row.worker_id, cancelling=bool(row.event_cancelling))  # fmt: skip
 
 
 def _no_constant(name: str) -> Any:
@@ -169,10 +241,10 @@ class SqlBackend(SqlReads):
         """graph_of, read through an open transaction."""
         graph = self._graphs.get(graph_id)
         if graph is None:
-            row = tx.one("SELECT spec FROM graphs WHERE id = ?", (graph_id,))
+            row = read_one(tx, SpecRow, "SELECT spec FROM graphs WHERE id = ?", (graph_id,))
             if row is None:
                 raise NotFound(f"no graph with id {graph_id}")
-            graph = self._cache_graph(graph_id, json.loads(row[0]))
+            graph = self._cache_graph(graph_id, json.loads(row.spec))
         return graph
 
     def _cache_graph(self, graph_id: int, spec: Mapping[str, Any]) -> Graph:
@@ -185,46 +257,46 @@ class SqlBackend(SqlReads):
     def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:
         digest = graph_digest(graph)
         spec = json.dumps(graph_to_dict(graph), sort_keys=True)
+        same = "SELECT id FROM graphs WHERE name = ? AND digest = ?"
         with self.transaction() as tx:
-            row = tx.one("SELECT id FROM graphs WHERE name = ? AND digest = ?", (graph.name, digest))
+            row = read_one(tx, IdRow, same, (graph.name, digest))
             if row is None:
-                latest = tx.one("SELECT MAX(version) FROM graphs WHERE name = ?", (graph.name,))[0] or 0
-                row = tx.one(
+                latest = scalar(tx, "SELECT MAX(version) FROM graphs WHERE name = ?", (graph.name,)) or 0
+                row = read_one(
+                    tx,
+                    IdRow,
                     "INSERT INTO graphs (name, version, event_type, digest, spec, source, registered_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                     (graph.name, latest + 1, graph.event_type, digest, spec, source, tx.now),
                 )
                 if row is None:  # registered concurrently: the same graph, or another took the version
-                    row = tx.one("SELECT id FROM graphs WHERE name = ? AND digest = ?", (graph.name, digest))
+                    row = read_one(tx, IdRow, same, (graph.name, digest))
                     if row is None:
                         raise TransientError(f"version {latest + 1} of {graph.name} was taken concurrently")
                 else:
                     tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
-        return self.graph(row[0])
+        return self.graph(row.id)
 
     @retried
     def graph(self, graph_id: int) -> GraphRecord:
         with self.transaction(write=False) as tx:
-            row = tx.one(
-                "SELECT id, name, version, event_type, digest, spec, registered_at FROM graphs WHERE id = ?",
-                (graph_id,),
-            )
+            row = read_one(tx, GraphRow, f"SELECT {select_list(GraphRow)} FROM graphs WHERE id = ?", (graph_id,))
         if row is None:
             raise NotFound(f"no graph with id {graph_id}")
-        return GraphRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+        return GraphRecord(**{**row._asdict(), "spec": json.loads(row.spec)})
 
     @retried
     def latest_graph(self, event_type: str) -> GraphRecord:
         with self.transaction(write=False) as tx:
-            row = tx.one("SELECT MAX(id) FROM graphs WHERE event_type = ?", (event_type,))
-        if row is None or row[0] is None:
+            graph_id = scalar(tx, "SELECT MAX(id) FROM graphs WHERE event_type = ?", (event_type,))
+        if graph_id is None:
             raise NotFound(f"no graph is registered for event type '{event_type}' (see 'baton graph register')")
-        return self.graph(row[0])
+        return self.graph(graph_id)
 
     @retried
     def graphs(self) -> list[GraphRecord]:
         with self.transaction(write=False) as tx:
-            ids = [r[0] for r in tx.rows("SELECT id FROM graphs ORDER BY name, version")]
+            ids = [r.id for r in read_rows(tx, IdRow, "SELECT id FROM graphs ORDER BY name, version")]
         return [self.graph(i) for i in ids]
 
     # --- events ---------------------------------------------------------------------------
@@ -242,7 +314,9 @@ class SqlBackend(SqlReads):
             existing = self._existing_event(tx, key, record.event_type, canonical)
             created = False
             if existing is None:
-                row = tx.one(
+                row = read_one(
+                    tx,
+                    IdRow,
                     "INSERT INTO events (type, graph_id, idem_key, params, state, submitted_at) "
                     "VALUES (?, ?, ?, ?, 'submitted', ?) ON CONFLICT DO NOTHING RETURNING id",
                     (record.event_type, graph_id, key, canonical, tx.now),
@@ -250,7 +324,7 @@ class SqlBackend(SqlReads):
                 if row is None:  # the same key was submitted concurrently and committed first
                     existing = self._existing_event(tx, key, record.event_type, canonical)
                 else:
-                    existing, created = int(row[0]), True
+                    existing, created = int(row.id), True
                     tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
                     tx.changed()
             assert existing is not None
@@ -261,32 +335,32 @@ class SqlBackend(SqlReads):
         """The event already submitted under this idempotency key, if it matches."""
         if key is None:
             return None
-        row = tx.one("SELECT id, type, params FROM events WHERE idem_key = ?", (key,))
+        row = read_one(tx, KeyedEvent, f"SELECT {select_list(KeyedEvent)} FROM events WHERE idem_key = ?", (key,))
         if row is None:
             return None
-        if row[1] != event_type or row[2] != canonical:
-            raise Conflict(f"idempotency key {key!r} already names event {row[0]} with other parameters; use a new key")
-        return int(row[0])
+        if row.type != event_type or row.params != canonical:
+            raise Conflict(f"idempotency key {key!r} already names event {row.id} with other parameters; use a new key")
+        return int(row.id)
 
     @retried
     def events_to_expand(self, limit: int, only: int | None = None) -> list[EventRecord]:
         """Submitted events, oldest first (``only``: that one event, if it is submitted)."""
         with self.transaction(write=False) as tx:
             if only is None:
-                rows = tx.rows("SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,))
+                sql, params = "SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,)
             else:
-                rows = tx.rows("SELECT id FROM events WHERE state = 'submitted' AND id = ?", (only,))
-            ids = [r[0] for r in rows]
+                sql, params = "SELECT id FROM events WHERE state = 'submitted' AND id = ?", (only,)
+            ids = [r.id for r in read_rows(tx, IdRow, sql, params)]
         return [self.event(i) for i in ids]
 
     @retried
     def save_plan(self, event_id: int, plan: Plan) -> bool:
         with self.transaction() as tx:
-            row = tx.one(f"SELECT state, graph_id FROM events WHERE id = ? {self.event_lock}", (event_id,))
-            if row is None or row[0] != EventState.SUBMITTED:
+            head = event_head(tx, event_id, self.event_lock)
+            if head is None or head.state != EventState.SUBMITTED:
                 return False
             tx.changed()
-            req = claims.intern_requirements(tx, tx.graph_of(row[1]))
+            req = claims.intern_requirements(tx, tx.graph_of(head.graph_id))
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
                 "available_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -442,7 +516,7 @@ class SqlBackend(SqlReads):
         now = time.monotonic()
         if self._requirements_stale or now >= self._requirements_checked + REQUIREMENTS_CHECK_S:
             self._requirements_checked = now
-            known = tx.one("SELECT MAX(id) FROM requirements")[0] or 0
+            known = scalar(tx, "SELECT MAX(id) FROM requirements") or 0
             if known not in self._requirements and known:
                 self._requirements = claims.load_requirements(tx)
         return self._requirements
@@ -464,19 +538,12 @@ class SqlBackend(SqlReads):
         if not reports:
             return [], advance.Tally()
         ids = sorted({r.task_id for r in reports})
-        rows = {
-            r[0]: r
-            for r in tx.rows(
-                "SELECT t.id, t.event_id, e.graph_id, t.node, t.partition, t.failures, t.state, "
-                f"t.attempt, t.worker_id, e.cancel_requested FROM tasks t JOIN events e ON e.id = t.event_id "
-                f"WHERE t.id IN ({in_list(ids)}) ORDER BY t.id {self.row_lock}",
-                ids,
-            )
-        }
+        sql = f"{FENCED_FROM} WHERE t.id IN ({in_list(ids)}) ORDER BY t.id {self.row_lock}"
+        rows = {row.id: row for row in read_rows(tx, Fenced, sql, ids)}
         ended, rejected = [], []
         for r in reports:
             row = rows.get(r.task_id)
-            if row is None or row[6] != TaskState.RUNNING or row[7] != r.attempt or row[8] != worker_id:
+            if row is None or row.state != TaskState.RUNNING or row.attempt != r.attempt or row.worker_id != worker_id:
                 rejected.append((r.task_id, r.attempt))
                 tx.audit(
                     f"worker:{worker_id}",
@@ -484,20 +551,20 @@ class SqlBackend(SqlReads):
                     "stale attempt",
                     task_id=r.task_id,
                     attempt=r.attempt,
-                    current=row[7] if row else None,
+                    current=row.attempt if row else None,
                 )
                 continue
             ended.append(self._ended(row, worker_id, r))
         return rejected, advance.end_attempts(tx, ended, f"worker:{worker_id}")
 
-    def _ended(self, row: Sequence[Any], worker_id: str, r: Report) -> Ended:
+    def _ended(self, row: Fenced, worker_id: str, r: Report) -> Ended:
         r = _storable(r)
         if r.outcome is Outcome.SUCCEEDED:
             problem = self._result_problem(r.result_json)
             if problem:
                 r = dataclasses.replace(r, outcome=Outcome.INVALID_RESULT, result_json=None, error=problem)
-        return Ended(r, event_id=row[1], graph_id=row[2], node=row[3], partition=row[4], failures=row[5],
-                     worker_id=worker_id, cancelling=bool(row[9]))  # fmt: skip
+        return Ended(r, event_id=row.event_id, graph_id=row.graph_id, node=row.node, partition=row.partition,
+                     failures=row.failures, worker_id=worker_id, cancelling=bool(row.event_cancelling))  # fmt: skip
 
     def _result_problem(self, result: str | None) -> str | None:
         if result is None:
@@ -522,12 +589,13 @@ class SqlBackend(SqlReads):
                 "UPDATE tasks SET lease_expires_at = ? WHERE worker_id = ? AND state = 'running'",
                 (tx.now + lease_s, worker_id),
             )
-            rows = tx.rows(
-                f"SELECT {RUNNING_COLUMNS} FROM tasks t JOIN events e ON e.id = t.event_id "
-                f"WHERE t.worker_id = ? AND t.state = 'running' ORDER BY t.id {self.row_lock}",
+            rows = read_rows(
+                tx,
+                Running,
+                f"{RUNNING_FROM} WHERE t.worker_id = ? AND t.state = 'running' ORDER BY t.id {self.row_lock}",
                 (worker_id,),
             )
-            held = {(r[0], r[1]): bool(r[9]) for r in rows}
+            held = {(r.id, r.attempt): bool(r.cancel_requested) for r in rows}
             self._release_orphans(tx, worker_id, rows, set(running), lease_s / 2)
         stops = []
         for task_id, attempt in running:
@@ -538,7 +606,7 @@ class SqlBackend(SqlReads):
         return stops
 
     def _release_orphans(
-        self, tx: Tx, worker_id: str, rows: Sequence[Any], listed: set[tuple[int, int]], age_s: float
+        self, tx: Tx, worker_id: str, rows: Sequence[Running], listed: set[tuple[int, int]], age_s: float
     ) -> None:
         """Hand back attempts the store says this worker holds but the worker does not know of:
         a claim whose reply was lost (the database went away as it committed). Only claims older
@@ -547,7 +615,7 @@ class SqlBackend(SqlReads):
         ended = [
             _ended_here(tx, r, Outcome.RELEASED, lost_reply)
             for r in rows
-            if (r[0], r[1]) not in listed and (r[8] or tx.now) < tx.now - age_s
+            if (r.id, r.attempt) not in listed and (r.started_at or tx.now) < tx.now - age_s
         ]
         advance.finish_attempts(tx, ended, f"worker:{worker_id}")
 
@@ -564,22 +632,20 @@ class SqlBackend(SqlReads):
         workers if a retry's backoff ended after ``since``. Returns (expired, checked up to)."""
         with self.transaction() as tx:
             expired = self._expire(tx, limit)
-            due = tx.one(
-                "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1",
-                (since, tx.now),
-            )
-            if due is not None:
+            due = "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1"
+            if exists(tx, due, (since, tx.now)):
                 tx.changed()
             return expired, tx.now
 
     def _expire(self, tx: Tx, limit: int) -> int:
-        rows = tx.rows(
-            f"SELECT {RUNNING_COLUMNS} FROM tasks t JOIN events e ON e.id = t.event_id "
-            "WHERE t.state = 'running' AND t.lease_expires_at < ? "
+        rows = read_rows(
+            tx,
+            Running,
+            f"{RUNNING_FROM} WHERE t.state = 'running' AND t.lease_expires_at < ? "
             f"ORDER BY t.lease_expires_at LIMIT ? {self.skip_locked}",
             (tx.now, limit),
         )
-        ended = [_ended_here(tx, r, Outcome.LOST, f"worker_lost: lease of worker {r[7]} expired") for r in rows]
+        ended = [_ended_here(tx, r, Outcome.LOST, f"worker_lost: lease of worker {r.worker_id} expired") for r in rows]
         advance.finish_attempts(tx, ended, "controller")
         if ended:
             faults.point("expire.before_commit")
@@ -588,10 +654,10 @@ class SqlBackend(SqlReads):
     @retried
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
         with self.transaction() as tx:
-            row = tx.one(f"SELECT state FROM events WHERE id = ? {self.event_lock}", (event_id,))
+            row = read_one(tx, StateRow, f"SELECT state FROM events WHERE id = ? {self.event_lock}", (event_id,))
             if row is None:
                 raise NotFound(f"no event {event_id}")
-            state = EventState(row[0])
+            state = EventState(row.state)
             if state.terminal:
                 raise Conflict(f"event {event_id} is already {state}")
             tx.q("UPDATE events SET cancel_requested = 1 WHERE id = ?", (event_id,))
@@ -628,12 +694,14 @@ class SqlBackend(SqlReads):
                 "ON CONFLICT (role) DO NOTHING",
                 (role, holder, tx.now + ttl_s, tx.now),
             )
-            row = tx.one(
+            row = read_one(
+                tx,
+                SinceRow,
                 "UPDATE leadership SET expires_at = ?, since = CASE WHEN holder = ? THEN since ELSE ? END, "
                 "holder = ? WHERE role = ? AND (holder = ? OR expires_at < ?) RETURNING since",
                 (tx.now + ttl_s, holder, tx.now, holder, role, holder, tx.now),
             )
-            if row is not None and row[0] == tx.now:
+            if row is not None and row.since == tx.now:
                 tx.audit(holder, "leadership.acquired", f"took the {role} role", role=role)
         return row is not None
 
@@ -646,8 +714,9 @@ class SqlBackend(SqlReads):
     @retried
     def leader(self, role: str) -> str | None:
         with self.transaction(write=False) as tx:
-            row = tx.one("SELECT holder FROM leadership WHERE role = ? AND expires_at >= ?", (role, tx.now))
-        return None if row is None else str(row[0])
+            sql = "SELECT holder FROM leadership WHERE role = ? AND expires_at >= ?"
+            row = read_one(tx, HolderRow, sql, (role, tx.now))
+        return None if row is None else str(row.holder)
 
     def statements_executed(self) -> float | None:
         """Statements run so far, where the database counts them (see PostgreSQL); else None."""

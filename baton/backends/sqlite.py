@@ -208,7 +208,7 @@ class SqliteBackend(SqlBackend):
         while True:
             if watch is not None:
                 watch.drain()  # before looking: a commit after the look wakes the select below
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
             if self._local.data_version is None:
                 self._local.data_version = version
             elif version != self._local.data_version:

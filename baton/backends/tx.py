@@ -3,13 +3,20 @@
 SQL is written once with ``?`` placeholders; a dialect that uses another style converts it
 in :meth:`Tx.sql`. Audit rows are buffered and written with one ``executemany`` at commit,
 inside the same transaction as the changes they explain.
+
+Rows are read by name, never by position: each query has a NamedTuple whose fields are its
+columns (or their aliases), in order, and :func:`select_list` builds the ``SELECT`` list from
+that type where the SQL allows, so the two cannot drift. :func:`read_rows` and :func:`read_one`
+read a query's answer as such rows; :func:`fetch_all` and :func:`fetch_one` read a statement
+sent earlier (a pipelined database reads answers after sending more). ``_make`` only checks
+the width of a tuple, so this costs next to nothing on the hot paths.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from baton.model import Graph
 
@@ -29,6 +36,7 @@ class Connection(Protocol):
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Cursor: ...
 
 
+R = TypeVar("R", bound=tuple[Any, ...])
 _compact = json.JSONEncoder(separators=(",", ":"), default=str).encode  # built once: audit rows are hot
 
 
@@ -113,3 +121,50 @@ class Tx:
 def in_list(values: Sequence[Any]) -> str:
     """Placeholders for ``IN (...)``: ``?, ?, ?``."""
     return ", ".join("?" * len(values))
+
+
+def select_list(row: type[tuple[Any, ...]], prefix: str = "", **exprs: str) -> str:
+    """The column list for ``row`` (a NamedTuple): each field by name (``prefix.field``), or the
+    expression given for it, named as the field (``e.cancel_requested AS event_cancelling``)."""
+    fields: tuple[str, ...] = row._fields  # type: ignore[attr-defined]
+    return ", ".join(_named(exprs[f], f) if f in exprs else f"{prefix}{f}" for f in fields)
+
+
+def _named(expr: str, field: str) -> str:
+    return expr if expr == field or expr.endswith(f".{field}") else f"{expr} AS {field}"
+
+
+def fetch_all(cursor: Cursor, row: type[R]) -> list[R]:
+    """Every row of a statement already sent, as ``row`` (a NamedTuple of its columns)."""
+    return list(map(row._make, cursor.fetchall()))  # type: ignore[attr-defined]
+
+
+def fetch_one(cursor: Cursor, row: type[R]) -> R | None:
+    """The next row of a statement already sent, as ``row``; None when there is none."""
+    found = cursor.fetchone()
+    return None if found is None else row._make(found)  # type: ignore[attr-defined]
+
+
+def read_rows(tx: Tx, row: type[R], sql: str, params: Sequence[Any] = ()) -> list[R]:
+    """Run a query and read its rows as ``row`` (a NamedTuple whose fields are its columns)."""
+    return fetch_all(tx.q(sql, params), row)
+
+
+def read_one(tx: Tx, row: type[R], sql: str, params: Sequence[Any] = ()) -> R | None:
+    """Run a query and read its first row as ``row``; None when it has none."""
+    return fetch_one(tx.q(sql, params), row)
+
+
+def exists(tx: Tx, sql: str, params: Sequence[Any] = ()) -> bool:
+    """Whether a query answers any row (``SELECT 1 ... LIMIT 1``); its columns are not read."""
+    return tx.one(sql, params) is not None
+
+
+def scalar(tx: Tx, sql: str, params: Sequence[Any] = ()) -> Any:
+    """The one value of a query that always answers one row of one column (``SELECT MAX(id)``,
+    ``COUNT(*)``)."""
+    found = tx.one(sql, params)
+    if found is None:
+        raise LookupError(f"no row from a query that always has one: {sql}")
+    (value,) = found
+    return value
