@@ -33,12 +33,14 @@ from baton.local import LocalWorkers, check_fits, labels_needed, local_log_dir
 from baton.model import Graph
 from baton.params import DEFAULT_MAX_PARAMS_BYTES, parse_cli_params, validate_params
 from baton.planner import critical_path, plan
-from baton.settings import Settings, load_settings
+from baton.settings import CONFIG_VARIABLE, Settings, load_settings
 from baton.spec import load_graph_file
 from baton.states import EventState
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
+# The shape of local runs and of a worker (per process, so flags, not settings).
+DEFAULT_WORKERS, DEFAULT_SLOTS = 2, 4
 
 
 def handle_errors(fn: F) -> F:
@@ -66,7 +68,7 @@ def db_option(fn: F) -> F:
         "--config",
         "config_file",
         type=click.Path(dir_okay=False),
-        envvar="BATON_CONFIG",
+        envvar=CONFIG_VARIABLE,
         help="TOML settings file (keys as in BATON_* variables, lower case).",
     )(fn)
     return click.option(
@@ -99,14 +101,7 @@ def settings_from(config_file: str | None, **flags: Any) -> Settings:
 
 
 def backend_for(settings: Settings, migrate: bool = True) -> Store:
-    return open_backend(
-        settings.db,
-        migrate=migrate,
-        synchronous=settings.sqlite_synchronous,
-        max_result_bytes=settings.max_result_bytes,
-        max_params_bytes=settings.max_params_bytes,
-        reconnect_s=settings.reconnect_s,
-    )
+    return open_backend(settings.db, settings, migrate=migrate)
 
 
 def event_params(graph: Graph, pairs: Sequence[str]) -> dict[str, Any]:
@@ -197,8 +192,12 @@ def graph_list(db: str | None, config_file: str | None) -> None:
 @cli.command()
 @click.argument("graph_file", type=click.Path())
 @param_option
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Local worker processes.")
-@click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096), help="Slots per worker.")
+@click.option(
+    "--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 256), help="Local worker processes."
+)
+@click.option(
+    "--slots", default=DEFAULT_SLOTS, show_default=True, type=click.IntRange(1, 4096), help="Slots per worker."
+)
 @click.option(
     "--label", "labels", multiple=True, type=NAME, help="Labels of the local workers (default: all the graph needs)."
 )
@@ -248,16 +247,18 @@ def _run_locally(
     local = LocalWorkers(settings, workers, {"slots": slots}, local_log_dir(settings), labels, event_id=event_id)
     local.start()
     try:
-        _drive(backend, event_id, order, as_json, local)
+        _drive(backend, settings, event_id, order, as_json, local)
     finally:
-        local.stop(timeout_s=settings.drain_s + 5)
+        local.stop()
     _finish(backend, event_id, order, as_json)
 
 
-def _drive(backend: Store, event_id: int, order: list[str], as_json: bool, local: LocalWorkers) -> None:
+def _drive(
+    backend: Store, settings: Settings, event_id: int, order: list[str], as_json: bool, local: LocalWorkers
+) -> None:
     """Run the controller until the event is finished, showing progress unless --json."""
     stop = threading.Event()
-    controller = Controller(backend, ControllerConfig(poll_s=0.2, event_id=event_id))
+    controller = Controller(backend, ControllerConfig.from_settings(settings, event_id=event_id))
     thread = threading.Thread(target=controller.run_until_finished, args=(event_id, stop), daemon=True)
     thread.start()
     console = Console(stderr=True)
@@ -299,7 +300,7 @@ def controller(poll_s: float | None, db: str | None, config_file: str | None) ->
     stop = threading.Event()
     _stop_on_signals(stop)
     click.echo(f"controller running on {settings.db}", err=True)
-    Controller(backend, ControllerConfig(poll_s=settings.poll_s, idle_poll_s=settings.idle_poll_s)).run(stop)
+    Controller(backend, ControllerConfig.from_settings(settings)).run(stop)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -310,7 +311,9 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 @cli.command()
-@click.option("--slots", type=click.IntRange(1, 4096), default=4, show_default=True, help="Tasks of cost 1 at once.")
+@click.option(
+    "--slots", type=click.IntRange(1, 4096), default=DEFAULT_SLOTS, show_default=True, help="Tasks of cost 1 at once."
+)
 @click.option("--resource", "resources", multiple=True, type=RESOURCE, help="Named capacity, e.g. mem_mb=8192.")
 @click.option("--label", "labels", multiple=True, type=NAME, help="A label tasks may require; repeat for several.")
 @click.option("--name", default="", type=TEXT, help="Worker name shown in status and audit (default: host name).")
@@ -341,19 +344,8 @@ def worker(
 
     settings = settings_from(config_file, db=db, **flags)
     capacity = {"slots": slots, **dict(resources)}
-    config = WorkerConfig(
-        capacity=capacity,
-        labels=frozenset(labels),
-        name=name,
-        lease_s=settings.lease_s,
-        heartbeat_s=settings.heartbeat_interval_s,
-        poll_s=settings.poll_s,
-        idle_poll_s=settings.idle_poll_s,
-        drain_s=settings.drain_s,
-        max_result_bytes=settings.max_result_bytes,
-        max_log_bytes=settings.max_log_bytes,
-        exit_when_idle_s=idle_s,
-        event_id=only_event,
+    config = WorkerConfig.from_settings(
+        settings, capacity=capacity, labels=frozenset(labels), name=name, exit_when_idle_s=idle_s, event_id=only_event
     )
     instance = Worker(backend_for(settings), config)
     instance.install_signal_handlers()
@@ -515,7 +507,9 @@ def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
 @click.option("--node", default=None, type=TEXT, help="Only this node's failed tasks (and what they block).")
 @wait_option
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Run here with N local workers.")
-@click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096), help="Slots per local worker.")
+@click.option(
+    "--slots", default=DEFAULT_SLOTS, show_default=True, type=click.IntRange(1, 4096), help="Slots per local worker."
+)
 @json_option
 @db_option
 @handle_errors
@@ -562,8 +556,8 @@ def rerun(
     show_default=True,
     help="Task bodies: nothing, or 20 ms of sleep.",
 )
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256))
-@click.option("--slots", default=4, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 256))
+@click.option("--slots", default=DEFAULT_SLOTS, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
 @json_option
 @db_option

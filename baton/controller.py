@@ -25,35 +25,53 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from baton.backends.protocol import ControllerStore
 from baton.errors import BackendError, ParamsInvalid, TransientError
 from baton.planner import plan
 from baton.records import EventRecord
+from baton.settings import Settings, default_settings
 
 log = logging.getLogger("baton.controller")
 ROLE = "controller"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ControllerConfig:
-    poll_s: float = 0.5  # longest wait between looks at the store when nothing wakes us
-    idle_poll_s: float = 5.0  # the same, when the store pushes changes (PostgreSQL LISTEN/NOTIFY)
-    sweep_s: float = 1.0  # how often to look for expired leases and ended backoffs
+    """The controller's timings, from the settings (:meth:`from_settings`; they have no default
+    here, so each is written once, in :class:`~baton.settings.Settings`), and its internal limits."""
+
+    poll_s: float  # longest wait between looks at the store when nothing wakes us
+    idle_poll_s: float  # the same, when the store pushes changes (PostgreSQL LISTEN/NOTIFY, a watched WAL)
+    sweep_s: float  # how often to look for expired leases and ended backoffs
+    lead_ttl_s: float  # a dead leader's role passes to a standby after this long
     # Fewest seconds between two looks at the store when a change woke us: under load the store
     # changes with every report (SQLite's data_version, PostgreSQL's NOTIFY), and the controller
-    # has nothing to do with reports, so looking at each one would only burn a core.
+    # has nothing to do with reports, so looking at each one would only burn a core. Not a
+    # setting: readiness is decided in each report's own transaction, so only a new event's
+    # expansion can wait on this, by 20 ms at most.
     min_round_s: float = 0.02
-    lead_ttl_s: float = 4.0  # a dead leader's role passes to a standby after this long
-    expand_batch: int = 20
-    expire_batch: int = 500
+    expand_batch: int = 20  # submitted events taken per step (each is expanded in a transaction of its own)
+    expire_batch: int = 500  # leases expired per sweep; a full batch sweeps again at once
     event_id: int | None = None  # expand only this event (baton run); None: every submitted event
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ControllerConfig:
+        """The controller's config from ``settings``; ``overrides`` set fields directly."""
+        values: dict[str, Any] = {
+            "poll_s": settings.poll_s,
+            "idle_poll_s": settings.idle_poll_s,
+            "sweep_s": settings.sweep_s,
+            "lead_ttl_s": settings.lead_ttl_s,
+        }
+        return cls(**{**values, **overrides})
 
 
 class Controller:
     def __init__(self, backend: ControllerStore, config: ControllerConfig | None = None, name: str = "") -> None:
         self.backend = backend
-        self.config = config or ControllerConfig()
+        self.config = config or ControllerConfig.from_settings(default_settings())
         self.id = f"{name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._next_sweep = 0.0
         self._next_renewal = 0.0

@@ -11,39 +11,19 @@ from pathlib import Path
 
 from baton.errors import UsageError
 from baton.model import Graph
-from baton.settings import Settings
+from baton.settings import Settings, child_env
+
+# How long a stopped worker may take past its drain before it is killed: it hands in its last
+# reports and deregisters after the drain.
+STOP_SLACK_S = 5.0
 
 
 def worker_command(
-    settings: Settings,
-    capacity: Mapping[str, int],
-    labels: Sequence[str] = (),
-    name: str = "",
-    extra: Sequence[str] = (),
+    capacity: Mapping[str, int], labels: Sequence[str] = (), name: str = "", extra: Sequence[str] = ()
 ) -> list[str]:
-    """The argv that starts one ``baton worker`` with these settings."""
-    argv = [
-        sys.executable,
-        "-m",
-        "baton",
-        "worker",
-        "--db",
-        settings.db,
-        "--lease-s",
-        str(settings.lease_s),
-        "--heartbeat-s",
-        str(settings.heartbeat_interval_s),
-        "--poll-s",
-        str(settings.poll_s),
-        "--idle-poll-s",
-        str(settings.idle_poll_s),
-        "--drain-s",
-        str(settings.drain_s),
-        "--max-result-bytes",
-        str(settings.max_result_bytes),
-        "--max-log-bytes",
-        str(settings.max_log_bytes),
-    ]
+    """The argv that starts one ``baton worker`` of this shape; its settings travel in its
+    environment (:func:`worker_environment`), so none are on the command line."""
+    argv = [sys.executable, "-m", "baton", "worker"]
     for key, amount in capacity.items():
         argv += ["--slots", str(amount)] if key == "slots" else ["--resource", f"{key}={amount}"]
     for label in labels:
@@ -51,6 +31,13 @@ def worker_command(
     if name:
         argv += ["--name", name]
     return argv + list(extra)
+
+
+def worker_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """A local worker's environment: ``environ`` with every setting replaced by ``settings``,
+    the parent's resolved ones (file, environment and flags alike), and no settings file to read
+    again; a file could have changed since, and the worker must use what its parent uses."""
+    return {**child_env(settings, environ), "PYTHONUNBUFFERED": "1"}
 
 
 class LocalWorkers:
@@ -77,7 +64,7 @@ class LocalWorkers:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for i in range(self.count):
             only = [] if self.event_id is None else ["--event", str(self.event_id)]
-            argv = worker_command(self.settings, self.capacity, self.labels, name=f"local{i + 1}", extra=only)
+            argv = worker_command(self.capacity, self.labels, name=f"local{i + 1}", extra=only)
             with open(self.log_dir / f"worker-{i + 1}.log", "ab") as log:
                 self.processes.append(
                     subprocess.Popen(
@@ -85,14 +72,18 @@ class LocalWorkers:
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=log,
-                        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                        env=worker_environment(self.settings, os.environ),
                     )
                 )
 
     def alive(self) -> int:
         return sum(p.poll() is None for p in self.processes)
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float | None = None) -> None:
+        """SIGTERM each worker; kill one still running ``timeout_s`` later (default: its drain
+        plus :data:`STOP_SLACK_S`)."""
+        if timeout_s is None:
+            timeout_s = self.settings.drain_s + STOP_SLACK_S
         for p in self.processes:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

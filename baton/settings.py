@@ -1,55 +1,87 @@
 """One settings object. Sources, lowest first: defaults < TOML file < BATON_* environment <
-command-line flags. Unknown keys are errors everywhere; durations carry ``_s`` in the name."""
+command-line flags. Unknown keys are errors everywhere; durations carry ``_s`` in the name, sizes
+``_bytes``.
+
+Every default is written here once; the components take what they need from a :class:`Settings`
+their entry point built (``WorkerConfig.from_settings``, ``ControllerConfig.from_settings``,
+``open_backend(url, settings)``). Local worker processes get the very same settings through their
+environment (:func:`settings_env`), never by re-reading the parent's file.
+"""
 
 from __future__ import annotations
 
+import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from baton.errors import UsageError
 from baton.params import DEFAULT_MAX_PARAMS_BYTES
 
 DEFAULT_DB = "sqlite:///.baton/baton.db"
+ENV_PREFIX = "BATON_"
+CONFIG_VARIABLE = "BATON_CONFIG"  # names the settings file, like --config
 DAY_S = 86_400.0
+HOUR_S = 3600.0
+SQLITE_PAGE_BYTES = 4096  # SQLite's default page size, which Baton's database files have
+SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+def _seconds(default: float, description: str, *, upto: float = DAY_S, zero: bool = False) -> Any:
+    """A finite duration field: positive (or, with ``zero``, not negative) and at most ``upto``."""
+    return Field(
+        default, gt=None if zero else 0, ge=0 if zero else None, le=upto, allow_inf_nan=False, description=description
+    )
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BATON_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     db: str = Field(DEFAULT_DB, description="database URL: sqlite:///PATH or postgresql://...")
-    lease_s: float = Field(
-        30.0, gt=0, le=DAY_S, allow_inf_nan=False, description="how long a claim lives without a heartbeat"
-    )
+    # --- workers (and the store's claims) ---------------------------------------------------------
+    lease_s: float = _seconds(30.0, "how long a claim lives without a heartbeat")
     heartbeat_s: float | None = Field(
         None, gt=0, le=DAY_S, allow_inf_nan=False, description="how often workers extend leases (lease_s / 6)"
     )
-    poll_s: float = Field(
-        0.25, gt=0, le=3600, allow_inf_nan=False, description="longest idle wait between looks at the store"
+    poll_s: float = _seconds(0.25, "longest idle wait between looks at the store", upto=HOUR_S)
+    idle_poll_s: float = _seconds(
+        5.0, "safety-net poll where the store wakes processes (LISTEN, a watched WAL)", upto=HOUR_S
     )
-    idle_poll_s: float = Field(
-        5.0, gt=0, le=3600, allow_inf_nan=False, description="safety-net poll when PostgreSQL pushes changes (LISTEN)"
-    )
-    reconnect_s: float = Field(
-        60.0,
-        ge=0,
-        le=DAY_S,
-        allow_inf_nan=False,
-        description="how long to retry a lost database before giving up a call",
-    )
-    drain_s: float = Field(
-        30.0, ge=0, le=DAY_S, allow_inf_nan=False, description="on SIGTERM, how long running tasks may finish"
-    )
+    drain_s: float = _seconds(30.0, "on SIGTERM, how long running tasks may finish", zero=True)
     max_result_bytes: int = Field(1024 * 1024, gt=0, le=1024**3, description="cap on a task's JSON result")
     max_log_bytes: int = Field(256 * 1024, gt=0, le=1024**3, description="cap on each captured output stream")
     max_params_bytes: int = Field(
         DEFAULT_MAX_PARAMS_BYTES, gt=0, le=64 * 1024 * 1024, description="cap on an event's parameters, as JSON"
     )
-    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+    # --- the controller ---------------------------------------------------------------------------
+    sweep_s: float = _seconds(1.0, "controller: how often to look for expired leases and ended backoffs", upto=HOUR_S)
+    lead_ttl_s: float = _seconds(
+        4.0, "controller: a dead leader's role passes to a standby after this long", upto=HOUR_S
+    )
+    # --- SQLite -----------------------------------------------------------------------------------
+    sqlite_synchronous: SqliteSynchronous = Field(
         "NORMAL", description="SQLite durability: NORMAL survives process crashes, FULL power loss too"
+    )
+    sqlite_busy_timeout_s: float = _seconds(30.0, "SQLite: how long a statement waits for a locked database")
+    # 16 MB rather than SQLite's 4 MB: in synchronous=NORMAL each checkpoint fsyncs, which at
+    # thousands of tasks per second was ~8% of the time; the WAL is rewound after each checkpoint.
+    sqlite_checkpoint_bytes: int = Field(
+        4000 * SQLITE_PAGE_BYTES,
+        ge=SQLITE_PAGE_BYTES,
+        le=1024**3,
+        description="SQLite: checkpoint the write-ahead log into the database once it is this big",
+    )
+    # --- PostgreSQL -------------------------------------------------------------------------------
+    reconnect_s: float = _seconds(
+        60.0, "PostgreSQL: how long to retry a lost database before giving up a call", zero=True
+    )
+    postgres_pool_size: int = Field(4, ge=1, le=1000, description="PostgreSQL: most connections per process")
+    postgres_connect_timeout_s: float = _seconds(
+        5.0, "PostgreSQL: how long to wait for a connection (from the server, or the pool)", upto=HOUR_S
     )
 
     @model_validator(mode="after")
@@ -63,8 +95,36 @@ class Settings(BaseSettings):
         return self.heartbeat_s if self.heartbeat_s is not None else self.lease_s / 6
 
 
+def default_settings() -> Settings:
+    """Every setting at its default, whatever the environment says: for library callers that were
+    handed no settings (entry points build theirs with :func:`load_settings`)."""
+    return Settings.model_construct()
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting: ``lease_s`` → ``BATON_LEASE_S``."""
+    return ENV_PREFIX + field.upper()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every setting as ``BATON_*`` variables that :func:`load_settings` reads back to equal
+    ``settings`` (strings as they are, anything else as JSON; unset optional ones left out)."""
+    values = settings.model_dump(mode="json", exclude_none=True)
+    return {env_name(k): v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def child_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` for a process that must use exactly ``settings``: every settings variable (and
+    the settings file's) replaced by ``settings`` itself; other ``BATON_*`` variables kept."""
+    ours = {env_name(k) for k in Settings.model_fields} | {CONFIG_VARIABLE}
+    kept = {k: v for k, v in environ.items() if k.upper() not in ours}
+    return {**kept, **settings_env(settings)}
+
+
 def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
-    """Build settings from every source; flags that are None are treated as not given."""
+    """Build settings from every source; flags that are None are treated as not given. The
+    sources are merged before anything is checked, so a rule across settings (heartbeat at most
+    half the lease) sees the values that will be used, wherever each came from."""
     file_values: dict[str, Any] = {}
     if config_file is not None:
         try:
@@ -75,8 +135,7 @@ def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settin
         if unknown:
             raise UsageError(f"{config_file}: unknown settings {unknown} (known: {sorted(Settings.model_fields)})")
     try:
-        from_env = Settings()
-        env_values = {k: getattr(from_env, k) for k in from_env.model_fields_set}
+        env_values = EnvSettingsSource(Settings)()
         given = {k: v for k, v in flags.items() if v is not None}
         return Settings(**{**file_values, **env_values, **given})
     except ValidationError as exc:

@@ -471,11 +471,12 @@ def _dependency(
 
 
 def _retry(c: _Collector, path: tuple[str, ...], spec: dict[str, Any]) -> RetryPolicy | None:
-    retries = _option(c, path, spec, "retries", 0, integer=True)
-    delay = _option(c, path, spec, "retry_delay_s", 1.0)
-    backoff = _option(c, path, spec, "retry_backoff", 2.0)
-    max_delay = _option(c, path, spec, "retry_max_delay_s", 300.0)
-    jitter = _option(c, path, spec, "retry_jitter", 0.1)
+    default = RetryPolicy()  # the graph format's defaults are the policy's own
+    retries = _option(c, path, spec, "retries", default.retries, integer=True)
+    delay = _option(c, path, spec, "retry_delay_s", default.delay_s)
+    backoff = _option(c, path, spec, "retry_backoff", default.backoff)
+    max_delay = _option(c, path, spec, "retry_max_delay_s", default.max_delay_s)
+    jitter = _option(c, path, spec, "retry_jitter", default.jitter)
     if retries is None or delay is None or backoff is None or max_delay is None or jitter is None:
         return None
     return RetryPolicy(int(retries), float(delay), float(backoff), float(max_delay), float(jitter))

@@ -2,7 +2,10 @@
 
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (or a bare path): the
   embedded default, for one host.
-- ``postgresql://…``: for many machines (see docs/deployment.md once it lands).
+- ``postgresql://…``: for many machines (see docs/deployment.md).
+
+Each backend takes what it needs from the :class:`~baton.settings.Settings` it is given (the
+result and parameter caps, plus its own database's settings).
 """
 
 from __future__ import annotations
@@ -12,32 +15,34 @@ from pathlib import Path
 from baton.backends.protocol import Store
 from baton.backends.sql import SqlBackend
 from baton.errors import UsageError
+from baton.settings import Settings, default_settings
 
 
-def open_backend(url: str, migrate: bool = True, **options: object) -> Store:
-    """Open (and by default migrate) the backend named by ``url``."""
+def open_backend(url: str, settings: Settings | None = None, migrate: bool = True) -> Store:
+    """Open (and by default migrate) the backend named by ``url``, configured by ``settings``
+    (every default when None; its ``db`` is not consulted: ``url`` names the database)."""
+    settings = settings or default_settings()
     backend: SqlBackend
     if url.startswith(("postgresql://", "postgres://")):
         from baton.backends.postgres import PostgresBackend
 
-        options.pop("synchronous", None)  # a SQLite setting
-        backend = PostgresBackend(url, **options)  # type: ignore[arg-type]
-        if migrate:
-            backend.migrate()
-        return backend
+        backend = PostgresBackend(url, settings)
+    else:
+        from baton.backends.sqlite import SqliteBackend
+
+        backend = SqliteBackend(sqlite_path(url), settings)
+    if migrate:
+        backend.migrate()
+    return backend
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite://`` URL (or a bare path)."""
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://").removeprefix("/")
         if not path:
             raise UsageError(f"{url!r}: a SQLite URL needs a file path, e.g. sqlite:///baton.db")
-    elif "://" in url:
+        return Path(path)
+    if "://" in url:
         raise UsageError(f"{url!r}: unknown database URL (expected sqlite:///PATH or postgresql://...)")
-    else:
-        path = url
-    from baton.backends.sqlite import SqliteBackend
-
-    options.pop("reconnect_s", None)  # a PostgreSQL setting: SQLite is a local file
-
-    backend = SqliteBackend(Path(path), **options)  # type: ignore[arg-type]
-    if migrate:
-        backend.migrate()
-    return backend
+    return Path(url)

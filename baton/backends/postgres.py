@@ -27,10 +27,10 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from baton.backends import migrate
-from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
+from baton.backends.sql import SqlBackend
 from baton.backends.tx import Cursor, Tx, read_one, scalar
 from baton.errors import BackendError, TransientError
-from baton.params import DEFAULT_MAX_PARAMS_BYTES
+from baton.settings import Settings, default_settings
 
 log = logging.getLogger("baton.postgres")
 CHANNEL = "baton"
@@ -100,22 +100,17 @@ class PostgresBackend(SqlBackend):
     event_lock = "FOR UPDATE"
     pushes_changes = True
 
-    def __init__(
-        self,
-        dsn: str,
-        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-        max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES,
-        pool_size: int = 4,
-        reconnect_s: float = 60.0,
-        connect_timeout_s: float = 5.0,
-    ) -> None:
-        super().__init__(max_result_bytes=max_result_bytes, max_params_bytes=max_params_bytes)
+    def __init__(self, dsn: str, settings: Settings | None = None) -> None:
+        """The database at ``dsn``, with the caps, ``reconnect_s`` and ``postgres_*`` settings of ``settings``."""
+        settings = settings or default_settings()
+        super().__init__(max_result_bytes=settings.max_result_bytes, max_params_bytes=settings.max_params_bytes)
         self.dsn = dsn
-        self.reconnect_s = reconnect_s
-        self._connect_timeout = max(1, int(connect_timeout_s))
+        self.reconnect_s = settings.reconnect_s
+        self.connect_timeout_s = settings.postgres_connect_timeout_s
+        connect = {"connect_timeout": _whole_seconds(self.connect_timeout_s), "application_name": "baton"}
         self._pool = ConnectionPool(
-            dsn, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout_s, name="baton",
-            kwargs={"connect_timeout": max(1, int(connect_timeout_s)), "application_name": "baton"},
+            dsn, min_size=1, max_size=settings.postgres_pool_size, open=False, timeout=self.connect_timeout_s,
+            name="baton", kwargs=connect,
         )  # fmt: skip
         self._opened = False
         self._listener: _Listener | None = None
@@ -177,7 +172,9 @@ class PostgresBackend(SqlBackend):
         if revision.at_head:
             return migrate.Upgrade(revision, migrate.HEAD)
         return migrate.run(
-            lambda: psycopg.connect(self.dsn, connect_timeout=self._connect_timeout, application_name="baton"),
+            lambda: psycopg.connect(
+                self.dsn, connect_timeout=_whole_seconds(self.connect_timeout_s), application_name="baton"
+            ),
             self.dialect,
             lock=f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})",
         )
@@ -217,7 +214,7 @@ class PostgresBackend(SqlBackend):
         if self._listener is None:
             with self._lock:
                 if self._listener is None:
-                    self._listener = _Listener(self.dsn)
+                    self._listener = _Listener(self.dsn, _whole_seconds(self.connect_timeout_s))
                     self._listener.start()
         return self._listener
 
@@ -234,9 +231,10 @@ class _Listener(threading.Thread):
     """LISTENs on its own connection and counts notifications; reconnects after failures (and
     counts a reconnect as a change, since notifications may have been missed meanwhile)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, connect_timeout_s: int) -> None:
         super().__init__(name="baton-listen", daemon=True)
         self.dsn = dsn
+        self.connect_timeout_s = connect_timeout_s
         self.version = 0
         self._cond = threading.Condition()
         self._stopping = threading.Event()
@@ -273,7 +271,7 @@ class _Listener(threading.Thread):
         delay = 0.1
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s) as conn:
                     self._conn = conn
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.bump()
@@ -298,6 +296,11 @@ class _Listener(threading.Thread):
                 with contextlib.suppress(OSError):
                     os.close(fd)
             self._pipes, self._ends = [], []
+
+
+def _whole_seconds(timeout_s: float) -> int:
+    """libpq's connect_timeout: whole seconds, at least one (0 would mean wait forever)."""
+    return max(1, int(timeout_s))
 
 
 def _redact(dsn: str) -> str:

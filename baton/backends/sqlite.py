@@ -26,16 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from baton.backends import filewatch, migrate
-from baton.backends.sql import DEFAULT_MAX_RESULT_BYTES, SqlBackend
+from baton.backends.sql import SqlBackend
 from baton.backends.tx import Tx
 from baton.errors import BackendError
-from baton.params import DEFAULT_MAX_PARAMS_BYTES
-
-# Checkpoint the WAL into the database file every 16 MB, not every 4 MB (the default): in
-# synchronous=NORMAL each checkpoint fsyncs, which at thousands of tasks per second was ~8% of
-# the time; the WAL is rewound after each checkpoint, so it stays about this size.
-WAL_CHECKPOINT_PAGES = 4000
-SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+from baton.settings import Settings, default_settings
 
 
 class _Eager:
@@ -73,24 +67,18 @@ class _Rows:
 class SqliteBackend(SqlBackend):
     dialect = "sqlite"
 
-    def __init__(
-        self,
-        path: str | Path,
-        busy_timeout_s: float = 30.0,
-        synchronous: str = "NORMAL",
-        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-        max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES,
-    ) -> None:
-        super().__init__(max_result_bytes=max_result_bytes, max_params_bytes=max_params_bytes)
-        if synchronous.upper() not in SYNC_MODES:
-            raise BackendError(f"sqlite synchronous must be one of {', '.join(SYNC_MODES)}")
+    def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
+        """The database in ``path``, with the caps and ``sqlite_*`` settings of ``settings``."""
+        settings = settings or default_settings()
+        super().__init__(max_result_bytes=settings.max_result_bytes, max_params_bytes=settings.max_params_bytes)
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BackendError(f"cannot create the folder for {self.path}: {exc.strerror or exc}") from exc
-        self.busy_timeout_s = busy_timeout_s
-        self.synchronous = synchronous.upper()
+        self.busy_timeout_s = settings.sqlite_busy_timeout_s
+        self.synchronous: str = settings.sqlite_synchronous  # one of a Literal's values: safe to format in
+        self.checkpoint_bytes = settings.sqlite_checkpoint_bytes
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock_fds: list[int] = []
@@ -132,7 +120,8 @@ class SqliteBackend(SqlBackend):
             )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+            page_bytes = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint = {max(1, self.checkpoint_bytes // page_bytes)}")
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-DEFAULT_MAX_LOG_BYTES = 256 * 1024
 
-
-def read_capped(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_LOG_BYTES) -> str:
+def read_capped(stream: BinaryIO, max_bytes: int) -> str:
     """Read a whole captured stream from the start; if it is over the cap keep the first and
     last halves of the cap (the start tells what ran, the end tells how it ended)."""
     stream.flush()

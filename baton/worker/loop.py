@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -31,6 +31,7 @@ from baton.backends.protocol import WorkerLink
 from baton.errors import BackendError, TransientError
 from baton.model import Graph, PythonAction
 from baton.records import Claim, Report, WorkerInfo, unrecordable
+from baton.settings import Settings
 from baton.spec import graph_from_dict
 from baton.states import Outcome
 from baton.worker.executor import Executor
@@ -53,20 +54,38 @@ log = logging.getLogger("baton.worker")
 CHANGE_POLL_MAX_S = 0.01
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
-    capacity: Mapping[str, int] = field(default_factory=lambda: {"slots": 4})
+    """What one worker process needs: its own shape (capacity, labels, name) and, from the
+    settings, its timings and caps. The settings' fields have no default here: build it with
+    :meth:`from_settings`, so each default is written once, in :class:`~baton.settings.Settings`."""
+
+    capacity: Mapping[str, int]
     labels: frozenset[str] = frozenset()
     name: str = ""
-    lease_s: float = 30.0
-    heartbeat_s: float = 5.0
-    poll_s: float = 0.25
-    idle_poll_s: float = 5.0  # the safety-net poll when the backend pushes changes
-    drain_s: float = 30.0
-    max_result_bytes: int = 1024 * 1024
-    max_log_bytes: int = 256 * 1024
+    lease_s: float
+    heartbeat_s: float
+    poll_s: float
+    idle_poll_s: float  # the safety-net poll when the backend pushes changes
+    drain_s: float
+    max_result_bytes: int
+    max_log_bytes: int
     exit_when_idle_s: float | None = None  # for tests and one-shot runs
     event_id: int | None = None  # take only this event's tasks (baton run); None: any event
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerConfig:
+        """A worker's config from ``settings``; ``overrides`` set fields directly (``capacity`` at least)."""
+        values: dict[str, Any] = {
+            "lease_s": settings.lease_s,
+            "heartbeat_s": settings.heartbeat_interval_s,
+            "poll_s": settings.poll_s,
+            "idle_poll_s": settings.idle_poll_s,
+            "drain_s": settings.drain_s,
+            "max_result_bytes": settings.max_result_bytes,
+            "max_log_bytes": settings.max_log_bytes,
+        }
+        return cls(**{**values, **overrides})
 
 
 class Worker:

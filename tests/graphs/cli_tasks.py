@@ -18,3 +18,11 @@ def collect(ctx: Any) -> dict[str, Any]:
 
 def boom(ctx: Any) -> None:
     raise RuntimeError(f"ledger does not balance ({ctx.node} attempt {ctx.attempt})")
+
+
+def chatter(ctx: Any) -> dict[str, Any]:
+    """Writes 5,000 bytes to stdout, more than a small ``max_log_bytes`` keeps."""
+    import sys
+
+    sys.stdout.write("x" * 5000)
+    return {"wrote": 5000}

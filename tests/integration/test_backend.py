@@ -22,6 +22,7 @@ from baton.errors import Conflict, NotFound
 from baton.model import Graph
 from baton.params import validate_params
 from baton.records import Claim, Report
+from baton.settings import Settings
 from baton.states import EventState, Outcome, TaskState
 
 Decide = Callable[[Claim], Outcome]
@@ -327,7 +328,7 @@ def test_an_oversized_or_invalid_result_fails_the_task_without_retry(store_url: 
     from baton.backends import open_backend
     from baton.testing import check_invariants
 
-    small = open_backend(store_url, max_result_bytes=100)
+    small = open_backend(store_url, Settings(max_result_bytes=100))
     g = GraphBuilder("cap", defaults={"retries": 3}).python("x", "m:f")
     event_id = start(small, g.build())
     (claim,) = small.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims

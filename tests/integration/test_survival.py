@@ -25,6 +25,7 @@ from baton.errors import BackendError, ParamsInvalid
 from baton.model import Graph
 from baton.params import validate_params
 from baton.records import ClaimResult, Report
+from baton.settings import default_settings
 from baton.states import EventState, TaskState
 from baton.worker.loop import Worker, WorkerConfig
 
@@ -93,7 +94,10 @@ def worker_on(backend: SqlBackend) -> Iterator[Any]:
     workers: list[tuple[Worker, threading.Thread]] = []
 
     def start(link: Any) -> Worker:
-        worker = Worker(link, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.2, poll_s=0.05))
+        config = WorkerConfig.from_settings(
+            default_settings(), capacity={"slots": 2}, lease_s=10, heartbeat_s=0.2, poll_s=0.05
+        )
+        worker = Worker(link, config)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         workers.append((worker, thread))

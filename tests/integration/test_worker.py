@@ -22,10 +22,17 @@ from baton.controller import Controller
 from baton.errors import TransientError
 from baton.model import Graph
 from baton.params import validate_params
+from baton.settings import default_settings
 from baton.states import EventState, Outcome, TaskState
 from baton.worker.loop import Worker, WorkerConfig
 
 GRAPHS = str(Path(__file__).resolve().parent.parent / "graphs")
+
+
+def fast(slots: int, **overrides: Any) -> WorkerConfig:
+    """A worker config with short timings for tests (``overrides`` change any of them)."""
+    timings: dict[str, Any] = {"lease_s": 10, "heartbeat_s": 0.2, "poll_s": 0.05, **overrides}
+    return WorkerConfig.from_settings(default_settings(), capacity={"slots": slots}, **timings)
 
 
 def builder(name: str, **defaults: Any) -> GraphBuilder:
@@ -58,9 +65,7 @@ class Harness:
 
 @pytest.fixture
 def harness(backend: Store) -> Iterator[Harness]:
-    h = Harness(
-        backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.2, poll_s=0.05, max_log_bytes=4096)
-    )
+    h = Harness(backend, fast(2, max_log_bytes=4096))
     yield h
     h.stop()
 
@@ -223,7 +228,7 @@ def test_a_worker_never_runs_more_than_its_slots(harness: Harness, backend: Stor
 def test_heartbeats_racing_finished_attempts_never_kill_a_reused_executor(backend: Store) -> None:
     """Regression: a heartbeat naming an attempt that had just finished used to stop it, killing
     the executor that was already running the next task."""
-    h = Harness(backend, WorkerConfig(capacity={"slots": 2}, lease_s=10, heartbeat_s=0.002, poll_s=0.05))
+    h = Harness(backend, fast(2, heartbeat_s=0.002))
     try:
         g = builder("race").param("p", "list", default=[str(i) for i in range(300)]).partitions(param="p")
         event_id = h.run(g.python("quick", "fault_tasks:ok").build())
@@ -248,7 +253,7 @@ def test_each_event_sees_its_own_parameters_through_shared_executors(harness: Ha
 def test_a_stopping_worker_hands_back_what_it_cannot_finish_without_counting_a_failure(
     backend: Store, tmp_path: Path
 ) -> None:
-    h = Harness(backend, WorkerConfig(capacity={"slots": 1}, lease_s=10, heartbeat_s=0.2, poll_s=0.05))
+    h = Harness(backend, fast(1))
     event_id = start_hanging(backend, tmp_path, "release")
     h.stop()  # drain_s=0: hand it back at once
     task = only_task(backend, event_id, "stuck")
@@ -280,7 +285,7 @@ class CutLink:
 
 def test_a_worker_cut_off_for_longer_than_its_lease_stops_its_tasks(backend: Store, tmp_path: Path) -> None:
     link = CutLink(backend)
-    worker = Worker(link, WorkerConfig(capacity={"slots": 1}, lease_s=1.0, heartbeat_s=0.1, poll_s=0.05))  # type: ignore[arg-type]
+    worker = Worker(link, fast(1, lease_s=1.0, heartbeat_s=0.1))  # type: ignore[arg-type]
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     event_id = start_hanging(backend, tmp_path, "cut")
