@@ -113,12 +113,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {env_name(k): v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
 
 
+def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without any settings variable or the settings file's: what a task's process
+    inherits, so task code never sees the database URL (it may hold a password); other
+    ``BATON_*`` variables are kept."""
+    ours = {env_name(k) for k in Settings.model_fields} | {CONFIG_VARIABLE}
+    return {k: v for k, v in environ.items() if k.upper() not in ours}
+
+
 def child_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` for a process that must use exactly ``settings``: every settings variable (and
     the settings file's) replaced by ``settings`` itself; other ``BATON_*`` variables kept."""
-    ours = {env_name(k) for k in Settings.model_fields} | {CONFIG_VARIABLE}
-    kept = {k: v for k, v in environ.items() if k.upper() not in ours}
-    return {**kept, **settings_env(settings)}
+    return {**without_settings(environ), **settings_env(settings)}
 
 
 def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:

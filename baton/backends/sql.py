@@ -29,7 +29,7 @@ from baton.backends.retry import retried
 from baton.backends.tx import Tx, exists, in_list, read_one, read_rows, scalar, select_list
 from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
 from baton.model import Graph
-from baton.params import DEFAULT_MAX_PARAMS_BYTES, params_size_problem, text_problem
+from baton.params import params_size_problem, text_problem
 from baton.planner import Plan
 from baton.records import (
     Claim,
@@ -43,7 +43,6 @@ from baton.records import (
 from baton.spec import graph_digest, graph_from_dict, graph_to_dict
 from baton.states import EventState, Outcome, TaskState
 
-DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
 MAX_KEY_CHARS = 200  # an idempotency key
 REQUIREMENTS_CHECK_S = 1.0
 K = TypeVar("K")
@@ -187,9 +186,7 @@ class SqlBackend(SqlReads):
     pushes_changes = False  # True when wait_for_change is woken by the database (LISTEN/NOTIFY)
     reconnect_s = 0.0  # how long verbs retry transient failures (0: never)
 
-    def __init__(
-        self, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES, max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES
-    ) -> None:
+    def __init__(self, max_result_bytes: int, max_params_bytes: int) -> None:
         self.max_result_bytes = max_result_bytes
         self.max_params_bytes = max_params_bytes
         self._graphs: dict[int, Graph] = {}

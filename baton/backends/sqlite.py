@@ -120,7 +120,7 @@ class SqliteBackend(SqlBackend):
             )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            page_bytes = conn.execute("PRAGMA page_size").fetchone()[0]
+            (page_bytes,) = conn.execute("PRAGMA page_size").fetchone()
             conn.execute(f"PRAGMA wal_autocheckpoint = {max(1, self.checkpoint_bytes // page_bytes)}")
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
         except sqlite3.Error as exc:

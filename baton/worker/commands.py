@@ -31,6 +31,7 @@ from typing import Any
 
 from baton import context as C
 from baton.model import CommandAction
+from baton.settings import without_settings
 from baton.spec import PLACEHOLDER_RE
 from baton.worker import guard
 from baton.worker.capture import read_capped
@@ -90,8 +91,8 @@ def run_command(
         inputs, params, result = Path(tmp, "inputs.json"), Path(tmp, "params.json"), Path(tmp, "result.json")
         inputs.write_text(files.inputs_json, encoding="utf-8")
         params.write_text(files.params_json, encoding="utf-8")
-        env = {**os.environ, **env_extra, C.ENV_INPUTS_FILE: str(inputs), C.ENV_PARAMS_FILE: str(params),
-               C.ENV_RESULT_FILE: str(result)}  # fmt: skip
+        env = {**without_settings(os.environ), **env_extra, C.ENV_INPUTS_FILE: str(inputs),
+               C.ENV_PARAMS_FILE: str(params), C.ENV_RESULT_FILE: str(result)}  # fmt: skip
         env |= {k: substitute(v, values) for k, v in action.env.items()}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:

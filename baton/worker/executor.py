@@ -35,6 +35,7 @@ from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
 from baton.context import TaskContext
+from baton.settings import without_settings
 from baton.worker import guard
 from baton.worker.capture import read_capped, reset
 
@@ -64,7 +65,11 @@ class Executor:
         argv = [sys.executable, "-c", "from baton.worker.executor import main; main()", str(child.fileno()),
                 str(os.getpid()), self.out_path, self.err_path, json.dumps(sys.path)]  # fmt: skip
         self.process = subprocess.Popen(
-            argv, pass_fds=[child.fileno()], start_new_session=True, stdin=subprocess.DEVNULL
+            argv,
+            pass_fds=[child.fileno()],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            env=without_settings(os.environ),  # task code never sees the database URL
         )
         child.close()
         self.conn: Connection = Connection(parent.detach())

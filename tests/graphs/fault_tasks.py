@@ -91,3 +91,11 @@ def bad_result(ctx: Any) -> Any:
 
 def echo_params(ctx: Any) -> dict[str, Any]:
     return {"event_id": ctx.event_id, "params": dict(ctx.params)}
+
+
+SEEN_VARIABLES = ("BATON_DB", "BATON_CONFIG", "BATON_LEASE_S", "BATON_UNRELATED")
+
+
+def environment(ctx: Any) -> dict[str, Any]:
+    """Which of SEEN_VARIABLES the task's process sees."""
+    return {name: os.environ.get(name) for name in SEEN_VARIABLES}

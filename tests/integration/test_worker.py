@@ -186,6 +186,34 @@ def test_argv_commands_get_parameters_verbatim_and_never_through_a_shell(
     assert not mark.exists()
 
 
+@pytest.fixture
+def settings_in_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Settings variables in the worker's environment (set before the worker and its executors start)."""
+    variables = {"BATON_DB": "postgresql://baton:secret@db/baton", "BATON_CONFIG": "/etc/baton.toml",
+                 "BATON_LEASE_S": "30", "BATON_UNRELATED": "kept"}  # fmt: skip
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables
+
+
+def test_tasks_never_see_the_settings_variables_of_their_worker(
+    settings_in_environment: dict[str, str], harness: Harness, backend: Store
+) -> None:
+    script = (
+        "import json, os; json.dump({k: os.environ.get(k) for k in json.loads(os.environ['SEEN'])}, "
+        "open(os.environ['BATON_RESULT_FILE'], 'w'))"
+    )
+    seen = json.dumps(list(settings_in_environment))
+    g = builder("env").python("in_python", "fault_tasks:environment")
+    g.command("in_command", ["{python}", "-c", script], env={"SEEN": seen})
+    event_id = harness.run(g.build())
+    expected = {"BATON_DB": None, "BATON_CONFIG": None, "BATON_LEASE_S": None, "BATON_UNRELATED": "kept"}
+    for node in ("in_python", "in_command"):
+        task = only_task(backend, event_id, node)
+        assert task.state is TaskState.SUCCEEDED, task.error
+        assert json.loads(task.result_json or "") == expected, node
+
+
 def test_a_failing_command_reports_its_exit_code_and_output(harness: Harness, backend: Store) -> None:
     g = builder("exit").command("cmd", ["{python}", "-c", "import sys; print('oops', file=sys.stderr); sys.exit(3)"])
     g.command("missing", ["/no/such/program"])
