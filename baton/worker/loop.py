@@ -109,6 +109,12 @@ class Worker:
         os.set_blocking(self.wake_w, False)
         self.graphs: dict[int, Graph] = {}
         self.lock = threading.Lock()
+        # Held by a claim until what it took is in self.running, and by a heartbeat from listing
+        # self.running until the store has answered. The store hands back, as a lost reply, what
+        # it says this worker runs but the heartbeat does not list; without this, a heartbeat
+        # listed before a claim and delivered after it (queued behind other writers for half a
+        # lease) handed back tasks this worker had just started.
+        self.claiming = threading.Lock()
         self.draining = threading.Event()
         self.stopped = threading.Event()
         self.drain_deadline = float("inf")
@@ -182,28 +188,46 @@ class Worker:
             limit = free.get("slots", 0)
             got = []
             if limit > 0 or reports:
-                try:
-                    result = self.link.claim(
-                        self.id, free, self.config.labels, limit, self.config.lease_s, reports, self.config.event_id
-                    )
-                except TransientError as exc:
-                    self._store_unreachable(reports, exc)
+                claimed = self._claim(free, limit, reports)
+                if claimed is None:
                     continue
-                except Exception as exc:  # one bad report must not stall the others
-                    self._isolate(reports, exc)
-                    continue
-                self._log_rejected(result.rejected)
-                got = result.claims
-                if got:
-                    faults.point("worker.after_claim")
-                for claim in got:
-                    self._start(claim)
+                got = claimed
             if got or self.running or reports:
                 idle_since = time.monotonic()
             elif self._idle_too_long(idle_since):
                 return
             if not got:
                 self._wait(limit > 0)
+
+    def _claim(self, free: dict[str, int], limit: int, reports: list[Report]) -> list[Claim] | None:
+        """Hand in ``reports`` and claim up to ``limit`` tasks; start what came back. None when
+        the round could not claim (the reports are kept or isolated, and the loop goes on)."""
+        if not self.claiming.acquire(timeout=self.config.poll_s):
+            # a heartbeat is out (the store may be slow or away): keep watching executors and
+            # deadlines, and claim next round
+            self.unsent = reports
+            return None
+        try:
+            try:
+                result = self.link.claim(
+                    self.id, free, self.config.labels, limit, self.config.lease_s, reports, self.config.event_id
+                )
+            except Exception as exc:
+                failure: Exception = exc
+            else:
+                if result.claims:
+                    faults.point("worker.after_claim")
+                for claim in result.claims:
+                    self._start(claim)
+                self._log_rejected(result.rejected)
+                return list(result.claims)
+        finally:
+            self.claiming.release()
+        if isinstance(failure, TransientError):
+            self._store_unreachable(reports, failure)
+        else:  # one bad report must not stall the others
+            self._isolate(reports, failure)
+        return None
 
     def _store_unreachable(self, reports: list[Report], exc: Exception) -> None:
         """Keep the reports for the next round (a stale one is rejected then, never lost) and
@@ -408,13 +432,14 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         while not self.stopped.wait(self.config.heartbeat_s):
-            with self.lock:
-                held = {(r.claim.task_id, r.claim.attempt): r for r in self.running.values()}
-            try:
-                orders = self.link.heartbeat(self.id, list(held), self.config.lease_s)
-            except BackendError as exc:
-                log.error("heartbeat failed: %s", exc)
-                continue
+            with self.claiming:
+                with self.lock:
+                    held = {(r.claim.task_id, r.claim.attempt): r for r in self.running.values()}
+                try:
+                    orders = self.link.heartbeat(self.id, list(held), self.config.lease_s)
+                except BackendError as exc:
+                    log.error("heartbeat failed: %s", exc)
+                    continue
             self.last_heartbeat_ok = time.monotonic()
             for order in orders:
                 running = held.get((order.task_id, order.attempt))

@@ -336,3 +336,55 @@ def test_a_worker_cut_off_for_longer_than_its_lease_stops_its_tasks(backend: Sto
     (attempt,) = backend.attempts([task.id])
     assert attempt.outcome is (Outcome.LOST if expired else Outcome.RELEASED)
     assert backend.event(event_id).state is EventState.CANCELLED
+
+
+class LateHeartbeatLink:
+    """The real store, except that one heartbeat, once armed, reaches it ``delay_s`` late (as
+    one queued behind other writers would): ``entered`` is set when that heartbeat has left
+    the worker, holding the worker's list of what it runs."""
+
+    def __init__(self, backend: Store, delay_s: float) -> None:
+        self.backend = backend
+        self.delay_s = delay_s
+        self.armed = threading.Event()
+        self.entered = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def heartbeat(self, worker_id: str, running: Any, lease_s: float) -> Any:
+        if self.armed.is_set():
+            self.armed.clear()
+            self.entered.set()
+            time.sleep(self.delay_s)
+        return self.backend.heartbeat(worker_id, running, lease_s)
+
+
+def test_a_heartbeat_that_arrives_late_never_hands_back_tasks_claimed_meanwhile(backend: Store) -> None:
+    # The store hands back, as a lost reply, what a heartbeat does not list and was claimed over
+    # half a lease ago. A heartbeat listed before a claim and delivered 2.2 s later (lease 3 s)
+    # used to hand back the tasks the worker had just started: they ran twice.
+    link = LateHeartbeatLink(backend, delay_s=2.2)
+    worker = Worker(link, fast(2, lease_s=3, heartbeat_s=0.2))  # type: ignore[arg-type]
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        link.armed.set()
+        assert link.entered.wait(10), "the worker sent no heartbeat"
+        g = builder("late").param("p", "list", default=["a", "b"]).partitions(param="p")
+        g.param("ledger", "string", default="").param("sleep_s", "number", default=3.0)  # still running then
+        graph = g.python("only", "fault_tasks:slow").build()
+        event, _ = backend.submit(backend.register_graph(graph).id, validate_params(graph, {}))
+        controller = Controller(backend)
+        deadline = time.monotonic() + 30
+        while not backend.event(event.id).state.terminal:
+            assert time.monotonic() < deadline, "the event did not finish"
+            if controller.step() == 0:
+                backend.wait_for_change(0.05)
+    finally:
+        worker.request_stop(drain_s=0)
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert backend.event(event.id).state is EventState.SUCCEEDED
+    attempts = backend.attempts([t.id for t in backend.tasks(event.id)])
+    assert [(a.attempt, a.outcome) for a in attempts] == [(1, Outcome.SUCCEEDED)] * 2
