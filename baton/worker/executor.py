@@ -35,7 +35,6 @@ from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
 from baton.context import TaskContext
-from baton.settings import without_settings
 from baton.worker import guard
 from baton.worker.capture import read_capped, reset
 
@@ -64,6 +63,9 @@ class Executor:
         # instead and ends its process group if the worker dies (see _watch_parent).
         argv = [sys.executable, "-c", "from baton.worker.executor import main; main()", str(child.fileno()),
                 str(os.getpid()), self.out_path, self.err_path, json.dumps(sys.path)]  # fmt: skip
+        # imported here, in the worker: the executor process itself must not load pydantic (~20 MB each)
+        from baton.settings import without_settings
+
         self.process = subprocess.Popen(
             argv,
             pass_fds=[child.fileno()],
