@@ -17,7 +17,7 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from baton import faults
 from baton.backends import advance, claims
@@ -26,6 +26,18 @@ from baton.backends.migrate import Revision, Upgrade
 from baton.backends.reads import SqlReads, StateRow
 from baton.backends.rerun import event_head, reset_for_rerun
 from baton.backends.retry import retried
+from baton.backends.sql_rows import (
+    FENCED_FROM,
+    RUNNING_FROM,
+    Fenced,
+    GraphRow,
+    HolderRow,
+    IdRow,
+    KeyedEvent,
+    Running,
+    SinceRow,
+    SpecRow,
+)
 from baton.backends.tx import Tx, exists, in_list, read_one, read_rows, scalar, select_list
 from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
 from baton.model import Graph
@@ -47,83 +59,6 @@ MAX_KEY_CHARS = 200  # an idempotency key
 REQUIREMENTS_CHECK_S = 1.0
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-class Running(NamedTuple):
-    """A running task with what deciding its end needs (from ``tasks t JOIN events e``)."""
-
-    id: int
-    attempt: int
-    event_id: int
-    graph_id: int
-    node: str
-    partition: str
-    failures: int
-    worker_id: str | None
-    started_at: float | None
-    cancel_requested: int  # this task was asked to stop
-    event_cancelling: int  # its event was asked to cancel
-
-
-RUNNING_FROM = (
-    f"SELECT {select_list(Running, 't.', graph_id='e.graph_id', event_cancelling='e.cancel_requested')} "
-    "FROM tasks t JOIN events e ON e.id = t.event_id"
-)
-
-
-class Fenced(NamedTuple):
-    """A reported task's row, to fence the report by (state, attempt, worker)."""
-
-    id: int
-    event_id: int
-    graph_id: int
-    node: str
-    partition: str
-    failures: int
-    state: str
-    attempt: int
-    worker_id: str | None
-    event_cancelling: int
-
-
-FENCED_FROM = (
-    f"SELECT {select_list(Fenced, 't.', graph_id='e.graph_id', event_cancelling='e.cancel_requested')} "
-    "FROM tasks t JOIN events e ON e.id = t.event_id"
-)
-
-
-class GraphRow(NamedTuple):
-    id: int
-    name: str
-    version: int
-    event_type: str
-    digest: str
-    spec: str  # JSON
-    registered_at: float
-
-
-class IdRow(NamedTuple):
-    id: int
-
-
-class SpecRow(NamedTuple):
-    spec: str
-
-
-class KeyedEvent(NamedTuple):
-    """The event an idempotency key names, to tell a repeat from a clash."""
-
-    id: int
-    type: str
-    params: str
-
-
-class SinceRow(NamedTuple):
-    since: float
-
-
-class HolderRow(NamedTuple):
-    holder: str
 
 
 def _ended_here(tx: Tx, row: Running, outcome: Outcome, error: str) -> Ended:
