@@ -7,13 +7,13 @@ processes. The controller is stepped by the test until the event is finished.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from baton.backends.protocol import Store
@@ -142,11 +142,14 @@ def test_a_hanging_task_and_its_children_are_killed_at_the_timeout(
 
 
 def _gone(pid: int, wait_s: float = 5.0) -> bool:
+    """Whether ``pid`` stops running within ``wait_s``: it is gone, or a zombie (dead, its exit
+    status not yet collected by whichever process it was handed to)."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
             return True
         time.sleep(0.05)
     return False
