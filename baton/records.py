@@ -183,11 +183,26 @@ def unrecordable(report: Report, why: Exception) -> Report:
 
 
 @dataclass(frozen=True)
+class ReportAnswers:
+    """What the store made of a batch of reports, by (task_id, attempt); any other was recorded.
+
+    - ``stale``: the attempt is no longer current (its lease expired, or another attempt runs):
+      nothing was recorded, and the worker must not let that attempt go on;
+    - ``duplicate``: the same report was recorded before (a retry after a lost answer): fine.
+    """
+
+    stale: list[tuple[int, int]] = field(default_factory=list)
+    duplicate: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ClaimResult:
-    """New claims, and the reports (sent in the same call) that were rejected as stale."""
+    """New claims, and the reports sent in the same call that were not recorded now: rejected
+    as stale, or duplicates of reports recorded before."""
 
     claims: list[Claim] = field(default_factory=list)
     rejected: list[tuple[int, int]] = field(default_factory=list)
+    duplicate: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -115,19 +115,46 @@ def pick(
     return chosen
 
 
-def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float) -> float:
-    """Move the chosen tasks to running under this worker's lease; return the lease expiry."""
+def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float, claim_id: str | None = None) -> float:
+    """Move the chosen tasks to running under this worker's lease, marked with the claim request
+    that took them (``claim_id``); return the lease expiry."""
     expires = tx.now + lease_s
     ids = [c.task_id for c in chosen]
     # No "AND state = 'ready'": pick has locked these rows (or the transaction holds the only
     # write lock), and with it PostgreSQL may walk the whole ready index instead of the key.
     tx.q(
         "UPDATE tasks SET state = 'running', attempt = attempt + 1, worker_id = ?, lease_expires_at = ?, "
-        f"started_at = ?, cancel_requested = 0 WHERE id IN ({in_list(ids)})",
-        (worker_id, expires, tx.now, *ids),
+        f"started_at = ?, cancel_requested = 0, claim_id = ? WHERE id IN ({in_list(ids)})",
+        (worker_id, expires, tx.now, claim_id, *ids),
     )
     tx.took(len(ids))
     return expires
+
+
+class Taken(NamedTuple):
+    """A running task taken by an earlier claim request, as :func:`taken_by` reads it."""
+
+    task_id: int
+    event_id: int
+    node: str
+    partition: str
+    attempt: int
+    req_id: int
+    lease_expires_at: float
+
+
+def taken_by(tx: Tx, worker_id: str, claim_id: str, lock_clause: str = "") -> tuple[list[Candidate], float]:
+    """What an earlier claim request with this id took and this worker still runs, as the
+    candidates it was (their attempt before the take), with their lease expiry."""
+    rows = read_rows(
+        tx,
+        Taken,
+        f"SELECT {select_list(Taken, task_id='id')} FROM tasks t "
+        f"WHERE worker_id = ? AND claim_id = ? AND state = 'running' ORDER BY id {lock_clause}",
+        (worker_id, claim_id),
+    )
+    candidates = [Candidate(r.task_id, r.event_id, r.node, r.partition, r.attempt - 1, r.req_id) for r in rows]
+    return candidates, max((r.lease_expires_at for r in rows), default=tx.now)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ of them without the caller changing:
 - :class:`WorkerLink`: a task server (register, claim, report, heartbeat, leave);
 - :class:`ControllerStore`: the controller (expand events, expire leases, hold its role);
 - :class:`OperatorStore`: people and applications (register graphs, submit, cancel, rerun);
-- :class:`ReadStore`: status, logs, audit and, later, the API and UI; reads change nothing, and
+- :class:`ReadStore`: status, logs, audit, the API and the UI; reads change nothing, and
   lists are keyset-paginated (pass the last id you got; never an offset, never a total count);
+- :class:`TokenStore`: the HTTP server's API tokens, by digest;
 - :class:`Store`: all of them plus opening and closing, which only entry points hold
   (``baton.backends.open_backend`` makes one).
 
@@ -17,9 +18,10 @@ of them without the caller changing:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from baton.access import Role, TokenRecord
 from baton.backends.migrate import Revision, Upgrade
 from baton.model import Graph
 from baton.planner import Plan
@@ -32,6 +34,7 @@ from baton.records import (
     LogChunk,
     NodeProgress,
     Report,
+    ReportAnswers,
     StopOrder,
     TaskRecord,
     WorkerInfo,
@@ -75,14 +78,17 @@ class WorkerLink(ChangeFeed, Protocol):
         lease_s: float,
         reports: Sequence[Report] = (),
         event_id: int | None = None,
+        claim_id: str | None = None,
     ) -> ClaimResult:
         """Record ``reports`` (fenced by attempt), then claim up to ``limit`` ready tasks that
         fit in ``free`` capacity and whose required labels the worker has (``event_id``: of
-        that event only). One transaction."""
+        that event only). One transaction. A ``claim_id`` (made by the caller, unique per
+        request) makes a retry safe: when a claim with this id took tasks the worker still
+        runs, those same attempts come back and nothing new is taken."""
         ...
 
-    def report(self, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:
-        """Record reports; return the (task_id, attempt) pairs rejected as stale."""
+    def report(self, worker_id: str, reports: Sequence[Report]) -> ReportAnswers:
+        """Record reports; say which were stale and which were sent before (the rest are recorded)."""
         ...
 
     def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
@@ -226,7 +232,29 @@ class ReadStore(Protocol):
         ...
 
 
-class Store(WorkerLink, ControllerStore, OperatorStore, ReadStore, Protocol):
+class TokenStore(Protocol):
+    """API tokens, by the SHA-256 of each (the store never sees a token): for the HTTP server
+    and ``baton token``."""
+
+    def create_token(
+        self,
+        digest: str,
+        role: Role,
+        name: str,
+        event_types: Iterable[str] | None = None,
+        labels: Iterable[str] | None = None,
+    ) -> TokenRecord: ...
+
+    def tokens(self) -> list[TokenRecord]: ...
+
+    def token_by_digest(self, digest: str) -> TokenRecord | None:
+        """The token with this digest, revoked or not; None when there is none."""
+        ...
+
+    def revoke_token(self, token_id: int) -> TokenRecord: ...
+
+
+class Store(WorkerLink, ControllerStore, OperatorStore, ReadStore, TokenStore, Protocol):
     """Everything, with the lifecycle: what ``open_backend`` returns to an entry point."""
 
     @property

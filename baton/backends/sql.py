@@ -26,8 +26,10 @@ from baton.backends.migrate import Revision, Upgrade
 from baton.backends.reads import SqlReads, StateRow
 from baton.backends.rerun import event_head, reset_for_rerun
 from baton.backends.retry import retried
+from baton.backends.tokens import SqlTokens
 from baton.backends.sql_rows import (
     FENCED_FROM,
+    AttemptEnd,
     RUNNING_FROM,
     Fenced,
     GraphRow,
@@ -49,6 +51,7 @@ from baton.records import (
     EventRecord,
     GraphRecord,
     Report,
+    ReportAnswers,
     StopOrder,
     WorkerInfo,
 )
@@ -111,7 +114,7 @@ class _Recent(OrderedDict[K, V]):
             self.popitem(last=False)
 
 
-class SqlBackend(SqlReads):
+class SqlBackend(SqlTokens, SqlReads):
     """Backend verbs over a SQL database; see :mod:`baton.backends.protocol`."""
 
     dialect = ""  # "sqlite", "postgresql"
@@ -392,23 +395,33 @@ class SqlBackend(SqlReads):
         lease_s: float,
         reports: Sequence[Report] = (),
         event_id: int | None = None,
+        claim_id: str | None = None,
     ) -> ClaimResult:
         with self.transaction() as tx:
             rejected, tally = self._record_reports(tx, worker_id, reports)
             faults.point("report.before_commit" if reports else "")
+            if claim_id is not None:
+                again, expires = claims.taken_by(tx, worker_id, claim_id, self.row_lock)
+                if again:  # this request was answered before, and the answer lost: the same attempts
+                    tally.apply(tx)
+                    got = claims.build_claims(tx, again, expires, self._events)
+                    return ClaimResult(got, *self._duplicates(tx, worker_id, reports, rejected))
             # Statements are sent before earlier answers are read where order allows, so that on
             # a pipelined database they share round trips: the releases travel with the pick
             # (which must see them), the counter updates with the upstream results. The counters
             # go last: the event's shared rows stay locked only for the commit.
-            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s, tally, event_id)
+            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s, tally, event_id, claim_id)
             if tally.read(tx) and len(got) < limit:
                 # what the counters released (a fan-in's downstream) may take the capacity left
                 left = dict(free)
                 for c in got:
                     for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
                         left[key] = left.get(key, 0) - amount
-                got += self._claim_in(tx, worker_id, left, labels, limit - len(got), lease_s, advance.Tally(), event_id)
-            return ClaimResult(got, rejected)
+                more = self._claim_in(
+                    tx, worker_id, left, labels, limit - len(got), lease_s, advance.Tally(), event_id, claim_id
+                )
+                got += more
+            return ClaimResult(got, *self._duplicates(tx, worker_id, reports, rejected))
 
     def _claim_in(
         self,
@@ -420,6 +433,7 @@ class SqlBackend(SqlReads):
         lease_s: float,
         tally: advance.Tally,
         event_id: int | None = None,
+        claim_id: str | None = None,
     ) -> list[Claim]:
         """Pick, take and describe up to ``limit`` tasks; reads the tally's releases and sends
         its counter updates on the way (see claim)."""
@@ -438,7 +452,7 @@ class SqlBackend(SqlReads):
         if not chosen:
             tally.send(tx)
             return []
-        expires = claims.take(tx, worker_id, chosen, lease_s)
+        expires = claims.take(tx, worker_id, chosen, lease_s, claim_id)
         return claims.build_claims(tx, chosen, expires, self._events, before_reading=lambda: tally.send(tx))
 
     def _requirements_now(self, tx: Tx) -> dict[int, claims.Requirement]:
@@ -454,13 +468,35 @@ class SqlBackend(SqlReads):
         return self._requirements
 
     @retried
-    def report(self, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:
+    def report(self, worker_id: str, reports: Sequence[Report]) -> ReportAnswers:
         if not reports:
-            return []
+            return ReportAnswers()
         with self.transaction() as tx:
             rejected, tally = self._record_reports(tx, worker_id, reports)
             tally.apply(tx)
-            return rejected
+            return ReportAnswers(*self._duplicates(tx, worker_id, reports, rejected))
+
+    @staticmethod
+    def _duplicates(
+        tx: Tx, worker_id: str, reports: Sequence[Report], rejected: list[tuple[int, int]]
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Split the reports the fence refused into (stale, duplicate). A duplicate is a report
+        this worker sent before and that was recorded as it said (a succeeded one may have been
+        recorded as an invalid result); an attempt the store ended itself (lease expired, reply
+        lost) or that another worker holds is stale."""
+        if not rejected:
+            return [], []
+        ids = sorted({task_id for task_id, _ in rejected})
+        sql = (f"SELECT {select_list(AttemptEnd)} FROM attempts "
+               f"WHERE worker_id = ? AND task_id IN ({in_list(ids)})")  # fmt: skip
+        recorded = {(r.task_id, r.attempt): r.outcome for r in read_rows(tx, AttemptEnd, sql, (worker_id, *ids))}
+        said = {(r.task_id, r.attempt): r.outcome for r in reports}
+        stale, duplicate = [], []
+        for pair in rejected:
+            outcome = recorded.get(pair)
+            same = outcome == said[pair] or (said[pair] is Outcome.SUCCEEDED and outcome == Outcome.INVALID_RESULT)
+            (duplicate if outcome is not None and same else stale).append(pair)
+        return stale, duplicate
 
     def _record_reports(
         self, tx: Tx, worker_id: str, reports: Sequence[Report]

@@ -83,3 +83,11 @@ class SinceRow(NamedTuple):
 
 class HolderRow(NamedTuple):
     holder: str
+
+
+class AttemptEnd(NamedTuple):
+    """How an attempt was recorded: to tell a report sent again from a stale one."""
+
+    task_id: int
+    attempt: int
+    outcome: str

@@ -117,6 +117,9 @@ tasks = sa.Table(
     # A task's node's longest path from a root: deeper stages are claimed first among equal
     # priorities, so partitions that have started finish before new ones start.
     sa.Column("stage", INT, nullable=False, server_default=ZERO),
+    # The claim request that took a running task: a claim retried with the same id after its
+    # answer was lost gets these attempts back.
+    sa.Column("claim_id", TEXT),
     sa.UniqueConstraint("event_id", "node", "partition"),
     # Lease expiry, and a worker's running tasks (only running tasks are in it).
     sa.Index("tasks_lease", "lease_expires_at", **_where("state = 'running'")),
@@ -184,4 +187,19 @@ leadership = sa.Table(
     sa.Column("holder", TEXT, nullable=False),
     sa.Column("expires_at", TIME, nullable=False),
     sa.Column("since", TIME, nullable=False),
+)
+
+# API tokens: the SHA-256 of each (the token itself is shown once, never stored), its role and
+# what it is limited to (JSON lists of event types or labels; NULL: no limit).
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    _id(),
+    sa.Column("digest", TEXT, nullable=False, unique=True),
+    sa.Column("name", TEXT, nullable=False),
+    sa.Column("role", TEXT, nullable=False),
+    sa.Column("event_types", TEXT),
+    sa.Column("labels", TEXT),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("revoked_at", TIME),
 )

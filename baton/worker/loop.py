@@ -369,7 +369,7 @@ class Worker:
 
     def _send(self, reports: list[Report]) -> None:
         if reports:
-            self._log_rejected(self.link.report(self.id, reports))
+            self._log_rejected(self.link.report(self.id, reports).stale)
 
     def _log_rejected(self, rejected: list[tuple[int, int]]) -> None:
         for task_id, attempt in rejected:

@@ -21,7 +21,7 @@ from baton.controller import Controller
 from baton.errors import Conflict, NotFound
 from baton.model import Graph
 from baton.params import validate_params
-from baton.records import Claim, Report
+from baton.records import Claim, Report, ReportAnswers
 from baton.settings import Settings
 from baton.states import EventState, Outcome, TaskState
 
@@ -177,10 +177,10 @@ def test_a_report_from_an_old_attempt_is_rejected_and_changes_nothing(backend: S
     assert backend.expire_leases() == 1
     (second,) = backend.claim("w2", {"slots": 1}, frozenset(), 1, 30.0).claims
     assert second.attempt == first.attempt + 1
-    assert backend.report("w1", [report(first)]) == [(first.task_id, first.attempt)]
+    assert backend.report("w1", [report(first)]).stale == [(first.task_id, first.attempt)]
     assert states(backend, event_id)[("only", "")] is TaskState.RUNNING
-    assert backend.report("w2", [report(second)]) == []
-    assert backend.report("w2", [report(second)]) == [(second.task_id, second.attempt)]  # a duplicate
+    assert backend.report("w2", [report(second)]) == ReportAnswers()
+    assert backend.report("w2", [report(second)]) == ReportAnswers(duplicate=[(second.task_id, second.attempt)])
     assert backend.event(event_id).state is EventState.SUCCEEDED
     outcomes = [(a.attempt, a.outcome) for a in backend.attempts([first.task_id])]
     assert outcomes == [(1, Outcome.LOST), (2, Outcome.SUCCEEDED)]
@@ -408,3 +408,22 @@ def test_a_commit_elsewhere_makes_the_change_descriptor_readable(backend: SqlBac
         assert backend.wait_for_change(0)
     finally:
         other.close()
+
+
+def test_a_claim_retried_with_its_id_gets_the_same_attempts_and_takes_nothing_more(backend: SqlBackend) -> None:
+    g = GraphBuilder("again").param("p", "list", default=["a", "b", "c"]).partitions(param="p")
+    g.python("only", "m:f", partitioned=True)
+    start(backend, g.build())
+    first = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1").claims
+    assert len(first) == 2
+    retried = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1").claims
+    assert [(c.task_id, c.attempt, c.inputs_json, c.params_json) for c in retried] == [
+        (c.task_id, c.attempt, c.inputs_json, c.params_json) for c in first
+    ]
+    assert backend.claim("other", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1").claims[0].task_id not in {
+        c.task_id for c in first
+    }  # the id is the worker's own: another worker's claim with the same id takes new work
+    backend.report("w", [report(first[0])])
+    again = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0, [report(first[0])], claim_id="c-1")
+    assert [c.task_id for c in again.claims] == [first[1].task_id]  # what it still runs
+    assert again.duplicate == [(first[0].task_id, first[0].attempt)] and again.rejected == []

@@ -5,7 +5,7 @@ Layers, lowest first:
 - **core** — pure data and rules (model, records, states, planner, spec, params, settings,
   errors…): imports only the core;
 - **backends** — where state lives: imports only the core and itself;
-- **services** — controller, workers, display: the core plus ``baton.backends.protocol``, never a
+- **services** — controller, workers, display, the HTTP app and its clients: the core plus ``baton.backends.protocol``, never a
   concrete backend, so an HTTP transport can stand in for the database behind them;
 - **entry points** — the command line, bench, test tools: anything; only they open a backend.
 
@@ -24,10 +24,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "baton"
 CORE = {
     "baton", "baton.model", "baton.records", "baton.states", "baton.planner", "baton.errors", "baton.settings",
     "baton.params", "baton.spec", "baton.yamlload", "baton.diagnose", "baton.builder", "baton.context",
-    "baton.faults",
+    "baton.faults", "baton.access",
 }  # fmt: skip
-SERVICES = {"baton.controller", "baton.local", "baton.display", "baton.benchtasks"}
-ENTRY_POINTS = {"baton.cli", "baton.cli_types", "baton.__main__", "baton.bench", "baton.testing"}
+SERVICES = {"baton.controller", "baton.local", "baton.display", "baton.benchtasks", "baton.client"}
+SERVICE_PACKAGES = ("baton.worker", "baton.api", "baton.remote")
+ENTRY_POINTS = {"baton.cli", "baton.cli_types", "baton.__main__", "baton.bench", "baton.testing", "baton.server"}
 PROTOCOL = "baton.backends.protocol"
 CONCRETE = {"baton.backends.sqlite", "baton.backends.postgres"}
 HOW_TO_OPEN = "open a store with baton.backends.open_backend"
@@ -38,7 +39,7 @@ def layer(module: str) -> str:
         return "core"
     if module == "baton.backends" or module.startswith("baton.backends."):
         return "backends"
-    if module in SERVICES or module == "baton.worker" or module.startswith("baton.worker."):
+    if module in SERVICES or any(module == p or module.startswith(f"{p}.") for p in SERVICE_PACKAGES):
         return "services"
     if module in ENTRY_POINTS:
         return "entry"
@@ -127,6 +128,6 @@ def test_a_service_typed_against_the_concrete_backend_is_caught() -> None:
 
 
 def test_a_new_module_must_be_given_a_layer() -> None:
-    assert violations({"baton.server": "import baton.model\n"}) == [
-        "baton.server has no layer: add it to tests/unit/test_layering.py"
+    assert violations({"baton.gadget": "import baton.model\n"}) == [
+        "baton.gadget has no layer: add it to tests/unit/test_layering.py"
     ]
