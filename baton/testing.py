@@ -1,7 +1,7 @@
 """Invariant checks over a whole store, for tests (and for operators who suspect a bug).
 
 :func:`check_invariants` recomputes from the task rows what the engine keeps incrementally
-(active counts, per-node remaining counts, wait counters) and returns every disagreement. On a
+(active counts, per-node remaining counts and counts by state, wait counters) and returns every disagreement. On a
 store with the move journal (:func:`baton.backends.journal.record_moves`, which the test suite
 installs on every store it makes) it also walks each task's recorded path and checks every step
 against :data:`baton.states.TASK_MOVES`, so an illegal move made by the SQL fails the suite.
@@ -109,6 +109,12 @@ def _event_problems(
                 f"event {event_id} node {node.name}: remaining {remaining.get(node.name)} "
                 f"but {not_done[node.name]} tasks have not succeeded"
             )
+    counted: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for t in tasks:
+        counted[t.node][t.state.value] += 1
+    kept, counted = store.node_counts(event_id), {node: dict(states) for node, states in counted.items()}
+    if kept != counted:
+        problems.append(f"event {event_id}: the kept counts by node and state {kept} are not the tasks' {counted}")
     complete = {n for n, r in remaining.items() if r == 0}
     for t in tasks:
         expected = unsatisfied_edges(graph, t.node, t.partition, succeeded, complete)

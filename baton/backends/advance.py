@@ -154,6 +154,7 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
     succeeded = tally.succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
     tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
     for e in succeeded:
+        tx.moved(e.event_id, e.node, "running", "succeeded")
         tx.audit(actor, "task.succeeded", f"attempt {e.attempt} succeeded", e.event_id, e.task_id,
                  node=e.node, partition=e.partition)  # fmt: skip
         tally.terminal[e.event_id] += 1
@@ -195,6 +196,7 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
             "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
             (d.state.value, failures, e.report.finished_at, e.report.error, *fence),
         )
+    tx.moved(e.event_id, e.node, "running", d.state.value)
     action = "retry" if d.state is TaskState.READY and failures else d.state.value
     cause = f"attempt {e.attempt} {e.outcome}" + (f": {d.reason}" if d.reason else "")
     tx.audit(actor, f"task.{action}", cause, e.event_id, e.task_id, node=e.node, partition=e.partition)
@@ -234,6 +236,7 @@ def _read_released(tx: Tx, sent: Sent) -> None:
         for r in fetch_all(cursor, Released):
             if r.state == "ready":
                 tx.made_ready()
+                tx.moved(key.event_id, key.node, "pending", "ready")
                 tx.audit("controller", "task.ready", ", ".join(causes), key.event_id, r.id, node=key.node,
                          partition=key.partition)  # fmt: skip
 
@@ -273,6 +276,7 @@ def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> int:
     ready = [r.id for r in rows if r.state == "ready"]
     if ready:
         tx.made_ready(len(ready))
+        tx.moved(event_id, node, "pending", "ready", len(ready))
         tx.audit("controller", "task.ready", cause, event_id, node=node, tasks=len(ready))
     return len(ready)
 
@@ -293,6 +297,7 @@ def block(tx: Tx, failed: Iterable[Ended]) -> dict[int, int]:
                 params += (scope.partition,)
             n = tx.q(sql, params).rowcount
             if n:
+                tx.moved(e.event_id, scope.node, "pending", "upstream_failed", n)
                 counts[e.event_id] += n
                 cause = f"{e.node}[{e.partition or '-'}] failed"
                 tx.audit(

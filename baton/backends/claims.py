@@ -128,6 +128,8 @@ def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float, cl
         (worker_id, expires, tx.now, claim_id, *ids),
     )
     tx.took(len(ids))
+    for c in chosen:
+        tx.moved(c.event_id, c.node, "ready", "running")
     return expires
 
 

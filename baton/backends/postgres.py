@@ -141,7 +141,7 @@ class PostgresBackend(SqlBackend):
                 tx = Tx(_Conn(conn, pipeline), lambda: _read_clock(clock), lambda gid: self._graph_in(tx, gid),
                         _placeholders)  # fmt: skip
                 yield tx
-                tx.flush_audit()
+                tx.flush()
                 if tx.wakes:
                     conn.execute(f"NOTIFY {CHANNEL}")
         except PoolTimeout as exc:

@@ -252,7 +252,7 @@ class SqlReads(ABC):
         with self.transaction(write=False) as tx:
             rows = read_rows(
                 tx, CountRow,
-                "SELECT node, state, COUNT(*) AS n FROM tasks WHERE event_id = ? GROUP BY node, state", (event_id,),
+                "SELECT node, state, n FROM event_node_states WHERE event_id = ? AND n <> 0", (event_id,),
             )  # fmt: skip
         out: dict[str, dict[str, int]] = {}
         for r in rows:

@@ -74,6 +74,7 @@ def reset_for_rerun(
             "finished_at = NULL, cancel_requested = 0, available_at = ?, ready_at = ? WHERE id = ? AND state = ?",
             (new.value, pending, tx.now, tx.now if pending == 0 else None, task_id, old.value),
         )
+        tx.moved(event_id, task_node, old.value, new.value)
     tx.q(
         "UPDATE events SET state = 'running', cancel_requested = 0, finished_at = NULL, "
         "tasks_active = tasks_active + ? WHERE id = ?",

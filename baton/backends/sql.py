@@ -24,7 +24,7 @@ from baton.backends import advance, claims
 from baton.backends.advance import Ended
 from baton.backends.migrate import Revision, Upgrade
 from baton.backends.reads import SqlReads, StateRow
-from baton.backends.rerun import event_head, reset_for_rerun
+from baton.backends.rerun import NodeName, event_head, reset_for_rerun
 from baton.backends.retry import retried
 from baton.backends.tokens import SqlTokens
 from baton.backends.sql_rows import (
@@ -315,6 +315,8 @@ class SqlBackend(SqlTokens, SqlReads):
                     for t in plan.tasks
                 ],
             )
+            for t in plan.tasks:
+                tx.moved(event_id, t.node, None, "ready" if t.pending == 0 else "pending")
             tx.many(
                 "INSERT INTO event_nodes (event_id, node, total, remaining) VALUES (?, ?, ?, ?)",
                 [(event_id, node, n, n) for node, n in plan.node_totals.items()],
@@ -635,11 +637,13 @@ class SqlBackend(SqlTokens, SqlReads):
                 tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
                 tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
             else:
-                n = tx.q(
-                    "UPDATE tasks SET state = 'cancelled', finished_at = ? "
-                    "WHERE event_id = ? AND state IN ('pending', 'ready')",
-                    (tx.now, event_id),
-                ).rowcount
+                n = 0
+                for old in ("pending", "ready"):
+                    sql = (f"UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE event_id = ? AND state = ? "
+                           f"RETURNING {select_list(NodeName)}")  # fmt: skip
+                    for r in read_rows(tx, NodeName, sql, (tx.now, event_id, old)):
+                        tx.moved(event_id, r.node, old, "cancelled")
+                        n += 1
                 tx.q("UPDATE tasks SET cancel_requested = 1 WHERE event_id = ? AND state = 'running'", (event_id,))
                 tx.audit(actor, "task.cancelled", "event cancelled", event_id, tasks=n)
                 advance.settle(tx, {event_id: n})

@@ -141,7 +141,7 @@ class SqliteBackend(SqlBackend):
             tx = Tx(_Eager(conn), time.time(), lambda gid: self._graph_in(tx, gid))
             try:
                 yield tx
-                tx.flush_audit()
+                tx.flush()
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:

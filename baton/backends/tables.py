@@ -82,6 +82,17 @@ event_nodes = sa.Table(
     sa.Column("remaining", INT, nullable=False),
 )
 
+# Per event, node and state: how many tasks are in it, kept in the same transaction as each move
+# (``Tx.moved``), so an event's counts read in O(nodes) however many tasks it has.
+event_node_states = sa.Table(
+    "event_node_states",
+    metadata,
+    sa.Column("event_id", ID, sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("node", TEXT, primary_key=True),
+    sa.Column("state", TEXT, primary_key=True),
+    sa.Column("n", INT, nullable=False),
+)
+
 # Interned (labels, cost) pairs, so a claim filters by a small integer.
 requirements = sa.Table(
     "requirements",

@@ -58,6 +58,7 @@ class Tx:
         self.notify = False  # set when waiting processes should look again after the commit
         self._ready = 0  # tasks made ready in this transaction
         self._taken = 0  # tasks claimed in this transaction
+        self._moves: dict[tuple[int, str, str], int] = {}  # (event, node, state) -> change in its task count
 
     @property
     def now(self) -> float:
@@ -108,6 +109,29 @@ class Tx:
     ) -> None:
         payload = _compact(detail) if detail else "{}"
         self._audit.append((self.now, event_id, task_id, actor, action, cause, payload))
+
+    def moved(self, event_id: int, node: str, old: str | None, new: str, count: int = 1) -> None:
+        """``count`` tasks of the node went from state ``old`` (None: new tasks) to ``new``: kept
+        for ``event_node_states``, written at the commit (see :meth:`flush`)."""
+        if old is not None:
+            key = (event_id, node, old)
+            self._moves[key] = self._moves.get(key, 0) - count
+        key = (event_id, node, new)
+        self._moves[key] = self._moves.get(key, 0) + count
+
+    def flush(self) -> None:
+        """Write what is buffered for the commit: the audit rows, then the per-node state counts.
+        The counts go last and in one order (event, node, state), so concurrent transactions lock
+        those shared rows only for their commit, and alike."""
+        self.flush_audit()
+        moves = sorted((k, n) for k, n in self._moves.items() if n)
+        self._moves.clear()
+        if moves:
+            self.many(
+                "INSERT INTO event_node_states (event_id, node, state, n) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (event_id, node, state) DO UPDATE SET n = event_node_states.n + excluded.n",
+                [(*k, n) for k, n in moves],
+            )
 
     def flush_audit(self) -> None:
         if self._audit:

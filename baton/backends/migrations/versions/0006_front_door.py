@@ -1,8 +1,10 @@
-"""The front door: API tokens, and the claim a task was taken by.
+"""The front door: API tokens, the claim a task was taken by, and task counts by state.
 
 ``tokens`` holds the SHA-256 of each opaque token (never the token), its role and what it is
 limited to. ``tasks.claim_id`` names the claim request that took a running task, so a claim
 retried after its answer was lost gets the same attempts back instead of new ones.
+``event_node_states`` counts an event's tasks per node and state (filled here from the tasks),
+so an event's progress reads in O(nodes).
 
 Revision ID: 0006
 """
@@ -18,6 +20,18 @@ down_revision = "0005"
 
 def upgrade() -> None:
     op.add_column("tasks", sa.Column("claim_id", sa.Text()))
+    op.create_table(
+        "event_node_states",
+        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.ForeignKey("events.id"),
+                  primary_key=True),  # fmt: skip
+        sa.Column("node", sa.Text(), primary_key=True),
+        sa.Column("state", sa.Text(), primary_key=True),
+        sa.Column("n", sa.Integer(), nullable=False),
+    )
+    op.execute(
+        "INSERT INTO event_node_states (event_id, node, state, n) "
+        "SELECT event_id, node, state, COUNT(*) FROM tasks GROUP BY event_id, node, state"
+    )
     op.create_table(
         "tokens",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(always=False),
