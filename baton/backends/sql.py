@@ -26,11 +26,10 @@ from baton.backends.migrate import Revision, Upgrade
 from baton.backends.reads import SqlReads, StateRow
 from baton.backends.rerun import NodeName, event_head, reset_for_rerun
 from baton.backends.retry import retried
-from baton.backends.tokens import SqlTokens
 from baton.backends.sql_rows import (
     FENCED_FROM,
-    AttemptEnd,
     RUNNING_FROM,
+    AttemptEnd,
     Fenced,
     GraphRow,
     HolderRow,
@@ -40,6 +39,7 @@ from baton.backends.sql_rows import (
     SinceRow,
     SpecRow,
 )
+from baton.backends.tokens import SqlTokens
 from baton.backends.tx import Tx, exists, in_list, read_one, read_rows, scalar, select_list
 from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
 from baton.model import Graph

@@ -5,8 +5,9 @@ Layers, lowest first:
 - **core** — pure data and rules (model, records, states, planner, spec, params, settings,
   errors…): imports only the core;
 - **backends** — where state lives: imports only the core and itself;
-- **services** — controller, workers, display, the HTTP app and its clients: the core plus ``baton.backends.protocol``, never a
-  concrete backend, so an HTTP transport can stand in for the database behind them;
+- **services** — controller, workers, display, the HTTP app and its clients: the core plus
+  ``baton.backends.protocol``, never a concrete backend, so an HTTP transport can stand in for
+  the database behind them;
 - **entry points** — the command line, bench, test tools: anything; only they open a backend.
 
 Nothing imports the command line but ``python -m baton``. A new module must be given a layer

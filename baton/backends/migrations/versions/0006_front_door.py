@@ -14,6 +14,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TIME = sa.Double().with_variant(sa.REAL(), "sqlite")
+
 revision = "0006"
 down_revision = "0005"
 
@@ -22,8 +25,7 @@ def upgrade() -> None:
     op.add_column("tasks", sa.Column("claim_id", sa.Text()))
     op.create_table(
         "event_node_states",
-        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.ForeignKey("events.id"),
-                  primary_key=True),  # fmt: skip
+        sa.Column("event_id", ID, sa.ForeignKey("events.id"), primary_key=True),
         sa.Column("node", sa.Text(), primary_key=True),
         sa.Column("state", sa.Text(), primary_key=True),
         sa.Column("n", sa.Integer(), nullable=False),
@@ -34,13 +36,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "tokens",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(always=False),
-                  primary_key=True),  # fmt: skip
+        sa.Column("id", ID, sa.Identity(always=False), primary_key=True),
         sa.Column("digest", sa.Text(), nullable=False, unique=True),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("role", sa.Text(), nullable=False),
         sa.Column("event_types", sa.Text()),
         sa.Column("labels", sa.Text()),
-        sa.Column("created_at", sa.Double().with_variant(sa.REAL(), "sqlite"), nullable=False),
-        sa.Column("revoked_at", sa.Double().with_variant(sa.REAL(), "sqlite")),
+        sa.Column("created_at", TIME, nullable=False),
+        sa.Column("revoked_at", TIME),
     )
