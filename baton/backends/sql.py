@@ -493,7 +493,8 @@ class SqlBackend(SqlTokens, SqlReads):
                f"WHERE worker_id = ? AND task_id IN ({in_list(ids)})")  # fmt: skip
         recorded = {(r.task_id, r.attempt): r.outcome for r in read_rows(tx, AttemptEnd, sql, (worker_id, *ids))}
         said = {(r.task_id, r.attempt): r.outcome for r in reports}
-        stale, duplicate = [], []
+        stale: list[tuple[int, int]] = []
+        duplicate: list[tuple[int, int]] = []
         for pair in rejected:
             outcome = recorded.get(pair)
             same = outcome == said[pair] or (said[pair] is Outcome.SUCCEEDED and outcome == Outcome.INVALID_RESULT)

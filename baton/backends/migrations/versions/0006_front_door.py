@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-TIME = sa.Double().with_variant(sa.REAL(), "sqlite")
+ID: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TIME: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 revision = "0006"
 down_revision = "0005"
