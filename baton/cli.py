@@ -22,9 +22,10 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from baton import cli_server
 from baton.backends import open_backend
 from baton.backends.migrate import HEAD
-from baton.backends.protocol import ReadStore, Store
+from baton.backends.protocol import ReadStore, Store, WorkerLink
 from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds, Text
 from baton.controller import Controller, ControllerConfig
 from baton.display import node_table, print_summary, summary, waiting_notes
@@ -74,6 +75,21 @@ def db_option(fn: F) -> F:
     return click.option(
         "--db", default=None, type=Text(4096), help="Database URL (default: BATON_DB or sqlite:///.baton/baton.db)."
     )(fn)
+
+
+def server_options(fn: F) -> F:
+    """--server, --token and --ca-file: reach the store through a baton server instead."""
+    fn = click.option(
+        "--ca-file", type=click.Path(dir_okay=False, exists=True), envvar="BATON_CA_FILE", default=None,
+        help="CA bundle to check the server's certificate with (default: the system's).",
+    )(fn)  # fmt: skip
+    fn = click.option(
+        "--token", type=Text(256), envvar="BATON_TOKEN", default=None, help="API token for --server (or BATON_TOKEN)."
+    )(fn)
+    return click.option(
+        "--server", type=Text(2048), envvar="BATON_SERVER", default=None,
+        help="A baton server's URL (or BATON_SERVER): go through its API, not the database.",
+    )(fn)  # fmt: skip
 
 
 def param_option(fn: F) -> F:
@@ -326,6 +342,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--max-log-bytes", type=BYTES, default=None)
 @click.option("--exit-when-idle", "idle_s", type=SECONDS, default=None, help="Exit after this many idle seconds.")
 @click.option("--event", "only_event", type=EVENT_ID, default=None, help="Take only this event's tasks.")
+@server_options
 @db_option
 @handle_errors
 def worker(
@@ -335,21 +352,41 @@ def worker(
     name: str,
     idle_s: float | None,
     only_event: int | None,
+    server: str | None,
+    token: str | None,
+    ca_file: str | None,
     db: str | None,
     config_file: str | None,
     **flags: Any,
 ) -> None:
-    """Run a task server: pull tasks that fit, run them, report. SIGTERM drains it."""
+    """Run a task server: pull tasks that fit, run them, report. SIGTERM drains it.
+
+    With --server URL --token T it holds no database credentials: it works through a
+    baton server, whose lease, heartbeat and caps it keeps."""
     from baton.worker.loop import Worker, WorkerConfig
 
     settings = settings_from(config_file, db=db, **flags)
     capacity = {"slots": slots, **dict(resources)}
-    config = WorkerConfig.from_settings(
-        settings, capacity=capacity, labels=frozenset(labels), name=name, exit_when_idle_s=idle_s, event_id=only_event
-    )
-    instance = Worker(backend_for(settings), config)
+    shape: dict[str, Any] = {"capacity": capacity, "labels": frozenset(labels), "name": name,
+                             "exit_when_idle_s": idle_s, "event_id": only_event}  # fmt: skip
+    link: WorkerLink
+    if server is None:
+        link, where = backend_for(settings), settings.db
+        config = WorkerConfig.from_settings(settings, **shape)
+    else:
+        from baton.remote.http import Session
+        from baton.remote.link import HttpLink
+
+        remote = HttpLink(Session(server, token or "", ca_file=ca_file))
+        terms = remote.terms()
+        config = WorkerConfig.from_settings(
+            settings, lease_s=terms.lease_s, heartbeat_s=terms.heartbeat_s, max_result_bytes=terms.max_result_bytes,
+            max_log_bytes=terms.max_log_bytes, idle_poll_s=max(settings.idle_poll_s, 3 * terms.long_poll_s), **shape,
+        )  # fmt: skip
+        link, where = remote, server
+    instance = Worker(link, config)
     instance.install_signal_handlers()
-    click.echo(f"worker {instance.id} capacity {capacity} labels {sorted(labels)} on {settings.db}", err=True)
+    click.echo(f"worker {instance.id} capacity {capacity} labels {sorted(labels)} on {where}", err=True)
     instance.run()
 
 
@@ -614,6 +651,9 @@ def db_current(db: str | None, config_file: str | None) -> None:
         click.echo(f"revision {revision.describe()} (head): up to date")
     else:
         click.echo(f"revision {revision.describe()}; this release is at {HEAD}: run `baton db upgrade`")
+
+
+cli_server.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -5,7 +5,9 @@ BatonError
 │   ├── GraphInvalid        a graph file or builder failed validation (lists every problem)
 │   ├── ParamsInvalid       an event's parameters do not fit the graph's schema
 │   ├── NotFound            an event, graph or task that does not exist
-│   └── Conflict            e.g. an idempotency key reused with other parameters
+│   ├── Conflict            e.g. an idempotency key reused with other parameters
+│   ├── Unauthenticated     no token, or one that is unknown or revoked (HTTP 401)
+│   └── Forbidden           a token whose role or limits do not allow the request (HTTP 403)
 ├── StaleReport             a report or heartbeat for an attempt that is no longer current
 └── BackendError            the store failed (driver errors are translated to this)
     ├── TransientError      worth retrying: connection lost, deadlock, serialization failure
@@ -70,7 +72,20 @@ class NotFound(UsageError):
 
 
 class Conflict(UsageError):
-    """The request contradicts what is already stored."""
+    """The request contradicts what is already stored (``existing_event``: the event it
+    contradicts, where there is one)."""
+
+    def __init__(self, message: str, existing_event: int | None = None) -> None:
+        super().__init__(message)
+        self.existing_event = existing_event
+
+
+class Unauthenticated(UsageError):
+    """The request carries no valid token (missing, unknown or revoked)."""
+
+
+class Forbidden(UsageError):
+    """The token is valid, but its role or limits do not allow this request."""
 
 
 class StaleReport(BatonError):

@@ -25,6 +25,9 @@ from baton.params import DEFAULT_MAX_PARAMS_BYTES
 DEFAULT_DB = "sqlite:///.baton/baton.db"
 ENV_PREFIX = "BATON_"
 CONFIG_VARIABLE = "BATON_CONFIG"  # names the settings file, like --config
+# How a client or remote worker reaches a server (per process, like --server and --token): not
+# settings, but credentials all the same, kept from tasks like the database URL.
+SERVER_VARIABLES = frozenset({"BATON_SERVER", "BATON_TOKEN", "BATON_CA_FILE"})
 DAY_S = 86_400.0
 HOUR_S = 3600.0
 SQLITE_PAGE_BYTES = 4096  # SQLite's default page size, which Baton's database files have
@@ -61,6 +64,17 @@ class Settings(BaseSettings):
     sweep_s: float = _seconds(1.0, "controller: how often to look for expired leases and ended backoffs", upto=HOUR_S)
     lead_ttl_s: float = _seconds(
         4.0, "controller: a dead leader's role passes to a standby after this long", upto=HOUR_S
+    )
+    # --- the HTTP server (baton server) ------------------------------------------------------------
+    long_poll_s: float = _seconds(20.0, "server: longest an idle remote worker's wait for work is held", upto=300.0)
+    token_cache_s: float = _seconds(
+        5.0, "server: a token lookup is reused this long (a revoked token works at most this long)", upto=300.0
+    )
+    max_request_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, le=1024**3, description="server: cap on an API request body (413 above)"
+    )
+    max_worker_request_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024**3, description="server: cap on a task server's request body"
     )
     # --- SQLite -----------------------------------------------------------------------------------
     sqlite_synchronous: SqliteSynchronous = Field(
@@ -114,10 +128,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` without any settings variable or the settings file's: what a task's process
-    inherits, so task code never sees the database URL (it may hold a password); other
-    ``BATON_*`` variables are kept."""
-    ours = {env_name(k) for k in Settings.model_fields} | {CONFIG_VARIABLE}
+    """``environ`` without any settings variable, the settings file's or a server's URL and
+    token: what a task's process inherits, so task code never sees the database URL (it may
+    hold a password) or its worker's token; other ``BATON_*`` variables are kept."""
+    ours = {env_name(k) for k in Settings.model_fields} | {CONFIG_VARIABLE} | SERVER_VARIABLES
     return {k: v for k, v in environ.items() if k.upper() not in ours}
 
 

@@ -168,14 +168,15 @@ class ReadStore(Protocol):
         self,
         *,
         event_type: str | None = None,
+        event_types: Sequence[str] | None = None,
         state: EventState | None = None,
         since: float | None = None,
         until: float | None = None,
         before: int | None = None,
         limit: int = 20,
     ) -> list[EventRecord]:
-        """Events newest first, submitted in ``[since, until)``; the next page starts
-        ``before`` the last id of this one."""
+        """Events newest first, submitted in ``[since, until)`` (``event_types``: only of
+        those); the next page starts ``before`` the last id of this one."""
         ...
 
     def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
@@ -199,6 +200,8 @@ class ReadStore(Protocol):
         """An event's tasks in id order; the next page starts ``after`` the last id of this one
         (``limit`` None: all of them, for tools that need the whole event)."""
         ...
+
+    def task(self, task_id: int) -> TaskRecord: ...
 
     def attempts(self, task_ids: Sequence[int]) -> list[AttemptRecord]: ...
 

@@ -168,6 +168,12 @@ class Where:
             self.terms.append(term)
             self.params.append(value)
 
+    def add_in(self, column: str, values: Sequence[Any] | None) -> None:
+        """``column IN (values)``; an empty list matches nothing."""
+        if values is not None:
+            self.terms.append(f"{column} IN ({in_list(values)})" if values else "1 = 0")
+            self.params.extend(values)
+
     @property
     def sql(self) -> str:
         return " WHERE " + " AND ".join(self.terms) if self.terms else ""
@@ -206,6 +212,7 @@ class SqlReads(ABC):
         self,
         *,
         event_type: str | None = None,
+        event_types: Sequence[str] | None = None,
         state: EventState | None = None,
         since: float | None = None,
         until: float | None = None,
@@ -214,6 +221,7 @@ class SqlReads(ABC):
     ) -> list[EventRecord]:
         where = Where()
         where.add("e.type = ?", event_type)
+        where.add_in("e.type", None if event_types is None else sorted(event_types))
         where.add("e.state = ?", state.value if state is not None else None)
         where.add("e.submitted_at >= ?", since)
         where.add("e.submitted_at < ?", until)
@@ -246,6 +254,14 @@ class SqlReads(ABC):
             sql, params = sql + " LIMIT ?", [*params, limit]
         with self.transaction(write=False) as tx:
             return [r.record() for r in read_rows(tx, TaskRow, sql, params)]
+
+    @retried
+    def task(self, task_id: int) -> TaskRecord:
+        with self.transaction(write=False) as tx:
+            row = read_one(tx, TaskRow, f"SELECT {select_list(TaskRow)} FROM tasks WHERE id = ?", (task_id,))
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return row.record()
 
     @retried
     def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:

@@ -274,7 +274,10 @@ class SqlBackend(SqlTokens, SqlReads):
         if row is None:
             return None
         if row.type != event_type or row.params != canonical:
-            raise Conflict(f"idempotency key {key!r} already names event {row.id} with other parameters; use a new key")
+            raise Conflict(
+                f"idempotency key {key!r} already names event {row.id} with other parameters; use a new key",
+                existing_event=int(row.id),
+            )
         return int(row.id)
 
     @retried

@@ -1,0 +1,65 @@
+"""The HTTP app of ``baton server``: the event communication server (``/api/v1``) and the task
+communication server (``/worker/v1``) in one process, over one open store.
+
+:func:`create_app` takes a store an entry point opened and the settings it resolved; it opens
+nothing itself. Routes are plain functions run in the server's thread pool (the store's calls
+block), except the workers' long poll, which waits on the change count without a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI, Request
+
+from baton.api import catalog, events, gateway, problems
+from baton.api.auth import Authenticator, check
+from baton.api.changes import ChangeWatch
+from baton.api.limits import BodyLimit
+from baton.api.state import AppState, state_of
+from baton.backends.protocol import Store
+from baton.settings import Settings
+
+API_TITLE = "Baton"
+THREADS = 64
+
+
+def _authenticated(request: Request) -> None:
+    check(request, state_of(request).auth)
+
+
+def create_app(store: Store, settings: Settings) -> FastAPI:
+    changes = ChangeWatch(store, safety_poll_s=min(1.0, settings.idle_poll_s))
+    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the pool the store's calls run in (one per event loop): long polls hold none of it
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        changes.start()
+        try:
+            yield
+        finally:
+            changes.stop()
+
+    app = FastAPI(
+        title=API_TITLE,
+        version="1",
+        summary="Events in, per-partition task graphs out, run by task servers that pull work.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        dependencies=[Depends(_authenticated)],
+    )
+    app.state.baton = state
+    problems.install(app)
+    for module in (events, catalog, gateway):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        larger={gateway.router.prefix: settings.max_worker_request_bytes},
+    )
+    return app

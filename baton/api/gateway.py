@@ -1,0 +1,144 @@
+"""``/worker/v1``: the task communication server. Remote task servers reach the store only
+through these routes, holding a URL and a ``worker`` token; the server holds the database.
+
+Each route is one verb of :class:`~baton.backends.protocol.WorkerLink`, so fencing, leases and
+idempotency live once, in the store's transactions, whichever way a worker connects:
+
+- ``register``: declare capacity and labels (a token limited to labels refuses others); the
+  answer carries the server's timings and caps, which the worker keeps;
+- ``claim``: hand in reports and take up to 64 tasks in one transaction; a retried ``claim_id``
+  answers the same attempts; each report is answered ``recorded``, ``duplicate`` or ``stale``;
+- ``wait``: an idle worker's long poll (about 20 s), answered as soon as the store changes;
+- ``report``, ``heartbeat`` (one statement per worker, whatever it holds; its answer says which
+  attempts to stop), ``leave``, ``graphs/{id}``.
+
+A worker's id on the server is the one it chose plus its token's id, so a token can neither
+speak for another token's workers nor collide with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Request
+
+from baton.access import Action, TokenRecord
+from baton.api.auth import needs, token_of
+from baton.api.state import state_of, store_of
+from baton.api.wire import GraphOut
+from baton.api.worker_wire import (
+    AnswerOut,
+    ClaimIn,
+    ClaimOut,
+    ClaimWire,
+    HeartbeatIn,
+    HeartbeatOut,
+    LeaveIn,
+    Registered,
+    ReportsIn,
+    ReportsOut,
+    StopOut,
+    Terms,
+    WaitIn,
+    WaitOut,
+    WorkerIn,
+)
+from baton.errors import Forbidden, NotFound
+from baton.records import Report, WorkerInfo
+
+router = APIRouter(prefix="/worker/v1", tags=["task servers"])
+WORK = needs(Action.WORK)
+
+
+def scoped(worker_id: str, token: TokenRecord) -> str:
+    """The id a worker has on the server: its own, tied to the token it speaks with."""
+    return f"{worker_id}@t{token.id}"
+
+
+def _labels(token: TokenRecord, labels: Sequence[str]) -> frozenset[str]:
+    wanted = frozenset(labels)
+    problem = token.labels_problem(wanted)
+    if problem:
+        raise Forbidden(problem)
+    return wanted
+
+
+def answers(
+    reports: Sequence[Report], stale: Sequence[tuple[int, int]], duplicate: Sequence[tuple[int, int]]
+) -> list[AnswerOut]:
+    stale_set, duplicate_set = set(stale), set(duplicate)
+
+    def answer(pair: tuple[int, int]) -> AnswerOut:
+        said = "stale" if pair in stale_set else "duplicate" if pair in duplicate_set else "recorded"
+        return AnswerOut(task_id=pair[0], attempt=pair[1], answer=said)
+
+    return [answer((r.task_id, r.attempt)) for r in reports]
+
+
+@router.get("/terms", response_model=Terms, **WORK)
+def terms(request: Request) -> Terms:
+    state = state_of(request)
+    s = state.settings
+    return Terms(lease_s=s.lease_s, heartbeat_s=s.heartbeat_interval_s, long_poll_s=state.long_poll_s,
+                 max_result_bytes=s.max_result_bytes, max_log_bytes=s.max_log_bytes,
+                 max_request_bytes=state.max_worker_body_bytes)  # fmt: skip
+
+
+@router.post("/register", response_model=Registered, **WORK)
+def register(request: Request, body: WorkerIn) -> Registered:
+    token = token_of(request)
+    worker_id = scoped(body.id, token)
+    info = WorkerInfo(worker_id, body.name, body.host, body.pid, dict(body.capacity), _labels(token, body.labels))
+    store_of(request).register_worker(info)
+    return Registered(worker_id=worker_id)
+
+
+@router.post("/claim", response_model=ClaimOut, **WORK)
+def claim(request: Request, body: ClaimIn) -> ClaimOut:
+    token = token_of(request)
+    state = state_of(request)
+    changes = state.changes.count  # before the claim looks: a change after it moves the count on
+    reports = [r.report() for r in body.reports]
+    result = state.store.claim(
+        scoped(body.worker_id, token), dict(body.free), _labels(token, body.labels), body.max_tasks,
+        state.settings.lease_s, reports, body.event_id, claim_id=body.claim_id,
+    )  # fmt: skip
+    return ClaimOut(claims=[ClaimWire.of(c) for c in result.claims],
+                    answers=answers(reports, result.rejected, result.duplicate), changes=changes)  # fmt: skip
+
+
+@router.post("/wait", response_model=WaitOut, **WORK)
+async def wait(request: Request, body: WaitIn) -> WaitOut:
+    token_of(request)
+    state = state_of(request)
+    changes = await state.changes.wait(body.since, min(body.wait_s, state.long_poll_s))
+    return WaitOut(changes=changes, changed=changes > body.since)
+
+
+@router.post("/report", response_model=ReportsOut, **WORK)
+def report(request: Request, body: ReportsIn) -> ReportsOut:
+    token = token_of(request)
+    reports = [r.report() for r in body.reports]
+    result = store_of(request).report(scoped(body.worker_id, token), reports)
+    return ReportsOut(answers=answers(reports, result.stale, result.duplicate))
+
+
+@router.post("/heartbeat", response_model=HeartbeatOut, **WORK)
+def heartbeat(request: Request, body: HeartbeatIn) -> HeartbeatOut:
+    token = token_of(request)
+    state = state_of(request)
+    running = [(int(t), int(a)) for t, a in body.running]
+    orders = state.store.heartbeat(scoped(body.worker_id, token), running, state.settings.lease_s)
+    return HeartbeatOut(stop=[StopOut.of(o) for o in orders])
+
+
+@router.post("/leave", status_code=204, **WORK)
+def leave(request: Request, body: LeaveIn) -> None:
+    store_of(request).deregister_worker(scoped(body.worker_id, token_of(request)))
+
+
+@router.get("/graphs/{graph_id}", response_model=GraphOut, **WORK)
+def graph(request: Request, graph_id: int) -> GraphOut:
+    if not 1 <= graph_id <= 2**62:
+        raise NotFound(f"no graph {graph_id}")
+    return GraphOut.of(store_of(request).graph(graph_id), with_spec=True)

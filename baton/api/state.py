@@ -1,0 +1,38 @@
+"""What the app holds (set once by :func:`baton.api.app.create_app`): reached by its routes
+through the request, never through a global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from baton.api.auth import Authenticator
+from baton.api.changes import ChangeWatch
+from baton.backends.protocol import Store
+from baton.settings import Settings
+
+
+@dataclass
+class AppState:
+    store: Store
+    settings: Settings
+    auth: Authenticator
+    changes: ChangeWatch
+
+    @property
+    def long_poll_s(self) -> float:
+        return self.settings.long_poll_s
+
+    @property
+    def max_worker_body_bytes(self) -> int:
+        return self.settings.max_worker_request_bytes
+
+
+def state_of(request: Request) -> AppState:
+    state: AppState = request.app.state.baton
+    return state
+
+
+def store_of(request: Request) -> Store:
+    return state_of(request).store

@@ -1,0 +1,164 @@
+"""The task servers' protocol, ``/worker/v1``: the bodies both sides build (the server's routes
+in :mod:`baton.api.gateway`, the workers' link in :mod:`baton.remote.link`). Plain pydantic, so a
+remote worker needs nothing of the server's stack.
+
+Results, parameters and inputs travel as JSON *text*: the store keeps them as text, so nothing
+is parsed and written again on the way."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from baton.records import Claim, Report, StopOrder
+from baton.states import Outcome
+
+MAX_CLAIM = 64  # tasks per claim
+MAX_REPORTS = 512  # reports per request
+MAX_WAIT_S = 30.0
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+Count = Annotated[int, Field(ge=0, le=2**31)]
+Key = Annotated[int, Field(ge=1, le=2**62)]
+Time = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)]
+Answer = Literal["recorded", "duplicate", "stale"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkerIn(Strict):
+    id: Id
+    name: Id
+    host: Id
+    pid: Count
+    capacity: dict[Id, Count] = Field(max_length=64)
+    labels: list[Id] = Field(default_factory=list, max_length=256)
+
+
+class Terms(BaseModel):
+    """The timings and caps a worker of this server must keep (the server's settings, not the
+    worker's)."""
+
+    lease_s: float
+    heartbeat_s: float
+    long_poll_s: float
+    max_result_bytes: int
+    max_log_bytes: int
+    max_request_bytes: int
+
+
+class Registered(BaseModel):
+    worker_id: str = Field(description="the worker's id on the server: its own, tied to its token")
+
+
+class ReportIn(Strict):
+    task_id: Key
+    attempt: Key
+    outcome: Outcome
+    started_at: Time
+    finished_at: Time
+    result: str | None = Field(None, description="the result as JSON text")
+    error: str | None = None
+    exit_code: int | None = Field(None, ge=-(2**31), le=2**31)
+    stdout: str = ""
+    stderr: str = ""
+
+    @classmethod
+    def of(cls, r: Report) -> ReportIn:
+        return cls(task_id=r.task_id, attempt=r.attempt, outcome=r.outcome, started_at=r.started_at,
+                   finished_at=r.finished_at, result=r.result_json, error=r.error, exit_code=r.exit_code,
+                   stdout=r.stdout, stderr=r.stderr)  # fmt: skip
+
+    def report(self) -> Report:
+        return Report(self.task_id, self.attempt, self.outcome, self.started_at, self.finished_at, self.result,
+                      self.error, self.exit_code, self.stdout, self.stderr)  # fmt: skip
+
+
+class ClaimIn(Strict):
+    worker_id: Id
+    claim_id: Id = Field(description="made by the worker, new for each claim; a retry reuses it")
+    free: dict[Id, Count] = Field(max_length=64)
+    labels: list[Id] = Field(default_factory=list, max_length=256)
+    max_tasks: int = Field(ge=0, le=MAX_CLAIM)
+    reports: list[ReportIn] = Field(default_factory=list, max_length=MAX_REPORTS)
+    event_id: Key | None = None
+
+
+class ClaimWire(BaseModel):
+    task_id: int
+    attempt: int
+    event_id: int
+    event_type: str
+    graph_id: int
+    node: str
+    partition: str
+    params: str
+    inputs: str
+    lease_expires_at: float
+
+    @classmethod
+    def of(cls, c: Claim) -> ClaimWire:
+        return cls(task_id=c.task_id, attempt=c.attempt, event_id=c.event_id, event_type=c.event_type,
+                   graph_id=c.graph_id, node=c.node, partition=c.partition, params=c.params_json,
+                   inputs=c.inputs_json, lease_expires_at=c.lease_expires_at)  # fmt: skip
+
+    def claim(self) -> Claim:
+        return Claim(self.task_id, self.attempt, self.event_id, self.event_type, self.graph_id, self.node,
+                     self.partition, self.params, self.inputs, self.lease_expires_at)  # fmt: skip
+
+
+class AnswerOut(BaseModel):
+    task_id: int
+    attempt: int
+    answer: Answer
+
+
+class ClaimOut(BaseModel):
+    claims: list[ClaimWire]
+    answers: list[AnswerOut] = Field(description="one per report sent with the claim")
+    changes: int = Field(description="the server's change count before this claim: pass to /wait as since")
+
+
+class ReportsIn(Strict):
+    worker_id: Id
+    reports: list[ReportIn] = Field(max_length=MAX_REPORTS)
+
+
+class ReportsOut(BaseModel):
+    answers: list[AnswerOut]
+
+
+class HeartbeatIn(Strict):
+    worker_id: Id
+    running: list[tuple[Key, Key]] = Field(max_length=100_000, description="(task_id, attempt) of each attempt held")
+
+
+class StopOut(BaseModel):
+    task_id: int
+    attempt: int
+    reason: str
+
+    @classmethod
+    def of(cls, s: StopOrder) -> StopOut:
+        return cls(task_id=s.task_id, attempt=s.attempt, reason=s.reason)
+
+
+class HeartbeatOut(BaseModel):
+    stop: list[StopOut]
+
+
+class WaitIn(Strict):
+    worker_id: Id
+    since: Count = Field(description="the changes count of the worker's last claim")
+    wait_s: float = Field(20.0, ge=0, le=MAX_WAIT_S)
+
+
+class WaitOut(BaseModel):
+    changes: int
+    changed: bool
+
+
+class LeaveIn(Strict):
+    worker_id: Id
