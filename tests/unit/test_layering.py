@@ -29,7 +29,15 @@ CORE = {
 }  # fmt: skip
 SERVICES = {"baton.controller", "baton.local", "baton.display", "baton.benchtasks", "baton.client"}
 SERVICE_PACKAGES = ("baton.worker", "baton.api", "baton.remote")
-ENTRY_POINTS = {"baton.cli", "baton.cli_types", "baton.__main__", "baton.bench", "baton.testing", "baton.server"}
+ENTRY_POINTS = {
+    "baton.cli",
+    "baton.cli_types",
+    "baton.__main__",
+    "baton.bench",
+    "baton.testing",
+    "baton.server",
+    "baton.cli_server",
+}
 PROTOCOL = "baton.backends.protocol"
 CONCRETE = {"baton.backends.sqlite", "baton.backends.postgres"}
 HOW_TO_OPEN = "open a store with baton.backends.open_backend"
