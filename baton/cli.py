@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 the event failed (or was cancelled); 2 bad input or usa
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import logging
@@ -14,110 +13,42 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.live import Live
 
 from baton import cli_server
-from baton.backends import open_backend
 from baton.backends.migrate import HEAD
 from baton.backends.protocol import ReadStore, Store, WorkerLink
-from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds, Text
+from baton.cli_common import (
+    EXIT_FAILED,
+    backend_for,
+    db_option,
+    handle_errors,
+    json_option,
+    param_option,
+    server_options,
+    settings_from,
+    wait_option,
+)
+from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds
 from baton.controller import Controller, ControllerConfig
 from baton.display import node_table, print_summary, summary, waiting_notes
-from baton.errors import BackendError, BatonError, NotFound, UsageError
+from baton.errors import BackendError, NotFound
 from baton.local import LocalWorkers, check_fits, labels_needed, local_log_dir
 from baton.model import Graph
-from baton.params import DEFAULT_MAX_PARAMS_BYTES, parse_cli_params, validate_params
+from baton.params import parse_cli_params, validate_params
 from baton.planner import critical_path, plan
-from baton.settings import CONFIG_VARIABLE, Settings, load_settings
+from baton.settings import Settings
 from baton.spec import load_graph_file
 from baton.states import EventState
 
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
 # The shape of local runs and of a worker (per process, so flags, not settings).
 DEFAULT_WORKERS, DEFAULT_SLOTS = 2, 4
-
-
-def handle_errors(fn: F) -> F:
-    """Map Baton's errors to messages and exit codes, in one place."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except UsageError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        except BackendError as exc:
-            click.echo(f"backend error: {exc}", err=True)
-            sys.exit(EXIT_BACKEND)
-        except BatonError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_FAILED)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def db_option(fn: F) -> F:
-    fn = click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False),
-        envvar=CONFIG_VARIABLE,
-        help="TOML settings file (keys as in BATON_* variables, lower case).",
-    )(fn)
-    return click.option(
-        "--db", default=None, type=Text(4096), help="Database URL (default: BATON_DB or sqlite:///.baton/baton.db)."
-    )(fn)
-
-
-def server_options(fn: F) -> F:
-    """--server, --token and --ca-file: reach the store through a baton server instead."""
-    fn = click.option(
-        "--ca-file", type=click.Path(dir_okay=False, exists=True), envvar="BATON_CA_FILE", default=None,
-        help="CA bundle to check the server's certificate with (default: the system's).",
-    )(fn)  # fmt: skip
-    fn = click.option(
-        "--token", type=Text(256), envvar="BATON_TOKEN", default=None, help="API token for --server (or BATON_TOKEN)."
-    )(fn)
-    return click.option(
-        "--server", type=Text(2048), envvar="BATON_SERVER", default=None,
-        help="A baton server's URL (or BATON_SERVER): go through its API, not the database.",
-    )(fn)  # fmt: skip
-
-
-def param_option(fn: F) -> F:
-    return click.option(
-        "--param",
-        "-p",
-        "params",
-        multiple=True,
-        type=Text(DEFAULT_MAX_PARAMS_BYTES),
-        metavar="NAME=VALUE",
-        help="An event parameter; repeat for several.",
-    )(fn)
-
-
-def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
-
-
-def wait_option(fn: F) -> F:
-    return click.option("--wait", is_flag=True, help="Wait for the event to finish; exit 1 if it failed.")(fn)
-
-
-def settings_from(config_file: str | None, **flags: Any) -> Settings:
-    return load_settings(config_file, **flags)
-
-
-def backend_for(settings: Settings, migrate: bool = True) -> Store:
-    return open_backend(settings.db, settings, migrate=migrate)
 
 
 def event_params(graph: Graph, pairs: Sequence[str]) -> dict[str, Any]:

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 import click
 
 from baton.access import Role, new_token, token_digest
+from baton.cli_common import backend_for, db_option, handle_errors, settings_from
 from baton.cli_types import EVENT_ID, NAME, TEXT
 from baton.server import DEFAULT_HOST, DEFAULT_PORT
 
 
 def register(cli: click.Group) -> None:
-    from baton.cli import backend_for, db_option, handle_errors, settings_from
-
     @cli.command()
     @click.option("--host", default=DEFAULT_HOST, show_default=True, type=TEXT, help="Address to listen on.")
     @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))

@@ -37,6 +37,7 @@ ENTRY_POINTS = {
     "baton.testing",
     "baton.server",
     "baton.cli_server",
+    "baton.cli_common",
 }
 PROTOCOL = "baton.backends.protocol"
 CONCRETE = {"baton.backends.sqlite", "baton.backends.postgres"}
