@@ -40,6 +40,10 @@ AWAY: dict[str, Any] = {
     "reconnect_s": 0.0,
     "postgres_pool_size": 9,
     "postgres_connect_timeout_s": 2.0,
+    "long_poll_s": 7.5,
+    "token_cache_s": 0.5,
+    "max_request_bytes": 300_000,
+    "max_worker_request_bytes": 3 * 1024 * 1024,
 }
 # What the child runs: the same call as ``baton worker`` with no flags.
 READ_BACK = "from baton.settings import load_settings; print(load_settings().model_dump_json())"
