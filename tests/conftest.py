@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from pgserver import PgServer, find_bindir
+from serving import Served
 
 from baton.backends import open_backend
 from baton.backends.journal import record_moves
@@ -140,3 +141,13 @@ def baton(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture
+def served(backend: Store, tmp_path: Path) -> Iterator[Served]:
+    """A real ``baton server`` over the test's store (both backends), on a loopback port."""
+    server = Served(backend.url, tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

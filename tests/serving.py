@@ -1,0 +1,136 @@
+"""A real ``baton server`` for tests: a subprocess on a free loopback port, over a given store.
+
+``Served.start`` waits for ``/healthz``; ``mint`` makes tokens straight in the store (as
+``baton token create`` does); ``kill``/``restart`` are for fault tests. TLS: pass ``tls`` (see
+:func:`make_tls`), and clients verify with ``ca_file``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from baton.access import Role, new_token, token_digest
+from baton.backends.protocol import TokenStore
+
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Tls:
+    cert: Path
+    key: Path
+    ca_file: Path
+
+
+def make_tls(folder: Path) -> Tls:
+    """A throwaway certificate authority and a server certificate for 127.0.0.1 and localhost."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    paths = Tls(folder / "server.pem", folder / "server.key", folder / "ca.pem")
+    cert.cert_chain_pems[0].write_to_path(str(paths.cert))
+    for extra in cert.cert_chain_pems[1:]:
+        extra.write_to_path(str(paths.cert), append=True)
+    cert.private_key_pem.write_to_path(str(paths.key))
+    ca.cert_pem.write_to_path(str(paths.ca_file))
+    return paths
+
+
+def mint(store: TokenStore, role: Role, name: str = "", event_types: Iterable[str] | None = None,
+         labels: Iterable[str] | None = None) -> str:  # fmt: skip
+    """A new token of ``role`` (returned; the store keeps its digest)."""
+    token = new_token(role)
+    store.create_token(token_digest(token), role, name or role.value, event_types, labels)
+    return token
+
+
+class Served:
+    """``baton server`` as a subprocess, logging to ``log``."""
+
+    def __init__(
+        self,
+        db_url: str,
+        folder: Path,
+        *,
+        tls: Tls | None = None,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.db_url = db_url
+        self.folder = folder
+        self.tls = tls
+        self.env = env or {}
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = folder / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> str | bool:
+        return str(self.tls.ca_file) if self.tls else True
+
+    def start(self) -> Served:
+        args = [sys.executable, "-m", "baton", "server", "--port", str(self.port), "--db", self.db_url]
+        if self.tls:
+            args += ["--cert", str(self.tls.cert), "--key", str(self.tls.key)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=log, env={**os.environ, **self.env})
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"baton server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", verify=self.verify, timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"baton server did not answer /healthz within {START_TIMEOUT_S} s:\n{self.log.read_text()}")
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, verify=self.verify, timeout=30.0)
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> Served:
+        self.kill()
+        return self.start()
