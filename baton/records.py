@@ -206,6 +206,21 @@ class ClaimResult:
 
 
 @dataclass(frozen=True)
+class ClaimRequest:
+    """One worker's claim, as :meth:`~baton.backends.protocol.WorkerLink.claim` takes it: for
+    callers that gather several into one transaction (the server's group commit)."""
+
+    worker_id: str
+    free: Mapping[str, int]
+    labels: frozenset[str]
+    limit: int
+    lease_s: float
+    reports: tuple[Report, ...] = ()
+    event_id: int | None = None
+    claim_id: str | None = None
+
+
+@dataclass(frozen=True)
 class StopOrder:
     """Heartbeat reply: stop this attempt (its lease is gone, or its event was cancelled)."""
 

@@ -28,6 +28,7 @@ from baton.planner import Plan
 from baton.records import (
     AttemptRecord,
     AuditRecord,
+    ClaimRequest,
     ClaimResult,
     EventRecord,
     GraphRecord,
@@ -96,6 +97,15 @@ class WorkerLink(ChangeFeed, Protocol):
         ...
 
     def deregister_worker(self, worker_id: str) -> None: ...
+
+
+class GatheringLink(WorkerLink, Protocol):
+    """A worker link that can take several workers' claims in one transaction: for the server,
+    which gathers the claims arriving together into one commit."""
+
+    def claim_many(self, requests: Sequence[ClaimRequest]) -> list[ClaimResult]:
+        """Each request as :meth:`WorkerLink.claim` would do it, in order, in one transaction."""
+        ...
 
 
 class ControllerStore(ChangeFeed, Protocol):
@@ -257,7 +267,7 @@ class TokenStore(Protocol):
     def revoke_token(self, token_id: int) -> TokenRecord: ...
 
 
-class Store(WorkerLink, ControllerStore, OperatorStore, ReadStore, TokenStore, Protocol):
+class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore, Protocol):
     """Everything, with the lifecycle: what ``open_backend`` returns to an entry point."""
 
     @property

@@ -47,6 +47,7 @@ from baton.params import params_size_problem, text_problem
 from baton.planner import Plan
 from baton.records import (
     Claim,
+    ClaimRequest,
     ClaimResult,
     EventRecord,
     GraphRecord,
@@ -402,31 +403,47 @@ class SqlBackend(SqlTokens, SqlReads):
         event_id: int | None = None,
         claim_id: str | None = None,
     ) -> ClaimResult:
+        request = ClaimRequest(worker_id, free, labels, limit, lease_s, tuple(reports), event_id, claim_id)
         with self.transaction() as tx:
-            rejected, tally = self._record_reports(tx, worker_id, reports)
-            faults.point("report.before_commit" if reports else "")
-            if claim_id is not None:
-                again, expires = claims.taken_by(tx, worker_id, claim_id, self.row_lock)
-                if again:  # this request was answered before, and the answer lost: the same attempts
-                    tally.apply(tx)
-                    got = claims.build_claims(tx, again, expires, self._events)
-                    return ClaimResult(got, *self._duplicates(tx, worker_id, reports, rejected))
-            # Statements are sent before earlier answers are read where order allows, so that on
-            # a pipelined database they share round trips: the releases travel with the pick
-            # (which must see them), the counter updates with the upstream results. The counters
-            # go last: the event's shared rows stay locked only for the commit.
-            got = self._claim_in(tx, worker_id, free, labels, limit, lease_s, tally, event_id, claim_id)
-            if tally.read(tx) and len(got) < limit:
-                # what the counters released (a fan-in's downstream) may take the capacity left
-                left = dict(free)
-                for c in got:
-                    for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
-                        left[key] = left.get(key, 0) - amount
-                more = self._claim_in(
-                    tx, worker_id, left, labels, limit - len(got), lease_s, advance.Tally(), event_id, claim_id
-                )
-                got += more
-            return ClaimResult(got, *self._duplicates(tx, worker_id, reports, rejected))
+            return self._claim_tx(tx, request)
+
+    @retried
+    def claim_many(self, requests: Sequence[ClaimRequest]) -> list[ClaimResult]:
+        """Several workers' claims in one transaction, in order, each as :meth:`claim` would do it
+        (one commit for all: the server gathers the claims that arrive together)."""
+        with self.transaction() as tx:
+            ids = sorted({r.task_id for request in requests for r in request.reports})
+            if ids and len(requests) > 1 and self.row_lock:
+                # lock every reported task in one order first, as a single claim does, so that two
+                # transactions never wait on each other's rows
+                read_rows(tx, IdRow, f"SELECT id FROM tasks t WHERE t.id IN ({in_list(ids)}) ORDER BY t.id "
+                                     f"{self.row_lock}", ids)  # fmt: skip
+            return [self._claim_tx(tx, request) for request in requests]
+
+    def _claim_tx(self, tx: Tx, q: ClaimRequest) -> ClaimResult:
+        rejected, tally = self._record_reports(tx, q.worker_id, q.reports)
+        faults.point("report.before_commit" if q.reports else "")
+        if q.claim_id is not None:
+            again, expires = claims.taken_by(tx, q.worker_id, q.claim_id, self.row_lock)
+            if again:  # this request was answered before, and the answer lost: the same attempts
+                tally.apply(tx)
+                got = claims.build_claims(tx, again, expires, self._events)
+                return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, rejected))
+        # Statements are sent before earlier answers are read where order allows, so that on
+        # a pipelined database they share round trips: the releases travel with the pick
+        # (which must see them), the counter updates with the upstream results. The counters
+        # go last: the event's shared rows stay locked only for the commit.
+        got = self._claim_in(tx, q.worker_id, q.free, q.labels, q.limit, q.lease_s, tally, q.event_id, q.claim_id)
+        if tally.read(tx) and len(got) < q.limit:
+            # what the counters released (a fan-in's downstream) may take the capacity left
+            left = dict(q.free)
+            for c in got:
+                for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
+                    left[key] = left.get(key, 0) - amount
+            more = self._claim_in(tx, q.worker_id, left, q.labels, q.limit - len(got), q.lease_s, advance.Tally(),
+                                  q.event_id, q.claim_id)  # fmt: skip
+            got += more
+        return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, rejected))
 
     def _claim_in(
         self,
