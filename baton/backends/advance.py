@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from baton.backends.tx import Cursor, Tx, fetch_all, fetch_one, read_rows, select_list
+from baton.backends.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_rows, select_list
 from baton.model import DepMode
 from baton.planner import blocked_by
 from baton.records import Report
@@ -154,7 +154,6 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
     succeeded = tally.succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
     tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
     for e in succeeded:
-        tx.moved(e.event_id, e.node, "running", "succeeded")
         tx.audit(actor, "task.succeeded", f"attempt {e.attempt} succeeded", e.event_id, e.task_id,
                  node=e.node, partition=e.partition)  # fmt: skip
         tally.terminal[e.event_id] += 1
@@ -196,7 +195,8 @@ def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
             "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
             (d.state.value, failures, e.report.finished_at, e.report.error, *fence),
         )
-    tx.moved(e.event_id, e.node, "running", d.state.value)
+    if d.state.value in COUNTED:  # a retry (running -> ready) moves no counted state
+        tx.moved(e.event_id, e.node, "running", d.state.value)
     action = "retry" if d.state is TaskState.READY and failures else d.state.value
     cause = f"attempt {e.attempt} {e.outcome}" + (f": {d.reason}" if d.reason else "")
     tx.audit(actor, f"task.{action}", cause, e.event_id, e.task_id, node=e.node, partition=e.partition)

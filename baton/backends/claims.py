@@ -127,9 +127,7 @@ def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float, cl
         f"started_at = ?, cancel_requested = 0, claim_id = ? WHERE id IN ({in_list(ids)})",
         (worker_id, expires, tx.now, claim_id, *ids),
     )
-    tx.took(len(ids))
-    for c in chosen:
-        tx.moved(c.event_id, c.node, "ready", "running")
+    tx.took(len(ids))  # ready -> running: neither is a counted state (see Tx.moved)
     return expires
 
 

@@ -320,7 +320,8 @@ class SqlBackend(SqlTokens, SqlReads):
                 ],
             )
             for t in plan.tasks:
-                tx.moved(event_id, t.node, None, "ready" if t.pending == 0 else "pending")
+                if t.pending:
+                    tx.moved(event_id, t.node, None, "pending")
             tx.many(
                 "INSERT INTO event_nodes (event_id, node, total, remaining) VALUES (?, ?, ?, ?)",
                 [(event_id, node, n, n) for node, n in plan.node_totals.items()],

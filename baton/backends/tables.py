@@ -83,7 +83,8 @@ event_nodes = sa.Table(
 )
 
 # Per event, node and state: how many tasks are in it, kept in the same transaction as each move
-# (``Tx.moved``), so an event's counts read in O(nodes) however many tasks it has.
+# (``Tx.moved``), so an event's counts read in O(nodes) however many tasks it has. Only the
+# states in ``tx.COUNTED``: the others are known without counting (see ``SqlReads.node_counts``).
 event_node_states = sa.Table(
     "event_node_states",
     metadata,
@@ -91,6 +92,9 @@ event_node_states = sa.Table(
     sa.Column("node", TEXT, primary_key=True),
     sa.Column("state", TEXT, primary_key=True),
     sa.Column("n", INT, nullable=False),
+    # SQLite: the rows live in the key's own tree, so a commit that moves tasks rewrites one
+    # page of this table, not a table page and an index page
+    sqlite_with_rowid=False,
 )
 
 # Interned (labels, cost) pairs, so a claim filters by a small integer.

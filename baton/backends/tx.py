@@ -37,6 +37,12 @@ class Connection(Protocol):
 
 
 R = TypeVar("R", bound=tuple[Any, ...])
+# The task states counted per event and node as tasks move. Succeeded ones are known from
+# event_nodes (total - remaining), running ones from the running tasks (few: at most the slots of
+# every worker), and ready ones are the rest: none of the hot moves (ready -> running -> succeeded)
+# needs writing down twice.
+COUNTED = frozenset({"pending", "failed", "upstream_failed", "cancelled"})
+MOVES_PER_STATEMENT = 200  # rows of one state-count upsert (SQLite allows 32,766 parameters)
 _compact = json.JSONEncoder(separators=(",", ":"), default=str).encode  # built once: audit rows are hot
 
 
@@ -111,13 +117,16 @@ class Tx:
         self._audit.append((self.now, event_id, task_id, actor, action, cause, payload))
 
     def moved(self, event_id: int, node: str, old: str | None, new: str, count: int = 1) -> None:
-        """``count`` tasks of the node went from state ``old`` (None: new tasks) to ``new``: kept
-        for ``event_node_states``, written at the commit (see :meth:`flush`)."""
-        if old is not None:
+        """``count`` tasks of the node went from state ``old`` (None: new tasks) to ``new``.
+        Only the :data:`COUNTED` states are kept (in ``event_node_states``, written at the
+        commit: see :meth:`flush`); the others are known without counting them, so the claim and
+        success paths write nothing here (see ``SqlReads.node_counts``)."""
+        if old in COUNTED:
             key = (event_id, node, old)
             self._moves[key] = self._moves.get(key, 0) - count
-        key = (event_id, node, new)
-        self._moves[key] = self._moves.get(key, 0) + count
+        if new in COUNTED:
+            key = (event_id, node, new)
+            self._moves[key] = self._moves.get(key, 0) + count
 
     def flush(self) -> None:
         """Write what is buffered for the commit: the audit rows, then the per-node state counts.
@@ -126,11 +135,13 @@ class Tx:
         self.flush_audit()
         moves = sorted((k, n) for k, n in self._moves.items() if n)
         self._moves.clear()
-        if moves:
-            self.many(
-                "INSERT INTO event_node_states (event_id, node, state, n) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (event_id, node, state) DO UPDATE SET n = event_node_states.n + excluded.n",
-                [(*k, n) for k, n in moves],
+        for start in range(0, len(moves), MOVES_PER_STATEMENT):  # one statement, not one per row
+            chunk = moves[start : start + MOVES_PER_STATEMENT]
+            self.q(
+                "INSERT INTO event_node_states (event_id, node, state, n) VALUES "
+                + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT (event_id, node, state) DO UPDATE SET n = event_node_states.n + excluded.n",
+                [value for (event_id, node, state), n in chunk for value in (event_id, node, state, n)],
             )
 
     def flush_audit(self) -> None:

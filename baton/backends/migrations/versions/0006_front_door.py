@@ -3,8 +3,9 @@
 ``tokens`` holds the SHA-256 of each opaque token (never the token), its role and what it is
 limited to. ``tasks.claim_id`` names the claim request that took a running task, so a claim
 retried after its answer was lost gets the same attempts back instead of new ones.
-``event_node_states`` counts an event's tasks per node and state (filled here from the tasks),
-so an event's progress reads in O(nodes).
+``event_node_states`` counts an event's tasks per node in the states not known otherwise
+(pending, failed, upstream_failed, cancelled; filled here from the tasks), so an event's
+progress reads in O(nodes).
 
 Revision ID: 0006
 """
@@ -29,10 +30,12 @@ def upgrade() -> None:
         sa.Column("node", sa.Text(), primary_key=True),
         sa.Column("state", sa.Text(), primary_key=True),
         sa.Column("n", sa.Integer(), nullable=False),
+        sqlite_with_rowid=False,
     )
     op.execute(
         "INSERT INTO event_node_states (event_id, node, state, n) "
-        "SELECT event_id, node, state, COUNT(*) FROM tasks GROUP BY event_id, node, state"
+        "SELECT event_id, node, state, COUNT(*) FROM tasks "
+        "WHERE state IN ('pending', 'failed', 'upstream_failed', 'cancelled') GROUP BY event_id, node, state"
     )
     op.create_table(
         "tokens",
