@@ -223,13 +223,20 @@ class Metrics:
         if self._thread is not None:
             self._thread.join(timeout=STOP_WAIT_S)
 
+    def try_refresh(self) -> bool:
+        """:meth:`refresh`, or, when the store cannot be read, keep the last values, count the
+        failure and say so (the next round tries again)."""
+        try:
+            self.refresh()
+        except Exception as exc:
+            self.refresh_errors.inc()
+            log.warning("cannot read the metrics from the store: %s", exc)
+            return False
+        return True
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.refresh()
-            except Exception as exc:  # the store is away: keep the last values, try again later
-                self.refresh_errors.inc()
-                log.warning("cannot read the metrics from the store: %s", exc)
+            self.try_refresh()
             self._stop.wait(self.refresh_s)
 
 

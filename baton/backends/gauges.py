@@ -21,20 +21,27 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from baton.backends.retry import retried
-from baton.backends.tx import Tx, read_one, read_rows, scalar, select_list
+from baton.backends.tx import Tx, in_list, read_one, read_rows, scalar, select_list
 from baton.records import Activity, MetricsSample
 from baton.states import Outcome, TaskState
 
 EVENT_ENDS = ("event.succeeded", "event.failed", "event.cancelled")
 TASK_ENDS = ("task.succeeded", "task.failed", "task.cancelled")  # an attempt that ended its task
-STORE_ENDED = (Outcome.LOST.value, Outcome.RELEASED.value)  # attempts the store ended, not the worker
+LOST = Outcome.LOST.value
+STORE_ENDED = frozenset({LOST, Outcome.RELEASED.value})  # attempts the store ended, not their worker
 ATTEMPT = "attempt "  # how the cause of every attempt's end begins: "attempt 3 failed: ..."
+IN_CHUNK = 500  # ids per IN list
+
+
+class EventHead(NamedTuple):
+    id: int
+    state: str
 
 
 class StateCount(NamedTuple):
@@ -108,10 +115,7 @@ class SqlGauges:
         the ``audit_id`` of an earlier sample, so that every row up to it has committed; None
         (either): count nothing. A worker silent for over ``stale_after_s`` is stale."""
         with self.transaction(write=False) as tx:
-            events = _counts(tx, "SELECT state, COUNT(*) AS n FROM events WHERE state IN ('submitted', 'running') "
-                                 "GROUP BY state")  # fmt: skip
-            tasks = _counts(tx, "SELECT s.state, SUM(s.n) AS n FROM events e JOIN event_node_states s "
-                                "ON s.event_id = e.id WHERE e.state = 'running' GROUP BY s.state")  # fmt: skip
+            events, tasks = _queue(tx)
             oldest = read_one(tx, Oldest, "SELECT MIN(available_at) AS oldest FROM tasks "
                                           "WHERE state = 'ready' AND available_at <= ?", (tx.now,))  # fmt: skip
             slots = _slots(tx, stale_after_s)
@@ -121,14 +125,24 @@ class SqlGauges:
             else:
                 activity = _activity(tx, after, through, limit)
             return MetricsSample(
-                at=tx.now, audit_id=audit_id, events=events, tasks={s: tasks.get(s, 0) for s in TaskState},
+                at=tx.now, audit_id=audit_id, events=events, tasks=tasks,
                 oldest_ready_at=oldest.oldest if oldest else None, workers_online=slots.online,
                 workers_stale=slots.stale, slots_used=slots.used, slots_free=slots.free, activity=activity,
             )  # fmt: skip
 
 
-def _counts(tx: Tx, sql: str) -> dict[str, int]:
-    return {r.state: int(r.n) for r in read_rows(tx, StateCount, sql)}
+def _queue(tx: Tx) -> tuple[dict[str, int], dict[str, int]]:
+    """Unfinished events by state, and the tasks of the running ones by state: the events table
+    is read once (it has no index by state), each running event's counts by its key."""
+    unfinished = read_rows(tx, EventHead, "SELECT id, state FROM events WHERE state IN ('submitted', 'running')")
+    running = [e.id for e in unfinished if e.state == "running"]
+    tasks: Counter[str] = Counter()
+    for at in range(0, len(running), IN_CHUNK):
+        ids = running[at : at + IN_CHUNK]
+        sql = f"SELECT state, SUM(n) AS n FROM event_node_states WHERE event_id IN ({in_list(ids)}) GROUP BY state"
+        for r in read_rows(tx, StateCount, sql, ids):
+            tasks[r.state] += int(r.n)
+    return dict(Counter(e.state for e in unfinished)), {s.value: tasks[s.value] for s in TaskState}
 
 
 @dataclass(frozen=True)
@@ -163,36 +177,24 @@ def _slots(tx: Tx, stale_after_s: float) -> Slots:
 def _activity(tx: Tx, after: int, through: int, limit: int) -> Activity:
     rows = read_rows(tx, AuditEnd, _ACTIVITY, (after, through, limit))
     tally = _Tally()
-    seen = 0
-    for head, attempts in _grouped(rows):
-        seen += 1
-        tally.add(head, attempts)
-    return tally.activity(rows[-1].id if seen >= limit else through)
+    counted, i = 0, 0
+    while i < len(rows):  # an audit row comes once per attempt of its task, in a run
+        j = i + 1
+        while j < len(rows) and rows[j].id == rows[i].id:
+            j += 1
+        tally.add(rows[i], rows[i:j])
+        counted, i = counted + 1, j
+    return tally.activity(rows[-1].id if counted >= limit else through)
 
 
-@dataclass(frozen=True)
-class AttemptEnd:
-    worker_id: str | None
-    outcome: str | None
-    started_at: float | None
-    finished_at: float | None
-
-
-def _grouped(rows: list[AuditEnd]) -> Iterator[tuple[AuditEnd, dict[int, AttemptEnd]]]:
-    """Each audit row once, with its task's attempts by number."""
-    i = 0
-    while i < len(rows):
-        head, attempts = rows[i], {}
-        while i < len(rows) and rows[i].id == head.id:
-            r = rows[i]
-            if r.attempt is not None:
-                attempts[int(r.attempt)] = AttemptEnd(r.worker_id, r.outcome, r.started_at, r.finished_at)
-            i += 1
-        yield head, attempts
+def _attempt(rows: Sequence[AuditEnd], number: int) -> AuditEnd | None:
+    """The row (of one audit row's run) that carries attempt ``number`` of its task."""
+    return next((r for r in rows if r.attempt == number), None)
 
 
 class _Tally:
-    """Audit rows folded into the counts and observations of an :class:`Activity`."""
+    """Audit rows folded into the counts and observations of an :class:`Activity`. This runs
+    over every task end, so it stays plain: no per-row objects beyond the rows read."""
 
     def __init__(self) -> None:
         self.submitted: Counter[str] = Counter()
@@ -203,33 +205,37 @@ class _Tally:
         self.queue_wait_s: list[float] = []
         self.dispatch_s: list[float] = []
 
-    def add(self, row: AuditEnd, attempts: Mapping[int, AttemptEnd]) -> None:
-        if row.action == "event.submitted":
+    def add(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
+        action = row.action
+        if action == "event.submitted":
             self.submitted[row.event_type or ""] += 1
-        elif row.action in EVENT_ENDS:
-            self.finished[(row.event_type or "", row.action.removeprefix("event."))] += 1
-        elif row.action == "report.rejected":
+        elif action in EVENT_ENDS:
+            self.finished[(row.event_type or "", action[len("event.") :])] += 1
+        elif action == "report.rejected":
             self.stale_reports += _stale(row, attempts)
         elif row.cause.startswith(ATTEMPT):
             self._ended(row, attempts)
 
-    def _ended(self, row: AuditEnd, attempts: Mapping[int, AttemptEnd]) -> None:
+    def _ended(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
         """An attempt's end: ``cause`` is "attempt N OUTCOME[: why]" (see ``advance``)."""
-        number, _, rest = row.cause.removeprefix(ATTEMPT).partition(" ")
-        if not number.isdigit():
+        words = row.cause.split(" ", 3)
+        if len(words) < 3 or not words[1].isdigit():
             return
-        n, outcome = int(number), rest.partition(":")[0].strip()
-        if outcome == Outcome.LOST and row.actor == "controller":
+        n, outcome = int(words[1]), words[2].rstrip(":")
+        if outcome == LOST and row.actor == "controller":
             self.lease_expirations += 1
-        ended = attempts.get(n)
-        if outcome not in STORE_ENDED and ended and ended.started_at is not None and ended.finished_at is not None:
+        ended = _attempt(attempts, n) if outcome not in STORE_ENDED else None
+        if ended is not None and ended.started_at is not None and ended.finished_at is not None:
             self.run_s.append(max(0.0, ended.finished_at - ended.started_at))
-        # the task row still tells of this attempt only if it ended the task and nothing reset it since
-        if row.action in TASK_ENDS and row.task_attempt == n and row.task_state == row.action.removeprefix("task."):
-            if row.claimed_at is not None and row.available_at is not None:
-                self.queue_wait_s.append(max(0.0, row.claimed_at - row.available_at))
-            if row.claimed_at is not None and row.ready_at is not None:
-                self.dispatch_s.append(max(0.0, row.claimed_at - row.ready_at))
+        # the task row tells of this attempt only if it ended the task and nothing reset it since
+        if row.claimed_at is None or row.task_attempt != n or row.action not in TASK_ENDS:
+            return
+        if row.task_state != row.action[len("task.") :]:
+            return
+        if row.available_at is not None:
+            self.queue_wait_s.append(max(0.0, row.claimed_at - row.available_at))
+        if row.ready_at is not None:
+            self.dispatch_s.append(max(0.0, row.claimed_at - row.ready_at))
 
     def activity(self, through: int) -> Activity:
         return Activity(
@@ -239,12 +245,12 @@ class _Tally:
         )  # fmt: skip
 
 
-def _stale(row: AuditEnd, attempts: Mapping[int, AttemptEnd]) -> int:
+def _stale(row: AuditEnd, attempts: Sequence[AuditEnd]) -> int:
     """1 when a refused report was stale; 0 when it repeated one this worker had recorded (the
     store splits them the same way: a replay finds its attempt recorded by that worker, as the
     worker ended it, while a stale one finds another worker's, none, or one the store ended)."""
     attempt = json.loads(row.detail).get("attempt")
-    recorded = attempts.get(attempt) if isinstance(attempt, int) else None
+    recorded = _attempt(attempts, attempt) if isinstance(attempt, int) else None
     worker = row.actor.removeprefix("worker:")
     replay = recorded is not None and recorded.worker_id == worker and recorded.outcome not in STORE_ENDED
     return 0 if replay else 1

@@ -20,6 +20,7 @@ from serving import Served, free_port, mint
 from baton.access import Role
 from baton.api.app import create_app
 from baton.api.metrics import Metrics, _EventTypes
+from baton.backends import open_backend
 from baton.backends.protocol import Store
 from baton.builder import GraphBuilder
 from baton.controller import Controller
@@ -320,3 +321,16 @@ def test_event_types_past_the_cap_are_counted_as_other(backend: Store) -> None:
     assert 'baton_events_submitted_total{event_type="t2"} 1.0' in text
     assert 'baton_events_submitted_total{event_type="other"} 1.0' in text
     assert 't3"' not in text
+
+
+def test_a_failed_read_keeps_the_last_values_and_is_counted(store_url: str) -> None:
+    store = open_backend(store_url, Settings(reconnect_s=0.0))
+    metrics = Metrics(store, refresh_s=300.0, stale_after_s=30.0)
+    assert metrics.try_refresh()
+    before = metrics.render().decode()
+    store.close()
+    assert not metrics.try_refresh()
+    after = metrics.render().decode()
+    assert "baton_metrics_refresh_errors_total 1.0" in after
+    kept = [line for line in before.splitlines() if line.startswith(("baton_tasks", "baton_metrics_refreshed"))]
+    assert kept and all(line in after.splitlines() for line in kept)
