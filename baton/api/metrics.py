@@ -35,9 +35,10 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton.access import Action
-from baton.api.auth import needs
+from baton.api.auth import needs, token_of
 from baton.api.state import state_of
 from baton.backends.protocol import MetricsStore
+from baton.errors import Forbidden
 from baton.records import Activity, MetricsSample
 from baton.states import TaskState
 
@@ -297,5 +298,8 @@ router = APIRouter(tags=["metrics"])
     **needs(Action.READ),
 )
 async def scrape(request: Request) -> Response:
-    """Every metric in Prometheus text format, rendered from memory (see ``docs/metrics.md``)."""
+    """Every metric in Prometheus text format, rendered from memory (see ``docs/metrics.md``).
+    The counts cover every event type, so a token limited to some is refused."""
+    if token_of(request).event_types is not None:
+        raise Forbidden("/metrics counts every event type: scrape with a token not limited to event types")
     return Response(state_of(request).metrics.render(), media_type=TEXT_FORMAT)

@@ -215,6 +215,11 @@ def test_labels_are_route_templates_and_never_ids_partitions_or_paths(backend: S
             assert http.delete(f"/api/v1/events/{event.id}").status_code == 405
             too_big = http.post("/api/v1/events", content=b"x" * (3 * 1024 * 1024))  # refused before routing
             assert too_big.status_code == 413
+        with server.client(mint(backend, Role.VIEWER, event_types=[TYPE])) as http:
+            refused = http.get("/metrics")  # the counts cover every event type
+            assert refused.status_code == 403 and "event types" in refused.json()["detail"]
+        with server.client(mint(backend, Role.WORKER)) as http:
+            assert http.get("/metrics").status_code == 403
         with server.client(viewer) as http:
             scrape(http)
             samples = wait_until(http, lambda s: refreshed(s) > 0, "a read")
