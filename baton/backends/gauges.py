@@ -177,14 +177,14 @@ def _slots(tx: Tx, stale_after_s: float) -> Slots:
 def _activity(tx: Tx, after: int, through: int, limit: int) -> Activity:
     rows = read_rows(tx, AuditEnd, _ACTIVITY, (after, through, limit))
     tally = _Tally()
-    counted, i = 0, 0
+    counted, i, last = 0, 0, through
     while i < len(rows):  # an audit row comes once per attempt of its task, in a run
-        j = i + 1
-        while j < len(rows) and rows[j].id == rows[i].id:
+        j, last = i + 1, rows[i].id
+        while j < len(rows) and rows[j].id == last:
             j += 1
         tally.add(rows[i], rows[i:j])
         counted, i = counted + 1, j
-    return tally.activity(rows[-1].id if counted >= limit else through)
+    return tally.activity(last if counted >= limit else through)
 
 
 def _attempt(rows: Sequence[AuditEnd], number: int) -> AuditEnd | None:
@@ -218,10 +218,11 @@ class _Tally:
 
     def _ended(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
         """An attempt's end: ``cause`` is "attempt N OUTCOME[: why]" (see ``advance``)."""
-        words = row.cause.split(" ", 3)
-        if len(words) < 3 or not words[1].isdigit():
+        number, _, rest = row.cause.removeprefix(ATTEMPT).partition(" ")
+        if not number.isdigit():
             return
-        n, outcome = int(words[1]), words[2].rstrip(":")
+        n = int(number)
+        outcome, _, _ = rest.partition(":")
         if outcome == LOST and row.actor == "controller":
             self.lease_expirations += 1
         ended = _attempt(attempts, n) if outcome not in STORE_ENDED else None
