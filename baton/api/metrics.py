@@ -89,9 +89,9 @@ class _StoreGauges(Collector):
         self.metrics = metrics
 
     def collect(self) -> Iterable[Metric]:
-        sample, at = self.metrics.sample, self.metrics.refreshed_at
-        if sample is None:
+        if self.metrics.last is None:
             return
+        sample, at = self.metrics.last
         yield _labelled("baton_events", "Unfinished events by state.", sample.events, ("submitted", "running"))
         yield _labelled(
             "baton_tasks", "Tasks of running events by state (the queue depth).", sample.tasks, list(TaskState)
@@ -124,8 +124,7 @@ class Metrics:
         self.store = store
         self.refresh_s = refresh_s
         self.stale_after_s = stale_after_s
-        self.sample: MetricsSample | None = None
-        self.refreshed_at = 0.0
+        self.last: tuple[MetricsSample, float] | None = None  # the last sample, and when (Unix time) it was read
         self._after: int | None = None  # the last audit id counted
         self._seen: int | None = None  # the newest audit id at the previous read: counted up to next
         self._types = _EventTypes(MAX_EVENT_TYPES)
@@ -201,7 +200,7 @@ class Metrics:
         if self._after is not None:
             self._count(sample.activity)
         self._after, self._seen = sample.activity.through, sample.audit_id
-        self.sample, self.refreshed_at = sample, time.time()
+        self.last = (sample, time.time())  # one reference: a scrape never sees half of two reads
 
     def _count(self, activity: Activity) -> None:
         for event_type, n in activity.submitted.items():
