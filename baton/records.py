@@ -227,3 +227,40 @@ class StopOrder:
     task_id: int
     attempt: int
     reason: str
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the audit says happened store-wide between two of its ids, whoever did it (this
+    server, database-connected workers, controllers): the counts behind the server's metrics.
+
+    Queue wait and dispatch latency are measured once per task end, for the attempt that ended
+    the task (an attempt that ends in a retry has its ready time replaced by the retry's);
+    run time for every attempt a worker ran to an end (not those the store ended: lost leases,
+    released claims)."""
+
+    through: int  # the last audit id counted: the next read starts after it
+    submitted: Mapping[str, int] = field(default_factory=dict)  # by event type
+    finished: Mapping[tuple[str, str], int] = field(default_factory=dict)  # by (event type, state)
+    lease_expirations: int = 0
+    stale_reports: int = 0  # reports refused as stale (not those refused as sent twice)
+    run_s: tuple[float, ...] = ()
+    queue_wait_s: tuple[float, ...] = ()  # claimable (available_at) -> claimed
+    dispatch_latency_s: tuple[float, ...] = ()  # ready (last dependency done) -> claimed
+
+
+@dataclass(frozen=True)
+class MetricsSample:
+    """The store's state for the metrics, read in one transaction, plus the activity since the
+    previous sample (see :meth:`~baton.backends.protocol.MetricsStore.metrics_sample`)."""
+
+    at: float  # the database's clock when it was read
+    audit_id: int  # the newest audit id then (0: none)
+    events: Mapping[str, int]  # unfinished events by state (submitted, running)
+    tasks: Mapping[str, int]  # the tasks of running events by state
+    oldest_ready_at: float | None  # since when the longest-waiting claimable task has waited
+    workers_online: int
+    workers_stale: int  # active, but silent for longer than the given limit
+    slots_used: int  # of online workers
+    slots_free: int
+    activity: Activity

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     token_cache_s: float = _seconds(
         5.0, "server: a token lookup is reused this long (a revoked token works at most this long)", upto=300.0
     )
+    metrics_refresh_s: float = _seconds(
+        5.0, "server: how often /metrics reads its database-derived values (never per scrape)", upto=300.0
+    )
     max_request_bytes: int = Field(
         2 * 1024 * 1024, ge=1024, le=1024**3, description="server: cap on an API request body (413 above)"
     )

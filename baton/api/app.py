@@ -14,10 +14,11 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 
-from baton.api import catalog, events, gateway, problems
+from baton.api import catalog, events, gateway, metrics, problems
 from baton.api.auth import Authenticator, check
 from baton.api.changes import ChangeWatch
 from baton.api.limits import BodyLimit
+from baton.api.metrics import HttpMetrics, Metrics
 from baton.api.state import AppState, state_of
 from baton.backends.protocol import Store
 from baton.settings import Settings
@@ -32,16 +33,19 @@ def _authenticated(request: Request) -> None:
 
 def create_app(store: Store, settings: Settings) -> FastAPI:
     changes = ChangeWatch(store, safety_poll_s=min(1.0, settings.idle_poll_s))
-    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes)
+    measured = Metrics(store, refresh_s=settings.metrics_refresh_s, stale_after_s=settings.lease_s)
+    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes, measured)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # the pool the store's calls run in (one per event loop): long polls hold none of it
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         changes.start()
+        measured.start()
         try:
             yield
         finally:
+            measured.stop()
             changes.stop()
 
     app = FastAPI(
@@ -55,11 +59,12 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     )
     app.state.baton = state
     problems.install(app)
-    for module in (events, catalog, gateway):
+    for module in (events, catalog, gateway, metrics):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_request_bytes,
         larger={gateway.router.prefix: settings.max_worker_request_bytes},
     )
+    app.add_middleware(HttpMetrics, metrics=measured)  # outermost: it times the body cap's refusals too
     return app

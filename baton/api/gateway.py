@@ -103,6 +103,7 @@ def claim(request: Request, body: ClaimIn) -> ClaimOut:
         scoped(body.worker_id, token), dict(body.free), _labels(token, body.labels), body.max_tasks,
         state.settings.lease_s, reports, body.event_id, claim_id=body.claim_id,
     )  # fmt: skip
+    state.metrics.observe_claim(len(result.claims))
     return ClaimOut(claims=[ClaimWire.of(c) for c in result.claims],
                     answers=answers(reports, result.rejected, result.duplicate), changes=changes)  # fmt: skip
 

@@ -4,6 +4,7 @@ through the request, never through a global."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -12,6 +13,9 @@ from baton.api.changes import ChangeWatch
 from baton.backends.protocol import Store
 from baton.settings import Settings
 
+if TYPE_CHECKING:  # the metrics module reaches its own through this state
+    from baton.api.metrics import Metrics
+
 
 @dataclass
 class AppState:
@@ -19,6 +23,7 @@ class AppState:
     settings: Settings
     auth: Authenticator
     changes: ChangeWatch
+    metrics: Metrics
 
     @property
     def long_poll_s(self) -> float:

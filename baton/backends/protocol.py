@@ -10,6 +10,7 @@ of them without the caller changing:
 - :class:`ReadStore`: status, logs, audit, the API and the UI; reads change nothing, and
   lists are keyset-paginated (pass the last id you got; never an offset, never a total count);
 - :class:`TokenStore`: the HTTP server's API tokens, by digest;
+- :class:`MetricsStore`: what the HTTP server's metrics read, every few seconds;
 - :class:`Store`: all of them plus opening and closing, which only entry points hold
   (``baton.backends.open_backend`` makes one).
 
@@ -33,6 +34,7 @@ from baton.records import (
     EventRecord,
     GraphRecord,
     LogChunk,
+    MetricsSample,
     NodeProgress,
     Report,
     ReportAnswers,
@@ -267,7 +269,19 @@ class TokenStore(Protocol):
     def revoke_token(self, token_id: int) -> TokenRecord: ...
 
 
-class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore, Protocol):
+class MetricsStore(Protocol):
+    """What the server's metrics read: one transaction every few seconds, never one per scrape."""
+
+    def metrics_sample(self, after: int | None, through: int | None, limit: int, stale_after_s: float) -> MetricsSample:
+        """The gauges now (unfinished events and their tasks by state, the oldest claimable task,
+        workers and their slots; a worker silent for over ``stale_after_s`` is stale), and what
+        the audit rows ``after`` < id <= ``through`` record (at most ``limit``; the activity's
+        ``through`` says how far it got). Pass as ``through`` the ``audit_id`` of an earlier
+        sample: rows up to it have all committed, which the newest ones may not have yet."""
+        ...
+
+
+class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore, MetricsStore, Protocol):
     """Everything, with the lifecycle: what ``open_backend`` returns to an entry point."""
 
     @property

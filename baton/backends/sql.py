@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from baton import faults
 from baton.backends import advance, claims
 from baton.backends.advance import Ended
+from baton.backends.gauges import SqlGauges
 from baton.backends.migrate import Revision, Upgrade
 from baton.backends.reads import SqlReads, StateRow
 from baton.backends.rerun import NodeName, event_head, reset_for_rerun
@@ -115,7 +116,7 @@ class _Recent(OrderedDict[K, V]):
             self.popitem(last=False)
 
 
-class SqlBackend(SqlTokens, SqlReads):
+class SqlBackend(SqlTokens, SqlGauges, SqlReads):
     """Backend verbs over a SQL database; see :mod:`baton.backends.protocol`."""
 
     dialect = ""  # "sqlite", "postgresql"
