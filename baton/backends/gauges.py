@@ -139,10 +139,26 @@ def _queue(tx: Tx) -> tuple[dict[str, int], dict[str, int]]:
     tasks: Counter[str] = Counter()
     for at in range(0, len(running), IN_CHUNK):
         ids = running[at : at + IN_CHUNK]
-        sql = f"SELECT state, SUM(n) AS n FROM event_node_states WHERE event_id IN ({in_list(ids)}) GROUP BY state"
-        for r in read_rows(tx, StateCount, sql, ids):
-            tasks[r.state] += int(r.n)
+        found = {r.state: int(r.n or 0) for r in read_rows(tx, StateCount, _task_states(len(ids)), ids * 4)}
+        total = found.pop("total", 0)
+        tasks.update(found)
+        tasks[TaskState.READY.value] += total - sum(found.values())  # what no other state holds
     return dict(Counter(e.state for e in unfinished)), {s.value: tasks[s.value] for s in TaskState}
+
+
+def _task_states(n: int) -> str:
+    """The tasks of ``n`` events by state, as ``SqlReads.node_counts`` reads one event's: the
+    counted states as kept, succeeded from event_nodes, running from the running tasks, and the
+    total (ready ones are what is left)."""
+    ids = in_list(range(n))
+    return (
+        "WITH running AS MATERIALIZED (SELECT event_id FROM tasks WHERE state = 'running' "
+        "AND lease_expires_at IS NOT NULL) "
+        f"SELECT state, SUM(n) AS n FROM event_node_states WHERE event_id IN ({ids}) GROUP BY state "
+        f"UNION ALL SELECT 'succeeded', SUM(total - remaining) FROM event_nodes WHERE event_id IN ({ids}) "
+        f"UNION ALL SELECT 'total', SUM(total) FROM event_nodes WHERE event_id IN ({ids}) "
+        f"UNION ALL SELECT 'running', COUNT(*) FROM running WHERE event_id IN ({ids})"
+    )
 
 
 @dataclass(frozen=True)
