@@ -40,14 +40,17 @@ class Session:
             raise UsageError("a server needs a token (--token or BATON_TOKEN)")
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
-        self.client = httpx.Client(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=CONNECT_S),
-            verify=ca_file if ca_file else True,
-            transport=transport,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=60.0),
-        )
+        try:
+            self.client = httpx.Client(
+                base_url=self.url,
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s, connect=CONNECT_S),
+                verify=ca_file if ca_file else True,
+                transport=transport,
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=60.0),
+            )
+        except OSError as exc:  # a CA file that is missing or unreadable
+            raise UsageError(f"cannot read the CA file {ca_file!r}: {exc}") from exc
 
     def call(
         self,
