@@ -7,7 +7,8 @@
 Errors are Baton's own (see :mod:`baton.remote.http`): :class:`~baton.errors.Unauthenticated`
 (401), :class:`~baton.errors.Forbidden` (403), :class:`~baton.errors.NotFound` (404),
 :class:`~baton.errors.Conflict` (409, with ``existing_event``), :class:`~baton.errors.ParamsInvalid`
-(422 naming each parameter), :class:`~baton.errors.UsageError` (other 4xx), and
+(422 naming each parameter), :class:`~baton.errors.UsageError` (other 4xx, and a server
+certificate that ``ca_file`` or the system's CAs do not vouch for), and
 :class:`~baton.errors.TransientError` when the server is unreachable or answers 5xx.
 
 Retries. A request that fails with :class:`~baton.errors.TransientError` is sent again (``retries``
@@ -26,10 +27,11 @@ times, with doubling pauses from 0.2 s) only when sending it twice cannot do any
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -45,7 +47,7 @@ from baton.api.wire import (
     TaskPage,
     WorkerOut,
 )
-from baton.errors import BackendError, NotFound, TransientError
+from baton.errors import BackendError, NotFound, TransientError, UsageError
 from baton.records import EventRecord, GraphRecord, LogChunk
 from baton.remote.http import DEFAULT_S, Session
 from baton.remote.objects import (
@@ -67,7 +69,6 @@ from baton.states import EventState, TaskState
 
 __all__ = ["Attempt", "Client", "EventStatus", "GraphVersion", "Task", "Worker"]
 
-T = TypeVar("T")
 RETRIES = 3
 FIRST_DELAY_S, LONGEST_DELAY_S = 0.2, 2.0
 LOG_SLICE = 65_536
@@ -129,10 +130,7 @@ class Client:
         if graph_version is not None:
             body["graph_version"] = graph_version
 
-        def send() -> httpx.Response:
-            return self.session.call("POST", "/api/v1/events", body)
-
-        response = self._retrying(send) if key is not None else send()
+        response = self._send("POST", "/api/v1/events", body, retry=key is not None)
         return event_of(parsed(EventOut, response.json())), response.status_code == 201
 
     def event(self, event_id: int) -> EventStatus:
@@ -178,14 +176,14 @@ class Client:
     def cancel(self, event_id: int) -> EventRecord:
         """Cancel an event: tasks not started never start, running ones are told to stop. Not
         retried (see the module's notes); an event already finished is a Conflict."""
-        out = parsed(CancelOut, self.session.json("POST", f"/api/v1/events/{int(event_id)}/cancel"))
+        out = parsed(CancelOut, self._send("POST", f"/api/v1/events/{int(event_id)}/cancel").json())
         return event_of(out.event)
 
     def rerun(self, event_id: int, partition: str | None = None, node: str | None = None) -> int:
         """Run failed and cancelled tasks again (all, one partition or one node) with what depends
         on them; return how many were reset. Not retried."""
         body = {k: v for k, v in (("partition", partition), ("node", node)) if v is not None}
-        return parsed(RerunOut, self.session.json("POST", f"/api/v1/events/{int(event_id)}/rerun", body)).reset
+        return parsed(RerunOut, self._send("POST", f"/api/v1/events/{int(event_id)}/rerun", body).json()).reset
 
     def wait(
         self,
@@ -299,7 +297,7 @@ class Client:
         """Register a graph from its YAML text (an admin token); ``created`` is False when the
         same content was registered before. Invalid graphs raise a UsageError naming each problem."""
         body = {"source": yaml_text, "filename": filename}
-        out = parsed(GraphRegistered, self.session.json("POST", "/api/v1/graphs", body))
+        out = parsed(GraphRegistered, self._send("POST", "/api/v1/graphs", body).json())
         return graph_version_of(out.graph), out.created
 
     def workers(self) -> list[Worker]:
@@ -311,7 +309,7 @@ class Client:
     def _get(
         self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
-        return self._retrying(lambda: self.session.call("GET", path, params=params, headers=headers))
+        return self._send("GET", path, params=params, headers=headers, retry=True)
 
     def _pages(self, path: str, query: Mapping[str, Any], limit: int | None, page_size: int) -> Iterator[Any]:
         """Keyset pages, each read when the one before is used up, until ``limit`` items."""
@@ -327,15 +325,53 @@ class Client:
             if cursor is None:
                 return
 
-    def _retrying(self, send: Callable[[], T]) -> T:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool = False,
+    ) -> httpx.Response:
+        """One call, sent again on a TransientError when ``retry`` (see the module's notes)."""
         delay = FIRST_DELAY_S
-        for _ in range(self.retries):
+        for _ in range(self.retries if retry else 0):
             try:
-                return send()
+                return self._call(method, path, body, params, headers)
             except TransientError:
                 time.sleep(delay)
                 delay = min(delay * 2, LONGEST_DELAY_S)
-        return send()
+        return self._call(method, path, body, params, headers)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """A certificate this client does not trust is no passing failure: a UsageError, at once."""
+        try:
+            return self.session.call(method, path, body, params=params, headers=headers)
+        except TransientError as exc:
+            why = untrusted_certificate(exc)
+            if why is None:
+                raise
+            hint = "give the CA that signed it (ca_file, --ca-file or BATON_CA_FILE)"
+            raise UsageError(f"{self.url} has a certificate this client does not trust ({why}); {hint}") from exc
+
+
+def untrusted_certificate(exc: BaseException) -> str | None:
+    """Why the server's certificate was refused, when that is what ``exc`` came from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _listed(answer: Any) -> list[Any]:

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from engine import Engine, graph
-from serving import Served, free_port, mint
+from serving import Served, free_port, make_tls, mint
 
 from baton.access import Role
 from baton.backends.protocol import Store
+from baton.client import Client
+from baton.errors import UsageError
 from baton.states import TaskState
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
@@ -167,3 +169,25 @@ def test_tokens_servers_and_flags_that_cannot_work_are_refused_with_their_exit_c
     assert doubled.returncode == EXIT_USAGE and "give --server or --db, not both" in doubled.stderr
     assert local.returncode == EXIT_USAGE and "--workers runs tasks here" in local.stderr
     assert (viewed.returncode, viewed.stdout) == (0, "[]\n"), viewed.stderr  # BATON_SERVER and BATON_TOKEN
+
+
+def test_over_https_the_ca_file_is_what_makes_the_server_trusted(backend: Store, both: Both, tmp_path: Path) -> None:
+    tls = make_tls(tmp_path)
+    secure = Served(backend.url, tmp_path, tls=tls).start()
+    try:
+        trusted, untrusted = baton_all(
+            ["status", "--json", "--server", secure.url, "--token", both.token, "--ca-file", str(tls.ca_file)],
+            ["status", "--json", "--server", secure.url, "--token", both.token],
+        )
+        with Client(secure.url, both.token, ca_file=str(tls.ca_file)) as client:
+            event, created = client.submit("cli_needy")
+        with Client(secure.url, both.token) as stranger, pytest.raises(UsageError, match="does not trust"):
+            stranger.graphs()
+    finally:
+        secure.stop()
+
+    assert (trusted.returncode, trusted.stdout) == (0, "[]\n"), trusted.stderr
+    assert untrusted.returncode == EXIT_USAGE
+    assert f"{secure.url} has a certificate this client does not trust" in untrusted.stderr
+    assert "--ca-file" in untrusted.stderr
+    assert created and backend.event(event.id).type == "cli_needy"
