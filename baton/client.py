@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -236,7 +237,8 @@ class Client:
         """Up to ``limit`` characters of an attempt's ``stdout`` or ``stderr`` from ``offset``;
         the chunk's ``next_offset`` is where the next slice starts, ``size`` the stream's length."""
         query = {"stream": stream, "offset": offset, "limit": limit}
-        return log_of(parsed(LogOut, self._get(f"/api/v1/attempts/{attempt_id}/log", params=query).json()))
+        path = f"/api/v1/attempts/{quote(attempt_id, safe='')}/log"
+        return log_of(parsed(LogOut, self._get(path, params=query).json()))
 
     def log_slices(
         self, attempt_id: str, stream: str = "stdout", offset: int = 0, *, follow: bool = False, poll_s: float = 0.5,
@@ -319,7 +321,7 @@ class Client:
             size = page_size if left is None else min(page_size, left)
             page = self._get(path, params={**query, "limit": size, "cursor": cursor}).json()
             yield page
-            if left is not None:
+            if left is not None:  # a page that another follows is full
                 left -= size
             cursor = page.get("next_cursor") if isinstance(page, dict) else None
             if cursor is None:
