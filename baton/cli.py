@@ -10,7 +10,6 @@ import gc
 import json
 import logging
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -21,11 +20,10 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from baton import cli_server
+from baton import cli_remote, cli_server, cli_show
 from baton.backends.migrate import HEAD
-from baton.backends.protocol import ReadStore, Store, WorkerLink
+from baton.backends.protocol import Store, WorkerLink
 from baton.cli_common import (
-    EXIT_FAILED,
     backend_for,
     db_option,
     handle_errors,
@@ -35,9 +33,10 @@ from baton.cli_common import (
     settings_from,
     wait_option,
 )
+from baton.cli_remote import through_server
 from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds
 from baton.controller import Controller, ControllerConfig
-from baton.display import node_table, print_summary, summary, waiting_notes
+from baton.display import node_table
 from baton.errors import BackendError, NotFound
 from baton.local import LocalWorkers, check_fits, labels_needed, local_log_dir
 from baton.model import Graph
@@ -174,7 +173,7 @@ def run(
     record = backend.register_graph(graph_def, source=str(Path(graph_file).resolve()))
     event, _ = backend.submit(record.id, values, key=key)
     if event.state.terminal:  # an idempotency key that already ran: report it, run nothing
-        _finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
+        cli_show.finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
         return
     labels = labels or labels_needed(graph_def)
     _run_locally(backend, settings, event.id, [n.name for n in graph_def.nodes], workers, slots, labels, as_json)
@@ -197,7 +196,7 @@ def _run_locally(
         _drive(backend, settings, event_id, order, as_json, local)
     finally:
         local.stop()
-    _finish(backend, event_id, order, as_json)
+    cli_show.finish(backend, event_id, order, as_json)
 
 
 def _drive(
@@ -224,16 +223,6 @@ def _drive(
     finally:
         stop.set()
         thread.join()
-
-
-def _finish(backend: ReadStore, event_id: int, order: list[str], as_json: bool) -> None:
-    event = backend.event(event_id)
-    if as_json:
-        click.echo(json.dumps(summary(backend, event_id)))
-    else:
-        print_summary(Console(), backend, event_id, order)
-    if event.state is not EventState.SUCCEEDED:
-        sys.exit(EXIT_FAILED)
 
 
 @cli.command()
@@ -332,6 +321,7 @@ def worker(
 @json_option
 @db_option
 @handle_errors
+@through_server(cli_remote.submit)
 def submit(
     event_type: str,
     params: Sequence[str],
@@ -349,14 +339,10 @@ def submit(
     values = event_params(graph_from_dict(record.spec, source=f"{record.name} v{record.version}", stored=True), params)
     event, created = backend.submit(record.id, values, key=key)
     if not wait:
-        click.echo(
-            json.dumps({"event_id": event.id, "created": created, "state": event.state.value})
-            if as_json
-            else f"event {event.id} {'submitted' if created else 'already exists'} ({event.state})"
-        )
+        cli_show.submitted(event, created, as_json)
         return
     _wait_for(backend, event.id)
-    _finish(backend, event.id, [n for n in record.spec["nodes"]], as_json)
+    cli_show.finish(backend, event.id, [n for n in record.spec["nodes"]], as_json)
 
 
 def _wait_for(backend: Store, event_id: int) -> None:
@@ -364,8 +350,9 @@ def _wait_for(backend: Store, event_id: int) -> None:
     started = time.monotonic()
     while not backend.event_state(event_id).terminal:
         backend.wait_for_change(1.0)
-        if not warned and time.monotonic() - started > 10 and backend.event_state(event_id) is EventState.SUBMITTED:
-            click.echo("still waiting for a controller to pick up the event (is 'baton controller' running?)", err=True)
+        if (not warned and time.monotonic() - started > cli_show.STILL_SUBMITTED_S
+                and backend.event_state(event_id) is EventState.SUBMITTED):  # fmt: skip
+            click.echo(cli_show.STILL_SUBMITTED, err=True)
             warned = True
 
 
@@ -374,39 +361,15 @@ def _wait_for(backend: Store, event_id: int) -> None:
 @json_option
 @db_option
 @handle_errors
+@through_server(cli_remote.status)
 def status(event_id: int | None, as_json: bool, db: str | None, config_file: str | None) -> None:
     """Show one event per node, or the most recent events."""
     backend = backend_for(settings_from(config_file, db=db))
     if event_id is None:
-        events = backend.events(limit=20)
-        if as_json:
-            click.echo(
-                json.dumps(
-                    [
-                        {
-                            "event_id": e.id,
-                            "type": e.type,
-                            "state": e.state.value,
-                            "tasks_total": e.tasks_total,
-                            "tasks_active": e.tasks_active,
-                        }
-                        for e in events
-                    ]
-                )
-            )
-            return
-        for e in events:
-            click.echo(f"{e.id:>6}  {e.type:<24} {e.state:<10} {e.tasks_total - e.tasks_active}/{e.tasks_total} done")
+        cli_show.event_list(backend.events(limit=20), as_json)
         return
-    if as_json:
-        click.echo(json.dumps(summary(backend, event_id)))
-        return
-    event = backend.event(event_id)
-    Console().print(node_table(event, backend.node_counts(event_id), list(backend.graph(event.graph_id).spec["nodes"])))
-    if event.error:
-        click.echo(f"event {event_id} failed: {event.error}")
-    for note in waiting_notes(backend, event_id):
-        click.echo(f"waiting: {note}", err=True)
+    order = list(backend.graph(backend.event(event_id).graph_id).spec["nodes"])
+    cli_show.event_status(backend, event_id, order, as_json)
 
 
 @cli.command()
@@ -416,6 +379,7 @@ def status(event_id: int | None, as_json: bool, db: str | None, config_file: str
 @click.option("--all-attempts", is_flag=True, help="Every attempt, not only each task's last.")
 @db_option
 @handle_errors
+@through_server(cli_remote.logs)
 def logs(
     event_id: int, node: str | None, partition: str | None, all_attempts: bool, db: str | None, config_file: str | None
 ) -> None:
@@ -432,16 +396,8 @@ def logs(
         attempts = list(last.values())
     for a in attempts:
         t = tasks[a.task_id]
-        where = f"{t.node}[{t.partition}]" if t.partition else t.node
-        click.echo(
-            f"=== {where} attempt {a.attempt} {a.outcome} worker {a.worker_id} "
-            f"exit {a.exit_code if a.exit_code is not None else '-'}"
-        )
-        if a.error:
-            click.echo(f"error: {a.error}")
-        for label, text in (("stdout", a.stdout), ("stderr", a.stderr)):
-            if text:
-                click.echo(f"--- {label}\n{text.rstrip()}")
+        cli_show.attempt_log(cli_show.task_place(t.node, t.partition), a.attempt, str(a.outcome), a.worker_id,
+                             a.exit_code, a.error, a.stdout, a.stderr)  # fmt: skip
 
 
 @cli.command()
@@ -463,10 +419,10 @@ def audit(event_id: int, task_id: int | None, db: str | None, config_file: str |
 @click.argument("event_id", type=EVENT_ID)
 @db_option
 @handle_errors
+@through_server(cli_remote.cancel)
 def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
     """Cancel an event: queued tasks are dropped, running ones are stopped."""
-    event = backend_for(settings_from(config_file, db=db)).cancel(event_id)
-    click.echo(f"event {event.id}: {'cancelled' if event.state.terminal else 'cancelling'}")
+    cli_show.cancelled(backend_for(settings_from(config_file, db=db)).cancel(event_id))
 
 
 @cli.command()
@@ -481,6 +437,7 @@ def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
 @json_option
 @db_option
 @handle_errors
+@through_server(cli_remote.rerun)
 def rerun(
     event_id: int,
     partition: str | None,
@@ -505,14 +462,10 @@ def rerun(
         _run_locally(backend, settings, event_id, order, workers, slots, labels_needed(graph_def), as_json)
         return
     if not wait:
-        click.echo(
-            json.dumps({"event_id": event_id, "reset": count})
-            if as_json
-            else f"event {event_id}: {count} task(s) re-queued"
-        )
+        cli_show.rerun_queued(event_id, count, as_json)
         return
     _wait_for(backend, event_id)
-    _finish(backend, event_id, order, as_json)
+    cli_show.finish(backend, event_id, order, as_json)
 
 
 @cli.command()

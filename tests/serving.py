@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -87,8 +88,9 @@ class Served:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
-    def verify(self) -> str | bool:
-        return str(self.tls.ca_file) if self.tls else True
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx checks the server with (a context: httpx deprecates ``verify=<path>``)."""
+        return ssl.create_default_context(cafile=str(self.tls.ca_file)) if self.tls else True
 
     def start(self) -> Served:
         args = [sys.executable, "-m", "baton", "server", "--port", str(self.port), "--db", self.db_url]

@@ -12,6 +12,7 @@ whichever way they reach the store).
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,14 +41,18 @@ class Session:
             raise UsageError("a server needs a token (--token or BATON_TOKEN)")
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
-        self.client = httpx.Client(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=CONNECT_S),
-            verify=ca_file if ca_file else True,
-            transport=transport,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=60.0),
-        )
+        try:  # a context, not the file's name: httpx deprecates verify=<path>
+            verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+            self.client = httpx.Client(
+                base_url=self.url,
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s, connect=CONNECT_S),
+                verify=verify,
+                transport=transport,
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=60.0),
+            )
+        except (OSError, ssl.SSLError) as exc:  # a CA file that is missing, unreadable or not PEM
+            raise UsageError(f"cannot read the CA file {ca_file!r}: {exc}") from exc
 
     def call(
         self,

@@ -2,6 +2,7 @@
 
 Layers, lowest first:
 
+- **face** — the package root ``baton``: the core, and ``baton.Client`` (imported on first use);
 - **core** — pure data and rules (model, records, states, planner, spec, params, settings,
   errors…): imports only the core;
 - **backends** — where state lives: imports only the core and itself;
@@ -23,7 +24,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "baton"
 
 CORE = {
-    "baton", "baton.model", "baton.records", "baton.states", "baton.planner", "baton.errors", "baton.settings",
+    "baton.model", "baton.records", "baton.states", "baton.planner", "baton.errors", "baton.settings",
     "baton.params", "baton.spec", "baton.yamlload", "baton.diagnose", "baton.builder", "baton.context",
     "baton.faults", "baton.access",
 }  # fmt: skip
@@ -38,13 +39,21 @@ ENTRY_POINTS = {
     "baton.server",
     "baton.cli_server",
     "baton.cli_common",
+    "baton.cli_remote",
+    "baton.cli_show",
 }
 PROTOCOL = "baton.backends.protocol"
 CONCRETE = {"baton.backends.sqlite", "baton.backends.postgres"}
 HOW_TO_OPEN = "open a store with baton.backends.open_backend"
 
 
+FACE = "baton"
+CLIENT = "baton.client"
+
+
 def layer(module: str) -> str:
+    if module == FACE:
+        return "face"
     if module in CORE:
         return "core"
     if module == "baton.backends" or module.startswith("baton.backends."):
@@ -57,6 +66,7 @@ def layer(module: str) -> str:
 
 
 ALLOWED = {
+    "face": lambda target: layer(target) == "core" or target == CLIENT,
     "core": lambda target: layer(target) == "core",
     "backends": lambda target: layer(target) in ("core", "backends"),
     "services": lambda target: layer(target) in ("core", "services") or target == PROTOCOL,
@@ -135,6 +145,13 @@ def test_a_service_typed_against_the_concrete_backend_is_caught() -> None:
         "baton.controller (services) imports baton.backends.sql (backends)",
         "baton.worker.loop (services) imports baton.backends (backends)",
     ]
+
+
+def test_the_package_root_may_reach_the_client_and_no_other_service() -> None:
+    sources = package_sources()
+    assert CLIENT in imports(sources[FACE], sources)
+    sources[FACE] += "\nimport baton.controller\n"
+    assert violations(sources) == ["baton (face) imports baton.controller (services)"]
 
 
 def test_a_new_module_must_be_given_a_layer() -> None:

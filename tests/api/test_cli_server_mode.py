@@ -1,0 +1,193 @@
+"""``baton submit/status/logs/cancel/rerun --server URL --token T``: the real command line in
+subprocesses, against a real ``baton server`` on both backends, printing exactly what the same
+commands print from the database (each is run both ways and the outputs compared)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from engine import Engine, graph
+from serving import Served, free_port, make_tls, mint
+
+from baton.access import Role
+from baton.backends.protocol import Store
+from baton.client import Client
+from baton.errors import UsageError
+from baton.states import TaskState
+
+EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
+TIMEOUT_S = 90
+DEPTS = ["d1", "d2", "d3"]
+
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def start(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``baton ARGS`` in a process of its own, with no BATON_* variable but those in ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    return subprocess.Popen([sys.executable, "-m", "baton", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**clean, **(env or {})})  # fmt: skip
+
+
+def done(proc: subprocess.Popen[str]) -> Ran:
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    return Ran(proc.returncode, out, err)
+
+
+def baton_all(*commands: Sequence[str]) -> list[Ran]:
+    """Several ``baton`` commands at once, answers in order."""
+    return [done(p) for p in [start(args) for args in commands]]
+
+
+@dataclass(frozen=True)
+class Both:
+    """One store reached two ways: ``--db`` and ``--server --token``."""
+
+    db_url: str
+    url: str
+    token: str
+
+    def remote(self, *args: str) -> list[str]:
+        return [*args, "--server", self.url, "--token", self.token]
+
+    def direct(self, *args: str) -> list[str]:
+        return [*args, "--db", self.db_url]
+
+    def compare(self, *args: str) -> Ran:
+        """Run a command both ways; they must answer alike. Returns the server's answer."""
+        through, direct = baton_all(self.remote(*args), self.direct(*args))
+        assert (through.returncode, through.stdout, through.stderr) == (
+            direct.returncode, direct.stdout, direct.stderr,
+        ), args  # fmt: skip
+        return through
+
+
+def _register(backend: Store, tmp_path: Path) -> None:
+    g = graph("cli_remote").param("depts", "list", default=DEPTS).partitions(param="depts")
+    g.param("bad", "string", default="").param("fixed", "string", default=str(tmp_path / "fixed"))
+    g.python("extract", "fault_tasks:fail_partition", retries=0)
+    g.python("report", "fault_tasks:ok", after=["extract"])
+    g.python("hq", "fault_tasks:ok", after=["report"], partitioned=False)
+    backend.register_graph(g.build())
+    needy = graph("cli_needy").python("train", "fault_tasks:ok", labels=["gpu"])
+    backend.register_graph(needy.build())
+
+
+@pytest.fixture
+def both(backend: Store, served: Served, tmp_path: Path) -> Both:
+    _register(backend, tmp_path)
+    return Both(backend.url, served.url, mint(backend, Role.CLIENT))
+
+
+def test_submit_wait_status_logs_and_rerun_through_the_server_print_as_from_the_database(
+    backend: Store, both: Both, tmp_path: Path
+) -> None:
+    with Engine(backend):
+        (submitted,) = baton_all(both.remote("submit", "cli_remote", "-p", "bad=d2", "--key", "k1"))
+        assert (submitted.returncode, submitted.stdout) == (0, "event 1 submitted (submitted)\n"), submitted.stderr
+        waited = both.compare("submit", "cli_remote", "-p", "bad=d2", "--key", "k1", "--wait")
+        assert waited.returncode == EXIT_FAILED
+        assert "failed extract[d2] after 1 attempt(s): FileNotFoundError" in " ".join(waited.stdout.split())
+        both.compare("submit", "cli_remote", "-p", "bad=d2", "--key", "k1", "--wait", "--json")
+        for args in (["status", "1"], ["status", "1", "--json"], ["status"], ["status", "--json"], ["logs", "1"],
+                     ["logs", "1", "--node", "extract", "--partition", "d2", "--all-attempts"]):  # fmt: skip
+            shown = both.compare(*args)
+            assert shown.returncode == 0 and shown.stdout, args
+        unknown = both.compare("logs", "1", "--node", "nope")
+        assert unknown.returncode == EXIT_USAGE and "(nodes: extract, hq, report)" in unknown.stderr
+        (tmp_path / "fixed").touch()
+        (rerun,) = baton_all(both.remote("rerun", "1", "--partition", "d2", "--wait", "--json"))
+        again = both.compare("rerun", "1")
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert '"state": "succeeded"' in rerun.stdout and '"tasks": {"succeeded": 7}' in rerun.stdout
+    assert again.returncode == EXIT_USAGE and "only a failed or cancelled event can be re-run" in again.stderr
+    assert [t.state for t in backend.tasks(1)] == [TaskState.SUCCEEDED] * 7
+
+
+ELAPSED = re.compile(r" · [0-9.]+s$", re.MULTILINE)
+
+
+def test_status_names_what_no_worker_can_take_and_cancel_ends_it(backend: Store, both: Both) -> None:
+    with Engine(backend):
+        (made,) = baton_all(both.remote("submit", "cli_needy", "--json"))
+        assert made.returncode == 0, made.stderr
+        _until(lambda: [t.state for t in backend.tasks(1)] == [TaskState.READY] and backend.workers() != [])
+        through, direct = baton_all(both.remote("status", "1"), both.direct("status", "1"))
+        cancelled = baton_all(both.remote("cancel", "1"))[0]
+        twice = both.compare("cancel", "1")
+
+    assert through.returncode == direct.returncode == 0
+    assert ELAPSED.sub("", through.stdout) == ELAPSED.sub("", direct.stdout)  # a running event's clock moves
+    assert through.stderr == direct.stderr
+    assert through.stderr.startswith("waiting: 1 ready task(s) of train need labels ['gpu']")
+    assert (cancelled.returncode, cancelled.stdout) == (0, "event 1: cancelled\n"), cancelled.stderr
+    assert twice.returncode == EXIT_USAGE and "already cancelled" in twice.stderr
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_tokens_servers_and_flags_that_cannot_work_are_refused_with_their_exit_codes(
+    backend: Store, served: Served, both: Both
+) -> None:
+    viewer = mint(backend, Role.VIEWER)
+    away = f"http://127.0.0.1:{free_port()}"
+    procs = [
+        start(["status", "--server", served.url, "--token", "baton_client_not-a-token"]),
+        start(["cancel", "1", "--server", served.url, "--token", viewer]),
+        start(["status", "--server", away, "--token", both.token]),
+        start(["submit", "cli_remote", "--server", served.url]),
+        start(["status", "--server", served.url, "--token", both.token, "--db", both.db_url]),
+        start(["rerun", "1", "--workers", "2", "--server", served.url, "--token", both.token]),
+        start(["status", "--json"], env={"BATON_SERVER": served.url, "BATON_TOKEN": viewer}),
+    ]
+    wrong, forbidden, unreachable, tokenless, doubled, local, viewed = [done(p) for p in procs]
+
+    assert wrong.returncode == EXIT_USAGE and f"{served.url} refused the token: unknown token" in wrong.stderr
+    assert forbidden.returncode == EXIT_USAGE and "a viewer token may not steer" in forbidden.stderr
+    assert unreachable.returncode == EXIT_BACKEND and f"{away} unreachable" in unreachable.stderr
+    assert tokenless.returncode == EXIT_USAGE and "a server needs a token" in tokenless.stderr
+    assert doubled.returncode == EXIT_USAGE and "give --server or --db, not both" in doubled.stderr
+    assert local.returncode == EXIT_USAGE and "--workers runs tasks here" in local.stderr
+    assert (viewed.returncode, viewed.stdout) == (0, "[]\n"), viewed.stderr  # BATON_SERVER and BATON_TOKEN
+
+
+def test_over_https_the_ca_file_is_what_makes_the_server_trusted(backend: Store, both: Both, tmp_path: Path) -> None:
+    tls = make_tls(tmp_path)
+    secure = Served(backend.url, tmp_path, tls=tls).start()
+    try:
+        trusted, untrusted = baton_all(
+            ["status", "--json", "--server", secure.url, "--token", both.token, "--ca-file", str(tls.ca_file)],
+            ["status", "--json", "--server", secure.url, "--token", both.token],
+        )
+        with Client(secure.url, both.token, ca_file=str(tls.ca_file)) as client:
+            event, created = client.submit("cli_needy")
+        with Client(secure.url, both.token) as stranger, pytest.raises(UsageError, match="does not trust"):
+            stranger.graphs()
+    finally:
+        secure.stop()
+
+    assert (trusted.returncode, trusted.stdout) == (0, "[]\n"), trusted.stderr
+    assert untrusted.returncode == EXIT_USAGE
+    assert f"{secure.url} has a certificate this client does not trust" in untrusted.stderr
+    assert "--ca-file" in untrusted.stderr
+    assert created and backend.event(event.id).type == "cli_needy"
