@@ -285,7 +285,7 @@ class SqlReads(ABC):
 
     @retried
     def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
-        """O(nodes + running tasks), whatever the event's size: the counted states as kept, the
+        """By node name; O(nodes + running tasks), whatever the event's size: the counted states as kept, the
         succeeded from each node's remaining count, the running from the running tasks (read
         through the partial index that holds only them), and the ready as what is left."""
         with self.transaction(write=False) as tx:  # one statement: one snapshot on every database
@@ -302,7 +302,9 @@ class SqlReads(ABC):
         for node, total in totals.items():
             counts = out.setdefault(node, {})
             counts[TaskState.READY.value] = total - sum(counts.values())
-        return {node: {s: n for s, n in counts.items() if n} for node, counts in out.items() if any(counts.values())}
+        return {
+            node: {s: n for s, n in counts.items() if n} for node, counts in sorted(out.items()) if any(counts.values())
+        }
 
     @retried
     def node_progress(self, event_id: int) -> list[NodeProgress]:
