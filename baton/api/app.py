@@ -19,6 +19,7 @@ from baton.api.auth import Authenticator, check
 from baton.api.changes import ChangeWatch
 from baton.api.limits import BodyLimit
 from baton.api.state import AppState, state_of
+from baton.api.wire import well_formed
 from baton.backends.protocol import Store
 from baton.settings import Settings
 
@@ -51,7 +52,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        dependencies=[Depends(_authenticated)],
+        dependencies=[Depends(_authenticated), Depends(well_formed)],
     )
     app.state.baton = state
     problems.install(app)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from baton.access import Action, TokenRecord
 from baton.api.auth import needs, token_of, visible
+from baton.api.problems import Responses, responses
 from baton.api.state import store_of
 from baton.api.wire import (
     MAX_PAGE,
@@ -50,7 +51,11 @@ def _graph_for(request: Request, body: SubmitIn) -> GraphRecord:
     raise NotFound(f"no graph version {body.graph_version} for event type {body.type!r}")
 
 
-@router.post("/events", status_code=201, response_model=EventOut, **needs(Action.SUBMIT))
+REPLAYED: Responses = {200: {"model": EventOut, "description": "the event this idempotency key already names"}}
+
+
+@router.post("/events", status_code=201, response_model=EventOut, responses={**REPLAYED, **responses(404, 409)},
+             **needs(Action.SUBMIT))  # fmt: skip
 def submit(
     request: Request,
     response: Response,
@@ -117,7 +122,10 @@ def _event(request: Request, event_id: int, token: TokenRecord) -> EventRecord:
     return event
 
 
-@router.get("/events/{event_id}", response_model=EventOut, **needs(Action.READ))
+NOT_MODIFIED: Responses = {304: {"description": "the event's version is the ETag sent in If-None-Match"}}
+
+
+@router.get("/events/{event_id}", response_model=EventOut, responses=NOT_MODIFIED, **needs(Action.READ))
 def show_event(request: Request, response: Response, event_id: int) -> Any:
     """One event with its tasks counted per node and state, and a ``version`` (also its ETag)
     that changes whenever the event does."""
@@ -191,7 +199,7 @@ def attempt_log(
                   size=chunk.size, text=chunk.text)  # fmt: skip
 
 
-@router.post("/events/{event_id}/cancel", response_model=CancelOut, **needs(Action.STEER))
+@router.post("/events/{event_id}/cancel", response_model=CancelOut, responses=responses(409), **needs(Action.STEER))
 def cancel(request: Request, event_id: int) -> CancelOut:
     """Cancel an event: tasks not started never start; running ones are told to stop."""
     _check_id(event_id)
@@ -200,7 +208,7 @@ def cancel(request: Request, event_id: int) -> CancelOut:
     return CancelOut(event=EventOut.of(store_of(request).cancel(event_id, actor=f"token:{token.id}")))
 
 
-@router.post("/events/{event_id}/rerun", response_model=RerunOut, **needs(Action.STEER))
+@router.post("/events/{event_id}/rerun", response_model=RerunOut, responses=responses(409), **needs(Action.STEER))
 def rerun(request: Request, event_id: int, body: RerunIn | None = None) -> RerunOut:
     """Run failed and cancelled tasks again (all of them, one partition or one node) with what
     depends on them; every success is kept."""
