@@ -38,6 +38,9 @@ from baton.states import EventState, TaskState
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 ATTEMPT_ID = re.compile(r"^([1-9][0-9]{0,17})-([1-9][0-9]{0,8})$")
+# No captured stream is longer (max_log_bytes is at most 1 GiB), and past 2**31 PostgreSQL's
+# substr() would be handed a bigint, which it has no form for.
+MAX_LOG_OFFSET = 2**30
 Cursor = Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]{1,18}$", description="from next_cursor")]
 
 
@@ -185,7 +188,7 @@ def attempt_log(
     request: Request,
     attempt_id: str,
     stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
-    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65_536,
 ) -> LogOut:
     """A slice of one attempt's captured output, by character offset; ``next_offset`` is where

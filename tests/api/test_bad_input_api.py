@@ -321,6 +321,9 @@ def cases(s: Seeded) -> list[Case]:
         Case("limit -1", "GET", f"/api/v1/events/{event}/tasks?limit=-1", None, 422, "limit"),
         Case("limit 2**70", "GET", f"/api/v1/events?limit={big}", None, 422, "limit"),
         Case("log offset 2**70", "GET", f"/api/v1/attempts/{attempt}/log?offset={big}", None, 422, "offset"),
+        # found by the fuzz: PostgreSQL has no substr(text, bigint, ...), so past 2**31 was a 503
+        Case("log offset 2**31", "GET", f"/api/v1/attempts/{attempt}/log?offset={2**31}", None, 422, "offset"),
+        Case("log offset at the cap", "GET", f"/api/v1/attempts/{attempt}/log?offset={2**30}", None, 200),
         Case("log limit 0", "GET", f"/api/v1/attempts/{attempt}/log?limit=0", None, 422, "limit"),
         Case(
             "log stream unknown", "GET", f"/api/v1/attempts/{attempt}/log?stream=../../etc/passwd", None, 422, "stream"
@@ -456,3 +459,28 @@ def test_a_workers_report_whose_result_cannot_be_shown_as_is_is_recorded_and_rea
         assert nested.json()["result"] is None and "nested deeper" in nested.json()["result_problem"]
         page = http.get(f"/api/v1/events/{second['event_id']}/tasks")
         assert page.status_code == 200, page.text
+
+
+# Found by the fuzz on PostgreSQL (pid 2147483648 answered 503 "the database is unavailable:
+# integer out of range"). NOT FIXED HERE: baton/api/worker_wire.py belongs to the gateway's owner.
+# ``Count`` and ``ReportIn.exit_code`` allow 2**31, one past a PostgreSQL INTEGER column (pid,
+# exit_code); they should stop at 2**31 - 1, and then these pass (and the marker must go).
+@pytest.mark.xfail(strict=True, reason="worker_wire.py: pid and exit_code allow 2**31 (PostgreSQL INTEGER: 2**31-1)")
+@pytest.mark.parametrize("field_name", ["pid", "exit_code"])
+def test_a_worker_number_past_a_database_integer_is_refused_422(
+    field_name: str, world: tuple[Served, Seeded, str, str]
+) -> None:
+    served, _, _, worker = world
+    headers = {"Authorization": f"Bearer {worker}", "Content-Type": "application/json"}
+    register = {"id": "w", "name": "w", "host": "h", "pid": 2**31 if field_name == "pid" else 1,
+                "capacity": {"slots": 1}}  # fmt: skip
+    registered = raw(served.url, "POST", "/worker/v1/register", _json(register), headers)
+    if field_name == "pid":
+        assert registered.status == 422, registered.body
+        return
+    claim = {"worker_id": "w", "claim_id": "c", "free": {"slots": 1}, "max_tasks": 1}
+    got = raw(served.url, "POST", "/worker/v1/claim", _json(claim), headers).json()["claims"][0]
+    report = {"task_id": got["task_id"], "attempt": got["attempt"], "outcome": "failed", "started_at": 1,
+              "finished_at": 2, "exit_code": 2**31}  # fmt: skip
+    answered = raw(served.url, "POST", "/worker/v1/report", _json({"worker_id": "w", "reports": [report]}), headers)
+    assert answered.status == 422, answered.body
