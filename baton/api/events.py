@@ -9,7 +9,6 @@ rows on a request.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -30,6 +29,7 @@ from baton.api.wire import (
     SubmitIn,
     TaskOut,
     TaskPage,
+    When,
 )
 from baton.errors import Conflict, Forbidden, NotFound, UsageError
 from baton.params import validate_params
@@ -89,19 +89,13 @@ def submit(
     return EventOut.of(event)
 
 
-def _when(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
 @router.get("/events", response_model=EventPage, **needs(Action.READ))
 def list_events(
     request: Request,
     type: Annotated[Name | None, Query(description="only events of this type")] = None,
     state: Annotated[EventState | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="submitted at or after (ISO 8601 or epoch seconds)")] = None,
-    until: Annotated[datetime | None, Query(description="submitted before")] = None,
+    since: Annotated[When | None, Query(description="submitted at or after (ISO 8601 or epoch seconds)")] = None,
+    until: Annotated[When | None, Query(description="submitted before (ISO 8601 or epoch seconds)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
 ) -> EventPage:
@@ -111,7 +105,7 @@ def list_events(
         visible(token, type)
     rows = store_of(request).events(
         event_type=type, event_types=None if token.event_types is None else sorted(token.event_types),
-        state=state, since=_when(since), until=_when(until), before=None if cursor is None else int(cursor),
+        state=state, since=since, until=until, before=None if cursor is None else int(cursor),
         limit=limit + 1,
     )  # fmt: skip
     more = len(rows) > limit

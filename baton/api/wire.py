@@ -9,20 +9,50 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.exceptions import HTTPException
 
 from baton.records import AttemptRecord, EventRecord, GraphRecord, TaskRecord, WorkerRecord
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 MAX_PAGE = 500
+MAX_EPOCH_S = 1e11  # about the year 5138
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_RESULT_DEPTH = 200  # pydantic's JSON serializer gives up past 255 levels
+
+
+def epoch_seconds(value: object) -> float:
+    """A time given in a query, as seconds since the epoch: ISO 8601 (without a zone: UTC) or
+    a number of seconds. Written out, not pydantic's datetime, which reads a number past 2e10
+    as milliseconds."""
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected ISO 8601 (2026-01-31T12:00:00Z) or seconds since the epoch") from None
+        return ((when if when.tzinfo else when.replace(tzinfo=UTC)) - EPOCH).total_seconds()
+    if not (math.isfinite(seconds) and abs(seconds) <= MAX_EPOCH_S):
+        raise ValueError(f"seconds since the epoch must be a number within ±{MAX_EPOCH_S:g}")
+    return seconds
+
+
+When = Annotated[
+    float,
+    BeforeValidator(epoch_seconds),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"},
+                              {"type": "number", "minimum": -MAX_EPOCH_S, "maximum": MAX_EPOCH_S}]}),
+]  # fmt: skip
 
 
 class Strict(BaseModel):

@@ -23,9 +23,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from apiseed import DEMO, PROBLEM, Seeded, raw, seed
 from serving import Served, mint
@@ -396,6 +398,17 @@ def _problem_with(case: Case, status: int, headers: dict[str, str], body: bytes)
     return None
 
 
+def _since_reads_iso_and_seconds_alike(http: httpx.Client, event: dict[str, Any]) -> None:
+    at = event["submitted_at"]
+    iso = datetime.fromtimestamp(at - 0.001, UTC).isoformat()
+    by_seconds, by_iso = ({e["id"] for e in http.get("/api/v1/events", params={"since": since}).json()["events"]}
+                          for since in (at - 0.001, iso))  # fmt: skip
+    assert event["id"] in by_seconds and by_seconds == by_iso
+    assert http.get("/api/v1/events", params={"until": at - 0.001}).json()["events"][0]["id"] < event["id"]
+    # 3e10 s is the year 2920, not (as pydantic would read it) milliseconds in 1970
+    assert http.get("/api/v1/events", params={"until": 3e10}).json()["events"]
+
+
 def test_every_bad_request_is_a_named_4xx_and_the_server_is_fine_afterwards(
     backend: Store, world: tuple[Served, Seeded, str, str]
 ) -> None:
@@ -421,6 +434,7 @@ def test_every_bad_request_is_a_named_4xx_and_the_server_is_fine_afterwards(
         for event_id in (*seeded.events.values(), after.json()["id"]):
             assert http.get(f"/api/v1/events/{event_id}").status_code == 200
         listed = {e["id"] for e in http.get("/api/v1/events", params={"limit": 200}).json()["events"]}
+        _since_reads_iso_and_seconds_alike(http, accepted.json())
     submitted = {e.id for e in backend.events(limit=1000)}
     assert listed == submitted and {*seeded.events.values(), accepted.json()["id"], after.json()["id"]} <= listed
 
