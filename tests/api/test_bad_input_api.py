@@ -498,3 +498,24 @@ def test_a_worker_number_past_a_database_integer_is_refused_422(
               "finished_at": 2, "exit_code": 2**31}  # fmt: skip
     answered = raw(served.url, "POST", "/worker/v1/report", _json({"worker_id": "w", "reports": [report]}), headers)
     assert answered.status == 422, answered.body
+
+
+# Found by the fuzz. NOT FIXED HERE (baton/api/worker_wire.py): its models are lax, so JSON true
+# is taken for the integer 1 (wait's since, a report's exit_code); /api/v1 bodies are strict.
+# ``ConfigDict(extra="forbid", strict=True)`` there makes these pass (and the marker must go).
+@pytest.mark.xfail(strict=True, reason="worker_wire.py: lax models take true for an integer")
+@pytest.mark.parametrize(
+    ("verb", "body"),
+    [
+        ("wait", {"worker_id": "w", "since": True, "wait_s": 0}),
+        ("report", {"worker_id": "w", "reports": [{"task_id": 1, "attempt": 1, "outcome": "failed",
+                                                   "started_at": 1, "finished_at": 2, "exit_code": True}]}),
+    ],
+)  # fmt: skip
+def test_a_worker_body_of_the_wrong_json_type_is_refused_422(
+    verb: str, body: dict[str, Any], world: tuple[Served, Seeded, str, str]
+) -> None:
+    served, _, _, worker = world
+    headers = {"Authorization": f"Bearer {worker}", "Content-Type": "application/json"}
+    answered = raw(served.url, "POST", f"/worker/v1/{verb}", _json(body), headers)
+    assert answered.status == 422, answered.body

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,18 @@ SEMANTIC = [
     {"include-path": "/api/v1/graphs", "include-method": "POST",  # the YAML text
      "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "422"]}}},
 ]  # fmt: skip
+# Bugs the fuzz found outside this helper's files, each pinned by a strict xfail test in
+# test_bad_input_api.py; a failure matching one is not counted here. Remove an entry with its
+# xfail marker once worker_wire.py is fixed.
+KNOWN = [
+    # pid / exit_code of 2**31: test_a_worker_number_past_a_database_integer_is_refused_422
+    (re.compile(r"^POST /worker/v1/"), re.compile(r"integer out of range")),
+    # true taken for an integer: test_a_worker_body_of_the_wrong_json_type_is_refused_422
+    (
+        re.compile(r"^POST /worker/v1/"),
+        re.compile(r"Schema-violating request accepted[\s\S]*(became boolean|exit_code)"),
+    ),
+]
 OFF = (
     "use_after_free",
     "ensure_resource_availability",
@@ -81,12 +94,20 @@ class Tally:
     examples: dict[str, int] = field(default_factory=dict)  # per operation
     failures: dict[tuple[str, str], str] = field(default_factory=dict)  # (operation, what) -> first report
     statuses: dict[str, dict[int, int]] = field(default_factory=dict)  # per operation, how often each
+    known: int = 0  # failures matching KNOWN
 
     def failed(self, operation: str, exc: BaseException) -> None:
+        if known(operation, str(exc)):
+            self.known += 1
+            return
         found = getattr(exc, "exceptions", None) or [exc]
         for failure in found:
             what = getattr(failure, "title", type(failure).__name__)
             self.failures.setdefault((operation, what), str(exc)[:3000])
+
+
+def known(operation: str, text: str) -> bool:
+    return any(where.search(operation) and what.search(text) for where, what in KNOWN)
 
 
 @pytest.fixture
@@ -163,9 +184,11 @@ def test_the_openapi_document_holds_for_generated_requests(
     total = sum(tally.examples.values())
     varied = [op.label for op in found if _has_inputs(op)]
     fewest = min(tally.examples[label] for label in varied)
-    print(f"fuzz: {len(found)} operations, {total} requests, at least {fewest} per operation with inputs")
+    print(f"fuzz: {len(found)} operations, {total} requests, at least {fewest} per operation with inputs, "
+          f"{tally.known} failures of known bugs (KNOWN)")  # fmt: skip
     assert len(tally.examples) == len(found) >= 20  # the others have one request to send
     assert len(varied) >= 15 and fewest >= EXAMPLES
-    errors = [r.getMessage() + "\n" + (r.exc_text or "") for r in caplog.records if r.levelno >= logging.ERROR]
+    logged = [r.getMessage() + "\n" + (r.exc_text or "") for r in caplog.records if r.levelno >= logging.ERROR]
+    errors = [text for text in logged if not known(text, text)]  # a logged line starts with its route
     report = [f"{op}: {what}\n{text}" for (op, what), text in tally.failures.items()]
     assert not report and not errors, "\n\n".join(report + errors)
