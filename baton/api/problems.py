@@ -1,9 +1,14 @@
 """One error shape for every 4xx and 5xx: RFC 9457 problem details (``application/problem+json``).
 
-Domain errors become statuses here, in one place: a bad request is 400, an unknown object 404,
-a conflict 409, invalid parameters or graphs 422 (naming each problem), an oversize body 413, a
-missing or revoked token 401, a wrong role 403, a database outage 503. Anything else is a bug:
-it is logged with its traceback and answered 500 without details.
+Domain errors become statuses here, in one place: a bad request or a body that is not JSON is
+400, an unknown object 404, a conflict 409, invalid parameters, graphs or request fields 422
+(naming each problem in ``errors``), an oversize body 413 (sent by :mod:`baton.api.limits`), a
+body of another media type 415, a missing or revoked token 401, a wrong role 403, a database
+outage 503. A request's token is judged before its body. Anything else is a bug: it is logged
+with its traceback and answered 500 without details.
+
+:func:`install` also puts these answers in the OpenAPI document, so clients (and the fuzz) know
+every status an operation may give.
 """
 
 from __future__ import annotations

@@ -387,3 +387,21 @@ def test_a_revoked_token_is_refused_by_the_server_within_token_cache_s(backend: 
         assert took <= cache_s + 0.5, f"a revoked token worked for {took:.2f} s, over token_cache_s={cache_s}"
     finally:
         server.stop()
+
+
+def test_a_bad_token_is_judged_before_a_bad_body(world: World) -> None:
+    """FastAPI parses a body before any dependency runs: a request with a refused token must
+    hear 401/403 about that, not 400/415/422 about its body."""
+    bodies = [b"{not json", b'{"type": "\xff"}', b"[" * 50_000, b"[1, 2]"]
+    posts = [route for route in MATRIX if route[0] == "POST"]
+    for _, path in posts:
+        url = path.format(event_id=world.seeded.events[DEMO])
+        for body in bodies:
+            for headers, status in (({}, 401), ({"Authorization": "Bearer nope"}, 401),
+                                    ({"Authorization": f"Bearer {world.revoked[Role.ADMIN]}"}, 401),
+                                    ({"Authorization": f"Bearer {world.tokens[Role.VIEWER]}"}, 403)):  # fmt: skip
+                sent = raw(world.served.url, "POST", url, body, {**headers, "Content-Type": "application/json"})
+                assert sent.status == status, (path, body[:20], headers, sent.body[:200])
+                assert sent.headers["content-type"] == PROBLEM
+        with_type = raw(world.served.url, "POST", url, b"x=1", {"Content-Type": "text/plain"})
+        assert with_type.status == 401, (path, with_type.body)
