@@ -20,6 +20,7 @@ from baton.api.changes import ChangeWatch
 from baton.api.limits import BodyLimit
 from baton.api.metrics import HttpMetrics, Metrics
 from baton.api.state import AppState, state_of
+from baton.api.wire import well_formed
 from baton.backends.protocol import Store
 from baton.settings import Settings
 
@@ -55,7 +56,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        dependencies=[Depends(_authenticated)],
+        dependencies=[Depends(_authenticated), Depends(well_formed)],
     )
     app.state.baton = state
     problems.install(app)

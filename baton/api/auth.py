@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -24,11 +25,15 @@ PUBLIC = "public"
 ACTION_KEY = "x-baton-action"
 MAX_TOKEN_CHARS = 256
 CACHE_ENTRIES = 10_000
+SCHEME = "bearer"
+SECURITY_SCHEMES = {SCHEME: {"type": "http", "scheme": "bearer", "description": "a token from 'baton token create'"}}
 
 
 def needs(action: Action | str) -> dict[str, Any]:
-    """The keyword arguments that mark a route with the action it needs (or ``PUBLIC``)."""
-    return {"openapi_extra": {ACTION_KEY: str(action)}}
+    """The keyword arguments that mark a route with the action it needs (or ``PUBLIC``); the
+    OpenAPI document shows both the action and whether a token is needed."""
+    security: list[dict[str, list[str]]] = [] if action == PUBLIC else [{SCHEME: []}]
+    return {"openapi_extra": {ACTION_KEY: str(action), "security": security}}
 
 
 def route_action(request: Request) -> str | None:
@@ -42,9 +47,10 @@ class Authenticator:
     """Token lookups by digest, cached for ``cache_s`` (unknown tokens too, so guessing costs
     the database nothing)."""
 
-    def __init__(self, store: TokenStore, cache_s: float = 5.0) -> None:
+    def __init__(self, store: TokenStore, cache_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.cache_s = cache_s
+        self.clock = clock
         self._cache: OrderedDict[str, tuple[float, TokenRecord | None]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -52,7 +58,7 @@ class Authenticator:
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("unknown token")
         digest = token_digest(token)
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._cache.get(digest)
         if hit is not None and now - hit[0] < self.cache_s:

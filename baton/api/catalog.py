@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from baton.access import Action
 from baton.api.auth import PUBLIC, needs, token_of
+from baton.api.problems import Responses
 from baton.api.state import state_of, store_of
 from baton.api.wire import GraphIn, GraphOut, GraphRegistered, Health, Name, WorkerOut
 from baton.errors import NotFound
@@ -39,7 +40,11 @@ def show_graph(request: Request, graph_id: int) -> GraphOut:
     return GraphOut.of(record, with_spec=True)
 
 
-@router.post("/api/v1/graphs", status_code=201, response_model=GraphRegistered, **needs(Action.REGISTER_GRAPH))
+KNOWN: Responses = {200: {"model": GraphRegistered, "description": "this content is already registered: its version"}}
+
+
+@router.post("/api/v1/graphs", status_code=201, response_model=GraphRegistered, responses=KNOWN,
+             **needs(Action.REGISTER_GRAPH))  # fmt: skip
 def register_graph(request: Request, response: Response, body: GraphIn) -> GraphRegistered:
     """Register a graph from its YAML text: validated first (422 naming each problem with its
     line); the same content keeps its version (200), a change makes a new one (201)."""

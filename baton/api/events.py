@@ -9,13 +9,13 @@ rows on a request.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from baton.access import Action, TokenRecord
 from baton.api.auth import needs, token_of, visible
+from baton.api.problems import Responses, responses
 from baton.api.state import store_of
 from baton.api.wire import (
     MAX_PAGE,
@@ -29,6 +29,7 @@ from baton.api.wire import (
     SubmitIn,
     TaskOut,
     TaskPage,
+    When,
 )
 from baton.errors import Conflict, Forbidden, NotFound, UsageError
 from baton.params import validate_params
@@ -37,6 +38,9 @@ from baton.states import EventState, TaskState
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 ATTEMPT_ID = re.compile(r"^([1-9][0-9]{0,17})-([1-9][0-9]{0,8})$")
+# No captured stream is longer (max_log_bytes is at most 1 GiB), and past 2**31 PostgreSQL's
+# substr() would be handed a bigint, which it has no form for.
+MAX_LOG_OFFSET = 2**30
 Cursor = Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]{1,18}$", description="from next_cursor")]
 
 
@@ -50,7 +54,11 @@ def _graph_for(request: Request, body: SubmitIn) -> GraphRecord:
     raise NotFound(f"no graph version {body.graph_version} for event type {body.type!r}")
 
 
-@router.post("/events", status_code=201, response_model=EventOut, **needs(Action.SUBMIT))
+REPLAYED: Responses = {200: {"model": EventOut, "description": "the event this idempotency key already names"}}
+
+
+@router.post("/events", status_code=201, response_model=EventOut, responses={**REPLAYED, **responses(404, 409)},
+             **needs(Action.SUBMIT))  # fmt: skip
 def submit(
     request: Request,
     response: Response,
@@ -81,19 +89,13 @@ def submit(
     return EventOut.of(event)
 
 
-def _when(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
 @router.get("/events", response_model=EventPage, **needs(Action.READ))
 def list_events(
     request: Request,
     type: Annotated[Name | None, Query(description="only events of this type")] = None,
     state: Annotated[EventState | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="submitted at or after (ISO 8601 or epoch seconds)")] = None,
-    until: Annotated[datetime | None, Query(description="submitted before")] = None,
+    since: Annotated[When | None, Query(description="submitted at or after (ISO 8601 or epoch seconds)")] = None,
+    until: Annotated[When | None, Query(description="submitted before (ISO 8601 or epoch seconds)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
 ) -> EventPage:
@@ -103,7 +105,7 @@ def list_events(
         visible(token, type)
     rows = store_of(request).events(
         event_type=type, event_types=None if token.event_types is None else sorted(token.event_types),
-        state=state, since=_when(since), until=_when(until), before=None if cursor is None else int(cursor),
+        state=state, since=since, until=until, before=None if cursor is None else int(cursor),
         limit=limit + 1,
     )  # fmt: skip
     more = len(rows) > limit
@@ -117,7 +119,10 @@ def _event(request: Request, event_id: int, token: TokenRecord) -> EventRecord:
     return event
 
 
-@router.get("/events/{event_id}", response_model=EventOut, **needs(Action.READ))
+NOT_MODIFIED: Responses = {304: {"description": "the event's version is the ETag sent in If-None-Match"}}
+
+
+@router.get("/events/{event_id}", response_model=EventOut, responses=NOT_MODIFIED, **needs(Action.READ))
 def show_event(request: Request, response: Response, event_id: int) -> Any:
     """One event with its tasks counted per node and state, and a ``version`` (also its ETag)
     that changes whenever the event does."""
@@ -177,7 +182,7 @@ def attempt_log(
     request: Request,
     attempt_id: str,
     stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
-    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65_536,
 ) -> LogOut:
     """A slice of one attempt's captured output, by character offset; ``next_offset`` is where
@@ -191,7 +196,7 @@ def attempt_log(
                   size=chunk.size, text=chunk.text)  # fmt: skip
 
 
-@router.post("/events/{event_id}/cancel", response_model=CancelOut, **needs(Action.STEER))
+@router.post("/events/{event_id}/cancel", response_model=CancelOut, responses=responses(409), **needs(Action.STEER))
 def cancel(request: Request, event_id: int) -> CancelOut:
     """Cancel an event: tasks not started never start; running ones are told to stop."""
     _check_id(event_id)
@@ -200,7 +205,7 @@ def cancel(request: Request, event_id: int) -> CancelOut:
     return CancelOut(event=EventOut.of(store_of(request).cancel(event_id, actor=f"token:{token.id}")))
 
 
-@router.post("/events/{event_id}/rerun", response_model=RerunOut, **needs(Action.STEER))
+@router.post("/events/{event_id}/rerun", response_model=RerunOut, responses=responses(409), **needs(Action.STEER))
 def rerun(request: Request, event_id: int, body: RerunIn | None = None) -> RerunOut:
     """Run failed and cancelled tasks again (all of them, one partition or one node) with what
     depends on them; every success is kept."""

@@ -1,6 +1,10 @@
 """A cap on request bodies: neither uvicorn nor Starlette has one, and an unbounded body is
 unbounded memory. Larger bodies are answered 413 before they are read (by their
-``Content-Length``) or as soon as their chunks pass the cap."""
+``Content-Length``) or as soon as their chunks pass the cap (a chunked body has no length).
+
+The refusal is sent from here, not raised into the app: FastAPI turns any error while it reads
+a body into its own 400, so the app is told the client left instead, and whatever it answers
+to that is dropped."""
 
 from __future__ import annotations
 
@@ -10,10 +14,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MEDIA_TYPE = "application/problem+json"
-
-
-class BodyTooLarge(Exception):
-    """Raised while a body is read, once it passes the cap (answered 413 by the app)."""
 
 
 class BodyLimit:
@@ -33,28 +33,31 @@ class BodyLimit:
             await _refuse(send, cap)
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > cap:
-                    raise BodyTooLarge(too_large(cap))
+                    refused = True
+                    if not started:
+                        await _refuse(send, cap)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the app's answer to a body it never got whole: the 413 went instead
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _refuse(send, cap)
+        await self.app(scope, counting_receive, tracking_send)
 
 
 def too_large(cap: int) -> str:

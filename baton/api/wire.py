@@ -1,23 +1,91 @@
 """What crosses the wire: request and response bodies of ``/api/v1`` (pydantic, so the OpenAPI
-document states them and bad bodies are refused 422 with each problem named)."""
+document states them and bad bodies are refused 422 with each problem named), and the rule that
+a query names only parameters its route declares.
+
+Request bodies are strict: a field names its type exactly (``true`` is not the number 1, ``"2"``
+not an integer) and unknown fields are refused, so a client's mistake is an answer, not a guess."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from starlette.exceptions import HTTPException
 
 from baton.records import AttemptRecord, EventRecord, GraphRecord, TaskRecord, WorkerRecord
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 MAX_PAGE = 500
+MAX_EPOCH_S = 1e11  # about the year 5138
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_RESULT_DEPTH = 200  # pydantic's JSON serializer gives up past 255 levels
+
+
+def epoch_seconds(value: object) -> float:
+    """A time given in a query, as seconds since the epoch: ISO 8601 (without a zone: UTC) or
+    a number of seconds. Written out, not pydantic's datetime, which reads a number past 2e10
+    as milliseconds."""
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected ISO 8601 (2026-01-31T12:00:00Z) or seconds since the epoch") from None
+        return ((when if when.tzinfo else when.replace(tzinfo=UTC)) - EPOCH).total_seconds()
+    if not (math.isfinite(seconds) and abs(seconds) <= MAX_EPOCH_S):
+        raise ValueError(f"seconds since the epoch must be a number within ±{MAX_EPOCH_S:g}")
+    return seconds
+
+
+When = Annotated[
+    float,
+    BeforeValidator(epoch_seconds),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"},
+                              {"type": "number", "minimum": -MAX_EPOCH_S, "maximum": MAX_EPOCH_S}]}),
+]  # fmt: skip
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def well_formed(request: Request) -> None:
+    """Refuse a query parameter the route does not declare (422: a misspelt filter such as
+    ``?stat=failed`` would otherwise list everything) and a body of another media type than
+    JSON (415)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return
+    unknown = sorted(set(request.query_params) - _query_names(dependant))
+    if unknown:
+        raise RequestValidationError(
+            [{"loc": ("query", name), "msg": "not a parameter of this route", "type": "extra_forbidden"}
+             for name in unknown[:50]]
+        )  # fmt: skip
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if dependant.body_params and media_type and not _is_json(media_type):
+        raise HTTPException(415, f"send the body as application/json, not {media_type[:100]}")
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 class SubmitIn(Strict):
@@ -106,18 +174,50 @@ class TaskOut(BaseModel):
     started_at: float | None
     finished_at: float | None
     result: Any = None
+    result_problem: str | None = Field(None, description="why a stored result is not shown (result is null)")
     error: str | None
     attempts: list[AttemptOut] | None = None
 
     @classmethod
     def of(cls, t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> TaskOut:
-        result = json.loads(t.result_json) if t.result_json is not None else None
+        result, problem = shown_result(t.result_json)
         return cls(
             id=t.id, event_id=t.event_id, node=t.node, partition=t.partition, state=t.state.value,
             attempt=t.attempt, failures=t.failures, worker_id=t.worker_id, ready_at=t.ready_at,
-            started_at=t.started_at, finished_at=t.finished_at, result=result, error=t.error,
+            started_at=t.started_at, finished_at=t.finished_at, result=result, result_problem=problem, error=t.error,
             attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts],
         )  # fmt: skip
+
+
+def shown_result(text: str | None) -> tuple[Any, str | None]:
+    """A task's stored result as the answer can carry it, or None and why not. The store
+    takes any JSON text a task returns; two kinds cannot be put in an answer as they are: text
+    escaping a lone surrogate (mended here, as the store mends output) and nesting deeper than
+    the serializer goes."""
+    if text is None:
+        return None, None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return None, f"the stored result is not readable JSON: {exc}"[:300]
+    if _depth(value) > MAX_RESULT_DEPTH:
+        return None, f"the result is nested deeper than {MAX_RESULT_DEPTH} levels; tasks that depend on it get it whole"
+    if "\\ud" in text.lower():  # a surrogate escaped: \ud800-\udfff, alone or in a pair
+        mended = json.dumps(value, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8")
+        value = json.loads(mended)
+    return value, None
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (walked without recursion, and only as far
+    as past the cap)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_RESULT_DEPTH:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            deepest = max(deepest, depth)
+            stack.extend((x, depth + 1) for x in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 class TaskPage(Page):
