@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from types import FrameType
 
 from baton.backends.protocol import Store
 from baton.errors import UsageError
@@ -51,7 +52,12 @@ def serve(
     """Serve until SIGINT or SIGTERM (uvicorn finishes requests in flight, then returns)."""
     import uvicorn
 
-    from baton.api.app import create_app
+    from baton.api.app import create_app, release_long_polls
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            release_long_polls(app)  # else stopping waits for each long poll to run out
+            super().handle_exit(sig, frame)
 
     check_transport(host, cert, key, allow_plain_http)
     app = create_app(store, settings)
@@ -59,4 +65,4 @@ def serve(
         app, host=host, port=port, ssl_certfile=cert, ssl_keyfile=key, log_level=log_level, access_log=False,
         timeout_keep_alive=int(KEEP_ALIVE_S), timeout_graceful_shutdown=5, server_header=False,
     )  # fmt: skip
-    uvicorn.Server(config).run()
+    Server(config).run()

@@ -32,8 +32,18 @@ def _authenticated(request: Request) -> None:
     check(request, state_of(request).auth)
 
 
+def release_long_polls(app: FastAPI) -> None:
+    """Answer the workers' long polls at once: the server is stopping (see :mod:`baton.server`)."""
+    state_of_app(app).changes.release()
+
+
+def state_of_app(app: FastAPI) -> AppState:
+    state: AppState = app.state.baton
+    return state
+
+
 def create_app(store: Store, settings: Settings) -> FastAPI:
-    changes = ChangeWatch(store, safety_poll_s=min(1.0, settings.idle_poll_s))
+    changes = ChangeWatch(store.wake_feed(), safety_poll_s=min(1.0, settings.idle_poll_s))
     measured = Metrics(store, refresh_s=settings.metrics_refresh_s, stale_after_s=settings.lease_s)
     state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes, measured)
 

@@ -4,13 +4,16 @@ through these routes, holding a URL and a ``worker`` token; the server holds the
 Each route is one verb of :class:`~baton.backends.protocol.WorkerLink`, so fencing, leases and
 idempotency live once, in the store's transactions, whichever way a worker connects:
 
-- ``register``: declare capacity and labels (a token limited to labels refuses others); the
-  answer carries the server's timings and caps, which the worker keeps;
+- ``terms``: the server's lease, heartbeat, long poll and caps, which its workers keep instead
+  of their own settings;
+- ``register``: declare capacity and labels (a token limited to labels refuses others);
 - ``claim``: hand in reports and take up to 64 tasks in one transaction; a retried ``claim_id``
-  answers the same attempts; each report is answered ``recorded``, ``duplicate`` or ``stale``;
-- ``wait``: an idle worker's long poll (about 20 s), answered as soon as the store changes;
-- ``report``, ``heartbeat`` (one statement per worker, whatever it holds; its answer says which
-  attempts to stop), ``leave``, ``graphs/{id}``.
+  answers the same attempts (the id is kept with the tasks, so a restarted server answers it
+  too); each report is answered ``recorded``, ``duplicate`` or ``stale``;
+- ``wait``: an idle worker's long poll (``long_poll_s``), answered as soon as work may have
+  appeared (see :mod:`baton.api.changes`), the server restarted, or it is stopping;
+- ``report``, ``heartbeat`` (one transaction of three statements per worker, whatever it holds;
+  its answer says which attempts to stop), ``leave``, ``graphs/{id}``.
 
 A worker's id on the server is the one it chose plus its token's id, so a token can neither
 speak for another token's workers nor collide with them.
@@ -104,16 +107,17 @@ def claim(request: Request, body: ClaimIn) -> ClaimOut:
         state.settings.lease_s, reports, body.event_id, claim_id=body.claim_id,
     )  # fmt: skip
     state.metrics.observe_claim(len(result.claims))
-    return ClaimOut(claims=[ClaimWire.of(c) for c in result.claims],
-                    answers=answers(reports, result.rejected, result.duplicate), changes=changes)  # fmt: skip
+    return ClaimOut(claims=[ClaimWire.of(c) for c in result.claims], answers=answers(reports, result.rejected,
+                    result.duplicate), changes=changes, epoch=state.changes.epoch)  # fmt: skip
 
 
 @router.post("/wait", response_model=WaitOut, **WORK)
 async def wait(request: Request, body: WaitIn) -> WaitOut:
     token_of(request)
     state = state_of(request)
-    changes = await state.changes.wait(body.since, min(body.wait_s, state.long_poll_s))
-    return WaitOut(changes=changes, changed=changes > body.since)
+    watch = state.changes
+    changes = await watch.wait(body.since, min(body.wait_s, state.long_poll_s), body.epoch)
+    return WaitOut(changes=changes, changed=watch.news(body.since, body.epoch), epoch=watch.epoch)
 
 
 @router.post("/report", response_model=ReportsOut, **WORK)

@@ -119,6 +119,7 @@ class ClaimOut(BaseModel):
     claims: list[ClaimWire]
     answers: list[AnswerOut] = Field(description="one per report sent with the claim")
     changes: int = Field(description="the server's change count before this claim: pass to /wait as since")
+    epoch: str = Field("", description="this run of the server (a restart starts another): pass to /wait")
 
 
 class ReportsIn(Strict):
@@ -152,12 +153,14 @@ class HeartbeatOut(BaseModel):
 class WaitIn(Strict):
     worker_id: Id
     since: Count = Field(description="the changes count of the worker's last claim")
+    epoch: Id | None = Field(None, description="the epoch of that claim's answer: another run's is answered at once")
     wait_s: float = Field(20.0, ge=0, le=MAX_WAIT_S)
 
 
 class WaitOut(BaseModel):
     changes: int
-    changed: bool
+    changed: bool = Field(description="look again (claim): the store may have new work, or the server restarted")
+    epoch: str = ""
 
 
 class LeaveIn(Strict):

@@ -299,6 +299,11 @@ class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore
 
     def close(self) -> None: ...
 
+    def wake_feed(self) -> ChangeFeed:
+        """A feed woken only when work may have become claimable or an event finished, not on
+        every commit: what the server's long polls wait on."""
+        ...
+
     def statements_executed(self) -> float | None:
         """Statements the database has run so far, where it counts them (for ``baton bench``)."""
         ...

@@ -17,7 +17,7 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from baton import faults
 from baton.backends import advance, claims
@@ -59,6 +59,9 @@ from baton.records import (
 )
 from baton.spec import graph_digest, graph_from_dict, graph_to_dict
 from baton.states import EventState, Outcome, TaskState
+
+if TYPE_CHECKING:
+    from baton.backends.protocol import ChangeFeed
 
 MAX_KEY_CHARS = 200  # an idempotency key
 REQUIREMENTS_CHECK_S = 1.0
@@ -164,6 +167,11 @@ class SqlBackend(SqlTokens, SqlGauges, SqlReads):
 
     @abstractmethod
     def change_fd(self) -> int | None: ...
+
+    def wake_feed(self) -> ChangeFeed:
+        """Changes that may have made work claimable or finished an event (where the database
+        wakes only for those, as PostgreSQL's NOTIFY does: this backend itself)."""
+        return self
 
     # --- graphs ---------------------------------------------------------------------------
 

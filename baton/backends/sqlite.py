@@ -10,11 +10,18 @@ Waiting for change sleeps until the write-ahead log is written (inotify, see
 :mod:`baton.backends.filewatch`), then reads ``PRAGMA data_version``, which moves when another
 connection commits; without inotify it polls that counter. Each thread has its own connection,
 writer-lock handle and watch.
+
+That wakes on *every* commit (heartbeats, a controller renewing its role). The HTTP server's long
+polls want what PostgreSQL's ``NOTIFY`` gives, a wake-up only when work may have become
+claimable or an event finished: a commit that would notify on PostgreSQL also counts itself in
+a file beside the database (``-wakes``, under the writers' lock), and :meth:`wake_feed`
+watches that count.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import select
 import sqlite3
@@ -30,6 +37,8 @@ from baton.backends.sql import SqlBackend
 from baton.backends.tx import Tx
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
+
+log = logging.getLogger("baton.sqlite")
 
 
 class _Eager:
@@ -83,6 +92,8 @@ class SqliteBackend(SqlBackend):
         self._all: list[sqlite3.Connection] = []
         self._lock_fds: list[int] = []
         self._watches: list[filewatch.FileWatch] = []
+        self._wakes: WakeFeed | None = None  # opened by the first commit that wakes, or by wake_feed
+        self._wakes_failed = False
         self._closed = False
 
     def __repr__(self) -> str:
@@ -143,6 +154,8 @@ class SqliteBackend(SqlBackend):
                 yield tx
                 tx.flush()
                 conn.execute("COMMIT")
+                if lock_fd is not None and tx.wakes:
+                    self._announce()  # still holding the writers' lock
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -212,10 +225,34 @@ class SqliteBackend(SqlBackend):
                 time.sleep(min(step, left))
                 step = min(step * 2, 0.01)  # noticed within 10 ms; a look costs microseconds
 
+    def wake_feed(self) -> WakeFeed:
+        """Changes that may have made work claimable or finished an event, not every commit."""
+        return self._wakes_file()
+
+    def _announce(self) -> None:
+        """Count a waking commit. It has committed: a failure here must not raise into the
+        caller, only cost the long polls their prompt wake-up (their timeouts still look)."""
+        try:
+            self._wakes_file().announce()
+        except BackendError as exc:
+            if not self._wakes_failed:
+                self._wakes_failed = True
+                log.warning("cannot count wake-ups beside %s: %s", self.path, exc)
+
+    def _wakes_file(self) -> WakeFeed:
+        if self._wakes is None:
+            with self._lock:
+                if self._wakes is None:
+                    self._wakes = WakeFeed(f"{self.path}-wakes")
+        return self._wakes
+
     def close(self) -> None:
         """Close every thread's connection. No other thread may still be using this backend."""
         with self._lock:
             self._closed = True
+            if self._wakes is not None:
+                self._wakes.close()
+                self._wakes = None
             for conn in self._all:
                 with suppress(sqlite3.Error):
                     conn.close()
@@ -228,3 +265,57 @@ class SqliteBackend(SqlBackend):
                 watch.close()
             self._watches.clear()
         self._local = threading.local()
+
+
+class WakeFeed:
+    """A count of waking commits, kept in a file of eight bytes beside the database. Writers
+    bump it under the writers' lock, so bumps never race; a reader that sees it move knows a
+    waking commit landed after its last look. One reader thread per feed."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise BackendError(f"cannot open {path}: {exc.strerror}") from exc
+        self.watch = filewatch.watch(path)
+        self.seen = self._read()
+
+    def _read(self) -> int:
+        raw = os.pread(self.fd, 8, 0)
+        return int.from_bytes(raw, "little") if len(raw) == 8 else 0
+
+    def announce(self) -> None:
+        """Count one waking commit (the caller holds the writers' lock)."""
+        with suppress(OSError):  # a full disk: the readers' safety-net polls still find the work
+            os.pwrite(self.fd, (self._read() + 1).to_bytes(8, "little"), 0)
+
+    @property
+    def pushes_changes(self) -> bool:
+        return self.watch is not None
+
+    def change_fd(self) -> int | None:
+        return None if self.watch is None else self.watch.fd
+
+    def wait_for_change(self, timeout_s: float) -> bool:
+        """True once the count has moved since the last look; sleeps on the file's watch."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.watch is not None:
+                self.watch.drain()  # before looking: a bump after the look wakes the select below
+            count = self._read()
+            if count != self.seen:
+                self.seen = count
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if self.watch is not None:
+                select.select([self.watch.fd], [], [], left)
+            else:
+                time.sleep(min(0.01, left))
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+        with suppress(OSError):
+            os.close(self.fd)

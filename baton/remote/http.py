@@ -62,9 +62,12 @@ class Session:
         params: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """One request; a non-2xx answer raises the matching Baton error."""
-        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        """One request; a non-2xx answer raises the matching Baton error. The JSON body is
+        ``body``, or ``content`` when the caller has encoded it already."""
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode()
         send_headers = {"Content-Type": "application/json", **(headers or {})} if content is not None else headers
         query = None if params is None else {k: v for k, v in params.items() if v is not None}
         try:

@@ -11,7 +11,10 @@ What the network adds, and how it is handled:
 - **idleness**: after a claim that found nothing, a thread long-polls ``/wait`` (about 20 s)
   with the change count that claim saw, and makes :meth:`change_fd` readable when the server
   says something changed: an idle worker costs one request per long poll, plus heartbeats;
-- **big batches**: reports are split so no request passes the server's cap.
+- **big batches**: reports are encoded once and split by their encoded size, so no request
+  passes the server's cap;
+- **a restarted server** counts changes from zero again: each answer names the server's run
+  (``epoch``), and a long poll from another run is answered at once.
 
 The server's settings (lease, heartbeat, caps) are the ones that count: :meth:`terms` reads them
 before the worker is configured.
@@ -20,6 +23,7 @@ before the worker is configured.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import select
@@ -29,7 +33,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from baton.api.worker_wire import ClaimOut, HeartbeatOut, ReportIn, ReportsOut, Terms, WaitOut
+from baton.api.worker_wire import (
+    MAX_REPORTS,
+    AnswerOut,
+    ClaimOut,
+    HeartbeatOut,
+    ReportIn,
+    ReportsOut,
+    Terms,
+    WaitOut,
+)
 from baton.errors import TransientError
 from baton.records import (
     ClaimResult,
@@ -43,7 +56,7 @@ from baton.remote.http import Session
 
 log = logging.getLogger("baton.remote")
 ROUND_TRIP_SLACK_S = 10.0  # a long poll's read timeout beyond the wait the server holds it
-REPORT_OVERHEAD_BYTES = 400  # a report's JSON beyond its texts
+HEAD_ROOM_BYTES = 64 * 1024  # a claim's fields beside its reports (labels, capacity), at most
 
 
 class HttpLink:
@@ -54,6 +67,7 @@ class HttpLink:
         self._unanswered: str | None = None  # a claim id sent without an answer: the next claim reuses it
         self._worker_id: str | None = None
         self._since = 0
+        self._epoch: str | None = None
         self._armed = threading.Event()
         self._closed = threading.Event()
         self._pipe_r, self._pipe_w = os.pipe()
@@ -118,34 +132,31 @@ class HttpLink:
         ``lease_s`` is the server's to decide, so it is not sent."""
         self._armed.clear()
         batches = self._batches(reports)
-        early: list[ReportAnswers] = [self.report(worker_id, batch) for batch in batches[:-1]]
+        early = ReportAnswers([], [])
+        for batch in batches[:-1]:
+            early = _merged(early, self._report_batch(worker_id, batch))
         riding = batches[-1] if batches else []
         claim_id = claim_id or self._unanswered or uuid.uuid4().hex
         self._unanswered = claim_id
-        body = {"worker_id": worker_id, "claim_id": claim_id, "free": dict(free), "labels": sorted(labels),
-                "max_tasks": max(0, min(limit, 64)), "event_id": event_id,
-                "reports": [ReportIn.of(r).model_dump(mode="json") for r in riding]}  # fmt: skip
-        out = ClaimOut.model_validate(self._retrying("POST", "/worker/v1/claim", body))
+        fields = {"worker_id": worker_id, "claim_id": claim_id, "free": dict(free), "labels": sorted(labels),
+                  "max_tasks": max(0, min(limit, 64)), "event_id": event_id}  # fmt: skip
+        out = ClaimOut.model_validate(self._retrying("POST", "/worker/v1/claim", _with_reports(fields, riding)))
         self._unanswered = None
-        stale = [p for a in early for p in a.stale] + [
-            (a.task_id, a.attempt) for a in out.answers if a.answer == "stale"
-        ]
-        duplicate = [p for a in early for p in a.duplicate]
-        duplicate += [(a.task_id, a.attempt) for a in out.answers if a.answer == "duplicate"]
+        answered = _merged(early, _answers(out.answers))
         if not out.claims and limit > 0:
-            self._since = out.changes
+            self._since, self._epoch = out.changes, out.epoch or None
             self._armed.set()  # nothing to take: long-poll until the server has news
-        return ClaimResult([c.claim() for c in out.claims], stale, duplicate)
+        return ClaimResult([c.claim() for c in out.claims], answered.stale, answered.duplicate)
 
     def report(self, worker_id: str, reports: Sequence[Report]) -> ReportAnswers:
-        stale: list[tuple[int, int]] = []
-        duplicate: list[tuple[int, int]] = []
+        answered = ReportAnswers([], [])
         for batch in self._batches(reports):
-            body = {"worker_id": worker_id, "reports": [ReportIn.of(r).model_dump(mode="json") for r in batch]}
-            out = ReportsOut.model_validate(self._retrying("POST", "/worker/v1/report", body))
-            stale += [(a.task_id, a.attempt) for a in out.answers if a.answer == "stale"]
-            duplicate += [(a.task_id, a.attempt) for a in out.answers if a.answer == "duplicate"]
-        return ReportAnswers(stale, duplicate)
+            answered = _merged(answered, self._report_batch(worker_id, batch))
+        return answered
+
+    def _report_batch(self, worker_id: str, batch: Sequence[str]) -> ReportAnswers:
+        body = _with_reports({"worker_id": worker_id}, batch)
+        return _answers(ReportsOut.model_validate(self._retrying("POST", "/worker/v1/report", body)).answers)
 
     def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
         body = {"worker_id": worker_id, "running": [list(pair) for pair in running]}
@@ -175,9 +186,9 @@ class HttpLink:
             self._armed.wait()
             if self._closed.is_set():
                 return
-            since, worker_id, wait_s = self._since, self._worker_id, self.terms().long_poll_s
+            since, epoch, worker_id, wait_s = self._since, self._epoch, self._worker_id, self.terms().long_poll_s
             try:
-                body = {"worker_id": worker_id, "since": since, "wait_s": wait_s}
+                body = {"worker_id": worker_id, "since": since, "epoch": epoch, "wait_s": wait_s}
                 raw = self.session.json("POST", "/worker/v1/wait", body, timeout_s=wait_s + ROUND_TRIP_SLACK_S)
                 changed = WaitOut.model_validate(raw).changed
             except Exception as exc:  # the server is away or refused: let the worker look (and see why)
@@ -193,31 +204,53 @@ class HttpLink:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    def _batches(self, reports: Sequence[Report]) -> list[list[Report]]:
-        """Reports in order, cut so each batch's JSON stays under half the server's cap."""
-        cap = self.terms().max_request_bytes // 2
-        batches: list[list[Report]] = []
-        size = cap + 1
+    def _batches(self, reports: Sequence[Report]) -> list[list[str]]:
+        """Reports in order as JSON text, cut so each request's body stays under the server's
+        cap (by the size of the text itself: escaping can make it several times the report's).
+        A report over the cap alone goes alone; the server refuses it, and the worker records
+        that the task's report could not be recorded."""
+        budget = self.terms().max_request_bytes - HEAD_ROOM_BYTES
+        batches: list[list[str]] = []
+        size = 0
         for r in reports:
-            weight = REPORT_OVERHEAD_BYTES + 2 * (len(r.stdout) + len(r.stderr) + len(r.result_json or "")
-                                                  + len(r.error or ""))  # fmt: skip
-            if size + weight > cap or len(batches[-1]) >= 512:
+            text = json.dumps(ReportIn.of(r).model_dump(mode="json"), separators=(",", ":"))
+            if not batches or size + len(text) + 1 > budget or len(batches[-1]) >= MAX_REPORTS:
                 batches.append([])
                 size = 0
-            batches[-1].append(r)
-            size += weight
+            batches[-1].append(text)
+            size += len(text) + 1
         return batches
 
-    def _retrying(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
+    def _retrying(self, method: str, path: str, body: Mapping[str, Any] | bytes | None) -> Any:
         """Every worker call is safe to repeat (claims by their id, reports as duplicates):
         retry a lost one for ``retry_s``, then let the worker's own round retry it."""
+        content = _json(body) if isinstance(body, Mapping) else body
         deadline = time.monotonic() + self.retry_s
         delay = 0.05
         while True:
             try:
-                return self.session.json(method, path, body)
+                return self.session.call(method, path, content=content).json()
             except TransientError:
                 if self._closed.is_set() or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+
+def _json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _with_reports(fields: Mapping[str, Any], reports: Sequence[str]) -> bytes:
+    """``fields`` as a JSON object with a ``reports`` list of reports encoded already."""
+    head = _json(fields)[:-1]
+    return head + b',"reports":[' + ",".join(reports).encode() + b"]}"
+
+
+def _answers(answers: Sequence[AnswerOut]) -> ReportAnswers:
+    stale = [(a.task_id, a.attempt) for a in answers if a.answer == "stale"]
+    return ReportAnswers(stale, [(a.task_id, a.attempt) for a in answers if a.answer == "duplicate"])
+
+
+def _merged(a: ReportAnswers, b: ReportAnswers) -> ReportAnswers:
+    return ReportAnswers([*a.stale, *b.stale], [*a.duplicate, *b.duplicate])

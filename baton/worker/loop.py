@@ -28,7 +28,7 @@ from typing import Any
 
 from baton import faults
 from baton.backends.protocol import WorkerLink
-from baton.errors import BackendError, TransientError
+from baton.errors import BackendError, BatonError, Forbidden, TransientError, Unauthenticated
 from baton.model import Graph, PythonAction
 from baton.records import Claim, Report, WorkerInfo, unrecordable
 from baton.settings import Settings
@@ -49,6 +49,8 @@ from baton.worker.runner import (
 )
 
 log = logging.getLogger("baton.worker")
+REFUSALS = (Unauthenticated, Forbidden)  # a server that will not take this worker's token: retrying cannot help
+GIVE_UP_S = 5.0  # how long a refused worker waits for its stopped attempts to end
 # Where the store cannot wake us (no file watching): the longest step between two looks for new
 # work while idle with free capacity. A look reads a counter (SQLite's data_version) in microseconds.
 CHANGE_POLL_MAX_S = 0.01
@@ -121,6 +123,7 @@ class Worker:
         self.last_heartbeat_ok = time.monotonic()
         self.unsent: list[Report] = []
         self.change_fd: int | None = None  # readable when the store may have changed (set in run)
+        self.refused: BatonError | None = None  # the server refused our token: the worker ends with this
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -163,20 +166,28 @@ class Worker:
             self.threads.shutdown(wait=True)
             self.pool.close()
             try:
-                self._poll(0)
-                self._send(self._take_done())
+                if self.refused is None:
+                    self._poll(0)
+                    self._send(self._take_done())
                 self.link.deregister_worker(self.id)
             except BackendError as exc:  # their leases expire; the attempts run again elsewhere
                 log.error("could not hand in the last reports: %s", exc)
+            except REFUSALS as exc:
+                self._refuse(exc)
             finally:
                 os.close(self.wake_r)
                 os.close(self.wake_w)
+        if self.refused is not None:
+            raise self.refused
 
     # --- main loop -------------------------------------------------------------------------
 
     def _main_loop(self) -> None:
         idle_since = time.monotonic()
         while True:
+            if self.refused is not None:
+                self._give_up()
+                return
             self._poll(0)
             reports = self.unsent + self._take_done()
             self.unsent = []
@@ -223,7 +234,9 @@ class Worker:
                 return list(result.claims)
         finally:
             self.claiming.release()
-        if isinstance(failure, TransientError):
+        if isinstance(failure, REFUSALS):
+            self._refuse(failure)
+        elif isinstance(failure, TransientError):
             self._store_unreachable(reports, failure)
         else:  # one bad report must not stall the others
             self._isolate(reports, failure)
@@ -262,10 +275,33 @@ class Worker:
         if kept or not reports:
             self._store_unreachable(kept, exc)
 
+    def _refuse(self, exc: Unauthenticated | Forbidden) -> None:
+        """The server refused this worker's token (revoked, or not allowed what it asks): nothing
+        it does can be recorded any more, and retrying cannot help. End the worker, saying why."""
+        if self.refused is None:
+            log.error("the server refused this worker (%s): stopping", exc)
+            self.refused = type(exc)(f"the server refused this worker: {exc}")
+        self._wake()
+
+    def _give_up(self) -> None:
+        """After a refusal: stop every attempt (their leases expire and the tasks run again
+        elsewhere) and drop their reports, which the server would refuse too."""
+        with self.lock:
+            left = list(self.running.values())
+        for running in left:
+            running.stop(STOP_SHUTDOWN)
+        deadline = time.monotonic() + GIVE_UP_S
+        while self.running and time.monotonic() < deadline:
+            self._poll(0.1)
+        self.done, self.unsent = [], []
+
     def _drain_step(self, reports: list[Report]) -> bool:
         """One round of shutting down; True when nothing is left running."""
         try:
             self._send(reports)
+        except REFUSALS as exc:
+            self._refuse(exc)  # the main loop gives up at its next round
+            return False
         except BackendError as exc:
             self._store_unreachable(reports, exc)
             if time.monotonic() < self.drain_deadline + self.config.lease_s:
@@ -440,6 +476,9 @@ class Worker:
                 except BackendError as exc:
                     log.error("heartbeat failed: %s", exc)
                     continue
+                except REFUSALS as exc:
+                    self._refuse(exc)
+                    return
             self.last_heartbeat_ok = time.monotonic()
             for order in orders:
                 running = held.get((order.task_id, order.attempt))

@@ -41,6 +41,7 @@ class Running:
     executor: Executor | None = None
     deadline: float = math.inf  # monotonic time of a Python attempt's timeout
     finished: bool = False
+    ended_by_stop: bool = False  # its report says only that it was stopped
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stop(self, reason: str) -> None:
@@ -70,9 +71,11 @@ class Limits:
 
 
 def fenced(running: Running, report: Report) -> Report | None:
-    """The report, or None when there is nothing worth reporting (the lease was lost: another
-    worker may hold the task now)."""
-    return None if running.stop_reason == STOP_LEASE_LOST else report
+    """The report, or None when it would only say that the attempt was stopped because its
+    lease was lost (another worker may hold the task now). An attempt that ended by itself is
+    reported even then, say after a pause past its lease: the store fences it (recorded while
+    the attempt is still the task's current one, else answered stale), so no result is lost."""
+    return None if running.stop_reason == STOP_LEASE_LOST and running.ended_by_stop else report
 
 
 def _report(running: Running, outcome: Outcome, **kw: object) -> Report:
@@ -82,6 +85,7 @@ def _report(running: Running, outcome: Outcome, **kw: object) -> Report:
 
 def _stopped(running: Running, stdout: str, stderr: str) -> Report:
     reason = running.stop_reason or STOP_SHUTDOWN
+    running.ended_by_stop = True
     outcome = STOP_OUTCOMES.get(reason, Outcome.CANCELLED)
     return _report(running, outcome, error=f"stopped: {reason}", stdout=stdout, stderr=stderr)
 

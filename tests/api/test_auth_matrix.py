@@ -52,6 +52,7 @@ MATRIX: dict[Route, Action] = {
     ("POST", "/api/v1/graphs"): Action.REGISTER_GRAPH,
     ("GET", "/api/v1/graphs/{graph_id}"): Action.READ,
     ("GET", "/api/v1/workers"): Action.READ,
+    ("GET", "/metrics"): Action.READ,
     ("GET", "/worker/v1/terms"): Action.WORK,
     ("POST", "/worker/v1/register"): Action.WORK,
     ("POST", "/worker/v1/claim"): Action.WORK,
