@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import psutil
 
 from baton.backends import open_backend
 from baton.backends.protocol import Store
+from baton.bench_remote import RemoteFleet
 from baton.benchtasks import SLEEP_S
 from baton.builder import GraphBuilder
 from baton.controller import Controller, ControllerConfig
@@ -55,6 +57,7 @@ class BenchConfig:
     variant: str  # "noop" or "sleep"
     workers: int
     slots: int
+    remote: bool = False  # through a baton server (see baton.bench_remote)
 
 
 def bench_graph(partitions: int, variant: str) -> Graph:
@@ -78,21 +81,33 @@ def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str
     backend = open_backend(settings.db, settings)
     record = backend.register_graph(graph, source="baton bench")
     statements_before = backend.statements_executed()
-    workers = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir)
+    fleet: LocalWorkers | RemoteFleet
+    if config.remote:
+        fleet = RemoteFleet(settings, backend, config.workers, config.slots, log_dir)
+    else:
+        fleet = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir)
     began = time.monotonic()
-    workers.start()
+    fleet.start()
     try:
-        _wait_registered(backend, workers, config.workers)
+        _wait_registered(backend, fleet, config.workers)
         startup_s = time.monotonic() - began
+        remote = fleet if isinstance(fleet, RemoteFleet) else None
+        if remote:
+            remote.mark()
         event, _ = backend.submit(record.id, {"departments": [f"d{i}" for i in range(config.partitions)]})
         _drive(backend, settings, event.id)
-        worker_rss = _worker_peaks(workers)
+        if remote:
+            remote.mark()
+        worker_rss = _worker_peaks(fleet.processes)
+        server_rss = _worker_peaks([remote.server] if remote and remote.server else [])
     finally:
-        workers.stop()
+        fleet.stop()
     figures = _figures(backend, event.id, graph, config)
     statements = backend.statements_executed()
     if statements is not None and statements_before is not None:
         figures["db_statements_per_task"] = round((statements - statements_before) / figures["tasks"], 2)
+    if remote:
+        figures.update(remote.figures(figures["tasks"], server_rss[0] if server_rss else 0.0))
     backend.close()
     return {
         **figures,
@@ -112,7 +127,7 @@ def _upgrade_schema(settings: Settings) -> None:
         raise BackendError(f"cannot upgrade the schema of {settings.db}: {done.stderr.strip()}")
 
 
-def _wait_registered(backend: Store, workers: LocalWorkers, count: int) -> None:
+def _wait_registered(backend: Store, workers: LocalWorkers | RemoteFleet, count: int) -> None:
     pids = {p.pid for p in workers.processes}
     deadline = time.monotonic() + 60
     while sum(w.pid in pids and w.state == "active" for w in backend.workers()) < count:
@@ -143,6 +158,7 @@ def _figures(backend: Store, event_id: int, graph: Graph, config: BenchConfig) -
         "partitions": config.partitions,
         "workers": config.workers,
         "slots": config.slots,
+        "link": "remote" if config.remote else "direct",
         "state": event.state.value,
         "tasks": len(tasks),
         "makespan_s": round(makespan, 3),
@@ -185,10 +201,10 @@ def _dispatch_latencies_ms(backend: Store, tasks: list[TaskRecord], graph: Graph
     return out
 
 
-def _worker_peaks(workers: LocalWorkers) -> list[float]:
-    """Peak RSS (VmHWM) of each worker process, with its executors, in MB."""
+def _worker_peaks(processes: Sequence[subprocess.Popen[bytes]]) -> list[float]:
+    """Peak RSS (VmHWM) of each process, with its descendants (a worker's executors), in MB."""
     peaks = []
-    for proc in workers.processes:
+    for proc in processes:
         total = 0
         try:
             root = psutil.Process(proc.pid)
@@ -229,4 +245,8 @@ def describe(f: dict[str, Any]) -> str:
         line += f", efficiency {f['parallel_efficiency']}"
     if "db_statements_per_task" in f:
         line += f", {f['db_statements_per_task']} statements/task"
+    if f.get("link") == "remote":
+        line += (f"; remote: {f.get('http_requests_per_task')} requests/task, claim p50 {f.get('claim_p50_ms')} ms "
+                 f"p99 {f.get('claim_p99_ms')} ms, report p50 {f.get('report_p50_ms')} ms p99 "
+                 f"{f.get('report_p99_ms')} ms, server {f.get('server_peak_rss_mb')} MB")  # fmt: skip
     return line

@@ -262,6 +262,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--max-log-bytes", type=BYTES, default=None)
 @click.option("--exit-when-idle", "idle_s", type=SECONDS, default=None, help="Exit after this many idle seconds.")
 @click.option("--event", "only_event", type=EVENT_ID, default=None, help="Take only this event's tasks.")
+@click.option("--stats-file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="With --server: on exit, write each route's request count and durations here as JSON.")  # fmt: skip
 @server_options
 @db_option
 @handle_errors
@@ -272,6 +274,7 @@ def worker(
     name: str,
     idle_s: float | None,
     only_event: int | None,
+    stats_file: str | None,
     server: str | None,
     token: str | None,
     ca_file: str | None,
@@ -290,14 +293,19 @@ def worker(
     shape: dict[str, Any] = {"capacity": capacity, "labels": frozenset(labels), "name": name,
                              "exit_when_idle_s": idle_s, "event_id": only_event}  # fmt: skip
     link: WorkerLink
+    times = None
+    if stats_file and server is None:
+        raise click.UsageError("--stats-file counts requests to a server: give --server too")
     if server is None:
         link, where = backend_for(settings), settings.db
         config = WorkerConfig.from_settings(settings, **shape)
     else:
         from baton.remote.http import Session
         from baton.remote.link import HttpLink
+        from baton.remote.timing import CallTimes
 
-        remote = HttpLink(Session(server, token or "", ca_file=ca_file))
+        times = CallTimes() if stats_file else None
+        remote = HttpLink(Session(server, token or "", ca_file=ca_file, times=times))
         terms = remote.terms()
         config = WorkerConfig.from_settings(
             settings, lease_s=terms.lease_s, heartbeat_s=terms.heartbeat_s, max_result_bytes=terms.max_result_bytes,
@@ -307,7 +315,11 @@ def worker(
     instance = Worker(link, config)
     instance.install_signal_handlers()
     click.echo(f"worker {instance.id} capacity {capacity} labels {sorted(labels)} on {where}", err=True)
-    instance.run()
+    try:
+        instance.run()
+    finally:
+        if times is not None and stats_file:
+            times.dump(Path(stats_file))
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -480,18 +492,20 @@ def rerun(
 @click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 256))
 @click.option("--slots", default=DEFAULT_SLOTS, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--remote", is_flag=True, help="Workers reach the store through a baton server on loopback.")
 @json_option
 @db_option
 @handle_errors
-def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, as_json: bool, db: str | None,
-          config_file: str | None) -> None:  # fmt: skip
+def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, remote: bool, as_json: bool,
+          db: str | None, config_file: str | None) -> None:  # fmt: skip
     """Measure Baton's overhead: the year-end shape (6P + 2 tasks) with no-op or sleeping tasks.
 
     Without --db each run gets a fresh SQLite file; with a postgresql:// URL the runs share that
-    database. With --json, one JSON object per run."""
+    database. With --remote, a baton server on loopback holds the database and the workers hold
+    only its URL and a token. With --json, one JSON object per run."""
     from baton.bench import BenchConfig, describe, fresh_sqlite_url, run_once
 
-    config = BenchConfig(partitions=partitions, variant=variant, workers=workers, slots=slots)
+    config = BenchConfig(partitions=partitions, variant=variant, workers=workers, slots=slots, remote=remote)
     runs = []
     for _ in range(repeat):
         url, folder = (db, None) if db else fresh_sqlite_url()

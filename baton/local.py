@@ -82,17 +82,20 @@ class LocalWorkers:
     def stop(self, timeout_s: float | None = None) -> None:
         """SIGTERM each worker; kill one still running ``timeout_s`` later (default: its drain
         plus :data:`STOP_SLACK_S`)."""
-        if timeout_s is None:
-            timeout_s = self.settings.drain_s + STOP_SLACK_S
-        for p in self.processes:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.processes:
-            try:
-                p.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(self.processes, self.settings.drain_s + STOP_SLACK_S if timeout_s is None else timeout_s)
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """SIGTERM each process, then SIGKILL one still running ``timeout_s`` later."""
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def check_fits(graph: Graph, capacity: dict[str, int], labels: Sequence[str]) -> None:

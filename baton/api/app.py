@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from baton.api import catalog, events, gateway, metrics, problems
 from baton.api.auth import Authenticator, check
 from baton.api.changes import ChangeWatch
+from baton.api.gathering import Gatherer
 from baton.api.limits import BodyLimit
 from baton.api.metrics import HttpMetrics, Metrics
 from baton.api.state import AppState, state_of
@@ -45,7 +46,7 @@ def state_of_app(app: FastAPI) -> AppState:
 def create_app(store: Store, settings: Settings) -> FastAPI:
     changes = ChangeWatch(store.wake_feed(), safety_poll_s=min(1.0, settings.idle_poll_s))
     measured = Metrics(store, refresh_s=settings.metrics_refresh_s, stale_after_s=settings.lease_s)
-    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes, measured)
+    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes, measured, Gatherer(store))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

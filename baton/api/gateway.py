@@ -47,7 +47,7 @@ from baton.api.worker_wire import (
     WorkerIn,
 )
 from baton.errors import Forbidden, NotFound
-from baton.records import Report, WorkerInfo
+from baton.records import ClaimRequest, Report, WorkerInfo
 
 router = APIRouter(prefix="/worker/v1", tags=["task servers"])
 WORK = needs(Action.WORK)
@@ -102,10 +102,10 @@ def claim(request: Request, body: ClaimIn) -> ClaimOut:
     state = state_of(request)
     changes = state.changes.count  # before the claim looks: a change after it moves the count on
     reports = [r.report() for r in body.reports]
-    result = state.store.claim(
+    result = state.gatherer.claim(ClaimRequest(
         scoped(body.worker_id, token), dict(body.free), _labels(token, body.labels), body.max_tasks,
-        state.settings.lease_s, reports, body.event_id, claim_id=body.claim_id,
-    )  # fmt: skip
+        state.settings.lease_s, tuple(reports), body.event_id, claim_id=body.claim_id,
+    ))  # fmt: skip
     state.metrics.observe_claim(len(result.claims))
     return ClaimOut(claims=[ClaimWire.of(c) for c in result.claims], answers=answers(reports, result.rejected,
                     result.duplicate), changes=changes, epoch=state.changes.epoch)  # fmt: skip

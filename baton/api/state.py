@@ -10,6 +10,7 @@ from fastapi import Request
 
 from baton.api.auth import Authenticator
 from baton.api.changes import ChangeWatch
+from baton.api.gathering import Gatherer
 from baton.backends.protocol import Store
 from baton.settings import Settings
 
@@ -24,6 +25,7 @@ class AppState:
     auth: Authenticator
     changes: ChangeWatch
     metrics: Metrics
+    gatherer: Gatherer  # the workers' claims, several to a transaction when they arrive together
 
     @property
     def long_poll_s(self) -> float:

@@ -18,14 +18,18 @@ MAX_CLAIM = 64  # tasks per claim
 MAX_REPORTS = 512  # reports per request
 MAX_WAIT_S = 30.0
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
-Count = Annotated[int, Field(ge=0, le=2**31)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]  # a PostgreSQL INTEGER
 Key = Annotated[int, Field(ge=1, le=2**62)]
+Pair = Annotated[list[Key], Field(min_length=2, max_length=2)]  # a list: strict models take no list for a tuple
 Time = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)]
 Answer = Literal["recorded", "duplicate", "stale"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, and each field's JSON type exact (``true`` is no
+    number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class WorkerIn(Strict):
@@ -56,12 +60,12 @@ class Registered(BaseModel):
 class ReportIn(Strict):
     task_id: Key
     attempt: Key
-    outcome: Outcome
+    outcome: Outcome = Field(strict=False)  # the enum from its JSON string (strict takes only members)
     started_at: Time
     finished_at: Time
     result: str | None = Field(None, description="the result as JSON text")
     error: str | None = None
-    exit_code: int | None = Field(None, ge=-(2**31), le=2**31)
+    exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
     stdout: str = ""
     stderr: str = ""
 
@@ -133,7 +137,7 @@ class ReportsOut(BaseModel):
 
 class HeartbeatIn(Strict):
     worker_id: Id
-    running: list[tuple[Key, Key]] = Field(max_length=100_000, description="(task_id, attempt) of each attempt held")
+    running: list[Pair] = Field(max_length=100_000, description="[task_id, attempt] of each attempt held")
 
 
 class StopOut(BaseModel):

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from baton.errors import Conflict, Forbidden, NotFound, ParamsInvalid, TransientError, Unauthenticated, UsageError
+from baton.remote.timing import CallTimes
 
 CONNECT_S = 5.0
 DEFAULT_S = 30.0
@@ -34,12 +36,14 @@ class Session:
         ca_file: str | None = None,
         timeout_s: float = DEFAULT_S,
         transport: httpx.BaseTransport | None = None,
+        times: CallTimes | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"{url!r}: a server URL starts with http:// or https://")
         if not token:
             raise UsageError("a server needs a token (--token or BATON_TOKEN)")
         self.url = url.rstrip("/")
+        self.times = times  # where given, each answered request's duration is recorded
         headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
         try:  # a context, not the file's name: httpx deprecates verify=<path>
             verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
@@ -70,6 +74,7 @@ class Session:
             content = json.dumps(body, separators=(",", ":")).encode()
         send_headers = {"Content-Type": "application/json", **(headers or {})} if content is not None else headers
         query = None if params is None else {k: v for k, v in params.items() if v is not None}
+        began = time.monotonic()
         try:
             response = self.client.request(
                 method, path, content=content, params=query, headers=send_headers,
@@ -77,6 +82,8 @@ class Session:
             )  # fmt: skip
         except httpx.TransportError as exc:
             raise TransientError(f"{self.url} unreachable: {type(exc).__name__}: {exc}") from exc
+        if self.times is not None:
+            self.times.record(method, path, time.monotonic() - began)
         if response.status_code >= 400:
             raise error_of(response)
         return response

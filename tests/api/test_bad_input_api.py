@@ -476,10 +476,7 @@ def test_a_workers_report_whose_result_cannot_be_shown_as_is_is_recorded_and_rea
 
 
 # Found by the fuzz on PostgreSQL (pid 2147483648 answered 503 "the database is unavailable:
-# integer out of range"). NOT FIXED HERE: baton/api/worker_wire.py belongs to the gateway's owner.
-# ``Count`` and ``ReportIn.exit_code`` allow 2**31, one past a PostgreSQL INTEGER column (pid,
-# exit_code); they should stop at 2**31 - 1, and then these pass (and the marker must go).
-@pytest.mark.xfail(strict=True, reason="worker_wire.py: pid and exit_code allow 2**31 (PostgreSQL INTEGER: 2**31-1)")
+# integer out of range"): worker numbers stop at a PostgreSQL INTEGER's 2**31 - 1.
 @pytest.mark.parametrize("field_name", ["pid", "exit_code"])
 def test_a_worker_number_past_a_database_integer_is_refused_422(
     field_name: str, world: tuple[Served, Seeded, str, str]
@@ -500,10 +497,8 @@ def test_a_worker_number_past_a_database_integer_is_refused_422(
     assert answered.status == 422, answered.body
 
 
-# Found by the fuzz. NOT FIXED HERE (baton/api/worker_wire.py): its models are lax, so JSON true
-# is taken for the integer 1 (wait's since, a report's exit_code); /api/v1 bodies are strict.
-# ``ConfigDict(extra="forbid", strict=True)`` there makes these pass (and the marker must go).
-@pytest.mark.xfail(strict=True, reason="worker_wire.py: lax models take true for an integer")
+# Found by the fuzz: JSON true was taken for the integer 1 (wait's since, a report's exit_code);
+# /worker/v1 bodies are strict like /api/v1's.
 @pytest.mark.parametrize(
     ("verb", "body"),
     [

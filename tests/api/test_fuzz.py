@@ -62,18 +62,9 @@ SEMANTIC = [
     {"include-path": "/api/v1/graphs", "include-method": "POST",  # the YAML text
      "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "422"]}}},
 ]  # fmt: skip
-# Bugs the fuzz found outside this helper's files, each pinned by a strict xfail test in
-# test_bad_input_api.py; a failure matching one is not counted here. Remove an entry with its
-# xfail marker once worker_wire.py is fixed.
-KNOWN = [
-    # pid / exit_code of 2**31: test_a_worker_number_past_a_database_integer_is_refused_422
-    (re.compile(r"^POST /worker/v1/"), re.compile(r"integer out of range")),
-    # true taken for an integer: test_a_worker_body_of_the_wrong_json_type_is_refused_422
-    (
-        re.compile(r"^POST /worker/v1/"),
-        re.compile(r"Schema-violating request accepted[\s\S]*(became boolean|exit_code)"),
-    ),
-]
+# Bugs the fuzz found and that are not fixed yet, each pinned by a strict xfail test: (operation
+# pattern, failure pattern) pairs; a failure matching one is not counted. Empty: none is open.
+KNOWN: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
 OFF = (
     "use_after_free",
     "ensure_resource_availability",

@@ -35,6 +35,7 @@ ENTRY_POINTS = {
     "baton.cli_types",
     "baton.__main__",
     "baton.bench",
+    "baton.bench_remote",
     "baton.testing",
     "baton.server",
     "baton.cli_server",
