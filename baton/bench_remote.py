@@ -86,8 +86,9 @@ class RemoteFleet:
         out: dict[str, Any] = {"server_peak_rss_mb": server_peak_rss_mb}
         if len(self.marks) >= 2 and tasks:
             before, after = self.marks[0], self.marks[-1]
-            sent = sum(after.get(r, 0.0) - before.get(r, 0.0) for r in after if r.startswith(WORKER_ROUTES))
-            out["http_requests_per_task"] = round(sent / tasks, 3)
+            sent = {r: after[r] - before.get(r, 0.0) for r in sorted(after) if r.startswith(WORKER_ROUTES)}
+            out["http_requests_per_task"] = round(sum(sent.values()) / tasks, 3)
+            out["http_requests"] = {r.removeprefix(WORKER_ROUTES): int(n) for r, n in sent.items() if n}
         samples: dict[str, list[float]] = {}
         for i in range(self.count):
             try:

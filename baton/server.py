@@ -64,5 +64,6 @@ def serve(
     config = uvicorn.Config(
         app, host=host, port=port, ssl_certfile=cert, ssl_keyfile=key, log_level=log_level, access_log=False,
         timeout_keep_alive=int(KEEP_ALIVE_S), timeout_graceful_shutdown=5, server_header=False,
+        http="h11",  # bounds a request's head (httptools, when installed, takes a 10 MB header)
     )  # fmt: skip
     Server(config).run()

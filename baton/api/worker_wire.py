@@ -16,6 +16,7 @@ from baton.states import Outcome
 
 MAX_CLAIM = 64  # tasks per claim
 MAX_REPORTS = 512  # reports per request
+MAX_KNOWN_EVENTS = 256  # events whose parameters a worker keeps
 MAX_WAIT_S = 30.0
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]  # a PostgreSQL INTEGER
@@ -88,29 +89,45 @@ class ClaimIn(Strict):
     max_tasks: int = Field(ge=0, le=MAX_CLAIM)
     reports: list[ReportIn] = Field(default_factory=list, max_length=MAX_REPORTS)
     event_id: Key | None = None
+    known_events: list[Key] = Field(
+        default_factory=list, max_length=MAX_KNOWN_EVENTS,
+        description="events whose parameters the worker holds: the answer leaves them out",
+    )  # fmt: skip
 
 
 class ClaimWire(BaseModel):
+    """One claimed attempt. Its event's parameters travel apart, in ``ClaimOut.events``, once per
+    answer and only to a worker that does not hold them already (``ClaimIn.known_events``)."""
+
     task_id: int
     attempt: int
     event_id: int
-    event_type: str
-    graph_id: int
     node: str
     partition: str
-    params: str
     inputs: str
     lease_expires_at: float
 
     @classmethod
     def of(cls, c: Claim) -> ClaimWire:
-        return cls(task_id=c.task_id, attempt=c.attempt, event_id=c.event_id, event_type=c.event_type,
-                   graph_id=c.graph_id, node=c.node, partition=c.partition, params=c.params_json,
+        return cls(task_id=c.task_id, attempt=c.attempt, event_id=c.event_id, node=c.node, partition=c.partition,
                    inputs=c.inputs_json, lease_expires_at=c.lease_expires_at)  # fmt: skip
 
-    def claim(self) -> Claim:
-        return Claim(self.task_id, self.attempt, self.event_id, self.event_type, self.graph_id, self.node,
-                     self.partition, self.params, self.inputs, self.lease_expires_at)  # fmt: skip
+    def claim(self, event: EventWire) -> Claim:
+        return Claim(self.task_id, self.attempt, self.event_id, event.type, event.graph_id, self.node,
+                     self.partition, event.params, self.inputs, self.lease_expires_at)  # fmt: skip
+
+
+class EventWire(BaseModel):
+    """What every task of an event shares (immutable once submitted): a worker keeps it."""
+
+    id: int
+    type: str
+    graph_id: int
+    params: str = Field(description="the event's parameters as JSON text")
+
+    @classmethod
+    def of(cls, c: Claim) -> EventWire:
+        return cls(id=c.event_id, type=c.event_type, graph_id=c.graph_id, params=c.params_json)
 
 
 class AnswerOut(BaseModel):
@@ -121,6 +138,9 @@ class AnswerOut(BaseModel):
 
 class ClaimOut(BaseModel):
     claims: list[ClaimWire]
+    events: list[EventWire] = Field(
+        default_factory=list, description="the claims' events, except those the worker said it knows"
+    )
     answers: list[AnswerOut] = Field(description="one per report sent with the claim")
     changes: int = Field(description="the server's change count before this claim: pass to /wait as since")
     epoch: str = Field("", description="this run of the server (a restart starts another): pass to /wait")

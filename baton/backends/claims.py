@@ -145,12 +145,13 @@ class Taken(NamedTuple):
 
 def taken_by(tx: Tx, worker_id: str, claim_id: str, lock_clause: str = "") -> tuple[list[Candidate], float]:
     """What an earlier claim request with this id took and this worker still runs, as the
-    candidates it was (their attempt before the take), with their lease expiry."""
+    candidates it was (their attempt before the take), with their lease expiry. Read through the
+    running tasks alone (see ``RUNNING_FROM``)."""
     rows = read_rows(
         tx,
         Taken,
         f"SELECT {select_list(Taken, task_id='id')} FROM tasks t "
-        f"WHERE worker_id = ? AND claim_id = ? AND state = 'running' ORDER BY id {lock_clause}",
+        f"WHERE worker_id = ? AND claim_id = ? AND state = 'running' ORDER BY +id {lock_clause}",
         (worker_id, claim_id),
     )
     candidates = [Candidate(r.task_id, r.event_id, r.node, r.partition, r.attempt - 1, r.req_id) for r in rows]

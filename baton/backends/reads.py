@@ -367,7 +367,7 @@ class SqlReads(ABC):
             # through tasks_lease: only running tasks are in that index
             held = read_rows(
                 tx, HeldRow,
-                "SELECT worker_id, id FROM tasks WHERE state = 'running' AND lease_expires_at IS NOT NULL ORDER BY id",
+                "SELECT worker_id, id FROM tasks WHERE state = 'running' AND lease_expires_at IS NOT NULL ORDER BY +id",
             )  # fmt: skip
         running: dict[str, list[int]] = {}
         for h in held:

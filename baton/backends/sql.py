@@ -593,7 +593,7 @@ class SqlBackend(SqlTokens, SqlGauges, SqlReads):
             rows = read_rows(
                 tx,
                 Running,
-                f"{RUNNING_FROM} WHERE t.worker_id = ? AND t.state = 'running' ORDER BY t.id {self.row_lock}",
+                f"{RUNNING_FROM} WHERE t.worker_id = ? AND t.state = 'running' ORDER BY +t.id {self.row_lock}",
                 (worker_id,),
             )
             held = {(r.id, r.attempt): bool(r.cancel_requested) for r in rows}

@@ -24,6 +24,9 @@ class Running(NamedTuple):
     event_cancelling: int  # its event was asked to cancel
 
 
+# Running tasks are read through the partial index that holds only them (tasks_lease). Ordered by
+# ``+t.id``, not ``t.id``: without statistics SQLite would rather walk the whole table in id order
+# than sort the few running rows, making a heartbeat or a retried claim cost O(all tasks).
 RUNNING_FROM = (
     f"SELECT {select_list(Running, 't.', graph_id='e.graph_id', event_cancelling='e.cancel_requested')} "
     "FROM tasks t JOIN events e ON e.id = t.event_id"

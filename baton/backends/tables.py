@@ -136,6 +136,8 @@ tasks = sa.Table(
     # answer was lost gets these attempts back.
     sa.Column("claim_id", TEXT),
     sa.UniqueConstraint("event_id", "node", "partition"),
+    # An event's tasks in id order: keyset pages of them (read API, UI) cost O(page).
+    sa.Index("tasks_event", "event_id", "id"),
     # Lease expiry, and a worker's running tasks (only running tasks are in it).
     sa.Index("tasks_lease", "lease_expires_at", **_where("state = 'running'")),
 )

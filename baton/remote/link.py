@@ -30,6 +30,7 @@ import select
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,14 +38,16 @@ from baton.api.worker_wire import (
     MAX_REPORTS,
     AnswerOut,
     ClaimOut,
+    EventWire,
     HeartbeatOut,
     ReportIn,
     ReportsOut,
     Terms,
     WaitOut,
 )
-from baton.errors import TransientError
+from baton.errors import BackendError, TransientError
 from baton.records import (
+    Claim,
     ClaimResult,
     GraphRecord,
     Report,
@@ -56,6 +59,7 @@ from baton.remote.http import Session
 
 log = logging.getLogger("baton.remote")
 ROUND_TRIP_SLACK_S = 10.0  # a long poll's read timeout beyond the wait the server holds it
+KEPT_EVENTS = 32  # events whose parameters a worker keeps (at most the protocol's MAX_KNOWN_EVENTS)
 HEAD_ROOM_BYTES = 64 * 1024  # a claim's fields beside its reports (labels, capacity), at most
 
 
@@ -68,6 +72,7 @@ class HttpLink:
         self._worker_id: str | None = None
         self._since = 0
         self._epoch: str | None = None
+        self._events: OrderedDict[int, EventWire] = OrderedDict()  # the events of recent claims, newest last
         self._armed = threading.Event()
         self._closed = threading.Event()
         self._pipe_r, self._pipe_w = os.pipe()
@@ -139,14 +144,31 @@ class HttpLink:
         claim_id = claim_id or self._unanswered or uuid.uuid4().hex
         self._unanswered = claim_id
         fields = {"worker_id": worker_id, "claim_id": claim_id, "free": dict(free), "labels": sorted(labels),
-                  "max_tasks": max(0, min(limit, 64)), "event_id": event_id}  # fmt: skip
+                  "max_tasks": max(0, min(limit, 64)), "event_id": event_id,
+                  "known_events": list(self._events)}  # fmt: skip
         out = ClaimOut.model_validate(self._retrying("POST", "/worker/v1/claim", _with_reports(fields, riding)))
         self._unanswered = None
         answered = _merged(early, _answers(out.answers))
         if not out.claims and limit > 0:
             self._since, self._epoch = out.changes, out.epoch or None
             self._armed.set()  # nothing to take: long-poll until the server has news
-        return ClaimResult([c.claim() for c in out.claims], answered.stale, answered.duplicate)
+        return ClaimResult(self._claims(out), answered.stale, answered.duplicate)
+
+    def _claims(self, out: ClaimOut) -> list[Claim]:
+        """The answer's claims, each with its event's parameters: sent in this answer, or kept
+        from an earlier one (the last :data:`KEPT_EVENTS` events are kept, and named in each claim)."""
+        for event in out.events:
+            self._events[event.id] = event
+        claims = []
+        for c in out.claims:
+            kept = self._events.get(c.event_id)
+            if kept is None:  # the server left out an event we did not name: it is not keeping the protocol
+                raise BackendError(f"the server's claim answer lacks event {c.event_id}")
+            self._events.move_to_end(c.event_id)
+            claims.append(c.claim(kept))
+        while len(self._events) > KEPT_EVENTS:
+            self._events.popitem(last=False)
+        return claims
 
     def report(self, worker_id: str, reports: Sequence[Report]) -> ReportAnswers:
         answered = ReportAnswers([], [])

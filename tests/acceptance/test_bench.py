@@ -27,3 +27,22 @@ def test_bench_prints_one_json_object_per_run(store_url: str, variant: str) -> N
         if variant == "sleep":
             assert 0 < run["parallel_efficiency"] <= 1.0
             assert run["makespan_s"] >= run["ideal_s"]
+
+
+def test_bench_remote_runs_the_event_through_a_server_and_counts_its_requests(store_url: str) -> None:
+    """``--remote``: a server on loopback and workers holding its URL and a token. The figures
+    add the server's count of /worker/v1 requests per task, by route, and the claims' round
+    trips as the workers timed them."""
+    result = baton("bench", "--partitions", "20", "--remote", "--workers", "2", "--slots", "2", "--json",
+                   "--db", store_url)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert run.keys() >= KEYS and run["link"] == "remote" and run["state"] == "succeeded"
+    tasks = 6 * 20 + 2
+    assert run["tasks"] == tasks
+    claims = run["http_requests"]["claim"]
+    assert 0 < claims <= sum(run["http_requests"].values())
+    assert run["http_requests_per_task"] == round(sum(run["http_requests"].values()) / tasks, 3)
+    assert run["claim_requests"] >= claims  # the workers' own count includes start-up and the end
+    assert 0 < run["claim_p50_ms"] <= run["claim_p99_ms"]
+    assert run["server_peak_rss_mb"] > 0 and len(run["worker_peak_rss_mb"]) == 2

@@ -214,3 +214,30 @@ def test_reports_over_the_servers_body_cap_are_split_into_requests_under_it(back
     assert backend.event(event_id).state is EventState.SUCCEEDED
     attempts = backend.attempts([t.id for t in backend.tasks(event_id)])
     assert len(attempts) == 12 and all(a.outcome is Outcome.SUCCEEDED and a.stdout == text for a in attempts)
+
+
+def test_an_events_parameters_travel_once_per_answer_and_never_to_a_worker_that_holds_them(
+    backend: Store, served: Served
+) -> None:
+    """A claim's answer names each event's parameters once, whatever the number of its tasks,
+    and leaves out the events the worker says it knows; the HTTP link rebuilds each claim whole."""
+    first_event = _event(backend, ["a", "b", "c"], name="params_once")
+    with served.client(mint(backend, Role.WORKER)) as http:
+        _worker(http)
+        both = _claim(http, "p1", max_tasks=2)
+        assert len(both["claims"]) == 2
+        assert [e["id"] for e in both["events"]] == [first_event]
+        assert "parts" in both["events"][0]["params"] and all("params" not in c for c in both["claims"])
+        known = _claim(http, "p2", max_tasks=1, known_events=[first_event])
+        assert len(known["claims"]) == 1 and known["events"] == []
+    link = HttpLink(Session(served.url, mint(backend, Role.WORKER)))
+    try:
+        link.register_worker(WorkerInfo("w2", "w2", "h", 1, {"slots": 4}, frozenset()))
+        second_event = _event(backend, ["x", "y"], name="params_link")
+        claims = link.claim("w2", {"slots": 1}, frozenset(), 1, 30.0).claims
+        again = link.claim("w2", {"slots": 1}, frozenset(), 1, 30.0).claims  # its event is known now
+        for c in [*claims, again[0]]:
+            assert c.event_id == second_event and c.event_type == "params_link"
+            assert '"x"' in c.params_json and '"y"' in c.params_json
+    finally:
+        link.close()
