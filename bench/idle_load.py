@@ -2,11 +2,14 @@
 
     python bench/idle_load.py --db postgresql://postgres@127.0.0.1:5432/baton --workers 3 --seconds 60
     python bench/idle_load.py --db sqlite:////tmp/idle/baton.db --workers 3 --seconds 60
+    python bench/idle_load.py --db sqlite:////tmp/idle/baton.db --workers 3 --seconds 60 --remote
 
 Starts one ``baton controller`` and N ``baton worker`` processes with default settings, lets them
 settle, then counts what reaches the database over the window: statements from
 ``pg_stat_statements`` (when the server preloads it) and committed transactions from
-``pg_stat_database``. Prints one JSON object.
+``pg_stat_database``. With ``--remote`` the workers are remote ones behind a ``baton server`` (in
+the CPU figure too), and the server's own count of each ``/worker/v1`` route over the window is
+printed per worker and minute. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -16,11 +19,17 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
 import psycopg
+
+from baton.backends import open_backend
+from baton.bench_remote import WORKER_ROUTES, RemoteFleet
+from baton.settings import Settings
 
 
 def _counts(dsn: str) -> dict[str, float]:
@@ -43,25 +52,49 @@ def _counts(dsn: str) -> dict[str, float]:
     return out
 
 
-def measure(db: str, workers: int, seconds: float, settle_s: float) -> dict[str, Any]:
+def measure(db: str, workers: int, seconds: float, settle_s: float, remote: bool = False) -> dict[str, Any]:
     base = [sys.executable, "-m", "baton"]
     procs = [subprocess.Popen([*base, "controller", "--db", db], stderr=subprocess.DEVNULL)]
-    procs += [subprocess.Popen([*base, "worker", "--db", db], stderr=subprocess.DEVNULL) for _ in range(workers)]
+    fleet = None
+    if remote:
+        store = open_backend(db)
+        fleet = RemoteFleet(Settings(db=db), store, workers, 4, Path(tempfile.mkdtemp(prefix="baton-idle-")))
+        store.close()
+        fleet.start()
+        procs += [*fleet.processes, *([fleet.server] if fleet.server else [])]
+    else:
+        procs += [subprocess.Popen([*base, "worker", "--db", db], stderr=subprocess.DEVNULL) for _ in range(workers)]
     try:
         time.sleep(settle_s)
         before, started = _counts(db), time.monotonic()
         cpu_before = sum(_cpu(p.pid) for p in procs)
+        if fleet:
+            fleet.mark()
         time.sleep(seconds)
+        if fleet:
+            fleet.mark()
         after, elapsed = _counts(db), time.monotonic() - started
         cpu = (sum(_cpu(p.pid) for p in procs) - cpu_before) / elapsed
     finally:
+        if fleet:
+            fleet.stop()
         for p in procs:
-            p.send_signal(signal.SIGTERM)
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(timeout=30)
     rates = {f"{k}_per_s": round((after[k] - before[k]) / elapsed, 2) for k in after if k in before}
     # the two counting queries themselves are included: 2 transactions, up to 3 statements
-    return {"workers": workers, "seconds": round(elapsed, 1), **rates, "baton_cpu_fraction_of_a_core": round(cpu, 4)}
+    out = {"workers": workers, "seconds": round(elapsed, 1), **rates, "baton_cpu_fraction_of_a_core": round(cpu, 4)}
+    if fleet:
+        first, last = fleet.marks[0], fleet.marks[-1]
+        per = 60.0 / elapsed / workers
+        out["requests_per_worker_per_minute"] = {
+            r.removeprefix(WORKER_ROUTES): round((last[r] - first.get(r, 0.0)) * per, 2)
+            for r in sorted(last)
+            if r.startswith(WORKER_ROUTES) and last[r] > first.get(r, 0.0)
+        }
+    return out
 
 
 def _cpu(pid: int) -> float:
@@ -83,8 +116,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--settle-s", type=float, default=5)
+    parser.add_argument("--remote", action="store_true", help="remote workers behind a baton server")
     args = parser.parse_args()
-    print(json.dumps(measure(args.db, args.workers, args.seconds, args.settle_s)))
+    print(json.dumps(measure(args.db, args.workers, args.seconds, args.settle_s, args.remote)))
 
 
 if __name__ == "__main__":
