@@ -38,12 +38,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from metrics_latency import _ms, drive, seed
+from metrics_latency import _ms, drive, seed_arguments, seeded_store
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
 from baton.spec import load_graph_text
 
 SMALL_GRAPH = 'graph: bench_ping\nnodes:\n  ping: {run: "noop:noop", partitioned: false}\n'
@@ -131,20 +129,12 @@ def time_routes(http: httpx.Client, event_id: int, requests: int, warmup: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--partitions", type=int, default=10_000)
-    parser.add_argument("--past-events", type=int, default=0)
-    parser.add_argument("--drive", type=int, default=20_000, help="tasks run to their end before measuring")
+    seed_arguments(parser, past_events=0)
     parser.add_argument("--requests", type=int, default=300, help="timed requests per route")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests per route first")
     args = parser.parse_args()
-    store = open_backend(args.db)
-    assert isinstance(store, SqlBackend)
-    store.migrate()
-    assert not store.events(limit=1), "use an empty store: this script seeds its own"
-    event_id = seed(store, args.partitions, args.past_events)
+    store, event_id = seeded_store(args)
     tasks = store.event(event_id).tasks_total
-    assert tasks == 6 * args.partitions + 2, store.event(event_id).error
     driven = drive(store, args.drive)
     store.register_graph(load_graph_text(SMALL_GRAPH, source="bench"))
     folder = Path(args.db.removeprefix("sqlite:///")).parent if args.db.startswith("sqlite") else Path("/tmp")

@@ -131,21 +131,32 @@ def time_scrapes(store: SqlBackend, folder: Path, scrapes: int) -> dict[str, Any
         server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def seed_arguments(parser: argparse.ArgumentParser, past_events: int) -> None:
+    """The options of :func:`seeded_store` (shared with bench/api_latency.py)."""
     parser.add_argument("--db", required=True)
     parser.add_argument("--partitions", type=int, default=10_000)
-    parser.add_argument("--past-events", type=int, default=100_000)
+    parser.add_argument("--past-events", type=int, default=past_events)
     parser.add_argument("--drive", type=int, default=20_000, help="tasks run to their end before measuring")
-    parser.add_argument("--scrapes", type=int, default=1000)
-    parser.add_argument("--reads", type=int, default=20)
-    args = parser.parse_args()
+
+
+def seeded_store(args: argparse.Namespace) -> tuple[SqlBackend, int]:
+    """The empty store at ``args.db``, migrated and seeded: the big event's id."""
     store = open_backend(args.db)
     assert isinstance(store, SqlBackend)
     store.migrate()
     assert not store.events(limit=1), "use an empty store: this script seeds its own"
     event_id = seed(store, args.partitions, args.past_events)
     assert store.event(event_id).tasks_total == 6 * args.partitions + 2, store.event(event_id).error
+    return store, event_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    seed_arguments(parser, past_events=100_000)
+    parser.add_argument("--scrapes", type=int, default=1000)
+    parser.add_argument("--reads", type=int, default=20)
+    args = parser.parse_args()
+    store, _ = seeded_store(args)
     after = store.metrics_sample(None, None, REFRESH_ROWS, STALE_S).audit_id
     driven = drive(store, args.drive)
     through = store.metrics_sample(None, None, REFRESH_ROWS, STALE_S).audit_id
