@@ -7,13 +7,15 @@ idempotency live once, in the store's transactions, whichever way a worker conne
 - ``terms``: the server's lease, heartbeat, long poll and caps, which its workers keep instead
   of their own settings;
 - ``register``: declare capacity and labels (a token limited to labels refuses others);
-- ``claim``: hand in reports and take up to 64 tasks in one transaction; a retried ``claim_id``
+- ``claim``: hand in reports and take up to 64 tasks in one transaction (claims arriving together
+  from several workers share one: :mod:`baton.api.gathering`); a retried ``claim_id``
   answers the same attempts (the id is kept with the tasks, so a restarted server answers it
   too); each report is answered ``recorded``, ``duplicate`` or ``stale``;
 - ``wait``: an idle worker's long poll (``long_poll_s``), answered as soon as work may have
   appeared (see :mod:`baton.api.changes`), the server restarted, or it is stopping;
-- ``report``, ``heartbeat`` (one transaction of three statements per worker, whatever it holds;
-  its answer says which attempts to stop), ``leave``, ``graphs/{id}``.
+- ``report`` (reports alone, gathered with the claims as a claim of nothing), ``heartbeat`` (one
+  transaction of three statements per worker, whatever it holds; its answer says which attempts
+  to stop), ``leave``, ``graphs/{id}``.
 
 A worker's id on the server is the one it chose plus its token's id, so a token can neither
 speak for another token's workers nor collide with them.
@@ -134,9 +136,14 @@ async def wait(request: Request, body: WaitIn) -> Response:
 @router.post("/report", response_model=ReportsOut, **WORK)
 def report(request: Request, body: ReportsIn) -> Response:
     token = token_of(request)
-    reports = [r.report() for r in body.reports]
-    result = store_of(request).report(scoped(body.worker_id, token), reports)
-    return answered(ReportsOut(answers=answers(reports, result.stale, result.duplicate)))
+    state = state_of(request)
+    reports = tuple(r.report() for r in body.reports)
+    if not reports:
+        return answered(ReportsOut(answers=[]))
+    # a claim of nothing: reports from several workers share a transaction with the claims beside them
+    result = state.gatherer.claim(ClaimRequest(scoped(body.worker_id, token), {}, frozenset(), 0,
+                                               state.settings.lease_s, reports))  # fmt: skip
+    return answered(ReportsOut(answers=answers(reports, result.rejected, result.duplicate)))
 
 
 @router.post("/heartbeat", response_model=HeartbeatOut, **WORK)

@@ -14,7 +14,7 @@ from baton.builder import GraphBuilder
 from baton.controller import Controller
 from baton.params import validate_params
 from baton.records import ClaimRequest, ClaimResult, Report
-from baton.states import Outcome
+from baton.states import Outcome, TaskState
 
 
 def _event(backend: Store, partitions: int) -> int:
@@ -111,3 +111,26 @@ def test_requests_that_arrive_during_a_transaction_share_the_next_one(backend: S
     assert len(ids) == len(set(ids)) == 16
     if bad:  # its batch was refused: each request again on its own, and the store took them all
         assert link.sizes[2:] == [1] * (len(workers) - 1)
+
+
+def test_reports_alone_ride_the_gatherer_as_a_claim_of_nothing(backend: Store) -> None:
+    """What ``POST /worker/v1/report`` does: a request with reports and no capacity records them,
+    takes nothing, and answers a replay ``duplicate`` and another worker's report stale."""
+    _event(backend, 3)
+    gatherer = Gatherer(backend)
+    (taken,) = backend.claim_many([_request("a", limit=2)])
+    now = time.time()
+    done = tuple(Report(c.task_id, c.attempt, Outcome.SUCCEEDED, now, now, "1") for c in taken.claims)
+    alone = ClaimRequest("a", {}, frozenset(), 0, 30.0, done)
+    first = gatherer.claim(alone)
+    assert first.claims == [] and first.rejected == [] and first.duplicate == []
+    assert [a.outcome for a in backend.attempts([c.task_id for c in taken.claims])] == [Outcome.SUCCEEDED] * 2
+    again = gatherer.claim(alone)
+    assert again.claims == [] and again.rejected == [] and sorted(again.duplicate) == sorted(_pairs(done))
+    other = gatherer.claim(ClaimRequest("b", {}, frozenset(), 0, 30.0, done))
+    assert sorted(other.rejected) == sorted(_pairs(done)) and other.duplicate == []
+    assert sum(t.state is TaskState.READY for t in backend.tasks(taken.claims[0].event_id)) == 1  # none taken
+
+
+def _pairs(reports: tuple[Report, ...]) -> list[tuple[int, int]]:
+    return [(r.task_id, r.attempt) for r in reports]
