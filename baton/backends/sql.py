@@ -24,7 +24,7 @@ from baton.backends import advance, claims
 from baton.backends.advance import Ended
 from baton.backends.gauges import SqlGauges
 from baton.backends.migrate import Revision, Upgrade
-from baton.backends.reads import SqlReads, StateRow
+from baton.backends.reads import EVENTS_FROM, EventRow, SqlReads, StateRow
 from baton.backends.rerun import NodeName, event_head, reset_for_rerun
 from baton.backends.retry import retried
 from baton.backends.sql_rows import (
@@ -273,7 +273,11 @@ class SqlBackend(SqlTokens, SqlGauges, SqlReads):
                     tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
                     tx.changed()
             assert existing is not None
-        return self.event(existing), created
+            # read in the same transaction: the answer is the event as submitted, never as a
+            # controller may have moved it a moment after the commit
+            event = read_one(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (existing,))
+            assert event is not None
+        return event.record(), created
 
     @staticmethod
     def _existing_event(tx: Tx, key: str | None, event_type: str, canonical: str) -> int | None:

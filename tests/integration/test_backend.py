@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import select
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -92,6 +94,31 @@ def test_idempotent_submit_returns_same_event_and_refuses_other_params(backend: 
     with pytest.raises(Conflict, match="year-end-2025"):
         backend.submit(record.id, validate_params(graph, {"departments": ["a"]}), key="year-end-2025")
     assert len(backend.events()) == 1
+
+
+def test_submit_answers_the_event_as_submitted_though_a_controller_expands_it_at_once(
+    backend: SqlBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A controller may expand the event between submit's commit and its answer (the API's
+    ``POST /events`` answered ``running`` so under load): the answer is read in the transaction."""
+    graph = year_end_shape(["a", "b"])
+    record = backend.register_graph(graph)
+    real = backend.transaction
+    armed = [True]
+
+    @contextmanager
+    def expanding_after_the_first_write(write: bool = True) -> Iterator[Any]:
+        with real(write) as tx:
+            yield tx
+        if write and armed[0]:
+            armed[0] = False
+            assert Controller(backend).expand() == 1  # right after submit's commit
+
+    monkeypatch.setattr(backend, "transaction", expanding_after_the_first_write)
+    event, created = backend.submit(record.id, validate_params(graph, {}), key="at-once")
+    assert not armed[0], "the controller did not run between the commit and the answer"
+    assert created and event.state is EventState.SUBMITTED
+    assert backend.event(event.id).state is EventState.RUNNING
 
 
 def test_registering_the_same_graph_keeps_its_version_and_a_change_makes_a_new_one(backend: SqlBackend) -> None:
