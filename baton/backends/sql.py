@@ -682,7 +682,9 @@ class SqlBackend(SqlTokens, SqlGauges, SqlReads):
                 tx.q("UPDATE tasks SET cancel_requested = 1 WHERE event_id = ? AND state = 'running'", (event_id,))
                 tx.audit(actor, "task.cancelled", "event cancelled", event_id, tasks=n)
                 advance.settle(tx, {event_id: n})
-        return self.event(event_id)
+            event = read_one(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (event_id,))  # as this left it
+            assert event is not None
+        return event.record()
 
     @retried
     def rerun(
