@@ -20,7 +20,7 @@ from baton.api.changes import ChangeWatch
 from baton.api.gathering import Gatherer
 from baton.api.limits import BodyLimit
 from baton.api.metrics import HttpMetrics, Metrics
-from baton.api.state import AppState, state_of
+from baton.api.state import AppState, state_of, state_of_app
 from baton.api.wire import well_formed
 from baton.backends.protocol import Store
 from baton.settings import Settings
@@ -36,11 +36,6 @@ def _authenticated(request: Request) -> None:
 def release_long_polls(app: FastAPI) -> None:
     """Answer the workers' long polls at once: the server is stopping (see :mod:`baton.server`)."""
     state_of_app(app).changes.release()
-
-
-def state_of_app(app: FastAPI) -> AppState:
-    state: AppState = app.state.baton
-    return state
 
 
 def create_app(store: Store, settings: Settings) -> FastAPI:

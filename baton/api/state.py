@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 
 from baton.api.auth import Authenticator
 from baton.api.changes import ChangeWatch
@@ -36,9 +36,13 @@ class AppState:
         return self.settings.max_worker_request_bytes
 
 
-def state_of(request: Request) -> AppState:
-    state: AppState = request.app.state.baton
+def state_of_app(app: FastAPI) -> AppState:
+    state: AppState = app.state.baton
     return state
+
+
+def state_of(request: Request) -> AppState:
+    return state_of_app(request.app)
 
 
 def store_of(request: Request) -> Store:
