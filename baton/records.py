@@ -264,3 +264,65 @@ class MetricsSample:
     slots_used: int  # of online workers
     slots_free: int
     activity: Activity
+
+
+@dataclass(frozen=True)
+class TimelineLane:
+    """One node of an event on its timeline, aggregated so its size never depends on the
+    partition count: the envelope, the time its tasks spent queued and running, and per time
+    bin how many became ready, started and ended (running at a bin's end = started - ended so
+    far; queued = ready - started so far). Times are the tasks' current attempts'."""
+
+    node: str
+    tasks: int
+    first_ready_at: float | None
+    first_start_at: float | None
+    last_end_at: float | None
+    queue_s: float  # summed ready -> start, over started tasks
+    run_s: float  # summed start -> end, over finished tasks
+    ready: tuple[int, ...]  # per bin
+    started: tuple[int, ...]
+    ended: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One task on an event's critical path: the chain of tasks, each the last of its
+    dependencies to finish, that ends in the event's last task."""
+
+    task_id: int
+    node: str
+    partition: str
+    state: str
+    ready_at: float | None
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """An event's timeline: ``bins`` equal bins of ``bin_s`` from ``start`` (the first task
+    ready) to ``end`` (the last one ended, or the database's clock while it runs)."""
+
+    event_id: int
+    start: float
+    end: float
+    bin_s: float
+    lanes: tuple[TimelineLane, ...]  # in the graph's node order
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Ready tasks of one node that wait out a retry delay: how many, and the first one's end."""
+
+    node: str
+    tasks: int
+    until: float
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    """One partition of an event: its task of each partitioned node (id and state)."""
+
+    partition: str
+    tasks: Mapping[str, tuple[int, str]]  # node -> (task id, state)

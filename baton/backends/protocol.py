@@ -29,6 +29,7 @@ from baton.planner import Plan
 from baton.records import (
     AttemptRecord,
     AuditRecord,
+    Backoff,
     ClaimRequest,
     ClaimResult,
     EventRecord,
@@ -36,10 +37,13 @@ from baton.records import (
     LogChunk,
     MetricsSample,
     NodeProgress,
+    PartitionRow,
+    PathStep,
     Report,
     ReportAnswers,
     StopOrder,
     TaskRecord,
+    Timeline,
     WorkerInfo,
     WorkerRecord,
 )
@@ -232,6 +236,25 @@ class ReadStore(Protocol):
         limit: int | None = None,
     ) -> list[AuditRecord]:
         """Decisions with their causes, oldest first; the next page starts ``after`` the last id."""
+        ...
+
+    def timeline(self, event_id: int, bins: int = 200) -> Timeline:
+        """The event's tasks per node, binned in time (O(nodes x bins) out, one pass over the
+        event's tasks in)."""
+        ...
+
+    def critical_path(self, event_id: int) -> list[PathStep]:
+        """From the event's first task to its last, each step the last-finishing task the next
+        one waited for (O(nodes) indexed reads)."""
+        ...
+
+    def backoffs(self, event_id: int, now: float) -> list[Backoff]:
+        """Per node, the ready tasks not claimable before a retry delay ends (after ``now``)."""
+        ...
+
+    def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
+        """The event's partitions in order, each with its tasks; the next page starts after the
+        last partition of this one."""
         ...
 
     def workers(self) -> list[WorkerRecord]: ...

@@ -29,7 +29,7 @@ CORE = {
     "baton.faults", "baton.access",
 }  # fmt: skip
 SERVICES = {"baton.controller", "baton.local", "baton.display", "baton.benchtasks", "baton.client"}
-SERVICE_PACKAGES = ("baton.worker", "baton.api", "baton.remote")
+SERVICE_PACKAGES = ("baton.worker", "baton.api", "baton.remote", "baton.ui")
 ENTRY_POINTS = {
     "baton.cli",
     "baton.cli_types",
