@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from baton import cli_remote, cli_server, cli_show
+from baton import cli_dev, cli_remote, cli_server, cli_show
 from baton.backends.migrate import HEAD
 from baton.backends.protocol import Store, WorkerLink
 from baton.cli_common import (
@@ -33,15 +33,18 @@ from baton.cli_common import (
     settings_from,
     wait_option,
 )
+from baton.cli_dev import LOOPBACK
 from baton.cli_remote import through_server
 from baton.cli_types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TASK_ID, TEXT, Seconds
 from baton.controller import Controller, ControllerConfig
+from baton.dev import run_stack
 from baton.display import node_table
 from baton.errors import BackendError, NotFound
 from baton.local import LocalWorkers, check_fits, labels_needed, local_log_dir
 from baton.model import Graph
 from baton.params import parse_cli_params, validate_params
 from baton.planner import critical_path, plan
+from baton.server import DEFAULT_PORT
 from baton.settings import Settings
 from baton.spec import load_graph_file
 from baton.states import EventState
@@ -150,6 +153,8 @@ def graph_list(db: str | None, config_file: str | None) -> None:
 @click.option("--key", default=None, type=TEXT, help="Idempotency key: the same key runs the event once.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object, nothing else.")
 @click.option("--lease-s", type=SECONDS, default=None, help="Lease length in seconds.")
+@click.option("--ui", is_flag=True, help="Serve the web UI on 127.0.0.1 and keep the run's page open until Ctrl-C.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="With --ui.")
 @db_option
 @handle_errors
 def run(
@@ -161,10 +166,13 @@ def run(
     key: str | None,
     as_json: bool,
     lease_s: float | None,
+    ui: bool,
+    port: int,
     db: str | None,
     config_file: str | None,
 ) -> None:
-    """Run one event of GRAPH_FILE on this machine: controller plus local workers."""
+    """Run one event of GRAPH_FILE on this machine: controller plus local workers (with --ui,
+    watched in the browser)."""
     graph_def = load_graph_file(graph_file)
     values = event_params(graph_def, params)  # bad input stops here: nothing is written
     check_fits(graph_def, {"slots": slots}, labels or labels_needed(graph_def))
@@ -176,6 +184,11 @@ def run(
         cli_show.finish(backend, event.id, [n.name for n in graph_def.nodes], as_json)
         return
     labels = labels or labels_needed(graph_def)
+    if ui:
+        click.echo(f"event {event.id} submitted", err=True)
+        run_stack(backend, settings, LOOPBACK, port, workers, slots, labels, lambda line: click.echo(line, err=True),
+                  page=f"/ui/events/{event.id}")  # fmt: skip
+        return
     _run_locally(backend, settings, event.id, [n.name for n in graph_def.nodes], workers, slots, labels, as_json)
 
 
@@ -552,6 +565,7 @@ def db_current(db: str | None, config_file: str | None) -> None:
 
 
 cli_server.register(cli)
+cli_dev.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     token_cache_s: float = _seconds(
         5.0, "server: a token lookup is reused this long (a revoked token works at most this long)", upto=300.0
     )
+    session_s: float = _seconds(
+        12 * HOUR_S, "server: a web UI login lasts this long (revoking its token ends it sooner)", upto=30 * 24 * HOUR_S
+    )
     metrics_refresh_s: float = _seconds(
         5.0, "server: how often /metrics reads its database-derived values (never per scrape)", upto=300.0
     )

@@ -24,6 +24,8 @@ from baton.api.state import AppState, state_of, state_of_app
 from baton.api.wire import well_formed
 from baton.backends.protocol import Store
 from baton.settings import Settings
+from baton.ui import ui_routers
+from baton.ui.errors import page_for
 
 API_TITLE = "Baton"
 THREADS = 64
@@ -65,9 +67,11 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         dependencies=[Depends(_authenticated), Depends(well_formed)],
     )
     app.state.baton = state
-    problems.install(app)
+    problems.install(app, pages=page_for)
     for module in (events, catalog, gateway, metrics):
         app.include_router(module.router)
+    for router in ui_routers():
+        app.include_router(router)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_request_bytes,

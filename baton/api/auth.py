@@ -2,13 +2,19 @@
 
 A route declares its action in its OpenAPI extension ``x-baton-action`` (see :func:`needs`), so
 the requirement is visible in ``/openapi.json`` and a route that declares none is refused to
-everyone. Tokens come as ``Authorization: Bearer <token>`` (or, for pages, a session cookie,
-later); they are looked up by SHA-256 with a short cache, so a revoked token stops working
-within ``cache_s`` seconds.
+everyone. Tokens come as ``Authorization: Bearer <token>``; they are looked up by SHA-256 with a
+short cache, so a revoked token stops working within ``cache_s`` seconds.
+
+The web UI's routes (under ``/ui/``) also take a session cookie, which stands for the token pasted
+at login (see :mod:`baton.ui.session`). A request authenticated by cookie that may change
+something (any method but GET and HEAD) must carry the session's CSRF token in ``X-CSRF-Token``:
+a cookie is sent by the browser whoever made the page, the header only by the UI's own script.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +32,10 @@ ACTION_KEY = "x-baton-action"
 MAX_TOKEN_CHARS = 256
 CACHE_ENTRIES = 10_000
 SCHEME = "bearer"
+SESSION_COOKIE = "baton_session"
+CSRF_HEADER = "x-csrf-token"
+COOKIE_PATHS = "/ui/"  # the routes a session cookie opens (the API takes tokens only)
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 SECURITY_SCHEMES = {SCHEME: {"type": "http", "scheme": "bearer", "description": "a token from 'baton token create'"}}
 
 
@@ -57,28 +67,71 @@ class Authenticator:
     def lookup(self, token: str) -> TokenRecord:
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("unknown token")
-        digest = token_digest(token)
-        now = self.clock()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and now - hit[0] < self.cache_s:
-            record = hit[1]
-        else:
-            record = self.store.token_by_digest(digest)
-            with self._lock:
-                self._cache[digest] = (now, record)
-                self._cache.move_to_end(digest)
-                while len(self._cache) > CACHE_ENTRIES:
-                    self._cache.popitem(last=False)
+        record = self._cached(token_digest(token), self.store.token_by_digest)
         if record is None:
             raise Unauthenticated("unknown token")
-        if record.revoked_at is not None:
-            raise Unauthenticated(f"token {record.id} ({record.name}) was revoked")
+        return _live(record)
+
+    def session(self, cookie: str) -> TokenRecord:
+        """The token a session cookie stands for (a session that ended or was closed, or whose
+        token was revoked, is refused)."""
+        if not cookie or len(cookie) > MAX_TOKEN_CHARS:
+            raise Unauthenticated("no session: log in again")
+        record = self._cached("session:" + token_digest(cookie), self._session_token)
+        if record is None:
+            raise Unauthenticated("the session has ended: log in again")
+        return _live(record)
+
+    def _session_token(self, key: str) -> TokenRecord | None:
+        return self.store.session_token(key.removeprefix("session:"))
+
+    def _cached(self, key: str, read: Callable[[str], TokenRecord | None]) -> TokenRecord | None:
+        now = self.clock()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self.cache_s:
+            return hit[1]
+        record = read(key)
+        with self._lock:
+            self._cache[key] = (now, record)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
         return record
+
+    def drop_session(self, cookie: str) -> None:
+        """Forget a closed session at once (other servers forget it within ``cache_s``)."""
+        with self._lock:
+            self._cache.pop("session:" + token_digest(cookie), None)
 
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+def _live(record: TokenRecord) -> TokenRecord:
+    if record.revoked_at is not None:
+        raise Unauthenticated(f"token {record.id} ({record.name}) was revoked")
+    return record
+
+
+def csrf_token(cookie: str) -> str:
+    """The CSRF token of a session: derived from its cookie, which only its browser holds."""
+    return hashlib.sha256(b"baton-csrf:" + cookie.encode()).hexdigest()[:32]
+
+
+def _by_cookie(request: Request, authenticator: Authenticator) -> TokenRecord | None:
+    if not request.url.path.startswith(COOKIE_PATHS):
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return None
+    record = authenticator.session(cookie)
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf_token(cookie).encode()):
+            raise Forbidden("this request lacks the page's CSRF token: reload the page and try again")
+    return record
 
 
 def bearer(request: Request) -> str | None:
@@ -98,9 +151,9 @@ def check(request: Request, authenticator: Authenticator) -> TokenRecord | None:
     if action == PUBLIC:
         return None
     token = bearer(request)
-    if token is None:
+    record = authenticator.lookup(token) if token is not None else _by_cookie(request, authenticator)
+    if record is None:
         raise Unauthenticated("this route needs a token: send 'Authorization: Bearer <token>'")
-    record = authenticator.lookup(token)
     if action is None or action not in Action.__members__.values():
         raise Forbidden("this route is not open to any token")
     if not record.may(Action(action)):

@@ -61,6 +61,11 @@ class ChangeWatch:
         self._released = True
         self.bump()
 
+    @property
+    def released(self) -> bool:
+        """The server is stopping: streams should end."""
+        return self._released
+
     def bump(self) -> None:
         with self._lock:
             self.count += 1

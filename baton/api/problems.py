@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -169,13 +169,27 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "an unexpected error; it has been logged")
 
 
-def install(app: FastAPI) -> None:
-    """Answer every error with a problem, and say so in the app's OpenAPI document."""
-    app.add_exception_handler(BatonError, _baton_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+Pages = Callable[[Request, JSONResponse], Response]  # the web UI's page for a problem
+Handler = Callable[[Request, Exception], JSONResponse]
+
+
+def install(app: FastAPI, pages: Pages | None = None) -> None:
+    """Answer every error with a problem (or, where ``pages`` says so, a page for a browser),
+    and say so in the app's OpenAPI document."""
+    handlers: list[tuple[type[Exception], Handler]] = [
+        (BatonError, _baton_error), (RequestValidationError, _validation_error), (HTTPException, _http_error),
+        (Exception, _unexpected),
+    ]  # fmt: skip
+    for kind, handler in handlers:
+        app.add_exception_handler(kind, handler if pages is None else _paged(handler, pages))
     app.openapi = _documenting(app.openapi)  # type: ignore[method-assign]
+
+
+def _paged(handler: Handler, pages: Pages) -> Callable[[Request, Exception], Response]:
+    def answer(request: Request, exc: Exception) -> Response:
+        return pages(request, handler(request, exc))
+
+    return answer
 
 
 # --- the OpenAPI document: which problems each operation may answer ------------------------------

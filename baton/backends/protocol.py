@@ -291,6 +291,18 @@ class TokenStore(Protocol):
 
     def revoke_token(self, token_id: int) -> TokenRecord: ...
 
+    def open_session(self, digest: str, token_id: int, lifetime_s: float) -> float:
+        """Keep a UI session (the SHA-256 of its cookie) for the token; returns when it ends.
+        Sessions that ended are removed on the way."""
+        ...
+
+    def session_token(self, digest: str) -> TokenRecord | None:
+        """The token a live session stands for, revoked or not; None when there is no such
+        session or it has ended."""
+        ...
+
+    def close_session(self, digest: str) -> None: ...
+
 
 class MetricsStore(Protocol):
     """What the server's metrics read: one transaction every few seconds, never one per scrape."""

@@ -220,3 +220,14 @@ tokens = sa.Table(
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("revoked_at", TIME),
 )
+
+# Web UI sessions: the SHA-256 of each cookie's random value, the token it stands for, its end.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("digest", TEXT, primary_key=True),
+    sa.Column("token_id", ID, sa.ForeignKey("tokens.id"), nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("expires_at", TIME, nullable=False),
+    sa.Index("sessions_expiry", "expires_at"),
+)

@@ -88,3 +88,28 @@ class SqlTokens:
                 raise NotFound(f"no token {token_id}")
             tx.audit("admin", "token.revoked", "operator", token_id=token_id)
             return _record(row)
+
+    @retried
+    def open_session(self, digest: str, token_id: int, lifetime_s: float) -> float:
+        with self.transaction() as tx:
+            tx.q("DELETE FROM sessions WHERE expires_at <= ?", (tx.now,))
+            expires_at = tx.now + lifetime_s
+            tx.q("INSERT INTO sessions (digest, token_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                 (digest, token_id, tx.now, expires_at))  # fmt: skip
+            tx.audit("ui", "session.opened", "login", token_id=token_id)
+            return expires_at
+
+    @retried
+    def session_token(self, digest: str) -> TokenRecord | None:
+        sql = (
+            f"SELECT {select_list(TokenRow, 't.')} FROM sessions s JOIN tokens t ON t.id = s.token_id "
+            "WHERE s.digest = ? AND s.expires_at > ?"
+        )
+        with self.transaction(write=False) as tx:
+            row = read_one(tx, TokenRow, sql, (digest, tx.now))
+            return None if row is None else _record(row)
+
+    @retried
+    def close_session(self, digest: str) -> None:
+        with self.transaction() as tx:
+            tx.q("DELETE FROM sessions WHERE digest = ?", (digest,))

@@ -42,6 +42,8 @@ ENTRY_POINTS = {
     "baton.cli_common",
     "baton.cli_remote",
     "baton.cli_show",
+    "baton.cli_dev",
+    "baton.dev",
 }
 PROTOCOL = "baton.backends.protocol"
 CONCRETE = {"baton.backends.sqlite", "baton.backends.postgres"}

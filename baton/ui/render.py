@@ -1,0 +1,98 @@
+"""Templates and the small formatting rules pages share (times, durations, states).
+
+Jinja2 autoescapes every template, so nothing a graph, an event or a log holds can become markup;
+the SVG drawn by :mod:`baton.ui.drawing` and :mod:`baton.ui.gantt` escapes on its own and is
+inserted with ``|safe`` only there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from baton.access import Action, TokenRecord
+from baton.api.auth import SESSION_COOKIE, csrf_token
+
+HERE = Path(__file__).parent
+STATES = ("pending", "ready", "running", "succeeded", "failed", "upstream_failed", "cancelled")
+
+
+def when(t: float | None) -> str:
+    """A timestamp as the server's local time (the page says which zone)."""
+    if t is None:
+        return "—"
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def span(start: float | None, end: float | None, now: float) -> str:
+    """How long something ran (to ``now`` while it still runs)."""
+    return "—" if start is None else duration((end if end is not None else now) - start)
+
+
+def qs(**params: object) -> str:
+    """A query string of the parameters that have a value."""
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return "?" + urlencode(kept) if kept else ""
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=when, duration=duration)
+    env.globals.update(span=span, qs=qs, STATES=STATES)
+    return env
+
+
+ENV = _environment()
+
+
+def csrf_of(request: Request) -> str:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return csrf_token(cookie) if cookie else ""
+
+
+def viewer(request: Request) -> TokenRecord | None:
+    return getattr(request.state, "token", None)
+
+
+def html(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """A page or fragment, with an ETag: a fragment fetched again unchanged costs a 304."""
+    token = viewer(request)
+    can_steer = token is not None and token.may(Action.STEER)
+    body = (
+        ENV.get_template(template)
+        .render(
+            request=request, token=token, csrf=csrf_of(request), path=request.url.path, can_steer=can_steer, **context
+        )
+        .encode()
+    )
+    tag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    headers = {"ETag": tag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if status == 200 and request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(body, status_code=status, headers=headers)

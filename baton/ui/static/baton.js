@@ -1,0 +1,150 @@
+// Baton's web UI: live fragments over one server-sent-event stream per page, the task drawer,
+// paging inside a fragment, and actions (with a confirmation and the session's CSRF token).
+// Plain script, no build step; every page also works without it (links are real links).
+"use strict";
+(function () {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+  function toLogin() {
+    location.href = "/ui/login?next=" + encodeURIComponent(location.pathname + location.search);
+  }
+
+  async function fetchHtml(url) {
+    const r = await fetch(url, { headers: { "X-Baton-Fragment": "1" }, cache: "no-cache", credentials: "same-origin" });
+    if (r.status === 401) { toLogin(); return null; }
+    if (!r.ok) throw new Error(r.status + " " + (await r.text()).slice(0, 200));
+    return await r.text();
+  }
+
+  // --- fragments ----------------------------------------------------------------------------
+  const lastFetch = new Map();
+  async function refresh(section) {
+    const min = parseFloat(section.dataset.minS || "0") * 1000;
+    const now = Date.now();
+    if (now - (lastFetch.get(section) || 0) < min) { schedule(section, min); return; }
+    lastFetch.set(section, now);
+    const text = await fetchHtml(section.dataset.src);
+    if (text !== null && text !== section.dataset.body) {
+      section.dataset.body = text;
+      section.innerHTML = text;
+    }
+  }
+  const pending = new Set();
+  function schedule(section, delay) {  // a throttled fragment is fetched once its pause ends
+    if (pending.has(section)) return;
+    pending.add(section);
+    setTimeout(() => { pending.delete(section); refresh(section).catch(flashError); }, delay);
+  }
+  function refreshNamed(names) {
+    for (const name of names) {
+      const section = document.querySelector('[data-fragment="' + name + '"]');
+      if (section) refresh(section).catch(flashError);
+    }
+  }
+  function refreshAll() {
+    document.querySelectorAll("[data-fragment]").forEach((s) => refresh(s).catch(flashError));
+  }
+
+  // --- the live stream: open while the tab is visible ---------------------------------------
+  let source = null;
+  function connect() {
+    const main = document.querySelector("main[data-live]");
+    if (!main || source) return;
+    source = new EventSource(main.dataset.live);
+    source.addEventListener("change", (e) => {
+      const data = JSON.parse(e.data);
+      if (data.changed) refreshNamed(data.changed); else refreshAll();
+    });
+    source.onerror = () => { if (source && source.readyState === EventSource.CLOSED) { source = null; setTimeout(connect, 3000); } };
+  }
+  function disconnect() { if (source) { source.close(); source = null; } }
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) disconnect(); else { connect(); refreshAll(); }
+  });
+
+  // --- flash messages -----------------------------------------------------------------------
+  function flash(text, kind) {
+    const box = document.getElementById("flash");
+    box.textContent = text;
+    box.className = kind || "ok";
+  }
+  function flashError(err) { flash(String(err.message || err), "problem"); }
+
+  // --- the task drawer ----------------------------------------------------------------------
+  async function openDrawer(url) {
+    const text = await fetchHtml(url);
+    if (text === null) return;
+    const drawer = document.getElementById("drawer");
+    drawer.innerHTML = text;
+    drawer.hidden = false;
+    drawer.dataset.src = url;
+  }
+  function closeDrawer() {
+    const drawer = document.getElementById("drawer");
+    drawer.hidden = true;
+    drawer.innerHTML = "";
+    delete drawer.dataset.src;
+  }
+
+  // --- actions ------------------------------------------------------------------------------
+  async function post(button) {
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+    button.disabled = true;
+    try {
+      const r = await fetch(button.dataset.url, {
+        method: "POST", credentials: "same-origin", redirect: "manual",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: button.dataset.body || null,
+      });
+      if (r.status === 401) { toLogin(); return; }
+      if (r.type === "opaqueredirect" || r.redirected) { location.href = "/ui/login"; return; }
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok) { flash(body.detail || ("refused: " + r.status), "problem"); return; }
+      flash(body.message || "done", "ok");
+      refreshAll();
+      const drawer = document.getElementById("drawer");
+      if (drawer.dataset.src) openDrawer(drawer.dataset.src).catch(flashError);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  document.addEventListener("click", (e) => {
+    const target = e.target.closest("a, button");
+    if (!target || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    if (target.dataset.drawer) { e.preventDefault(); openDrawer(target.dataset.drawer).catch(flashError); return; }
+    if (target.dataset.page) {  // a page of a fragment: fetched into it, kept as its source
+      e.preventDefault();
+      const section = document.querySelector('[data-fragment="' + target.dataset.page + '"]');
+      section.dataset.src = target.getAttribute("href");
+      lastFetch.delete(section);
+      refresh(section).catch(flashError);
+      return;
+    }
+    if (target.hasAttribute("data-more")) {
+      e.preventDefault();
+      fetchHtml(target.getAttribute("href")).then((text) => { if (text !== null) target.outerHTML = text; }).catch(flashError);
+      return;
+    }
+    const action = target.dataset.action;
+    if (action === "post" || action === "logout") { e.preventDefault(); post(target); }
+    else if (action === "close-drawer") { e.preventDefault(); closeDrawer(); }
+  });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeDrawer(); });
+
+  function loginFromLink() {  // baton dev prints /ui/login#token=…: the fragment never reaches a server
+    const form = document.querySelector('form[action="/ui/login"]');
+    const found = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (!form || !found) return;
+    history.replaceState(null, "", location.pathname + location.search);
+    form.querySelector('input[name="token"]').value = decodeURIComponent(found[1]);
+    form.submit();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    loginFromLink();
+    connect();
+    const main = document.querySelector("main[data-refresh-s]");
+    if (main) setInterval(() => { if (!document.hidden) refreshAll(); }, parseFloat(main.dataset.refreshS) * 1000);
+  });
+})();
