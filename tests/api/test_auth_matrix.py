@@ -38,7 +38,13 @@ from baton.settings import Settings
 
 Route = tuple[str, str]  # (method, path template)
 
-PUBLIC_ROUTES: frozenset[Route] = frozenset({("GET", "/healthz"), ("GET", "/openapi.json"), ("HEAD", "/openapi.json")})
+PUBLIC_ROUTES: frozenset[Route] = frozenset({
+    ("GET", "/healthz"), ("GET", "/openapi.json"), ("HEAD", "/openapi.json"),
+    ("GET", "/"), ("GET", "/ui/login"), ("POST", "/ui/login"), ("GET", "/ui/static/{name}"),
+})  # fmt: skip
+# What a public route answers a request with no (or a wrong) token: the root sends browsers to the
+# UI, a login with no token shows the form again.
+PUBLIC_ANSWERS: dict[Route, int] = {("GET", "/"): 303, ("POST", "/ui/login"): 401}
 MATRIX: dict[Route, Action] = {
     ("POST", "/api/v1/events"): Action.SUBMIT,
     ("GET", "/api/v1/events"): Action.READ,
@@ -60,8 +66,29 @@ MATRIX: dict[Route, Action] = {
     ("POST", "/worker/v1/report"): Action.WORK,
     ("POST", "/worker/v1/heartbeat"): Action.WORK,
     ("GET", "/worker/v1/graphs/{graph_id}"): Action.WORK,
+    ("GET", "/ui/events"): Action.READ,
+    ("GET", "/ui/events/{event_id}"): Action.READ,
+    ("GET", "/ui/events/{event_id}/header"): Action.READ,
+    ("GET", "/ui/events/{event_id}/graph"): Action.READ,
+    ("GET", "/ui/events/{event_id}/waiting"): Action.READ,
+    ("GET", "/ui/events/{event_id}/timeline"): Action.READ,
+    ("GET", "/ui/events/{event_id}/partitions"): Action.READ,
+    ("GET", "/ui/events/{event_id}/tasks"): Action.READ,
+    ("GET", "/ui/events/{event_id}/live"): Action.READ,
+    ("GET", "/ui/live"): Action.READ,
+    ("GET", "/ui/tasks/{task_id}"): Action.READ,
+    ("GET", "/ui/tasks/{task_id}/log"): Action.READ,
+    ("GET", "/ui/workers"): Action.READ,
+    ("GET", "/ui/graphs"): Action.READ,
+    ("GET", "/ui/graphs/{graph_id}"): Action.READ,
+    ("POST", "/ui/events/{event_id}/rerun"): Action.STEER,
+    ("POST", "/ui/events/{event_id}/cancel"): Action.STEER,
+    ("POST", "/ui/logout"): Action.READ,
     ("POST", "/worker/v1/leave"): Action.WORK,  # last: the matrix's worker leaves
 }
+STREAMS = frozenset({"/ui/events/{event_id}/live", "/ui/live"})  # answered with a stream that never ends
+QUERIES: dict[str, dict[str, str]] = {"/ui/events/{event_id}/tasks": {"node": "hello"},
+                                      "/ui/tasks/{task_id}/log": {"attempt": "1"}}  # fmt: skip
 # Who may do what, written out again on purpose: baton.access.ALLOWED is what is tested.
 MAY: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset({Action.READ, Action.SUBMIT, Action.STEER, Action.REGISTER_GRAPH, Action.ADMIN}),
@@ -149,6 +176,7 @@ def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
     bodies: dict[Route, Any] = {
         ("POST", "/api/v1/events"): {"type": DEMO, "params": {"note": "matrix"}, "idempotency_key": "matrix"},
         ("POST", "/api/v1/events/{event_id}/rerun"): {},
+        ("POST", "/ui/events/{event_id}/rerun"): {},
         ("POST", "/api/v1/graphs"): {"source": GRAPH_YAML},
         ("POST", "/worker/v1/register"): {
             "id": "matrix",
@@ -168,7 +196,7 @@ def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
         ("POST", "/worker/v1/heartbeat"): {"worker_id": "matrix", "running": []},
         ("POST", "/worker/v1/leave"): {"worker_id": "matrix"},
     }
-    request: dict[str, Any] = {"method": method, "url": path}
+    request: dict[str, Any] = {"method": method, "url": path, "params": QUERIES.get(template, {})}
     if route in bodies:
         request["json"] = bodies[route]
     return request
@@ -177,6 +205,10 @@ def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
 def _refused(response: httpx.Response, status: int) -> str | None:
     if response.status_code != status:
         return f"answered {response.status_code}, not {status}: {response.text[:200]}"
+    page = response.request.url.path.startswith("/ui/") and response.request.method == "GET"
+    if page:  # a browser asking for a page is shown one (the login form for a 401)
+        html = response.headers.get("content-type", "").startswith("text/html")
+        return None if html and (status != 401 or 'action="/ui/login"' in response.text) else "not a page"
     if response.headers.get("content-type") != PROBLEM or response.json()["status"] != status:
         return f"not a problem: {response.headers.get('content-type')} {response.text[:200]}"
     if status == 401 and response.headers.get("www-authenticate") != "Bearer":
@@ -207,7 +239,9 @@ def test_every_route_refuses_what_it_must_and_lets_each_role_that_may_through(wo
                 for role, token in world.tokens.items()
             ]
             for what, headers, status in attempts:
-                response = http.request(**request_for(route, world.seeded, sent), headers=headers)
+                with http.stream(**request_for(route, world.seeded, sent), headers=headers) as response:
+                    if route[1] not in STREAMS or response.status_code != 200:
+                        response.read()
                 sent += 1
                 problem = _let_through(response, action) if status is None else _refused(response, status)
                 if problem:
@@ -218,10 +252,12 @@ def test_every_route_refuses_what_it_must_and_lets_each_role_that_may_through(wo
 
 def test_public_routes_answer_anyone(world: World) -> None:
     with world.served.client() as http:
-        for method, path in PUBLIC_ROUTES:
+        for method, template in PUBLIC_ROUTES:
+            path = template.format(name="baton.js")
             for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic x"}):
                 response = http.request(method, path, headers=headers)
-                assert response.status_code == 200, (method, path, headers, response.text)
+                wanted = PUBLIC_ANSWERS.get((method, template), 200)
+                assert response.status_code == wanted, (method, path, headers, response.text)
 
 
 def test_unknown_paths_and_methods_are_problems_and_never_succeed(world: World) -> None:

@@ -1,0 +1,133 @@
+"""The UI through a real ``baton server`` (no browser): logging in and out, the session cookie's
+attributes, CSRF on actions, sessions ending with their token, event-type limits on pages, and
+markup from parameters and logs shown as text. Both backends."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from serving import Served, mint
+from uiseed import HIDDEN_TYPE, HOSTILE, UI_TYPE, UiSeed, seed_ui
+
+from baton.access import Role
+from baton.api.auth import SESSION_COOKIE, csrf_token
+from baton.backends.protocol import Store
+
+
+@pytest.fixture
+def served(backend: Store, tmp_path: Path) -> Iterator[tuple[Served, UiSeed]]:
+    seeded = seed_ui(backend)
+    server = Served(backend.url, tmp_path, env={"BATON_TOKEN_CACHE_S": "0.2"}).start()
+    try:
+        yield server, seeded
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def login(server: Served, token: str, next_page: str = "/ui/events") -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        answer = http.post("/ui/login", data={"token": token, "next": next_page})
+        assert answer.status_code == 303, answer.text
+        yield http
+
+
+def test_a_page_without_a_session_shows_the_login_form_and_a_token_opens_one(
+    backend: Store, served: tuple[Served, UiSeed]
+) -> None:
+    server, seeded = served
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        page = http.get(f"/ui/events/{seeded.event_id}")
+        assert page.status_code == 401 and 'action="/ui/login"' in page.text
+        assert f'value="/ui/events/{seeded.event_id}"' in page.text  # back to that page after logging in
+        assert http.post("/ui/login", data={"token": "baton_admin_nonsense"}).status_code == 401
+        refused = http.post("/ui/login", data={"token": mint(backend, Role.WORKER)})
+        assert refused.status_code == 403 and "worker token" in refused.text
+        assert SESSION_COOKIE not in http.cookies
+        answer = http.post("/ui/login", data={"token": mint(backend, Role.VIEWER), "next": "//evil.example/x"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/events"  # never another site
+    cookie = answer.headers["set-cookie"]
+    for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui/"):
+        assert attribute.lower() in cookie.lower(), cookie
+    assert "secure" not in cookie.lower()  # plain HTTP on loopback; over TLS the cookie is Secure
+
+
+def test_pages_show_the_event_and_escape_what_it_holds(backend: Store, served: tuple[Served, UiSeed]) -> None:
+    server, seeded = served
+    with login(server, mint(backend, Role.VIEWER)) as http:
+        events = http.get("/ui/events")
+        assert events.status_code == 200 and f'data-event="{seeded.event_id}"' in events.text
+        page = http.get(f"/ui/events/{seeded.event_id}")
+        assert page.status_code == 200
+        for node in ("extract", "process", "summary"):
+            assert f'data-node="{node}"' in page.text
+        assert 'data-partition="a"' in page.text and 'data-partition="c"' in page.text
+        assert HOSTILE not in page.text and "&lt;script&gt;" in page.text
+        drawer = http.get(f"/ui/tasks/{seeded.done_task}")
+        assert "department a extracted" in drawer.text and HOSTILE not in drawer.text
+        failed = http.get(f"/ui/tasks/{seeded.failed_task}")
+        assert 'data-outcome="failed"' in failed.text and "exit code 3" in failed.text
+        assert "Rerun partition" not in failed.text  # a viewer is offered no action
+        for path in ("/ui/workers", "/ui/graphs", f"/ui/graphs/{seeded.graph_id}",
+                     f"/ui/events/{seeded.event_id}/timeline", f"/ui/events/{seeded.event_id}/waiting"):  # fmt: skip
+            assert http.get(path).status_code == 200, path
+        tagged = http.get(f"/ui/events/{seeded.event_id}/graph")
+        again = http.get(f"/ui/events/{seeded.event_id}/graph", headers={"If-None-Match": tagged.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+
+
+def test_actions_need_the_csrf_token_and_the_steer_role(backend: Store, served: tuple[Served, UiSeed]) -> None:
+    server, seeded = served
+    cancel = f"/ui/events/{seeded.event_id}/cancel"
+    with login(server, mint(backend, Role.VIEWER)) as http:
+        csrf = csrf_token(http.cookies[SESSION_COOKIE])
+        assert http.post(cancel, headers={"X-CSRF-Token": csrf}).status_code == 403  # a viewer may not
+    with login(server, mint(backend, Role.CLIENT)) as http:
+        refused = http.post(cancel)
+        assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+        assert http.post(cancel, headers={"X-CSRF-Token": "0" * 32}).status_code == 403
+        assert backend.event(seeded.event_id).cancel_requested is False
+        csrf = csrf_token(http.cookies[SESSION_COOKIE])
+        rerun = http.post(
+            f"/ui/events/{seeded.event_id}/rerun", json={"partition": "b"}, headers={"X-CSRF-Token": csrf}
+        )
+        assert rerun.status_code == 200 and rerun.json()["reset"] >= 1, rerun.text
+        done = http.post(cancel, headers={"X-CSRF-Token": csrf})
+        assert done.status_code == 200 and backend.event(seeded.event_id).cancel_requested is True
+
+
+def test_a_session_ends_on_logout_and_with_its_token_and_opens_no_api_route(
+    backend: Store, served: tuple[Served, UiSeed]
+) -> None:
+    server, _ = served
+    with login(server, mint(backend, Role.ADMIN)) as http:
+        assert http.get("/ui/workers").status_code == 200
+        assert http.get("/api/v1/events").status_code == 401  # the API takes tokens, never the cookie
+        csrf = csrf_token(http.cookies[SESSION_COOKIE])
+        cookie = http.cookies[SESSION_COOKIE]
+        assert http.post("/ui/logout", headers={"X-CSRF-Token": csrf}).status_code == 303
+        http.cookies.set(SESSION_COOKIE, cookie, path="/ui/")  # a copy kept from before is refused too
+        assert http.get("/ui/workers").status_code == 401
+    token = mint(backend, Role.VIEWER, name="to revoke")
+    with login(server, token) as http:
+        assert http.get("/ui/workers").status_code == 200
+        backend.revoke_token(next(t.id for t in backend.tokens() if t.name == "to revoke"))
+        deadline = time.monotonic() + 10
+        while http.get("/ui/workers").status_code == 200:  # refused within the token cache time (0.2 s)
+            assert time.monotonic() < deadline, "a revoked token's session still works"
+
+
+def test_a_token_limited_to_event_types_sees_no_page_of_another(backend: Store, served: tuple[Served, UiSeed]) -> None:
+    server, seeded = served
+    with login(server, mint(backend, Role.VIEWER, event_types=[UI_TYPE])) as http:
+        listed = http.get("/ui/events").text
+        assert f'data-event="{seeded.event_id}"' in listed and f'data-event="{seeded.hidden_event_id}"' not in listed
+        for path in (f"/ui/events/{seeded.hidden_event_id}", f"/ui/events/{seeded.hidden_event_id}/partitions",
+                     f"/ui/events/{seeded.hidden_event_id}/tasks?node=extract"):  # fmt: skip
+            refused = http.get(path)
+            assert (refused.status_code == 403 and HIDDEN_TYPE in refused.text) or refused.status_code == 404, path
