@@ -24,7 +24,7 @@ from baton.api.state import AppState, state_of, state_of_app
 from baton.api.wire import well_formed
 from baton.backends.protocol import Store
 from baton.settings import Settings
-from baton.ui import ui_routers
+from baton.ui import Compressed, ui_routers
 from baton.ui.errors import page_for
 
 API_TITLE = "Baton"
@@ -77,5 +77,6 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         max_bytes=settings.max_request_bytes,
         larger={gateway.router.prefix: settings.max_worker_request_bytes},
     )
+    app.add_middleware(Compressed)
     app.add_middleware(HttpMetrics, metrics=measured)  # outermost: it times the body cap's refusals too
     return app

@@ -42,6 +42,7 @@ AWAY: dict[str, Any] = {
     "postgres_connect_timeout_s": 2.0,
     "long_poll_s": 7.5,
     "token_cache_s": 0.5,
+    "session_s": 600.0,
     "metrics_refresh_s": 0.75,
     "max_request_bytes": 300_000,
     "max_worker_request_bytes": 3 * 1024 * 1024,
