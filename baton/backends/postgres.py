@@ -98,6 +98,7 @@ class PostgresBackend(SqlBackend):
     skip_locked = "FOR UPDATE OF t SKIP LOCKED"
     row_lock = "FOR UPDATE OF t"
     event_lock = "FOR UPDATE"
+    floor_sql = "floor({})"  # not CAST(... AS integer), which rounds
     pushes_changes = True
 
     def __init__(self, dsn: str, settings: Settings | None = None) -> None:

@@ -3,7 +3,8 @@
 A dialect subclass supplies connections, transactions, the clock and a few clauses
 (:meth:`SqlBackend.transaction`, the row-locking clauses); everything else — submitting, planning,
 claiming, reporting, expiring, cancelling, re-running, leadership — lives here, each verb one
-transaction. The reads behind status, logs and audit are in :mod:`baton.backends.reads`; the
+transaction. The reads behind status, logs and audit are in :mod:`baton.backends.reads`, those
+behind an event's page (timeline, critical path) in :mod:`baton.backends.timeline_reads`; the
 controller's rule applied to each report is in :mod:`baton.backends.advance`.
 """
 
@@ -40,6 +41,7 @@ from baton.backends.sql_rows import (
     SinceRow,
     SpecRow,
 )
+from baton.backends.timeline_reads import SqlTimelineReads
 from baton.backends.tokens import SqlTokens
 from baton.backends.tx import Tx, exists, in_list, read_one, read_rows, scalar, select_list
 from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
@@ -119,7 +121,7 @@ class _Recent(OrderedDict[K, V]):
             self.popitem(last=False)
 
 
-class SqlBackend(SqlTokens, SqlGauges, SqlReads):
+class SqlBackend(SqlTokens, SqlGauges, SqlTimelineReads, SqlReads):
     """Backend verbs over a SQL database; see :mod:`baton.backends.protocol`."""
 
     dialect = ""  # "sqlite", "postgresql"

@@ -75,6 +75,9 @@ class _Rows:
 
 class SqliteBackend(SqlBackend):
     dialect = "sqlite"
+    # truncates toward zero: the floor of the values it is given (a timeline clamps negative bins
+    # to its first anyway); floor() exists only where SQLite was built with its math functions
+    floor_sql = "CAST({} AS INTEGER)"
 
     def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
         """The database in ``path``, with the caps and ``sqlite_*`` settings of ``settings``."""

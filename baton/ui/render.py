@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -50,6 +51,11 @@ def span(start: float | None, end: float | None, now: float) -> str:
     return "—" if start is None else duration((end if end is not None else now) - start)
 
 
+def pretty_json(value: object) -> str:
+    """JSON for people to read (autoescaping then makes it safe to show)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
 def qs(**params: object) -> str:
     """A query string of the parameters that have a value."""
     kept = {k: v for k, v in params.items() if v not in (None, "")}
@@ -63,7 +69,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, duration=duration)
+    env.filters.update(when=when, duration=duration, pretty_json=pretty_json)
     env.globals.update(span=span, qs=qs, STATES=STATES)
     return env
 

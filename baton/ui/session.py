@@ -53,7 +53,7 @@ async def login(request: Request) -> Response:
     body = await request.body()
     form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"), max_num_fields=4)
     token = (form.get("token") or [""])[0].strip()
-    target = safe_next((form.get("next") or [None])[0])
+    target = safe_next((form.get("next") or [""])[0])
     state = state_of(request)
     try:
         record = await anyio.to_thread.run_sync(state.auth.lookup, token)
