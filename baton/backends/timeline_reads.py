@@ -123,6 +123,16 @@ _SPAN_COLUMNS = select_list(
 )  # fmt: skip
 _SPAN = f"SELECT {_SPAN_COLUMNS} FROM tasks WHERE event_id = ?"
 _PATH_COLUMNS = select_list(PathRow, started_at=_CURRENT_START)
+# Where a path ends, in LATEST_FIRST's order, in two statements whose sort keys are cheaper to
+# compute: the latest unfinished task that became ready, else the last to finish.
+_LATEST_UNFINISHED = (
+    f"SELECT {_PATH_COLUMNS} FROM tasks WHERE event_id = ? AND finished_at IS NULL AND ready_at IS NOT NULL "
+    f"{LATEST_FIRST} LIMIT 1"
+)
+_LAST_FINISHED = (
+    f"SELECT {_PATH_COLUMNS} FROM tasks WHERE event_id = ? AND finished_at IS NOT NULL "
+    "ORDER BY finished_at DESC, id DESC LIMIT 1"
+)
 # Ready tasks waiting out a retry delay, of every event: the partial index holds only ready tasks,
 # and MATERIALIZED keeps SQLite from walking the event's tasks in node order (one seek per task).
 _BACKOFFS = (
@@ -272,9 +282,9 @@ class SqlTimelineReads:
         with self.transaction(write=False) as tx:
             head = _event_head(tx, event_id)
             graph = tx.graph_of(head.graph_id)
-            sql = (f"SELECT {_PATH_COLUMNS} FROM tasks WHERE event_id = ? "
-                   f"AND (ready_at IS NOT NULL OR finished_at IS NOT NULL) {LATEST_FIRST} LIMIT 1")  # fmt: skip
-            step = read_one(tx, PathRow, sql, (event_id,))
+            step = read_one(tx, PathRow, _LATEST_UNFINISHED, (event_id,)) or read_one(
+                tx, PathRow, _LAST_FINISHED, (event_id,)
+            )
             path = []
             while step is not None:
                 path.append(step.step())

@@ -430,7 +430,7 @@ def test_a_bad_token_is_judged_before_a_bad_body(world: World) -> None:
     """FastAPI parses a body before any dependency runs: a request with a refused token must
     hear 401/403 about that, not 400/415/422 about its body."""
     bodies = [b"{not json", b'{"type": "\xff"}', b"[" * 50_000, b"[1, 2]"]
-    posts = [route for route in MATRIX if route[0] == "POST"]
+    posts = [route for route in MATRIX if route[0] == "POST" and MATRIX[route] not in MAY[Role.VIEWER]]
     for _, path in posts:
         url = path.format(event_id=world.seeded.events[DEMO])
         for body in bodies:
