@@ -282,9 +282,10 @@ class SqlTimelineReads:
         with self.transaction(write=False) as tx:
             head = _event_head(tx, event_id)
             graph = tx.graph_of(head.graph_id)
-            step = read_one(tx, PathRow, _LATEST_UNFINISHED, (event_id,)) or read_one(
-                tx, PathRow, _LAST_FINISHED, (event_id,)
-            )
+            step = None
+            if not EventState(head.state).terminal:  # an ended event's tasks have all finished
+                step = read_one(tx, PathRow, _LATEST_UNFINISHED, (event_id,))
+            step = step or read_one(tx, PathRow, _LAST_FINISHED, (event_id,))
             path = []
             while step is not None:
                 path.append(step.step())

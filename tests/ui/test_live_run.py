@@ -22,13 +22,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EXAMPLE, ROOT
 from playwright.sync_api import Page, expect
 from serving import free_port
 
 from baton.local import stop_processes
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "year_end_report" / "graph.yaml"
 DEPARTMENTS = ["sales", "marketing", "branch_chengdu"]
 RUN_S = 90_000  # ms: a whole run on a busy 2-core machine, with its retries
 TOKEN = re.compile(r"#token=(baton_admin_[A-Za-z0-9_-]+)")
