@@ -32,6 +32,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 ROWS = 100
 TIMELINE_BINS = 120
 LOG_CHARS = 65_536
+PARAMS_CHARS = 4000  # an event's parameters can be large (a list of 10,000 departments): shown in part
 Partition = Annotated[str | None, Query(max_length=200)]
 
 
@@ -109,7 +110,7 @@ def event_page(
                "timeline": timeline_context(request, event), "partitions": partitions_context(request, event, None),
                "node_tasks": node_tasks_context(request, event, node, state, None) if node else None,
                "drawer": drawer_context(request, task) if task else None}  # fmt: skip
-    return html(request, "event.html", **context)
+    return html(request, "event.html", params_chars=PARAMS_CHARS, **context)
 
 
 @router.get("/events/{event_id}/header", **needs(Action.READ))

@@ -20,6 +20,7 @@ from baton.backends import open_backend
 from baton.backends.protocol import Store
 from baton.builder import GraphBuilder
 from baton.controller import Controller
+from baton.params import validate_params
 from baton.records import Report
 from baton.states import Outcome
 from baton.ui.live import FRAGMENTS
@@ -58,7 +59,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str,
     store = open_backend(f"sqlite:///{folder / 'baton.db'}")
     store.migrate()
     record = store.register_graph(year_end(PARTITIONS).build())
-    event, _ = store.submit(record.id, {})
+    event, _ = store.submit(record.id, validate_params(store.graph_of(record.id), {}))
     Controller(store).expand()
     assert store.event(event.id).tasks_total == 6 * PARTITIONS + 2
     from baton.records import WorkerInfo
