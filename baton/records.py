@@ -271,7 +271,10 @@ class TimelineLane:
     """One node of an event on its timeline, aggregated so its size never depends on the
     partition count: the envelope, the time its tasks spent queued and running, and per time
     bin how many became ready, started and ended (running at a bin's end = started - ended so
-    far; queued = ready - started so far). Times are the tasks' current attempts'."""
+    far; queued = ready - started so far). Times are the tasks' current attempts': a task that
+    waits out a retry counts as ready again, not as started, and one that ended without running
+    (its upstream failed, or it was cancelled while waiting) is in no bin. A time outside the
+    timeline falls in its first or last bin."""
 
     node: str
     tasks: int
@@ -279,7 +282,7 @@ class TimelineLane:
     first_start_at: float | None
     last_end_at: float | None
     queue_s: float  # summed ready -> start, over started tasks
-    run_s: float  # summed start -> end, over finished tasks
+    run_s: float  # summed start -> end, over ended tasks
     ready: tuple[int, ...]  # per bin
     started: tuple[int, ...]
     ended: tuple[int, ...]
@@ -288,7 +291,8 @@ class TimelineLane:
 @dataclass(frozen=True)
 class PathStep:
     """One task on an event's critical path: the chain of tasks, each the last of its
-    dependencies to finish, that ends in the event's last task."""
+    dependencies to finish, that ends in the event's last task (while the event runs, its latest
+    unfinished one). Times are the current attempt's: ``started_at`` is None until it starts."""
 
     task_id: int
     node: str
@@ -302,7 +306,8 @@ class PathStep:
 @dataclass(frozen=True)
 class Timeline:
     """An event's timeline: ``bins`` equal bins of ``bin_s`` from ``start`` (the first task
-    ready) to ``end`` (the last one ended, or the database's clock while it runs)."""
+    ready) to ``end`` (the last one ended; while it runs, the database's clock, or any later time
+    a task has, such as a retry's ready time)."""
 
     event_id: int
     start: float

@@ -245,7 +245,8 @@ class ReadStore(Protocol):
 
     def critical_path(self, event_id: int) -> list[PathStep]:
         """From the event's first task to its last, each step the last-finishing task the next
-        one waited for (O(nodes) indexed reads)."""
+        one waited for: one pass over the event's tasks to find its end, then a read per step
+        (an ``all`` step reads the upstream node's tasks)."""
         ...
 
     def backoffs(self, event_id: int, now: float) -> list[Backoff]:

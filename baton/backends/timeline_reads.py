@@ -4,13 +4,14 @@ Each is one read transaction whose answer does not grow with the event's partiti
 loads an event's tasks into Python:
 
 - :meth:`~SqlTimelineReads.timeline` makes two passes over the event's tasks (``tasks_event``):
-  one for the window (first ready, last end), then one ``GROUP BY`` of the tasks by node and
-  their ready, start and end bins, folded here into per-bin counts. Its rows are the distinct
-  (node, bins) combinations: a few per bin, since a task starts and ends close to when it became
-  ready, and never more than the tasks;
+  one for the window (first ready, last end), then one ``GROUP BY`` of the ready tasks by node
+  and their ready, start and end bins, folded here into per-bin counts (the task counts come from
+  ``event_nodes``). Its rows are the distinct (node, bins) combinations: a few per bin, since a
+  task starts and ends close to when it became ready, and never more than the tasks;
 - :meth:`~SqlTimelineReads.critical_path` reads one statement per step through the unique
   ``(event_id, node, partition)`` index (one row for a ``same`` edge, the upstream node's tasks
-  for an ``all`` or ``broadcast`` one), after one pass to find where the path ends;
+  for an ``all`` or ``broadcast`` one), after a pass over the event's tasks to find where the
+  path ends;
 - :meth:`~SqlTimelineReads.backoffs` reads the partial ``tasks_ready`` index, which holds only
   the ready tasks of the whole store;
 - :meth:`~SqlTimelineReads.partition_rows` reads a page of keys from the unique index, then the
@@ -296,8 +297,8 @@ class SqlTimelineReads:
 
     @retried
     def backoffs(self, event_id: int, now: float) -> list[Backoff]:
-        """By node name: how many ready tasks may not be claimed before ``now`` (their retry delay
-        has not ended), and when the first of them may."""
+        """By node name: how many ready tasks may not be claimed yet at ``now`` (their retry delay
+        ends after it), and when the first of them may be."""
         with self.transaction(write=False) as tx:
             rows = read_rows(tx, BackoffRow, _BACKOFFS, (now, event_id))
             if not rows:
@@ -317,14 +318,16 @@ class SqlTimelineReads:
             nodes = [n.name for n in graph.nodes if n.partitioned]
             if not nodes:
                 return []
+            leading, *_ = nodes
             sql = ("SELECT partition FROM tasks WHERE event_id = ? AND node = ? AND partition > ? "
                    "ORDER BY partition LIMIT ?")  # fmt: skip
-            keys = [r.partition for r in read_rows(tx, KeyRow, sql, (event_id, nodes[0], after or "", limit))]
+            keys = [r.partition for r in read_rows(tx, KeyRow, sql, (event_id, leading, after or "", limit))]
             if not keys:
                 return []
+            *_, last = keys  # the page is every key in (after, last]
             sql = (f"SELECT {select_list(CellRow)} FROM tasks WHERE event_id = ? AND node IN ({in_list(nodes)}) "
-                   "AND partition >= ? AND partition <= ?")  # fmt: skip
-            cells = read_rows(tx, CellRow, sql, (event_id, *nodes, keys[0], keys[-1]))
+                   "AND partition > ? AND partition <= ?")  # fmt: skip
+            cells = read_rows(tx, CellRow, sql, (event_id, *nodes, after or "", last))
         order = {name: i for i, name in enumerate(nodes)}
         tasks: dict[str, dict[str, tuple[int, str]]] = {key: {} for key in keys}
         for c in sorted(cells, key=lambda c: order[c.node]):

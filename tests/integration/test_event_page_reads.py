@@ -109,6 +109,9 @@ def test_timeline_of_a_finished_event_bins_every_task_once(backend: Store) -> No
     clean = timeline.lanes[1]
     assert clean.ended[math.floor((base + 100 - timeline.start) / timeline.bin_s)] == 1
     assert clean.last_end_at == base + 100 and clean.tasks == len(PARTS)
+    assert [(s.node, s.partition) for s in backend.critical_path(event_id)][1:] == [
+        ("clean", "p2"), ("total", ""), ("report", "")
+    ]  # fmt: skip
 
 
 def test_timeline_of_a_running_event_counts_a_retry_as_ready_again(backend: Store) -> None:
@@ -129,6 +132,9 @@ def test_timeline_of_a_running_event_counts_a_retry_as_ready_again(backend: Stor
     assert extract.ready[-1] == 1  # the retry, at the window's end
     assert timeline.lanes[2].tasks == 1 and timeline.lanes[2].first_ready_at is None
     assert sum(timeline.lanes[2].ready) == 0
+    # the retry is the latest unfinished task (ready last): the path ends there, not yet started again
+    (step,) = backend.critical_path(event_id)
+    assert (step.task_id, step.state, step.started_at, step.ready_at) == (first.task_id, "ready", None, timeline.end)
 
 
 def test_timeline_of_an_event_not_expanded_yet_has_empty_lanes(backend: Store) -> None:
