@@ -53,13 +53,16 @@ def run_stack(
     local = LocalWorkers(settings, workers, {"slots": slots}, local_log_dir(settings), labels)
     thread.start()
     local.start()
-    try:
+
+    def ready() -> None:  # said once the server listens, so the link works when it is shown
         announce(f"Baton on http://{host}:{port}/ui/ (database {settings.db})")
         announce(f"{workers} local worker(s), {slots} slots each")
         announce(f"log in: {login_link(host, port, token, page)}")
         announce(f"or paste this admin token at http://{host}:{port}/ui/login : {token}")
         announce("Ctrl-C stops everything")
-        serve(store, settings, host, port)
+
+    try:
+        serve(store, settings, host, port, on_ready=ready)
     finally:
         stop.set()
         local.stop()

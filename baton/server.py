@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
+from collections.abc import Callable
 from types import FrameType
 
 from baton.backends.protocol import Store
@@ -48,8 +50,10 @@ def serve(
     key: str | None = None,
     allow_plain_http: bool = False,
     log_level: str = "warning",
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM (uvicorn finishes requests in flight, then returns)."""
+    """Serve until SIGINT or SIGTERM (uvicorn finishes requests in flight, then returns);
+    ``on_ready`` is called once the server listens."""
     import uvicorn
 
     from baton.api.app import create_app, release_long_polls
@@ -58,6 +62,11 @@ def serve(
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             release_long_polls(app)  # else stopping waits for each long poll to run out
             super().handle_exit(sig, frame)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if on_ready is not None and self.started:
+                on_ready()
 
     check_transport(host, cert, key, allow_plain_http)
     app = create_app(store, settings)
