@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from baton.access import Action
 from baton.api.auth import needs
 from baton.api.state import store_of
 from baton.api.wire import Name, event_version
+from baton.errors import NotFound
 from baton.records import EventRecord
 from baton.states import TaskState
 from baton.ui.access import seen_event, seen_task
@@ -173,6 +174,25 @@ def drawer_context(request: Request, task_id: int) -> dict[str, Any]:
 def task_drawer(request: Request, task_id: int) -> Response:
     """A task's attempts (worker, times, exit code, outcome, cause), result, inputs and logs."""
     return html(request, "task_drawer.html", drawer=drawer_context(request, task_id))
+
+
+@router.get("/tasks/{task_id}/tail", **needs(Action.READ))
+def task_tail(
+    request: Request,
+    task_id: int,
+    attempt: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
+    offset: Annotated[int, Query(ge=0, le=2**30)] = 0,
+) -> JSONResponse:
+    """What a running attempt wrote since ``offset`` (the drawer polls this while it runs):
+    ``running`` turns false once the attempt has ended, and the drawer is then fetched again."""
+    task, _ = seen_task(request, task_id)
+    running = task.state is TaskState.RUNNING and task.attempt == attempt
+    try:
+        chunk = store_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
+    except NotFound:  # nothing written yet
+        return JSONResponse({"text": "", "next_offset": offset, "size": offset, "running": running})
+    return JSONResponse({"text": chunk.text, "next_offset": chunk.next_offset, "size": chunk.size, "running": running})
 
 
 @router.get("/tasks/{task_id}/log", **needs(Action.READ))

@@ -1,11 +1,12 @@
 """Live pages: one server-sent-event stream per open page, at most one message a second.
 
 A stream waits on the server's change count (:class:`baton.api.changes.ChangeWatch`, the same
-one the workers' long polls wait on), so an idle store costs an open page nothing but a ping
-every 15 s. When the store changed, the event page's stream reads the event's version (the event
-row and its per-node counts: O(nodes)) and speaks only if it moved, naming the fragments to fetch
-again; the page fetches them with their ETags. The store-wide stream (events list, workers) says
-only that something changed. Streams end when the server stops.
+one the workers' long polls wait on) and, on the event page, at most LOOK_S between looks. Each
+look reads the event's version (the event row and its per-node counts: O(nodes)); the stream
+speaks only if it moved, naming the fragments to fetch again, and the page fetches them with
+their ETags. An idle stream sends a ping every 15 s. The store-wide stream (events list,
+workers) says only that something changed; those pages also refresh every few seconds. Streams
+end when the server stops.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from baton.ui.access import seen_event
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 EVERY_S = 1.0  # no page hears more often than this
+LOOK_S = 2.0  # the event page also looks this often: not every store wakes on every change
 PING_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 FRAGMENTS = ("header", "graph", "waiting", "timeline", "partitions", "tasks")
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -44,26 +46,30 @@ def _event_news(store: ReadStore, event_id: int) -> dict[str, object]:
     return {"version": event_version(event, counts), "state": event.state.value, "changed": list(FRAGMENTS)}
 
 
-async def _paced(changes: ChangeWatch, since: int, last_sent: float) -> int:
-    """Wait for news (or a ping's time), never returning sooner than EVERY_S after a message."""
+async def _paced(changes: ChangeWatch, since: int, last_sent: float, look_s: float) -> int:
+    """Wait for news (or ``look_s``), never returning sooner than EVERY_S after a message."""
     await anyio.sleep(max(0.0, last_sent + EVERY_S - time.monotonic()))
-    return await changes.wait(since, PING_S)
+    return await changes.wait(since, look_s)
 
 
 async def _event_stream(request: Request, event_id: int) -> AsyncIterator[str]:
+    """The store's wake-ups are for claimable work (PostgreSQL's NOTIFY says nothing of a task
+    that merely ended), so besides waking on them the stream looks at the event's version every
+    LOOK_S: one O(nodes) read."""
     state = state_of(request)
     changes = state.changes
     yield "retry: 3000\n\n"
-    last_version, last_sent, since = None, 0.0, changes.count
+    last_version, last_sent, last_out, since = None, 0.0, time.monotonic(), changes.count
     while not changes.released:
         news = await anyio.to_thread.run_sync(_event_news, state.store, event_id)
         if news["version"] != last_version:
             yield message(news if last_version is not None else {**news, "changed": []})
             last_version, last_sent = news["version"], time.monotonic()
-        seen = since
-        since = await _paced(changes, since, last_sent)
-        if since == seen and not changes.released:
+            last_out = last_sent
+        elif time.monotonic() - last_out >= PING_S:
             yield ": ping\n\n"
+            last_out = time.monotonic()
+        since = await _paced(changes, since, last_sent, LOOK_S)
 
 
 async def _store_stream(request: Request) -> AsyncIterator[str]:
@@ -72,7 +78,7 @@ async def _store_stream(request: Request) -> AsyncIterator[str]:
     since, last_sent = changes.count, 0.0
     while not changes.released:
         seen = since
-        since = await _paced(changes, since, last_sent)
+        since = await _paced(changes, since, last_sent, PING_S)
         if since != seen:
             yield message({"count": since})
             last_sent = time.monotonic()

@@ -5,6 +5,8 @@ markup from parameters and logs shown as text. Both backends."""
 from __future__ import annotations
 
 import contextlib
+import itertools
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,9 @@ from uiseed import HIDDEN_TYPE, HOSTILE, UI_TYPE, UiSeed, seed_ui
 from baton.access import Role
 from baton.api.auth import SESSION_COOKIE, csrf_token
 from baton.backends.protocol import Store
+from baton.builder import GraphBuilder
+from baton.controller import Controller
+from baton.params import validate_params
 from baton.records import Report
 from baton.states import Outcome, TaskState
 
@@ -137,3 +142,62 @@ def test_a_token_limited_to_event_types_sees_no_page_of_another(backend: Store, 
                      f"/ui/events/{seeded.hidden_event_id}/tasks?node=extract"):  # fmt: skip
             refused = http.get(path)
             assert refused.status_code in (403, 404) and HIDDEN_TYPE not in refused.text, path
+
+
+def test_the_live_stream_speaks_at_most_once_a_second_however_fast_the_event_changes(
+    backend: Store, served: tuple[Served, UiSeed]
+) -> None:
+    """A worker finishing a task every few milliseconds moves the event's version each time; the
+    page hears of it at most once a second (and at once of the first change)."""
+    server, _ = served
+    graph = GraphBuilder("ui_churn", defaults={"retries": 0}).param(
+        "parts", "list", default=[f"p{i}" for i in range(2000)]
+    )
+    record = backend.register_graph(graph.partitions(param="parts").python("work", "m:f").build())
+    event_id = backend.submit(record.id, validate_params(backend.graph_of(record.id), {}))[0].id
+    Controller(backend).expand()
+    with login(server, mint(backend, Role.VIEWER)) as http, http.stream("GET", f"/ui/events/{event_id}/live") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")
+        changes = []
+        deadline = time.monotonic() + 3.2
+        churn = _Churn(backend, event_id)
+        churn.start()
+        try:
+            for line in lines:
+                if line.startswith("event: change"):
+                    changes.append(time.monotonic())
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            churn.stop()
+    gaps = [b - a for a, b in itertools.pairwise(changes)]
+    assert churn.moves >= 20, churn.moves  # the event really changed many times a second
+    assert 2 <= len(changes) <= 5, changes
+    assert all(gap >= 0.8 for gap in gaps), gaps  # sent a second apart; received with some jitter
+
+
+class _Churn(threading.Thread):
+    """Claims and finishes an event's tasks one by one, about a hundred a second."""
+
+    def __init__(self, backend: Store, event_id: int) -> None:
+        super().__init__(daemon=True)
+        self.backend, self.event_id, self.moves = backend, event_id, 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            got = self.backend.claim("ui-seed", {"slots": 1}, frozenset(), 1, 30.0, [], self.event_id).claims
+            if not got:
+                self.backend.heartbeat("ui-seed", [], 30.0)
+                time.sleep(0.01)
+                continue
+            now = time.time()
+            self.backend.report("ui-seed", [Report(got[0].task_id, got[0].attempt, Outcome.SUCCEEDED, now, now)])
+            self.moves += 1
+            self._stop_event.wait(0.005)  # about 100 a second: the event keeps changing all through the test
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)

@@ -78,12 +78,44 @@
     drawer.innerHTML = text;
     drawer.hidden = false;
     drawer.dataset.src = url;
+    if (drawer.querySelector("pre[data-tail]")) setTimeout(tail, 0);
   }
   function closeDrawer() {
     const drawer = document.getElementById("drawer");
     drawer.hidden = true;
     drawer.innerHTML = "";
     delete drawer.dataset.src;
+  }
+
+  // --- a running attempt's output, tailed while the drawer shows it ---------------------------
+  const TAIL_MS = 2000;
+  let tailing = false;
+  async function tailOnce() {
+    const drawer = document.getElementById("drawer");
+    const tails = drawer.hidden ? [] : Array.from(drawer.querySelectorAll("pre[data-tail]"));
+    let ended = false;
+    for (const pre of tails) {
+      const r = await fetch(pre.dataset.tail + "&offset=" + pre.dataset.offset, { credentials: "same-origin" });
+      if (r.status === 401) { toLogin(); return false; }
+      if (!r.ok) continue;
+      const chunk = await r.json();
+      if (chunk.text) pre.append(chunk.text);
+      pre.dataset.offset = String(chunk.next_offset);
+      ended = ended || !chunk.running;
+    }
+    if (ended && drawer.dataset.src) await openDrawer(drawer.dataset.src);  // the attempt's final log
+    return tails.length > 0 && !ended;
+  }
+  async function tail() {
+    if (tailing) return;
+    tailing = true;
+    try {
+      while (!document.hidden && await tailOnce()) await new Promise((done) => setTimeout(done, TAIL_MS));
+    } catch (err) {
+      flashError(err);
+    } finally {
+      tailing = false;
+    }
   }
 
   // --- actions ------------------------------------------------------------------------------
