@@ -62,7 +62,8 @@ def run_stack(
         announce("Ctrl-C stops everything")
 
     try:
-        serve(store, settings, host, port, on_ready=ready)
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it has stopped
+            serve(store, settings, host, port, on_ready=ready)
     finally:
         stop.set()
         local.stop()
