@@ -271,6 +271,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--poll-s", type=SECONDS, default=None)
 @click.option("--idle-poll-s", type=SECONDS, default=None, help="Safety-net poll when PostgreSQL pushes changes.")
 @click.option("--drain-s", type=Seconds(inclusive=True), default=None, help="On SIGTERM, how long tasks may finish.")
+@click.option("--log-tail-s", type=SECONDS, default=None, help="How often running tasks' new output is sent.")
 @click.option("--max-result-bytes", type=BYTES, default=None)
 @click.option("--max-log-bytes", type=BYTES, default=None)
 @click.option("--exit-when-idle", "idle_s", type=SECONDS, default=None, help="Exit after this many idle seconds.")

@@ -223,6 +223,18 @@ def value_problem(value: Any) -> str | None:
     return None
 
 
+def storable(text: str) -> str:
+    """``text`` as every database can store it: PostgreSQL's TEXT cannot hold NUL, and no driver
+    encodes a lone surrogate (a task's output may contain both). Each such character is replaced
+    by one other, so lengths hold; text that is fine already comes back as the same object."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def text_problem(text: str) -> str | None:
     """Why a string is not text a process can take (a NUL, or a lone surrogate), or None."""
     if "\x00" in text:

@@ -106,10 +106,25 @@ class LogChunk:
     offset: int
     text: str
     size: int  # the whole stream's length, so a reader knows whether more follows
+    live: bool = False  # the attempt still runs: its live log, which may grow (see LogTail)
 
     @property
     def next_offset(self) -> int:
         return self.offset + len(self.text)
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """Output a running attempt wrote since the worker's last tail of it: ``text`` goes at
+    character ``offset`` of the attempt's live log of ``stream`` (the length the worker believes
+    the store holds). The store keeps a live log only while the attempt runs; its report's
+    output replaces it."""
+
+    task_id: int
+    attempt: int
+    stream: str  # "stdout" or "stderr"
+    offset: int
+    text: str
 
 
 @dataclass(frozen=True)

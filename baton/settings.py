@@ -55,6 +55,7 @@ class Settings(BaseSettings):
         5.0, "safety-net poll where the store wakes processes (LISTEN, a watched WAL)", upto=HOUR_S
     )
     drain_s: float = _seconds(30.0, "on SIGTERM, how long running tasks may finish", zero=True)
+    log_tail_s: float = _seconds(2.0, "how often workers send running tasks' new output to the store", upto=HOUR_S)
     max_result_bytes: int = Field(1024 * 1024, gt=0, le=1024**3, description="cap on a task's JSON result")
     max_log_bytes: int = Field(256 * 1024, gt=0, le=1024**3, description="cap on each captured output stream")
     max_params_bytes: int = Field(

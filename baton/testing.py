@@ -4,7 +4,8 @@
 (active counts, per-node remaining counts and counts by state, wait counters) and returns every disagreement. On a
 store with the move journal (:func:`baton.backends.journal.record_moves`, which the test suite
 installs on every store it makes) it also walks each task's recorded path and checks every step
-against :data:`baton.states.TASK_MOVES`, so an illegal move made by the SQL fails the suite.
+against :data:`baton.states.TASK_MOVES`, so an illegal move made by the SQL fails the suite. And
+only running attempts may have live logs.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import pairwise
+from typing import NamedTuple
 
 from baton.backends.journal import Move, recorded_moves
 from baton.backends.protocol import ReadStore, Store
+from baton.backends.sql import SqlBackend
+from baton.backends.tx import read_rows, select_list
 from baton.planner import unsatisfied_edges
 from baton.records import TaskRecord
 from baton.states import TASK_MOVES, TERMINAL, EventState, TaskState
@@ -38,7 +42,24 @@ def check_invariants(store: Store) -> list[str]:
     moves = recorded_moves(store)
     if moves is not None:
         problems += path_problems(tasks, moves)
-    return problems
+    return problems + live_log_problems(store)
+
+
+class LiveLog(NamedTuple):
+    task_id: int
+    attempt: int
+    stream: str
+
+
+def live_log_problems(store: Store) -> list[str]:
+    """Only running attempts have live logs: the transaction that ends an attempt deletes its."""
+    if not isinstance(store, SqlBackend):
+        return []
+    sql = (f"SELECT {select_list(LiveLog, 'l.')} FROM live_logs l LEFT JOIN tasks t ON t.id = l.task_id "
+           "AND t.attempt = l.attempt AND t.state = 'running' WHERE t.id IS NULL ORDER BY 1, 2, 3")  # fmt: skip
+    with store.transaction(write=False) as tx:
+        stray = read_rows(tx, LiveLog, sql)
+    return [f"task {r.task_id} attempt {r.attempt} is not running but has a live {r.stream} log" for r in stray]
 
 
 def path_problems(tasks: Iterable[TaskRecord], moves: Iterable[Move]) -> list[str]:

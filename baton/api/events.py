@@ -186,12 +186,15 @@ def attempt_log(
     limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65_536,
 ) -> LogOut:
     """A slice of one attempt's captured output, by character offset; ``next_offset`` is where
-    the next slice starts (equal to ``size`` at the end)."""
+    the next slice starts (equal to ``size`` at the end). Only once the attempt has ended: this
+    route's clients follow a log by waiting for its 404 to end (the UI reads live logs)."""
     found = ATTEMPT_ID.match(attempt_id)
     if found is None:
         raise NotFound(f"no attempt {attempt_id!r} (an attempt id is <task_id>-<attempt>)")
     task = _task(request, int(found.group(1)))
     chunk = store_of(request).attempt_log(task.id, int(found.group(2)), stream, offset, limit)
+    if chunk.live:
+        raise NotFound(f"attempt {attempt_id} is still running: its log is stored when it ends")
     return LogOut(attempt_id=attempt_id, stream=stream, offset=chunk.offset, next_offset=chunk.next_offset,
                   size=chunk.size, text=chunk.text)  # fmt: skip
 

@@ -15,7 +15,8 @@ idempotency live once, in the store's transactions, whichever way a worker conne
   appeared (see :mod:`baton.api.changes`), the server restarted, or it is stopping;
 - ``report`` (reports alone, gathered with the claims as a claim of nothing), ``heartbeat`` (one
   transaction of three statements per worker, whatever it holds; its answer says which attempts
-  to stop), ``leave``, ``graphs/{id}``.
+  to stop), ``logs`` (running attempts' new output, for their live logs; fenced like reports,
+  and by offset), ``leave``, ``graphs/{id}``.
 
 A worker's id on the server is the one it chose plus its token's id, so a token can neither
 speak for another token's workers nor collide with them.
@@ -41,6 +42,8 @@ from baton.api.worker_wire import (
     HeartbeatIn,
     HeartbeatOut,
     LeaveIn,
+    LogsIn,
+    LogsOut,
     Registered,
     ReportsIn,
     ReportsOut,
@@ -153,6 +156,16 @@ def heartbeat(request: Request, body: HeartbeatIn) -> Response:
     running = [(int(t), int(a)) for t, a in body.running]
     orders = state.store.heartbeat(scoped(body.worker_id, token), running, state.settings.lease_s)
     return answered(HeartbeatOut(stop=[StopOut.of(o) for o in orders]))
+
+
+@router.post("/logs", response_model=LogsOut, **WORK)
+def logs(request: Request, body: LogsIn) -> Response:
+    """Append running attempts' new output to their live logs (dropped for an attempt the worker
+    no longer holds: a token speaks only for its own workers)."""
+    token = token_of(request)
+    tails = [t.tail() for t in body.tails]
+    held = store_of(request).append_logs(scoped(body.worker_id, token), tails) if tails else []
+    return answered(LogsOut(held=held))
 
 
 @router.post("/leave", status_code=204, **WORK)

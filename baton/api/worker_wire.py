@@ -11,11 +11,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from baton.records import Claim, Report, StopOrder
+from baton.records import Claim, LogTail, Report, StopOrder
 from baton.states import Outcome
 
 MAX_CLAIM = 64  # tasks per claim
 MAX_REPORTS = 512  # reports per request
+MAX_TAILS = 1024  # live log chunks per request (two streams per running attempt)
 MAX_KNOWN_EVENTS = 256  # events whose parameters a worker keeps
 MAX_WAIT_S = 30.0
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
@@ -185,6 +186,29 @@ class WaitOut(BaseModel):
     changes: int
     changed: bool = Field(description="look again (claim): the store may have new work, or the server restarted")
     epoch: str = ""
+
+
+class LogTailIn(Strict):
+    task_id: Key
+    attempt: Key
+    stream: Literal["stdout", "stderr"]
+    offset: Count = Field(description="characters of the attempt's live log the worker has sent before")
+    text: str = Field(description="what the attempt wrote since")
+
+    def tail(self) -> LogTail:
+        return LogTail(self.task_id, self.attempt, self.stream, self.offset, self.text)
+
+
+class LogsIn(Strict):
+    worker_id: Id
+    tails: list[LogTailIn] = Field(max_length=MAX_TAILS)
+
+
+class LogsOut(BaseModel):
+    held: list[int | None] = Field(
+        description="per tail, the length of the attempt's live log now (null: the attempt is no longer the "
+        "worker's, and the tail was dropped)"
+    )
 
 
 class LeaveIn(Strict):

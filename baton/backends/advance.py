@@ -1,10 +1,10 @@
 """The controller's rule, executed inside the transaction that records an attempt's end.
 
 When an attempt ends (a worker's report, or an expired lease) this module, in the same
-transaction: writes the attempt row, moves the task by :func:`baton.states.decide`,
-decrements the wait counters of exactly the tasks that depended on it (never a rescan),
-marks what can no longer run as ``upstream_failed``, and settles the event when its last
-active task is done. Every decision is written to the audit log with its cause.
+transaction: writes the attempt row (and deletes the attempt's live log), moves the task by
+:func:`baton.states.decide`, decrements the wait counters of exactly the tasks that depended on
+it (never a rescan), marks what can no longer run as ``upstream_failed``, and settles the event
+when its last active task is done. Every decision is written to the audit log with its cause.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from baton.backends import live_logs
 from baton.backends.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_rows, select_list
 from baton.model import DepMode
 from baton.planner import blocked_by
@@ -151,6 +152,7 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
         "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended],
     )
+    live_logs.forget(tx, [e.task_id for e in ended])  # the attempt row's output replaces them
     succeeded = tally.succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
     tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
     for e in succeeded:

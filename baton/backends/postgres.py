@@ -97,6 +97,7 @@ class PostgresBackend(SqlBackend):
     dialect = "postgresql"
     skip_locked = "FOR UPDATE OF t SKIP LOCKED"
     row_lock = "FOR UPDATE OF t"
+    share_lock = "FOR KEY SHARE OF t"
     event_lock = "FOR UPDATE"
     floor_sql = "floor({})"  # not CAST(... AS integer), which rounds
     pushes_changes = True
@@ -104,7 +105,7 @@ class PostgresBackend(SqlBackend):
     def __init__(self, dsn: str, settings: Settings | None = None) -> None:
         """The database at ``dsn``, with the caps, ``reconnect_s`` and ``postgres_*`` settings of ``settings``."""
         settings = settings or default_settings()
-        super().__init__(max_result_bytes=settings.max_result_bytes, max_params_bytes=settings.max_params_bytes)
+        super().__init__(settings.max_result_bytes, settings.max_params_bytes, settings.max_log_bytes)
         self.dsn = dsn
         self.reconnect_s = settings.reconnect_s
         self.connect_timeout_s = settings.postgres_connect_timeout_s

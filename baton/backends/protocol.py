@@ -4,7 +4,7 @@ Every verb is one transaction. A caller is typed against the narrowest protocol 
 a remote transport (the HTTP server and its clients) can stand in for the database behind any
 of them without the caller changing:
 
-- :class:`WorkerLink`: a task server (register, claim, report, heartbeat, leave);
+- :class:`WorkerLink`: a task server (register, claim, report, heartbeat, append logs, leave);
 - :class:`ControllerStore`: the controller (expand events, expire leases, hold its role);
 - :class:`OperatorStore`: people and applications (register graphs, submit, cancel, rerun);
 - :class:`ReadStore`: status, logs, audit, the API and the UI; reads change nothing, and
@@ -35,6 +35,7 @@ from baton.records import (
     EventRecord,
     GraphRecord,
     LogChunk,
+    LogTail,
     MetricsSample,
     NodeProgress,
     PartitionRow,
@@ -70,7 +71,8 @@ class ChangeFeed(Protocol):
 
 
 class WorkerLink(ChangeFeed, Protocol):
-    """What a worker may do: register, claim (reporting first), report, heartbeat, leave."""
+    """What a worker may do: register, claim (reporting first), report, heartbeat, append the
+    output of running attempts, leave."""
 
     def register_worker(self, info: WorkerInfo) -> None: ...
 
@@ -100,6 +102,15 @@ class WorkerLink(ChangeFeed, Protocol):
 
     def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
         """Extend the leases of the attempts this worker still holds; say which to stop."""
+        ...
+
+    def append_logs(self, worker_id: str, tails: Sequence[LogTail]) -> list[int | None]:
+        """Append each tail, in order, to its attempt's live log, in one transaction. A tail is
+        appended only while ``worker_id`` holds that attempt (else it is dropped: answered None)
+        and only at the log's end (``offset`` equal to the log's length in characters; else
+        nothing changes, so a chunk sent twice is appended once and a gap is refused). A log
+        stops growing at the store's ``max_log_bytes``. Each answer is the length the live log
+        has now: the worker goes on from there."""
         ...
 
     def deregister_worker(self, worker_id: str) -> None: ...
@@ -225,7 +236,8 @@ class ReadStore(Protocol):
         self, task_id: int, attempt: int, stream: str = "stdout", offset: int = 0, limit: int = 65_536
     ) -> LogChunk:
         """Up to ``limit`` characters of one attempt's captured ``stdout`` or ``stderr`` from
-        ``offset``."""
+        ``offset``: its report's output once it ended, its live log while it runs (``live``);
+        NotFound for an attempt that neither ran nor runs."""
         ...
 
     def audit(

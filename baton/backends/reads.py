@@ -170,6 +170,19 @@ class HeldRow(NamedTuple):
 class LogRow(NamedTuple):
     text: str
     size: int
+    live: int  # 1: a running attempt's live log
+
+
+# A finished attempt's output, else (it runs) its live log: one statement, so one snapshot sees
+# the attempt either finished or running, never neither in between (the transaction that writes
+# the attempt row deletes the live log). A running attempt that wrote nothing yet reads empty.
+_LOG = (
+    "SELECT substr({stream}, ?, ?) AS text, length({stream}) AS size, 0 AS live FROM attempts "
+    "WHERE task_id = ? AND attempt = ? "
+    "UNION ALL SELECT COALESCE(substr(l.text, ?, ?), '') AS text, COALESCE(length(l.text), 0) AS size, 1 AS live "
+    "FROM tasks t LEFT JOIN live_logs l ON l.task_id = t.id AND l.attempt = t.attempt AND l.stream = ? "
+    "WHERE t.id = ? AND t.attempt = ? AND t.state = 'running'"
+)
 
 
 class StateRow(NamedTuple):
@@ -332,15 +345,12 @@ class SqlReads(ABC):
             raise UsageError(f"no log stream {stream!r} (known: {', '.join(STREAMS)})")
         if offset < 0 or limit < 1:
             raise UsageError(f"a log slice needs offset >= 0 and limit >= 1 (got {offset}, {limit})")
-        sql = (
-            f"SELECT substr({stream}, ?, ?) AS text, length({stream}) AS size FROM attempts "
-            "WHERE task_id = ? AND attempt = ?"
-        )
+        slice_, where = (offset + 1, limit), (task_id, attempt)
         with self.transaction(write=False) as tx:
-            row = read_one(tx, LogRow, sql, (offset + 1, limit, task_id, attempt))
+            row = read_one(tx, LogRow, _LOG.format(stream=stream), (*slice_, *where, *slice_, stream, *where))
         if row is None:
             raise NotFound(f"no attempt {attempt} of task {task_id}")
-        return LogChunk(task_id, attempt, stream, offset, row.text, row.size)
+        return LogChunk(task_id, attempt, stream, offset, row.text, row.size, live=bool(row.live))
 
     @retried
     def audit(

@@ -21,11 +21,11 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from baton import faults
-from baton.backends import advance, claims
+from baton.backends import advance, claims, live_logs
 from baton.backends.advance import Ended
 from baton.backends.gauges import SqlGauges
 from baton.backends.migrate import Revision, Upgrade
-from baton.backends.reads import EVENTS_FROM, EventRow, SqlReads, StateRow
+from baton.backends.reads import EVENTS_FROM, STREAMS, EventRow, SqlReads, StateRow
 from baton.backends.rerun import NodeName, event_head, reset_for_rerun
 from baton.backends.retry import retried
 from baton.backends.sql_rows import (
@@ -46,7 +46,7 @@ from baton.backends.tokens import SqlTokens
 from baton.backends.tx import Tx, exists, in_list, read_one, read_rows, scalar, select_list
 from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
 from baton.model import Graph
-from baton.params import params_size_problem, text_problem
+from baton.params import params_size_problem, storable, text_problem
 from baton.planner import Plan
 from baton.records import (
     Claim,
@@ -54,6 +54,7 @@ from baton.records import (
     ClaimResult,
     EventRecord,
     GraphRecord,
+    LogTail,
     Report,
     ReportAnswers,
     StopOrder,
@@ -83,25 +84,12 @@ def _no_constant(name: str) -> Any:
 
 
 def _storable(r: Report) -> Report:
-    """The report with its texts made storable by any database: PostgreSQL's TEXT cannot hold
-    NUL, and no driver encodes a lone surrogate. A task's output may contain both."""
-    if _clean(r.stdout) and _clean(r.stderr) and _clean(r.error or ""):
+    """The report with its texts made storable by any database (see :func:`storable`)."""
+    stdout, stderr = storable(r.stdout), storable(r.stderr)
+    error = None if r.error is None else storable(r.error)
+    if stdout is r.stdout and stderr is r.stderr and error is r.error:
         return r
-    error = _fixed(r.error) if r.error is not None else None
-    return dataclasses.replace(r, stdout=_fixed(r.stdout), stderr=_fixed(r.stderr), error=error)
-
-
-def _clean(text: str) -> bool:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-    return "\x00" not in text
-
-
-def _fixed(text: str) -> str:
-    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return dataclasses.replace(r, stdout=stdout, stderr=stderr, error=error)
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -128,12 +116,16 @@ class SqlBackend(SqlTokens, SqlGauges, SqlTimelineReads, SqlReads):
     skip_locked = ""  # "FOR UPDATE OF t SKIP LOCKED" where the database has it: claim without waiting
     row_lock = ""  # "FOR UPDATE OF t" where the database locks rows, not the whole file
     event_lock = ""  # "FOR UPDATE": two controllers must not plan one event at once
+    # "FOR KEY SHARE OF t" where the database locks rows: keeps an attempt from ending (which
+    # locks its task FOR UPDATE) until the commit, without waiting on a heartbeat's lease update
+    share_lock = ""
     pushes_changes = False  # True when wait_for_change is woken by the database (LISTEN/NOTIFY)
     reconnect_s = 0.0  # how long verbs retry transient failures (0: never)
 
-    def __init__(self, max_result_bytes: int, max_params_bytes: int) -> None:
+    def __init__(self, max_result_bytes: int, max_params_bytes: int, max_log_bytes: int) -> None:
         self.max_result_bytes = max_result_bytes
         self.max_params_bytes = max_params_bytes
+        self.max_log_bytes = max_log_bytes  # a live log stops growing there
         self._graphs: dict[int, Graph] = {}
         self._requirements: dict[int, claims.Requirement] = {}
         self._requirements_checked = 0.0
@@ -611,6 +603,17 @@ class SqlBackend(SqlTokens, SqlGauges, SqlTimelineReads, SqlReads):
             elif held[(task_id, attempt)]:
                 stops.append(StopOrder(task_id, attempt, "event cancelled"))
         return stops
+
+    @retried
+    def append_logs(self, worker_id: str, tails: Sequence[LogTail]) -> list[int | None]:
+        for t in tails:
+            if t.stream not in STREAMS or t.offset < 0:
+                raise UsageError(f"a log tail needs a stream ({', '.join(STREAMS)}) and an offset >= 0 "
+                                 f"(got {t.stream!r}, {t.offset})")  # fmt: skip
+        if not tails:
+            return []
+        with self.transaction() as tx:
+            return live_logs.append(tx, worker_id, tails, self.max_log_bytes, self.share_lock)
 
     def _release_orphans(
         self, tx: Tx, worker_id: str, rows: Sequence[Running], listed: set[tuple[int, int]], age_s: float

@@ -82,7 +82,7 @@ class SqliteBackend(SqlBackend):
     def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
         """The database in ``path``, with the caps and ``sqlite_*`` settings of ``settings``."""
         settings = settings or default_settings()
-        super().__init__(max_result_bytes=settings.max_result_bytes, max_params_bytes=settings.max_params_bytes)
+        super().__init__(settings.max_result_bytes, settings.max_params_bytes, settings.max_log_bytes)
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

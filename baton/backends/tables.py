@@ -166,6 +166,20 @@ attempts = sa.Table(
     sa.Column("stderr", TEXT, nullable=False, server_default=""),
 )
 
+# What running attempts have written so far, appended by their workers every few seconds: a
+# row lives only while its attempt runs (the transaction that ends the attempt deletes it; the
+# report's output, in ``attempts``, replaces it). ``size`` is the text's length in UTF-8 bytes,
+# for the cap (``max_log_bytes``); offsets are in characters, like the reads of ``attempts``.
+live_logs = sa.Table(
+    "live_logs",
+    metadata,
+    sa.Column("task_id", ID, sa.ForeignKey("tasks.id"), primary_key=True),
+    sa.Column("attempt", INT, primary_key=True, autoincrement=False),
+    sa.Column("stream", TEXT, primary_key=True),
+    sa.Column("text", TEXT, nullable=False),
+    sa.Column("size", INT, nullable=False),
+)
+
 workers = sa.Table(
     "workers",
     metadata,

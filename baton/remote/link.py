@@ -11,8 +11,8 @@ What the network adds, and how it is handled:
 - **idleness**: after a claim that found nothing, a thread long-polls ``/wait`` (about 20 s)
   with the change count that claim saw, and makes :meth:`change_fd` readable when the server
   says something changed: an idle worker costs one request per long poll, plus heartbeats;
-- **big batches**: reports are encoded once and split by their encoded size, so no request
-  passes the server's cap;
+- **big batches**: reports (and live log chunks) are encoded once and split by their encoded
+  size, so no request passes the server's cap;
 - **a restarted server** counts changes from zero again: each answer names the server's run
   (``epoch``), and a long poll from another run is answered at once.
 
@@ -36,10 +36,12 @@ from typing import Any
 
 from baton.api.worker_wire import (
     MAX_REPORTS,
+    MAX_TAILS,
     AnswerOut,
     ClaimOut,
     EventWire,
     HeartbeatOut,
+    LogsOut,
     ReportIn,
     ReportsOut,
     Terms,
@@ -50,6 +52,7 @@ from baton.records import (
     Claim,
     ClaimResult,
     GraphRecord,
+    LogTail,
     Report,
     ReportAnswers,
     StopOrder,
@@ -185,6 +188,16 @@ class HttpLink:
         out = HeartbeatOut.model_validate(self.session.json("POST", "/worker/v1/heartbeat", body))
         return [StopOrder(s.task_id, s.attempt, s.reason) for s in out.stop]
 
+    def append_logs(self, worker_id: str, tails: Sequence[LogTail]) -> list[int | None]:
+        """Cut by encoded size like reports (escaping can make output several times longer);
+        not retried here: the worker's next round sends the same output again."""
+        texts = [json.dumps(_tail_fields(t), separators=(",", ":")) for t in tails]
+        held: list[int | None] = []
+        for batch in _cut(texts, self.terms().max_request_bytes - HEAD_ROOM_BYTES, MAX_TAILS):
+            body = _with_list({"worker_id": worker_id}, "tails", batch)
+            held += LogsOut.model_validate(self.session.call("POST", "/worker/v1/logs", content=body).json()).held
+        return held
+
     # --- waiting for work ------------------------------------------------------------------
 
     @property
@@ -231,17 +244,8 @@ class HttpLink:
         cap (by the size of the text itself: escaping can make it several times the report's).
         A report over the cap alone goes alone; the server refuses it, and the worker records
         that the task's report could not be recorded."""
-        budget = self.terms().max_request_bytes - HEAD_ROOM_BYTES
-        batches: list[list[str]] = []
-        size = 0
-        for r in reports:
-            text = json.dumps(ReportIn.of(r).model_dump(mode="json"), separators=(",", ":"))
-            if not batches or size + len(text) + 1 > budget or len(batches[-1]) >= MAX_REPORTS:
-                batches.append([])
-                size = 0
-            batches[-1].append(text)
-            size += len(text) + 1
-        return batches
+        texts = [json.dumps(ReportIn.of(r).model_dump(mode="json"), separators=(",", ":")) for r in reports]
+        return _cut(texts, self.terms().max_request_bytes - HEAD_ROOM_BYTES, MAX_REPORTS)
 
     def _retrying(self, method: str, path: str, body: Mapping[str, Any] | bytes | None) -> Any:
         """Every worker call is safe to repeat (claims by their id, reports as duplicates):
@@ -263,10 +267,33 @@ def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+def _cut(texts: Sequence[str], budget: int, most: int) -> list[list[str]]:
+    """``texts`` in order, cut into batches of at most ``most`` whose sizes add up to at most
+    ``budget`` (a text over it alone goes alone)."""
+    batches: list[list[str]] = []
+    size = 0
+    for text in texts:
+        if not batches or size + len(text) + 1 > budget or len(batches[-1]) >= most:
+            batches.append([])
+            size = 0
+        batches[-1].append(text)
+        size += len(text) + 1
+    return batches
+
+
 def _with_reports(fields: Mapping[str, Any], reports: Sequence[str]) -> bytes:
     """``fields`` as a JSON object with a ``reports`` list of reports encoded already."""
+    return _with_list(fields, "reports", reports)
+
+
+def _with_list(fields: Mapping[str, Any], name: str, items: Sequence[str]) -> bytes:
+    """``fields`` as a JSON object with a list ``name`` of items encoded already."""
     head = _json(fields)[:-1]
-    return head + b',"reports":[' + ",".join(reports).encode() + b"]}"
+    return head + f',"{name}":['.encode() + ",".join(items).encode() + b"]}"
+
+
+def _tail_fields(t: LogTail) -> dict[str, Any]:
+    return {"task_id": t.task_id, "attempt": t.attempt, "stream": t.stream, "offset": t.offset, "text": t.text}
 
 
 def _answers(answers: Sequence[AnswerOut]) -> ReportAnswers:

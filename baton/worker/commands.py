@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from baton import context as C
 from baton.model import CommandAction
@@ -83,9 +83,11 @@ def run_command(
     max_log_bytes: int,
     should_stop: Callable[[], bool],
     on_start: Callable[[subprocess.Popen[bytes]], None] = lambda p: None,
+    on_capture: Callable[[BinaryIO, BinaryIO], None] = lambda out, err: None,
 ) -> CommandResult:
     """Run the command to completion, its timeout, or until ``should_stop()``. ``on_start`` gets
-    the guard's process (the command is its child)."""
+    the guard's process (the command is its child), ``on_capture`` the files its stdout and
+    stderr go to (before it starts; they are closed when this returns)."""
     argv = [substitute(a, values) for a in action.argv]
     with tempfile.TemporaryDirectory(prefix="baton-task-") as tmp:
         inputs, params, result = Path(tmp, "inputs.json"), Path(tmp, "params.json"), Path(tmp, "result.json")
@@ -95,6 +97,7 @@ def run_command(
                C.ENV_PARAMS_FILE: str(params), C.ENV_RESULT_FILE: str(result)}  # fmt: skip
         env |= {k: substitute(v, values) for k, v in action.env.items()}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            on_capture(out, err)
             try:
                 guarded = Guarded.start(argv, env, action.cwd, out, err)
             except OSError as exc:  # no such cwd, argv too long (E2BIG), no memory for a process

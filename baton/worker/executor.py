@@ -5,7 +5,8 @@ its timeout and a crash would take the worker down. So each worker keeps up to o
 per slot. An executor runs in its own session (process group): killing the group at a
 timeout also kills anything the task started. Its stdout and stderr (file descriptors 1 and
 2, so output of C code and child processes is captured too) go to files that are emptied
-before each task; messages travel over a separate pipe as JSON.
+before each task (the worker reads them as the task writes, for its live log: Python's own
+stdout is line-buffered there); messages travel over a separate pipe as JSON.
 
 An executor outlives no worker: it checks every half second that its parent is still there, and
 when the worker is gone (even killed with -9) it kills its process group. On Linux it is also a
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import os
 import shutil
@@ -36,7 +38,7 @@ from typing import Any, BinaryIO
 
 from baton.context import TaskContext
 from baton.worker import guard
-from baton.worker.capture import read_capped, reset
+from baton.worker.capture import LiveFiles, read_capped, reset
 
 
 class ExecutorDied(Exception):
@@ -56,6 +58,8 @@ class Executor:
         self.capture_dir = tempfile.mkdtemp(prefix="baton-executor-")
         self.out_path = os.path.join(self.capture_dir, "stdout")
         self.err_path = os.path.join(self.capture_dir, "stderr")
+        # read here while a task runs, for its live log (the executor only ever truncates them)
+        self.output = LiveFiles.open(self.out_path, self.err_path)
         # A plain interpreter running this module, not multiprocessing's spawn: that would import
         # the worker's __main__ (the whole CLI) into every executor, ~0.5 s of CPU and ~20 MB
         # each. Its own session (process group) from the start, so a kill reaches its children.
@@ -149,6 +153,7 @@ class Executor:
             self.conn.close()
         finally:
             self.kill()
+            self.output.close()
             shutil.rmtree(self.capture_dir, ignore_errors=True)
 
 
@@ -171,6 +176,8 @@ def serve(conn: Connection, parent_pid: int, out_path: str, err_path: str) -> No
     err = open(err_path, "w+b")  # noqa: SIM115
     os.dup2(out.fileno(), 1)
     os.dup2(err.fileno(), 2)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a line printed is in the file at once: live logs show it
+        sys.stdout.reconfigure(line_buffering=True)
     functions: dict[str, Callable[[TaskContext], Any]] = {}
     params: OrderedDict[int, Any] = OrderedDict()
     while True:

@@ -4,7 +4,8 @@ One main thread talks to the backend (claims carry the finished reports, so one
 transaction does both) and, in the same loop, waits on the pipes of the executors running
 Python attempts, their timeouts and a wake-up pipe: no thread hand-off per task. Argv commands
 each wait on a thread of their own and post their report back. One heartbeat thread extends
-leases and carries out stop orders. The worker never holds more
+leases and carries out stop orders; one more sends what running attempts wrote so far, for
+their live logs (``tail.py``). The worker never holds more
 attempts than its free capacity allows: there is no prefetch, so nothing sits invisibly here.
 """
 
@@ -47,6 +48,7 @@ from baton.worker.runner import (
     start_python,
     time_out_python,
 )
+from baton.worker.tail import Tailer
 
 log = logging.getLogger("baton.worker")
 REFUSALS = (Unauthenticated, Forbidden)  # a server that will not take this worker's token: retrying cannot help
@@ -70,6 +72,7 @@ class WorkerConfig:
     poll_s: float
     idle_poll_s: float  # the safety-net poll when the backend pushes changes
     drain_s: float
+    log_tail_s: float  # how often running attempts' new output goes to the store
     max_result_bytes: int
     max_log_bytes: int
     exit_when_idle_s: float | None = None  # for tests and one-shot runs
@@ -84,6 +87,7 @@ class WorkerConfig:
             "poll_s": settings.poll_s,
             "idle_poll_s": settings.idle_poll_s,
             "drain_s": settings.drain_s,
+            "log_tail_s": settings.log_tail_s,
             "max_result_bytes": settings.max_result_bytes,
             "max_log_bytes": settings.max_log_bytes,
         }
@@ -98,6 +102,7 @@ class Worker:
         self.id = f"{config.name or host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.info = WorkerInfo(self.id, config.name or host, host, os.getpid(), dict(config.capacity), config.labels)
         self.limits = Limits(config.max_result_bytes, config.max_log_bytes)
+        self.tailer = Tailer(link, self.id, config.max_log_bytes)
         self.pool = ExecutorPool(config.capacity.get("slots", 1))
         self.threads = ThreadPoolExecutor(
             max_workers=max(1, config.capacity.get("slots", 1)), thread_name_prefix="baton-command"
@@ -157,12 +162,15 @@ class Worker:
         beat.start()
         watchdog = threading.Thread(target=self._watchdog_loop, name="baton-watchdog", daemon=True)
         watchdog.start()
+        tail = threading.Thread(target=self._tail_loop, name="baton-log-tail", daemon=True)
+        tail.start()
         try:
             self._main_loop()
         finally:
             self.stopped.set()
             beat.join()  # it shares the backend: nothing may use it after run() returns
             watchdog.join()
+            tail.join()
             self.threads.shutdown(wait=True)
             self.pool.close()
             try:
@@ -487,6 +495,23 @@ class Worker:
                 if running is not None and running is current:
                     log.warning("stopping task %s attempt %s: %s", order.task_id, order.attempt, order.reason)
                     running.stop(order.reason)
+
+    def _tail_loop(self) -> None:
+        """Send what running attempts wrote since the last round, every ``log_tail_s``. A thread
+        of its own, so a slow store delays neither heartbeats nor reports; a failure is logged
+        (once until the next success) and never fatal: the reports carry the output anyway."""
+        failing = False
+        while not self.stopped.wait(self.config.log_tail_s):
+            with self.lock:
+                running = list(self.running.values())
+            try:
+                self.tailer.step(running)
+            except Exception as exc:
+                if not failing:
+                    log.warning("could not send running tasks' output to the store: %s", exc)
+                failing = True
+            else:
+                failing = False
 
     def _watchdog_loop(self) -> None:
         """Out of touch for longer than a lease: another worker may already run these attempts,

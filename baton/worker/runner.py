@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from baton import context as C
 from baton.model import CommandAction, Graph, Node, PythonAction
 from baton.records import Claim, Report
 from baton.states import Outcome
+from baton.worker.capture import LiveFiles
 from baton.worker.commands import TaskFiles, placeholder_values, run_command
 from baton.worker.executor import Executor, ExecutorDied
 
+log = logging.getLogger("baton.worker")
 STOP_LEASE_LOST = "lease lost"
 STOP_CANCELLED = "event cancelled"
 STOP_SHUTDOWN = "worker shutting down"
@@ -43,6 +47,8 @@ class Running:
     finished: bool = False
     ended_by_stop: bool = False  # its report says only that it was stopped
     lock: threading.Lock = field(default_factory=threading.Lock)
+    output: LiveFiles | None = None  # its capture files while it runs (for its live log)
+    owns_output: bool = False  # close them when it finishes (an executor's outlive the attempt)
 
     def stop(self, reason: str) -> None:
         """Stop this attempt if it is still running; a finished one is left alone (its executor
@@ -57,11 +63,33 @@ class Running:
                 self.executor.signal_kill()  # the worker's loop sees the pipe close
 
     def detach(self) -> Executor | None:
-        """Mark the attempt finished; from now on stop() does nothing."""
+        """Mark the attempt finished; from now on stop() does nothing, and its output is no
+        longer read here (an executor's files soon hold the next attempt's)."""
         with self.lock:
             self.finished = True
             executor, self.executor = self.executor, None
+            output, self.output = self.output, None
+        if output is not None and self.owns_output:
+            output.close()
         return executor
+
+    def watch_output(self, output: LiveFiles, owned: bool) -> None:
+        """Read the attempt's output from ``output`` while it runs (``owned``: close it after)."""
+        with self.lock:
+            if not self.finished:
+                self.output, self.owns_output = output, owned
+                return
+        if owned:
+            output.close()
+
+    def read_output(self, stream: str, offset: int, limit: int) -> bytes | None:
+        """Up to ``limit`` bytes the attempt wrote to ``stream`` from byte ``offset``, read while
+        it writes; None once it has finished. Read under the lock that :meth:`detach` takes, so
+        never from files an executor has handed to its next attempt."""
+        with self.lock:
+            if self.finished:
+                return None
+            return b"" if self.output is None else self.output.read(stream, offset, limit)
 
 
 @dataclass(frozen=True)
@@ -126,6 +154,7 @@ def start_python(running: Running, graph: Graph, limits: Limits, executor: Execu
             running.finished = True
             return _stopped(running, "", "")
         running.executor = executor
+        running.output, running.owns_output = executor.output, False
     send_params = executor.note_event(running.claim.event_id)
     try:
         executor.send(_python_message(running.claim, graph, action, limits, send_params))
@@ -162,6 +191,17 @@ def time_out_python(running: Running, executor: Executor, limits: Limits) -> Rep
     out, err = executor.partial_output(limits.max_log_bytes)
     timeout_s = running.node.timeout_s or 0.0
     return _report(running, Outcome.TIMEOUT, error=f"timed out after {timeout_s:g}s; killed", stdout=out, stderr=err)
+
+
+def _watch_output(running: Running, out: BinaryIO, err: BinaryIO) -> None:
+    """Let the live tail read a command's capture files (descriptors of its own: the files are
+    closed when the command ends, maybe before the tail has looked for the last time)."""
+    try:
+        files = LiveFiles.duplicate(out, err)
+    except OSError as exc:  # out of descriptors: no live log, and the report still has the output
+        log.warning("task %s: its output cannot be followed live: %s", running.claim.task_id, exc)
+        return
+    running.watch_output(files, owned=True)
 
 
 def run_command_attempt(running: Running, graph: Graph, limits: Limits) -> Report:
@@ -202,6 +242,7 @@ def _run_command(running: Running, graph: Graph, node: Node, action: CommandActi
         node.timeout_s,
         limits.max_log_bytes,
         lambda: running.stop_reason is not None,
+        on_capture=lambda out, err: _watch_output(running, out, err),
     )
     logs = {"stdout": result.stdout, "stderr": result.stderr, "exit_code": result.exit_code}
     if result.stopped:

@@ -378,3 +378,32 @@ def test_an_idle_remote_worker_long_polls_once_per_long_poll_and_new_work_reache
             assert took and took[0] < 1.0, took  # the idle one took the first task at once
     finally:
         relay.stop()
+
+
+def test_a_remote_workers_running_task_shows_its_output_before_it_ends(
+    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
+) -> None:
+    """The worker sends its running task's output through ``/worker/v1/logs``; the store's
+    ``attempt_log`` shows it while the task waits for the test, then the report's output."""
+    remote = make_remote()
+    release = tmp_path / "release"
+    g = GraphBuilder("remote-live", python_path=[GRAPHS]).param("release", "string", default=str(release))
+    event_id = remote.submit(g.python("talk", "fault_tasks:talk_then_wait").build())
+    first_line = "started talk, attempt 1 ✓\n"
+
+    def first_line_live() -> bool:
+        tasks = backend.tasks(event_id)
+        if not tasks or tasks[0].state is not TaskState.RUNNING:
+            return False
+        chunk = backend.attempt_log(tasks[0].id, tasks[0].attempt)
+        return chunk.live and chunk.text == first_line
+
+    remote.worker(mint(backend, Role.WORKER), "--slots", "1", "--log-tail-s", "0.1")
+    wait_for(first_line_live, 60, "the task's first line in its live log")
+    assert not release.exists()  # the task cannot have ended: it was seen running
+    release.touch()
+    assert remote.wait(event_id) is EventState.SUCCEEDED
+    (task,) = backend.tasks(event_id)
+    (attempt,) = backend.attempts([task.id])
+    final = backend.attempt_log(task.id, attempt.attempt)
+    assert not final.live and final.text == attempt.stdout == first_line + "released\n"

@@ -65,6 +65,7 @@ MATRIX: dict[Route, Action] = {
     ("POST", "/worker/v1/wait"): Action.WORK,
     ("POST", "/worker/v1/report"): Action.WORK,
     ("POST", "/worker/v1/heartbeat"): Action.WORK,
+    ("POST", "/worker/v1/logs"): Action.WORK,
     ("GET", "/worker/v1/graphs/{graph_id}"): Action.WORK,
     ("GET", "/ui/events"): Action.READ,
     ("GET", "/ui/events/{event_id}"): Action.READ,
@@ -78,6 +79,7 @@ MATRIX: dict[Route, Action] = {
     ("GET", "/ui/live"): Action.READ,
     ("GET", "/ui/tasks/{task_id}"): Action.READ,
     ("GET", "/ui/tasks/{task_id}/log"): Action.READ,
+    ("GET", "/ui/tasks/{task_id}/tail"): Action.READ,
     ("GET", "/ui/workers"): Action.READ,
     ("GET", "/ui/graphs"): Action.READ,
     ("GET", "/ui/graphs/{graph_id}"): Action.READ,
@@ -88,7 +90,8 @@ MATRIX: dict[Route, Action] = {
 }
 STREAMS = frozenset({"/ui/events/{event_id}/live", "/ui/live"})  # answered with a stream that never ends
 QUERIES: dict[str, dict[str, str]] = {"/ui/events/{event_id}/tasks": {"node": "hello"},
-                                      "/ui/tasks/{task_id}/log": {"attempt": "1"}}  # fmt: skip
+                                      "/ui/tasks/{task_id}/log": {"attempt": "1"},
+                                      "/ui/tasks/{task_id}/tail": {"attempt": "1"}}  # fmt: skip
 # Who may do what, written out again on purpose: baton.access.ALLOWED is what is tested.
 MAY: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset({Action.READ, Action.SUBMIT, Action.STEER, Action.REGISTER_GRAPH, Action.ADMIN}),
@@ -194,6 +197,7 @@ def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
         ("POST", "/worker/v1/wait"): {"worker_id": "matrix", "since": 0, "wait_s": 0},
         ("POST", "/worker/v1/report"): {"worker_id": "matrix", "reports": []},
         ("POST", "/worker/v1/heartbeat"): {"worker_id": "matrix", "running": []},
+        ("POST", "/worker/v1/logs"): {"worker_id": "matrix", "tails": []},
         ("POST", "/worker/v1/leave"): {"worker_id": "matrix"},
     }
     request: dict[str, Any] = {"method": method, "url": path, "params": QUERIES.get(template, {})}
@@ -338,8 +342,8 @@ def test_a_worker_token_limited_to_labels_cannot_register_or_claim_with_others(b
 
 def test_a_worker_token_cannot_speak_for_a_worker_of_another_token(backend: Store, world: World) -> None:
     """Both tokens register the same worker id; the server keeps them apart, so B's report of
-    A's claim is stale, B's heartbeat does not hold A's lease, and B's retry of A's claim id
-    does not hand it A's attempts."""
+    A's claim is stale, B's heartbeat does not hold A's lease, B's live log of it is dropped,
+    and B's retry of A's claim id does not hand it A's attempts."""
     a = _worker(world.served, mint(backend, Role.WORKER, name="a"))
     b = _worker(world.served, mint(backend, Role.WORKER, name="b"))
     for call in (a, b):
@@ -358,6 +362,10 @@ def test_a_worker_token_cannot_speak_for_a_worker_of_another_token(backend: Stor
     assert answered.status_code == 200 and answered.json()["answers"][0]["answer"] == "stale", answered.text
     stops = b("heartbeat", {"worker_id": "w1", "running": [[task_id, attempt]]}).json()["stop"]
     assert [(s["task_id"], s["attempt"]) for s in stops] == [(task_id, attempt)]
+    tail = {"task_id": task_id, "attempt": attempt, "stream": "stdout", "offset": 0, "text": "from b\n"}
+    assert b("logs", {"worker_id": "w1", "tails": [tail]}).json()["held"] == [None]
+    assert a("logs", {"worker_id": "w1", "tails": [{**tail, "text": "from a\n"}]}).json()["held"] == [7]
+    assert backend.attempt_log(task_id, attempt).text == "from a\n"
     task = backend.task(task_id)
     assert task.state == "running" and task.result_json is None and task.worker_id != "w1"
     answered = a("report", {"worker_id": "w1", "reports": [{**report, "result": json.dumps("from a")}]})

@@ -99,3 +99,15 @@ SEEN_VARIABLES = ("BATON_DB", "BATON_CONFIG", "BATON_LEASE_S", "BATON_UNRELATED"
 def environment(ctx: Any) -> dict[str, Any]:
     """Which of SEEN_VARIABLES the task's process sees."""
     return {name: os.environ.get(name) for name in SEEN_VARIABLES}
+
+
+def talk_then_wait(ctx: Any) -> dict[str, Any]:
+    """Prints a line to each stream (no flush: the executor's stdout is line-buffered), then waits
+    until the file named by the ``release`` parameter exists (at most a minute)."""
+    print(f"started {ctx.node}, attempt {ctx.attempt} ✓")
+    print(f"{ctx.node} is waiting", file=sys.stderr)
+    release, deadline = Path(ctx.params["release"]), time.monotonic() + 60
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print("released")
+    return {"released": release.exists()}

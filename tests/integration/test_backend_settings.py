@@ -35,11 +35,11 @@ def test_sqlite_connections_take_their_pragmas_from_the_settings(tmp_path: Path)
 
 
 def test_the_caps_and_the_reconnect_time_come_from_the_settings(store_url: str) -> None:
-    settings = Settings(max_result_bytes=2000, max_params_bytes=3000, reconnect_s=7.0)
+    settings = Settings(max_result_bytes=2000, max_params_bytes=3000, max_log_bytes=4000, reconnect_s=7.0)
     backend = open_backend(store_url, settings)
     try:
         assert isinstance(backend, SqlBackend)
-        assert (backend.max_result_bytes, backend.max_params_bytes) == (2000, 3000)
+        assert (backend.max_result_bytes, backend.max_params_bytes, backend.max_log_bytes) == (2000, 3000, 4000)
         # SQLite is a local file: there is no connection to lose, so nothing is retried
         assert backend.reconnect_s == (7.0 if store_url.startswith("postgresql") else 0.0)
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -391,3 +391,62 @@ def test_a_heartbeat_that_arrives_late_never_hands_back_tasks_claimed_meanwhile(
     assert backend.event(event.id).state is EventState.SUCCEEDED
     attempts = backend.attempts([t.id for t in backend.tasks(event.id)])
     assert [(a.attempt, a.outcome) for a in attempts] == [(1, Outcome.SUCCEEDED)] * 2
+
+
+WAITING_COMMAND = """
+import pathlib, sys, time
+print("started cmd ✓", flush=True)
+release, deadline = pathlib.Path(sys.argv[1]), time.monotonic() + 60
+while not release.exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
+print("released")
+"""
+
+
+def drive_until(h: Harness, done: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    """Step the controller until ``done()`` (a look at the store), failing after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:g}s waiting for {what}"
+        if h.controller.step() == 0:
+            h.backend.wait_for_change(0.05)
+
+
+def live_text(backend: Store, event_id: int, node: str, stream: str = "stdout") -> str | None:
+    """The live log of the node's running attempt (None: it is not running)."""
+    tasks = backend.tasks(event_id, node=node)  # none before the event is expanded
+    if not tasks or tasks[0].state is not TaskState.RUNNING:
+        return None
+    (task,) = tasks
+    chunk = backend.attempt_log(task.id, task.attempt, stream)
+    assert chunk.live and chunk.size == len(chunk.text)
+    return chunk.text
+
+
+def test_running_tasks_output_is_readable_while_they_run_and_then_is_their_reports(
+    backend: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # the executors' line buffering is the worker's own
+    h = Harness(backend, fast(2, log_tail_s=0.1))
+    try:
+        release = tmp_path / "release"
+        g = builder("live").param("release", "string", default=str(release))
+        g.python("py", "fault_tasks:talk_then_wait")
+        g.command("cmd", ["{python}", "-c", WAITING_COMMAND, "{params.release}"])
+        graph = g.build()
+        event, _ = backend.submit(backend.register_graph(graph).id, validate_params(graph, {}))
+        lines = {("py", "stdout"): "started py, attempt 1 ✓\n", ("py", "stderr"): "py is waiting\n",
+                 ("cmd", "stdout"): "started cmd ✓\n"}  # fmt: skip
+        drive_until(h, lambda: all(live_text(backend, event.id, *where) == text for where, text in lines.items()),
+                    "the first lines in the live logs")  # fmt: skip
+        assert not release.exists()  # so neither task can have ended: they were seen running
+        release.touch()
+        drive_until(h, lambda: backend.event(event.id).state.terminal, "the event to end")
+    finally:
+        h.stop()
+    assert backend.event(event.id).state is EventState.SUCCEEDED
+    for task in backend.tasks(event.id):
+        (attempt,) = backend.attempts([task.id])
+        final = backend.attempt_log(task.id, attempt.attempt)
+        assert not final.live and final.text == attempt.stdout
+        assert attempt.stdout == lines[(task.node, "stdout")] + "released\n"

@@ -29,6 +29,7 @@ AWAY: dict[str, Any] = {
     "poll_s": 0.07,
     "idle_poll_s": 2.5,
     "drain_s": 0.0,
+    "log_tail_s": 0.6,
     "max_result_bytes": 2000,
     "max_log_bytes": 1000,
     "max_params_bytes": 4096,
