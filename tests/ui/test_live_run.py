@@ -10,6 +10,7 @@ Screenshots of each page are written to ``screenshot_dir``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -71,20 +72,26 @@ def _wait_for_token(log: Path, proc: subprocess.Popen[bytes]) -> str:
     raise AssertionError(f"baton dev printed no login link:\n{log.read_text()}")
 
 
-@pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Dev]:
-    port, db = free_port(), f"sqlite:///{tmp_path / 'baton.db'}"
-    log = tmp_path / "dev.log"
-    argv = [sys.executable, "-m", "baton", "dev", "--graph", str(EXAMPLE), "--db", db, "--port", str(port),
-            "--workers", "0"]  # fmt: skip
+@contextlib.contextmanager
+def started_dev(folder: Path, graph: Path, workers: int, env: dict[str, str]) -> Iterator[Dev]:
+    port, db = free_port(), f"sqlite:///{folder / 'baton.db'}"
+    log = folder / "dev.log"
+    argv = [sys.executable, "-m", "baton", "dev", "--graph", str(graph), "--db", db, "--port", str(port),
+            "--workers", str(workers)]  # fmt: skip
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, cwd=tmp_path, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    running = Dev(f"http://127.0.0.1:{port}", "", db, tmp_path, [proc])
+        proc = subprocess.Popen(argv, cwd=folder, stdout=out, stderr=out, env={**os.environ, **env})
+    running = Dev(f"http://127.0.0.1:{port}", "", db, folder, [proc])
     try:
         running.token = _wait_for_token(log, proc)
         yield running
     finally:
         stop_processes(list(reversed(running.processes)), 20)
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[Dev]:
+    with started_dev(tmp_path, EXAMPLE, 0, {"PYTHONUNBUFFERED": "1"}) as running:
+        yield running
 
 
 def _sources(folder: Path) -> Path:
@@ -157,3 +164,38 @@ def test_an_event_cancelled_from_its_page(dev: Dev, page: Page) -> None:
     page.get_by_role("button", name="Cancel event").click()
     expect(page.locator("#event-state")).to_have_text("cancelled", timeout=30_000)
     expect(page.locator('#f-graph [data-node="process"]')).to_have_attribute("data-state", "cancelled")
+
+
+TALKING = """graph: ui_tail
+python_path: [{graphs}]
+params:
+  release: {{type: string, required: true}}
+nodes:
+  talk:
+    run: fault_tasks:talk_then_wait
+    partitioned: false
+"""
+
+
+def test_a_running_tasks_output_is_tailed_in_its_drawer(tmp_path: Path, page: Page) -> None:
+    """The task prints, then waits for a file: its line shows in the drawer while it runs;
+    once released, the drawer shows the attempt's final log."""
+    graph = tmp_path / "tail.yaml"
+    graph.write_text(TALKING.format(graphs=ROOT / "tests" / "graphs"))
+    release = tmp_path / "release"
+    env = {"BATON_LOG_TAIL_S": "0.2", "PYTHONUNBUFFERED": ""}
+    with started_dev(tmp_path, graph, 1, env) as dev:
+        answer = httpx.post(f"{dev.url}/api/v1/events", json={"type": "ui_tail", "params": {"release": str(release)}},
+                            headers={"Authorization": f"Bearer {dev.token}"}, timeout=30)  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        event_id = answer.json()["id"]
+        page.goto(f"{dev.url}/ui/login?next=/ui/events/{event_id}#token={dev.token}")
+        cell = page.locator('p.whole a[data-state="running"]')
+        expect(cell).to_be_visible(timeout=30_000)
+        cell.click()
+        live = page.locator('#drawer .attempt.live pre[data-stream="stdout"]')
+        expect(live).to_contain_text("started talk, attempt 1", timeout=30_000)
+        assert not release.exists()  # so the task was still running when its line was seen
+        release.touch()
+        expect(page.locator('#drawer .attempt[data-outcome="succeeded"]')).to_be_visible(timeout=30_000)
+        expect(page.locator("#drawer")).to_contain_text("released")
