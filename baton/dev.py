@@ -62,8 +62,7 @@ def run_stack(
         announce("Ctrl-C stops everything")
 
     try:
-        with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it has stopped
-            serve(store, settings, host, port, on_ready=ready)
+        serve(store, settings, host, port, on_ready=ready, return_on_signal=True)  # then stop the rest
     finally:
         stop.set()
         local.stop()

@@ -51,9 +51,12 @@ def serve(
     allow_plain_http: bool = False,
     log_level: str = "warning",
     on_ready: Callable[[], None] | None = None,
+    return_on_signal: bool = False,
 ) -> None:
     """Serve until SIGINT or SIGTERM (uvicorn finishes requests in flight, then returns);
-    ``on_ready`` is called once the server listens."""
+    ``on_ready`` is called once the server listens. uvicorn raises the signal again once it has
+    stopped (the process then ends as the signal says); with ``return_on_signal`` it returns
+    instead, so that a caller with more to stop (``baton dev``'s workers) can stop it."""
     import uvicorn
 
     from baton.api.app import create_app, release_long_polls
@@ -62,6 +65,8 @@ def serve(
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             release_long_polls(app)  # else stopping waits for each long poll to run out
             super().handle_exit(sig, frame)
+            if return_on_signal:
+                self._captured_signals.clear()
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from playwright.sync_api import Page, expect
 from serving import free_port
@@ -84,6 +85,10 @@ def started_dev(folder: Path, graph: Path, workers: int, env: dict[str, str]) ->
     try:
         running.token = _wait_for_token(log, proc)
         yield running
+        children = psutil.Process(proc.pid).children(recursive=True)
+        stop_processes([proc], 30)  # SIGTERM: baton dev stops its own workers, then exits 0
+        assert proc.returncode == 0, log.read_text()
+        assert not [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     finally:
         stop_processes(list(reversed(running.processes)), 20)
 
