@@ -143,7 +143,11 @@ def timeline_fragment(request: Request, event_id: int) -> Response:
 @router.get("/events/{event_id}/partitions", **needs(Action.READ))
 def partitions_fragment(request: Request, event_id: int, after: Partition = None) -> Response:
     event = seen_event(request, event_id)
-    return html(request, "event_partitions.html", partitions=partitions_context(request, event, after))
+    context = partitions_context(request, event, after)
+    shown = (event.id, context["columns"], after, context["next_after"],
+             [(r.partition, sorted(r.tasks.items())) for r in context["rows"]],
+             [(t.id, t.node, t.state.value) for t in context["whole"]])  # fmt: skip
+    return html(request, "event_partitions.html", data=shown, partitions=context)
 
 
 @router.get("/events/{event_id}/tasks", **needs(Action.READ))

@@ -86,6 +86,16 @@ def test_pages_show_the_event_and_escape_what_it_holds(backend: Store, served: t
         tagged = http.get(f"/ui/events/{seeded.event_id}/graph")
         again = http.get(f"/ui/events/{seeded.event_id}/graph", headers={"If-None-Match": tagged.headers["etag"]})
         assert again.status_code == 304 and again.content == b""
+        table = f"/ui/events/{seeded.event_id}/partitions"
+        first = http.get(table)
+        assert first.status_code == 200 and 'data-partition="a"' in first.text
+        tag = first.headers["etag"]
+        assert http.get(table, headers={"If-None-Match": tag}).status_code == 304  # not even rendered
+        now = time.time()
+        (c,) = [t for t in backend.tasks(seeded.event_id, node="extract") if t.partition == "c"]
+        backend.report("ui-seed", [Report(c.id, c.attempt, Outcome.SUCCEEDED, now, now, result_json="null")])
+        moved = http.get(table, headers={"If-None-Match": tag})
+        assert moved.status_code == 200 and moved.headers["etag"] != tag
 
 
 def test_actions_need_the_csrf_token_and_the_steer_role(backend: Store, served: tuple[Served, UiSeed]) -> None:
