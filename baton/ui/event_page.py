@@ -35,6 +35,9 @@ TIMELINE_BINS = 120
 LOG_CHARS = 65_536
 PARAMS_CHARS = 4000  # an event's parameters can be large (a list of 10,000 departments): shown in part
 Partition = Annotated[str | None, Query(max_length=200)]
+Attempt = Annotated[int, Query(ge=1, le=2**31 - 1)]  # which attempt's log, its stream, from where
+Stream = Annotated[str, Query(pattern="^(stdout|stderr)$")]
+Offset = Annotated[int, Query(ge=0, le=2**30)]
 
 
 def _node_link(event_id: int) -> Any:
@@ -184,9 +187,9 @@ def task_drawer(request: Request, task_id: int) -> Response:
 def task_tail(
     request: Request,
     task_id: int,
-    attempt: Annotated[int, Query(ge=1, le=2**31 - 1)],
-    stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
-    offset: Annotated[int, Query(ge=0, le=2**30)] = 0,
+    attempt: Attempt,
+    stream: Stream = "stdout",
+    offset: Offset = 0,
 ) -> JSONResponse:
     """What a running attempt wrote since ``offset`` (the drawer polls this while it runs):
     ``running`` turns false once the attempt has ended, and the drawer is then fetched again."""
@@ -203,9 +206,9 @@ def task_tail(
 def task_log(
     request: Request,
     task_id: int,
-    attempt: Annotated[int, Query(ge=1, le=2**31 - 1)],
-    stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
-    offset: Annotated[int, Query(ge=0, le=2**30)] = 0,
+    attempt: Attempt,
+    stream: Stream = "stdout",
+    offset: Offset = 0,
 ) -> Response:
     """More of one attempt's log, from a character offset (the drawer shows the first 64 K)."""
     task, _ = seen_task(request, task_id)
