@@ -26,6 +26,7 @@ from baton.backends.protocol import Store
 from baton.settings import Settings
 from baton.ui import Compressed, ui_routers
 from baton.ui.errors import page_for
+from baton.ui.views import Views
 
 API_TITLE = "Baton"
 THREADS = 64
@@ -67,6 +68,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         dependencies=[Depends(_authenticated), Depends(well_formed)],
     )
     app.state.baton = state
+    app.state.ui_views = Views()
     problems.install(app, pages=page_for)
     for module in (events, catalog, gateway, metrics):
         app.include_router(module.router)

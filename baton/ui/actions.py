@@ -12,6 +12,7 @@ from baton.api.auth import needs, token_of
 from baton.api.state import store_of
 from baton.api.wire import RerunIn
 from baton.ui.access import seen_event
+from baton.ui.event_page import views_of
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 def cancel(request: Request, event_id: int) -> JSONResponse:
     seen_event(request, event_id)
     event = store_of(request).cancel(event_id, actor=f"ui:token:{token_of(request).id}")
+    views_of(request).forget(event_id)  # the page fetches its fragments again at once: no stale look
     return JSONResponse({"event_id": event.id, "state": event.state.value, "message": f"event {event.id} cancelled"})
 
 
@@ -29,6 +31,7 @@ def rerun(request: Request, event_id: int, body: RerunIn | None = None) -> JSONR
     body = body or RerunIn()
     reset = store_of(request).rerun(event_id, partition=body.partition, node=body.node,
                                     actor=f"ui:token:{token_of(request).id}")  # fmt: skip
+    views_of(request).forget(event_id)
     scope = f"partition {body.partition}" if body.partition else f"node {body.node}" if body.node else "all failed"
     message = f"{reset} task(s) reset to run again ({scope})"
     return JSONResponse({"event_id": event_id, "reset": reset, "message": message})

@@ -10,23 +10,25 @@ to fetch again, and unchanged ones answer 304 (their ETag is their content's dig
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from baton.access import Action
-from baton.api.auth import needs
+from baton.api.auth import needs, token_of, visible
 from baton.api.state import store_of
-from baton.api.wire import Name, event_version
+from baton.api.wire import Name
+from baton.backends.protocol import ReadStore
 from baton.errors import NotFound
 from baton.records import EventRecord
 from baton.states import TaskState
-from baton.ui.access import seen_event, seen_task
+from baton.ui.access import checked_id, seen_event, seen_task
 from baton.ui.drawing import graph_svg
 from baton.ui.gantt import timeline_svg
-from baton.ui.render import html
+from baton.ui.render import Rendered, can_steer, fragment, html, respond
+from baton.ui.views import Look, Views, hold_for_cost
 from baton.ui.waiting import waiting_groups
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -44,49 +46,89 @@ def _node_link(event_id: int) -> Any:
     return lambda node: f"/ui/events/{event_id}?node={node}#tasks"
 
 
-def header_context(request: Request, event: EventRecord) -> dict[str, Any]:
-    counts = store_of(request).node_counts(event.id)
+def views_of(request: Request) -> Views:
+    views: Views = request.app.state.ui_views
+    return views
+
+
+def seen_look(request: Request, event_id: int) -> Look:
+    """The event's latest shared look, once the request's token may see its type."""
+    look = views_of(request).look(store_of(request), checked_id(event_id))
+    visible(token_of(request), look.event.type)
+    return look
+
+
+def header_context(store: ReadStore, look: Look) -> dict[str, Any]:
     totals: dict[str, int] = {}
-    for by_state in counts.values():
+    for by_state in look.counts.values():
         for state, n in by_state.items():
             totals[state] = totals.get(state, 0) + n
-    return {"event": event, "counts": counts, "totals": totals, "version": event_version(event, counts),
-            "now": time.time()}  # fmt: skip
+    return {"event": look.event, "counts": look.counts, "totals": totals, "version": look.version, "now": time.time()}
 
 
-def graph_context(request: Request, event: EventRecord, counts: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
-    graph = store_of(request).graph_of(event.graph_id)
-    return {"event": event, "svg": graph_svg(graph, counts, link=_node_link(event.id))}
+def graph_context(store: ReadStore, look: Look) -> dict[str, Any]:
+    event = look.event
+    return {"graph": {"event": event, "svg": graph_svg(store.graph_of(event.graph_id), look.counts,
+                                                       link=_node_link(event.id))}}  # fmt: skip
 
 
-def waiting_context(request: Request, event: EventRecord, counts: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
-    store = store_of(request)
-    now = time.time()
+def waiting_context(store: ReadStore, look: Look) -> dict[str, Any]:
+    event, now = look.event, time.time()
     if event.finished_at is not None:
-        return {"event": event, "groups": [], "now": now}
+        return {"waiting": {"event": event, "groups": [], "now": now}}
     remaining = {p.node: p.remaining for p in store.node_progress(event.id)}
-    groups = waiting_groups(store.graph_of(event.graph_id), counts, remaining, store.backoffs(event.id, now),
+    groups = waiting_groups(store.graph_of(event.graph_id), look.counts, remaining, store.backoffs(event.id, now),
                             store.workers(), now)  # fmt: skip
-    return {"event": event, "groups": groups, "now": now}
+    return {"waiting": {"event": event, "groups": groups, "now": now}}
 
 
-def timeline_context(request: Request, event: EventRecord) -> dict[str, Any]:
-    store = store_of(request)
+def timeline_context(store: ReadStore, look: Look) -> dict[str, Any]:
+    event = look.event
     if event.tasks_total == 0:
-        return {"event": event, "svg": None}
+        return {"timeline": {"event": event, "svg": None}}
     timeline = store.timeline(event.id, TIMELINE_BINS)
-    return {"event": event, "svg": timeline_svg(timeline, store.critical_path(event.id), now=time.time())}
+    return {"timeline": {"event": event, "svg": timeline_svg(timeline, store.critical_path(event.id), now=time.time())}}
 
 
-def partitions_context(request: Request, event: EventRecord, after: str | None) -> dict[str, Any]:
-    store = store_of(request)
+Context = Callable[[ReadStore, Look], dict[str, Any]]
+# The fragments every page of an event shares (computed once per version: baton.ui.views), by name:
+# template, context, and whether it is held for its cost (the timeline reads every task).
+SHARED: dict[str, tuple[str, Context, bool]] = {
+    "header": ("event_header.html", header_context, False),
+    "graph": ("event_graph.html", graph_context, False),
+    "waiting": ("event_waiting.html", waiting_context, False),
+    "timeline": ("event_timeline.html", timeline_context, True),
+}
+
+
+def shared_fragment(store: ReadStore, views: Views, look: Look, name: str, steer: bool) -> Rendered:
+    template, context, costly = SHARED[name]
+    key = (name, look.event.id, steer and name == "header")  # only the header shows actions
+    return views.get(key, look.version, lambda: fragment(template, steer, **context(store, look)),
+                     hold=hold_for_cost if costly else None)  # fmt: skip
+
+
+def _shared_response(request: Request, event_id: int, name: str) -> Response:
+    look = seen_look(request, event_id)
+    return respond(request, shared_fragment(store_of(request), views_of(request), look, name, can_steer(request)))
+
+
+def partitions_context(store: ReadStore, event: EventRecord, after: str | None) -> dict[str, Any]:
     graph = store.graph_of(event.graph_id)
     rows = store.partition_rows(event.id, after=after, limit=ROWS + 1)
     more = len(rows) > ROWS
     rows = rows[:ROWS]
-    whole = store.tasks(event.id, partition="", limit=ROWS) if after is None else []
-    return {"event": event, "rows": rows, "columns": [n.name for n in graph.nodes if n.partitioned],
-            "whole": whole, "after": after, "next_after": rows[-1].partition if more and rows else None}  # fmt: skip
+    whole = [t for n in graph.nodes if not n.partitioned for t in store.tasks(event.id, node=n.name, partition="")]
+    return {"partitions": {"event": event, "rows": rows, "columns": [n.name for n in graph.nodes if n.partitioned],
+                           "whole": whole if after is None else [], "after": after,
+                           "next_after": rows[-1].partition if more and rows else None}}  # fmt: skip
+
+
+def partitions_page(store: ReadStore, views: Views, look: Look, after: str | None) -> Rendered:
+    """One page of the partition table, shared by every viewer at the event's version (every
+    task's move changes the event's counts, hence its version)."""
+    compute = lambda: fragment("event_partitions.html", False, **partitions_context(store, look.event, after))  # noqa: E731
+    return views.get(("partitions", look.event.id, after), look.version, compute)
 
 
 def node_tasks_context(request: Request, event: EventRecord, node: str, state: TaskState | None,
@@ -107,11 +149,12 @@ def event_page(
     task: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
     """The whole page: every fragment rendered in place (the page works without script)."""
-    event = seen_event(request, event_id)
-    head = header_context(request, event)
-    context = {**head, "graph": graph_context(request, event, head["counts"]),
-               "waiting": waiting_context(request, event, head["counts"]),
-               "timeline": timeline_context(request, event), "partitions": partitions_context(request, event, None),
+    look = seen_look(request, event_id)
+    store, views, steer = store_of(request), views_of(request), can_steer(request)
+    event = look.event
+    shared = {name: shared_fragment(store, views, look, name, steer).text for name in SHARED}
+    context: dict[str, Any] = {"event": event, "version": look.version, "shared": shared,
+               "partitions": partitions_page(store, views, look, None).text,
                "node_tasks": node_tasks_context(request, event, node, state, None) if node else None,
                "drawer": drawer_context(request, task) if task else None}  # fmt: skip
     return html(request, "event.html", params_chars=PARAMS_CHARS, **context)
@@ -119,38 +162,29 @@ def event_page(
 
 @router.get("/events/{event_id}/header", **needs(Action.READ))
 def header_fragment(request: Request, event_id: int) -> Response:
-    event = seen_event(request, event_id)
-    return html(request, "event_header.html", **header_context(request, event))
+    return _shared_response(request, event_id, "header")
 
 
 @router.get("/events/{event_id}/graph", **needs(Action.READ))
 def graph_fragment(request: Request, event_id: int) -> Response:
-    event = seen_event(request, event_id)
-    counts = store_of(request).node_counts(event.id)
-    return html(request, "event_graph.html", graph=graph_context(request, event, counts))
+    return _shared_response(request, event_id, "graph")
 
 
 @router.get("/events/{event_id}/waiting", **needs(Action.READ))
 def waiting_fragment(request: Request, event_id: int) -> Response:
-    event = seen_event(request, event_id)
-    counts = store_of(request).node_counts(event.id)
-    return html(request, "event_waiting.html", waiting=waiting_context(request, event, counts))
+    return _shared_response(request, event_id, "waiting")
 
 
 @router.get("/events/{event_id}/timeline", **needs(Action.READ))
 def timeline_fragment(request: Request, event_id: int) -> Response:
-    event = seen_event(request, event_id)
-    return html(request, "event_timeline.html", timeline=timeline_context(request, event))
+    """Held for its cost (see :mod:`baton.ui.views`): at 60,000 tasks it reads every one."""
+    return _shared_response(request, event_id, "timeline")
 
 
 @router.get("/events/{event_id}/partitions", **needs(Action.READ))
 def partitions_fragment(request: Request, event_id: int, after: Partition = None) -> Response:
-    event = seen_event(request, event_id)
-    context = partitions_context(request, event, after)
-    shown = (event.id, context["columns"], after, context["next_after"],
-             [(r.partition, sorted(r.tasks.items())) for r in context["rows"]],
-             [(t.id, t.node, t.state.value) for t in context["whole"]])  # fmt: skip
-    return html(request, "event_partitions.html", data=shown, partitions=context)
+    look = seen_look(request, event_id)
+    return respond(request, partitions_page(store_of(request), views_of(request), look, after))
 
 
 @router.get("/events/{event_id}/tasks", **needs(Action.READ))

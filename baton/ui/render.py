@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -86,25 +87,52 @@ def viewer(request: Request) -> TokenRecord | None:
     return getattr(request.state, "token", None)
 
 
-def html(request: Request, template: str, status: int = 200, data: object = None, **context: Any) -> Response:
-    """A page or fragment, with an ETag: a fragment fetched again unchanged costs a 304. With
-    ``data`` (everything the template shows, as plain values), the ETag is that data's digest,
-    so an unchanged fragment answers 304 without being rendered at all."""
+@dataclass(frozen=True)
+class Rendered:
+    """A fragment rendered once for every viewer of one kind, with its ETag."""
+
+    body: bytes
+    etag: str
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def _tag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+def fragment(template: str, can_steer: bool, **context: Any) -> Rendered:
+    """A fragment that depends on its viewer only through ``can_steer`` (so it can be shared:
+    :mod:`baton.ui.views`)."""
+    body = ENV.get_template(template).render(token=None, csrf="", path="", can_steer=can_steer, **context).encode()
+    return Rendered(body, _tag(body))
+
+
+def respond(request: Request, rendered: Rendered) -> Response:
+    """A rendered fragment, or 304 when the page already holds it."""
+    headers = {"ETag": rendered.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == rendered.etag:
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(rendered.body, headers=headers)
+
+
+def can_steer(request: Request) -> bool:
     token = viewer(request)
-    can_steer = token is not None and token.may(Action.STEER)
-    if data is not None:
-        tag = '"d' + hashlib.sha256(repr((template, can_steer, data)).encode()).hexdigest()[:20] + '"'
-        if status == 200 and request.headers.get("if-none-match") == tag:
-            return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
+    return token is not None and token.may(Action.STEER)
+
+
+def html(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """A page or fragment, with an ETag: a fragment fetched again unchanged costs a 304."""
+    token = viewer(request)
+    steer = can_steer(request)
     body = (
         ENV.get_template(template)
-        .render(
-            request=request, token=token, csrf=csrf_of(request), path=request.url.path, can_steer=can_steer, **context
-        )
+        .render(request=request, token=token, csrf=csrf_of(request), path=request.url.path, can_steer=steer, **context)
         .encode()
     )
-    if data is None:
-        tag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    tag = _tag(body)
     headers = {"ETag": tag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
     if status == 200 and request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers=headers)

@@ -1,10 +1,11 @@
 """The event page of a 60,002-task event (the year-end shape at P = 10,000, a third of it run to
 its end) in headless chromium, against the budgets of the UI issue: load ≤ 1.0 s, ≤ 400 KB over
-the wire, ≤ 5,000 DOM elements, a live update (every fragment the stream names, fetched again)
+the wire, ≤ 5,000 DOM elements, a live update (the stream's message, and every fragment it names fetched again)
 ≤ 30 KB. The measured figures are printed (``-s``) and the page is kept as a screenshot."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from measure import measure
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from serving import Served, mint
 
 from baton.access import Role
@@ -23,7 +24,7 @@ from baton.controller import Controller
 from baton.params import validate_params
 from baton.records import Report
 from baton.states import Outcome
-from baton.ui.live import FRAGMENTS
+from baton.ui.live import PULLED, PUSHED
 
 pytestmark = pytest.mark.slow
 PARTITIONS, RUN = 10_000, 20_000
@@ -76,19 +77,33 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str,
 
 
 def test_the_page_of_a_60002_task_event_keeps_its_budgets(
-    big: tuple[Served, str, int], page: Page, screenshot_dir: Path
+    big: tuple[Served, str, int], page: Page, browser: Browser, screenshot_dir: Path
 ) -> None:
     server, token, event_id = big
     page.goto(f"{server.url}/ui/login?next=/ui/events/{event_id}#token={token}")
     page.wait_for_url(f"**/ui/events/{event_id}")
-    page.reload()  # measured as a person opening the page: logged in, nothing cached but the session
-    cost = measure(page)
+    # measured as a person opening the page: logged in, nothing cached but the session (a reload
+    # would be answered 304: the page has not changed)
+    fresh = browser.new_context(viewport=page.viewport_size)
+    try:
+        fresh.add_cookies(page.context.cookies())
+        opened = fresh.new_page()
+        opened.goto(f"{server.url}/ui/events/{event_id}")
+        cost = measure(opened)
+    finally:
+        fresh.close()
     expect(page.locator("table.partitions tbody tr")).to_have_count(100)
     page.screenshot(path=screenshot_dir / "event-60002-tasks.png", full_page=True)
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     with httpx.Client(base_url=server.url, cookies=cookies, headers={"X-Baton-Fragment": "1"}) as http:
         sizes = {}
-        for name in (f for f in FRAGMENTS if f != "tasks"):
+        # a page a version behind: the stream's next message carries the header, graph and waiting
+        # panel (gzipped on the wire), and names the fragments the page fetches again
+        with http.stream("GET", f"/ui/events/{event_id}/live?since=0", headers={"Accept-Encoding": "gzip"}) as stream:
+            data = next(line for line in stream.iter_lines() if line.startswith("data:"))
+            sizes["message"] = stream.num_bytes_downloaded
+        assert set(json.loads(data.removeprefix("data:"))["html"]) == set(PUSHED)
+        for name in (f for f in PULLED if f != "tasks"):
             answer = http.get(f"/ui/events/{event_id}/{name}", headers={"Accept-Encoding": "gzip"})
             assert answer.status_code == 200, answer.text
             sizes[name] = answer.num_bytes_downloaded

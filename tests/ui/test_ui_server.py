@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from baton.controller import Controller
 from baton.params import validate_params
 from baton.records import Report
 from baton.states import Outcome, TaskState
+from baton.ui.live import LOOK_S
 
 
 @pytest.fixture
@@ -90,11 +93,14 @@ def test_pages_show_the_event_and_escape_what_it_holds(backend: Store, served: t
         first = http.get(table)
         assert first.status_code == 200 and 'data-partition="a"' in first.text
         tag = first.headers["etag"]
-        assert http.get(table, headers={"If-None-Match": tag}).status_code == 304  # not even rendered
+        assert http.get(table, headers={"If-None-Match": tag}).status_code == 304  # rendered once per version
         now = time.time()
         (c,) = [t for t in backend.tasks(seeded.event_id, node="extract") if t.partition == "c"]
         backend.report("ui-seed", [Report(c.id, c.attempt, Outcome.SUCCEEDED, now, now, result_json="null")])
-        moved = http.get(table, headers={"If-None-Match": tag})
+        deadline = time.monotonic() + 5  # the server shares one look at the event for half a second
+        while (moved := http.get(table, headers={"If-None-Match": tag})).status_code == 304:
+            assert time.monotonic() < deadline, "the table never moved"
+            time.sleep(0.1)
         assert moved.status_code == 200 and moved.headers["etag"] != tag
 
 
@@ -186,6 +192,37 @@ def test_the_live_stream_speaks_at_most_once_a_second_however_fast_the_event_cha
     assert churn.moves >= 20, churn.moves  # the event really changed many times a second
     assert 2 <= len(changes) <= 5, changes
     assert all(gap >= 0.8 for gap in gaps), gaps  # sent a second apart; received with some jitter
+
+
+def test_the_live_stream_is_quiet_at_the_pages_version_and_then_carries_what_moved_gzipped(
+    backend: Store, served: tuple[Served, UiSeed]
+) -> None:
+    """The page says which version it shows (``since``): its stream stays quiet while that holds,
+    then sends the header, graph and waiting panel of the new version in the message itself (a
+    gzipped stream, flushed per message) and names the fragments to fetch."""
+    server, seeded = served
+    with login(server, mint(backend, Role.VIEWER)) as http:
+        page = http.get(f"/ui/events/{seeded.event_id}").text
+        found = re.search(r'data-live="/ui/events/\d+/live\?since=([0-9a-f]+)"', page)
+        assert found, page[:500]
+        live = f"/ui/events/{seeded.event_id}/live?since={found[1]}"
+        quiet = httpx.Timeout(30.0, read=LOOK_S + 1.0)  # long enough for the stream to look again
+        with http.stream("GET", live, timeout=quiet) as stream:
+            assert stream.headers["content-encoding"] == "gzip"
+            lines = (line for line in stream.iter_lines() if line)
+            assert next(lines).startswith("retry:")
+            with pytest.raises(httpx.ReadTimeout):
+                next(lines)  # nothing moved: nothing said
+        running = backend.tasks(seeded.event_id, node="extract", partition="c")[0]
+        now = time.time()
+        backend.report("ui-seed", [Report(running.id, running.attempt, Outcome.SUCCEEDED, now, now)])
+        with http.stream("GET", live) as stream:
+            data = next(line for line in stream.iter_lines() if line.startswith("data:"))
+    news = json.loads(data.removeprefix("data:"))
+    assert set(news["html"]) == {"header", "graph", "waiting"}
+    assert news["changed"] == ["timeline", "partitions", "tasks"]
+    assert 'data-count="succeeded">2 succeeded' in news["html"]["header"]
+    assert "<svg" in news["html"]["graph"] and HOSTILE not in json.dumps(news)
 
 
 class _Churn(threading.Thread):

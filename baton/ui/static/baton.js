@@ -35,14 +35,34 @@
     pending.add(section);
     setTimeout(() => { pending.delete(section); refresh(section).catch(flashError); }, delay);
   }
+  // A fragment out of view is not fetched again while it stays out: it is marked stale, and
+  // fetched when it scrolls into view (a page showing its header costs the server no timeline).
+  const inView = new Set();
+  const watcher = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) { inView.delete(entry.target); continue; }
+      inView.add(entry.target);
+      if (entry.target.dataset.stale) { delete entry.target.dataset.stale; refresh(entry.target).catch(flashError); }
+    }
+  }) : null;
+  function refreshIfSeen(section) {
+    if (!watcher || inView.has(section)) refresh(section).catch(flashError);
+    else section.dataset.stale = "1";
+  }
   function refreshNamed(names) {
     for (const name of names) {
       const section = document.querySelector('[data-fragment="' + name + '"]');
-      if (section) refresh(section).catch(flashError);
+      if (section) refreshIfSeen(section);
     }
   }
   function refreshAll() {
-    document.querySelectorAll("[data-fragment]").forEach((s) => refresh(s).catch(flashError));
+    document.querySelectorAll("[data-fragment]").forEach(refreshIfSeen);
+  }
+  function place(fragments) {  // fragments the stream carried, by name
+    for (const [name, text] of Object.entries(fragments)) {
+      const section = document.querySelector('[data-fragment="' + name + '"]');
+      if (section && text !== section.dataset.body) { section.dataset.body = text; section.innerHTML = text; }
+    }
   }
 
   // --- the live stream: open while the tab is visible ---------------------------------------
@@ -53,6 +73,7 @@
     source = new EventSource(main.dataset.live);
     source.addEventListener("change", (e) => {
       const data = JSON.parse(e.data);
+      if (data.html) place(data.html);
       if (data.changed) refreshNamed(data.changed); else refreshAll();
     });
     source.onerror = () => { if (source && source.readyState === EventSource.CLOSED) { source = null; setTimeout(connect, 3000); } };
@@ -175,6 +196,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     loginFromLink();
+    if (watcher) document.querySelectorAll("[data-fragment]").forEach((s) => watcher.observe(s));
     connect();
     const main = document.querySelector("main[data-refresh-s]");
     if (main) setInterval(() => { if (!document.hidden) refreshAll(); }, parseFloat(main.dataset.refreshS) * 1000);
