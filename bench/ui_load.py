@@ -570,22 +570,11 @@ async def bench_part(args: argparse.Namespace, browser: Browser, folder: Path) -
 # --- the command -------------------------------------------------------------------------------
 
 
-def niced(executable: str, nice: int, folder: Path) -> str:
-    """A launcher that runs ``executable`` at niceness ``nice`` (its children inherit it)."""
-    if not nice:
-        return executable
-    launcher = folder / "chromium-niced"
-    launcher.write_text(f'#!/bin/sh\nexec nice -n {nice} {executable} "$@"\n')
-    launcher.chmod(0o755)
-    return str(launcher)
-
-
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     executable = shutil.which("chromium")
     if executable is None:
         raise SystemExit("Debian's chromium is needed: apt-get install chromium")
     folder = Path(tempfile.mkdtemp(prefix="baton-ui-load-"))
-    executable = niced(executable, args.browser_nice, folder)
     try:
         result = await measure_in(args, executable, folder)
     except BaseException:
@@ -596,7 +585,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def measure_in(args: argparse.Namespace, executable: str, folder: Path) -> dict[str, Any]:
-    result: dict[str, Any] = {"cpus": os.cpu_count(), "browser_nice": args.browser_nice}
+    result: dict[str, Any] = {"cpus": os.cpu_count()}
     async with AsyncExitStack() as stack:
         playwright = await stack.enter_async_context(async_playwright())
         browser = await playwright.chromium.launch(executable_path=executable, headless=True, chromium_sandbox=False,
@@ -617,9 +606,6 @@ def main() -> None:
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per part)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--slots", type=int, default=4)
-    parser.add_argument("--browser-nice", type=int, default=0,
-                        help="run chromium at this niceness (19: it takes only the CPU the rest leaves, "
-                        "as browsers on other machines would)")  # fmt: skip
     page = parser.add_argument_group("page: the server's CPU per open page")
     page.add_argument("--seconds", type=float, default=60, help="length of one measured window")
     page.add_argument("--repeat", type=int, default=3)
