@@ -1,5 +1,14 @@
 """The web UI of ``baton server``: server-rendered pages and fragments over the read store, one
-live stream per page. See ``baton/ui/README.md`` for what each module holds."""
+live stream per page (docs/ui.md).
+
+- ``session``: logging in with a token, the session cookie, logging out;
+- ``pages``: the events, workers and graphs pages; ``event_page``: an event's page, its fragments
+  and the task drawer; ``live``: the pages' streams; ``actions``: cancel and rerun;
+- ``views``: what the pages of one event share (one look, each fragment once per version);
+- ``drawing``, ``gantt``, ``waiting``: the graph, the timeline and the waiting reasons;
+- ``render``: templates, ETags and formatting; ``access``: what a token may see; ``errors``:
+  error and login pages; ``static_files``: the script and the style sheet.
+"""
 
 from __future__ import annotations
 
