@@ -244,28 +244,36 @@ class Client:
         self, attempt_id: str, stream: str = "stdout", offset: int = 0, *, follow: bool = False, poll_s: float = 0.5,
         timeout_s: float | None = None, slice_chars: int = LOG_SLICE,
     ) -> Iterator[LogChunk]:  # fmt: skip
-        """Every slice of a stream from ``offset`` to its end. An attempt's output is stored
-        with its report, all at once, so a finished attempt's log never grows; with ``follow``,
-        an attempt that is still running is waited for (NotFound once its task has ended
-        without it, TimeoutError after ``timeout_s``)."""
+        """The slices of a stream from ``offset`` to its end (a finished attempt's whole output;
+        a running one's so far, which its worker sends every few seconds: ``live`` slices). With
+        ``follow``, a running attempt, or one not started yet, is followed until it ends and its
+        stored output read to the end (NotFound once its task has ended without it, TimeoutError
+        after ``timeout_s``). The stored output of a log over the store's cap keeps only its head
+        and tail, so past the cap what follows a live slice is the stored log's from that offset.
+        A stream with nothing in it yields one empty slice."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        first = True
         while True:
             try:
-                chunk = self.log(attempt_id, stream, offset, slice_chars)
-                break
+                chunk: LogChunk | None = self.log(attempt_id, stream, offset, slice_chars)
             except NotFound:
                 if not follow or not self._may_come(attempt_id):
                     raise
+                chunk = None
+            if chunk is not None:
+                if chunk.text or (first and chunk.size == 0 and not chunk.live):
+                    yield chunk
+                first, offset = False, chunk.next_offset
+                if chunk.text and chunk.next_offset < chunk.size:
+                    continue  # more is there now
+                if not chunk.live or not follow:
+                    return
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"attempt {attempt_id} has not ended after {timeout_s:g} s")
             time.sleep(poll_s)
-        yield chunk
-        while chunk.next_offset < chunk.size and chunk.text:
-            chunk = self.log(attempt_id, stream, chunk.next_offset, slice_chars)
-            yield chunk
 
     def read_log(self, attempt_id: str, stream: str = "stdout") -> str:
-        """The whole of one stream of a finished attempt."""
+        """The whole of one stream of a finished attempt, or what a running one wrote so far."""
         return "".join(chunk.text for chunk in self.log_slices(attempt_id, stream))
 
     def _may_come(self, attempt_id: str) -> bool:

@@ -33,7 +33,7 @@ from baton.api.wire import (
 )
 from baton.errors import Conflict, Forbidden, NotFound, UsageError
 from baton.params import validate_params
-from baton.records import EventRecord, GraphRecord, TaskRecord
+from baton.records import EventRecord, GraphRecord, LogChunk, TaskRecord
 from baton.states import EventState, TaskState
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -186,17 +186,21 @@ def attempt_log(
     limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65_536,
 ) -> LogOut:
     """A slice of one attempt's captured output, by character offset; ``next_offset`` is where
-    the next slice starts (equal to ``size`` at the end). Only once the attempt has ended: this
-    route's clients follow a log by waiting for its 404 to end (the UI reads live logs)."""
+    the next slice starts (equal to ``size`` at the end). While the attempt runs, ``running`` is
+    true and the slice is of its output so far, which its worker sends every few seconds; once it
+    has ended, the stored output (a log over the store's cap keeps its head and tail only)."""
     found = ATTEMPT_ID.match(attempt_id)
     if found is None:
         raise NotFound(f"no attempt {attempt_id!r} (an attempt id is <task_id>-<attempt>)")
-    task = _task(request, int(found.group(1)))
-    chunk = store_of(request).attempt_log(task.id, int(found.group(2)), stream, offset, limit)
-    if chunk.live:
-        raise NotFound(f"attempt {attempt_id} is still running: its log is stored when it ends")
+    task, attempt = _task(request, int(found.group(1))), int(found.group(2))
+    try:
+        chunk = store_of(request).attempt_log(task.id, attempt, stream, offset, limit)
+    except NotFound:
+        if task.state is not TaskState.RUNNING or task.attempt != attempt:
+            raise
+        chunk = LogChunk(task.id, attempt, stream, offset, "", 0, live=True)  # nothing written yet
     return LogOut(attempt_id=attempt_id, stream=stream, offset=chunk.offset, next_offset=chunk.next_offset,
-                  size=chunk.size, text=chunk.text)  # fmt: skip
+                  size=chunk.size, text=chunk.text, running=chunk.live)  # fmt: skip
 
 
 @router.post("/events/{event_id}/cancel", response_model=CancelOut, responses=responses(409), **needs(Action.STEER))

@@ -231,6 +231,8 @@ class LogOut(BaseModel):
     next_offset: int
     size: int = Field(description="the whole stream's length in characters")
     text: str
+    running: bool = Field(False, description="the attempt still runs: its output so far (sent by its worker "
+                          "every few seconds); more may follow from next_offset")  # fmt: skip
 
 
 class CancelOut(BaseModel):

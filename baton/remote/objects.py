@@ -162,4 +162,4 @@ def worker_of(w: WorkerOut) -> Worker:
 
 def log_of(out: LogOut) -> LogChunk:
     task_id, _, attempt = out.attempt_id.partition("-")
-    return LogChunk(int(task_id), int(attempt), out.stream, out.offset, out.text, out.size)
+    return LogChunk(int(task_id), int(attempt), out.stream, out.offset, out.text, out.size, live=out.running)

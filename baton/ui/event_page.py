@@ -2,9 +2,12 @@
 a node's tasks and the task drawer.
 
 Each fragment is a few reads whose size depends on the graph (nodes, edges, time bins) or on one
-page of 100, never on the event's task count, so a 60,000-task event draws as fast as a small
-one. The page loads them all at once; its live stream (:mod:`baton.ui.live`) then names the ones
-to fetch again, and unchanged ones answer 304 (their ETag is their content's digest).
+page of 100, so a 60,000-task event draws about as fast as a small one; only the timeline reads
+every task (in the database, one GROUP BY), and it is held for its cost. Every fragment but the
+node's task list is computed once per version of the event and shared by all its pages
+(:mod:`baton.ui.views`). The page loads them all at once; its live stream (:mod:`baton.ui.live`)
+then carries the header, graph and waiting panel, and names the others to fetch again, which
+answer 304 when unchanged (their ETag is their content's digest).
 """
 
 from __future__ import annotations
