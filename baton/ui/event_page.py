@@ -107,8 +107,9 @@ SHARED: dict[str, tuple[str, Context, bool]] = {
 def shared_fragment(store: ReadStore, views: Views, look: Look, name: str, steer: bool) -> Rendered:
     template, context, costly = SHARED[name]
     key = (name, look.event.id, steer and name == "header")  # only the header shows actions
+    held = costly and not look.event.state.terminal  # an ended event's timeline: its final one
     return views.get(key, look.version, lambda: fragment(template, steer, **context(store, look)),
-                     hold=hold_for_cost if costly else None)  # fmt: skip
+                     hold=hold_for_cost if held else None)  # fmt: skip
 
 
 def _shared_response(request: Request, event_id: int, name: str) -> Response:

@@ -11,10 +11,10 @@ recently used first out):
 - each **fragment** at a version, per kind of viewer (whether they may steer: the header then
   holds buttons);
 - the **timeline**, whose read walks every task of the event (about 70 ms at 60,000 tasks on
-  SQLite). Once computed it is held at least TIMELINE_MIN_S, and at least COST_SHARE times what it
-  cost, so that one event's timeline never takes more than 1/COST_SHARE of a core however many
-  pages show it and however fast the event moves. A finished event's timeline is held until it
-  falls out.
+  SQLite). While the event runs, once computed it is held at least TIMELINE_MIN_S, and at least
+  COST_SHARE times what it cost, so that one event's timeline never takes more than 1/COST_SHARE
+  of a core however many pages show it and however fast the event moves. Once the event has
+  ended its timeline is computed at its final version, and kept until it falls out.
 
 Access is never cached: every request still checks its token may see the event's type.
 """
@@ -72,7 +72,8 @@ class Views:
     """The app's shared views (see the module docstring). Thread-safe: fragments are computed in
     the server's worker threads; callers asking for the same key at once wait for one computation."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = MAX_ENTRIES, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._max = max_entries
@@ -81,7 +82,9 @@ class Views:
     def get(self, key: Hashable, version: object, compute: Callable[[], T],
             hold: Callable[[float], float] | None = None) -> T:  # fmt: skip
         """``compute()``'s answer for ``key`` at ``version``: computed once, then reused while the
-        version holds, or (with ``hold``, given what it cost) while its hold lasts."""
+        version holds, or (with ``hold``, given what it cost) while its hold lasts. A caller that
+        passes no ``hold`` gets the answer at its version (an event that has just ended: its
+        final timeline, not one held from before)."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -91,13 +94,13 @@ class Views:
             else:
                 self._entries.move_to_end(key)
         with entry.lock:
-            now = time.monotonic()
-            if entry.made_at and (entry.version == version or now - entry.made_at < entry.hold_s):
+            held = hold is not None and self._clock() - entry.made_at < entry.hold_s
+            if entry.made_at and (entry.version == version or held):
                 return entry.value  # type: ignore[no-any-return]
             started = time.perf_counter()
             value = compute()
             cost = time.perf_counter() - started
-            entry.version, entry.value, entry.made_at = version, value, time.monotonic()
+            entry.version, entry.value, entry.made_at = version, value, self._clock()
             entry.hold_s = hold(cost) if hold is not None else 0.0
             self.computed += 1
             return value

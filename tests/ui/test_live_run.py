@@ -151,6 +151,9 @@ def test_a_run_seen_live_its_failed_task_opened_and_its_partition_rerun(
     expect(page.locator("#flash")).to_contain_text("reset to run again")
     expect(page.locator("#event-state")).to_have_text("succeeded", timeout=RUN_S)
     expect(page.locator('#f-graph [data-node="hq_report"]')).to_have_attribute("data-state", "succeeded")
+    # the timeline the page fetches as the event ends is its final one (not one held from the run):
+    # every node has run
+    expect(page.locator("#f-timeline")).not_to_contain_text("run —", timeout=15_000)
     assert page.evaluate("window.__marker") == "not reloaded"
 
     page.goto(f"{dev.url}/ui/workers")

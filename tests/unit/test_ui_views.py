@@ -4,7 +4,6 @@ once; an expensive answer held for its cost; a bounded number of entries."""
 from __future__ import annotations
 
 import threading
-import time
 
 from baton.ui.views import COST_SHARE, TIMELINE_MIN_S, Views, hold_for_cost
 
@@ -45,17 +44,24 @@ def test_callers_asking_at_once_wait_for_one_computation() -> None:
 
 
 def test_an_expensive_answer_is_held_for_its_cost_whatever_the_version() -> None:
-    views, calls = Views(), []
+    now = [100.0]
+    views, calls = Views(clock=lambda: now[0]), []
 
     def compute() -> int:
         calls.append(1)
         return len(calls)
 
-    held = views.get("timeline", "v1", compute, hold=lambda cost: 0.3)
-    assert views.get("timeline", "v2", compute, hold=lambda cost: 0.3) == held == 1  # moved, but held
-    time.sleep(0.35)
-    assert views.get("timeline", "v3", compute, hold=lambda cost: 0.3) == 2  # the hold ended
-    assert views.get("timeline", "v3", compute, hold=lambda cost: 0.0) == 2  # same version: kept
+    def held(cost_s: float) -> float:
+        return 30.0
+
+    assert views.get("timeline", "v1", compute, hold=held) == 1
+    now[0] += 29
+    assert views.get("timeline", "v2", compute, hold=held) == 1  # moved, but held
+    now[0] += 2
+    assert views.get("timeline", "v3", compute, hold=held) == 2  # the hold ended
+    assert views.get("timeline", "v3", compute) == 2  # same version: kept
+    assert views.get("timeline", "v4", compute, hold=held) == 2  # held again
+    assert views.get("timeline", "v4", compute) == 3  # no hold asked (the event ended): its version's
 
 
 def test_the_hold_keeps_a_costly_answer_to_a_share_of_a_core() -> None:
