@@ -9,8 +9,8 @@ page to fetch with their ETags, when they are in view. Looks and fragments are s
 page of the event (:mod:`baton.ui.views`), so ten pages cost about what one does. The page says
 which version it was drawn at (``since``), so a stream says nothing until the event moves from
 it. An idle stream sends a ping every 15 s. The stream is gzipped when the browser accepts it:
-each message is flushed whole, and as one message's graph is mostly the last one's, a message
-of 15 KB travels in well under one.
+each message is flushed whole (the first on the 60,002-task event, 14 KB of HTML, takes 2.6 KB
+on the wire; later ones share its compression window).
 
 The store-wide stream (events list, workers) says only that something changed; those pages also
 refresh every few seconds. Streams end when the server stops.
