@@ -110,12 +110,12 @@ def fragment(template: str, can_steer: bool, **context: Any) -> Rendered:
     return Rendered(body, _tag(body))
 
 
-def respond(request: Request, rendered: Rendered) -> Response:
-    """A rendered fragment, or 304 when the page already holds it."""
+def respond(request: Request, rendered: Rendered, status: int = 200) -> Response:
+    """A rendered page or fragment, or 304 when the page already holds it."""
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-    if request.headers.get("if-none-match") == rendered.etag:
+    if status == 200 and request.headers.get("if-none-match") == rendered.etag:
         return Response(status_code=304, headers=headers)
-    return HTMLResponse(rendered.body, headers=headers)
+    return HTMLResponse(rendered.body, status_code=status, headers=headers)
 
 
 def can_steer(request: Request) -> bool:
@@ -132,8 +132,4 @@ def html(request: Request, template: str, status: int = 200, **context: Any) -> 
         .render(request=request, token=token, csrf=csrf_of(request), path=request.url.path, can_steer=steer, **context)
         .encode()
     )
-    tag = _tag(body)
-    headers = {"ETag": tag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-    if status == 200 and request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers=headers)
-    return HTMLResponse(body, status_code=status, headers=headers)
+    return respond(request, Rendered(body, _tag(body)), status)
