@@ -26,6 +26,7 @@ from baton.backends.protocol import Store
 from baton.settings import Settings
 from baton.ui import Compressed, ui_routers
 from baton.ui.errors import page_for
+from baton.ui.security import SecurityHeaders
 from baton.ui.views import Views
 
 API_TITLE = "Baton"
@@ -80,5 +81,6 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         larger={gateway.router.prefix: settings.max_worker_request_bytes},
     )
     app.add_middleware(Compressed)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(HttpMetrics, metrics=measured)  # outermost: it times the body cap's refusals too
     return app

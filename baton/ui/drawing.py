@@ -8,7 +8,12 @@ bar, ``edge-same``/``edge-all``/``edge-broadcast`` on an edge) and a rule in the
 ``<style>``. The rules read custom properties with defaults (``--baton-failed``,
 ``--baton-edge-all``…), so the SVG looks right standalone (as a file or an ``<img>``) and a page
 themes it by setting those properties. The rules are scoped under ``.baton-graph`` so that,
-inlined in HTML, they never restyle the rest of the page.
+inlined in HTML, they never restyle the rest of the page; the UI's Content-Security-Policy allows
+that ``<style>`` by its digest (:mod:`baton.ui.security`), and nothing in the drawing carries a
+``style`` attribute.
+
+Text to read (names, titles, the label) shows invisible characters as markers
+(:mod:`baton.ui.invisibles`); attributes that are data (``data-node``) hold the name as it is.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 
 from baton.model import DepMode, Graph, Node
 from baton.states import TaskState
+from baton.ui.invisibles import reveal
 
-__all__ = ["STATE_COLOURS", "escape", "graph_svg", "layers", "node_state"]
+__all__ = ["STATE_COLOURS", "escape", "graph_css", "graph_svg", "layers", "node_state", "shown"]
 
 Counts = Mapping[str, Mapping[str, int]]
 
@@ -58,18 +65,28 @@ def escape(text: str) -> str:
     return html.escape(_NOT_XML.sub("", text), quote=True)
 
 
+def shown(text: str) -> str:
+    """``text`` to be read (an SVG text, title or label): invisible characters shown as markers
+    (:mod:`baton.ui.invisibles`), then escaped. Attributes that are data (``data-node``) are
+    only escaped."""
+    return escape(reveal(text))
+
+
 def _var(name: str) -> str:
     return f"var(--baton-{name.replace('_', '-')}, {STATE_COLOURS[name]})"
 
 
-def _style() -> str:
+@cache
+def graph_css() -> str:
+    """The rules of the drawing's own ``<style>`` (the page's Content-Security-Policy allows
+    exactly this text by its digest: :mod:`baton.ui.security`)."""
     states = "".join(
         f".baton-graph .seg-{s},.baton-graph .swatch-{s}{{fill:{_var(s)}}}"
         f".baton-graph .state-{s} .box{{stroke:{_var(s)}}}"
         for s in STATE_COLOURS
     )
     return (
-        "<style>.baton-graph text{font:11px system-ui,sans-serif;fill:var(--baton-text,#202124)}"
+        ".baton-graph text{font:11px system-ui,sans-serif;fill:var(--baton-text,#202124)}"
         ".baton-graph .name{font-weight:600;font-size:13px}.baton-graph .muted{fill:var(--baton-muted,#5f6368)}"
         ".baton-graph .box{fill:var(--baton-box,#fff);stroke-width:1.5}.baton-graph a:hover .box{stroke-width:3}"
         ".baton-graph .state-pending .box{stroke:var(--baton-pending-border,#9aa0a6)}"
@@ -80,7 +97,7 @@ def _style() -> str:
         "stroke-dasharray:1 4;stroke-linecap:round}"
         ".baton-graph .edge-same .head{fill:var(--baton-edge-same,#80868b)}"
         ".baton-graph .edge-all .head{fill:var(--baton-edge-all,#3c4043)}"
-        f".baton-graph .edge-broadcast .head{{fill:var(--baton-edge-broadcast,#9334e6)}}{states}</style>"
+        f".baton-graph .edge-broadcast .head{{fill:var(--baton-edge-broadcast,#9334e6)}}{states}"
     )
 
 
@@ -178,11 +195,12 @@ def _node(node: Node, row: Mapping[str, int] | None, corner: tuple[int, int], bo
     many = str(total) if total is not None else "P"
     note = f"{TIMES} {many} partition{'' if many == '1' else 's'}" if node.partitioned else "single task"
     about = f"{node.name}: {node.description}" if node.description else node.name
+    name = escape(_clip(reveal(node.name), int((BOX_W - 20) / CHAR_W)))
     parts = [
         f'<g class="node state-{state}" data-node="{escape(node.name)}" data-state="{state}" '
-        f'transform="translate({corner[0]},{corner[1]})"><title>{escape(about)}</title>',
+        f'transform="translate({corner[0]},{corner[1]})"><title>{shown(about)}</title>',
         f'<rect class="box" width="{BOX_W}" height="{box_h}" rx="8"/>',
-        f'<text class="name" x="10" y="19">{escape(_clip(node.name, int((BOX_W - 20) / CHAR_W)))}</text>',
+        f'<text class="name" x="10" y="19">{name}</text>',
         f'<text class="muted" x="10" y="35">{note}</text>',
     ]
     if row is not None and total is not None:
@@ -199,7 +217,7 @@ def _edge(upstream: str, node: str, mode: DepMode, corners: Mapping[str, tuple[i
     title = f"{upstream} → {node}: {EDGE_MEANING[mode]}"
     return (
         f'<g class="edge edge-{mode.value}" data-from="{escape(upstream)}" data-to="{escape(node)}">'
-        f"<title>{escape(title)}</title>"
+        f"<title>{shown(title)}</title>"
         f'<path class="line" d="M{x1} {y1}C{x1 + bend:.0f} {y1} {x2 - bend:.0f} {y2} {x2 - 6} {y2}"/>'
         f'<path class="head" d="M{x2 - 8} {y2 - 5}L{x2} {y2}L{x2 - 8} {y2 + 5}Z"/></g>'
     )
@@ -246,6 +264,6 @@ def graph_svg(graph: Graph, counts: Counts | None = None, *, link: Callable[[str
     label = f"Graph {graph.name}: {len(graph.nodes)} nodes, {len(edges)} edges"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="baton-graph" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
-        f"{_style()}{''.join(body)}{legend}</svg>"
+        f'width="{width}" height="{height}" role="img" aria-label="{shown(label)}">'
+        f"<style>{graph_css()}</style>{''.join(body)}{legend}</svg>"
     )

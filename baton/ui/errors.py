@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from baton.ui.render import html
-from baton.ui.session import safe_next
+from baton.ui.session import login_form, safe_next
 
 PAGES = "/ui/"
 
@@ -26,5 +26,5 @@ def page_for(request: Request, problem: Response) -> Response:
     status = problem.status_code
     if status == 401:
         target = safe_next(request.url.path + ("?" + request.url.query if request.url.query else ""))
-        return html(request, "login.html", status=401, next=target, problem=None)
+        return login_form(request, status=401, next=target)
     return html(request, "error.html", status=status, title=body.get("title", "Error"), detail=body.get("detail", ""))

@@ -30,7 +30,8 @@ from baton.states import TaskState
 from baton.ui.access import checked_id, seen_event, seen_task
 from baton.ui.drawing import graph_svg
 from baton.ui.gantt import timeline_svg
-from baton.ui.render import Rendered, can_steer, fragment, html, respond
+from baton.ui.invisibles import reveal
+from baton.ui.render import Rendered, can_steer, fragment, html, qs, respond
 from baton.ui.views import Look, Views, hold_for_cost
 from baton.ui.waiting import waiting_groups
 
@@ -46,7 +47,7 @@ Offset = Annotated[int, Query(ge=0, le=2**30)]
 
 
 def _node_link(event_id: int) -> Any:
-    return lambda node: f"/ui/events/{event_id}?node={node}#tasks"
+    return lambda node: f"/ui/events/{event_id}{qs(node=node)}#tasks"
 
 
 def views_of(request: Request) -> Views:
@@ -230,14 +231,16 @@ def task_tail(
     offset: Offset = 0,
 ) -> JSONResponse:
     """What a running attempt wrote since ``offset`` (the drawer polls this while it runs):
-    ``running`` turns false once the attempt has ended, and the drawer is then fetched again."""
+    ``running`` turns false once the attempt has ended, and the drawer is then fetched again.
+    The text is for reading: its invisible characters come as markers (offsets count the log's own)."""
     task, _ = seen_task(request, task_id)
     running = task.state is TaskState.RUNNING and task.attempt == attempt
     try:
         chunk = store_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
     except NotFound:  # nothing written yet
         return JSONResponse({"text": "", "next_offset": offset, "size": offset, "running": running})
-    return JSONResponse({"text": chunk.text, "next_offset": chunk.next_offset, "size": chunk.size, "running": running})
+    text = reveal(chunk.text)
+    return JSONResponse({"text": text, "next_offset": chunk.next_offset, "size": chunk.size, "running": running})
 
 
 @router.get("/tasks/{task_id}/log", **needs(Action.READ))

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from itertools import accumulate, groupby
 
 from baton.records import PathStep, Timeline, TimelineLane
-from baton.ui.drawing import escape
+from baton.ui.drawing import escape, shown
+from baton.ui.invisibles import reveal
 
-__all__ = ["humanize_s", "running_series", "timeline_svg"]
+__all__ = ["TIMELINE_CSS", "humanize_s", "running_series", "timeline_svg"]
 
 LABEL_W, PAD, AXIS_H, LANE_H, LANE_GAP, STRIP_H, LEGEND_H = 250, 12, 28, 34, 6, 26, 28
 CHAR_W = 7.4  # a rough width of one character of the 13 px lane name
@@ -31,8 +32,8 @@ NICE_STEPS_S = (
     *(m * 10.0**e for e in range(-3, 1) for m in (1, 2, 5)),
     10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
 )  # fmt: skip
-STYLE = (
-    "<style>.baton-timeline text{font:11px system-ui,sans-serif;fill:var(--baton-text,#202124)}"
+TIMELINE_CSS = (  # the page's Content-Security-Policy allows exactly this text by its digest
+    ".baton-timeline text{font:11px system-ui,sans-serif;fill:var(--baton-text,#202124)}"
     ".baton-timeline .name{font-weight:600;font-size:13px}.baton-timeline .muted{fill:var(--baton-muted,#5f6368)}"
     ".baton-timeline .envelope{fill:var(--baton-envelope,#e8eaed)}"
     ".baton-timeline .queued{fill:var(--baton-ready,#8ab4f8)}"
@@ -42,8 +43,8 @@ STYLE = (
     ".baton-timeline .path-queued{fill:var(--baton-path-queued,#fdd663);stroke:#fff;stroke-width:1}"
     ".baton-timeline .path-run{fill:var(--baton-path,#e37400);stroke:#fff;stroke-width:1}"
     ".baton-timeline .path-link{fill:none;stroke:var(--baton-path,#e37400);stroke-width:1.5;stroke-dasharray:3 2}"
-    "</style>"
 )
+STYLE = f"<style>{TIMELINE_CSS}</style>"
 
 
 def humanize_s(seconds: float) -> str:
@@ -151,10 +152,11 @@ def _lane(i: int, lane: TimelineLane, timeline: Timeline, scale: _Scale) -> str:
     wait, run = _average(lane.queue_s, sum(lane.started)), _average(lane.run_s, sum(lane.ended))
     tasks = f"{lane.tasks} task{'' if lane.tasks == 1 else 's'}"
     title = f"{lane.node}: {tasks}, at most {peak_queued} queued and {peak_running} running at once"
+    name = escape(_clip(reveal(lane.node), int((LABEL_W - 2 * PAD) / CHAR_W)))
     return (
         f'<g class="lane" data-lane="{escape(lane.node)}" transform="translate(0,{_lane_top(i)})">'
-        f"<title>{escape(title)}; average wait {wait}, run {run}</title>"
-        f'<text class="name" x="{PAD}" y="14">{escape(_clip(lane.node, int((LABEL_W - 2 * PAD) / CHAR_W)))}</text>'
+        f"<title>{shown(title)}; average wait {wait}, run {run}</title>"
+        f'<text class="name" x="{PAD}" y="14">{name}</text>'
         f'<text class="muted" x="{PAD}" y="29">{tasks} · wait {wait} · run {run}</text>'
         f"{_envelope(lane, scale)}{density}</g>"
     )
@@ -203,7 +205,7 @@ def _path_step(step: PathStep, ready: float, y: float, scale: _Scale) -> tuple[s
     bars = f'<rect class="path-queued" x="{x1:.1f}" y="{y - 4:.0f}" width="{max(x2 - x1, 0):.1f}" height="8"/>'
     if step.started_at is not None:
         bars += f'<rect class="path-run" x="{x2:.1f}" y="{y - 4:.0f}" width="{max(x3 - x2, 1.5):.1f}" height="8"/>'
-    title = escape(_step_title(step, scale.right))
+    title = shown(_step_title(step, scale.right))
     return f'<g class="step" data-task="{step.task_id}"><title>{title}</title>{bars}</g>', x1, x3
 
 
@@ -253,6 +255,6 @@ def timeline_svg(
     label = f"Timeline of event {timeline.event_id}: {len(timeline.lanes)} nodes over {humanize_s(scale.span)}"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="baton-timeline" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
+        f'width="{width}" height="{height}" role="img" aria-label="{shown(label)}">'
         f"{STYLE}{''.join(body)}{_legend(lanes_bottom, bool(path))}</svg>"
     )

@@ -2,7 +2,10 @@
 
 Jinja2 autoescapes every template, so nothing a graph, an event or a log holds can become markup;
 the SVG drawn by :mod:`baton.ui.drawing` and :mod:`baton.ui.gantt` escapes on its own and is
-inserted with ``|safe`` only there.
+inserted with ``|safe`` only there. Before escaping, every ``{{ … }}`` goes through
+:func:`shown` (the environment's ``finalize``), which shows invisible characters as markers
+(:mod:`baton.ui.invisibles`), so no template can forget to; a value that is data rather than
+text to read (a form field, an identifier for the script) says so with ``|verbatim``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 
 from baton.access import Action, TokenRecord
 from baton.api.auth import SESSION_COOKIE, csrf_token
+from baton.ui.invisibles import reveal
 
 HERE = Path(__file__).parent
 STATES = ("pending", "ready", "running", "succeeded", "failed", "upstream_failed", "cancelled")
@@ -63,14 +67,31 @@ def qs(**params: object) -> str:
     return "?" + urlencode(kept) if kept else ""
 
 
+class Verbatim(str):
+    """A template value that is data, not text to read (a form field's value, an attribute the
+    script or a test selects by): :func:`shown` leaves it as it is; it is still escaped."""
+
+
+def shown(value: Any) -> Any:
+    """What a ``{{ … }}`` outputs, before escaping: text with its invisible characters shown as
+    markers. Markup (the drawings, fragments rendered here) marked its own text; numbers and
+    ``None`` pass as they are."""
+    if isinstance(value, Verbatim) or hasattr(value, "__html__") or isinstance(value, Undefined):
+        return value
+    if value is None or isinstance(value, int | float):
+        return value
+    return reveal(value if isinstance(value, str) else str(value))
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown,
     )
-    env.filters.update(when=when, duration=duration, pretty_json=pretty_json)
+    env.filters.update(when=when, duration=duration, pretty_json=pretty_json, verbatim=Verbatim)
     env.globals.update(span=span, qs=qs, STATES=STATES)
     return env
 

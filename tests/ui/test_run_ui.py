@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from serving import free_port
+from uilogin import form_login
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "year_end_report" / "graph.yaml"
@@ -32,7 +33,7 @@ def test_run_with_ui_serves_the_events_page_until_interrupted(tmp_path: Path) ->
             time.sleep(0.05)
         base, page, token = found.groups()
         with httpx.Client(base_url=base, timeout=30) as http:
-            assert http.post("/ui/login", data={"token": token, "next": page}).headers["location"] == page
+            assert form_login(http, token, page).headers["location"] == page
             while 'id="event-state">succeeded' not in (shown := http.get(page)).text:
                 assert time.monotonic() < deadline + 60, shown.text[-2000:]
                 time.sleep(0.2)

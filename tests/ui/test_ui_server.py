@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from serving import Served, mint
+from uilogin import form_login
 from uiseed import HIDDEN_TYPE, HOSTILE, UI_TYPE, UiSeed, seed_ui
 
 from baton.access import Role
@@ -42,7 +43,7 @@ def served(backend: Store, tmp_path: Path) -> Iterator[tuple[Served, UiSeed]]:
 @contextlib.contextmanager
 def login(server: Served, token: str, next_page: str = "/ui/events") -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30.0) as http:
-        answer = http.post("/ui/login", data={"token": token, "next": next_page})
+        answer = form_login(http, token, next_page)
         assert answer.status_code == 303, answer.text
         yield http
 
@@ -55,13 +56,13 @@ def test_a_page_without_a_session_shows_the_login_form_and_a_token_opens_one(
         page = http.get(f"/ui/events/{seeded.event_id}")
         assert page.status_code == 401 and 'action="/ui/login"' in page.text
         assert f'value="/ui/events/{seeded.event_id}"' in page.text  # back to that page after logging in
-        assert http.post("/ui/login", data={"token": "baton_admin_nonsense"}).status_code == 401
-        refused = http.post("/ui/login", data={"token": mint(backend, Role.WORKER)})
+        assert form_login(http, "baton_admin_nonsense").status_code == 401
+        refused = form_login(http, mint(backend, Role.WORKER))
         assert refused.status_code == 403 and "worker token" in refused.text
         assert SESSION_COOKIE not in http.cookies
-        answer = http.post("/ui/login", data={"token": mint(backend, Role.VIEWER), "next": "//evil.example/x"})
+        answer = form_login(http, mint(backend, Role.VIEWER), "//evil.example/x")
     assert answer.status_code == 303 and answer.headers["location"] == "/ui/events"  # never another site
-    cookie = answer.headers["set-cookie"]
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
     for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui/"):
         assert attribute.lower() in cookie.lower(), cookie
     assert "secure" not in cookie.lower()  # plain HTTP on loopback; over TLS the cookie is Secure

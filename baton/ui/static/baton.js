@@ -84,9 +84,14 @@
   });
 
   // --- flash messages -----------------------------------------------------------------------
+  // Characters that display as nothing (bidi controls, zero-widths…) shown as markers, by the
+  // rule of baton/ui/invisibles.py: a message can quote a name from the server's answer.
+  const INVISIBLE = /[\p{Cf}\u034F\u115F\u1160\u17B4\u17B5\u3164\uFE00-\uFE0F\uFFA0\u{E0100}-\u{E01EF}]/gu;
+  const reveal = (text) => text.replace(INVISIBLE,
+    (c) => "\u27E8U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0") + "\u27E9");
   function flash(text, kind) {
     const box = document.getElementById("flash");
-    box.textContent = text;
+    box.textContent = reveal(String(text));
     box.className = kind || "ok";
   }
   function flashError(err) { flash(String(err.message || err), "problem"); }
