@@ -81,8 +81,21 @@ class Settings(BaseSettings):
         2 * 1024 * 1024, ge=1024, le=1024**3, description="server: cap on an API request body (413 above)"
     )
     max_worker_request_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024**3, description="server: cap on a task server's request body"
+        16 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024**3,
+        description="server: cap on a task server's batch of reports or logs (each report's output fits ten times)",
+    )  # fmt: skip
+    body_budget_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3,
+        description="server: request bodies read and parsed at once, in bytes (more wait their turn)",
+    )  # fmt: skip
+    body_timeout_s: float = _seconds(60.0, "server: longest a request's body may take to arrive (408)", upto=HOUR_S)
+    header_timeout_s: float = _seconds(
+        10.0, "server: longest a connection may take to send a request's head (then it is closed)", upto=HOUR_S
     )
+    max_connections: int = Field(
+        4096, ge=16, le=1_000_000,
+        description="server: open connections at most; past it the oldest that never sent a request is closed",
+    )  # fmt: skip
     # --- SQLite -----------------------------------------------------------------------------------
     sqlite_synchronous: SqliteSynchronous = Field(
         "NORMAL", description="SQLite durability: NORMAL survives process crashes, FULL power loss too"

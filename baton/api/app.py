@@ -15,14 +15,15 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 
 from baton.api import catalog, events, gateway, metrics, problems
-from baton.api.auth import Authenticator, check
+from baton.api.auth import Authenticator
+from baton.api.bodies import BodyBudget
 from baton.api.changes import ChangeWatch
+from baton.api.door import ADMITTED, FrontDoor, allowed_methods
 from baton.api.gathering import Gatherer
-from baton.api.limits import BodyLimit
 from baton.api.metrics import HttpMetrics, Metrics
-from baton.api.state import AppState, state_of, state_of_app
-from baton.api.wire import well_formed
+from baton.api.state import AppState, state_of_app
 from baton.backends.protocol import Store
+from baton.errors import Forbidden
 from baton.settings import Settings
 from baton.ui import Compressed, ui_routers
 from baton.ui.errors import page_for
@@ -33,8 +34,11 @@ API_TITLE = "Baton"
 THREADS = 64
 
 
-def _authenticated(request: Request) -> None:
-    check(request, state_of(request).auth)
+def _admitted(request: Request) -> None:
+    """Deny by default: a route that did not pass the front door (one not made a
+    :class:`~baton.api.door.GuardedRoute`) is refused to everyone."""
+    if not request.scope.get(ADMITTED):
+        raise Forbidden("this route is not open to any request")
 
 
 def release_long_polls(app: FastAPI) -> None:
@@ -45,7 +49,8 @@ def release_long_polls(app: FastAPI) -> None:
 def create_app(store: Store, settings: Settings) -> FastAPI:
     changes = ChangeWatch(store.wake_feed(), safety_poll_s=min(1.0, settings.idle_poll_s))
     measured = Metrics(store, refresh_s=settings.metrics_refresh_s, stale_after_s=settings.lease_s)
-    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes, measured, Gatherer(store))
+    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes, measured, Gatherer(store),
+                     BodyBudget(settings.body_budget_bytes))  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,21 +71,17 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        dependencies=[Depends(_authenticated), Depends(well_formed)],
+        dependencies=[Depends(_admitted)],
     )
     app.state.baton = state
     app.state.ui_views = Views()
     problems.install(app, pages=page_for)
-    for module in (events, catalog, gateway, metrics):
-        app.include_router(module.router)
-    for router in ui_routers():
+    routers = [events.router, catalog.router, gateway.router, metrics.router, *ui_routers()]
+    for router in routers:
         app.include_router(router)
-    app.add_middleware(
-        BodyLimit,
-        max_bytes=settings.max_request_bytes,
-        larger={gateway.router.prefix: settings.max_worker_request_bytes},
-    )
+    state.allowed = allowed_methods(route for router in routers for route in router.routes)
     app.add_middleware(Compressed)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(HttpMetrics, metrics=measured)  # outermost: it times the body cap's refusals too
+    app.add_middleware(HttpMetrics, metrics=measured)  # it times the front door's refusals too
+    app.add_middleware(FrontDoor)  # outermost: request ids, and the last word on any error
     return app

@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import Request
 
 from baton.access import Action, TokenRecord, token_digest
+from baton.api.bodies import BODIES, BODY_KEY
 from baton.backends.protocol import TokenStore
 from baton.errors import Forbidden, Unauthenticated
 
@@ -39,11 +40,18 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 SECURITY_SCHEMES = {SCHEME: {"type": "http", "scheme": "bearer", "description": "a token from 'baton token create'"}}
 
 
-def needs(action: Action | str) -> dict[str, Any]:
-    """The keyword arguments that mark a route with the action it needs (or ``PUBLIC``); the
-    OpenAPI document shows both the action and whether a token is needed."""
+def needs(action: Action | str, body: str | None = None) -> dict[str, Any]:
+    """The keyword arguments that mark a route with the action it needs (or ``PUBLIC``) and,
+    for a route that takes a body, its kind (:data:`baton.api.bodies.BODIES`; JSON bodies are
+    ``small`` unless told); the OpenAPI document shows the action, whether a token is needed and
+    the body's caps."""
     security: list[dict[str, list[str]]] = [] if action == PUBLIC else [{SCHEME: []}]
-    return {"openapi_extra": {ACTION_KEY: str(action), "security": security}}
+    extra: dict[str, Any] = {ACTION_KEY: str(action), "security": security}
+    if body is not None:
+        if body not in BODIES:
+            raise ValueError(f"unknown body kind {body!r}")
+        extra[BODY_KEY] = body
+    return {"openapi_extra": extra}
 
 
 def route_action(request: Request) -> str | None:

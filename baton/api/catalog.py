@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from baton.access import Action
 from baton.api.auth import PUBLIC, needs, token_of
+from baton.api.door import GuardedRoute
 from baton.api.problems import Responses
 from baton.api.state import state_of, store_of
-from baton.api.wire import GraphIn, GraphOut, GraphRegistered, Health, Name, WorkerOut
+from baton.api.wire import GraphIn, GraphOut, GraphRegistered, Health, Name, ObjectId, WorkerOut
 from baton.errors import NotFound
 from baton.spec import load_graph_text
 
-router = APIRouter(tags=["graphs and workers"])
+router = APIRouter(tags=["graphs and workers"], route_class=GuardedRoute)
 
 
 @router.get("/api/v1/graphs", response_model=list[GraphOut], **needs(Action.READ))
@@ -30,7 +31,7 @@ def list_graphs(request: Request, type: Annotated[Name | None, Query()] = None) 
 
 
 @router.get("/api/v1/graphs/{graph_id}", response_model=GraphOut, **needs(Action.READ))
-def show_graph(request: Request, graph_id: int) -> GraphOut:
+def show_graph(request: Request, graph_id: ObjectId) -> GraphOut:
     """One graph version with its full specification."""
     if not 1 <= graph_id <= 2**62:
         raise NotFound(f"no graph {graph_id}")
@@ -44,7 +45,7 @@ KNOWN: Responses = {200: {"model": GraphRegistered, "description": "this content
 
 
 @router.post("/api/v1/graphs", status_code=201, response_model=GraphRegistered, responses=KNOWN,
-             **needs(Action.REGISTER_GRAPH))  # fmt: skip
+             **needs(Action.REGISTER_GRAPH, body="api"))  # fmt: skip
 def register_graph(request: Request, response: Response, body: GraphIn) -> GraphRegistered:
     """Register a graph from its YAML text: validated first (422 naming each problem with its
     line); the same content keeps its version (200), a change makes a new one (201)."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from baton.access import Action, TokenRecord
 from baton.api.auth import needs, token_of, visible
+from baton.api.door import GuardedRoute
 from baton.api.problems import Responses, responses
 from baton.api.state import store_of
 from baton.api.wire import (
@@ -24,6 +25,7 @@ from baton.api.wire import (
     EventPage,
     LogOut,
     Name,
+    ObjectId,
     RerunIn,
     RerunOut,
     SubmitIn,
@@ -36,7 +38,7 @@ from baton.params import validate_params
 from baton.records import EventRecord, GraphRecord, LogChunk, TaskRecord
 from baton.states import EventState, TaskState
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], route_class=GuardedRoute)
 ATTEMPT_ID = re.compile(r"^([1-9][0-9]{0,17})-([1-9][0-9]{0,8})$")
 # No captured stream is longer (max_log_bytes is at most 1 GiB), and past 2**31 PostgreSQL's
 # substr() would be handed a bigint, which it has no form for.
@@ -58,7 +60,7 @@ REPLAYED: Responses = {200: {"model": EventOut, "description": "the event this i
 
 
 @router.post("/events", status_code=201, response_model=EventOut, responses={**REPLAYED, **responses(404, 409)},
-             **needs(Action.SUBMIT))  # fmt: skip
+             **needs(Action.SUBMIT, body="api"))  # fmt: skip
 def submit(
     request: Request,
     response: Response,
@@ -123,7 +125,7 @@ NOT_MODIFIED: Responses = {304: {"description": "the event's version is the ETag
 
 
 @router.get("/events/{event_id}", response_model=EventOut, responses=NOT_MODIFIED, **needs(Action.READ))
-def show_event(request: Request, response: Response, event_id: int) -> Any:
+def show_event(request: Request, response: Response, event_id: ObjectId) -> Any:
     """One event with its tasks counted per node and state, and a ``version`` (also its ETag)
     that changes whenever the event does."""
     _check_id(event_id)
@@ -144,7 +146,7 @@ def _check_id(value: int) -> None:
 @router.get("/events/{event_id}/tasks", response_model=TaskPage, **needs(Action.READ))
 def list_tasks(
     request: Request,
-    event_id: int,
+    event_id: ObjectId,
     node: Annotated[Name | None, Query()] = None,
     partition: Annotated[Name | None, Query()] = None,
     state: Annotated[TaskState | None, Query()] = None,
@@ -171,7 +173,7 @@ def _task(request: Request, task_id: int) -> TaskRecord:
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, **needs(Action.READ))
-def show_task(request: Request, task_id: int) -> TaskOut:
+def show_task(request: Request, task_id: ObjectId) -> TaskOut:
     """One task with its attempts (each with the id its log is read by)."""
     task = _task(request, task_id)
     return TaskOut.of(task, store_of(request).attempts([task.id]))
@@ -180,7 +182,9 @@ def show_task(request: Request, task_id: int) -> TaskOut:
 @router.get("/attempts/{attempt_id}/log", response_model=LogOut, **needs(Action.READ))
 def attempt_log(
     request: Request,
-    attempt_id: str,
+    attempt_id: Annotated[
+        str, Path(pattern=ATTEMPT_ID.pattern, max_length=30, description="<task_id>-<attempt>, from a task's attempts")
+    ],
     stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
     offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65_536,
@@ -204,7 +208,7 @@ def attempt_log(
 
 
 @router.post("/events/{event_id}/cancel", response_model=CancelOut, responses=responses(409), **needs(Action.STEER))
-def cancel(request: Request, event_id: int) -> CancelOut:
+def cancel(request: Request, event_id: ObjectId) -> CancelOut:
     """Cancel an event: tasks not started never start; running ones are told to stop."""
     _check_id(event_id)
     token = token_of(request)
@@ -213,7 +217,7 @@ def cancel(request: Request, event_id: int) -> CancelOut:
 
 
 @router.post("/events/{event_id}/rerun", response_model=RerunOut, responses=responses(409), **needs(Action.STEER))
-def rerun(request: Request, event_id: int, body: RerunIn | None = None) -> RerunOut:
+def rerun(request: Request, event_id: ObjectId, body: RerunIn | None = None) -> RerunOut:
     """Run failed and cancelled tasks again (all of them, one partition or one node) with what
     depends on them; every success is kept."""
     _check_id(event_id)

@@ -31,8 +31,9 @@ from pydantic import BaseModel
 
 from baton.access import Action, TokenRecord
 from baton.api.auth import needs, token_of
+from baton.api.door import GuardedRoute
 from baton.api.state import state_of, store_of
-from baton.api.wire import GraphOut
+from baton.api.wire import GraphOut, ObjectId
 from baton.api.worker_wire import (
     AnswerOut,
     ClaimIn,
@@ -56,8 +57,9 @@ from baton.api.worker_wire import (
 from baton.errors import Forbidden, NotFound
 from baton.records import ClaimRequest, Report, WorkerInfo
 
-router = APIRouter(prefix="/worker/v1", tags=["task servers"])
+router = APIRouter(prefix="/worker/v1", tags=["task servers"], route_class=GuardedRoute)
 WORK = needs(Action.WORK)
+BATCH = needs(Action.WORK, body="batch")  # reports and live logs: the large bodies
 
 
 def answered(body: BaseModel) -> Response:
@@ -109,7 +111,7 @@ def register(request: Request, body: WorkerIn) -> Registered:
     return Registered(worker_id=worker_id)
 
 
-@router.post("/claim", response_model=ClaimOut, **WORK)
+@router.post("/claim", response_model=ClaimOut, **BATCH)
 def claim(request: Request, body: ClaimIn) -> Response:
     token = token_of(request)
     state = state_of(request)
@@ -136,7 +138,7 @@ async def wait(request: Request, body: WaitIn) -> Response:
     return answered(WaitOut(changes=changes, changed=watch.news(body.since, body.epoch), epoch=watch.epoch))
 
 
-@router.post("/report", response_model=ReportsOut, **WORK)
+@router.post("/report", response_model=ReportsOut, **BATCH)
 def report(request: Request, body: ReportsIn) -> Response:
     token = token_of(request)
     state = state_of(request)
@@ -149,7 +151,7 @@ def report(request: Request, body: ReportsIn) -> Response:
     return answered(ReportsOut(answers=answers(reports, result.rejected, result.duplicate)))
 
 
-@router.post("/heartbeat", response_model=HeartbeatOut, **WORK)
+@router.post("/heartbeat", response_model=HeartbeatOut, **needs(Action.WORK, body="heartbeat"))
 def heartbeat(request: Request, body: HeartbeatIn) -> Response:
     token = token_of(request)
     state = state_of(request)
@@ -158,7 +160,7 @@ def heartbeat(request: Request, body: HeartbeatIn) -> Response:
     return answered(HeartbeatOut(stop=[StopOut.of(o) for o in orders]))
 
 
-@router.post("/logs", response_model=LogsOut, **WORK)
+@router.post("/logs", response_model=LogsOut, **BATCH)
 def logs(request: Request, body: LogsIn) -> Response:
     """Append running attempts' new output to their live logs (dropped for an attempt the worker
     no longer holds: a token speaks only for its own workers)."""
@@ -174,7 +176,7 @@ def leave(request: Request, body: LeaveIn) -> None:
 
 
 @router.get("/graphs/{graph_id}", response_model=GraphOut, **WORK)
-def graph(request: Request, graph_id: int) -> GraphOut:
+def graph(request: Request, graph_id: ObjectId) -> GraphOut:
     if not 1 <= graph_id <= 2**62:
         raise NotFound(f"no graph {graph_id}")
     return GraphOut.of(store_of(request).graph(graph_id), with_spec=True)

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton.access import Action
 from baton.api.auth import needs, token_of
+from baton.api.door import GuardedRoute
 from baton.api.state import state_of
 from baton.backends.protocol import MetricsStore
 from baton.errors import Forbidden
@@ -287,7 +288,7 @@ def _templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
     return [(compile_path(template)[0], template) for template in paths]
 
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], route_class=GuardedRoute)
 
 
 @router.get(

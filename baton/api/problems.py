@@ -2,10 +2,16 @@
 
 Domain errors become statuses here, in one place: a bad request or a body that is not JSON is
 400, an unknown object 404, a conflict 409, invalid parameters, graphs or request fields 422
-(naming each problem in ``errors``), an oversize body 413 (sent by :mod:`baton.api.limits`), a
+(naming each problem in ``errors``), an oversize body 413 (:mod:`baton.api.bodies`), a
 body of another media type 415, a missing or revoked token 401, a wrong role 403, a database
-outage 503. A request's token is judged before its body. Anything else is a bug: it is logged
-with its traceback and answered 500 without details.
+outage 503. A request's token is judged before its body is read (:mod:`baton.api.door`).
+Anything else is a bug: it is logged with its traceback and the request's id, and answered 500
+without details but with that id.
+
+Every problem is bounded whatever the input: at most :data:`MAX_ERRORS` items in ``errors`` (with
+``more_errors`` saying how many were left out), each text cut, anything UTF-8 cannot carry (a lone
+surrogate from a JSON escape) shown as its escape, and the whole body under
+:data:`MAX_PROBLEM_BYTES`.
 
 :func:`install` also puts these answers in the OpenAPI document, so clients (and the fuzz) know
 every status an operation may give.
@@ -13,18 +19,20 @@ every status an operation may give.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from baton.api.auth import SECURITY_SCHEMES, check
-from baton.api.state import state_of
+from baton.api.auth import SECURITY_SCHEMES
+from baton.api.bodies import BODIES, BODY_KEY, DEFAULT_BODY, printable
+from baton.api.door import LOGGED, REQUEST_ID
 from baton.errors import (
     BackendError,
     BatonError,
@@ -36,11 +44,17 @@ from baton.errors import (
     TransientError,
     Unauthenticated,
 )
+from baton.settings import Settings
 
 log = logging.getLogger("baton.api")
 MEDIA_TYPE = "application/problem+json"
+MAX_PROBLEM_BYTES = 16 * 1024  # the largest error body, whatever the request
+MAX_ERRORS = 20  # items listed in a problem's errors
+MAX_TEXT = 500  # characters of one detail
+MAX_WHERE = 200  # characters of one location
 TITLES = {
     400: "Bad request",
+    408: "Request timeout",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
@@ -67,15 +81,54 @@ class Problem(BaseModel):
     type: str
     title: str
     status: int
-    detail: str = Field(description="what was wrong, and where")
-    errors: list[FieldProblem] | None = Field(None, description="each problem of an invalid request (422)")
+    detail: str = Field(description="what was wrong, and where", max_length=MAX_TEXT * 4)
+    errors: list[FieldProblem] | None = Field(
+        None, max_length=MAX_ERRORS, description="the first problems of an invalid request (422)"
+    )
+    more_errors: int | None = Field(None, description="how many more problems there were than errors lists")
     event_id: int | None = Field(None, description="the event an idempotency key already names (409)")
+    request_id: str | None = Field(None, description="this request's id, in the server's log (X-Request-ID)")
 
 
-def problem(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    """A problem+json response."""
-    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, request_id: str | None = None, **extra: Any
+) -> Response:
+    """A problem+json response, bounded (the module's docstring)."""
+    body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
+                            "detail": _text(detail, MAX_TEXT * 4), **extra}  # fmt: skip
+    errors = body.get("errors")
+    if errors is not None:
+        more = len(errors) - MAX_ERRORS + body.pop("more_errors", 0)
+        body["errors"] = [_bounded(e) for e in errors[:MAX_ERRORS]]
+        if more > 0:
+            body["more_errors"] = more
+    if request_id is not None:
+        body["request_id"] = request_id
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    while len(payload) > MAX_PROBLEM_BYTES and body.get("errors"):
+        body["more_errors"] = body.get("more_errors", 0) + 1
+        body["errors"].pop()
+        payload = json.dumps(body, ensure_ascii=False).encode()
+    return Response(payload, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _text(value: object, limit: int) -> str:
+    text = printable(str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded(error: dict[str, Any]) -> dict[str, Any]:
+    found = {"detail": _text(error.get("detail", ""), MAX_TEXT)}
+    if error.get("where") is not None:
+        found["where"] = _text(error["where"], MAX_WHERE)
+    if error.get("line") is not None:
+        found["line"] = error["line"]
+    return found
+
+
+def request_id_of(request: Request) -> str | None:
+    found = request.scope.get(REQUEST_ID)
+    return found if isinstance(found, str) else None
 
 
 def status_of(exc: BatonError) -> int:
@@ -94,7 +147,7 @@ def status_of(exc: BatonError) -> int:
     return 400
 
 
-def _baton_error(request: Request, exc: Exception) -> JSONResponse:
+def _baton_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BatonError)
     status = status_of(exc)
     extra: dict[str, Any] = {}
@@ -105,72 +158,40 @@ def _baton_error(request: Request, exc: Exception) -> JSONResponse:
     existing = getattr(exc, "existing_event", None)
     if existing is not None:
         extra["event_id"] = existing
+    request_id = request_id_of(request)
     if status == 503:
-        log.error("%s %s: %s", request.method, request.url.path, exc)
+        log.error("%s %s: %s (request %s)", request.method, request.url.path, printable(str(exc)), request_id)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     detail = str(exc) if status != 503 else f"the database is unavailable: {exc}"
-    return problem(status, detail, headers, **extra)
+    return problem(status, detail, headers, request_id, **extra)
 
 
-def _token_refused(request: Request) -> JSONResponse | None:
-    """FastAPI reads and parses a body before any dependency runs, so a request with a bad body
-    and a bad token would hear about its body: its token comes first."""
-    if request.scope.get("route") is None:
-        return None
-    try:
-        check(request, state_of(request).auth)
-    except BatonError as exc:
-        return _baton_error(request, exc)
-    return None
-
-
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    refused = _token_refused(request)
-    if refused is not None:
-        return refused
     found = exc.errors()
-    if found and all(e.get("type") == "json_invalid" for e in found):
-        e = found[0]
-        return problem(400, f"the request body is not valid JSON: {e.get('ctx', {}).get('error')} "
-                            f"(at character {e['loc'][-1]})")  # fmt: skip
-    errors = [
-        {"where": ".".join(str(part) for part in e.get("loc", ())), "detail": str(e.get("msg", ""))[:500]}
-        for e in found[:50]
-    ]
-    where = "; ".join(f"{e['where']}: {e['detail']}" for e in errors[:5])
-    return problem(422, f"the request does not fit its schema: {where}", errors=errors)
+    errors = [{"where": ".".join(str(part)[:100] for part in e.get("loc", ())), "detail": str(e.get("msg", ""))}
+              for e in found[:MAX_ERRORS]]  # fmt: skip
+    where = "; ".join(f"{_text(e['where'], 100)}: {_text(e['detail'], 100)}" for e in errors[:3])
+    more = f" (and {len(found) - 3:,} more)" if len(found) > 3 else ""
+    return problem(422, f"the request does not fit its schema: {where}{more}", None, request_id_of(request),
+                   errors=errors, more_errors=max(0, len(found) - MAX_ERRORS))  # fmt: skip
 
 
-def _unreadable(cause: BaseException | None) -> str | None:
-    """What was wrong with a body FastAPI could not parse (it says only that it could not)."""
-    if isinstance(cause, UnicodeDecodeError):
-        return f"the request body is not UTF-8 JSON ({cause.reason} at byte {cause.start})"
-    if isinstance(cause, RecursionError):
-        return "the request body's JSON is nested too deeply to read"
-    if isinstance(cause, ValueError):  # e.g. an integer of over 4,300 digits
-        return f"the request body's JSON cannot be read: {str(cause)[:300]}"
-    return None
-
-
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = str(exc.detail)
-    if exc.status_code == 400:
-        refused = _token_refused(request)
-        if refused is not None:
-            return refused
-        detail = _unreadable(exc.__cause__) or detail
-    return problem(exc.status_code, detail, dict(exc.headers) if exc.headers else None)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, str(exc.detail), headers, request_id_of(request))
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("%s %s failed", request.method, request.url.path)
-    return problem(500, "an unexpected error; it has been logged")
+def _unexpected(request: Request, exc: Exception) -> Response:
+    request_id = request_id_of(request)
+    log.exception("%s %s failed (request %s)", request.method, request.url.path, request_id)
+    request.scope[LOGGED] = True
+    return problem(500, "an unexpected error; it has been logged", None, request_id)
 
 
-Pages = Callable[[Request, JSONResponse], Response]  # the web UI's page for a problem
-Handler = Callable[[Request, Exception], JSONResponse]
+Pages = Callable[[Request, Response], Response]  # the web UI's page for a problem
+Handler = Callable[[Request, Exception], Response]
 
 
 def install(app: FastAPI, pages: Pages | None = None) -> None:
@@ -182,7 +203,7 @@ def install(app: FastAPI, pages: Pages | None = None) -> None:
     ]  # fmt: skip
     for kind, handler in handlers:
         app.add_exception_handler(kind, handler if pages is None else _paged(handler, pages))
-    app.openapi = _documenting(app.openapi)  # type: ignore[method-assign]
+    app.openapi = _documenting(app, app.openapi)  # type: ignore[method-assign]
 
 
 def _paged(handler: Handler, pages: Pages) -> Callable[[Request, Exception], Response]:
@@ -209,13 +230,13 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 def _statuses(operation: dict[str, Any]) -> list[int]:
     """What any operation of this shape may answer: its token refused (401, 403), its body
-    unreadable or too large (400, 413), its parameters or body invalid (422), a path's object
-    unknown (404), the database away (503)."""
+    unreadable, too large, too slow or not JSON (400, 413, 408, 415), its parameters or body
+    invalid (422), a path's object unknown (404), the database away (503)."""
     found = [503]
     if operation.get("security"):
         found += [401, 403]
     if "requestBody" in operation:
-        found += [400, 413, 422]
+        found += [400, 408, 413, 415, 422]
     parameters = operation.get("parameters", [])
     if parameters:
         found.append(422)
@@ -224,14 +245,17 @@ def _statuses(operation: dict[str, Any]) -> list[int]:
     return found
 
 
-def document(schema: dict[str, Any]) -> dict[str, Any]:
+def document(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Add the problem responses (replacing FastAPI's own 422 shape, which this app never
-    sends), the Problem schema and the bearer scheme to an OpenAPI document, in place."""
+    sends), the body caps this server enforces, the Problem schema and the bearer scheme to an
+    OpenAPI document, in place."""
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             answers = operation.setdefault("responses", {})
             for status in _statuses(operation):
                 answers[str(status)] = _problem_response(status)
+            if "requestBody" in operation:
+                _state_cap(operation, settings)
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
@@ -243,8 +267,20 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _documenting(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+def _state_cap(operation: dict[str, Any], settings: Settings) -> None:
+    cap = BODIES[operation.get(BODY_KEY, DEFAULT_BODY)]
+    size, values = cap.max_bytes(settings), cap.max_json_values
+    body = operation["requestBody"]
+    body["x-baton-max-bytes"] = size
+    body["x-baton-max-json-values"] = values
+    body["description"] = (f"application/json only (415 otherwise), at most {size:,} bytes (413 beyond, judged "
+                           f"before the body is read when Content-Length says so) and {values:,} JSON values "
+                           "(413); a key given twice in one object is refused (400)")  # fmt: skip
+
+
+def _documenting(app: FastAPI, openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     def documented() -> dict[str, Any]:
-        return document(openapi())  # FastAPI caches the document; adding again changes nothing
+        # FastAPI caches the document; adding again changes nothing
+        return document(openapi(), app.state.baton.settings)
 
     return documented

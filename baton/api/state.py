@@ -3,12 +3,13 @@ through the request, never through a global."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 
 from baton.api.auth import Authenticator
+from baton.api.bodies import BodyBudget
 from baton.api.changes import ChangeWatch
 from baton.api.gathering import Gatherer
 from baton.backends.protocol import Store
@@ -26,6 +27,8 @@ class AppState:
     changes: ChangeWatch
     metrics: Metrics
     gatherer: Gatherer  # the workers' claims, several to a transaction when they arrive together
+    bodies: BodyBudget  # request bodies being read and parsed at once
+    allowed: dict[str, frozenset[str]] = field(default_factory=dict)  # each path's methods (405's Allow)
 
     @property
     def long_poll_s(self) -> float:

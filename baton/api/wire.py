@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Request
-from fastapi.dependencies.models import Dependant
-from fastapi.exceptions import RequestValidationError
+from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
-from starlette.exceptions import HTTPException
 
+from baton.api.worker_wire import MAX_KEY, Integer
 from baton.records import AttemptRecord, EventRecord, GraphRecord, TaskRecord, WorkerRecord
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+ObjectId = Annotated[int, Path(ge=1, le=MAX_KEY, description="an id (at most 2**62)")]
 MAX_PAGE = 500
 MAX_EPOCH_S = 1e11  # about the year 5138
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,40 +58,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def well_formed(request: Request) -> None:
-    """Refuse a query parameter the route does not declare (422: a misspelt filter such as
-    ``?stat=failed`` would otherwise list everything) and a body of another media type than
-    JSON (415)."""
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if not isinstance(dependant, Dependant):
-        return
-    unknown = sorted(set(request.query_params) - _query_names(dependant))
-    if unknown:
-        raise RequestValidationError(
-            [{"loc": ("query", name), "msg": "not a parameter of this route", "type": "extra_forbidden"}
-             for name in unknown[:50]]
-        )  # fmt: skip
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if dependant.body_params and media_type and not _is_json(media_type):
-        raise HTTPException(415, f"send the body as application/json, not {media_type[:100]}")
-
-
-def _is_json(media_type: str) -> bool:
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
-
-
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
 class SubmitIn(Strict):
     type: Name = Field(description="the event type: the graph registered for it runs")
     params: dict[str, Any] = Field(default_factory=dict, description="the event's parameters")
     idempotency_key: Name | None = Field(None, description="or the Idempotency-Key header")
-    graph_version: int | None = Field(None, ge=1, le=2**31 - 1, description="pin a version (default: the latest)")
+    graph_version: Integer | None = Field(None, ge=1, le=2**31 - 1, description="pin a version (default: the latest)")
 
 
 class GraphRef(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from baton.records import Claim, LogTail, Report, StopOrder
 from baton.states import Outcome
@@ -19,9 +19,22 @@ MAX_REPORTS = 512  # reports per request
 MAX_TAILS = 1024  # live log chunks per request (two streams per running attempt)
 MAX_KNOWN_EVENTS = 256  # events whose parameters a worker keeps
 MAX_WAIT_S = 30.0
+MAX_KEY = 2**62  # the largest id the server takes (a PostgreSQL BIGINT, with room)
+
+
+def integral(value: object) -> object:
+    """A JSON number with no fraction as the integer it is (``89670.0`` is the integer 89670 in
+    JSON Schema, and strict models take only ints); anything else as it came, for the field's
+    own check (``true`` stays a boolean, and is refused)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**63:
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(integral)]
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
-Count = Annotated[int, Field(ge=0, le=2**31 - 1)]  # a PostgreSQL INTEGER
-Key = Annotated[int, Field(ge=1, le=2**62)]
+Count = Annotated[Integer, Field(ge=0, le=2**31 - 1)]  # a PostgreSQL INTEGER
+Key = Annotated[Integer, Field(ge=1, le=MAX_KEY)]
 Pair = Annotated[list[Key], Field(min_length=2, max_length=2)]  # a list: strict models take no list for a tuple
 Time = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)]
 Answer = Literal["recorded", "duplicate", "stale"]
@@ -67,7 +80,7 @@ class ReportIn(Strict):
     finished_at: Time
     result: str | None = Field(None, description="the result as JSON text")
     error: str | None = None
-    exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    exit_code: Integer | None = Field(None, ge=-(2**31), le=2**31 - 1)
     stdout: str = ""
     stderr: str = ""
 
@@ -87,7 +100,7 @@ class ClaimIn(Strict):
     claim_id: Id = Field(description="made by the worker, new for each claim; a retry reuses it")
     free: dict[Id, Count] = Field(max_length=64)
     labels: list[Id] = Field(default_factory=list, max_length=256)
-    max_tasks: int = Field(ge=0, le=MAX_CLAIM)
+    max_tasks: Integer = Field(ge=0, le=MAX_CLAIM)
     reports: list[ReportIn] = Field(default_factory=list, max_length=MAX_REPORTS)
     event_id: Key | None = None
     known_events: list[Key] = Field(

@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse
 
 from baton.access import Action
 from baton.api.auth import needs, token_of
+from baton.api.door import GuardedRoute
 from baton.api.state import store_of
 from baton.api.wire import RerunIn
 from baton.ui.access import seen_event
 from baton.ui.event_page import views_of
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
 
 
 @router.post("/events/{event_id}/cancel", **needs(Action.STEER))

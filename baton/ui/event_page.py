@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 
 from baton.access import Action
 from baton.api.auth import needs, token_of, visible
+from baton.api.door import GuardedRoute
 from baton.api.state import store_of
 from baton.api.wire import Name
 from baton.backends.protocol import ReadStore
@@ -35,7 +36,7 @@ from baton.ui.render import Rendered, can_steer, fragment, html, qs, respond
 from baton.ui.views import Look, Views, hold_for_cost
 from baton.ui.waiting import waiting_groups
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
 ROWS = 100
 TIMELINE_BINS = 120
 LOG_CHARS = 65_536

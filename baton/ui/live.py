@@ -32,11 +32,12 @@ from fastapi.responses import StreamingResponse
 from baton.access import Action
 from baton.api.auth import needs
 from baton.api.changes import ChangeWatch
+from baton.api.door import GuardedRoute
 from baton.api.state import state_of
 from baton.ui.event_page import seen_look, shared_fragment, views_of
 from baton.ui.render import can_steer
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
 EVERY_S = 1.0  # no page hears more often than this
 LOOK_S = 2.0  # the event page also looks this often: not every store wakes on every change
 PING_S = 15.0  # a comment line this often keeps proxies from closing an idle stream

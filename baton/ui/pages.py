@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from baton.access import Action
 from baton.api.auth import needs, token_of
+from baton.api.door import GuardedRoute
 from baton.api.state import state_of, store_of
 from baton.diagnose import LIVE_S
 from baton.errors import NotFound
@@ -19,7 +20,7 @@ from baton.ui.access import checked_id, type_filter
 from baton.ui.drawing import graph_svg
 from baton.ui.render import html
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
 PAGE = 50
 WINDOWS = {"hour": 3600.0, "day": 86_400.0, "week": 7 * 86_400.0}
 Cursor = Annotated[int | None, Query(ge=1, le=2**62)]

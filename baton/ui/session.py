@@ -34,12 +34,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from baton.access import token_digest
 from baton.api.auth import PUBLIC, SESSION_COOKIE, needs
+from baton.api.door import GuardedRoute
 from baton.api.state import state_of
 from baton.errors import Unauthenticated
 from baton.ui.render import html
 from baton.ui.security import foreign_origin
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 LOGIN = "/ui/login"
 HOME = "/ui/events"
 MAX_FORM_BYTES = 4096
@@ -101,7 +102,7 @@ def login_page(request: Request, next: Next = None) -> Response:
     return login_form(request, next=safe_next(next))
 
 
-@router.post(LOGIN, **needs(PUBLIC))
+@router.post(LOGIN, **needs(PUBLIC, body="form"))
 async def login(request: Request) -> Response:
     """Check the pasted token and open a session for it (a form post: it works without script).
     A form from another origin, or without this browser's login CSRF token, is refused (403)

@@ -11,9 +11,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from baton.api.auth import PUBLIC, needs
+from baton.api.door import GuardedRoute
 from baton.errors import NotFound
 
-router = APIRouter(prefix="/ui/static", include_in_schema=False)
+router = APIRouter(prefix="/ui/static", include_in_schema=False, route_class=GuardedRoute)
 HERE = Path(__file__).parent / "static"
 TYPES = {"baton.js": "text/javascript; charset=utf-8", "baton.css": "text/css; charset=utf-8"}
 

@@ -386,7 +386,8 @@ def test_log_lookups_are_by_attempt_id_never_by_path(world: World) -> None:
 
     for path in paths:
         response = raw(world.served.url, "GET", path, headers={"Authorization": f"Bearer {world.tokens[Role.ADMIN]}"})
-        assert response.status == 404, (path, response.status, response.body[:200])
+        # 404 where no route fits, 422 where the attempt id does not fit its declared pattern
+        assert response.status in (404, 422), (path, response.status, response.body[:200])
         assert response.headers["content-type"] == PROBLEM and b"root:" not in response.body, path
 
 

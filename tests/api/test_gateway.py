@@ -82,7 +82,7 @@ def test_terms_are_the_servers_settings(backend: Store, quick: Served) -> None:
     with quick.client(mint(backend, Role.WORKER)) as http:
         terms = http.get("/worker/v1/terms").json()
     assert terms["lease_s"] == 6 and terms["heartbeat_s"] == 1 and terms["long_poll_s"] == LONG_POLL_S
-    assert terms["max_request_bytes"] == 64 * 1024 * 1024
+    assert terms["max_request_bytes"] == 16 * 1024 * 1024
 
 
 def test_each_report_is_answered_and_a_replayed_batch_is_duplicate_not_an_error(backend: Store, served: Served) -> None:
