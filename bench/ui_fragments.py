@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
 
 from serving import Served, mint
 from test_budgets import run_some, year_end
+from uilogin import form_login
 
 from baton.access import Role
 from baton.backends import open_backend
@@ -138,7 +139,7 @@ def main() -> None:
             assert server.proc is not None
             pid = server.proc.pid
             with httpx.Client(base_url=server.url, timeout=60) as http:
-                login = http.post("/ui/login", data={"token": token, "next": "/ui/events"})
+                login = form_login(http, token)
                 assert login.status_code == 303 and http.cookies, login.text
                 base = f"/ui/events/{event.id}"
                 out["/healthz"] = cost(http, pid, "/healthz", args.requests, etag=False)

@@ -90,6 +90,7 @@ from baton.backends.protocol import Store
 from baton.local import stop_processes
 from baton.spec import load_graph_text
 from baton.states import EventState
+from baton.ui.session import LOGIN_FIELD
 
 CHROMIUM_ARGS = ["--disable-dev-shm-usage", "--disable-gpu"]
 FINISHED = {EventState.SUCCEEDED, EventState.FAILED, EventState.CANCELLED}
@@ -324,7 +325,12 @@ class Mimics:
     async def park(self, count: int) -> None:
         for _ in range(count):
             http = httpx.AsyncClient(base_url=self.server, timeout=60)
-            login = await http.post("/ui/login", data={"token": self.token, "next": "/ui/events"})
+            form = await http.get("/ui/login")  # sets the login cookie; the form holds its token
+            field = re.search(rf'name="{LOGIN_FIELD}" value="([0-9a-f]+)"', form.text)
+            if field is None:
+                raise RuntimeError(f"no login form: {form.status_code} {form.text[:200]}")
+            login = await http.post("/ui/login", data={"token": self.token, "next": "/ui/events",
+                                                       LOGIN_FIELD: field[1]})  # fmt: skip
             if login.status_code != 303:
                 raise RuntimeError(f"login refused: {login.status_code} {login.text[:200]}")
             self.pages.append(Mimic(http))

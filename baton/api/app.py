@@ -81,7 +81,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         app.include_router(router)
     state.allowed = allowed_methods(route for router in routers for route in router.routes)
     app.add_middleware(Compressed)
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(HttpMetrics, metrics=measured)  # it times the front door's refusals too
-    app.add_middleware(FrontDoor)  # outermost: request ids, and the last word on any error
+    app.add_middleware(FrontDoor)  # request ids, and the last word on any error
+    app.add_middleware(SecurityHeaders)  # outermost: the UI's headers on every answer, the front door's too
     return app

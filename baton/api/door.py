@@ -177,6 +177,8 @@ class FrontDoor:
             if message["type"] == "http.response.start":
                 started = True
                 headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                if not any(name == b"x-content-type-options" for name, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
                 if unread:  # the body was never read: no later request can follow on this connection
                     headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
