@@ -79,7 +79,8 @@ def serve(
     import uvicorn
 
     from baton.api.app import create_app, release_long_polls
-    from baton.api.connections import guarded, raise_file_limit
+    from baton.api.connections import Guarded, guarded, raise_file_limit
+    from baton.api.state import state_of_app
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -107,4 +108,7 @@ def serve(
         # deadline for it and a cap on connections (baton.api.connections)
         http=guarded(settings.header_timeout_s, connections), backlog=BACKLOG,
     )  # fmt: skip
-    Server(config).run()
+    server = Server(config)
+    protocol: type[Guarded] = config.http  # type: ignore[assignment]
+    state_of_app(app).metrics.connections = lambda: (len(server.server_state.connections), dict(protocol.counts))
+    server.run()

@@ -73,6 +73,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(_admitted)],
     )
+    measured.bodies = state.bodies
     app.state.baton = state
     app.state.ui_views = Views()
     problems.install(app, pages=page_for)

@@ -23,19 +23,20 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton.access import Action
 from baton.api.auth import needs, token_of
+from baton.api.bodies import BodyBudget
 from baton.api.door import GuardedRoute
 from baton.api.state import state_of
 from baton.backends.protocol import MetricsStore
@@ -47,6 +48,7 @@ log = logging.getLogger("baton.api")
 REFRESH_ROWS = 20_000  # audit rows counted per refresh; a backlog is caught up by the next ones
 MAX_EVENT_TYPES = 100  # distinct event_type label values; later types are counted as OTHER
 OTHER = "other"
+CLOSE_REASONS = ("evicted", "refused", "timed_out")  # see baton.api.connections
 UNMATCHED = "unmatched"
 STOP_WAIT_S = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -110,6 +112,29 @@ class _StoreGauges(Collector):
         )
 
 
+class _Door(Collector):
+    """The server's connections and request bodies, read from :mod:`baton.api.connections` and
+    :class:`~baton.api.bodies.BodyBudget` at each scrape (both in memory)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        if self.metrics.bodies is not None:
+            yield GaugeMetricFamily("baton_http_body_budget_used_bytes",
+                                    "Request bodies being read, parsed and handled now (of body_budget_bytes).",
+                                    value=self.metrics.bodies.used)  # fmt: skip
+        if self.metrics.connections is None:
+            return
+        open_now, closed = self.metrics.connections()
+        yield GaugeMetricFamily("baton_http_connections", "Open HTTP connections.", value=open_now)
+        family = CounterMetricFamily("baton_http_connections_closed", "Connections the server closed or refused "
+                                     "to protect itself, by reason.", labels=["reason"])  # fmt: skip
+        for reason in CLOSE_REASONS:
+            family.add_metric([reason], float(closed.get(reason, 0)))
+        yield family
+
+
 def _labelled(name: str, doc: str, values: Mapping[str, int], keys: Iterable[str] | None = None) -> GaugeMetricFamily:
     """A gauge by ``state``: every key of ``keys`` (0 when missing), so the series stay put."""
     family = GaugeMetricFamily(name, doc, labels=["state"])
@@ -133,7 +158,10 @@ class Metrics:
         self._thread: threading.Thread | None = None
         self.registry = CollectorRegistry()
         self._define()
+        self.bodies: BodyBudget | None = None  # set by the app
+        self.connections: Callable[[], tuple[int, Mapping[str, int]]] | None = None  # set by the server
         self.registry.register(_StoreGauges(self))
+        self.registry.register(_Door(self))
         self.registry.register(_WithoutCreated(self._library))
 
     def _define(self) -> None:

@@ -222,10 +222,23 @@ def test_idle_connections_neither_exhaust_the_server_nor_stay(store: Store, tmp_
         assert closed == len(silent), f"{closed} of {len(silent)} silent connections closed"
         log = server.log.read_text()
         assert "the cap of 100 open connections was reached" in log, log[-2000:]
+        with server.client(admin) as http:
+            scraped = http.get("/metrics").text
+        closed_by = {reason: _sample(scraped, f'baton_http_connections_closed_total{{reason="{reason}"}}')
+                     for reason in ("evicted", "timed_out")}  # fmt: skip
+        assert closed_by["evicted"] >= 1900 and closed_by["timed_out"] >= 1, closed_by
+        assert _sample(scraped, "baton_http_connections") <= 100
     finally:
         for s in silent:
             s.close()
         server.stop()
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name} in /metrics")
 
 
 def _closed(sockets: list[socket.socket], deadline_s: float) -> int:
