@@ -99,8 +99,10 @@ def _path_problems(task: TaskRecord, path: list[Move]) -> list[str]:
 
 
 def _unexpanded_problems(store: ReadStore, event_id: int, state: EventState, error: str | None) -> list[str]:
+    """An event that ended before the controller expanded it: it failed to expand (and says
+    why), or was cancelled while it waited (``cancel`` of a submitted event)."""
     problems = []
-    if state is not EventState.FAILED or not error:
+    if not ((state is EventState.FAILED and error) or state is EventState.CANCELLED):
         problems.append(f"event {event_id} was never expanded but is {state} (error {error!r})")
     if store.tasks(event_id, limit=1):
         problems.append(f"event {event_id} was never expanded but has tasks")

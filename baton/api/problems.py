@@ -256,6 +256,7 @@ def document(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
                 answers[str(status)] = _problem_response(status)
             if "requestBody" in operation:
                 _state_cap(operation, settings)
+    _exact(schema)
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
@@ -265,6 +266,34 @@ def document(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
     schemas["Problem"] = problem_schema
     components["securitySchemes"] = SECURITY_SCHEMES
     return schema
+
+
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _exact(node: Any) -> None:
+    """Say exactly what the server takes, in place: a bound FastAPI wrote as a float (2**62 as
+    ``4.611686018427388e+18``, which read as a decimal is past 2**62) as the integer it is, and a
+    map whose keys pydantic bounds by a pattern (``patternProperties``, which lets other keys
+    through unchecked) as ``propertyNames`` and ``additionalProperties``."""
+    if isinstance(node, list):
+        for item in node:
+            _exact(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for key in BOUNDS:
+        value = node.get(key)
+        if isinstance(value, float) and value.is_integer():
+            node[key] = int(value)
+    patterns = node.get("patternProperties")
+    if isinstance(patterns, dict) and len(patterns) == 1:
+        (pattern, values), = patterns.items()
+        node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+        node["additionalProperties"] = values
+        del node["patternProperties"]
+    for value in node.values():
+        _exact(value)
 
 
 def _state_cap(operation: dict[str, Any], settings: Settings) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from baton.api.worker_wire import MAX_KEY, Integer
+from baton.api.worker_wire import MAX_KEY, integral
 from baton.records import AttemptRecord, EventRecord, GraphRecord, TaskRecord, WorkerRecord
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
@@ -62,7 +62,9 @@ class SubmitIn(Strict):
     type: Name = Field(description="the event type: the graph registered for it runs")
     params: dict[str, Any] = Field(default_factory=dict, description="the event's parameters")
     idempotency_key: Name | None = Field(None, description="or the Idempotency-Key header")
-    graph_version: Integer | None = Field(None, ge=1, le=2**31 - 1, description="pin a version (default: the latest)")
+    graph_version: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(integral)] | None = Field(
+        None, description="pin a version (default: the latest)"
+    )
 
 
 class GraphRef(BaseModel):

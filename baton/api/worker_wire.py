@@ -31,10 +31,12 @@ def integral(value: object) -> object:
     return value
 
 
-Integer = Annotated[int, BeforeValidator(integral)]
+# An integer field takes integral JSON numbers through ``integral``, placed after its bounds so
+# that the schema states them as minimum and maximum (pydantic writes them out as "ge"/"le"
+# otherwise).
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
-Count = Annotated[Integer, Field(ge=0, le=2**31 - 1)]  # a PostgreSQL INTEGER
-Key = Annotated[Integer, Field(ge=1, le=MAX_KEY)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(integral)]  # a PostgreSQL INTEGER
+Key = Annotated[int, Field(ge=1, le=MAX_KEY), BeforeValidator(integral)]
 Pair = Annotated[list[Key], Field(min_length=2, max_length=2)]  # a list: strict models take no list for a tuple
 Time = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)]
 Answer = Literal["recorded", "duplicate", "stale"]
@@ -80,7 +82,7 @@ class ReportIn(Strict):
     finished_at: Time
     result: str | None = Field(None, description="the result as JSON text")
     error: str | None = None
-    exit_code: Integer | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    exit_code: Annotated[int, Field(ge=-(2**31), le=2**31 - 1), BeforeValidator(integral)] | None = None
     stdout: str = ""
     stderr: str = ""
 
@@ -100,7 +102,7 @@ class ClaimIn(Strict):
     claim_id: Id = Field(description="made by the worker, new for each claim; a retry reuses it")
     free: dict[Id, Count] = Field(max_length=64)
     labels: list[Id] = Field(default_factory=list, max_length=256)
-    max_tasks: Integer = Field(ge=0, le=MAX_CLAIM)
+    max_tasks: Annotated[int, Field(ge=0, le=MAX_CLAIM), BeforeValidator(integral)]
     reports: list[ReportIn] = Field(default_factory=list, max_length=MAX_REPORTS)
     event_id: Key | None = None
     known_events: list[Key] = Field(
