@@ -11,8 +11,9 @@ in a dependency comes after the work it should have prevented. Every route of th
 3. refuses query parameters the route does not declare (422) and a body of another media type
    than JSON, or of none (415);
 4. reads the body up to the route's cap (413 beyond; :data:`BODIES`), within ``body_timeout_s``
-   (408), inside a server-wide budget of bytes being read and parsed at once
-   (``body_budget_bytes``: a request over it waits its turn without holding a thread);
+   (408), inside a server-wide budget of bytes being read, parsed and handled at once
+   (``body_budget_bytes``, held until the answer is made: a request over it waits its turn
+   without holding a thread);
 5. counts the body's JSON values before parsing it (413 past the route's count), so a body's
    parsed size is bounded by its length, then parses it in a worker thread, refusing a key
    given twice in one object (400, naming it) and anything that is not UTF-8 JSON (400).
@@ -21,9 +22,10 @@ FastAPI then finds the parsed body in place and validates it as before. The caps
 ``/openapi.json`` on each operation's ``requestBody`` (``x-baton-max-bytes``,
 ``x-baton-max-json-values``), with the numbers this server enforces.
 
-:class:`FrontDoor` is the outermost middleware: a request id on every answer (``X-Request-ID``,
-and in every problem body), ``Connection: close`` on any answer sent before the request's body
-was read whole, and a logged traceback and a 500 for any error that escapes the app.
+:class:`FrontDoor` wraps the whole app (only the UI's security headers are outside it): a
+request id on every answer (``X-Request-ID``, and in every problem body), ``Connection: close``
+on any answer sent before the request's body was read whole, and a logged traceback and a 500
+for any error that escapes the app.
 """
 
 from __future__ import annotations

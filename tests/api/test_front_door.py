@@ -13,6 +13,7 @@ import logging
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -383,3 +384,21 @@ def test_json_values_bound_every_text_whatever_its_segments(monkeypatch: pytest.
     with pytest.raises(TooManyValues):
         json_values(b"[" + b"[]," * 1000 + b"[]]", 1000)
     assert json_values(b'["' + b"," * 10_000 + b'"]', 10) <= 3  # commas in a string are no values
+
+
+def test_the_file_limit_is_raised_to_fit_the_connections() -> None:
+    """In a process started with a soft limit of 256 files: raised to fit 1,000 connections
+    (within the hard limit), and a warning when the hard limit leaves less room."""
+    script = (
+        "import resource\n"
+        "from baton.api.connections import raise_file_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1100))\n"
+        "room = raise_file_limit(1000)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], room)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    soft, room = map(int, done.stdout.split())
+    assert soft == 1100 and room == 1100 - 256  # the hard limit binds: room for 844, and said so
+    assert "leaves room for 844 connections" in done.stderr
