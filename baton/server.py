@@ -79,7 +79,7 @@ def serve(
     import uvicorn
 
     from baton.api.app import create_app, release_long_polls
-    from baton.api.connections import Guarded, guarded, raise_file_limit
+    from baton.api.connections import guarded, raise_file_limit
     from baton.api.state import state_of_app
 
     class Server(uvicorn.Server):
@@ -100,15 +100,14 @@ def serve(
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     keep_large_blocks()
     app = create_app(store, settings)
-    connections = raise_file_limit(settings.max_connections)
+    # h11 bounds a request's head (httptools, when installed, takes a 10 MB header); ours adds a
+    # deadline for it and a cap on connections (baton.api.connections)
+    protocol = guarded(settings.header_timeout_s, raise_file_limit(settings.max_connections))
     config = uvicorn.Config(
         app, host=host, port=port, ssl_certfile=cert, ssl_keyfile=key, log_level=log_level, access_log=False,
         timeout_keep_alive=int(KEEP_ALIVE_S), timeout_graceful_shutdown=5, server_header=False,
-        # h11 bounds a request's head (httptools, when installed, takes a 10 MB header); ours adds a
-        # deadline for it and a cap on connections (baton.api.connections)
-        http=guarded(settings.header_timeout_s, connections), backlog=BACKLOG,
+        http=protocol, backlog=BACKLOG,
     )  # fmt: skip
     server = Server(config)
-    protocol: type[Guarded] = config.http  # type: ignore[assignment]
     state_of_app(app).metrics.connections = lambda: (len(server.server_state.connections), dict(protocol.counts))
     server.run()
