@@ -37,7 +37,7 @@ BIG = 64 * 1024 * 1024  # the body size an attacker announces
 ANSWER_S = 0.1  # an unauthenticated body is answered within this
 RSS_RISE_MB = 20
 P99_S = 0.1
-MEMORY_FACTOR = 5  # peak resident size above idle, in body_budget_bytes (docs/deployment.md)
+MEMORY_FACTOR = 6  # peak resident size above idle, in body_budget_bytes (docs/deployment.md)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -156,7 +156,7 @@ def _report_batch(cap: int) -> bytes:
 
 def test_maximal_bodies_stay_within_the_memory_bound_and_others_are_served(store: Store, tmp_path: Path) -> None:
     """Three workers send maximal batches, three times each, at once (from curl processes);
-    meanwhile a client reads events. The server's peak resident size rises by at most 5 x
+    meanwhile a client reads events. The server's peak resident size rises by at most 6 x
     body_budget_bytes (docs/deployment.md), and the client's p99 stays under 100 ms."""
     settings = Settings.model_construct()
     worker, admin = mint(store, Role.WORKER), mint(store, Role.ADMIN)

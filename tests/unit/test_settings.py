@@ -47,6 +47,10 @@ AWAY: dict[str, Any] = {
     "metrics_refresh_s": 0.75,
     "max_request_bytes": 300_000,
     "max_worker_request_bytes": 3 * 1024 * 1024,
+    "body_budget_bytes": 5 * 1024 * 1024,
+    "body_timeout_s": 7.0,
+    "header_timeout_s": 3.0,
+    "max_connections": 333,
 }
 # What the child runs: the same call as ``baton worker`` with no flags.
 READ_BACK = "from baton.settings import load_settings; print(load_settings().model_dump_json())"
