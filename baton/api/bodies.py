@@ -100,15 +100,16 @@ class Raw:
 
 
 class BodyBudget:
-    """Request bodies being read and parsed at once, in bytes: a request waits (without a
-    thread) until its share fits, so the bodies in memory stay under ``total`` whatever the
-    number of clients. A body's share is its declared length, or its route's cap when chunked;
-    it is held from before the first byte is read until the body is parsed."""
+    """Request bodies being read, parsed and handled at once, in bytes: a request waits (without
+    a thread) until its share fits, so the bodies in memory stay under ``total`` whatever the
+    number of clients. A body's share is its declared length, or its route's cap when chunked
+    (at most ``total``); it is held from before the first byte is read until the answer is made.
+    A share is given back without awaiting anything, so a cancelled request cannot keep it."""
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.used = 0
-        self._freed = asyncio.Condition()
+        self._waiting: list[asyncio.Future[None]] = []
 
     @asynccontextmanager
     async def reading(self, request: Request, cap: int, timeout_s: float) -> AsyncIterator[Raw]:
@@ -130,17 +131,25 @@ class BodyBudget:
             yield raw
         finally:
             if taken:
-                await self._give(share)
+                self._give(share)
 
     async def _take(self, share: int) -> None:
-        async with self._freed:
-            await self._freed.wait_for(lambda: self.used == 0 or self.used + share <= self.total)
-            self.used += share
+        while not (self.used == 0 or self.used + share <= self.total):
+            turn = asyncio.get_running_loop().create_future()
+            self._waiting.append(turn)
+            try:
+                await turn
+            finally:
+                if turn in self._waiting:
+                    self._waiting.remove(turn)
+        self.used += share
 
-    async def _give(self, share: int) -> None:
-        async with self._freed:
-            self.used -= share
-            self._freed.notify_all()
+    def _give(self, share: int) -> None:
+        self.used -= share
+        waiting, self._waiting = self._waiting, []
+        for turn in waiting:  # each looks again; those that still do not fit wait again
+            if not turn.done():
+                turn.set_result(None)
 
 
 async def _read(request: Request, cap: int) -> list[bytes]:

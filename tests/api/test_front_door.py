@@ -402,3 +402,54 @@ def test_the_file_limit_is_raised_to_fit_the_connections() -> None:
     soft, room = map(int, done.stdout.split())
     assert soft == 1100 and room == 1100 - 256  # the hard limit binds: room for 844, and said so
     assert "leaves room for 844 connections" in done.stderr
+
+
+def test_the_body_budget_makes_bodies_wait_their_turn_and_is_never_lost() -> None:
+    """A share that does not fit waits until one is given back; a request cancelled while it
+    holds a share, or while it waits for one, gives back all it took."""
+    import anyio
+
+    from baton.api.bodies import BodyBudget
+
+    class Stalled:  # a request whose body never comes
+        scope = {"headers": [(b"content-length", b"600")]}
+
+        async def stream(self) -> Any:
+            await anyio.sleep_forever()
+            yield b""
+
+    async def scenario() -> None:
+        budget = BodyBudget(1000)
+        await budget._take(600)
+        order: list[str] = []
+
+        async def second() -> None:
+            await budget._take(600)
+            order.append("second")
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(second)
+            await anyio.wait_all_tasks_blocked()
+            assert order == [] and budget.used == 600  # it waits: 1,200 would not fit
+            budget._give(600)
+        assert order == ["second"] and budget.used == 600
+        budget._give(600)
+
+        async def hold() -> None:
+            async with budget.reading(Stalled(), 1000, 60.0):  # type: ignore[arg-type]
+                raise AssertionError("the body never comes")
+
+        async def cancelled(blocked: Any) -> None:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(blocked)
+                await anyio.wait_all_tasks_blocked()
+                tasks.cancel_scope.cancel()
+
+        await cancelled(hold)  # cancelled holding a share, its body half read
+        assert budget.used == 0
+        await budget._take(1000)
+        await cancelled(lambda: budget._take(10))  # cancelled waiting for a share
+        budget._give(1000)
+        assert budget.used == 0 and not budget._waiting
+
+    anyio.run(scenario)
