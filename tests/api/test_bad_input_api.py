@@ -415,7 +415,7 @@ def _send(served: Served, case: Case, tokens: dict[str, str]) -> tuple[int, dict
         headers["Content-Type"] = case.json_type
     try:
         response = raw(served.url, case.method, case.path, case.body, headers, hold_body=case.hold_body)
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError):  # the server closed before the request was all sent
         if not case.reset_ok:
             raise
         return 400, {}, b"(connection reset)"

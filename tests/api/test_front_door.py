@@ -92,7 +92,8 @@ def _announce(port: int, path: str, headers: dict[str, str], length: int, send: 
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         started = time.perf_counter()
-        s.sendall(b" " * send)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # answered and closed already
+            s.sendall(b" " * send)
         answer = b""
         while b"\r\n\r\n" not in answer:
             got = s.recv(65536)
