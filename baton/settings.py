@@ -4,7 +4,7 @@ command-line flags. Unknown keys are errors everywhere; durations carry ``_s`` i
 
 Every default is written here once; the components take what they need from a :class:`Settings`
 their entry point built (``WorkerConfig.from_settings``, ``ControllerConfig.from_settings``,
-``open_backend(url, settings)``). Local worker processes get the very same settings through their
+``open_store(url, settings)``). Local worker processes get the very same settings through their
 environment (:func:`settings_env`), never by re-reading the parent's file.
 """
 
@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from baton.errors import UsageError
-from baton.params import DEFAULT_MAX_PARAMS_BYTES
+from baton.graphs.params import DEFAULT_MAX_PARAMS_BYTES
 
 DEFAULT_DB = "sqlite:///.baton/baton.db"
 ENV_PREFIX = "BATON_"

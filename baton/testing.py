@@ -2,9 +2,9 @@
 
 :func:`check_invariants` recomputes from the task rows what the engine keeps incrementally
 (active counts, per-node remaining counts and counts by state, wait counters) and returns every disagreement. On a
-store with the move journal (:func:`baton.backends.journal.record_moves`, which the test suite
+store with the move journal (:func:`baton.store.journal.record_moves`, which the test suite
 installs on every store it makes) it also walks each task's recorded path and checks every step
-against :data:`baton.states.TASK_MOVES`, so an illegal move made by the SQL fails the suite. And
+against :data:`baton.engine.states.TASK_MOVES`, so an illegal move made by the SQL fails the suite. And
 only running attempts may have live logs.
 """
 
@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import NamedTuple
 
-from baton.backends.journal import Move, recorded_moves
-from baton.backends.protocol import ReadStore, Store
-from baton.backends.sql import SqlBackend
-from baton.backends.tx import read_rows, select_list
-from baton.planner import unsatisfied_edges
-from baton.records import TaskRecord
-from baton.states import TASK_MOVES, TERMINAL, EventState, TaskState
+from baton.engine.planner import unsatisfied_edges
+from baton.engine.states import TASK_MOVES, TERMINAL, EventState, TaskState
+from baton.store.journal import Move, recorded_moves
+from baton.store.protocol import ReadStore, Store
+from baton.store.records import TaskRecord
+from baton.store.sql import SqlStore
+from baton.store.tx import read_rows, select_list
 
 FIRST_STATES = frozenset({TaskState.PENDING, TaskState.READY})  # what a plan creates tasks in
 
@@ -53,7 +53,7 @@ class LiveLog(NamedTuple):
 
 def live_log_problems(store: Store) -> list[str]:
     """Only running attempts have live logs: the transaction that ends an attempt deletes its."""
-    if not isinstance(store, SqlBackend):
+    if not isinstance(store, SqlStore):
         return []
     sql = (f"SELECT {select_list(LiveLog, 'l.')} FROM live_logs l LEFT JOIN tasks t ON t.id = l.task_id "
            "AND t.attempt = l.attempt AND t.state = 'running' WHERE t.id IS NULL ORDER BY 1, 2, 3")  # fmt: skip

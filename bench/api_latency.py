@@ -42,7 +42,7 @@ from metrics_latency import _ms, drive, seed_arguments, seeded_store
 from serving import Served, mint
 
 from baton.access import Role
-from baton.spec import load_graph_text
+from baton.graphs.spec import load_graph_text
 
 SMALL_GRAPH = 'graph: bench_ping\nnodes:\n  ping: {run: "noop:noop", partitioned: false}\n'
 THRESHOLDS_MS = {"event": 20.0, "tasks_page": 50.0, "metrics": 50.0, "submit": 50.0, "submit_replay": 50.0}

@@ -27,9 +27,9 @@ from typing import Any
 import psutil
 import psycopg
 
-from baton.backends import open_backend
-from baton.bench_remote import WORKER_ROUTES, RemoteFleet
+from baton.bench.remote import WORKER_ROUTES, RemoteFleet
 from baton.settings import Settings
+from baton.store import open_store
 
 
 def _counts(dsn: str) -> dict[str, float]:
@@ -57,7 +57,7 @@ def measure(db: str, workers: int, seconds: float, settle_s: float, remote: bool
     procs = [subprocess.Popen([*base, "controller", "--db", db], stderr=subprocess.DEVNULL)]
     fleet = None
     if remote:
-        store = open_backend(db)
+        store = open_store(db)
         fleet = RemoteFleet(Settings(db=db), store, workers, 4, Path(tempfile.mkdtemp(prefix="baton-idle-")))
         store.close()
         fleet.start()

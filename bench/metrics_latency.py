@@ -35,14 +35,14 @@ from make_noop_graph import graph_yaml
 from serving import Served, mint
 
 from baton.access import Role
-from baton.api.metrics import REFRESH_ROWS
-from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import Report
-from baton.spec import load_graph_text
-from baton.states import Outcome
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
+from baton.graphs.params import validate_params
+from baton.graphs.spec import load_graph_text
+from baton.server.metrics import REFRESH_ROWS
+from baton.store import open_store
+from baton.store.records import Report
+from baton.store.sql import SqlStore
 
 STALE_S = 30.0
 
@@ -56,7 +56,7 @@ def _ms(samples: list[float]) -> dict[str, float]:
     }
 
 
-def seed(store: SqlBackend, partitions: int, past_events: int) -> int:
+def seed(store: SqlStore, partitions: int, past_events: int) -> int:
     graph = store.register_graph(load_graph_text(graph_yaml(partitions), source="bench"))
     if past_events:  # finished events as the store keeps them: their rows and per-node counts, no tasks
         nodes = [n.name for n in store.graph_of(graph.id).nodes]
@@ -80,7 +80,7 @@ def seed(store: SqlBackend, partitions: int, past_events: int) -> int:
     return event.id
 
 
-def drive(store: SqlBackend, tasks: int) -> int:
+def drive(store: SqlStore, tasks: int) -> int:
     """Claim and succeed ``tasks`` tasks, 64 at a time, as a database-connected worker would."""
     done, reports = 0, []
     while done < tasks:
@@ -94,7 +94,7 @@ def drive(store: SqlBackend, tasks: int) -> int:
     return done
 
 
-def time_reads(store: SqlBackend, after: int, through: int, rounds: int) -> dict[str, Any]:
+def time_reads(store: SqlStore, after: int, through: int, rounds: int) -> dict[str, Any]:
     gauges, counting = [], []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -108,7 +108,7 @@ def time_reads(store: SqlBackend, after: int, through: int, rounds: int) -> dict
             "task_ends": len(counted.queue_wait_s)}}  # fmt: skip
 
 
-def time_scrapes(store: SqlBackend, folder: Path, scrapes: int) -> dict[str, Any]:
+def time_scrapes(store: SqlStore, folder: Path, scrapes: int) -> dict[str, Any]:
     server = Served(store.url, folder).start()
     try:
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {mint(store, Role.VIEWER)}"}) as http:
@@ -139,10 +139,10 @@ def seed_arguments(parser: argparse.ArgumentParser, past_events: int) -> None:
     parser.add_argument("--drive", type=int, default=20_000, help="tasks run to their end before measuring")
 
 
-def seeded_store(args: argparse.Namespace) -> tuple[SqlBackend, int]:
+def seeded_store(args: argparse.Namespace) -> tuple[SqlStore, int]:
     """The empty store at ``args.db``, migrated and seeded: the big event's id."""
-    store = open_backend(args.db)
-    assert isinstance(store, SqlBackend)
+    store = open_store(args.db)
+    assert isinstance(store, SqlStore)
     store.migrate()
     assert not store.events(limit=1), "use an empty store: this script seeds its own"
     event_id = seed(store, args.partitions, args.past_events)

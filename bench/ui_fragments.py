@@ -11,7 +11,7 @@ Seeds one store (a fresh SQLite file, or ``--db``: an empty database) with the y
 worker would. Then two tables:
 
 - ``computed``: what each shared fragment costs to compute once, for one version of the event
-  (what the first page to ask pays; :mod:`baton.ui.views` shares it with every other page), in
+  (what the first page to ask pays; :mod:`baton.server.ui.views` shares it with every other page), in
   this process over the same store: the look, header, graph, waiting panel, timeline and the
   partition table's first page, median ms of ``--computes``;
 - ``requests``: a ``baton server`` over the store, logged in to with a viewer token. For each of
@@ -46,12 +46,12 @@ from test_budgets import run_some, year_end
 from uilogin import form_login
 
 from baton.access import Role
-from baton.backends import open_backend
-from baton.backends.protocol import Store
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.ui.event_page import SHARED, partitions_page, shared_fragment
-from baton.ui.views import Views, look_at
+from baton.controller.loop import Controller
+from baton.graphs.params import validate_params
+from baton.server.ui.event_page import SHARED, partitions_page, shared_fragment
+from baton.server.ui.views import Views, look_at
+from baton.store import open_store
+from baton.store.protocol import Store
 
 
 def cpu_s(pid: int) -> float:
@@ -77,7 +77,7 @@ def stream_look(http: httpx.Client, pid: int, url: str, count: int) -> dict[str,
     """The live stream's cost per look: one stream held open for ``count`` looks' worth of time
     while nothing changes (each look reads the event's version), less what the server spends as
     long with no stream at all (its change watch and metrics)."""
-    from baton.ui.live import LOOK_S
+    from baton.server.ui.live import LOOK_S
 
     before = cpu_s(pid)
     time.sleep(count * LOOK_S)
@@ -122,12 +122,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="baton-ui-fragments-") as name:
         folder = Path(name)
-        store = open_backend(args.db or f"sqlite:///{folder / 'baton.db'}")
+        store = open_store(args.db or f"sqlite:///{folder / 'baton.db'}")
         store.migrate()
         record = store.register_graph(year_end(args.partitions).build())
         event, _ = store.submit(record.id, validate_params(store.graph_of(record.id), {}))
         Controller(store).expand()
-        from baton.records import WorkerInfo
+        from baton.store.records import WorkerInfo
 
         store.register_worker(WorkerInfo("budget", "budget-box", "localhost", 1, {"slots": 500}))
         run_some(store, 2 * args.partitions)

@@ -85,12 +85,12 @@ from make_noop_graph import graph_yaml
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends import open_backend
-from baton.backends.protocol import Store
-from baton.local import stop_processes
-from baton.spec import load_graph_text
-from baton.states import EventState
-from baton.ui.session import LOGIN_FIELD
+from baton.engine.states import EventState
+from baton.graphs.spec import load_graph_text
+from baton.local.workers import stop_processes
+from baton.server.ui.session import LOGIN_FIELD
+from baton.store import open_store
+from baton.store.protocol import Store
 
 CHROMIUM_ARGS = ["--disable-dev-shm-usage", "--disable-gpu"]
 FINISHED = {EventState.SUCCEEDED, EventState.FAILED, EventState.CANCELLED}
@@ -459,7 +459,7 @@ async def page_part(args: argparse.Namespace, browser: Browser, folder: Path) ->
     params = {"departments": [f"d{i}" for i in range(partitions)], "sleep_s": args.sleep_s}
     windows: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        store = open_backend(url)
+        store = open_store(url)
         stack.callback(store.close)
         graph = store.register_graph(load_graph_text(graph_text, source="ui_load"), source="bench/ui_load.py")
         server = Served(url, folder)
@@ -556,7 +556,7 @@ async def bench_part(args: argparse.Namespace, browser: Browser, folder: Path) -
     url = args.db or f"sqlite:///{folder / 'bench.db'}"
     runs: list[dict[str, Any]] = []
     async with AsyncExitStack() as stack:
-        store = open_backend(url)
+        store = open_store(url)
         stack.callback(store.close)
         server = Served(url, folder)
         stack.callback(server.stop)

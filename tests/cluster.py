@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from baton.backends import open_backend
-from baton.backends.journal import record_moves
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.model import Graph
-from baton.params import validate_params
-from baton.records import TaskRecord
-from baton.states import EventState
+from baton.engine.states import EventState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
+from baton.store import open_store
+from baton.store.journal import record_moves
+from baton.store.protocol import Store
+from baton.store.records import TaskRecord
 from baton.testing import check_invariants
 
 GRAPHS = str(Path(__file__).resolve().parent / "graphs")
@@ -32,7 +32,7 @@ class Cluster:
     def __init__(self, db_url: str, tmp: Path) -> None:
         self.db_url = db_url
         self.tmp = tmp
-        self.backend: Store = open_backend(db_url)
+        self.backend: Store = open_store(db_url)
         record_moves(self.backend)
         self.controller: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []

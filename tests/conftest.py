@@ -21,9 +21,9 @@ import pytest
 from pgserver import PgServer, find_bindir
 from serving import Served
 
-from baton.backends import open_backend
-from baton.backends.journal import record_moves
-from baton.backends.protocol import Store
+from baton.store import open_store
+from baton.store.journal import record_moves
+from baton.store.protocol import Store
 from baton.testing import check_invariants
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def pg_admin(pg_server: PgServer | None) -> Iterator[str]:
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
     except psycopg.Error as exc:
         _unavailable(f"cannot connect to {dsn}: {exc}")
-    template = open_backend(_database(dsn, TEMPLATE))
+    template = open_store(_database(dsn, TEMPLATE))
     record_moves(template)  # every database cloned from it journals its task moves
     template.close()
     yield dsn
@@ -93,7 +93,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     new file loads SQLAlchemy and Alembic, about a second per process (tests/integration/
     test_schema.py migrates empty databases itself)."""
     path = tmp_path_factory.mktemp("template") / "baton.db"
-    template = open_backend(f"sqlite:///{path}")
+    template = open_store(f"sqlite:///{path}")
     record_moves(template)
     template.close()
     return path
@@ -121,7 +121,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def backend(store_url: str) -> Iterator[Store]:
-    store = open_backend(store_url)
+    store = open_store(store_url)
     record_moves(store)  # a no-op on PostgreSQL (cloned from the template, which has it)
     yield store
     problems = check_invariants(store)

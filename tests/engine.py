@@ -9,10 +9,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller, ControllerConfig
+from baton.controller.loop import Controller, ControllerConfig
+from baton.graphs.builder import GraphBuilder
 from baton.settings import default_settings
+from baton.store.protocol import Store
 from baton.worker.loop import Worker, WorkerConfig
 
 GRAPHS = str(Path(__file__).resolve().parent / "graphs")

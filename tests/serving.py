@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from baton.access import Role, new_token, token_digest
-from baton.backends.protocol import TokenStore
+from baton.store.protocol import TokenStore
 
 START_TIMEOUT_S = 30.0
 

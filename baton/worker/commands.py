@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from baton import context as C
-from baton.model import CommandAction
+from baton.graphs.model import CommandAction
+from baton.graphs.spec import PLACEHOLDER_RE
 from baton.settings import without_settings
-from baton.spec import PLACEHOLDER_RE
+from baton.worker import context as C
 from baton.worker import guard
 from baton.worker.capture import read_capped
 

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
-from baton.context import TaskContext
 from baton.worker import guard
 from baton.worker.capture import LiveFiles, read_capped, reset
+from baton.worker.context import TaskContext
 
 
 class ExecutorDied(Exception):

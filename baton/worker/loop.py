@@ -28,13 +28,13 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from baton import faults
-from baton.backends.protocol import WorkerLink
+from baton.engine.states import Outcome
 from baton.errors import BackendError, BatonError, Forbidden, TransientError, Unauthenticated
-from baton.model import Graph, PythonAction
-from baton.records import Claim, Report, WorkerInfo, unrecordable
+from baton.graphs.model import Graph, PythonAction
+from baton.graphs.spec import graph_from_dict
 from baton.settings import Settings
-from baton.spec import graph_from_dict
-from baton.states import Outcome
+from baton.store.protocol import WorkerLink
+from baton.store.records import Claim, Report, WorkerInfo, unrecordable
 from baton.worker.executor import Executor
 from baton.worker.pool import ExecutorPool
 from baton.worker.runner import (

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from baton import context as C
-from baton.model import CommandAction, Graph, Node, PythonAction
-from baton.records import Claim, Report
-from baton.states import Outcome
+from baton.engine.states import Outcome
+from baton.graphs.model import CommandAction, Graph, Node, PythonAction
+from baton.store.records import Claim, Report
+from baton.worker import context as C
 from baton.worker.capture import LiveFiles
 from baton.worker.commands import TaskFiles, placeholder_values, run_command
 from baton.worker.executor import Executor, ExecutorDied

@@ -8,7 +8,7 @@ waits for its other bytes); invalid bytes become U+FFFD, one character each, so 
 map the store's length in characters back to bytes of the file.
 
 The store answers each tail with the length its live log has now (see
-:meth:`~baton.backends.protocol.WorkerLink.append_logs`): the worker goes on from there, so a
+:meth:`~baton.store.protocol.WorkerLink.append_logs`): the worker goes on from there, so a
 chunk whose answer was lost is not sent twice, and a chunk the store did not take is sent
 again. A stream stops being followed when its attempt is no longer this worker's, or when its
 log is full (``max_log_bytes``): the report carries the whole output, capped head and tail.
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from baton.backends.protocol import WorkerLink
-from baton.records import LogTail
+from baton.store.protocol import WorkerLink
+from baton.store.records import LogTail
 from baton.worker.capture import STREAMS
 from baton.worker.runner import Running
 

@@ -29,7 +29,7 @@ from year_end_report.files import read_json, write_json, write_text_atomic
 from year_end_report.params import read_params
 from year_end_report.reports import hq_page, write_hq_csv
 
-# The same names as baton.context.ENV_*; repeated so this command runs without Baton installed.
+# The same names as baton.worker.context.ENV_*; repeated so this command runs without Baton installed.
 ENV_INPUTS_FILE = "BATON_INPUTS_FILE"
 ENV_PARAMS_FILE = "BATON_PARAMS_FILE"
 ENV_RESULT_FILE = "BATON_RESULT_FILE"

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from baton.context import TaskContext
+from baton.worker.context import TaskContext
 from year_end_report.company import FIELDS, Deal, ErpLine, LedgerLine, check_slug, display_name
 from year_end_report.company import load_rows as load_source_rows
 from year_end_report.figures import Figures, add_up, annual, check_figures, kpis

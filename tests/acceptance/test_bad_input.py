@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from conftest import GRAPHS, ROOT
 
-from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
-from baton.spec import load_graph_file, load_graph_text
+from baton.graphs.spec import load_graph_file, load_graph_text
+from baton.store import open_store
+from baton.store.sql import SqlStore
 
 pytestmark = pytest.mark.slow
 
@@ -67,15 +67,15 @@ def assert_refused(ran: Ran, *fragments: str) -> None:
     assert ran.seconds < TIME_CAP_S, f"took {ran.seconds:.1f}s"
 
 
-def snapshot(backend: SqlBackend) -> dict[str, list[tuple[object, ...]]]:
+def snapshot(backend: SqlStore) -> dict[str, list[tuple[object, ...]]]:
     with backend.transaction(write=False) as tx:
         return {t: sorted(map(tuple, tx.rows(f"SELECT * FROM {t}")), key=repr) for t in TABLES}
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[tuple[str, SqlBackend]]:
+def store(store_url: str) -> Iterator[tuple[str, SqlStore]]:
     """A store holding one registered graph and one event, to be left exactly as it is."""
-    backend = open_backend(store_url)
+    backend = open_store(store_url)
     graph = load_graph_file(Path(GRAPHS) / "cli_params.yaml")
     record = backend.register_graph(graph)
     backend.submit(record.id, {"year": 2024, "regions": ["north", "south"]}, key="kept")
@@ -215,7 +215,7 @@ def test_a_bad_graph_file_is_refused_by_validate(case: str, tmp_path: Path) -> N
     "case", ["bomb in a list default", "nan retry delay", "priority beyond 64 bits", "duplicate node names"]
 )
 def test_a_bad_graph_file_is_refused_by_register_and_the_store_is_unchanged(
-    case: str, store: tuple[str, SqlBackend], tmp_path: Path
+    case: str, store: tuple[str, SqlStore], tmp_path: Path
 ) -> None:
     content, fragments = GRAPH_CASES[case]
     path = tmp_path / "bad.yaml"
@@ -260,7 +260,7 @@ PARAM_CASES: dict[str, tuple[list[str | bytes], dict[str, str], tuple[str, ...]]
 
 @pytest.mark.parametrize("case", sorted(PARAM_CASES))
 def test_bad_parameters_are_refused_at_submit_and_the_store_is_unchanged(
-    case: str, store: tuple[str, SqlBackend]
+    case: str, store: tuple[str, SqlStore]
 ) -> None:
     pairs, env, fragments = PARAM_CASES[case]
     args: list[str | bytes] = ["submit", "typed", "--db", store[0]]

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from conftest import EXAMPLE, GRAPHS, ROOT, baton
 
-from baton.backends import open_backend
-from baton.backends.migrate import HEAD
+from baton.store import open_store
+from baton.store.migrate import HEAD
 from baton.testing import check_invariants
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -52,7 +52,7 @@ def audit_actions(db_url: str, event_id: int) -> Counter[str]:
 
 
 def attempt_count(db_url: str, event_id: int) -> int:
-    store = open_backend(db_url)
+    store = open_store(db_url)
     try:
         return len(store.attempts(sorted(t.id for t in store.tasks(event_id))))
     finally:
@@ -89,7 +89,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRun]:
     result = first.run("--json", "--workers", "2", "--slots", "2")
     assert result.returncode == 0, (result.stdout, result.stderr)
     yield ExampleRun(db_url, first.out_dir, as_json(result))
-    store = open_backend(db_url)
+    store = open_store(db_url)
     problems = check_invariants(store)
     store.close()
     assert not problems, "broken invariants:\n" + "\n".join(problems)

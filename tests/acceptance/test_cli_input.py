@@ -14,7 +14,7 @@ from subprocess import CompletedProcess
 import pytest
 from conftest import EXAMPLE, GRAPHS, baton
 
-from baton.backends import open_backend
+from baton.store import open_store
 
 EXIT_USAGE = 2
 QUICK_S = 30  # commands that never start a worker
@@ -271,7 +271,7 @@ def test_parameters_arrive_verbatim_in_argv_and_env(template: str, tmp_path: Pat
     assert argv == [payload], "the parameter must arrive as ONE argv item, unchanged"
     assert json.loads((out / "env.json").read_text()) == {"X": payload}
     event_id = json.loads(result.stdout)["event_id"]
-    backend = open_backend(store_url)
+    backend = open_store(store_url)
     results = {t.node: json.loads(t.result_json or "null") for t in backend.tasks(event_id)}
     backend.close()
     assert results == {"as_argv": [payload], "as_env": {"X": payload}}

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE, ROOT, baton
 
-from baton.backends import open_backend
-from baton.states import EventState, Outcome, TaskState
+from baton.engine.states import EventState, Outcome, TaskState
+from baton.store import open_store
 
 pytestmark = pytest.mark.slow
 DEPARTMENTS = ["sales", "marketing", "branch_chengdu"]
@@ -54,7 +54,7 @@ def test_a_missing_source_file_fails_one_department_and_rerun_finishes_after_it_
     assert {p.name for p in (out / "departments").glob("*.html")} == {"sales.html", "branch_chengdu.html"}
     assert not (out / "hq").exists()
 
-    backend = open_backend(db)
+    backend = open_store(db)
     event_id = summary["event_id"]
     succeeded_before = {t.id for t in backend.tasks(event_id) if t.state is TaskState.SUCCEEDED}
     shutil.move(tmp_path / "held_back.csv", missing)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from cluster import GRAPHS, Cluster, by_key, ledger_rows, running_cluster, shape, wait_for
 
-from baton.builder import GraphBuilder
-from baton.states import EventState, Outcome, TaskState
+from baton.engine.states import EventState, Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
 
 pytestmark = pytest.mark.slow
 

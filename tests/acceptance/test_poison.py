@@ -11,10 +11,10 @@ import pytest
 from cluster import GRAPHS, Cluster, running_cluster
 from conftest import baton
 
-from baton.builder import GraphBuilder
-from baton.model import Graph
-from baton.params import validate_params
-from baton.states import EventState
+from baton.engine.states import EventState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
 
 pytestmark = pytest.mark.slow
 

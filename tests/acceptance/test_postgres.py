@@ -18,7 +18,7 @@ from cluster import Cluster, ledger_rows, running_cluster, shape, wait_for
 from conftest import EXAMPLE, IN_CI
 from pgserver import PgServer
 
-from baton.states import EventState, Outcome
+from baton.engine.states import EventState, Outcome
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def completions_once(c: Cluster, event_id: int) -> None:
 def test_the_year_end_report_on_three_different_workers_respects_capacity_and_labels(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    from baton.spec import load_graph_file
+    from baton.graphs.spec import load_graph_file
 
     graph = load_graph_file(EXAMPLE)  # extract_erp needs label erp; hq_summary costs 2 slots
     cluster.start_controller()

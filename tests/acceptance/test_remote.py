@@ -26,13 +26,13 @@ from relay import Exchange, Relay, body_of, claim_id_of, claims_in
 from serving import Served, Tls, make_tls, mint
 
 from baton.access import Role
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.model import Graph
-from baton.params import validate_params
+from baton.engine.states import EventState, Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
+from baton.graphs.spec import load_graph_file
 from baton.settings import SERVER_VARIABLES
-from baton.spec import load_graph_file
-from baton.states import EventState, Outcome, TaskState
+from baton.store.protocol import Store
 
 pytestmark = pytest.mark.slow
 GRAPHS = str(Path(__file__).resolve().parents[1] / "graphs")

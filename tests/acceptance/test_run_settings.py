@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import GRAPHS, baton
 
-from baton.backends import open_backend
 from baton.settings import CONFIG_VARIABLE, Settings, env_name
+from baton.store import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_a_setting_only_in_the_config_file_reaches_the_local_workers(tmp_path: P
 
     assert result.returncode == 0, result.stderr
     event_id = json.loads(result.stdout)["event_id"]
-    store = open_backend(db_url)
+    store = open_store(db_url)
     try:
         (task,) = store.tasks(event_id)
         (attempt,) = store.attempts([task.id])

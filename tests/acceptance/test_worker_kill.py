@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 from cluster import GRAPHS, Cluster, running_cluster
 
-from baton.builder import GraphBuilder
-from baton.model import CommandAction, Graph
-from baton.states import EventState, Outcome
+from baton.engine.states import EventState, Outcome
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import CommandAction, Graph
 from baton.worker.commands import KILL_GRACE_S, CommandResult, TaskFiles, run_command
 
 GONE_WITHIN_S = 2.0
@@ -201,7 +201,7 @@ def test_what_a_command_leaves_behind_is_killed_when_it_exits(tmp_path: Path) ->
 FAKE_WORKER = """
 import json, os, sys, threading, time
 from pathlib import Path
-from baton.model import CommandAction
+from baton.graphs.model import CommandAction
 from baton.worker.commands import TaskFiles, run_command
 from baton.worker.executor import Executor
 kill_tasks, ready, folders = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]

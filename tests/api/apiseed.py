@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.records import Report, WorkerInfo
-from baton.states import Outcome
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
+from baton.graphs.builder import GraphBuilder
+from baton.store.protocol import Store
+from baton.store.records import Report, WorkerInfo
 
 DEMO, OTHER = "api_demo", "api_other"
 PROBLEM = "application/problem+json"

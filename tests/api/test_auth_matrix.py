@@ -30,11 +30,11 @@ from fastapi.routing import iter_route_contexts
 from serving import Served, mint
 
 from baton.access import Action, Role, new_token, token_digest
-from baton.api.app import create_app
-from baton.api.auth import ACTION_KEY, PUBLIC, Authenticator
-from baton.backends.protocol import Store
 from baton.errors import Unauthenticated
+from baton.server.app import create_app
+from baton.server.auth import ACTION_KEY, PUBLIC, Authenticator
 from baton.settings import Settings
+from baton.store.protocol import Store
 
 Route = tuple[str, str]  # (method, path template)
 

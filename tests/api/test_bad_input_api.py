@@ -33,7 +33,7 @@ from apiseed import DEMO, PROBLEM, Seeded, raw, seed
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends.protocol import Store
+from baton.store.protocol import Store
 
 API_CAP = 1024 * 1024  # the server's cap on an /api/v1 body, set small for the test
 WORKER_CAP = 1024 * 1024  # the least the settings allow for /worker/v1

@@ -19,10 +19,10 @@ from engine import Engine, graph
 from serving import Served, free_port, make_tls, mint
 
 from baton.access import Role
-from baton.backends.protocol import Store
-from baton.client import Client
+from baton.client.api import Client
+from baton.engine.states import TaskState
 from baton.errors import UsageError
-from baton.states import TaskState
+from baton.store.protocol import Store
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
 TIMEOUT_S = 90

@@ -15,10 +15,10 @@ from serving import Served, free_port, mint
 
 import baton
 from baton.access import Role
-from baton.backends.protocol import Store
-from baton.client import Client, EventStatus, Task, Worker
+from baton.client.api import Client, EventStatus, Task, Worker
+from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import Conflict, Forbidden, NotFound, ParamsInvalid, TransientError, Unauthenticated, UsageError
-from baton.states import EventState, Outcome, TaskState
+from baton.store.protocol import Store
 
 DEPTS = ["d1", "d2", "d3", "d4", "d5", "d6", "d7"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
+from baton.graphs.builder import GraphBuilder
+from baton.store.protocol import Store
 
 
 def _graph(backend: Store) -> None:

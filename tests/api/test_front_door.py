@@ -26,12 +26,12 @@ from apiseed import PROBLEM, raw
 from serving import Served, mint
 
 from baton.access import Role
-from baton.api.app import create_app
-from baton.api.bodies import SEGMENT_BYTES, TooManyValues, json_values
-from baton.api.problems import MAX_PROBLEM_BYTES
-from baton.backends import open_backend
-from baton.backends.protocol import Store
+from baton.server.app import create_app
+from baton.server.bodies import SEGMENT_BYTES, TooManyValues, json_values
+from baton.server.problems import MAX_PROBLEM_BYTES
 from baton.settings import Settings
+from baton.store import open_store
+from baton.store.protocol import Store
 
 BIG = 64 * 1024 * 1024  # the body size an attacker announces
 ANSWER_S = 0.1  # an unauthenticated body is answered within this
@@ -65,7 +65,7 @@ def store(tmp_path: Path, sqlite_template: Path) -> Iterator[Store]:
     import shutil
 
     shutil.copyfile(sqlite_template, tmp_path / "baton.db")
-    opened = open_backend(f"sqlite:///{tmp_path / 'baton.db'}")
+    opened = open_store(f"sqlite:///{tmp_path / 'baton.db'}")
     yield opened
     opened.close()
 
@@ -365,7 +365,7 @@ def test_every_method_of_a_path_is_allowed_and_bounds_are_declared(store: Store,
 def test_json_values_bound_every_text_whatever_its_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     """The count is an upper bound of the values json.loads builds, also when escapes and
     strings straddle the segments it is counted in."""
-    import baton.api.bodies as bodies
+    import baton.server.bodies as bodies
 
     texts = [{"a": [1, 2, {"b": "c,[{"}], "d\\\"e": "\\\\", "f": ["\\\"", "x" * 50]}, [[], [[]], {}],
              "plain", ['\\', '"', "\\\\\""] * 20]  # fmt: skip
@@ -392,7 +392,7 @@ def test_the_file_limit_is_raised_to_fit_the_connections() -> None:
     (within the hard limit), and a warning when the hard limit leaves less room."""
     script = (
         "import resource\n"
-        "from baton.api.connections import raise_file_limit\n"
+        "from baton.server.connections import raise_file_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1100))\n"
         "room = raise_file_limit(1000)\n"
@@ -410,7 +410,7 @@ def test_the_body_budget_makes_bodies_wait_their_turn_and_is_never_lost() -> Non
     holds a share, or while it waits for one, gives back all it took."""
     import anyio
 
-    from baton.api.bodies import BodyBudget
+    from baton.server.bodies import BodyBudget
 
     class Stalled:  # a request whose body never comes
         scope = {"headers": [(b"content-length", b"600")]}

@@ -47,9 +47,9 @@ from schemathesis.python import asgi
 from serving import mint
 
 from baton.access import Role
-from baton.api.app import create_app
-from baton.backends.protocol import Store
+from baton.server.app import create_app
 from baton.settings import Settings
+from baton.store.protocol import Store
 
 CI_EXAMPLES = 12
 EXAMPLES = int(os.environ.get("BATON_FUZZ_EXAMPLES", CI_EXAMPLES))

@@ -2,7 +2,7 @@
 remote task server relies on when the network loses answers, repeats requests or the server
 restarts; and the HTTP link's batching under the server's body cap.
 
-The tests play the worker themselves with plain HTTP (or :class:`~baton.remote.link.HttpLink`)
+The tests play the worker themselves with plain HTTP (or :class:`~baton.client.worker_link.HttpLink`)
 and drive the store's expansion in-process, so each answer can be checked exactly.
 """
 
@@ -21,14 +21,14 @@ from relay import Relay, body_of
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import Report, WorkerInfo
-from baton.remote.http import Session
-from baton.remote.link import HttpLink
-from baton.states import EventState, Outcome, TaskState
+from baton.client.session import Session
+from baton.client.worker_link import HttpLink
+from baton.controller.loop import Controller
+from baton.engine.states import EventState, Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.store.protocol import Store
+from baton.store.records import Report, WorkerInfo
 
 LONG_POLL_S = 3.0
 

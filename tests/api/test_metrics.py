@@ -18,16 +18,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving import Served, free_port, mint
 
 from baton.access import Role
-from baton.api.app import create_app
-from baton.api.metrics import Metrics, _EventTypes
-from baton.backends import open_backend
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import Report
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.server.app import create_app
+from baton.server.metrics import Metrics, _EventTypes
 from baton.settings import Settings
-from baton.states import Outcome
+from baton.store import open_store
+from baton.store.protocol import Store
+from baton.store.records import Report
 
 TYPE = "metered"
 DEADLINE_S = 30.0
@@ -330,7 +330,7 @@ def test_event_types_past_the_cap_are_counted_as_other(backend: Store) -> None:
 
 
 def test_a_failed_read_keeps_the_last_values_and_is_counted(store_url: str) -> None:
-    store = open_backend(store_url, Settings(reconnect_s=0.0))
+    store = open_store(store_url, Settings(reconnect_s=0.0))
     metrics = Metrics(store, refresh_s=300.0, stale_after_s=30.0)
     assert metrics.try_refresh()
     before = metrics.render().decode()

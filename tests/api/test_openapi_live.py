@@ -61,7 +61,7 @@ from apiseed import Seeded, seed
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends.protocol import Store
+from baton.store.protocol import Store
 
 CI_EXAMPLES = 20
 EXAMPLES = int(os.environ.get("BATON_LIVE_FUZZ_EXAMPLES", CI_EXAMPLES))

@@ -11,13 +11,13 @@ from relay import Relay, body_of
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import LogTail, WorkerInfo
-from baton.remote.http import Session
-from baton.remote.link import HttpLink
+from baton.client.session import Session
+from baton.client.worker_link import HttpLink
+from baton.controller.loop import Controller
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.store.protocol import Store
+from baton.store.records import LogTail, WorkerInfo
 
 
 def test_live_logs_travel_in_requests_under_the_cap_and_are_fenced_like_reports(backend: Store, tmp_path: Path) -> None:

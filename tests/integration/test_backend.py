@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
-from baton.builder import GraphBuilder
-from baton.controller import Controller
+from baton.controller.loop import Controller
+from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import Conflict, NotFound
-from baton.model import Graph
-from baton.params import validate_params
-from baton.records import Claim, Report, ReportAnswers
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
 from baton.settings import Settings
-from baton.states import EventState, Outcome, TaskState
+from baton.store import open_store
+from baton.store.records import Claim, Report, ReportAnswers
+from baton.store.sql import SqlStore
 
 Decide = Callable[[Claim], Outcome]
 
@@ -43,7 +43,7 @@ def year_end_shape(parts: list[str], retries: int = 0, **extract: object) -> Gra
     return g.build()
 
 
-def start(backend: SqlBackend, graph: Graph, params: dict[str, object] | None = None, key: str | None = None) -> int:
+def start(backend: SqlStore, graph: Graph, params: dict[str, object] | None = None, key: str | None = None) -> int:
     record = backend.register_graph(graph)
     event, _ = backend.submit(record.id, validate_params(graph, params or {}), key=key)
     Controller(backend).expand()
@@ -58,7 +58,7 @@ def report(
 
 
 def drive(
-    backend: SqlBackend,
+    backend: SqlStore,
     decide: Decide = lambda c: Outcome.SUCCEEDED,
     worker: str = "w1",
     slots: int = 4,
@@ -78,14 +78,14 @@ def drive(
             return seen
 
 
-def states(backend: SqlBackend, event_id: int) -> dict[tuple[str, str], TaskState]:
+def states(backend: SqlStore, event_id: int) -> dict[tuple[str, str], TaskState]:
     return {(t.node, t.partition): t.state for t in backend.tasks(event_id)}
 
 
 # --- submit and expansion -------------------------------------------------------------------
 
 
-def test_idempotent_submit_returns_same_event_and_refuses_other_params(backend: SqlBackend) -> None:
+def test_idempotent_submit_returns_same_event_and_refuses_other_params(backend: SqlStore) -> None:
     graph = year_end_shape(["a", "b"])
     record = backend.register_graph(graph)
     first, created = backend.submit(record.id, validate_params(graph, {}), key="year-end-2025")
@@ -97,7 +97,7 @@ def test_idempotent_submit_returns_same_event_and_refuses_other_params(backend: 
 
 
 def test_submit_answers_the_event_as_submitted_though_a_controller_expands_it_at_once(
-    backend: SqlBackend, monkeypatch: pytest.MonkeyPatch
+    backend: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A controller may expand the event between submit's commit and its answer (the API's
     ``POST /events`` answered ``running`` so under load): the answer is read in the transaction."""
@@ -121,7 +121,7 @@ def test_submit_answers_the_event_as_submitted_though_a_controller_expands_it_at
     assert backend.event(event.id).state is EventState.RUNNING
 
 
-def test_registering_the_same_graph_keeps_its_version_and_a_change_makes_a_new_one(backend: SqlBackend) -> None:
+def test_registering_the_same_graph_keeps_its_version_and_a_change_makes_a_new_one(backend: SqlStore) -> None:
     first = backend.register_graph(year_end_shape(["a"]))
     same = backend.register_graph(year_end_shape(["a"]))
     changed = backend.register_graph(year_end_shape(["a"], retries=3))
@@ -132,7 +132,7 @@ def test_registering_the_same_graph_keeps_its_version_and_a_change_makes_a_new_o
         backend.latest_graph("nope")
 
 
-def test_expansion_creates_every_task_once_even_if_repeated(backend: SqlBackend) -> None:
+def test_expansion_creates_every_task_once_even_if_repeated(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b", "c"]))
     assert backend.event(event_id).tasks_total == 20
     assert Controller(backend).expand() == 0  # already expanded: nothing happens twice
@@ -144,7 +144,7 @@ def test_expansion_creates_every_task_once_even_if_repeated(backend: SqlBackend)
 # --- readiness and pipelining ---------------------------------------------------------------
 
 
-def test_partition_a_advances_while_partition_b_is_still_extracting(backend: SqlBackend) -> None:
+def test_partition_a_advances_while_partition_b_is_still_extracting(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b"]))
     claims = backend.claim("w", {"slots": 6}, frozenset(), 6, 30.0).claims
     a_done = [report(c) for c in claims if c.partition == "a"]
@@ -154,7 +154,7 @@ def test_partition_a_advances_while_partition_b_is_still_extracting(backend: Sql
     assert json.loads(after[0].inputs_json).keys() == {"extract_finance", "extract_erp", "extract_crm"}
 
 
-def test_fan_in_waits_for_every_partition_and_receives_all_results(backend: SqlBackend) -> None:
+def test_fan_in_waits_for_every_partition_and_receives_all_results(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b", "c"]))
     claims = drive(backend, result=lambda c: {"p": c.partition, "n": c.node})
     hq = next(c for c in claims if c.node == "hq_summary")
@@ -167,7 +167,7 @@ def test_fan_in_waits_for_every_partition_and_receives_all_results(backend: SqlB
     assert backend.event(event_id).state is EventState.SUCCEEDED
 
 
-def test_department_reports_run_beside_the_hq_summary(backend: SqlBackend) -> None:
+def test_department_reports_run_beside_the_hq_summary(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b"]))
     pending: list[Report] = []
     for _ in range(10):
@@ -184,7 +184,7 @@ def test_department_reports_run_beside_the_hq_summary(backend: SqlBackend) -> No
     assert backend.event(event_id).state is EventState.SUCCEEDED
 
 
-def test_barrier_node_waits_for_every_partition_upstream(backend: SqlBackend) -> None:
+def test_barrier_node_waits_for_every_partition_upstream(backend: SqlStore) -> None:
     g = GraphBuilder("barrier").param("p", "list", default=["a", "b"]).partitions(param="p")
     g.python("one", "m:f").python("two", "m:f", after=["one"], barrier=True)
     event_id = start(backend, g.build())
@@ -196,7 +196,7 @@ def test_barrier_node_waits_for_every_partition_upstream(backend: SqlBackend) ->
 # --- fencing, leases, retries ---------------------------------------------------------------
 
 
-def test_a_report_from_an_old_attempt_is_rejected_and_changes_nothing(backend: SqlBackend) -> None:
+def test_a_report_from_an_old_attempt_is_rejected_and_changes_nothing(backend: SqlStore) -> None:
     g = GraphBuilder("fence", defaults={"retries": 2, "retry_delay_s": 0.0}).python("only", "m:f")
     event_id = start(backend, g.build())
     (first,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 0.01).claims
@@ -215,7 +215,7 @@ def test_a_report_from_an_old_attempt_is_rejected_and_changes_nothing(backend: S
     assert sum(a.action == "report.rejected" for a in backend.audit(task_id=first.task_id)) == 2
 
 
-def test_a_lost_lease_counts_as_an_attempt_and_ends_failed_when_retries_run_out(backend: SqlBackend) -> None:
+def test_a_lost_lease_counts_as_an_attempt_and_ends_failed_when_retries_run_out(backend: SqlStore) -> None:
     g = GraphBuilder("lost", defaults={"retries": 1, "retry_delay_s": 0.0}).python("only", "m:f")
     event_id = start(backend, g.build())
     for _ in range(2):
@@ -228,7 +228,7 @@ def test_a_lost_lease_counts_as_an_attempt_and_ends_failed_when_retries_run_out(
     assert backend.event(event_id).state is EventState.FAILED
 
 
-def test_heartbeat_extends_the_lease_and_tells_a_worker_to_stop_lost_attempts(backend: SqlBackend) -> None:
+def test_heartbeat_extends_the_lease_and_tells_a_worker_to_stop_lost_attempts(backend: SqlStore) -> None:
     start(backend, GraphBuilder("hb").python("only", "m:f").build())
     (claim,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 0.05).claims
     assert backend.heartbeat("w1", [(claim.task_id, claim.attempt)], 30.0) == []
@@ -239,7 +239,7 @@ def test_heartbeat_extends_the_lease_and_tells_a_worker_to_stop_lost_attempts(ba
     backend.report("w1", [report(claim)])
 
 
-def test_retries_wait_their_backoff_before_they_can_be_claimed(backend: SqlBackend) -> None:
+def test_retries_wait_their_backoff_before_they_can_be_claimed(backend: SqlStore) -> None:
     g = GraphBuilder("retry", defaults={"retries": 2, "retry_delay_s": 0.3, "retry_jitter": 0.0}).python("x", "m:f")
     event_id = start(backend, g.build())
     (claim,) = backend.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims
@@ -254,7 +254,7 @@ def test_retries_wait_their_backoff_before_they_can_be_claimed(backend: SqlBacke
     assert backend.event(event_id).state is EventState.SUCCEEDED
 
 
-def test_a_failed_partition_blocks_its_chain_and_the_fan_in_but_not_other_partitions(backend: SqlBackend) -> None:
+def test_a_failed_partition_blocks_its_chain_and_the_fan_in_but_not_other_partitions(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b", "c"]))
     drive(
         backend, decide=lambda c: Outcome.FAILED if (c.node, c.partition) == ("extract_crm", "b") else Outcome.SUCCEEDED
@@ -271,7 +271,7 @@ def test_a_failed_partition_blocks_its_chain_and_the_fan_in_but_not_other_partit
 # --- rerun and cancel -----------------------------------------------------------------------
 
 
-def test_rerun_runs_only_what_failed_and_what_it_blocked(backend: SqlBackend) -> None:
+def test_rerun_runs_only_what_failed_and_what_it_blocked(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b"]))
     drive(backend, decide=lambda c: Outcome.FAILED if (c.node, c.partition) == ("process", "b") else Outcome.SUCCEEDED)
     before = {t.id: t.attempt for t in backend.tasks(event_id) if t.state is TaskState.SUCCEEDED}
@@ -291,7 +291,7 @@ def test_rerun_runs_only_what_failed_and_what_it_blocked(backend: SqlBackend) ->
         backend.rerun(event_id)
 
 
-def test_rerun_of_one_partition_leaves_fan_in_blocked_while_another_partition_is_failed(backend: SqlBackend) -> None:
+def test_rerun_of_one_partition_leaves_fan_in_blocked_while_another_partition_is_failed(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b", "c"]))
     drive(
         backend,
@@ -309,7 +309,7 @@ def test_rerun_of_one_partition_leaves_fan_in_blocked_while_another_partition_is
     assert backend.event(event_id).state is EventState.SUCCEEDED
 
 
-def test_cancel_drops_queued_tasks_and_stops_running_ones(backend: SqlBackend) -> None:
+def test_cancel_drops_queued_tasks_and_stops_running_ones(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b"]))
     running = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0).claims
     event = backend.cancel(event_id)
@@ -328,7 +328,7 @@ def test_cancel_drops_queued_tasks_and_stops_running_ones(backend: SqlBackend) -
 # --- capacity, labels, priorities -----------------------------------------------------------
 
 
-def test_claims_fit_free_capacity_labels_and_named_resources(backend: SqlBackend) -> None:
+def test_claims_fit_free_capacity_labels_and_named_resources(backend: SqlStore) -> None:
     g = GraphBuilder("fit").param("p", "list", default=["1", "2", "3"]).partitions(param="p")
     g.python("gpu", "m:f", labels=["gpu"], cost={"slots": 1})
     g.python("big", "m:f", cost={"slots": 2, "mem_mb": 3000})
@@ -352,10 +352,10 @@ def test_claims_fit_free_capacity_labels_and_named_resources(backend: SqlBackend
 
 
 def test_an_oversized_or_invalid_result_fails_the_task_without_retry(store_url: str) -> None:
-    from baton.backends import open_backend
+    from baton.store import open_store
     from baton.testing import check_invariants
 
-    small = open_backend(store_url, Settings(max_result_bytes=100))
+    small = open_store(store_url, Settings(max_result_bytes=100))
     g = GraphBuilder("cap", defaults={"retries": 3}).python("x", "m:f")
     event_id = start(small, g.build())
     (claim,) = small.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims
@@ -367,7 +367,7 @@ def test_an_oversized_or_invalid_result_fails_the_task_without_retry(store_url: 
     small.close()
 
 
-def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backend: SqlBackend) -> None:
+def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backend: SqlStore) -> None:
     g = GraphBuilder("orphan").python("only", "m:f")  # no retries: a lost reply must not cost an attempt
     event_id = start(backend, g.build())
     (lost,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 30.0).claims  # the worker never saw this
@@ -383,15 +383,15 @@ def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backe
     assert backend.event(event_id).state is EventState.SUCCEEDED
 
 
-def test_concurrent_submits_with_one_key_make_one_event(backend: SqlBackend, store_url: str) -> None:
+def test_concurrent_submits_with_one_key_make_one_event(backend: SqlStore, store_url: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from baton.backends import open_backend
+    from baton.store import open_store
 
     graph = year_end_shape(["a"])
     record = backend.register_graph(graph)
     params = validate_params(graph, {})
-    stores = [open_backend(store_url) for _ in range(6)]  # separate connections, like separate processes
+    stores = [open_store(store_url) for _ in range(6)]  # separate connections, like separate processes
     try:
         with ThreadPoolExecutor(6) as pool:
             results = list(pool.map(lambda s: s.submit(record.id, params, key="once")[0].id, stores * 3))
@@ -403,7 +403,7 @@ def test_concurrent_submits_with_one_key_make_one_event(backend: SqlBackend, sto
     assert len(set(registered)) == 1
 
 
-def test_deeper_stages_are_claimed_first_so_started_partitions_finish_first(backend: SqlBackend) -> None:
+def test_deeper_stages_are_claimed_first_so_started_partitions_finish_first(backend: SqlStore) -> None:
     start(backend, year_end_shape(["a", "b", "c"]))
     extracts = ("extract_finance", "extract_erp", "extract_crm")
     first = backend.claim("w", {"slots": 3}, frozenset(), 3, 30.0).claims
@@ -414,10 +414,10 @@ def test_deeper_stages_are_claimed_first_so_started_partitions_finish_first(back
     assert {c.node for c in second[1:]} <= set(extracts)
 
 
-def test_a_commit_elsewhere_makes_the_change_descriptor_readable(backend: SqlBackend) -> None:
+def test_a_commit_elsewhere_makes_the_change_descriptor_readable(backend: SqlStore) -> None:
     """Idle workers sleep on change_fd beside their executors' pipes; another process's commit
     (here: another connection) must wake it, and wait_for_change(0) must then say so."""
-    other = open_backend(backend.url)
+    other = open_store(backend.url)
     try:
         fd = backend.change_fd()
         assert fd is not None  # Linux: inotify on SQLite's log; PostgreSQL: the LISTEN thread
@@ -437,7 +437,7 @@ def test_a_commit_elsewhere_makes_the_change_descriptor_readable(backend: SqlBac
         other.close()
 
 
-def test_a_claim_retried_with_its_id_gets_the_same_attempts_and_takes_nothing_more(backend: SqlBackend) -> None:
+def test_a_claim_retried_with_its_id_gets_the_same_attempts_and_takes_nothing_more(backend: SqlStore) -> None:
     g = GraphBuilder("again").param("p", "list", default=["a", "b", "c"]).partitions(param="p")
     g.python("only", "m:f", partitioned=True)
     start(backend, g.build())

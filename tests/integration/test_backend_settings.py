@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baton.backends import open_backend
-from baton.backends.sql import SqlBackend
-from baton.backends.sqlite import SqliteBackend
 from baton.settings import Settings, default_settings
+from baton.store import open_store
+from baton.store.sql import SqlStore
+from baton.store.sqlite import SqliteStore
 
 SYNCHRONOUS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}  # what PRAGMA synchronous answers
 
 
-def pragmas(backend: SqliteBackend) -> tuple[int, ...]:
+def pragmas(backend: SqliteStore) -> tuple[int, ...]:
     with backend.transaction(write=False) as tx:
         return tuple(tx.one(f"PRAGMA {name}")[0] for name in ("synchronous", "busy_timeout", "wal_autocheckpoint"))
 
 
 def test_sqlite_connections_take_their_pragmas_from_the_settings(tmp_path: Path) -> None:
     settings = Settings(sqlite_synchronous="FULL", sqlite_busy_timeout_s=1.25, sqlite_checkpoint_bytes=64 * 4096)
-    backend = SqliteBackend(tmp_path / "set.db", settings)
-    plain = SqliteBackend(tmp_path / "plain.db")
+    backend = SqliteStore(tmp_path / "set.db", settings)
+    plain = SqliteStore(tmp_path / "plain.db")
     try:
         assert pragmas(backend) == (SYNCHRONOUS["FULL"], 1250, 64)
         defaults = default_settings()
@@ -36,9 +36,9 @@ def test_sqlite_connections_take_their_pragmas_from_the_settings(tmp_path: Path)
 
 def test_the_caps_and_the_reconnect_time_come_from_the_settings(store_url: str) -> None:
     settings = Settings(max_result_bytes=2000, max_params_bytes=3000, max_log_bytes=4000, reconnect_s=7.0)
-    backend = open_backend(store_url, settings)
+    backend = open_store(store_url, settings)
     try:
-        assert isinstance(backend, SqlBackend)
+        assert isinstance(backend, SqlStore)
         assert (backend.max_result_bytes, backend.max_params_bytes, backend.max_log_bytes) == (2000, 3000, 4000)
         # SQLite is a local file: there is no connection to lose, so nothing is retried
         assert backend.reconnect_s == (7.0 if store_url.startswith("postgresql") else 0.0)

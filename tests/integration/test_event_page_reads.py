@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
+from baton.controller.loop import Controller
+from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import NotFound, UsageError
-from baton.params import validate_params
-from baton.records import Claim, Report, TaskRecord, Timeline, WorkerInfo
-from baton.states import EventState, Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.store.protocol import Store
+from baton.store.records import Claim, Report, TaskRecord, Timeline, WorkerInfo
 
 PARTS = ["p0", "p1", "p2", "p3"]
 Ends = Mapping[tuple[str, str], float]  # (node, partition) -> the finished_at its report gives

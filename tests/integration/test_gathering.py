@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from baton.api.gathering import Gatherer
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import ClaimRequest, ClaimResult, Report
-from baton.states import Outcome, TaskState
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.server.gathering import Gatherer
+from baton.store.protocol import Store
+from baton.store.records import ClaimRequest, ClaimResult, Report
 
 
 def _event(backend: Store, partitions: int) -> int:

@@ -10,15 +10,15 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from baton.backends import open_backend
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
 from baton.errors import NotFound, TransientError, UsageError
-from baton.params import validate_params
-from baton.records import Claim, LogTail, Report
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
 from baton.settings import Settings
-from baton.states import Outcome
+from baton.store import open_store
+from baton.store.protocol import Store
+from baton.store.records import Claim, LogTail, Report
 from baton.testing import check_invariants
 from baton.worker.capture import LiveFiles
 from baton.worker.runner import Running
@@ -89,7 +89,7 @@ def test_a_tail_from_another_worker_or_a_stale_attempt_is_dropped(backend: Store
 
 def test_a_live_log_stops_growing_at_the_cap(backend: Store) -> None:
     claim = claim_one(backend)
-    capped = open_backend(backend.url, Settings(max_log_bytes=10))
+    capped = open_store(backend.url, Settings(max_log_bytes=10))
     try:
         assert capped.append_logs("w1", [tail(claim, 0, "abcdef")]) == [6]
         assert capped.append_logs("w1", [tail(claim, 6, "gh€!")]) == [8]  # "€" takes 3 bytes: whole or not at all

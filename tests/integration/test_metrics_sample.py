@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import time
 
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import Activity, Claim, MetricsSample, Report, WorkerInfo
-from baton.states import Outcome
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.store.protocol import Store
+from baton.store.records import Activity, Claim, MetricsSample, Report, WorkerInfo
 
 LIMIT = 10_000
 STALE_S = 30.0

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from baton.backends.journal import recorded_moves
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
+from baton.controller.loop import Controller
+from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import NotFound, UsageError
-from baton.params import validate_params
-from baton.records import Report, WorkerInfo
-from baton.states import EventState, Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.store.journal import recorded_moves
+from baton.store.protocol import Store
+from baton.store.records import Report, WorkerInfo
 from baton.testing import check_invariants
 
 PARTS = [f"p{i:02d}" for i in range(25)]

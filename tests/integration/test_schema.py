@@ -25,11 +25,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.pool import NullPool
 
-from baton.backends import journal, migrate, open_backend, tables
-from baton.backends.protocol import Store
+from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import SchemaError
-from baton.records import Report
-from baton.states import EventState, Outcome, TaskState
+from baton.store import journal, migrate, open_store, tables
+from baton.store.protocol import Store
+from baton.store.records import Report
 
 RELEASE_0_1_0 = Path(__file__).resolve().parents[1] / "data" / "release_0_1_0"
 NOT_OURS = {journal.TABLE, migrate.VERSION_TABLE}
@@ -159,7 +159,7 @@ def test_head_is_the_newest_revision_and_the_revisions_are_one_line() -> None:
 
 
 def test_a_fresh_database_migrates_to_the_declared_schema(empty_url: str, declared_url: str) -> None:
-    done = open_backend(empty_url, migrate=False).migrate()
+    done = open_store(empty_url, migrate=False).migrate()
     assert done.before == migrate.Revision(None) and done.after == migrate.HEAD
     assert schema_diff(empty_url) == []
     assert index_definitions(empty_url) == index_definitions(declared_url)
@@ -171,7 +171,7 @@ def test_a_database_of_release_0_1_0_upgrades_in_place_and_keeps_every_row(empty
     before = table_rows(empty_url)
     assert len(before["events"]) == 3 and len(before["tasks"]) > 20 and before["audit"]
     columns = table_columns(empty_url)
-    store = open_backend(empty_url, migrate=False)
+    store = open_store(empty_url, migrate=False)
     assert store.schema_revision() == migrate.Revision(None, migrate.LEGACY_HEAD)
     done = store.migrate()
     assert done.before.legacy_version == migrate.LEGACY_HEAD and done.after == migrate.HEAD
@@ -202,14 +202,14 @@ def _carry_on(store: Store) -> None:
 
 
 def test_migrating_twice_changes_nothing_and_a_newer_schema_is_refused(empty_url: str) -> None:
-    store = open_backend(empty_url)
+    store = open_store(empty_url)
     assert store.migrate().before == migrate.Revision(migrate.HEAD)
     future = f"{int(migrate.HEAD) + 1:04d}"
     engine = _engine(empty_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": future})
     engine.dispose()
-    for attempt in (store.migrate, lambda: open_backend(empty_url)):
+    for attempt in (store.migrate, lambda: open_store(empty_url)):
         with pytest.raises(SchemaError, match=f"revision {future}.*newer Baton"):
             attempt()
     assert store.schema_revision() == migrate.Revision(future)
@@ -223,7 +223,7 @@ def test_a_release_0_1_0_database_from_a_newer_numbered_release_is_refused(empty
         conn.execute(sa.text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (5, 'future', 0)"))
     engine.dispose()
     with pytest.raises(SchemaError, match="version 5"):
-        open_backend(empty_url)
+        open_store(empty_url)
     assert table_rows(empty_url)["events"], "a refused database is left as it was"
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.display import summary
-from baton.params import validate_params
-from baton.records import WorkerInfo
+from baton.cli.display import summary
+from baton.controller.loop import Controller
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.store.protocol import Store
+from baton.store.records import WorkerInfo
 
 
 def test_status_names_ready_tasks_no_live_worker_can_take(backend: Store) -> None:

@@ -18,21 +18,21 @@ from typing import Any
 
 import pytest
 
-from baton.backends.sql import SqlBackend
-from baton.builder import GraphBuilder
-from baton.controller import Controller
+from baton.controller.loop import Controller
+from baton.engine.states import EventState, TaskState
 from baton.errors import BackendError, ParamsInvalid
-from baton.model import Graph
-from baton.params import validate_params
-from baton.records import ClaimResult, Report
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
 from baton.settings import default_settings
-from baton.states import EventState, TaskState
+from baton.store.records import ClaimResult, Report
+from baton.store.sql import SqlStore
 from baton.worker.loop import Worker, WorkerConfig
 
 GRAPHS = str(Path(__file__).resolve().parent.parent / "graphs")
 
 
-def tables_snapshot(backend: SqlBackend) -> dict[str, int]:
+def tables_snapshot(backend: SqlStore) -> dict[str, int]:
     with backend.transaction(write=False) as tx:
         return {t: tx.one(f"SELECT COUNT(*) FROM {t}")[0] for t in ("graphs", "events", "tasks", "attempts", "audit")}
 
@@ -48,13 +48,13 @@ def with_priority(graph: Graph, priority: int) -> Graph:
     return dataclasses.replace(graph, nodes=tuple(dataclasses.replace(n, priority=priority) for n in graph.nodes))
 
 
-def submit(backend: SqlBackend, graph: Graph, params: dict[str, Any] | None = None) -> int:
+def submit(backend: SqlStore, graph: Graph, params: dict[str, Any] | None = None) -> int:
     record = backend.register_graph(graph)
     event, _ = backend.submit(record.id, validate_params(graph, params or {}))
     return event.id
 
 
-def drive(backend: SqlBackend, controller: Controller, event_ids: Sequence[int], timeout_s: float = 60) -> None:
+def drive(backend: SqlStore, controller: Controller, event_ids: Sequence[int], timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while not all(backend.event(e).state.terminal for e in event_ids):
         assert time.monotonic() < deadline, [backend.event(e).state for e in event_ids]
@@ -66,7 +66,7 @@ class RefusingLink:
     """The real store, except that it refuses (as a database would refuse text it cannot hold)
     any batch of reports holding a report for one task."""
 
-    def __init__(self, backend: SqlBackend) -> None:
+    def __init__(self, backend: SqlStore) -> None:
         self.backend = backend
         self.poison: int | None = None
         self.refused = 0
@@ -90,7 +90,7 @@ class RefusingLink:
 
 
 @pytest.fixture
-def worker_on(backend: SqlBackend) -> Iterator[Any]:
+def worker_on(backend: SqlStore) -> Iterator[Any]:
     workers: list[tuple[Worker, threading.Thread]] = []
 
     def start(link: Any) -> Worker:
@@ -111,7 +111,7 @@ def worker_on(backend: SqlBackend) -> Iterator[Any]:
 
 
 def test_an_event_the_store_cannot_plan_fails_with_its_cause_and_the_others_run(
-    backend: SqlBackend, worker_on: Any
+    backend: SqlStore, worker_on: Any
 ) -> None:
     poison = submit(backend, with_priority(small_graph("poison"), 2**70))
     good = submit(backend, small_graph("good"))
@@ -134,7 +134,7 @@ def test_an_event_the_store_cannot_plan_fails_with_its_cause_and_the_others_run(
 
 
 def test_a_report_the_store_refuses_fails_its_task_with_a_cause_and_the_worker_goes_on(
-    backend: SqlBackend, worker_on: Any
+    backend: SqlStore, worker_on: Any
 ) -> None:
     link = RefusingLink(backend)
     g = GraphBuilder("refused", python_path=[GRAPHS])
@@ -162,7 +162,7 @@ def test_a_report_the_store_refuses_fails_its_task_with_a_cause_and_the_worker_g
     assert backend.event(later).state is EventState.SUCCEEDED
 
 
-def test_output_no_database_column_can_hold_is_stored_readably(backend: SqlBackend, worker_on: Any) -> None:
+def test_output_no_database_column_can_hold_is_stored_readably(backend: SqlStore, worker_on: Any) -> None:
     code = "import sys; sys.stdout.write('a\\x00b'); sys.stderr.write('c\\udcffd'.encode('utf-8', 'surrogatepass')" \
            ".decode('utf-8', 'surrogateescape'))"  # fmt: skip
     graph = GraphBuilder("nul").command("noisy", [sys.executable, "-c", code]).build()
@@ -178,7 +178,7 @@ def test_output_no_database_column_can_hold_is_stored_readably(backend: SqlBacke
     assert "\x00" not in attempt.stderr and attempt.stderr.startswith("c") and attempt.stderr.endswith("d")
 
 
-def test_parameters_over_the_cap_are_refused_and_nothing_is_written(backend: SqlBackend) -> None:
+def test_parameters_over_the_cap_are_refused_and_nothing_is_written(backend: SqlStore) -> None:
     g = GraphBuilder("big-params").param("blob", "string", default="")
     graph = g.python("only", "fault_tasks:slow").build()
     record = backend.register_graph(graph)
@@ -195,7 +195,7 @@ def test_parameters_over_the_cap_are_refused_and_nothing_is_written(backend: Sql
     assert backend.event(event.id).params["blob"] == blob
 
 
-def test_a_large_allowed_parameter_reaches_a_command_through_its_file(backend: SqlBackend, worker_on: Any) -> None:
+def test_a_large_allowed_parameter_reaches_a_command_through_its_file(backend: SqlStore, worker_on: Any) -> None:
     read = (
         "import json, os, pathlib; p = json.loads(pathlib.Path(os.environ['BATON_PARAMS_FILE']).read_text());"
         "pathlib.Path(os.environ['BATON_RESULT_FILE']).write_text(json.dumps({'chars': len(p['blob'])}))"
@@ -225,7 +225,7 @@ def test_a_large_allowed_parameter_reaches_a_command_through_its_file(backend: S
     ],
 )
 def test_a_result_file_that_cannot_be_a_result_fails_the_task_without_retry(
-    backend: SqlBackend, worker_on: Any, write: str, fragment: str
+    backend: SqlStore, worker_on: Any, write: str, fragment: str
 ) -> None:
     code = f"import os\nwith open(os.environ['BATON_RESULT_FILE'], 'wb') as f:\n    {write}\n"
     graph = GraphBuilder("bad-result", defaults={"retries": 2}).command("writer", [sys.executable, "-c", code]).build()

@@ -16,14 +16,14 @@ from typing import Any
 import psutil
 import pytest
 
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
+from baton.controller.loop import Controller
+from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import TransientError
-from baton.model import Graph
-from baton.params import validate_params
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
 from baton.settings import default_settings
-from baton.states import EventState, Outcome, TaskState
+from baton.store.protocol import Store
 from baton.worker.loop import Worker, WorkerConfig
 
 GRAPHS = str(Path(__file__).resolve().parent.parent / "graphs")

@@ -30,18 +30,18 @@ from uilogin import form_login, login_token
 from uiseed import UiSeed, seed_ui
 
 from baton.access import Role
-from baton.api.auth import SESSION_COOKIE
-from baton.backends import open_backend
-from baton.backends.protocol import Store
-from baton.controller import Controller
-from baton.model import Dependency, DepMode, Graph, Node, PythonAction
-from baton.records import PathStep, Report, Timeline, TimelineLane, WorkerInfo
-from baton.states import Outcome
-from baton.ui.drawing import graph_svg
-from baton.ui.gantt import timeline_svg
-from baton.ui.invisibles import INVISIBLE, reveal
-from baton.ui.security import content_policy
-from baton.ui.session import LOGIN_COOKIE, LOGIN_FIELD
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
+from baton.graphs.model import Dependency, DepMode, Graph, Node, PythonAction
+from baton.server.auth import SESSION_COOKIE
+from baton.server.ui.drawing import graph_svg
+from baton.server.ui.gantt import timeline_svg
+from baton.server.ui.invisibles import INVISIBLE, reveal
+from baton.server.ui.security import content_policy
+from baton.server.ui.session import LOGIN_COOKIE, LOGIN_FIELD
+from baton.store import open_store
+from baton.store.protocol import Store
+from baton.store.records import PathStep, Report, Timeline, TimelineLane, WorkerInfo
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "\u202efdp.exe" reads as "exe.pdf"
 MARKER = "\u27e8U+202E\u27e9"
@@ -83,7 +83,7 @@ def _seed_bidi(store: Store, graph_id: int) -> tuple[int, int]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One server for the module (what it answers here does not depend on the backend)."""
     folder = tmp_path_factory.mktemp("defences")
-    store = open_backend(f"sqlite:///{folder / 'baton.db'}")
+    store = open_store(f"sqlite:///{folder / 'baton.db'}")
     store.migrate()
     seeded = seed_ui(store)
     bidi_event, bidi_task = _seed_bidi(store, seeded.graph_id)
@@ -226,7 +226,7 @@ KINDS: dict[str, tuple[int, Callable[[World], httpx.Response]]] = {
 
 
 def _logout(world: World) -> httpx.Response:
-    from baton.api.auth import csrf_token
+    from baton.server.auth import csrf_token
 
     with _logged_in(world) as http:
         return http.post("/ui/logout", headers={"X-CSRF-Token": csrf_token(http.cookies[SESSION_COOKIE])})
@@ -386,7 +386,7 @@ def test_the_drawings_show_invisible_characters_as_markers_and_never_markup() ->
 
 
 def test_every_format_character_is_revealed() -> None:
-    """The ranges in baton.ui.invisibles cover Unicode's format characters (category Cf) as this
+    """The ranges in baton.server.ui.invisibles cover Unicode's format characters (category Cf) as this
     Python knows them, the bidirectional controls among them."""
     missed = [f"U+{c:04X}" for c in range(sys.maxunicode + 1)
               if unicodedata.category(chr(c)) == "Cf" and not INVISIBLE.fullmatch(chr(c))]  # fmt: skip

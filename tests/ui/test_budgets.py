@@ -17,14 +17,14 @@ from playwright.sync_api import Browser, Page, expect
 from serving import Served, mint
 
 from baton.access import Role
-from baton.backends import open_backend
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import Report
-from baton.states import Outcome
-from baton.ui.live import PULLED, PUSHED
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.server.ui.live import PULLED, PUSHED
+from baton.store import open_store
+from baton.store.protocol import Store
+from baton.store.records import Report
 
 pytestmark = pytest.mark.slow
 PARTITIONS, RUN = 10_000, 20_000
@@ -57,13 +57,13 @@ def run_some(store: Store, tasks: int) -> None:
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str, int]]:
     folder = tmp_path_factory.mktemp("budget")
-    store = open_backend(f"sqlite:///{folder / 'baton.db'}")
+    store = open_store(f"sqlite:///{folder / 'baton.db'}")
     store.migrate()
     record = store.register_graph(year_end(PARTITIONS).build())
     event, _ = store.submit(record.id, validate_params(store.graph_of(record.id), {}))
     Controller(store).expand()
     assert store.event(event.id).tasks_total == 6 * PARTITIONS + 2
-    from baton.records import WorkerInfo
+    from baton.store.records import WorkerInfo
 
     store.register_worker(WorkerInfo("budget", "budget-box", "localhost", 1, {"slots": 500}))
     run_some(store, RUN)

@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from serving import free_port
 
-from baton.local import stop_processes
+from baton.local.workers import stop_processes
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,14 +20,14 @@ from uilogin import form_login
 from uiseed import HIDDEN_TYPE, HOSTILE, UI_TYPE, UiSeed, seed_ui
 
 from baton.access import Role
-from baton.api.auth import SESSION_COOKIE, csrf_token
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.params import validate_params
-from baton.records import Report
-from baton.states import Outcome, TaskState
-from baton.ui.live import LOOK_S
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.server.auth import SESSION_COOKIE, csrf_token
+from baton.server.ui.live import LOOK_S
+from baton.store.protocol import Store
+from baton.store.records import Report
 
 
 @pytest.fixture

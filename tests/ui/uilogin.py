@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from baton.ui.session import LOGIN_FIELD
+from baton.server.ui.session import LOGIN_FIELD
 
 FIELD = re.compile(rf'name="{LOGIN_FIELD}" value="([0-9a-f]+)"')
 

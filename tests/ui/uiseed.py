@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from baton.backends.protocol import Store
-from baton.builder import GraphBuilder
-from baton.controller import Controller
-from baton.records import Report, WorkerInfo
-from baton.states import Outcome
+from baton.controller.loop import Controller
+from baton.engine.states import Outcome
+from baton.graphs.builder import GraphBuilder
+from baton.store.protocol import Store
+from baton.store.records import Report, WorkerInfo
 
 UI_TYPE, HIDDEN_TYPE = "ui_report", "ui_hidden"
 HOSTILE = "<script>alert('x')</script>"

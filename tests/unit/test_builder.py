@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from baton.builder import GraphBuilder
 from baton.errors import GraphInvalid
-from baton.model import Dependency, DepMode, Graph
-from baton.spec import graph_digest, graph_from_dict, graph_to_dict, load_graph_file
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Dependency, DepMode, Graph
+from baton.graphs.spec import graph_digest, graph_from_dict, graph_to_dict, load_graph_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "year_end_report" / "graph.yaml"
 TASKS = "year_end_report.tasks"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from baton.builder import GraphBuilder
-from baton.diagnose import live_workers, unplaceable
-from baton.records import WorkerRecord
+from baton.engine.diagnose import live_workers, unplaceable
+from baton.graphs.builder import GraphBuilder
+from baton.store.records import WorkerRecord
 
 GRAPH = (
     GraphBuilder("d")

@@ -39,8 +39,8 @@ from year_end_report import (  # noqa: E402
 )
 from year_end_report.figures import FIGURE_KEYS  # noqa: E402
 
-from baton import context as baton_context  # noqa: E402
-from baton.context import TaskContext  # noqa: E402
+from baton.worker import context as baton_context  # noqa: E402
+from baton.worker.context import TaskContext  # noqa: E402
 
 YEAR = 2025
 DEPARTMENTS = list(company.DEFAULT_DEPARTMENTS)

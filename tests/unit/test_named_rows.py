@@ -1,6 +1,6 @@
 """Rows are read by name, never by position, held by reading every backend module's code.
 
-Each query has a NamedTuple whose fields are its columns (see :mod:`baton.backends.tx`), so
+Each query has a NamedTuple whose fields are its columns (see :mod:`baton.store.tx`), so
 ``row[7]`` has no reason to exist there: a column added or moved in a ``SELECT`` list would
 silently shift every index after it. Two checks over every module of ``baton/backends``:
 
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from baton.backends.tx import fetch_one, select_list
+from baton.store.tx import fetch_one, select_list
 
 BACKENDS = Path(__file__).resolve().parents[2] / "baton" / "backends"
 RAW_READS = {"rows", "one", "fetchall", "fetchone"}
@@ -32,7 +32,7 @@ RAW_READS = {"rows", "one", "fetchall", "fetchone"}
 READERS = {"tx.py", "sqlite.py", "postgres.py"}
 
 BY_POSITION = "reads by position; use a NamedTuple row or unpack"
-BARE_ROW = "reads a bare row; use baton.backends.tx's read_rows, read_one, fetch_all, fetch_one or scalar"
+BARE_ROW = "reads a bare row; use baton.store.tx's read_rows, read_one, fetch_all, fetch_one or scalar"
 
 # (module, the expression as ast.unparse writes it): why it may stay.
 ALLOWED: dict[tuple[str, str], str] = {}
@@ -76,7 +76,7 @@ def violations(sources: Mapping[str, str], allowed: Mapping[tuple[str, str], str
             if (module, expression) in allowed:
                 used.add((module, expression))
             else:
-                problems.append(f"baton/backends/{module}:{line}: {expression} {problem}")
+                problems.append(f"baton/store/{module}:{line}: {expression} {problem}")
     for module, expression in sorted(allowed.keys() - used):
         problems.append(f"ALLOWED lists {expression} in {module}, which no longer has it: remove the entry")
     return problems

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from baton.errors import ParamsInvalid
-from baton.model import Graph
-from baton.params import parse_cli_params, partition_keys, validate_params
-from baton.spec import graph_from_dict
+from baton.graphs.model import Graph
+from baton.graphs.params import parse_cli_params, partition_keys, validate_params
+from baton.graphs.spec import graph_from_dict
 
 
 def make_graph(params: dict[str, Any], partitions: dict[str, Any] | None = None) -> Graph:

@@ -8,10 +8,7 @@ from typing import Any
 
 import pytest
 
-from baton.errors import ParamsInvalid
-from baton.model import Graph
-from baton.params import validate_params
-from baton.planner import (
+from baton.engine.planner import (
     UNPARTITIONED,
     PlannedTask,
     Scope,
@@ -22,7 +19,10 @@ from baton.planner import (
     unsatisfied_edges,
     upstream_nodes,
 )
-from baton.spec import graph_from_dict, load_graph_file
+from baton.errors import ParamsInvalid
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
+from baton.graphs.spec import graph_from_dict, load_graph_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "year_end_report" / "graph.yaml"
 PARTITIONED_NODES = (

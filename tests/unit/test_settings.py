@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from baton.controller import ControllerConfig
+from baton.controller.loop import ControllerConfig
 from baton.errors import UsageError
-from baton.local import worker_command, worker_environment
+from baton.local.workers import worker_command, worker_environment
 from baton.settings import CONFIG_VARIABLE, Settings, default_settings, env_name, load_settings
 from baton.worker.loop import WorkerConfig
 

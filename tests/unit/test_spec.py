@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from baton.errors import GraphInvalid, Problem
-from baton.model import CommandAction, Dependency, DepMode, Graph, Partitions, PythonAction
-from baton.spec import (
+from baton.graphs.model import CommandAction, Dependency, DepMode, Graph, Partitions, PythonAction
+from baton.graphs.spec import (
     graph_digest,
     graph_from_dict,
     graph_to_dict,

@@ -6,8 +6,7 @@ import random
 
 import pytest
 
-from baton.model import RetryPolicy
-from baton.states import (
+from baton.engine.states import (
     EVENT_MOVES,
     TASK_MOVES,
     EventState,
@@ -19,6 +18,7 @@ from baton.states import (
     check_task_move,
     decide,
 )
+from baton.graphs.model import RetryPolicy
 
 T = TaskState
 E = EventState

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from baton.backends.journal import Move
-from baton.records import TaskRecord
-from baton.states import TaskState
+from baton.engine.states import TaskState
+from baton.store.journal import Move
+from baton.store.records import TaskRecord
 from baton.testing import path_problems
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from baton.backends.tx import Tx
+from baton.store.tx import Tx
 
 
 def tx() -> Tx:

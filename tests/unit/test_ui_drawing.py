@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from baton.builder import GraphBuilder
-from baton.model import Dependency, DepMode, Graph, Node, PythonAction
-from baton.spec import load_graph_file
-from baton.ui.drawing import escape, graph_svg, layers, node_state
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.model import Dependency, DepMode, Graph, Node, PythonAction
+from baton.graphs.spec import load_graph_file
+from baton.server.ui.drawing import escape, graph_svg, layers, node_state
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "year_end_report" / "graph.yaml"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from baton.records import PathStep, Timeline, TimelineLane
-from baton.ui.gantt import humanize_s, running_series, timeline_svg
+from baton.server.ui.gantt import humanize_s, running_series, timeline_svg
+from baton.store.records import PathStep, Timeline, TimelineLane
 
 SVG = "{http://www.w3.org/2000/svg}"
 START = 1_700_000_000.0

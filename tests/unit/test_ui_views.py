@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from baton.ui.views import COST_SHARE, TIMELINE_MIN_S, Views, hold_for_cost
+from baton.server.ui.views import COST_SHARE, TIMELINE_MIN_S, Views, hold_for_cost
 
 
 def test_an_answer_is_computed_once_per_version() -> None:

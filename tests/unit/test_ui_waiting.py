@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from baton.builder import GraphBuilder
-from baton.records import Backoff, WorkerRecord
-from baton.ui.waiting import WaitingGroup, waiting_groups
+from baton.graphs.builder import GraphBuilder
+from baton.server.ui.waiting import WaitingGroup, waiting_groups
+from baton.store.records import Backoff, WorkerRecord
 
 NOW = 10_000.0
 GRAPH = (

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from baton.errors import GraphInvalid
-from baton.model import Graph
-from baton.spec import graph_from_dict, graph_to_dict, load_graph_text, quote, render_path
-from baton.yamlload import MAX_DEPTH, MAX_NODES, YamlRefused, load_yaml
+from baton.graphs.model import Graph
+from baton.graphs.spec import graph_from_dict, graph_to_dict, load_graph_text, quote, render_path
+from baton.graphs.yamlload import MAX_DEPTH, MAX_NODES, YamlRefused, load_yaml
 
 FUZZ = settings(
     max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]

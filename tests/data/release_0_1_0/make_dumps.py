@@ -53,7 +53,7 @@ def fill(db: str, cwd: Path) -> None:
 
 
 def main() -> None:
-    from baton.backends import migrate
+    from baton.store import migrate
 
     if not hasattr(migrate, "apply_pending"):
         raise SystemExit("run this with release 0.1.0's code first on PYTHONPATH (see the docstring)")

@@ -1,0 +1,2 @@
+"""``baton bench``: Baton's own overhead on this machine (``run``), through a server with remote
+task servers (``remote``), with task bodies that do nothing or sleep (``tasks``)."""

@@ -1,0 +1,6 @@
+"""The pure rules: no I/O, no SQL, no clock.
+
+- ``states``: one enum per entity (event, task, attempt) and the table of legal moves;
+- ``planner``: an event and its graph to tasks and edges, and the critical path;
+- ``diagnose``: why a ready task has not started (no worker with the labels or resources).
+"""

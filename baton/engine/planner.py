@@ -1,0 +1,142 @@
+"""Pure planning: an event's graph and parameters in, every task and its wait counts out.
+
+Readiness is tracked with counters, never by rescanning tasks. A task's ``pending`` is the
+number of its incoming edges not yet satisfied: one per ``same`` edge (satisfied when the
+upstream task of the same partition succeeds) and one per node-level edge (``all`` or
+``broadcast``, satisfied once, when the whole upstream node has succeeded). The backend
+decrements counters as reports arrive; a task whose counter reaches zero is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from baton.graphs.model import DepMode, Graph, Node
+from baton.graphs.params import partition_keys
+
+UNPARTITIONED = ""  # the partition key of an unpartitioned node's single task
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    node: str
+    partition: str
+    pending: int
+    priority: int
+    stage: int = 0  # the node's longest path from a root: deeper stages are claimed first
+
+
+@dataclass(frozen=True)
+class Plan:
+    tasks: tuple[PlannedTask, ...]
+    node_totals: Mapping[str, int]
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.node_totals)
+
+
+def node_partitions(node: Node, partitions: tuple[str, ...]) -> tuple[str, ...]:
+    return partitions if node.partitioned else (UNPARTITIONED,)
+
+
+def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
+    """Every task of the event; params must be validated.
+
+    Tasks come partition by partition (each partition's nodes in topological order), then the
+    unpartitioned ones: a partition's tasks sit side by side in the store, so the transactions
+    that move one partition along touch few pages."""
+    keys = partition_keys(graph, params)
+    stages = node_stages(graph)
+    partitioned = [n for n in graph.nodes if n.partitioned]
+    tasks = [
+        PlannedTask(node.name, p, len(node.edges()), node.priority, stages[node.name])
+        for p in (keys if partitioned else ())
+        for node in partitioned
+    ]
+    tasks += [
+        PlannedTask(node.name, UNPARTITIONED, len(node.edges()), node.priority, stages[node.name])
+        for node in graph.nodes
+        if not node.partitioned
+    ]
+    totals = {node.name: len(node_partitions(node, keys)) for node in graph.nodes}
+    return Plan(tuple(tasks), totals)
+
+
+def node_stages(graph: Graph) -> dict[str, int]:
+    """Each node's longest path from a root (roots are stage 0); nodes are in topological order."""
+    stages: dict[str, int] = {}
+    for node in graph.nodes:
+        stages[node.name] = max((stages[d.upstream] + 1 for d in node.edges()), default=0)
+    return stages
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A set of tasks: one node, one partition of it or (partition None) all of them."""
+
+    node: str
+    partition: str | None
+
+
+def blocked_by(graph: Graph, node: str, partition: str) -> list[Scope]:
+    """Everything downstream of a failed task that can now never run, in topological order.
+
+    ``same`` edges carry the failure to the same partition; node-level edges carry it to the
+    whole downstream node (which then blocks everything below it).
+    """
+    whole: set[str] = set()
+    parts: dict[str, set[str]] = {}
+    frontier: list[Scope] = [Scope(node, partition)]
+    while frontier:
+        scope = frontier.pop()
+        for down, mode in graph.downstream[scope.node]:
+            if down.name in whole:
+                continue
+            if mode is DepMode.SAME and scope.partition is not None:
+                if scope.partition not in parts.setdefault(down.name, set()):
+                    parts[down.name].add(scope.partition)
+                    frontier.append(Scope(down.name, scope.partition))
+            else:
+                whole.add(down.name)
+                frontier.append(Scope(down.name, None))
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    out = [Scope(n, None) for n in whole]
+    out += [Scope(n, p) for n, ps in parts.items() if n not in whole for p in sorted(ps)]
+    return sorted(out, key=lambda s: order[s.node])
+
+
+def unsatisfied_edges(
+    graph: Graph, node: str, partition: str, succeeded: set[tuple[str, str]], complete_nodes: set[str]
+) -> int:
+    """How many of a task's incoming edges are not yet satisfied (used when re-running)."""
+    count = 0
+    for dep in graph.node(node).edges():
+        if dep.mode is DepMode.SAME:
+            count += (dep.upstream, partition) not in succeeded
+        else:
+            count += dep.upstream not in complete_nodes
+    return count
+
+
+def critical_path(graph: Graph) -> list[str]:
+    """The longest chain of nodes: the minimum number of task waves an event needs."""
+    best: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        ups = [best[d.upstream] for d in node.after]
+        longest = max(ups, key=len, default=[])
+        best[node.name] = [*longest, node.name]
+    return max(best.values(), key=len, default=[])
+
+
+def upstream_nodes(graph: Graph, names: Iterable[str]) -> set[str]:
+    """The given nodes and every node they transitively depend on."""
+    seen: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(d.upstream for d in graph.node(name).after)
+    return seen

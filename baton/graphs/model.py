@@ -1,0 +1,150 @@
+"""Frozen types for graphs. Built only by :mod:`baton.graphs.spec`, which validates them.
+
+A graph is a set of nodes; a node is split into one task per partition (or one task if it
+is not partitioned). Edges say how a downstream task waits for an upstream node:
+
+- ``same``: partition p waits only for the upstream task of partition p (pipelining);
+- ``all``: every downstream task waits for every upstream task (fan-in);
+- ``broadcast``: an unpartitioned upstream task feeds every downstream task.
+
+``all`` and ``broadcast`` are *node-level* edges: they are satisfied once, when the whole
+upstream node has succeeded, so a fan-in over P partitions costs O(P), never O(P²).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ParamType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    LIST = "list"
+    OBJECT = "object"
+
+
+class DepMode(StrEnum):
+    SAME = "same"
+    ALL = "all"
+    BROADCAST = "broadcast"
+
+    @property
+    def node_level(self) -> bool:
+        """True when the edge is satisfied by the whole upstream node, not one task."""
+        return self is not DepMode.SAME
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: ParamType
+    required: bool = False
+    default: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Partitions:
+    """Where an event's partitions come from: a list parameter, or a static list."""
+
+    param: str | None = None
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``retries`` further attempts after the first, waiting delay_s * backoff**(n-1)."""
+
+    retries: int = 0
+    delay_s: float = 1.0
+    backoff: float = 2.0
+    max_delay_s: float = 300.0
+    jitter: float = 0.1
+
+
+@dataclass(frozen=True)
+class PythonAction:
+    """Call ``module:function`` with a TaskContext."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class CommandAction:
+    """Run an argv list; placeholders are replaced only as whole items (never a shell)."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+
+
+Action = PythonAction | CommandAction
+
+
+@dataclass(frozen=True)
+class Dependency:
+    upstream: str
+    mode: DepMode
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    action: Action
+    partitioned: bool
+    after: tuple[Dependency, ...] = ()
+    barrier: bool = False
+    retry: RetryPolicy = RetryPolicy()
+    timeout_s: float | None = None
+    priority: int = 0
+    labels: frozenset[str] = frozenset()
+    cost: Mapping[str, int] = field(default_factory=lambda: {"slots": 1})
+    description: str = ""
+
+    def edges(self) -> tuple[Dependency, ...]:
+        """Dependencies as the engine applies them: a barrier turns every edge into ``all``."""
+        if not self.barrier:
+            return self.after
+        return tuple(Dependency(d.upstream, _barrier_mode(d.mode)) for d in self.after)
+
+
+def _barrier_mode(mode: DepMode) -> DepMode:
+    return DepMode.ALL if mode is DepMode.SAME else mode
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A validated graph. ``nodes`` is in topological order."""
+
+    name: str
+    event_type: str
+    nodes: tuple[Node, ...]
+    params: tuple[Param, ...] = ()
+    partitions: Partitions | None = None
+    description: str = ""
+    python_path: tuple[str, ...] = ()
+
+    def node(self, name: str) -> Node:
+        return self._by_name[name]
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    @functools.cached_property
+    def downstream(self) -> dict[str, tuple[tuple[Node, DepMode], ...]]:
+        """For each node, the nodes that depend on it and through which mode."""
+        out: dict[str, list[tuple[Node, DepMode]]] = {n.name: [] for n in self.nodes}
+        for node in self.nodes:
+            for dep in node.edges():
+                out[dep.upstream].append((node, dep.mode))
+        return {k: tuple(v) for k, v in out.items()}
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)

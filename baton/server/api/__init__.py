@@ -1,0 +1,2 @@
+"""The ``/api/v1`` routes, for applications and people: events (``events``), graphs, tasks,
+attempts and workers (``catalog``)."""

@@ -1,0 +1,75 @@
+"""``/api/v1`` graphs and workers, and the health check."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from baton.access import Action
+from baton.errors import NotFound
+from baton.graphs.spec import load_graph_text
+from baton.server.auth import PUBLIC, needs, token_of
+from baton.server.door import GuardedRoute, ObjectId
+from baton.server.problems import Responses
+from baton.server.state import state_of, store_of
+from baton.wire.api import GraphIn, GraphOut, GraphRegistered, Health, Name, WorkerOut
+
+router = APIRouter(tags=["graphs and workers"], route_class=GuardedRoute)
+
+
+@router.get("/api/v1/graphs", response_model=list[GraphOut], **needs(Action.READ))
+def list_graphs(request: Request, type: Annotated[Name | None, Query()] = None) -> list[GraphOut]:
+    """Every registered graph version (``type``: of that event type only)."""
+    token = token_of(request)
+    return [
+        GraphOut.of(g)
+        for g in store_of(request).graphs()
+        if token.sees_type(g.event_type) and (type is None or g.event_type == type)
+    ]
+
+
+@router.get("/api/v1/graphs/{graph_id}", response_model=GraphOut, **needs(Action.READ))
+def show_graph(request: Request, graph_id: ObjectId) -> GraphOut:
+    """One graph version with its full specification."""
+    if not 1 <= graph_id <= 2**62:
+        raise NotFound(f"no graph {graph_id}")
+    record = store_of(request).graph(graph_id)
+    if not token_of(request).sees_type(record.event_type):
+        raise NotFound(f"no graph {graph_id}")
+    return GraphOut.of(record, with_spec=True)
+
+
+KNOWN: Responses = {200: {"model": GraphRegistered, "description": "this content is already registered: its version"}}
+
+
+@router.post("/api/v1/graphs", status_code=201, response_model=GraphRegistered, responses=KNOWN,
+             **needs(Action.REGISTER_GRAPH, body="api"))  # fmt: skip
+def register_graph(request: Request, response: Response, body: GraphIn) -> GraphRegistered:
+    """Register a graph from its YAML text: validated first (422 naming each problem with its
+    line); the same content keeps its version (200), a change makes a new one (201)."""
+    graph = load_graph_text(body.source, source=body.filename)
+    store = store_of(request)
+    known = {g.digest for g in store.graphs() if g.name == graph.name}
+    record = store.register_graph(graph, source=body.source)
+    created = record.digest not in known
+    if not created:
+        response.status_code = 200
+    return GraphRegistered(graph=GraphOut.of(record), created=created)
+
+
+@router.get("/api/v1/workers", response_model=list[WorkerOut], **needs(Action.READ))
+def list_workers(request: Request) -> list[WorkerOut]:
+    """Task servers with their capacity, labels, running tasks and last heartbeat."""
+    lease_s = state_of(request).settings.lease_s
+    now = time.time()
+    return [WorkerOut.of(w, stale=w.state == "active" and now - w.last_seen > lease_s)
+            for w in store_of(request).workers()]  # fmt: skip
+
+
+@router.get("/healthz", response_model=Health, **needs(PUBLIC))
+def healthz(request: Request) -> Health:
+    """Whether the server reaches its database (503 when it does not)."""
+    revision = store_of(request).schema_revision()
+    return Health(status="ok", schema_revision=revision.current)

@@ -1,0 +1,52 @@
+"""What the app holds (set once by :func:`baton.server.app.create_app`): reached by its routes
+through the request, never through a global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+
+from baton.server.auth import Authenticator
+from baton.server.bodies import BodyBudget
+from baton.server.changes import ChangeWatch
+from baton.server.gathering import Gatherer
+from baton.settings import Settings
+from baton.store.protocol import Store
+
+if TYPE_CHECKING:  # the metrics module reaches its own through this state
+    from baton.server.metrics import Metrics
+
+
+@dataclass
+class AppState:
+    store: Store
+    settings: Settings
+    auth: Authenticator
+    changes: ChangeWatch
+    metrics: Metrics
+    gatherer: Gatherer  # the workers' claims, several to a transaction when they arrive together
+    bodies: BodyBudget  # request bodies being read and parsed at once
+    allowed: dict[str, frozenset[str]] = field(default_factory=dict)  # each path's methods (405's Allow)
+
+    @property
+    def long_poll_s(self) -> float:
+        return self.settings.long_poll_s
+
+    @property
+    def max_worker_body_bytes(self) -> int:
+        return self.settings.max_worker_request_bytes
+
+
+def state_of_app(app: FastAPI) -> AppState:
+    state: AppState = app.state.baton
+    return state
+
+
+def state_of(request: Request) -> AppState:
+    return state_of_app(request.app)
+
+
+def store_of(request: Request) -> Store:
+    return state_of(request).store

@@ -1,0 +1,36 @@
+"""What a page may show: every object is reached through its event, and the event's type is
+checked against the viewer's token before anything of it is read (as the API does)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from baton.access import TokenRecord
+from baton.errors import NotFound
+from baton.server.auth import token_of, visible
+from baton.server.state import store_of
+from baton.store.records import EventRecord, TaskRecord
+
+MAX_ID = 2**62
+
+
+def checked_id(value: int) -> int:
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"no object {value}")
+    return value
+
+
+def seen_event(request: Request, event_id: int) -> EventRecord:
+    event = store_of(request).event(checked_id(event_id))
+    visible(token_of(request), event.type)
+    return event
+
+
+def seen_task(request: Request, task_id: int) -> tuple[TaskRecord, EventRecord]:
+    task = store_of(request).task(checked_id(task_id))
+    return task, seen_event(request, task.event_id)
+
+
+def type_filter(token: TokenRecord) -> list[str] | None:
+    """The event types a token's lists are limited to (None: all)."""
+    return None if token.event_types is None else sorted(token.event_types)

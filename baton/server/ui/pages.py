@@ -1,0 +1,81 @@
+"""The UI's list pages: events, workers, graphs (one keyset query or one small read each)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import yaml
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from baton.access import Action
+from baton.engine.diagnose import LIVE_S
+from baton.engine.states import EventState
+from baton.errors import NotFound
+from baton.server.auth import needs, token_of
+from baton.server.door import GuardedRoute
+from baton.server.state import state_of, store_of
+from baton.server.ui.access import checked_id, type_filter
+from baton.server.ui.drawing import graph_svg
+from baton.server.ui.render import html
+
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
+PAGE = 50
+WINDOWS = {"hour": 3600.0, "day": 86_400.0, "week": 7 * 86_400.0}
+Cursor = Annotated[int | None, Query(ge=1, le=2**62)]
+
+
+@router.get("/events", **needs(Action.READ))
+def events_page(
+    request: Request,
+    type: Annotated[str, Query(max_length=200)] = "",
+    state: Annotated[str, Query(pattern="^(|submitted|running|succeeded|failed|cancelled)$")] = "",
+    window: Annotated[str, Query(pattern="^(hour|day|week|all)$")] = "all",
+    before: Cursor = None,
+    fragment: bool = False,
+) -> Response:
+    """Events newest first, filtered by type, state and age; keyset pages of 50."""
+    now = time.time()
+    since = now - WINDOWS[window] if window in WINDOWS else None
+    rows = store_of(request).events(event_type=type or None, event_types=type_filter(token_of(request)),
+                                    state=EventState(state) if state else None,
+                                    since=since, before=before, limit=PAGE + 1)  # fmt: skip
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    types = sorted({g.event_type for g in store_of(request).graphs()})
+    return html(request, "events_rows.html" if fragment else "events.html", events=rows, now=now, types=types,
+                filters={"type": type, "state": state, "window": window},
+                next_before=rows[-1].id if more and rows else None, first=before is None)  # fmt: skip
+
+
+@router.get("/workers", **needs(Action.READ))
+def workers_page(request: Request, fragment: bool = False) -> Response:
+    """Every worker the store knows: slots and resources used and free, labels, running tasks,
+    heartbeat age (stale past two heartbeat intervals)."""
+    state = state_of(request)
+    now = time.time()
+    workers = sorted(state.store.workers(), key=lambda w: (w.state != "active", w.name, w.id))
+    return html(request, "workers_rows.html" if fragment else "workers.html", workers=workers, now=now,
+                stale_s=2 * state.settings.heartbeat_interval_s, live_s=LIVE_S)  # fmt: skip
+
+
+@router.get("/graphs", **needs(Action.READ))
+def graphs_page(request: Request) -> Response:
+    token = token_of(request)
+    graphs = [g for g in store_of(request).graphs() if token.sees_type(g.event_type)]
+    graphs.sort(key=lambda g: (g.name, -g.version))
+    return html(request, "graphs.html", graphs=graphs)
+
+
+@router.get("/graphs/{graph_id}", **needs(Action.READ))
+def graph_page(request: Request, graph_id: int) -> Response:
+    """One graph version, drawn, with the source it was registered from."""
+    store = store_of(request)
+    record = store.graph(checked_id(graph_id))
+    if not token_of(request).sees_type(record.event_type):
+        raise NotFound(f"no graph {graph_id}")
+    versions = sorted((g for g in store.graphs() if g.name == record.name), key=lambda g: -g.version)
+    source = yaml.safe_dump(dict(record.spec), sort_keys=False, allow_unicode=True)
+    return html(request, "graph.html", graph=record, versions=versions, svg=graph_svg(store.graph_of(record.id)),
+                source=source)  # fmt: skip

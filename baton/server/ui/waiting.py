@@ -1,0 +1,152 @@
+"""Why tasks are not running, grouped per node and reason: pure, over one snapshot of counts,
+backoffs and workers, so the page can say "700 wait for extract_erp" instead of "700 pending".
+
+Reasons, in the order they are listed within a node:
+
+- ``upstream``: pending tasks, and the upstream nodes that still have tasks not succeeded;
+- ``backoff``: ready tasks waiting out a retry delay (``until`` is when the first one ends);
+- ``no_worker``: claimable tasks (ready and not backing off) that no live worker can ever take,
+  by the rule of :func:`baton.engine.diagnose.unplaceable` (labels and whole capacity);
+- ``slot``: claimable tasks some live worker fits, waiting for a free slot;
+- ``cancelled``: cancelled tasks, which run again only if rerun.
+
+Running and finished tasks are not waiting, so they never appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from baton.engine.diagnose import live_workers, unplaceable
+from baton.graphs.model import Graph, Node
+from baton.server.ui.gantt import humanize_s
+from baton.store.records import Backoff, WorkerRecord
+
+__all__ = ["REASONS", "WaitingGroup", "waiting_groups"]
+
+REASONS = ("upstream", "backoff", "no_worker", "slot", "cancelled")
+MAX_NAMED_WORKERS = 3  # a sentence names this many workers, then counts the rest
+
+
+@dataclass(frozen=True)
+class WaitingGroup:
+    """``count`` tasks of ``node`` that do not run for one ``reason`` (a code in :data:`REASONS`),
+    told in ``sentence``; ``until`` is when a backoff ends (epoch seconds), for the page to format."""
+
+    node: str
+    reason: str
+    count: int
+    sentence: str
+    until: float | None = None
+
+
+def _tasks(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def _fits(graph: Graph, node: str, worker: WorkerRecord) -> bool:
+    """Whether ``worker`` could ever take a task of ``node``: asked of ``unplaceable`` itself so
+    the page and ``baton status`` can never disagree."""
+    return not unplaceable(graph, {node: 1}, [worker])
+
+
+def _upstream(
+    node: Node, pending: int, counts: Mapping[str, Mapping[str, int]], remaining: Mapping[str, int]
+) -> WaitingGroup:
+    """Pending tasks, naming each upstream node that has tasks not succeeded yet."""
+    blockers = [d.upstream for d in node.edges() if remaining.get(d.upstream, 0) > 0]
+    waits = _tasks(pending, "waits", "wait")
+    if not blockers:
+        sentence = f"{waits} to be marked ready: their upstream tasks have succeeded"
+        return WaitingGroup(node.name, "upstream", pending, sentence)
+    named = [f"{up} ({remaining[up]} of {sum(counts.get(up, {}).values())} not done)" for up in blockers]
+    return WaitingGroup(node.name, "upstream", pending, f"{waits} for {' and '.join(named)}")
+
+
+def _backoff(node: str, ready: int, backoffs: Sequence[Backoff], now: float) -> WaitingGroup | None:
+    """Ready tasks that may not be claimed before a retry delay ends."""
+    mine = [b for b in backoffs if b.node == node and b.tasks > 0]
+    count = min(sum(b.tasks for b in mine), ready)
+    if count <= 0:
+        return None
+    until = min(b.until for b in mine)
+    wait = humanize_s(max(until - now, 0.0))
+    sentence = f"{_tasks(count, 'backs', 'back')} off after a failed attempt; the first retries in {wait}"
+    return WaitingGroup(node, "backoff", count, sentence, until)
+
+
+def _offer(workers: Sequence[WorkerRecord]) -> str:
+    """What live workers offer, a few by name."""
+    if not workers:
+        return "there is no live worker"
+    named = [
+        f"{w.name} ({', '.join(f'{k} {v}' for k, v in w.capacity.items())}"
+        f"{'; labels ' + ', '.join(sorted(w.labels)) if w.labels else ''})"
+        for w in workers[:MAX_NAMED_WORKERS]
+    ]
+    more = len(workers) - MAX_NAMED_WORKERS
+    return "live workers offer " + ", ".join(named) + (f" and {more} more" if more > 0 else "")
+
+
+def _no_worker(node: Node, count: int, live: Sequence[WorkerRecord]) -> WaitingGroup:
+    needs = ", ".join(f"{k} {v}" for k, v in node.cost.items())
+    if node.labels:
+        needs += "; labels " + ", ".join(sorted(node.labels))
+    sentence = f"{count} ready but no live worker can take them: they need {needs}; {_offer(live)}"
+    return WaitingGroup(node.name, "no_worker", count, sentence)
+
+
+def _slot(node: str, count: int, fits: Sequence[WorkerRecord]) -> WaitingGroup:
+    busy = sum(len(w.running) for w in fits)
+    slots = sum(w.capacity.get("slots", 0) for w in fits)
+    fit = _tasks(len(fits), "live worker fits", "live workers fit")
+    sentence = f"{count} waiting for a free slot ({fit}, {busy} of {slots} slots busy)"
+    return WaitingGroup(node, "slot", count, sentence)
+
+
+def _node_groups(
+    graph: Graph,
+    node: Node,
+    counts: Mapping[str, Mapping[str, int]],
+    remaining: Mapping[str, int],
+    backoffs: Sequence[Backoff],
+    live: Sequence[WorkerRecord],
+    now: float,
+) -> list[WaitingGroup]:
+    """One node's groups, in the order of :data:`REASONS`."""
+    row = counts.get(node.name, {})
+    groups: list[WaitingGroup | None] = []
+    if row.get("pending", 0) > 0:
+        groups.append(_upstream(node, row["pending"], counts, remaining))
+    ready = row.get("ready", 0)
+    backoff = _backoff(node.name, ready, backoffs, now)
+    groups.append(backoff)
+    claimable = ready - (backoff.count if backoff else 0)
+    if claimable > 0:
+        fits = [w for w in live if _fits(graph, node.name, w)]
+        groups.append(_slot(node.name, claimable, fits) if fits else _no_worker(node, claimable, live))
+    if row.get("cancelled", 0) > 0:
+        count = row["cancelled"]
+        groups.append(WaitingGroup(node.name, "cancelled", count, f"{count} cancelled: they run again only if rerun"))
+    return [g for g in groups if g is not None]
+
+
+def waiting_groups(
+    graph: Graph,
+    counts: Mapping[str, Mapping[str, int]],
+    remaining: Mapping[str, int],
+    backoffs: Sequence[Backoff],
+    workers: Sequence[WorkerRecord],
+    now: float,
+) -> list[WaitingGroup]:
+    """Every group of tasks that is not running and why, in graph node order then reason.
+
+    ``counts`` is node -> task state -> number; ``remaining`` node -> tasks not succeeded yet;
+    ``workers`` all known workers (only the live ones, see :func:`baton.engine.diagnose.live_workers`,
+    are counted)."""
+    live = live_workers(workers, now)
+    groups: list[WaitingGroup] = []
+    for node in graph.nodes:
+        groups += _node_groups(graph, node, counts, remaining, backoffs, live, now)
+    return groups

@@ -1,0 +1,355 @@
+"""The controller's rule, executed inside the transaction that records an attempt's end.
+
+When an attempt ends (a worker's report, or an expired lease) this module, in the same
+transaction: writes the attempt row (and deletes the attempt's live log), moves the task by
+:func:`baton.engine.states.decide`, decrements the wait counters of exactly the tasks that depended on
+it (never a rescan), marks what can no longer run as ``upstream_failed``, and settles the event
+when its last active task is done. Every decision is written to the audit log with its cause.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from baton.engine.planner import blocked_by
+from baton.engine.states import Decision, EventState, Outcome, TaskState, decide
+from baton.graphs.model import DepMode
+from baton.store import live_logs
+from baton.store.records import Report
+from baton.store.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_rows, select_list
+
+_rng = random.Random()
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How an attempt ended (a worker's report, or an expired lease), with its task's row."""
+
+    report: Report
+    event_id: int
+    graph_id: int
+    node: str
+    partition: str
+    failures: int
+    worker_id: str | None
+    cancelling: bool = False  # the event has been asked to cancel
+
+    @property
+    def task_id(self) -> int:
+        return self.report.task_id
+
+    @property
+    def attempt(self) -> int:
+        return self.report.attempt
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.report.outcome
+
+
+_SUCCEEDED = (
+    "UPDATE tasks SET state = 'succeeded', result = ?, finished_at = ?, error = NULL, "
+    "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'"
+)
+
+
+Sent = list[tuple[Cursor, Any]]  # statements sent, each with what reading its answer needs
+
+
+class Released(NamedTuple):
+    """A dependant a release reached (``RETURNING id, state``): ready when it waits no more."""
+
+    id: int
+    state: str
+
+
+class Remaining(NamedTuple):
+    remaining: int
+
+
+class Settled(NamedTuple):
+    tasks_active: int
+    cancel_requested: int
+    state: str
+
+
+class StateCount(NamedTuple):
+    state: str
+    n: int
+
+
+class Dependants(NamedTuple):
+    """The tasks of one node and partition of an event that a release decrements."""
+
+    event_id: int
+    node: str
+    partition: str
+
+
+class NodeKey(NamedTuple):
+    event_id: int
+    graph_id: int
+    node: str
+
+
+@dataclass
+class Tally:
+    """Counter updates owed after attempts ended: each node's remaining count and each event's
+    active count. Those rows are shared by every report of the event, so a caller that has more
+    to do in the transaction (claiming) applies the tally last, holding their row locks only for
+    the commit."""
+
+    succeeded: list[Ended] = field(default_factory=list)
+    terminal: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    released: Sent = field(default_factory=list)  # dependants' releases, sent, answers not read
+    counters: tuple[Sent, list[tuple[int, Cursor]]] | None = None
+
+    def read_released(self, tx: Tx) -> None:
+        """Read the answers to the dependants' releases (audit rows for what became ready). A
+        caller may send more statements first, so that both travel in one round trip."""
+        _read_released(tx, self.released)
+        self.released = []
+
+    def send(self, tx: Tx) -> None:
+        """Send the counter updates (their answers are read by :meth:`read`)."""
+        self.counters = (_send_count_down(tx, self.succeeded), _send_settle(tx, self.terminal))
+
+    def read(self, tx: Tx) -> int:
+        """Finish the counter updates; return how many tasks became ready through them."""
+        if self.counters is None:
+            self.send(tx)
+        assert self.counters is not None
+        counted, settled = self.counters
+        self.counters = None
+        released = _read_counted(tx, counted)
+        _read_settled(tx, settled)
+        return released
+
+    def apply(self, tx: Tx) -> int:
+        """Everything still owed, in order; return how many tasks the counters made ready."""
+        self.read_released(tx)
+        return self.read(tx)
+
+
+def finish_attempts(tx: Tx, ended: list[Ended], actor: str) -> None:
+    """Apply the end of each attempt, counters included."""
+    end_attempts(tx, ended, actor).apply(tx)
+
+
+def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
+    """Apply the end of each attempt and send the release of its dependants; return what is
+    still owed (reading those releases, the counter updates). The caller has checked each
+    attempt is the current one and holds its row."""
+    tally = Tally()
+    if not ended:
+        return tally
+    tx.many(
+        "INSERT INTO attempts (task_id, attempt, worker_id, outcome, started_at, finished_at, "
+        "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended],
+    )
+    live_logs.forget(tx, [e.task_id for e in ended])  # the attempt row's output replaces them
+    succeeded = tally.succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
+    tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
+    for e in succeeded:
+        tx.audit(actor, "task.succeeded", f"attempt {e.attempt} succeeded", e.event_id, e.task_id,
+                 node=e.node, partition=e.partition)  # fmt: skip
+        tally.terminal[e.event_id] += 1
+    failed = []
+    for e in ended:
+        if e.outcome is Outcome.SUCCEEDED:
+            continue
+        d = decide(e.outcome, tx.graph_of(e.graph_id).node(e.node).retry, e.failures, e.cancelling, _rng)
+        _move(tx, e, d, actor)
+        tally.terminal[e.event_id] += d.state.terminal
+        if d.state is TaskState.FAILED:
+            failed.append(e)
+    for event_id, count in block(tx, failed).items():
+        tally.terminal[event_id] += count
+    tally.released = _send_release_same(tx, succeeded)
+    return tally
+
+
+def _attempt_columns(r: Report) -> tuple[object, ...]:
+    return (r.started_at, r.finished_at, r.exit_code, r.error, r.stdout, r.stderr)
+
+
+def _move(tx: Tx, e: Ended, d: Decision, actor: str) -> None:
+    """Move one running task that did not succeed, guarded by state and attempt (the fence)."""
+    fence = (e.task_id, e.attempt)
+    failures = int(d.counts_as_failure)
+    if d.state is TaskState.READY:
+        at = tx.now + d.delay_s
+        tx.q(
+            "UPDATE tasks SET state = 'ready', failures = failures + ?, available_at = ?, ready_at = ?, "
+            "error = ?, worker_id = NULL, lease_expires_at = NULL, cancel_requested = 0 "
+            "WHERE id = ? AND attempt = ? AND state = 'running'",
+            (failures, at, at, e.report.error, *fence),
+        )
+        tx.changed()  # claimable again (after its backoff, announced by the controller's sweep)
+    else:
+        tx.q(
+            "UPDATE tasks SET state = ?, failures = failures + ?, finished_at = ?, error = ?, "
+            "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'",
+            (d.state.value, failures, e.report.finished_at, e.report.error, *fence),
+        )
+    if d.state.value in COUNTED:  # a retry (running -> ready) moves no counted state
+        tx.moved(e.event_id, e.node, "running", d.state.value)
+    action = "retry" if d.state is TaskState.READY and failures else d.state.value
+    cause = f"attempt {e.attempt} {e.outcome}" + (f": {d.reason}" if d.reason else "")
+    tx.audit(actor, f"task.{action}", cause, e.event_id, e.task_id, node=e.node, partition=e.partition)
+
+
+# Satisfy ``?`` edges of a pending task; it becomes ready when none are left.
+_RELEASE = (
+    "UPDATE tasks SET pending = pending - ?, "
+    "state = CASE WHEN pending = ? THEN 'ready' ELSE state END, "
+    "ready_at = CASE WHEN pending = ? THEN ? ELSE ready_at END, "
+    "available_at = CASE WHEN pending = ? THEN ? ELSE available_at END "
+    "WHERE event_id = ? AND node = ? AND state = 'pending'"
+)
+_RELEASED = f" RETURNING {select_list(Released)}"
+
+
+def _release_params(tx: Tx, n: int) -> tuple[object, ...]:
+    return (n, n, n, tx.now, n, tx.now)
+
+
+def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Sent:
+    """Decrement each dependant's wait counter by the number of its ``same`` edges satisfied
+    here: a statement per dependant, all sent before any answer is read."""
+    causes: dict[Dependants, list[str]] = defaultdict(list)
+    for e in succeeded:
+        for down, mode in tx.graph_of(e.graph_id).downstream[e.node]:
+            if mode is DepMode.SAME:
+                causes[Dependants(e.event_id, down.name, e.partition)].append(f"{e.node}[{e.partition}] succeeded")
+    sql = _RELEASE + " AND partition = ?" + _RELEASED
+    # one order for every transaction (event, partition, node): concurrent reports lock alike
+    keys = sorted(causes, key=lambda k: (k.event_id, k.partition, k.node))
+    return [(tx.q(sql, (*_release_params(tx, len(causes[k])), *k)), (k, causes[k])) for k in keys]
+
+
+def _read_released(tx: Tx, sent: Sent) -> None:
+    for cursor, (key, causes) in sent:
+        for r in fetch_all(cursor, Released):
+            if r.state == "ready":
+                tx.made_ready()
+                tx.moved(key.event_id, key.node, "pending", "ready")
+                tx.audit("controller", "task.ready", ", ".join(causes), key.event_id, r.id, node=key.node,
+                         partition=key.partition)  # fmt: skip
+
+
+def _send_count_down(tx: Tx, succeeded: list[Ended]) -> Sent:
+    """Subtract the successes from each node's remaining count."""
+    per_node: dict[NodeKey, int] = defaultdict(int)
+    for e in succeeded:
+        per_node[NodeKey(e.event_id, e.graph_id, e.node)] += 1
+    return [(tx.q(_COUNT_DOWN, (n, k.event_id, k.node)), k) for k, n in sorted(per_node.items())]
+
+
+_COUNT_DOWN = (
+    "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? "
+    f"RETURNING {select_list(Remaining)}"
+)
+
+
+def _read_counted(tx: Tx, sent: Sent) -> int:
+    """A node whose last task succeeded satisfies its node-level edges (``all``, ``broadcast``);
+    returns how many tasks became ready."""
+    ready = 0
+    for cursor, (event_id, graph_id, node) in sent:
+        row = fetch_one(cursor, Remaining)
+        if row is None or row.remaining != 0:
+            continue
+        tx.audit("controller", "node.succeeded", "all tasks succeeded", event_id, node=node)
+        for down, mode in tx.graph_of(graph_id).downstream[node]:
+            if mode.node_level:
+                ready += _release_node(tx, event_id, down.name, f"node {node} succeeded")
+    return ready
+
+
+def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> int:
+    """Satisfy one node-level edge of every task of the node; return how many became ready."""
+    rows = read_rows(tx, Released, _RELEASE + _RELEASED, (*_release_params(tx, 1), event_id, node))
+    ready = [r.id for r in rows if r.state == "ready"]
+    if ready:
+        tx.made_ready(len(ready))
+        tx.moved(event_id, node, "pending", "ready", len(ready))
+        tx.audit("controller", "task.ready", cause, event_id, node=node, tasks=len(ready))
+    return len(ready)
+
+
+def block(tx: Tx, failed: Iterable[Ended]) -> dict[int, int]:
+    """Mark everything downstream of failed tasks upstream_failed; return counts per event."""
+    counts: dict[int, int] = defaultdict(int)
+    for e in failed:
+        graph = tx.graph_of(e.graph_id)
+        for scope in blocked_by(graph, e.node, e.partition):
+            sql = (
+                "UPDATE tasks SET state = 'upstream_failed', finished_at = ?, error = ? "
+                "WHERE event_id = ? AND node = ? AND state = 'pending'"
+            )
+            params: tuple[object, ...] = (tx.now, f"upstream {e.node}[{e.partition}] failed", e.event_id, scope.node)
+            if scope.partition is not None:
+                sql += " AND partition = ?"
+                params += (scope.partition,)
+            n = tx.q(sql, params).rowcount
+            if n:
+                tx.moved(e.event_id, scope.node, "pending", "upstream_failed", n)
+                counts[e.event_id] += n
+                cause = f"{e.node}[{e.partition or '-'}] failed"
+                tx.audit(
+                    "controller",
+                    "task.upstream_failed",
+                    cause,
+                    e.event_id,
+                    node=scope.node,
+                    partition=scope.partition,
+                    tasks=n,
+                )
+    return counts
+
+
+def settle(tx: Tx, terminal: dict[int, int]) -> None:
+    """Count tasks that reached a final state; finish each event whose last one did."""
+    _read_settled(tx, _send_settle(tx, terminal))
+
+
+def _send_settle(tx: Tx, terminal: dict[int, int]) -> list[tuple[int, Cursor]]:
+    sent = []
+    for event_id, count in sorted(terminal.items()):
+        if count:
+            sent.append((event_id, tx.q(_SETTLE, (count, event_id))))
+    return sent
+
+
+_SETTLE = f"UPDATE events SET tasks_active = tasks_active - ? WHERE id = ? RETURNING {select_list(Settled)}"
+
+
+def _read_settled(tx: Tx, sent: list[tuple[int, Cursor]]) -> None:
+    for event_id, cursor in sent:
+        row = fetch_one(cursor, Settled)
+        if row is not None and row.tasks_active == 0 and row.state == EventState.RUNNING:
+            finish_event(tx, event_id, bool(row.cancel_requested))
+
+
+def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
+    sql = "SELECT state, COUNT(*) AS n FROM tasks WHERE event_id = ? GROUP BY state"
+    counts = {r.state: r.n for r in read_rows(tx, StateCount, sql, (event_id,))}
+    if counts.get("failed") or counts.get("upstream_failed"):
+        final = EventState.FAILED
+    elif counts.get("cancelled") or cancel_requested:
+        final = EventState.CANCELLED
+    else:
+        final = EventState.SUCCEEDED
+    tx.q(
+        "UPDATE events SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'",
+        (final.value, tx.now, event_id),
+    )
+    tx.audit("controller", f"event.{final.value}", "no active tasks left", event_id, tasks=counts)
+    tx.changed()
+    return final

@@ -1,0 +1,357 @@
+"""The store, cut by caller: one small protocol for each kind of process that uses it.
+
+Every verb is one transaction. A caller is typed against the narrowest protocol it needs, so
+a remote transport (the HTTP server and its clients) can stand in for the database behind any
+of them without the caller changing:
+
+- :class:`WorkerLink`: a task server (register, claim, report, heartbeat, append logs, leave);
+- :class:`ControllerStore`: the controller (expand events, expire leases, hold its role);
+- :class:`OperatorStore`: people and applications (register graphs, submit, cancel, rerun);
+- :class:`ReadStore`: status, logs, audit, the API and the UI; reads change nothing, and
+  lists are keyset-paginated (pass the last id you got; never an offset, never a total count);
+- :class:`TokenStore`: the HTTP server's API tokens, by digest;
+- :class:`MetricsStore`: what the HTTP server's metrics read, every few seconds;
+- :class:`Store`: all of them plus opening and closing, which only entry points hold
+  (``baton.store.open_store`` makes one).
+
+``tests/unit/test_layering.py`` holds the import rules that keep these seams real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from baton.access import Role, TokenRecord
+from baton.engine.planner import Plan
+from baton.engine.states import EventState, TaskState
+from baton.graphs.model import Graph
+from baton.store.migrate import Revision, Upgrade
+from baton.store.records import (
+    AttemptRecord,
+    AuditRecord,
+    Backoff,
+    ClaimRequest,
+    ClaimResult,
+    EventRecord,
+    GraphRecord,
+    LogChunk,
+    LogTail,
+    MetricsSample,
+    NodeProgress,
+    PartitionRow,
+    PathStep,
+    Report,
+    ReportAnswers,
+    StopOrder,
+    TaskRecord,
+    Timeline,
+    WorkerInfo,
+    WorkerRecord,
+)
+
+
+class ChangeFeed(Protocol):
+    """How a loop waits for the store to change instead of polling it fast."""
+
+    @property
+    def pushes_changes(self) -> bool:
+        """True when :meth:`wait_for_change` is woken by the store, not by polling."""
+        ...
+
+    def wait_for_change(self, timeout_s: float) -> bool:
+        """Block until something may have changed in the store, or the timeout passes."""
+        ...
+
+    def change_fd(self) -> int | None:
+        """A descriptor that becomes readable when the store may have changed (then ask
+        ``wait_for_change(0)``), for waiting on it beside other descriptors; None when changes
+        can only be polled."""
+        ...
+
+
+class WorkerLink(ChangeFeed, Protocol):
+    """What a worker may do: register, claim (reporting first), report, heartbeat, append the
+    output of running attempts, leave."""
+
+    def register_worker(self, info: WorkerInfo) -> None: ...
+
+    def graph(self, graph_id: int) -> GraphRecord: ...
+
+    def claim(
+        self,
+        worker_id: str,
+        free: Mapping[str, int],
+        labels: frozenset[str],
+        limit: int,
+        lease_s: float,
+        reports: Sequence[Report] = (),
+        event_id: int | None = None,
+        claim_id: str | None = None,
+    ) -> ClaimResult:
+        """Record ``reports`` (fenced by attempt), then claim up to ``limit`` ready tasks that
+        fit in ``free`` capacity and whose required labels the worker has (``event_id``: of
+        that event only). One transaction. A ``claim_id`` (made by the caller, unique per
+        request) makes a retry safe: when a claim with this id took tasks the worker still
+        runs, those same attempts come back and nothing new is taken."""
+        ...
+
+    def report(self, worker_id: str, reports: Sequence[Report]) -> ReportAnswers:
+        """Record reports; say which were stale and which were sent before (the rest are recorded)."""
+        ...
+
+    def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
+        """Extend the leases of the attempts this worker still holds; say which to stop."""
+        ...
+
+    def append_logs(self, worker_id: str, tails: Sequence[LogTail]) -> list[int | None]:
+        """Append each tail, in order, to its attempt's live log, in one transaction. A tail is
+        appended only while ``worker_id`` holds that attempt (else it is dropped: answered None)
+        and only at the log's end (``offset`` equal to the log's length in characters; else
+        nothing changes, so a chunk sent twice is appended once and a gap is refused). A log
+        stops growing at the store's ``max_log_bytes``. Each answer is the length the live log
+        has now: the worker goes on from there."""
+        ...
+
+    def deregister_worker(self, worker_id: str) -> None: ...
+
+
+class GatheringLink(WorkerLink, Protocol):
+    """A worker link that can take several workers' claims in one transaction: for the server,
+    which gathers the claims arriving together into one commit."""
+
+    def claim_many(self, requests: Sequence[ClaimRequest]) -> list[ClaimResult]:
+        """Each request as :meth:`WorkerLink.claim` would do it, in order, in one transaction."""
+        ...
+
+
+class ControllerStore(ChangeFeed, Protocol):
+    """The controller's duties: expand submitted events, expire leases, hold its role."""
+
+    def graph_of(self, graph_id: int) -> Graph:
+        """The validated graph of a registered version (immutable, so it may be cached)."""
+        ...
+
+    def events_to_expand(self, limit: int, only: int | None = None) -> list[EventRecord]:
+        """Submitted events, oldest first (``only``: that event alone, if it is submitted)."""
+        ...
+
+    def save_plan(self, event_id: int, plan: Plan) -> bool:
+        """Create every task of the event at once; False if it was already expanded."""
+        ...
+
+    def fail_event(self, event_id: int, reason: str) -> None:
+        """End a submitted event that cannot be expanded, keeping ``reason`` on it."""
+        ...
+
+    def sweep(self, limit: int, since: float) -> tuple[int, float]:
+        """Expire up to ``limit`` lapsed leases and announce retries whose backoff ended after
+        ``since``; return how many leases expired and the new ``since``."""
+        ...
+
+    def event_state(self, event_id: int) -> EventState: ...
+
+    def lead(self, role: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew ``role`` for ``ttl_s`` seconds; False while another holder has it."""
+        ...
+
+    def resign(self, role: str, holder: str) -> None: ...
+
+
+class OperatorStore(Protocol):
+    """What people and application systems change: graphs, events, reruns."""
+
+    def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:
+        """Store a graph version (the same content keeps its version; a change makes a new one)."""
+        ...
+
+    def latest_graph(self, event_type: str) -> GraphRecord: ...
+
+    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
+        """Accept an event durably. The same key returns the same event (created False);
+        the same key with other parameters raises Conflict."""
+        ...
+
+    def cancel(self, event_id: int, actor: str = "operator") -> EventRecord: ...
+
+    def rerun(
+        self, event_id: int, partition: str | None = None, node: str | None = None, actor: str = "operator"
+    ) -> int:
+        """Re-run failed and cancelled tasks (optionally one partition or node) and what depends
+        on them, keeping every success; return how many tasks were reset."""
+        ...
+
+
+class ReadStore(Protocol):
+    """Reads for status, logs, audit, the API and the UI. None changes anything."""
+
+    def event(self, event_id: int) -> EventRecord: ...
+
+    def event_state(self, event_id: int) -> EventState:
+        """Only the state: cheap enough to poll (an event's parameters can be large)."""
+        ...
+
+    def events(
+        self,
+        *,
+        event_type: str | None = None,
+        event_types: Sequence[str] | None = None,
+        state: EventState | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: int | None = None,
+        limit: int = 20,
+    ) -> list[EventRecord]:
+        """Events newest first, submitted in ``[since, until)`` (``event_types``: only of
+        those); the next page starts ``before`` the last id of this one."""
+        ...
+
+    def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
+        """Tasks per node and state."""
+        ...
+
+    def node_progress(self, event_id: int) -> list[NodeProgress]:
+        """Per node: how many tasks, how many not yet succeeded (kept as tasks end: O(nodes))."""
+        ...
+
+    def tasks(
+        self,
+        event_id: int,
+        *,
+        node: str | None = None,
+        partition: str | None = None,
+        state: TaskState | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        """An event's tasks in id order; the next page starts ``after`` the last id of this one
+        (``limit`` None: all of them, for tools that need the whole event)."""
+        ...
+
+    def task(self, task_id: int) -> TaskRecord: ...
+
+    def attempts(self, task_ids: Sequence[int]) -> list[AttemptRecord]: ...
+
+    def attempt_log(
+        self, task_id: int, attempt: int, stream: str = "stdout", offset: int = 0, limit: int = 65_536
+    ) -> LogChunk:
+        """Up to ``limit`` characters of one attempt's captured ``stdout`` or ``stderr`` from
+        ``offset``: its report's output once it ended, its live log while it runs (``live``);
+        NotFound for an attempt that neither ran nor runs."""
+        ...
+
+    def audit(
+        self,
+        event_id: int | None = None,
+        task_id: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Decisions with their causes, oldest first; the next page starts ``after`` the last id."""
+        ...
+
+    def timeline(self, event_id: int, bins: int = 200) -> Timeline:
+        """The event's tasks per node, binned in time (O(nodes x bins) out, one pass over the
+        event's tasks in)."""
+        ...
+
+    def critical_path(self, event_id: int) -> list[PathStep]:
+        """From the event's first task to its last, each step the last-finishing task the next
+        one waited for: one pass over the event's tasks to find its end, then a read per step
+        (an ``all`` step reads the upstream node's tasks)."""
+        ...
+
+    def backoffs(self, event_id: int, now: float) -> list[Backoff]:
+        """Per node, the ready tasks not claimable before a retry delay ends (after ``now``)."""
+        ...
+
+    def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
+        """The event's partitions in order, each with its tasks; the next page starts after the
+        last partition of this one."""
+        ...
+
+    def workers(self) -> list[WorkerRecord]: ...
+
+    def graph(self, graph_id: int) -> GraphRecord: ...
+
+    def graph_of(self, graph_id: int) -> Graph: ...
+
+    def graphs(self) -> list[GraphRecord]: ...
+
+    def leader(self, role: str) -> str | None:
+        """Who holds ``role`` now (None when nobody does)."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens, by the SHA-256 of each (the store never sees a token): for the HTTP server
+    and ``baton token``."""
+
+    def create_token(
+        self,
+        digest: str,
+        role: Role,
+        name: str,
+        event_types: Iterable[str] | None = None,
+        labels: Iterable[str] | None = None,
+    ) -> TokenRecord: ...
+
+    def tokens(self) -> list[TokenRecord]: ...
+
+    def token_by_digest(self, digest: str) -> TokenRecord | None:
+        """The token with this digest, revoked or not; None when there is none."""
+        ...
+
+    def revoke_token(self, token_id: int) -> TokenRecord: ...
+
+    def open_session(self, digest: str, token_id: int, lifetime_s: float) -> float:
+        """Keep a UI session (the SHA-256 of its cookie) for the token; returns when it ends.
+        Sessions that ended are removed on the way."""
+        ...
+
+    def session_token(self, digest: str) -> TokenRecord | None:
+        """The token a live session stands for, revoked or not; None when there is no such
+        session or it has ended."""
+        ...
+
+    def close_session(self, digest: str) -> None: ...
+
+
+class MetricsStore(Protocol):
+    """What the server's metrics read: one transaction every few seconds, never one per scrape."""
+
+    def metrics_sample(self, after: int | None, through: int | None, limit: int, stale_after_s: float) -> MetricsSample:
+        """The gauges now (unfinished events and their tasks by state, the oldest claimable task,
+        workers and their slots; a worker silent for over ``stale_after_s`` is stale), and what
+        the audit rows ``after`` < id <= ``through`` record (at most ``limit``; the activity's
+        ``through`` says how far it got). Pass as ``through`` the ``audit_id`` of an earlier
+        sample: rows up to it have all committed, which the newest ones may not have yet."""
+        ...
+
+
+class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore, MetricsStore, Protocol):
+    """Everything, with the lifecycle: what ``open_store`` returns to an entry point."""
+
+    @property
+    def url(self) -> str:
+        """The URL this store was opened with (another process opens the same store with it)."""
+        ...
+
+    def schema_revision(self) -> Revision:
+        """Where this database's schema stands (read only)."""
+        ...
+
+    def migrate(self) -> Upgrade:
+        """Bring the schema to the one this code declares; a newer schema is refused (SchemaError)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def wake_feed(self) -> ChangeFeed:
+        """A feed woken only when work may have become claimable or an event finished, not on
+        every commit: what the server's long polls wait on."""
+        ...
+
+    def statements_executed(self) -> float | None:
+        """Statements the database has run so far, where it counts them (for ``baton bench``)."""
+        ...

@@ -1,0 +1,348 @@
+"""Plain records that cross the backend boundary (and, later, the HTTP wire).
+
+They carry JSON as text where the backend only stores or forwards it (results, inputs,
+params) so that nothing is parsed and re-serialised on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from baton.engine.states import EventState, Outcome, TaskState
+
+
+@dataclass(frozen=True)
+class GraphRecord:
+    id: int
+    name: str
+    version: int
+    event_type: str
+    digest: str
+    spec: Mapping[str, Any]
+    registered_at: float
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    type: str
+    graph_id: int
+    graph_name: str
+    graph_version: int
+    key: str | None
+    params: Mapping[str, Any]
+    state: EventState
+    cancel_requested: bool
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    tasks_total: int
+    tasks_active: int
+    error: str | None = None  # why the event failed before it ran (it could not be expanded)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: int
+    event_id: int
+    node: str
+    partition: str
+    state: TaskState
+    pending: int
+    attempt: int
+    failures: int
+    worker_id: str | None
+    ready_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    result_json: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    task_id: int
+    attempt: int
+    worker_id: str | None
+    outcome: Outcome
+    started_at: float | None
+    finished_at: float
+    exit_code: int | None
+    error: str | None
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: float
+    event_id: int | None
+    task_id: int | None
+    actor: str
+    action: str
+    cause: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class NodeProgress:
+    """One node of an event: its task count, and how many have not succeeded yet."""
+
+    node: str
+    total: int
+    remaining: int
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A slice of one attempt's captured output, in characters from ``offset``."""
+
+    task_id: int
+    attempt: int
+    stream: str  # "stdout" or "stderr"
+    offset: int
+    text: str
+    size: int  # the whole stream's length, so a reader knows whether more follows
+    live: bool = False  # the attempt still runs: its live log, which may grow (see LogTail)
+
+    @property
+    def next_offset(self) -> int:
+        return self.offset + len(self.text)
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """Output a running attempt wrote since the worker's last tail of it: ``text`` goes at
+    character ``offset`` of the attempt's live log of ``stream`` (the length the worker believes
+    the store holds). The store keeps a live log only while the attempt runs; its report's
+    output replaces it."""
+
+    task_id: int
+    attempt: int
+    stream: str  # "stdout" or "stderr"
+    offset: int
+    text: str
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A task server as the store knows it: what it declared, when it was last seen, what it runs."""
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    capacity: Mapping[str, int]
+    labels: frozenset[str]
+    started_at: float
+    last_seen: float
+    state: str  # "active" or "stopped"
+    running: tuple[int, ...] = ()  # ids of the tasks it holds a lease on
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What a task server declares about itself when it registers."""
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    capacity: Mapping[str, int]  # always has "slots"; may name other resources (mem_mb, gpu)
+    labels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A task handed to a worker: everything it needs to run one attempt."""
+
+    task_id: int
+    attempt: int
+    event_id: int
+    event_type: str
+    graph_id: int
+    node: str
+    partition: str
+    params_json: str
+    inputs_json: str
+    lease_expires_at: float
+
+
+@dataclass(frozen=True)
+class Report:
+    """How one attempt ended, as told by the worker that ran it."""
+
+    task_id: int
+    attempt: int
+    outcome: Outcome
+    started_at: float
+    finished_at: float
+    result_json: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+def unrecordable(report: Report, why: Exception) -> Report:
+    """A bare failure standing in for a report the store refused (no output, result or exit
+    code: whatever it could not hold is gone), naming why, so the task still ends with a cause."""
+    error = f"the attempt ended ({report.outcome}) but its report could not be recorded: {why}"
+    return Report(
+        report.task_id, report.attempt, Outcome.FAILED, report.started_at, report.finished_at,
+        error=error[:2000],  # the backend makes any text storable (NUL, lone surrogates)
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReportAnswers:
+    """What the store made of a batch of reports, by (task_id, attempt); any other was recorded.
+
+    - ``stale``: the attempt is no longer current (its lease expired, or another attempt runs):
+      nothing was recorded, and the worker must not let that attempt go on;
+    - ``duplicate``: the same report was recorded before (a retry after a lost answer): fine.
+    """
+
+    stale: list[tuple[int, int]] = field(default_factory=list)
+    duplicate: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """New claims, and the reports sent in the same call that were not recorded now: rejected
+    as stale, or duplicates of reports recorded before."""
+
+    claims: list[Claim] = field(default_factory=list)
+    rejected: list[tuple[int, int]] = field(default_factory=list)
+    duplicate: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """One worker's claim, as :meth:`~baton.store.protocol.WorkerLink.claim` takes it: for
+    callers that gather several into one transaction (the server's group commit)."""
+
+    worker_id: str
+    free: Mapping[str, int]
+    labels: frozenset[str]
+    limit: int
+    lease_s: float
+    reports: tuple[Report, ...] = ()
+    event_id: int | None = None
+    claim_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StopOrder:
+    """Heartbeat reply: stop this attempt (its lease is gone, or its event was cancelled)."""
+
+    task_id: int
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the audit says happened store-wide between two of its ids, whoever did it (this
+    server, database-connected workers, controllers): the counts behind the server's metrics.
+
+    Queue wait and dispatch latency are measured once per task end, for the attempt that ended
+    the task (an attempt that ends in a retry has its ready time replaced by the retry's);
+    run time for every attempt a worker ran to an end (not those the store ended: lost leases,
+    released claims)."""
+
+    through: int  # the last audit id counted: the next read starts after it
+    submitted: Mapping[str, int] = field(default_factory=dict)  # by event type
+    finished: Mapping[tuple[str, str], int] = field(default_factory=dict)  # by (event type, state)
+    lease_expirations: int = 0
+    stale_reports: int = 0  # reports refused as stale (not those refused as sent twice)
+    run_s: tuple[float, ...] = ()
+    queue_wait_s: tuple[float, ...] = ()  # claimable (available_at) -> claimed
+    dispatch_latency_s: tuple[float, ...] = ()  # ready (last dependency done) -> claimed
+
+
+@dataclass(frozen=True)
+class MetricsSample:
+    """The store's state for the metrics, read in one transaction, plus the activity since the
+    previous sample (see :meth:`~baton.store.protocol.MetricsStore.metrics_sample`)."""
+
+    at: float  # the database's clock when it was read
+    audit_id: int  # the newest audit id then (0: none)
+    events: Mapping[str, int]  # unfinished events by state (submitted, running)
+    tasks: Mapping[str, int]  # the tasks of running events by state
+    oldest_ready_at: float | None  # since when the longest-waiting claimable task has waited
+    workers_online: int
+    workers_stale: int  # active, but silent for longer than the given limit
+    slots_used: int  # of online workers
+    slots_free: int
+    activity: Activity
+
+
+@dataclass(frozen=True)
+class TimelineLane:
+    """One node of an event on its timeline, aggregated so its size never depends on the
+    partition count: the envelope, the time its tasks spent queued and running, and per time
+    bin how many became ready, started and ended (running at a bin's end = started - ended so
+    far; queued = ready - started so far). Times are the tasks' current attempts': a task that
+    waits out a retry counts as ready again, not as started, and one that ended without running
+    (its upstream failed, or it was cancelled while waiting) is in no bin. A time outside the
+    timeline falls in its first or last bin."""
+
+    node: str
+    tasks: int
+    first_ready_at: float | None
+    first_start_at: float | None
+    last_end_at: float | None
+    queue_s: float  # summed ready -> start, over started tasks
+    run_s: float  # summed start -> end, over ended tasks
+    ready: tuple[int, ...]  # per bin
+    started: tuple[int, ...]
+    ended: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One task on an event's critical path: the chain of tasks, each the last of its
+    dependencies to finish, that ends in the event's last task (while the event runs, its latest
+    unfinished one). Times are the current attempt's: ``started_at`` is None until it starts."""
+
+    task_id: int
+    node: str
+    partition: str
+    state: str
+    ready_at: float | None
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """An event's timeline: ``bins`` equal bins of ``bin_s`` from ``start`` (the first task
+    ready) to ``end`` (the last one ended; while it runs, the database's clock, or any later time
+    a task has, such as a retry's ready time)."""
+
+    event_id: int
+    start: float
+    end: float
+    bin_s: float
+    lanes: tuple[TimelineLane, ...]  # in the graph's node order
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Ready tasks of one node that wait out a retry delay: how many, and the first one's end."""
+
+    node: str
+    tasks: int
+    until: float
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    """One partition of an event: its task of each partitioned node (id and state)."""
+
+    partition: str
+    tasks: Mapping[str, tuple[int, str]]  # node -> (task id, state)

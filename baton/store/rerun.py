@@ -1,0 +1,136 @@
+"""Re-running an event: reset failed and cancelled tasks and what they blocked, keep successes.
+
+Scoped by partition and/or node: only the unfinished tasks there are re-run, plus the tasks
+downstream of them that were blocked. A reset task whose upstream is still unfinished (outside
+the scope) stays blocked, so a scoped re-run can never leave a task waiting forever.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from baton.engine.planner import blocked_by, unsatisfied_edges
+from baton.engine.states import UNFINISHED, EventState, TaskState
+from baton.errors import Conflict, NotFound
+from baton.graphs.model import DepMode, Graph
+from baton.store.tx import Tx, read_one, read_rows, select_list
+
+
+class EventHead(NamedTuple):
+    """An event's state and graph, read (and locked) before it is planned or re-run."""
+
+    state: str
+    graph_id: int
+
+
+class TaskPlace(NamedTuple):
+    id: int
+    node: str
+    partition: str
+    state: str
+
+
+class NodeName(NamedTuple):
+    node: str
+
+
+def event_head(tx: Tx, event_id: int, event_lock: str = "") -> EventHead | None:
+    """The event's state and graph (None: no such event), locked by ``event_lock`` if given."""
+    sql = f"SELECT {select_list(EventHead)} FROM events WHERE id = ? {event_lock}"
+    return read_one(tx, EventHead, sql, (event_id,))
+
+
+def reset_for_rerun(
+    tx: Tx, event_id: int, partition: str | None, node: str | None, actor: str, event_lock: str = ""
+) -> int:
+    head = event_head(tx, event_id, event_lock)
+    if head is None:
+        raise NotFound(f"no event {event_id}")
+    state = EventState(head.state)
+    if state not in (EventState.FAILED, EventState.CANCELLED):
+        raise Conflict(f"event {event_id} is {state}; only a failed or cancelled event can be re-run")
+    graph = tx.graph_of(head.graph_id)
+    if node is not None and node not in {n.name for n in graph.nodes}:
+        raise NotFound(f"graph {graph.name} has no node {node!r}")
+    rows = read_rows(tx, TaskPlace, f"SELECT {select_list(TaskPlace)} FROM tasks WHERE event_id = ?", (event_id,))
+    unfinished = {(r.node, r.partition): (r.id, TaskState(r.state)) for r in rows if TaskState(r.state) in UNFINISHED}
+    targets = _targets(graph, unfinished, partition, node)
+    if not targets:
+        scope = " ".join(
+            x for x in (f"node {node}" if node else "", f"partition {partition}" if partition else "") if x
+        )
+        raise Conflict(f"event {event_id} has no failed or cancelled tasks to re-run{' in ' + scope if scope else ''}")
+    succeeded = {(r.node, r.partition) for r in rows if r.state == TaskState.SUCCEEDED}
+    sql = f"SELECT {select_list(NodeName)} FROM event_nodes WHERE event_id = ? AND remaining = 0"
+    complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))}
+    resets = _resets(graph, targets, unfinished, succeeded, complete)
+    for (task_node, task_part), pending in resets.items():
+        task_id, old = unfinished[(task_node, task_part)]
+        new = TaskState.READY if pending == 0 else TaskState.PENDING
+        tx.q(
+            "UPDATE tasks SET state = ?, pending = ?, failures = 0, error = NULL, result = NULL, "
+            "finished_at = NULL, cancel_requested = 0, available_at = ?, ready_at = ? WHERE id = ? AND state = ?",
+            (new.value, pending, tx.now, tx.now if pending == 0 else None, task_id, old.value),
+        )
+        tx.moved(event_id, task_node, old.value, new.value)
+    tx.q(
+        "UPDATE events SET state = 'running', cancel_requested = 0, finished_at = NULL, "
+        "tasks_active = tasks_active + ? WHERE id = ?",
+        (len(resets), event_id),
+    )
+    tx.changed()
+    tx.audit(
+        actor, "event.rerun", "operator asked to re-run", event_id, tasks=len(resets), partition=partition, node=node
+    )
+    return len(resets)
+
+
+def _targets(
+    graph: Graph, unfinished: Mapping[tuple[str, str], object], partition: str | None, node: str | None
+) -> set[tuple[str, str]]:
+    """The unfinished tasks in scope, plus everything they blocked."""
+    by_node: dict[str, set[str]] = defaultdict(set)
+    for key_node, key_part in unfinished:
+        by_node[key_node].add(key_part)
+    seeds = {(n, p) for n, p in unfinished if (partition is None or p == partition) and (node is None or n == node)}
+    out = set(seeds)
+    for seed_node, seed_part in seeds:
+        for scope in blocked_by(graph, seed_node, seed_part):
+            parts = by_node.get(scope.node, set())
+            if scope.partition is None:
+                out |= {(scope.node, p) for p in parts}
+            elif scope.partition in parts:
+                out.add((scope.node, scope.partition))
+    return out
+
+
+def _resets(
+    graph: Graph,
+    targets: set[tuple[str, str]],
+    unfinished: Mapping[tuple[str, str], object],
+    succeeded: set[tuple[str, str]],
+    complete: set[str],
+) -> dict[tuple[str, str], int]:
+    """Pending counts of the targets that can run again, in topological order."""
+    stuck_nodes: dict[str, set[str]] = defaultdict(set)  # node -> partitions left unfinished
+    for stuck_node, stuck_part in unfinished.keys() - targets:
+        stuck_nodes[stuck_node].add(stuck_part)
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    resets: dict[tuple[str, str], int] = {}
+    for _, task_node, task_part in sorted((order[n], n, p) for n, p in targets):  # topological, then partition
+        key = (task_node, task_part)
+        if _still_blocked(graph, task_node, task_part, stuck_nodes):
+            stuck_nodes[task_node].add(task_part)
+            continue
+        resets[key] = unsatisfied_edges(graph, task_node, task_part, succeeded, complete)
+    return resets
+
+
+def _still_blocked(graph: Graph, node: str, partition: str, stuck: dict[str, set[str]]) -> bool:
+    for dep in graph.node(node).edges():
+        left = stuck.get(dep.upstream, set())
+        if left and (dep.mode is not DepMode.SAME or partition in left):
+            return True
+    return False

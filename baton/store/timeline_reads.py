@@ -1,0 +1,344 @@
+"""The reads behind an event's page: its timeline, critical path, backoffs and partitions.
+
+Each is one read transaction whose answer does not grow with the event's partitions, and none
+loads an event's tasks into Python:
+
+- :meth:`~SqlTimelineReads.timeline` makes two passes over the event's tasks (``tasks_event``):
+  one for the window (first ready, last end), then one ``GROUP BY`` of the ready tasks by node
+  and their ready, start and end bins, folded here into per-bin counts (the task counts come from
+  ``event_nodes``). Its rows are the distinct (node, bins) combinations: a few per bin, since a
+  task starts and ends close to when it became ready, and never more than the tasks;
+- :meth:`~SqlTimelineReads.critical_path` reads one statement per step through the unique
+  ``(event_id, node, partition)`` index (one row for a ``same`` edge, the upstream node's tasks
+  for an ``all`` or ``broadcast`` one), after a pass over the event's tasks to find where the
+  path ends;
+- :meth:`~SqlTimelineReads.backoffs` reads the partial ``tasks_ready`` index, which holds only
+  the ready tasks of the whole store;
+- :meth:`~SqlTimelineReads.partition_rows` reads a page of keys from the unique index, then the
+  tasks of that key range, node by node: O(page x partitioned nodes).
+
+A task's times are its current attempt's. A retry or a re-run sets ``ready_at`` after the old
+``started_at``, so a task whose ``started_at`` is before its ``ready_at`` has not started this
+attempt (:data:`STARTED`), and its old start and end are not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from baton.engine.planner import UNPARTITIONED
+from baton.engine.states import EventState
+from baton.errors import NotFound, UsageError
+from baton.graphs.model import DepMode, Graph
+from baton.store.records import Backoff, PartitionRow, PathStep, Timeline, TimelineLane
+from baton.store.retry import retried
+from baton.store.tx import Tx, in_list, read_one, read_rows, select_list
+
+MAX_BINS = 1000
+MAX_PARTITION_ROWS = 1000
+MIN_BIN_S = 1e-6  # an event whose first and last times coincide still has bins of some width
+STARTED = "started_at >= ready_at"  # the task's current attempt has started (see the module docstring)
+_CURRENT_START = f"CASE WHEN {STARTED} THEN started_at END"
+_LATEST = f"COALESCE(finished_at, CASE WHEN {STARTED} THEN started_at ELSE ready_at END)"
+# The task that happened last first: unfinished tasks (they count as latest), by their current start
+# or, before it, by when they became ready, then the finished ones by their end. Portable: no NULLS LAST.
+LATEST_FIRST = f"ORDER BY (finished_at IS NULL) DESC, {_LATEST} IS NULL, {_LATEST} DESC, id DESC"
+
+
+class EventHead(NamedTuple):
+    graph_id: int
+    state: str
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+class Span(NamedTuple):
+    """The extremes of an event's task times."""
+
+    first_ready: float | None
+    last_ready: float | None
+    last_start: float | None
+    last_end: float | None
+
+
+class BinRow(NamedTuple):
+    """The ready tasks of one node that share their ready, start and end bins (None: not started,
+    or not ended, in the current attempt). A group's tasks all started, or none did, and likewise
+    for ending: its start and end figures are read only when its bin says they count."""
+
+    node: str
+    ready_bin: float  # a whole number (PostgreSQL's floor answers a float)
+    start_bin: float | None
+    end_bin: float | None
+    tasks: int
+    first_ready_at: float | None
+    first_start_at: float | None
+    last_end_at: float | None
+    queue_s: float | None
+    run_s: float | None
+
+
+class PathRow(NamedTuple):
+    id: int
+    node: str
+    partition: str
+    state: str
+    ready_at: float | None
+    started_at: float | None  # the current attempt's start
+    finished_at: float | None
+
+    def step(self) -> PathStep:
+        return PathStep(self.id, self.node, self.partition, self.state, self.ready_at, self.started_at,
+                        self.finished_at)  # fmt: skip
+
+
+class BackoffRow(NamedTuple):
+    node: str
+    tasks: int
+    until: float
+
+
+class NodeTotal(NamedTuple):
+    node: str
+    total: int
+
+
+class KeyRow(NamedTuple):
+    partition: str
+
+
+class CellRow(NamedTuple):
+    id: int
+    node: str
+    partition: str
+    state: str
+
+
+_SPAN_COLUMNS = select_list(
+    Span, first_ready="MIN(ready_at)", last_ready="MAX(ready_at)", last_start="MAX(started_at)",
+    last_end="MAX(finished_at)",
+)  # fmt: skip
+_SPAN = f"SELECT {_SPAN_COLUMNS} FROM tasks WHERE event_id = ?"
+_PATH_COLUMNS = select_list(PathRow, started_at=_CURRENT_START)
+# Where a path ends, in LATEST_FIRST's order, in two statements whose sort keys are cheaper to
+# compute: the latest unfinished task that became ready, else the last to finish.
+_LATEST_UNFINISHED = (
+    f"SELECT {_PATH_COLUMNS} FROM tasks WHERE event_id = ? AND finished_at IS NULL AND ready_at IS NOT NULL "
+    f"{LATEST_FIRST} LIMIT 1"
+)
+_LAST_FINISHED = (
+    f"SELECT {_PATH_COLUMNS} FROM tasks WHERE event_id = ? AND finished_at IS NOT NULL "
+    "ORDER BY finished_at DESC, id DESC LIMIT 1"
+)
+# Ready tasks waiting out a retry delay, of every event: the partial index holds only ready tasks,
+# and MATERIALIZED keeps SQLite from walking the event's tasks in node order (one seek per task).
+_BACKOFFS = (
+    "WITH waiting AS MATERIALIZED (SELECT event_id, node, available_at FROM tasks "
+    "WHERE state = 'ready' AND available_at > ?) "
+    f"SELECT {select_list(BackoffRow, tasks='COUNT(*)', until='MIN(available_at)')} "
+    "FROM waiting WHERE event_id = ? GROUP BY node ORDER BY node"
+)
+
+
+@dataclass
+class _LaneSums:
+    """One node's lane, summed from its :class:`BinRow` groups."""
+
+    bins: int
+    tasks: int = 0
+    first_ready_at: float | None = None
+    first_start_at: float | None = None
+    last_end_at: float | None = None
+    queue_s: float = 0.0
+    run_s: float = 0.0
+    ready: list[int] = field(default_factory=list)
+    started: list[int] = field(default_factory=list)
+    ended: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ready, self.started, self.ended = [0] * self.bins, [0] * self.bins, [0] * self.bins
+
+    def add(self, row: BinRow) -> None:
+        self.ready[self._index(row.ready_bin)] += row.tasks
+        self.first_ready_at = _least(self.first_ready_at, row.first_ready_at)
+        if row.start_bin is not None:
+            self.started[self._index(row.start_bin)] += row.tasks
+            self.first_start_at = _least(self.first_start_at, row.first_start_at)
+            self.queue_s += row.queue_s or 0.0
+        if row.end_bin is not None:
+            self.ended[self._index(row.end_bin)] += row.tasks
+            self.last_end_at = _greatest(self.last_end_at, row.last_end_at)
+            self.run_s += row.run_s or 0.0
+
+    def _index(self, raw: float) -> int:
+        """A bin as the database computed it, clamped to the timeline (a time can fall outside
+        it: a retry's ready time after a finished event's end, a worker's clock before its start)."""
+        return min(max(int(raw), 0), self.bins - 1)
+
+    def lane(self, node: str) -> TimelineLane:
+        return TimelineLane(
+            node, self.tasks, self.first_ready_at, self.first_start_at, self.last_end_at, self.queue_s, self.run_s,
+            tuple(self.ready), tuple(self.started), tuple(self.ended),
+        )  # fmt: skip
+
+
+def _least(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _greatest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def window(head: EventHead, span: Span, now: float, bins: int) -> tuple[float, float, float]:
+    """The timeline's start, end and bin width. Start: the first task ready (else when the event
+    started, or was submitted). End: the last task's end once the event is over; while it runs,
+    now, or any later time seen (a retry's ready time lies ahead)."""
+    start = span.first_ready if span.first_ready is not None else head.started_at or head.submitted_at
+    if EventState(head.state).terminal:
+        end = span.last_end if span.last_end is not None else head.finished_at or now
+    else:
+        end = max(t for t in (now, span.last_ready, span.last_start, span.last_end) if t is not None)
+    end = max(end, start)
+    return start, end, max((end - start) / bins, MIN_BIN_S)
+
+
+def _step_up(graph: Graph, event_id: int, step: PathRow) -> tuple[str, list[object]]:
+    """The statement for the step before ``step`` on the path: the latest of the tasks it waited
+    for, one candidate per edge (an index lookup for a task, an index range for a node)."""
+    parts, params = [], []
+    for i, dep in enumerate(graph.node(step.node).edges()):
+        if not graph.node(dep.upstream).partitioned:
+            partition: str | None = UNPARTITIONED
+        else:
+            partition = step.partition if dep.mode is DepMode.SAME else None  # None: the whole node
+        where = "event_id = ? AND node = ?" + (" AND partition = ?" if partition is not None else "")
+        parts.append(f"SELECT * FROM (SELECT {_PATH_COLUMNS} FROM tasks WHERE {where} {LATEST_FIRST} LIMIT 1) AS c{i}")
+        params += [event_id, dep.upstream, *([] if partition is None else [partition])]
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS candidates {LATEST_FIRST} LIMIT 1", params
+
+
+class SqlTimelineReads:
+    """The event page's verbs of a SQL backend (mixed into :class:`~baton.store.sql.SqlStore`)."""
+
+    transaction: Callable[..., AbstractContextManager[Tx]]
+    floor_sql: str  # a dialect's SQL that rounds ``{}`` down to a whole number (for non-negative values)
+
+    @retried
+    def timeline(self, event_id: int, bins: int = 200) -> Timeline:
+        """Per node in the graph's order (every node, with or without tasks): its envelope, the
+        queue and run seconds of its tasks, and per bin how many became ready, started and ended.
+        See :func:`window` for the bins."""
+        if not 1 <= bins <= MAX_BINS:
+            raise UsageError(f"a timeline has 1 to {MAX_BINS} bins (got {bins})")
+        with self.transaction(write=False) as tx:
+            head = _event_head(tx, event_id)
+            span = read_one(tx, Span, _SPAN, (event_id,))
+            assert span is not None  # an aggregate without GROUP BY always answers a row
+            start, end, bin_s = window(head, span, tx.now, bins)
+            rows = read_rows(tx, BinRow, self._bins_sql(), (start, bin_s) * 3 + (event_id,))
+            totals = read_rows(tx, NodeTotal, "SELECT node, total FROM event_nodes WHERE event_id = ?", (event_id,))
+            graph = tx.graph_of(head.graph_id)
+        sums = {node.name: _LaneSums(bins) for node in graph.nodes}
+        for row in rows:
+            sums[row.node].add(row)
+        for t in totals:
+            sums[t.node].tasks = t.total
+        return Timeline(event_id, start, end, bin_s, tuple(sums[n.name].lane(n.name) for n in graph.nodes))
+
+    def _bins_sql(self) -> str:
+        def bin_of(column: str) -> str:
+            return self.floor_sql.format(f"({column} - ?) / ?")
+
+        columns = select_list(
+            BinRow,
+            ready_bin=bin_of("ready_at"),
+            start_bin=f"CASE WHEN {STARTED} THEN {bin_of('started_at')} END",
+            end_bin=f"CASE WHEN {STARTED} AND finished_at IS NOT NULL THEN {bin_of('finished_at')} END",
+            tasks="COUNT(*)",
+            first_ready_at="MIN(ready_at)",
+            first_start_at="MIN(started_at)",
+            last_end_at="MAX(finished_at)",
+            queue_s="SUM(started_at - ready_at)",
+            run_s="SUM(finished_at - started_at)",
+        )
+        # Tasks never made ready are only counted (event_nodes has those counts): most of a young
+        # event's tasks. The node last: SQLite then reads the tasks in id order (tasks_event), not
+        # in node order through the unique index, a seek per task.
+        return (f"SELECT {columns} FROM tasks WHERE event_id = ? AND ready_at IS NOT NULL "
+                "GROUP BY ready_bin, start_bin, end_bin, node")  # fmt: skip
+
+    @retried
+    def critical_path(self, event_id: int) -> list[PathStep]:
+        """Oldest first, ending at the event's latest task: the latest unfinished one that became
+        ready (the most recently started, or made ready, of those running or waiting), or when
+        every one has finished, the last to finish. Each step before it is the latest of the tasks
+        the next one waited for: per edge, the same partition's task (``same``) or the upstream
+        node's latest task (``all``, ``broadcast``), unfinished ones counting as latest. Empty
+        when no task has become ready."""
+        with self.transaction(write=False) as tx:
+            head = _event_head(tx, event_id)
+            graph = tx.graph_of(head.graph_id)
+            step = None
+            if not EventState(head.state).terminal:  # an ended event's tasks have all finished
+                step = read_one(tx, PathRow, _LATEST_UNFINISHED, (event_id,))
+            step = step or read_one(tx, PathRow, _LAST_FINISHED, (event_id,))
+            path = []
+            while step is not None:
+                path.append(step.step())
+                if not graph.node(step.node).edges():  # a root: where every path begins
+                    break
+                step = read_one(tx, PathRow, *_step_up(graph, event_id, step))
+        return path[::-1]
+
+    @retried
+    def backoffs(self, event_id: int, now: float) -> list[Backoff]:
+        """By node name: how many ready tasks may not be claimed yet at ``now`` (their retry delay
+        ends after it), and when the first of them may be."""
+        with self.transaction(write=False) as tx:
+            rows = read_rows(tx, BackoffRow, _BACKOFFS, (now, event_id))
+            if not rows:
+                _event_head(tx, event_id)
+        return [Backoff(r.node, r.tasks, r.until) for r in rows]
+
+    @retried
+    def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
+        """Up to ``limit`` of the event's partitions after ``after``, in the database's order of
+        strings (bytewise on SQLite; PostgreSQL's collation, bytewise under ``C``), each with its
+        task of every partitioned node. Every partitioned node has a task in every partition (the
+        planner makes them together), so the keys are read from the first one's."""
+        if not 1 <= limit <= MAX_PARTITION_ROWS:
+            raise UsageError(f"a page holds 1 to {MAX_PARTITION_ROWS} partitions (got limit {limit})")
+        with self.transaction(write=False) as tx:
+            graph = tx.graph_of(_event_head(tx, event_id).graph_id)
+            nodes = [n.name for n in graph.nodes if n.partitioned]
+            if not nodes:
+                return []
+            leading, *_ = nodes
+            sql = ("SELECT partition FROM tasks WHERE event_id = ? AND node = ? AND partition > ? "
+                   "ORDER BY partition LIMIT ?")  # fmt: skip
+            keys = [r.partition for r in read_rows(tx, KeyRow, sql, (event_id, leading, after or "", limit))]
+            if not keys:
+                return []
+            *_, last = keys  # the page is every key in (after, last]
+            sql = (f"SELECT {select_list(CellRow)} FROM tasks WHERE event_id = ? AND node IN ({in_list(nodes)}) "
+                   "AND partition > ? AND partition <= ?")  # fmt: skip
+            cells = read_rows(tx, CellRow, sql, (event_id, *nodes, after or "", last))
+        order = {name: i for i, name in enumerate(nodes)}
+        tasks: dict[str, dict[str, tuple[int, str]]] = {key: {} for key in keys}
+        for c in sorted(cells, key=lambda c: order[c.node]):
+            if c.partition in tasks:
+                tasks[c.partition][c.node] = (c.id, c.state)
+        return [PartitionRow(key, tasks[key]) for key in keys]
+
+
+def _event_head(tx: Tx, event_id: int) -> EventHead:
+    sql = f"SELECT {select_list(EventHead)} FROM events WHERE id = ?"
+    head = read_one(tx, EventHead, sql, (event_id,))
+    if head is None:
+        raise NotFound(f"no event {event_id}")
+    return head

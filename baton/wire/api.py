@@ -1,0 +1,268 @@
+"""What crosses the wire: request and response bodies of ``/api/v1`` (pydantic, so the OpenAPI
+document states them and bad bodies are refused 422 with each problem named), and the rule that
+a query names only parameters its route declares.
+
+Request bodies are strict: a field names its type exactly (``true`` is not the number 1, ``"2"``
+not an integer) and unknown fields are refused, so a client's mistake is an answer, not a guess."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from baton.store.records import AttemptRecord, EventRecord, GraphRecord, TaskRecord, WorkerRecord
+from baton.wire.workers import integral
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+MAX_PAGE = 500
+MAX_EPOCH_S = 1e11  # about the year 5138
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_RESULT_DEPTH = 200  # pydantic's JSON serializer gives up past 255 levels
+
+
+def epoch_seconds(value: object) -> float:
+    """A time given in a query, as seconds since the epoch: ISO 8601 (without a zone: UTC) or
+    a number of seconds. Written out, not pydantic's datetime, which reads a number past 2e10
+    as milliseconds."""
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected ISO 8601 (2026-01-31T12:00:00Z) or seconds since the epoch") from None
+        return ((when if when.tzinfo else when.replace(tzinfo=UTC)) - EPOCH).total_seconds()
+    if not (math.isfinite(seconds) and abs(seconds) <= MAX_EPOCH_S):
+        raise ValueError(f"seconds since the epoch must be a number within ±{MAX_EPOCH_S:g}")
+    return seconds
+
+
+When = Annotated[
+    float,
+    BeforeValidator(epoch_seconds),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"},
+                              {"type": "number", "minimum": -MAX_EPOCH_S, "maximum": MAX_EPOCH_S}]}),
+]  # fmt: skip
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SubmitIn(Strict):
+    type: Name = Field(description="the event type: the graph registered for it runs")
+    params: dict[str, Any] = Field(default_factory=dict, description="the event's parameters")
+    idempotency_key: Name | None = Field(None, description="or the Idempotency-Key header")
+    graph_version: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(integral)] | None = Field(
+        None, description="pin a version (default: the latest)"
+    )
+
+
+class GraphRef(BaseModel):
+    id: int
+    name: str
+    version: int
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    graph: GraphRef
+    idempotency_key: str | None
+    params: dict[str, Any]
+    state: str
+    cancel_requested: bool
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    tasks_total: int
+    tasks_active: int
+    error: str | None
+    nodes: dict[str, dict[str, int]] | None = Field(None, description="tasks per node and state (one event only)")
+    version: str | None = Field(None, description="changes whenever the event does (one event only)")
+
+    @classmethod
+    def of(cls, e: EventRecord, nodes: Mapping[str, Mapping[str, int]] | None = None) -> EventOut:
+        counts = None if nodes is None else {n: dict(s) for n, s in sorted(nodes.items())}
+        version = None if counts is None else event_version(e, counts)
+        return cls(
+            id=e.id, type=e.type, graph=GraphRef(id=e.graph_id, name=e.graph_name, version=e.graph_version),
+            idempotency_key=e.key, params=dict(e.params), state=e.state.value, cancel_requested=e.cancel_requested,
+            submitted_at=e.submitted_at, started_at=e.started_at, finished_at=e.finished_at,
+            tasks_total=e.tasks_total, tasks_active=e.tasks_active, error=e.error, nodes=counts, version=version,
+        )  # fmt: skip
+
+
+def event_version(e: EventRecord, counts: Mapping[str, Mapping[str, int]]) -> str:
+    """A short digest of everything about an event that changes: for ETags and live pages."""
+    state = [e.state.value, e.cancel_requested, e.started_at, e.finished_at, e.tasks_active, counts]
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Page(BaseModel):
+    next_cursor: str | None = Field(None, description="pass as cursor for the next page; null: this was the last")
+
+
+class EventPage(Page):
+    events: list[EventOut]
+
+
+class AttemptOut(BaseModel):
+    id: str = Field(description="the attempt's id, for its log: <task_id>-<attempt>")
+    attempt: int
+    worker_id: str | None
+    outcome: str
+    started_at: float | None
+    finished_at: float
+    exit_code: int | None
+    error: str | None
+
+    @classmethod
+    def of(cls, a: AttemptRecord) -> AttemptOut:
+        return cls(id=f"{a.task_id}-{a.attempt}", attempt=a.attempt, worker_id=a.worker_id,
+                   outcome=a.outcome.value, started_at=a.started_at, finished_at=a.finished_at,
+                   exit_code=a.exit_code, error=a.error)  # fmt: skip
+
+
+class TaskOut(BaseModel):
+    id: int
+    event_id: int
+    node: str
+    partition: str
+    state: str
+    attempt: int
+    failures: int
+    worker_id: str | None
+    ready_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    result: Any = None
+    result_problem: str | None = Field(None, description="why a stored result is not shown (result is null)")
+    error: str | None
+    attempts: list[AttemptOut] | None = None
+
+    @classmethod
+    def of(cls, t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> TaskOut:
+        result, problem = shown_result(t.result_json)
+        return cls(
+            id=t.id, event_id=t.event_id, node=t.node, partition=t.partition, state=t.state.value,
+            attempt=t.attempt, failures=t.failures, worker_id=t.worker_id, ready_at=t.ready_at,
+            started_at=t.started_at, finished_at=t.finished_at, result=result, result_problem=problem, error=t.error,
+            attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts],
+        )  # fmt: skip
+
+
+def shown_result(text: str | None) -> tuple[Any, str | None]:
+    """A task's stored result as the answer can carry it, or None and why not. The store
+    takes any JSON text a task returns; two kinds cannot be put in an answer as they are: text
+    escaping a lone surrogate (mended here, as the store mends output) and nesting deeper than
+    the serializer goes."""
+    if text is None:
+        return None, None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return None, f"the stored result is not readable JSON: {exc}"[:300]
+    if _depth(value) > MAX_RESULT_DEPTH:
+        return None, f"the result is nested deeper than {MAX_RESULT_DEPTH} levels; tasks that depend on it get it whole"
+    if "\\ud" in text.lower():  # a surrogate escaped: \ud800-\udfff, alone or in a pair
+        mended = json.dumps(value, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8")
+        value = json.loads(mended)
+    return value, None
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (walked without recursion, and only as far
+    as past the cap)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_RESULT_DEPTH:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            deepest = max(deepest, depth)
+            stack.extend((x, depth + 1) for x in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+class TaskPage(Page):
+    tasks: list[TaskOut]
+
+
+class LogOut(BaseModel):
+    attempt_id: str
+    stream: str
+    offset: int
+    next_offset: int
+    size: int = Field(description="the whole stream's length in characters")
+    text: str
+    running: bool = Field(False, description="the attempt still runs: its output so far (sent by its worker "
+                          "every few seconds); more may follow from next_offset")  # fmt: skip
+
+
+class CancelOut(BaseModel):
+    event: EventOut
+
+
+class RerunIn(Strict):
+    partition: Name | None = Field(None, description="only this partition (and what depends on it)")
+    node: Name | None = Field(None, description="only this node (and what depends on it)")
+
+
+class RerunOut(BaseModel):
+    event_id: int
+    reset: int = Field(description="how many tasks were reset to run again")
+
+
+class GraphOut(BaseModel):
+    id: int
+    name: str
+    version: int
+    event_type: str
+    digest: str
+    registered_at: float
+    spec: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, g: GraphRecord, with_spec: bool = False) -> GraphOut:
+        return cls(id=g.id, name=g.name, version=g.version, event_type=g.event_type, digest=g.digest,
+                   registered_at=g.registered_at, spec=dict(g.spec) if with_spec else None)  # fmt: skip
+
+
+class GraphIn(Strict):
+    source: str = Field(min_length=1, max_length=4 * 1024 * 1024, description="the graph's YAML text")
+    filename: Name = Field("graph.yaml", description="named in validation errors")
+
+
+class GraphRegistered(BaseModel):
+    graph: GraphOut
+    created: bool
+
+
+class WorkerOut(BaseModel):
+    id: str
+    name: str
+    host: str
+    capacity: dict[str, int]
+    labels: list[str]
+    state: str
+    started_at: float
+    last_seen: float
+    stale: bool = Field(description="no heartbeat for over a lease")
+    running: list[int] = Field(description="ids of the tasks it holds")
+
+    @classmethod
+    def of(cls, w: WorkerRecord, stale: bool) -> WorkerOut:
+        return cls(id=w.id, name=w.name, host=w.host, capacity=dict(w.capacity), labels=sorted(w.labels),
+                   state=w.state, started_at=w.started_at, last_seen=w.last_seen, stale=stale,
+                   running=list(w.running))  # fmt: skip
+
+
+class Health(BaseModel):
+    status: str
+    schema_revision: str | None
