@@ -2,8 +2,8 @@
 
 :func:`check_invariants` recomputes from the task rows what the engine keeps incrementally
 (active counts, per-node remaining counts and counts by state, wait counters) and returns every disagreement. On a
-store with the move journal (:func:`baton.store.journal.record_moves`, which the test suite
-installs on every store it makes) it also walks each task's recorded path and checks every step
+store with the move journal (``store.debug.record_moves()``, which the test suite installs on
+every store it makes) it also walks each task's recorded path and checks every step
 against :data:`baton.engine.states.TASK_MOVES`, so an illegal move made by the SQL fails the suite. And
 only running attempts may have live logs.
 """
@@ -13,15 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import pairwise
-from typing import NamedTuple
 
 from baton.engine.planner import unsatisfied_edges
 from baton.engine.states import TASK_MOVES, TERMINAL, EventState, TaskState
-from baton.store.journal import Move, recorded_moves
 from baton.store.protocol import ReadStore, Store
-from baton.store.records import TaskRecord
-from baton.store.sql import SqlStore
-from baton.store.tx import read_rows, select_list
+from baton.store.records import Move, TaskRecord
 
 FIRST_STATES = frozenset({TaskState.PENDING, TaskState.READY})  # what a plan creates tasks in
 
@@ -39,26 +35,15 @@ def check_invariants(store: Store) -> list[str]:
         event_tasks = store.tasks(event.id)
         tasks += event_tasks
         problems += _event_problems(store, event.id, event.state, event.tasks_active, event.graph_id, event_tasks)
-    moves = recorded_moves(store)
+    moves = store.debug.recorded_moves()
     if moves is not None:
         problems += path_problems(tasks, moves)
     return problems + live_log_problems(store)
 
 
-class LiveLog(NamedTuple):
-    task_id: int
-    attempt: int
-    stream: str
-
-
 def live_log_problems(store: Store) -> list[str]:
     """Only running attempts have live logs: the transaction that ends an attempt deletes its."""
-    if not isinstance(store, SqlStore):
-        return []
-    sql = (f"SELECT {select_list(LiveLog, 'l.')} FROM live_logs l LEFT JOIN tasks t ON t.id = l.task_id "
-           "AND t.attempt = l.attempt AND t.state = 'running' WHERE t.id IS NULL ORDER BY 1, 2, 3")  # fmt: skip
-    with store.transaction(write=False) as tx:
-        stray = read_rows(tx, LiveLog, sql)
+    stray = store.debug.live_log_orphans()
     return [f"task {r.task_id} attempt {r.attempt} is not running but has a live {r.stream} log" for r in stray]
 
 

@@ -17,7 +17,6 @@ from baton.graphs.builder import GraphBuilder
 from baton.graphs.model import Graph
 from baton.graphs.params import validate_params
 from baton.store import open_store
-from baton.store.journal import record_moves
 from baton.store.protocol import Store
 from baton.store.records import TaskRecord
 from baton.testing import check_invariants
@@ -33,7 +32,7 @@ class Cluster:
         self.db_url = db_url
         self.tmp = tmp
         self.backend: Store = open_store(db_url)
-        record_moves(self.backend)
+        self.backend.debug.record_moves()
         self.controller: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.controllers: list[subprocess.Popen[bytes]] = []

@@ -22,7 +22,6 @@ from pgserver import PgServer, find_bindir
 from serving import Served
 
 from baton.store import open_store
-from baton.store.journal import record_moves
 from baton.store.protocol import Store
 from baton.testing import check_invariants
 
@@ -67,7 +66,7 @@ def pg_admin(pg_server: PgServer | None) -> Iterator[str]:
     except psycopg.Error as exc:
         _unavailable(f"cannot connect to {dsn}: {exc}")
     template = open_store(_database(dsn, TEMPLATE))
-    record_moves(template)  # every database cloned from it journals its task moves
+    template.debug.record_moves()  # every database cloned from it journals its task moves
     template.close()
     yield dsn
 
@@ -94,7 +93,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     test_schema.py migrates empty databases itself)."""
     path = tmp_path_factory.mktemp("template") / "baton.db"
     template = open_store(f"sqlite:///{path}")
-    record_moves(template)
+    template.debug.record_moves()
     template.close()
     return path
 
@@ -122,7 +121,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def backend(store_url: str) -> Iterator[Store]:
     store = open_store(store_url)
-    record_moves(store)  # a no-op on PostgreSQL (cloned from the template, which has it)
+    store.debug.record_moves()  # a no-op on PostgreSQL (cloned from the template, which has it)
     yield store
     problems = check_invariants(store)
     store.close()

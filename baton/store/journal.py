@@ -5,17 +5,19 @@ records hot-path moves in bulk (a claim is told by its attempt row, a node's rel
 line for all its tasks), so it cannot show each task's path. This journal can: triggers, which
 a test installs on a fresh store, append ``(task, from, to, attempts)`` for every insert and
 every change of a task's state or attempt, inside the very statement that made it. Then
-:func:`baton.testing.check_invariants` walks each task's path. Production stores never have it
+:func:`baton.testing.check_invariants` walks each task's path (through the store's debug door,
+:class:`SqlDebug`). Production stores never have it
 (it would cost a row per move); it is not part of the declared schema.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import NamedTuple
 
-from baton.store.protocol import Store
-from baton.store.sql import SqlStore
-from baton.store.tx import read_rows, select_list
+from baton.store.records import LiveLogOrphan, Move
+from baton.store.tx import Tx, read_rows, select_list
 
 TABLE = "test_task_moves"
 
@@ -48,41 +50,40 @@ POSTGRESQL = [
 ]
 
 
-class Move(NamedTuple):
-    task_id: int
-    from_state: str | None  # None: the task was created in to_state
-    to_state: str
-    from_attempt: int | None
-    to_attempt: int
-
-
 class Found(NamedTuple):
     present: bool
 
 
-def _sql(store: Store) -> SqlStore:
-    if not isinstance(store, SqlStore):
-        raise TypeError(f"the move journal needs a SQL store, not {type(store).__name__}")
-    return store
+ORPHANS = (
+    f"SELECT {select_list(LiveLogOrphan, 'l.')} FROM live_logs l LEFT JOIN tasks t ON t.id = l.task_id "
+    "AND t.attempt = l.attempt AND t.state = 'running' WHERE t.id IS NULL ORDER BY 1, 2, 3"
+)
 
 
-def record_moves(store: Store) -> None:
-    """Install the journal (idempotent). Do it before the first event: earlier tasks have no path."""
-    backend = _sql(store)
-    with backend.transaction() as tx:
-        for statement in POSTGRESQL if backend.dialect == "postgresql" else SQLITE:
-            tx.q(statement)
+class SqlDebug:
+    """A SQL store's debug door (:class:`~baton.store.protocol.DebugDoor`): the move journal and
+    the live-log check, over the store's own transactions."""
 
+    def __init__(self, transaction: Callable[..., AbstractContextManager[Tx]], dialect: str) -> None:
+        self.transaction = transaction
+        self.dialect = dialect
 
-def recorded_moves(store: Store) -> list[Move] | None:
-    """Every journalled move in order, or None when the store has no journal."""
-    backend = _sql(store)
-    with backend.transaction(write=False) as tx:
-        if backend.dialect == "postgresql":
-            found = read_rows(tx, Found, "SELECT to_regclass(?) IS NOT NULL AS present", (TABLE,))
-        else:
-            sql = "SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = ?"
-            found = read_rows(tx, Found, sql, (TABLE,))
-        if not any(f.present for f in found):
-            return None
-        return read_rows(tx, Move, f"SELECT {select_list(Move)} FROM {TABLE} ORDER BY id")
+    def record_moves(self) -> None:
+        with self.transaction() as tx:
+            for statement in POSTGRESQL if self.dialect == "postgresql" else SQLITE:
+                tx.q(statement)
+
+    def recorded_moves(self) -> list[Move] | None:
+        with self.transaction(write=False) as tx:
+            if self.dialect == "postgresql":
+                found = read_rows(tx, Found, "SELECT to_regclass(?) IS NOT NULL AS present", (TABLE,))
+            else:
+                sql = "SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = ?"
+                found = read_rows(tx, Found, sql, (TABLE,))
+            if not any(f.present for f in found):
+                return None
+            return read_rows(tx, Move, f"SELECT {select_list(Move)} FROM {TABLE} ORDER BY id")
+
+    def live_log_orphans(self) -> list[LiveLogOrphan]:
+        with self.transaction(write=False) as tx:
+            return read_rows(tx, LiveLogOrphan, ORPHANS)

@@ -35,9 +35,11 @@ from baton.store.records import (
     ClaimResult,
     EventRecord,
     GraphRecord,
+    LiveLogOrphan,
     LogChunk,
     LogTail,
     MetricsSample,
+    Move,
     NodeProgress,
     PartitionRow,
     PathStep,
@@ -329,16 +331,43 @@ class MetricsStore(Protocol):
         ...
 
 
-class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore, MetricsStore, Protocol):
+class DebugDoor(Protocol):
+    """What test tools read beyond any caller's verbs (:mod:`baton.testing`): never used by a
+    process, and narrow on purpose, so no tool needs the concrete store or its transactions."""
+
+    def record_moves(self) -> None:
+        """Journal every task move from now on (idempotent; see :mod:`baton.store.journal`)."""
+        ...
+
+    def recorded_moves(self) -> list[Move] | None:
+        """Every journalled move in order, or None when the store has no journal."""
+        ...
+
+    def live_log_orphans(self) -> list[LiveLogOrphan]:
+        """Live logs whose attempt is not running (the transaction that ends an attempt deletes
+        its live logs, so there should be none)."""
+        ...
+
+
+class SchemaStore(Protocol):
+    """Where the schema stands: what a health check reads to know the database answers."""
+
+    def schema_revision(self) -> Revision:
+        """Where this database's schema stands (read only)."""
+        ...
+
+
+class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore, MetricsStore, SchemaStore, Protocol):
     """Everything, with the lifecycle: what ``open_store`` returns to an entry point."""
+
+    @property
+    def debug(self) -> DebugDoor:
+        """The test tools' door (see :class:`DebugDoor`)."""
+        ...
 
     @property
     def url(self) -> str:
         """The URL this store was opened with (another process opens the same store with it)."""
-        ...
-
-    def schema_revision(self) -> Revision:
-        """Where this database's schema stands (read only)."""
         ...
 
     def migrate(self) -> Upgrade:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from baton.engine.states import EventState, Outcome, TaskState
 
@@ -346,3 +346,21 @@ class PartitionRow:
 
     partition: str
     tasks: Mapping[str, tuple[int, str]]  # node -> (task id, state)
+
+
+class Move(NamedTuple):
+    """One task state change, as the test journal saw it (:mod:`baton.store.journal`)."""
+
+    task_id: int
+    from_state: str | None  # None: the task was created in to_state
+    to_state: str
+    from_attempt: int | None
+    to_attempt: int
+
+
+class LiveLogOrphan(NamedTuple):
+    """A live log kept for an attempt that is not running."""
+
+    task_id: int
+    attempt: int
+    stream: str

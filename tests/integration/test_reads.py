@@ -13,7 +13,6 @@ from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import NotFound, UsageError
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
-from baton.store.journal import recorded_moves
 from baton.store.protocol import Store
 from baton.store.records import Report, WorkerInfo
 from baton.testing import check_invariants
@@ -111,7 +110,7 @@ def test_attempt_logs_are_read_by_slice_and_workers_show_what_they_run(backend: 
 def test_the_journal_sees_every_move_and_an_illegal_one_fails_the_invariants(backend: Store) -> None:
     event_id = submit(backend, "journal", parts=["a", "b"])
     Controller(backend).expand()
-    moves = recorded_moves(backend)
+    moves = backend.debug.recorded_moves()
     assert moves is not None, "the suite's stores journal their task moves"
     assert sorted((m.from_state, m.to_state) for m in moves) == [(None, "pending"), (None, "ready"), (None, "ready")]
     assert check_invariants(backend) == []
