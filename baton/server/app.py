@@ -50,8 +50,20 @@ def release_long_polls(app: FastAPI) -> None:
 def create_app(store: Store, settings: Settings) -> FastAPI:
     changes = ChangeWatch(store.wake_feed(), safety_poll_s=min(1.0, settings.idle_poll_s))
     measured = Metrics(store, refresh_s=settings.metrics_refresh_s, stale_after_s=settings.lease_s)
-    state = AppState(store, settings, Authenticator(store, settings.token_cache_s), changes, measured, Gatherer(store),
-                     BodyBudget(settings.body_budget_bytes))  # fmt: skip
+    state = AppState(
+        reads=store,
+        operator=store,
+        link=store,
+        tokens=store,
+        schema=store,
+        settings=settings,
+        auth=Authenticator(store, settings.token_cache_s),
+        changes=changes,
+        metrics=measured,
+        gatherer=Gatherer(store),
+        bodies=BodyBudget(settings.body_budget_bytes),
+        views=Views(),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,7 +88,6 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     )
     measured.bodies = state.bodies
     app.state.baton = state
-    app.state.ui_views = Views()
     problems.install(app, pages=page_for)
     routers = [events.router, catalog.router, workers.router, metrics.router, *ui_routers()]
     for router in routers:

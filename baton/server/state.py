@@ -1,5 +1,10 @@
 """What the app holds (set once by :func:`baton.server.app.create_app`): reached by its routes
-through the request, never through a global."""
+through the request, never through a global.
+
+The store is held once per caller's protocol, so each route reaches only the verbs it is typed
+for: reads for pages and status, the operator's verbs for submit, cancel and rerun, the workers'
+link for ``/worker/v1``, tokens and sessions for the front door. They may all be one object; the
+types are what limit each route (no route can migrate or close the store)."""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from baton.server.auth import Authenticator
 from baton.server.bodies import BodyBudget
 from baton.server.changes import ChangeWatch
 from baton.server.gathering import Gatherer
+from baton.server.ui.views import Views
 from baton.settings import Settings
-from baton.store.protocol import Store
+from baton.store.protocol import GatheringLink, OperatorStore, ReadStore, SchemaStore, TokenStore
 
 if TYPE_CHECKING:  # the metrics module reaches its own through this state
     from baton.server.metrics import Metrics
@@ -21,13 +27,18 @@ if TYPE_CHECKING:  # the metrics module reaches its own through this state
 
 @dataclass
 class AppState:
-    store: Store
+    reads: ReadStore
+    operator: OperatorStore
+    link: GatheringLink
+    tokens: TokenStore
+    schema: SchemaStore
     settings: Settings
     auth: Authenticator
     changes: ChangeWatch
     metrics: Metrics
     gatherer: Gatherer  # the workers' claims, several to a transaction when they arrive together
     bodies: BodyBudget  # request bodies being read and parsed at once
+    views: Views  # what the pages of one event share
     allowed: dict[str, frozenset[str]] = field(default_factory=dict)  # each path's methods (405's Allow)
 
     @property
@@ -48,5 +59,13 @@ def state_of(request: Request) -> AppState:
     return state_of_app(request.app)
 
 
-def store_of(request: Request) -> Store:
-    return state_of(request).store
+def reads_of(request: Request) -> ReadStore:
+    return state_of(request).reads
+
+
+def link_of(request: Request) -> GatheringLink:
+    return state_of(request).link
+
+
+def operator_of(request: Request) -> OperatorStore:
+    return state_of(request).operator

@@ -33,7 +33,7 @@ from baton.access import Action, TokenRecord
 from baton.errors import Forbidden, NotFound
 from baton.server.auth import needs, token_of
 from baton.server.door import GuardedRoute, ObjectId
-from baton.server.state import state_of, store_of
+from baton.server.state import link_of, reads_of, state_of
 from baton.store.records import ClaimRequest, Report, WorkerInfo
 from baton.wire.api import GraphOut
 from baton.wire.workers import (
@@ -107,7 +107,7 @@ def register(request: Request, body: WorkerIn) -> Registered:
     token = token_of(request)
     worker_id = scoped(body.id, token)
     info = WorkerInfo(worker_id, body.name, body.host, body.pid, dict(body.capacity), _labels(token, body.labels))
-    store_of(request).register_worker(info)
+    link_of(request).register_worker(info)
     return Registered(worker_id=worker_id)
 
 
@@ -156,7 +156,7 @@ def heartbeat(request: Request, body: HeartbeatIn) -> Response:
     token = token_of(request)
     state = state_of(request)
     running = [(int(t), int(a)) for t, a in body.running]
-    orders = state.store.heartbeat(scoped(body.worker_id, token), running, state.settings.lease_s)
+    orders = state.link.heartbeat(scoped(body.worker_id, token), running, state.settings.lease_s)
     return answered(HeartbeatOut(stop=[StopOut.of(o) for o in orders]))
 
 
@@ -166,17 +166,17 @@ def logs(request: Request, body: LogsIn) -> Response:
     no longer holds: a token speaks only for its own workers)."""
     token = token_of(request)
     tails = [t.tail() for t in body.tails]
-    held = store_of(request).append_logs(scoped(body.worker_id, token), tails) if tails else []
+    held = link_of(request).append_logs(scoped(body.worker_id, token), tails) if tails else []
     return answered(LogsOut(held=held))
 
 
 @router.post("/leave", status_code=204, **WORK)
 def leave(request: Request, body: LeaveIn) -> None:
-    store_of(request).deregister_worker(scoped(body.worker_id, token_of(request)))
+    link_of(request).deregister_worker(scoped(body.worker_id, token_of(request)))
 
 
 @router.get("/graphs/{graph_id}", response_model=GraphOut, **WORK)
 def graph(request: Request, graph_id: ObjectId) -> GraphOut:
     if not 1 <= graph_id <= 2**62:
         raise NotFound(f"no graph {graph_id}")
-    return GraphOut.of(store_of(request).graph(graph_id), with_spec=True)
+    return GraphOut.of(reads_of(request).graph(graph_id), with_spec=True)

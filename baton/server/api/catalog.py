@@ -13,7 +13,7 @@ from baton.graphs.spec import load_graph_text
 from baton.server.auth import PUBLIC, needs, token_of
 from baton.server.door import GuardedRoute, ObjectId
 from baton.server.problems import Responses
-from baton.server.state import state_of, store_of
+from baton.server.state import operator_of, reads_of, state_of
 from baton.wire.api import GraphIn, GraphOut, GraphRegistered, Health, Name, WorkerOut
 
 router = APIRouter(tags=["graphs and workers"], route_class=GuardedRoute)
@@ -25,7 +25,7 @@ def list_graphs(request: Request, type: Annotated[Name | None, Query()] = None) 
     token = token_of(request)
     return [
         GraphOut.of(g)
-        for g in store_of(request).graphs()
+        for g in reads_of(request).graphs()
         if token.sees_type(g.event_type) and (type is None or g.event_type == type)
     ]
 
@@ -35,7 +35,7 @@ def show_graph(request: Request, graph_id: ObjectId) -> GraphOut:
     """One graph version with its full specification."""
     if not 1 <= graph_id <= 2**62:
         raise NotFound(f"no graph {graph_id}")
-    record = store_of(request).graph(graph_id)
+    record = reads_of(request).graph(graph_id)
     if not token_of(request).sees_type(record.event_type):
         raise NotFound(f"no graph {graph_id}")
     return GraphOut.of(record, with_spec=True)
@@ -50,9 +50,8 @@ def register_graph(request: Request, response: Response, body: GraphIn) -> Graph
     """Register a graph from its YAML text: validated first (422 naming each problem with its
     line); the same content keeps its version (200), a change makes a new one (201)."""
     graph = load_graph_text(body.source, source=body.filename)
-    store = store_of(request)
-    known = {g.digest for g in store.graphs() if g.name == graph.name}
-    record = store.register_graph(graph, source=body.source)
+    known = {g.digest for g in reads_of(request).graphs() if g.name == graph.name}
+    record = operator_of(request).register_graph(graph, source=body.source)
     created = record.digest not in known
     if not created:
         response.status_code = 200
@@ -65,11 +64,11 @@ def list_workers(request: Request) -> list[WorkerOut]:
     lease_s = state_of(request).settings.lease_s
     now = time.time()
     return [WorkerOut.of(w, stale=w.state == "active" and now - w.last_seen > lease_s)
-            for w in store_of(request).workers()]  # fmt: skip
+            for w in reads_of(request).workers()]  # fmt: skip
 
 
 @router.get("/healthz", response_model=Health, **needs(PUBLIC))
 def healthz(request: Request) -> Health:
     """Whether the server reaches its database (503 when it does not)."""
-    revision = store_of(request).schema_revision()
+    revision = state_of(request).schema.schema_revision()
     return Health(status="ok", schema_revision=revision.current)

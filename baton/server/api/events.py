@@ -20,7 +20,7 @@ from baton.graphs.params import validate_params
 from baton.server.auth import needs, token_of, visible
 from baton.server.door import GuardedRoute, ObjectId
 from baton.server.problems import Responses, responses
-from baton.server.state import store_of
+from baton.server.state import operator_of, reads_of
 from baton.store.records import EventRecord, GraphRecord, LogChunk, TaskRecord
 from baton.wire.api import (
     MAX_PAGE,
@@ -46,10 +46,9 @@ Cursor = Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]{1,18}$", de
 
 
 def _graph_for(request: Request, body: SubmitIn) -> GraphRecord:
-    store = store_of(request)
     if body.graph_version is None:
-        return store.latest_graph(body.type)
-    for g in store.graphs():
+        return operator_of(request).latest_graph(body.type)
+    for g in reads_of(request).graphs():
         if g.event_type == body.type and g.version == body.graph_version:
             return g
     raise NotFound(f"no graph version {body.graph_version} for event type {body.type!r}")
@@ -74,10 +73,9 @@ def submit(
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise UsageError("the Idempotency-Key header and the idempotency_key field differ")
     key = idempotency_key or body.idempotency_key
-    store = store_of(request)
     record = _graph_for(request, body)
-    params = validate_params(store.graph_of(record.id), body.params)
-    event, created = store.submit(record.id, params, key=key)
+    params = validate_params(reads_of(request).graph_of(record.id), body.params)
+    event, created = operator_of(request).submit(record.id, params, key=key)
     if body.graph_version is not None and event.graph_version != body.graph_version:
         raise Conflict(
             f"idempotency key {key!r} already names event {event.id}, of graph version {event.graph_version}",
@@ -104,7 +102,7 @@ def list_events(
     token = token_of(request)
     if type is not None:
         visible(token, type)
-    rows = store_of(request).events(
+    rows = reads_of(request).events(
         event_type=type, event_types=None if token.event_types is None else sorted(token.event_types),
         state=state, since=since, until=until, before=None if cursor is None else int(cursor),
         limit=limit + 1,
@@ -115,7 +113,7 @@ def list_events(
 
 
 def _event(request: Request, event_id: int, token: TokenRecord) -> EventRecord:
-    event = store_of(request).event(event_id)
+    event = reads_of(request).event(event_id)
     visible(token, event.type)
     return event
 
@@ -129,7 +127,7 @@ def show_event(request: Request, response: Response, event_id: ObjectId) -> Any:
     that changes whenever the event does."""
     _check_id(event_id)
     event = _event(request, event_id, token_of(request))
-    out = EventOut.of(event, store_of(request).node_counts(event_id))
+    out = EventOut.of(event, reads_of(request).node_counts(event_id))
     etag = f'"{out.version}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -155,7 +153,7 @@ def list_tasks(
     """An event's tasks in id order, one keyset page at a time."""
     _check_id(event_id)
     _event(request, event_id, token_of(request))
-    rows = store_of(request).tasks(
+    rows = reads_of(request).tasks(
         event_id, node=node, partition=partition, state=state, after=None if cursor is None else int(cursor),
         limit=limit + 1,
     )  # fmt: skip
@@ -166,7 +164,7 @@ def list_tasks(
 
 def _task(request: Request, task_id: int) -> TaskRecord:
     _check_id(task_id)
-    task = store_of(request).task(task_id)
+    task = reads_of(request).task(task_id)
     _event(request, task.event_id, token_of(request))
     return task
 
@@ -175,7 +173,7 @@ def _task(request: Request, task_id: int) -> TaskRecord:
 def show_task(request: Request, task_id: ObjectId) -> TaskOut:
     """One task with its attempts (each with the id its log is read by)."""
     task = _task(request, task_id)
-    return TaskOut.of(task, store_of(request).attempts([task.id]))
+    return TaskOut.of(task, reads_of(request).attempts([task.id]))
 
 
 @router.get("/attempts/{attempt_id}/log", response_model=LogOut, **needs(Action.READ))
@@ -197,7 +195,7 @@ def attempt_log(
         raise NotFound(f"no attempt {attempt_id!r} (an attempt id is <task_id>-<attempt>)")
     task, attempt = _task(request, int(found.group(1))), int(found.group(2))
     try:
-        chunk = store_of(request).attempt_log(task.id, attempt, stream, offset, limit)
+        chunk = reads_of(request).attempt_log(task.id, attempt, stream, offset, limit)
     except NotFound:
         if task.state is not TaskState.RUNNING or task.attempt != attempt:
             raise
@@ -212,7 +210,7 @@ def cancel(request: Request, event_id: ObjectId) -> CancelOut:
     _check_id(event_id)
     token = token_of(request)
     _event(request, event_id, token)
-    return CancelOut(event=EventOut.of(store_of(request).cancel(event_id, actor=f"token:{token.id}")))
+    return CancelOut(event=EventOut.of(operator_of(request).cancel(event_id, actor=f"token:{token.id}")))
 
 
 @router.post("/events/{event_id}/rerun", response_model=RerunOut, responses=responses(409), **needs(Action.STEER))
@@ -223,5 +221,5 @@ def rerun(request: Request, event_id: ObjectId, body: RerunIn | None = None) -> 
     token = token_of(request)
     _event(request, event_id, token)
     body = body or RerunIn()
-    reset = store_of(request).rerun(event_id, partition=body.partition, node=body.node, actor=f"token:{token.id}")
+    reset = operator_of(request).rerun(event_id, partition=body.partition, node=body.node, actor=f"token:{token.id}")
     return RerunOut(event_id=event_id, reset=reset)

@@ -8,7 +8,7 @@ from fastapi import Request
 from baton.access import TokenRecord
 from baton.errors import NotFound
 from baton.server.auth import token_of, visible
-from baton.server.state import store_of
+from baton.server.state import reads_of
 from baton.store.records import EventRecord, TaskRecord
 
 MAX_ID = 2**62
@@ -21,13 +21,13 @@ def checked_id(value: int) -> int:
 
 
 def seen_event(request: Request, event_id: int) -> EventRecord:
-    event = store_of(request).event(checked_id(event_id))
+    event = reads_of(request).event(checked_id(event_id))
     visible(token_of(request), event.type)
     return event
 
 
 def seen_task(request: Request, task_id: int) -> tuple[TaskRecord, EventRecord]:
-    task = store_of(request).task(checked_id(task_id))
+    task = reads_of(request).task(checked_id(task_id))
     return task, seen_event(request, task.event_id)
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from baton.access import Action
 from baton.server.auth import needs, token_of
 from baton.server.door import GuardedRoute
-from baton.server.state import store_of
+from baton.server.state import operator_of
 from baton.server.ui.access import seen_event
 from baton.server.ui.event_page import views_of
 from baton.wire.api import RerunIn
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRou
 @router.post("/events/{event_id}/cancel", **needs(Action.STEER))
 def cancel(request: Request, event_id: int) -> JSONResponse:
     seen_event(request, event_id)
-    event = store_of(request).cancel(event_id, actor=f"ui:token:{token_of(request).id}")
+    event = operator_of(request).cancel(event_id, actor=f"ui:token:{token_of(request).id}")
     views_of(request).forget(event_id)  # the page fetches its fragments again at once: no stale look
     return JSONResponse({"event_id": event.id, "state": event.state.value, "message": f"event {event.id} cancelled"})
 
@@ -30,7 +30,7 @@ def cancel(request: Request, event_id: int) -> JSONResponse:
 def rerun(request: Request, event_id: int, body: RerunIn | None = None) -> JSONResponse:
     seen_event(request, event_id)
     body = body or RerunIn()
-    reset = store_of(request).rerun(event_id, partition=body.partition, node=body.node,
+    reset = operator_of(request).rerun(event_id, partition=body.partition, node=body.node,
                                     actor=f"ui:token:{token_of(request).id}")  # fmt: skip
     views_of(request).forget(event_id)
     scope = f"partition {body.partition}" if body.partition else f"node {body.node}" if body.node else "all failed"

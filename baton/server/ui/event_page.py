@@ -24,7 +24,7 @@ from baton.engine.states import TaskState
 from baton.errors import NotFound
 from baton.server.auth import needs, token_of, visible
 from baton.server.door import GuardedRoute
-from baton.server.state import store_of
+from baton.server.state import reads_of, state_of
 from baton.server.ui.access import checked_id, seen_event, seen_task
 from baton.server.ui.drawing import graph_svg
 from baton.server.ui.gantt import timeline_svg
@@ -52,13 +52,13 @@ def _node_link(event_id: int) -> Any:
 
 
 def views_of(request: Request) -> Views:
-    views: Views = request.app.state.ui_views
+    views: Views = state_of(request).views
     return views
 
 
 def seen_look(request: Request, event_id: int) -> Look:
     """The event's latest shared look, once the request's token may see its type."""
-    look = views_of(request).look(store_of(request), checked_id(event_id))
+    look = views_of(request).look(reads_of(request), checked_id(event_id))
     visible(token_of(request), look.event.type)
     return look
 
@@ -116,7 +116,7 @@ def shared_fragment(store: ReadStore, views: Views, look: Look, name: str, steer
 
 def _shared_response(request: Request, event_id: int, name: str) -> Response:
     look = seen_look(request, event_id)
-    return respond(request, shared_fragment(store_of(request), views_of(request), look, name, can_steer(request)))
+    return respond(request, shared_fragment(reads_of(request), views_of(request), look, name, can_steer(request)))
 
 
 def partitions_context(store: ReadStore, event: EventRecord, after: str | None) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def partitions_page(store: ReadStore, views: Views, look: Look, after: str | Non
 
 def node_tasks_context(request: Request, event: EventRecord, node: str, state: TaskState | None,
                        after: int | None) -> dict[str, Any]:  # fmt: skip
-    rows = store_of(request).tasks(event.id, node=node, state=state, after=after, limit=ROWS + 1)
+    rows = reads_of(request).tasks(event.id, node=node, state=state, after=after, limit=ROWS + 1)
     more = len(rows) > ROWS
     rows = rows[:ROWS]
     return {"event": event, "node": node, "state": state.value if state else "", "tasks": rows, "now": time.time(),
@@ -156,7 +156,7 @@ def event_page(
 ) -> Response:
     """The whole page: every fragment rendered in place (the page works without script)."""
     look = seen_look(request, event_id)
-    store, views, steer = store_of(request), views_of(request), can_steer(request)
+    store, views, steer = reads_of(request), views_of(request), can_steer(request)
     event = look.event
     shared = {name: shared_fragment(store, views, look, name, steer).text for name in SHARED}
     context: dict[str, Any] = {"event": event, "version": look.version, "shared": shared,
@@ -190,7 +190,7 @@ def timeline_fragment(request: Request, event_id: int) -> Response:
 @router.get("/events/{event_id}/partitions", **needs(Action.READ))
 def partitions_fragment(request: Request, event_id: int, after: Partition = None) -> Response:
     look = seen_look(request, event_id)
-    return respond(request, partitions_page(store_of(request), views_of(request), look, after))
+    return respond(request, partitions_page(reads_of(request), views_of(request), look, after))
 
 
 @router.get("/events/{event_id}/tasks", **needs(Action.READ))
@@ -207,7 +207,7 @@ def node_tasks_fragment(
 
 def drawer_context(request: Request, task_id: int) -> dict[str, Any]:
     task, event = seen_task(request, task_id)
-    store = store_of(request)
+    store = reads_of(request)
     attempts = store.attempts([task.id])
     graph = store.graph_of(event.graph_id)
     logs = {(a.attempt, stream): store.attempt_log(task.id, a.attempt, stream, 0, LOG_CHARS)
@@ -237,7 +237,7 @@ def task_tail(
     task, _ = seen_task(request, task_id)
     running = task.state is TaskState.RUNNING and task.attempt == attempt
     try:
-        chunk = store_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
+        chunk = reads_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
     except NotFound:  # nothing written yet
         return JSONResponse({"text": "", "next_offset": offset, "size": offset, "running": running})
     text = reveal(chunk.text)
@@ -254,5 +254,5 @@ def task_log(
 ) -> Response:
     """More of one attempt's log, from a character offset (the drawer shows the first 64 K)."""
     task, _ = seen_task(request, task_id)
-    chunk = store_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
+    chunk = reads_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
     return html(request, "task_log.html", task=task, attempt=attempt, stream=stream, chunk=chunk)

@@ -69,7 +69,7 @@ class _Page:
         news: dict[str, object] = {"version": look.version, "state": look.event.state.value, "changed": []}
         if first:  # a page that did not say what it shows: fetches on the next change
             return news
-        store, views, html = state_of(request).store, views_of(request), {}
+        store, views, html = state_of(request).reads, views_of(request), {}
         for name in PUSHED:
             rendered = shared_fragment(store, views, look, name, self.steer)
             if self.held.get(name) != rendered.etag:

@@ -15,7 +15,7 @@ from baton.engine.states import EventState
 from baton.errors import NotFound
 from baton.server.auth import needs, token_of
 from baton.server.door import GuardedRoute
-from baton.server.state import state_of, store_of
+from baton.server.state import reads_of, state_of
 from baton.server.ui.access import checked_id, type_filter
 from baton.server.ui.drawing import graph_svg
 from baton.server.ui.render import html
@@ -38,12 +38,12 @@ def events_page(
     """Events newest first, filtered by type, state and age; keyset pages of 50."""
     now = time.time()
     since = now - WINDOWS[window] if window in WINDOWS else None
-    rows = store_of(request).events(event_type=type or None, event_types=type_filter(token_of(request)),
+    rows = reads_of(request).events(event_type=type or None, event_types=type_filter(token_of(request)),
                                     state=EventState(state) if state else None,
                                     since=since, before=before, limit=PAGE + 1)  # fmt: skip
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    types = sorted({g.event_type for g in store_of(request).graphs()})
+    types = sorted({g.event_type for g in reads_of(request).graphs()})
     return html(request, "events_rows.html" if fragment else "events.html", events=rows, now=now, types=types,
                 filters={"type": type, "state": state, "window": window},
                 next_before=rows[-1].id if more and rows else None, first=before is None)  # fmt: skip
@@ -55,7 +55,7 @@ def workers_page(request: Request, fragment: bool = False) -> Response:
     heartbeat age (stale past two heartbeat intervals)."""
     state = state_of(request)
     now = time.time()
-    workers = sorted(state.store.workers(), key=lambda w: (w.state != "active", w.name, w.id))
+    workers = sorted(state.reads.workers(), key=lambda w: (w.state != "active", w.name, w.id))
     return html(request, "workers_rows.html" if fragment else "workers.html", workers=workers, now=now,
                 stale_s=2 * state.settings.heartbeat_interval_s, live_s=LIVE_S)  # fmt: skip
 
@@ -63,7 +63,7 @@ def workers_page(request: Request, fragment: bool = False) -> Response:
 @router.get("/graphs", **needs(Action.READ))
 def graphs_page(request: Request) -> Response:
     token = token_of(request)
-    graphs = [g for g in store_of(request).graphs() if token.sees_type(g.event_type)]
+    graphs = [g for g in reads_of(request).graphs() if token.sees_type(g.event_type)]
     graphs.sort(key=lambda g: (g.name, -g.version))
     return html(request, "graphs.html", graphs=graphs)
 
@@ -71,7 +71,7 @@ def graphs_page(request: Request) -> Response:
 @router.get("/graphs/{graph_id}", **needs(Action.READ))
 def graph_page(request: Request, graph_id: int) -> Response:
     """One graph version, drawn, with the source it was registered from."""
-    store = store_of(request)
+    store = reads_of(request)
     record = store.graph(checked_id(graph_id))
     if not token_of(request).sees_type(record.event_type):
         raise NotFound(f"no graph {graph_id}")

@@ -125,7 +125,7 @@ async def login(request: Request) -> Response:
         return login_form(request, status=403, next=target, problem="a worker token cannot open the UI")
     cookie = secrets.token_urlsafe(32)
     lifetime_s = state.settings.session_s
-    await anyio.to_thread.run_sync(state.store.open_session, token_digest(cookie), record.id, lifetime_s)
+    await anyio.to_thread.run_sync(state.tokens.open_session, token_digest(cookie), record.id, lifetime_s)
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN)  # the form is spent
     response.set_cookie(SESSION_COOKIE, cookie, max_age=int(lifetime_s), path="/ui/", httponly=True,
@@ -138,7 +138,7 @@ def logout(request: Request) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     state = state_of(request)
     if cookie:
-        state.store.close_session(token_digest(cookie))
+        state.tokens.close_session(token_digest(cookie))
         state.auth.drop_session(cookie)
     response = RedirectResponse(LOGIN, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/ui/")
