@@ -2,7 +2,7 @@
 
 Each query has a NamedTuple whose fields are its columns (see :mod:`baton.store.tx`), so
 ``row[7]`` has no reason to exist there: a column added or moved in a ``SELECT`` list would
-silently shift every index after it. Two checks over every module of ``baton/backends``:
+silently shift every index after it. Two checks over every module of ``baton/store``:
 
 - no subscript by an integer literal (``row[7]``, ``key[-1]``), on rows or anything else: a
   key tuple is unpacked or made a NamedTuple too. Slices (``text[:500]``) are not reads by
@@ -26,7 +26,7 @@ import pytest
 
 from baton.store.tx import fetch_one, select_list
 
-BACKENDS = Path(__file__).resolve().parents[2] / "baton" / "backends"
+BACKENDS = Path(__file__).resolve().parents[2] / "baton" / "store"
 RAW_READS = {"rows", "one", "fetchall", "fetchone"}
 # tx defines the helpers; the drivers turn their cursors into the ones Tx reads
 READERS = {"tx.py", "sqlite.py", "postgres.py"}
@@ -39,7 +39,7 @@ ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def backend_sources() -> dict[str, str]:
-    """Every module under baton/backends, by its path there (``sql.py``; a subpackage's ``sub/x.py``)."""
+    """Every module under baton/store, by its path there (``sql.py``; a subpackage's ``sub/x.py``)."""
     return {
         path.relative_to(BACKENDS).as_posix(): path.read_text(encoding="utf-8")
         for path in sorted(BACKENDS.rglob("*.py"))
@@ -84,15 +84,15 @@ def violations(sources: Mapping[str, str], allowed: Mapping[tuple[str, str], str
 
 def test_the_backend_reads_rows_by_name() -> None:
     sources = backend_sources()
-    assert {"sql.py", "advance.py", "claims.py", "rerun.py", "reads.py", "tx.py"} <= set(sources)
+    assert {"worker.py", "advance.py", "claims.py", "rerun.py", "reads.py", "tx.py"} <= set(sources)
     assert violations(sources) == []
 
 
 def test_a_row_read_by_position_is_caught() -> None:
     sources = backend_sources()
-    sources["sql.py"] += "\n\ndef _late(row: tuple[int, ...]) -> int:\n    return row[7]\n"
-    line = sources["sql.py"].count("\n")
-    assert violations(sources) == [f"baton/backends/sql.py:{line}: row[7] {BY_POSITION}"]
+    sources["worker.py"] += "\n\ndef _late(row: tuple[int, ...]) -> int:\n    return row[7]\n"
+    line = sources["worker.py"].count("\n")
+    assert violations(sources) == [f"baton/store/worker.py:{line}: row[7] {BY_POSITION}"]
 
 
 @pytest.mark.parametrize("expression", ["key[-1]", "row[0][1]", "grid[0, 2]", "flags[True]"])

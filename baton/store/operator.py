@@ -1,0 +1,144 @@
+"""The operator's verbs over SQL (:class:`~baton.store.protocol.OperatorStore`): register graphs,
+submit events, cancel and rerun them; each verb one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from baton.engine.states import EventState
+from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
+from baton.graphs.model import Graph
+from baton.graphs.params import params_size_problem, text_problem
+from baton.graphs.spec import graph_digest, graph_to_dict
+from baton.store import advance
+from baton.store.reads import EVENTS_FROM, EventRow, StateRow
+from baton.store.records import (
+    EventRecord,
+    GraphRecord,
+)
+from baton.store.rerun import NodeName, reset_for_rerun
+from baton.store.retry import retried
+from baton.store.rows import (
+    IdRow,
+    KeyedEvent,
+)
+from baton.store.tx import Tx, read_one, read_rows, scalar, select_list
+
+if TYPE_CHECKING:
+    pass
+
+from baton.store.core import MAX_KEY_CHARS, SqlCore, canonical_params
+
+
+class OperatorVerbs(SqlCore):
+    @retried
+    def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:
+        digest = graph_digest(graph)
+        spec = json.dumps(graph_to_dict(graph), sort_keys=True)
+        same = "SELECT id FROM graphs WHERE name = ? AND digest = ?"
+        with self.transaction() as tx:
+            row = read_one(tx, IdRow, same, (graph.name, digest))
+            if row is None:
+                latest = scalar(tx, "SELECT MAX(version) FROM graphs WHERE name = ?", (graph.name,)) or 0
+                row = read_one(
+                    tx,
+                    IdRow,
+                    "INSERT INTO graphs (name, version, event_type, digest, spec, source, registered_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                    (graph.name, latest + 1, graph.event_type, digest, spec, source, tx.now),
+                )
+                if row is None:  # registered concurrently: the same graph, or another took the version
+                    row = read_one(tx, IdRow, same, (graph.name, digest))
+                    if row is None:
+                        raise TransientError(f"version {latest + 1} of {graph.name} was taken concurrently")
+                else:
+                    tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
+        return self.graph(row.id)
+
+    @retried
+    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
+        record = self.graph(graph_id)
+        canonical = canonical_params(params)
+        too_big = params_size_problem(canonical, self.max_params_bytes)
+        if too_big:
+            raise ParamsInvalid([too_big])
+        if key is not None and (len(key) > MAX_KEY_CHARS or text_problem(key)):
+            raise UsageError(f"an idempotency key is 1 to {MAX_KEY_CHARS} characters of text, without NUL")
+        with self.transaction() as tx:
+            existing = self._existing_event(tx, key, record.event_type, canonical)
+            created = False
+            if existing is None:
+                row = read_one(
+                    tx,
+                    IdRow,
+                    "INSERT INTO events (type, graph_id, idem_key, params, state, submitted_at) "
+                    "VALUES (?, ?, ?, ?, 'submitted', ?) ON CONFLICT DO NOTHING RETURNING id",
+                    (record.event_type, graph_id, key, canonical, tx.now),
+                )
+                if row is None:  # the same key was submitted concurrently and committed first
+                    existing = self._existing_event(tx, key, record.event_type, canonical)
+                else:
+                    existing, created = int(row.id), True
+                    tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
+                    tx.changed()
+            assert existing is not None
+            # read in the same transaction: the answer is the event as submitted, never as a
+            # controller may have moved it a moment after the commit
+            event = read_one(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (existing,))
+            assert event is not None
+        return event.record(), created
+
+    @staticmethod
+    def _existing_event(tx: Tx, key: str | None, event_type: str, canonical: str) -> int | None:
+        """The event already submitted under this idempotency key, if it matches."""
+        if key is None:
+            return None
+        row = read_one(tx, KeyedEvent, f"SELECT {select_list(KeyedEvent)} FROM events WHERE idem_key = ?", (key,))
+        if row is None:
+            return None
+        if row.type != event_type or row.params != canonical:
+            raise Conflict(
+                f"idempotency key {key!r} already names event {row.id} with other parameters; use a new key",
+                existing_event=int(row.id),
+            )
+        return int(row.id)
+
+    @retried
+    def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
+        with self.transaction() as tx:
+            row = read_one(tx, StateRow, f"SELECT state FROM events WHERE id = ? {self.event_lock}", (event_id,))
+            if row is None:
+                raise NotFound(f"no event {event_id}")
+            state = EventState(row.state)
+            if state.terminal:
+                raise Conflict(f"event {event_id} is already {state}")
+            tx.q("UPDATE events SET cancel_requested = 1 WHERE id = ?", (event_id,))
+            tx.changed()
+            tx.audit(actor, "event.cancel_requested", "cancel", event_id)
+            if state is EventState.SUBMITTED:
+                tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
+                tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
+            else:
+                n = 0
+                for old in ("pending", "ready"):
+                    sql = (f"UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE event_id = ? AND state = ? "
+                           f"RETURNING {select_list(NodeName)}")  # fmt: skip
+                    for r in read_rows(tx, NodeName, sql, (tx.now, event_id, old)):
+                        tx.moved(event_id, r.node, old, "cancelled")
+                        n += 1
+                tx.q("UPDATE tasks SET cancel_requested = 1 WHERE event_id = ? AND state = 'running'", (event_id,))
+                tx.audit(actor, "task.cancelled", "event cancelled", event_id, tasks=n)
+                advance.settle(tx, {event_id: n})
+            event = read_one(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (event_id,))  # as this left it
+            assert event is not None
+        return event.record()
+
+    @retried
+    def rerun(
+        self, event_id: int, partition: str | None = None, node: str | None = None, actor: str = "operator"
+    ) -> int:
+        with self.transaction() as tx:
+            return reset_for_rerun(tx, event_id, partition, node, actor, self.event_lock)
