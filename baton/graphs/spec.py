@@ -22,7 +22,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -234,18 +234,27 @@ def _params(c: _Collector, raw: Any) -> tuple[Param, ...]:
         c.add(("params",), "must be a mapping of parameter name to {type, default, ...}")
         return ()
     out = []
-    for pname, spec in raw.items():
-        path = ("params", str(pname))
-        if _name(c, path, pname, required=True) is None:
-            continue
-        if not isinstance(spec, dict):
-            c.add(path, "must be a mapping with at least 'type'")
-            continue
+    for pname, path, spec in _entries(c, "params", raw, "must be a mapping with at least 'type'"):
         _unknown_keys(c, path, spec, PARAM_KEYS)
         param = _param(c, path, pname, spec)
         if param is not None:
             out.append(param)
     return tuple(out)
+
+
+def _entries(
+    c: _Collector, section: str, raw: dict[Any, Any], not_mapping: str
+) -> Iterator[tuple[str, tuple[str, ...], dict[str, Any]]]:
+    """The entries of a named section whose name is valid and whose body is a mapping, each with
+    its path; the others are reported (``not_mapping`` says what the body must be)."""
+    for name, spec in raw.items():
+        path = (section, str(name))
+        if _name(c, path, name, required=True) is None:
+            continue
+        if not isinstance(spec, dict):
+            c.add(path, not_mapping)
+            continue
+        yield name, path, spec
 
 
 def _param(c: _Collector, path: tuple[str, ...], name: str, spec: dict[str, Any]) -> Param | None:
@@ -322,13 +331,7 @@ def _nodes(
         flag = spec.get("partitioned", has_partitions) if isinstance(spec, dict) else has_partitions
         partitioned[name] = flag is True
     out = {}
-    for name, spec in raw.items():
-        path = ("nodes", str(name))
-        if _name(c, path, name, required=True) is None:
-            continue
-        if not isinstance(spec, dict):
-            c.add(path, "must be a mapping with 'run' or 'command'")
-            continue
+    for name, path, spec in _entries(c, "nodes", raw, "must be a mapping with 'run' or 'command'"):
         node = _node(c, path, name, {**defaults, **spec}, partitioned, has_partitions, params)
         if node is not None:
             out[name] = node

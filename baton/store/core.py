@@ -23,7 +23,7 @@ from baton.graphs.spec import graph_from_dict
 from baton.store import claims
 from baton.store.advance import Ended
 from baton.store.journal import SqlDebug
-from baton.store.migrate import Revision, Upgrade
+from baton.store.migrate import HEAD, Revision, Upgrade, read_revision
 from baton.store.records import (
     GraphRecord,
     Report,
@@ -126,11 +126,20 @@ class SqlCore(ABC):
     def url(self) -> str:
         """The URL this backend was opened with (another process opens the same store with it)."""
 
-    @abstractmethod
-    def schema_revision(self) -> Revision: ...
+    def schema_revision(self) -> Revision:
+        with self.transaction(write=False) as tx:
+            return read_revision(tx, self.dialect)
+
+    def migrate(self) -> Upgrade:
+        """Bring the schema to HEAD (nothing is written when it is there already)."""
+        revision = self.schema_revision()
+        if revision.at_head:
+            return Upgrade(revision, HEAD)
+        return self._upgrade()
 
     @abstractmethod
-    def migrate(self) -> Upgrade: ...
+    def _upgrade(self) -> Upgrade:
+        """Run the migrations, serialised with other processes the dialect's way."""
 
     @abstractmethod
     def close(self) -> None: ...

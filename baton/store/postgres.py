@@ -164,15 +164,8 @@ class PostgresStore(SqlStore):
         if row is not None and tasks >= 0.2 * max(float(row.reltuples), 0.0):
             tx.q("ANALYZE tasks")
 
-    def schema_revision(self) -> migrate.Revision:
-        with self.transaction(write=False) as tx:
-            return migrate.read_revision(tx, self.dialect)
-
-    def migrate(self) -> migrate.Upgrade:
+    def _upgrade(self) -> migrate.Upgrade:
         """Upgrade the schema to HEAD on a connection of its own, under an advisory lock."""
-        revision = self.schema_revision()
-        if revision.at_head:
-            return migrate.Upgrade(revision, migrate.HEAD)
         return migrate.run(
             lambda: psycopg.connect(
                 self.dsn, connect_timeout=_whole_seconds(self.connect_timeout_s), application_name="baton"

@@ -169,15 +169,8 @@ class SqliteStore(SqlStore):
             if lock_fd is not None:
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
-    def schema_revision(self) -> migrate.Revision:
-        with self.transaction(write=False) as tx:
-            return migrate.read_revision(tx, self.dialect)
-
-    def migrate(self) -> migrate.Upgrade:
+    def _upgrade(self) -> migrate.Upgrade:
         """Upgrade the schema to HEAD, queued with the writers (flock, then BEGIN IMMEDIATE)."""
-        revision = self.schema_revision()
-        if revision.at_head:
-            return migrate.Upgrade(revision, migrate.HEAD)
         self._conn()
         lock_fd: int = self._local.lock_fd
         fcntl.flock(lock_fd, fcntl.LOCK_EX)

@@ -166,25 +166,20 @@ def event_page(
     return html(request, "event.html", params_chars=PARAMS_CHARS, **context)
 
 
-@router.get("/events/{event_id}/header", **needs(Action.READ))
-def header_fragment(request: Request, event_id: int) -> Response:
-    return _shared_response(request, event_id, "header")
+def _shared_route(name: str, doc: str = "") -> None:
+    """``GET /ui/events/{id}/<name>``: one shared fragment of an event's page."""
+
+    def fragment(request: Request, event_id: int) -> Response:
+        return _shared_response(request, event_id, name)
+
+    fragment.__name__, fragment.__doc__ = f"{name}_fragment", doc or None
+    router.get(f"/events/{{event_id}}/{name}", **needs(Action.READ))(fragment)
 
 
-@router.get("/events/{event_id}/graph", **needs(Action.READ))
-def graph_fragment(request: Request, event_id: int) -> Response:
-    return _shared_response(request, event_id, "graph")
-
-
-@router.get("/events/{event_id}/waiting", **needs(Action.READ))
-def waiting_fragment(request: Request, event_id: int) -> Response:
-    return _shared_response(request, event_id, "waiting")
-
-
-@router.get("/events/{event_id}/timeline", **needs(Action.READ))
-def timeline_fragment(request: Request, event_id: int) -> Response:
-    """Held for its cost (see :mod:`baton.server.ui.views`): at 60,000 tasks it reads every one."""
-    return _shared_response(request, event_id, "timeline")
+_shared_route("header")
+_shared_route("graph")
+_shared_route("waiting")
+_shared_route("timeline", "Held for its cost (see :mod:`baton.server.ui.views`): at 60,000 tasks it reads every one.")
 
 
 @router.get("/events/{event_id}/partitions", **needs(Action.READ))
