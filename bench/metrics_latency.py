@@ -41,7 +41,7 @@ from baton.graphs.params import validate_params
 from baton.graphs.spec import load_graph_text
 from baton.server.metrics import REFRESH_ROWS
 from baton.store import open_store
-from baton.store.records import Report
+from baton.store.records import ClaimRequest, Report
 from baton.store.sql import SqlStore
 
 STALE_S = 30.0
@@ -84,7 +84,9 @@ def drive(store: SqlStore, tasks: int) -> int:
     """Claim and succeed ``tasks`` tasks, 64 at a time, as a database-connected worker would."""
     done, reports = 0, []
     while done < tasks:
-        got = store.claim("bench", {"slots": 64}, frozenset(), min(64, tasks - done), 30.0, reports).claims
+        got = store.claim(
+            ClaimRequest("bench", {"slots": 64}, frozenset(), min(64, tasks - done), 30.0, reports)
+        ).claims
         if not got:
             break
         now = time.time()

@@ -38,6 +38,7 @@ from baton.client.session import Session
 from baton.errors import BackendError, TransientError
 from baton.store.records import (
     Claim,
+    ClaimRequest,
     ClaimResult,
     GraphRecord,
     LogTail,
@@ -125,34 +126,25 @@ class HttpLink:
 
     # --- the verbs -------------------------------------------------------------------------
 
-    def claim(
-        self,
-        worker_id: str,
-        free: Mapping[str, int],
-        labels: frozenset[str],
-        limit: int,
-        lease_s: float,
-        reports: Sequence[Report] = (),
-        event_id: int | None = None,
-        claim_id: str | None = None,
-    ) -> ClaimResult:
+    def claim(self, request: ClaimRequest) -> ClaimResult:
         """Reports ride on the claim up to the server's cap (the rest go first, on their own);
         ``lease_s`` is the server's to decide, so it is not sent."""
         self._armed.clear()
-        batches = self._batches(reports)
+        batches = self._batches(request.reports)
         early = ReportAnswers([], [])
         for batch in batches[:-1]:
-            early = _merged(early, self._report_batch(worker_id, batch))
+            early = _merged(early, self._report_batch(request.worker_id, batch))
         riding = batches[-1] if batches else []
-        claim_id = claim_id or self._unanswered or uuid.uuid4().hex
+        claim_id = request.claim_id or self._unanswered or uuid.uuid4().hex
         self._unanswered = claim_id
-        fields = {"worker_id": worker_id, "claim_id": claim_id, "free": dict(free), "labels": sorted(labels),
-                  "max_tasks": max(0, min(limit, 64)), "event_id": event_id,
+        fields = {"worker_id": request.worker_id, "claim_id": claim_id, "free": dict(request.free),
+                  "labels": sorted(request.labels), "max_tasks": max(0, min(request.limit, 64)),
+                  "event_id": request.event_id,
                   "known_events": list(self._events)}  # fmt: skip
         out = ClaimOut.model_validate(self._retrying("POST", "/worker/v1/claim", _with_reports(fields, riding)))
         self._unanswered = None
         answered = _merged(early, _answers(out.answers))
-        if not out.claims and limit > 0:
+        if not out.claims and request.limit > 0:
             self._since, self._epoch = out.changes, out.epoch or None
             self._armed.set()  # nothing to take: long-poll until the server has news
         return ClaimResult(self._claims(out), answered.stale, answered.duplicate)

@@ -101,8 +101,7 @@ class Gatherer:
             p.done.set()
 
     def _one(self, r: ClaimRequest) -> ClaimResult:
-        return self.link.claim(r.worker_id, r.free, r.labels, r.limit, r.lease_s, r.reports, r.event_id,
-                               claim_id=r.claim_id)  # fmt: skip
+        return self.link.claim(r)
 
 
 def _outcome(pending: _Pending) -> ClaimResult:

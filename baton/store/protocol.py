@@ -80,22 +80,12 @@ class WorkerLink(ChangeFeed, Protocol):
 
     def graph(self, graph_id: int) -> GraphRecord: ...
 
-    def claim(
-        self,
-        worker_id: str,
-        free: Mapping[str, int],
-        labels: frozenset[str],
-        limit: int,
-        lease_s: float,
-        reports: Sequence[Report] = (),
-        event_id: int | None = None,
-        claim_id: str | None = None,
-    ) -> ClaimResult:
-        """Record ``reports`` (fenced by attempt), then claim up to ``limit`` ready tasks that
-        fit in ``free`` capacity and whose required labels the worker has (``event_id``: of
-        that event only). One transaction. A ``claim_id`` (made by the caller, unique per
-        request) makes a retry safe: when a claim with this id took tasks the worker still
-        runs, those same attempts come back and nothing new is taken."""
+    def claim(self, request: ClaimRequest) -> ClaimResult:
+        """Record the request's ``reports`` (fenced by attempt), then claim up to ``limit`` ready
+        tasks that fit in ``free`` capacity and whose required labels the worker has
+        (``event_id``: of that event only). One transaction. A ``claim_id`` (made by the caller,
+        unique per request) makes a retry safe: when a claim with this id took tasks the worker
+        still runs, those same attempts come back and nothing new is taken."""
         ...
 
     def report(self, worker_id: str, reports: Sequence[Report]) -> ReportAnswers:

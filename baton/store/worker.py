@@ -77,18 +77,7 @@ class WorkerVerbs(SqlCore):
             tx.audit(f"worker:{worker_id}", "worker.stopped", "shutdown")
 
     @retried
-    def claim(
-        self,
-        worker_id: str,
-        free: Mapping[str, int],
-        labels: frozenset[str],
-        limit: int,
-        lease_s: float,
-        reports: Sequence[Report] = (),
-        event_id: int | None = None,
-        claim_id: str | None = None,
-    ) -> ClaimResult:
-        request = ClaimRequest(worker_id, free, labels, limit, lease_s, tuple(reports), event_id, claim_id)
+    def claim(self, request: ClaimRequest) -> ClaimResult:
         with self.transaction() as tx:
             return self._claim_tx(tx, request)
 

@@ -34,7 +34,7 @@ from baton.graphs.model import Graph, PythonAction
 from baton.graphs.spec import graph_from_dict
 from baton.settings import Settings
 from baton.store.protocol import WorkerLink
-from baton.store.records import Claim, Report, WorkerInfo, unrecordable
+from baton.store.records import Claim, ClaimRequest, Report, WorkerInfo, unrecordable
 from baton.worker.executor import Executor
 from baton.worker.pool import ExecutorPool
 from baton.worker.runner import (
@@ -228,9 +228,9 @@ class Worker:
             return None
         try:
             try:
-                result = self.link.claim(
-                    self.id, free, self.config.labels, limit, self.config.lease_s, reports, self.config.event_id
-                )
+                asked = ClaimRequest(self.id, free, self.config.labels, limit, self.config.lease_s, tuple(reports),
+                                     self.config.event_id)  # fmt: skip
+                result = self.link.claim(asked)
             except Exception as exc:
                 failure: Exception = exc
             else:

@@ -21,7 +21,7 @@ from baton.controller.loop import Controller
 from baton.engine.states import Outcome
 from baton.graphs.builder import GraphBuilder
 from baton.store.protocol import Store
-from baton.store.records import Report, WorkerInfo
+from baton.store.records import ClaimRequest, Report, WorkerInfo
 
 DEMO, OTHER = "api_demo", "api_other"
 PROBLEM = "application/problem+json"
@@ -58,7 +58,7 @@ def seed(store: Store) -> Seeded:
     worker = WorkerInfo("seed-worker", "seed", "localhost", 1, {"slots": 8})
     store.register_worker(worker)
     for event_type, event_id in events.items():
-        claim = store.claim(worker.id, {"slots": 1}, frozenset(), 1, 60.0, event_id=event_id).claims[0]
+        claim = store.claim(ClaimRequest(worker.id, {"slots": 1}, frozenset(), 1, 60.0, event_id=event_id)).claims[0]
         now = time.time()
         report = Report(claim.task_id, claim.attempt, Outcome.FAILED, now, now, error="boom",
                         exit_code=1, stdout=f"{event_type} says hello\n", stderr="and fails\n")  # fmt: skip

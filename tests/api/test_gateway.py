@@ -28,7 +28,7 @@ from baton.engine.states import EventState, Outcome, TaskState
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
-from baton.store.records import Report, WorkerInfo
+from baton.store.records import ClaimRequest, Report, WorkerInfo
 
 LONG_POLL_S = 3.0
 
@@ -196,12 +196,12 @@ def test_reports_over_the_servers_body_cap_are_split_into_requests_under_it(back
     try:
         worker_id = f"w-{uuid.uuid4().hex[:6]}"
         link.register_worker(WorkerInfo(worker_id, "w", "h", 1, {"slots": 12}, frozenset()))
-        claims = link.claim(worker_id, {"slots": 12}, frozenset(), 12, 30.0).claims
+        claims = link.claim(ClaimRequest(worker_id, {"slots": 12}, frozenset(), 12, 30.0)).claims
         assert len(claims) == 12
         text = "é" * 40_000
         reports = [Report(c.task_id, c.attempt, Outcome.SUCCEEDED, time.time(), time.time(), "{}", stdout=text)
                    for c in claims]  # fmt: skip
-        answered = link.claim(worker_id, {"slots": 12}, frozenset(), 0, 30.0, reports)
+        answered = link.claim(ClaimRequest(worker_id, {"slots": 12}, frozenset(), 0, 30.0, reports))
         assert answered.rejected == [] and answered.duplicate == []
     finally:
         link.deregister_worker(worker_id)
@@ -234,8 +234,8 @@ def test_an_events_parameters_travel_once_per_answer_and_never_to_a_worker_that_
     try:
         link.register_worker(WorkerInfo("w2", "w2", "h", 1, {"slots": 4}, frozenset()))
         second_event = _event(backend, ["x", "y"], name="params_link")
-        claims = link.claim("w2", {"slots": 1}, frozenset(), 1, 30.0).claims
-        again = link.claim("w2", {"slots": 1}, frozenset(), 1, 30.0).claims  # its event is known now
+        claims = link.claim(ClaimRequest("w2", {"slots": 1}, frozenset(), 1, 30.0)).claims
+        again = link.claim(ClaimRequest("w2", {"slots": 1}, frozenset(), 1, 30.0)).claims  # its event is known now
         for c in [*claims, again[0]]:
             assert c.event_id == second_event and c.event_type == "params_link"
             assert '"x"' in c.params_json and '"y"' in c.params_json

@@ -27,7 +27,7 @@ from baton.server.metrics import Metrics, _EventTypes
 from baton.settings import Settings
 from baton.store import open_store
 from baton.store.protocol import Store
-from baton.store.records import Report
+from baton.store.records import ClaimRequest, Report
 
 TYPE = "metered"
 DEADLINE_S = 30.0
@@ -122,7 +122,7 @@ def _run_event(backend: Store, server: Served, client: str, worker: str) -> int:
         remote = Remote(http)
         (first,) = remote.claim(1)
         assert remote.report(_report(first["task_id"], 1, 2.0)) == ["recorded"]
-        (lost,) = backend.claim("db1", {"slots": 1}, frozenset(), 1, 0.01).claims
+        (lost,) = backend.claim(ClaimRequest("db1", {"slots": 1}, frozenset(), 1, 0.01)).claims
         time.sleep(0.05)  # the lease lapses
         assert backend.expire_leases() == 1  # attempt 1 lost, retried
         late = Report(lost.task_id, 1, Outcome.SUCCEEDED, time.time() - 1, time.time(), result_json="1")

@@ -17,7 +17,7 @@ from baton.controller.loop import Controller
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
-from baton.store.records import LogTail, WorkerInfo
+from baton.store.records import ClaimRequest, LogTail, WorkerInfo
 
 
 def test_live_logs_travel_in_requests_under_the_cap_and_are_fenced_like_reports(backend: Store, tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_live_logs_travel_in_requests_under_the_cap_and_are_fenced_like_reports(
     try:
         for each in (link, other):
             each.register_worker(WorkerInfo(worker_id, "w", "h", 1, {"slots": 4}, frozenset()))
-        claims = link.claim(worker_id, {"slots": 4}, frozenset(), 4, 30.0).claims
+        claims = link.claim(ClaimRequest(worker_id, {"slots": 4}, frozenset(), 4, 30.0)).claims
         assert len(claims) == 4
         text = "é" * 40_000
         tails = [LogTail(c.task_id, c.attempt, s, 0, text) for c in claims for s in ("stdout", "stderr")]

@@ -24,7 +24,7 @@ from baton.graphs.model import Graph
 from baton.graphs.params import validate_params
 from baton.settings import Settings
 from baton.store import open_store
-from baton.store.records import Claim, Report, ReportAnswers
+from baton.store.records import Claim, ClaimRequest, Report, ReportAnswers
 from baton.store.sql import SqlStore
 
 Decide = Callable[[Claim], Outcome]
@@ -68,7 +68,7 @@ def drive(
     seen: list[Claim] = []
     pending: list[Report] = []
     while True:
-        got = backend.claim(worker, {"slots": slots}, frozenset(), slots, 30.0, pending)
+        got = backend.claim(ClaimRequest(worker, {"slots": slots}, frozenset(), slots, 30.0, pending))
         assert not got.rejected
         pending = [
             report(c, decide(c), result(c), None if decide(c) is Outcome.SUCCEEDED else "boom") for c in got.claims
@@ -146,9 +146,9 @@ def test_expansion_creates_every_task_once_even_if_repeated(backend: SqlStore) -
 
 def test_partition_a_advances_while_partition_b_is_still_extracting(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b"]))
-    claims = backend.claim("w", {"slots": 6}, frozenset(), 6, 30.0).claims
+    claims = backend.claim(ClaimRequest("w", {"slots": 6}, frozenset(), 6, 30.0)).claims
     a_done = [report(c) for c in claims if c.partition == "a"]
-    after = backend.claim("w", {"slots": 1}, frozenset(), 1, 30.0, a_done).claims
+    after = backend.claim(ClaimRequest("w", {"slots": 1}, frozenset(), 1, 30.0, a_done)).claims
     assert [(c.node, c.partition) for c in after] == [("process", "a")]
     assert states(backend, event_id)[("extract_finance", "b")] is TaskState.RUNNING
     assert json.loads(after[0].inputs_json).keys() == {"extract_finance", "extract_erp", "extract_crm"}
@@ -171,7 +171,7 @@ def test_department_reports_run_beside_the_hq_summary(backend: SqlStore) -> None
     event_id = start(backend, year_end_shape(["a", "b"]))
     pending: list[Report] = []
     for _ in range(10):
-        got = backend.claim("w", {"slots": 10}, frozenset(), 10, 30.0, pending)
+        got = backend.claim(ClaimRequest("w", {"slots": 10}, frozenset(), 10, 30.0, pending))
         names = sorted(c.node for c in got.claims)
         if "hq_summary" in names:
             assert names == ["dept_report", "dept_report", "hq_summary"]
@@ -188,8 +188,10 @@ def test_barrier_node_waits_for_every_partition_upstream(backend: SqlStore) -> N
     g = GraphBuilder("barrier").param("p", "list", default=["a", "b"]).partitions(param="p")
     g.python("one", "m:f").python("two", "m:f", after=["one"], barrier=True)
     event_id = start(backend, g.build())
-    first = backend.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims
-    assert backend.claim("w", {"slots": 1}, frozenset(), 1, 30.0, [report(first[0])]).claims[0].node == "one"
+    first = backend.claim(ClaimRequest("w", {"slots": 1}, frozenset(), 1, 30.0)).claims
+    assert (
+        backend.claim(ClaimRequest("w", {"slots": 1}, frozenset(), 1, 30.0, [report(first[0])])).claims[0].node == "one"
+    )
     assert states(backend, event_id)[("two", first[0].partition)] is TaskState.PENDING
 
 
@@ -199,10 +201,10 @@ def test_barrier_node_waits_for_every_partition_upstream(backend: SqlStore) -> N
 def test_a_report_from_an_old_attempt_is_rejected_and_changes_nothing(backend: SqlStore) -> None:
     g = GraphBuilder("fence", defaults={"retries": 2, "retry_delay_s": 0.0}).python("only", "m:f")
     event_id = start(backend, g.build())
-    (first,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 0.01).claims
+    (first,) = backend.claim(ClaimRequest("w1", {"slots": 1}, frozenset(), 1, 0.01)).claims
     time.sleep(0.02)
     assert backend.expire_leases() == 1
-    (second,) = backend.claim("w2", {"slots": 1}, frozenset(), 1, 30.0).claims
+    (second,) = backend.claim(ClaimRequest("w2", {"slots": 1}, frozenset(), 1, 30.0)).claims
     assert second.attempt == first.attempt + 1
     assert backend.report("w1", [report(first)]).stale == [(first.task_id, first.attempt)]
     assert states(backend, event_id)[("only", "")] is TaskState.RUNNING
@@ -219,7 +221,7 @@ def test_a_lost_lease_counts_as_an_attempt_and_ends_failed_when_retries_run_out(
     g = GraphBuilder("lost", defaults={"retries": 1, "retry_delay_s": 0.0}).python("only", "m:f")
     event_id = start(backend, g.build())
     for _ in range(2):
-        assert backend.claim("w1", {"slots": 1}, frozenset(), 1, 0.01).claims
+        assert backend.claim(ClaimRequest("w1", {"slots": 1}, frozenset(), 1, 0.01)).claims
         time.sleep(0.02)
         assert backend.expire_leases() == 1
     task = backend.tasks(event_id)[0]
@@ -230,7 +232,7 @@ def test_a_lost_lease_counts_as_an_attempt_and_ends_failed_when_retries_run_out(
 
 def test_heartbeat_extends_the_lease_and_tells_a_worker_to_stop_lost_attempts(backend: SqlStore) -> None:
     start(backend, GraphBuilder("hb").python("only", "m:f").build())
-    (claim,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 0.05).claims
+    (claim,) = backend.claim(ClaimRequest("w1", {"slots": 1}, frozenset(), 1, 0.05)).claims
     assert backend.heartbeat("w1", [(claim.task_id, claim.attempt)], 30.0) == []
     time.sleep(0.1)
     assert backend.expire_leases() == 0  # the heartbeat extended it
@@ -242,13 +244,15 @@ def test_heartbeat_extends_the_lease_and_tells_a_worker_to_stop_lost_attempts(ba
 def test_retries_wait_their_backoff_before_they_can_be_claimed(backend: SqlStore) -> None:
     g = GraphBuilder("retry", defaults={"retries": 2, "retry_delay_s": 0.3, "retry_jitter": 0.0}).python("x", "m:f")
     event_id = start(backend, g.build())
-    (claim,) = backend.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims
-    result = backend.claim("w", {"slots": 1}, frozenset(), 1, 30.0, [report(claim, Outcome.FAILED, error="boom")])
+    (claim,) = backend.claim(ClaimRequest("w", {"slots": 1}, frozenset(), 1, 30.0)).claims
+    result = backend.claim(
+        ClaimRequest("w", {"slots": 1}, frozenset(), 1, 30.0, [report(claim, Outcome.FAILED, error="boom")])
+    )
     assert result.claims == []  # not before its backoff
     task = backend.tasks(event_id)[0]
     assert task.state is TaskState.READY and task.failures == 1
     time.sleep(0.35)
-    (retry,) = backend.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims
+    (retry,) = backend.claim(ClaimRequest("w", {"slots": 1}, frozenset(), 1, 30.0)).claims
     assert retry.attempt == 2
     backend.report("w", [report(retry)])
     assert backend.event(event_id).state is EventState.SUCCEEDED
@@ -311,7 +315,7 @@ def test_rerun_of_one_partition_leaves_fan_in_blocked_while_another_partition_is
 
 def test_cancel_drops_queued_tasks_and_stops_running_ones(backend: SqlStore) -> None:
     event_id = start(backend, year_end_shape(["a", "b"]))
-    running = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0).claims
+    running = backend.claim(ClaimRequest("w", {"slots": 2}, frozenset(), 2, 30.0)).claims
     event = backend.cancel(event_id)
     assert event.cancel_requested and event.state is EventState.RUNNING
     stops = backend.heartbeat("w", [(c.task_id, c.attempt) for c in running], 30.0)
@@ -319,7 +323,7 @@ def test_cancel_drops_queued_tasks_and_stops_running_ones(backend: SqlStore) -> 
     backend.report("w", [report(c, Outcome.CANCELLED) for c in running])
     assert backend.event(event_id).state is EventState.CANCELLED
     assert set(states(backend, event_id).values()) == {TaskState.CANCELLED}
-    assert backend.claim("w", {"slots": 4}, frozenset(), 4, 30.0).claims == []
+    assert backend.claim(ClaimRequest("w", {"slots": 4}, frozenset(), 4, 30.0)).claims == []
     assert backend.rerun(event_id) == 14
     drive(backend)
     assert backend.event(event_id).state is EventState.SUCCEEDED
@@ -334,16 +338,16 @@ def test_claims_fit_free_capacity_labels_and_named_resources(backend: SqlStore) 
     g.python("big", "m:f", cost={"slots": 2, "mem_mb": 3000})
     g.python("small", "m:f", priority=5)
     start(backend, g.build())
-    plain = backend.claim("plain", {"slots": 4, "mem_mb": 4000}, frozenset(), 4, 30.0).claims
+    plain = backend.claim(ClaimRequest("plain", {"slots": 4, "mem_mb": 4000}, frozenset(), 4, 30.0)).claims
     assert [c.node for c in plain] == ["small"] * 3  # priority first; then 1 slot left: big needs 2
-    gpu = backend.claim("gpu-box", {"slots": 8}, frozenset({"gpu"}), 8, 30.0).claims
+    gpu = backend.claim(ClaimRequest("gpu-box", {"slots": 8}, frozenset({"gpu"}), 8, 30.0)).claims
     assert [c.node for c in gpu] == ["gpu"] * 3  # big needs mem_mb, which this worker lacks
     backend.report("plain", [report(c) for c in plain])
     backend.report("gpu-box", [report(c) for c in gpu])
-    roomy = backend.claim("roomy", {"slots": 4, "mem_mb": 6000}, frozenset(), 4, 30.0).claims
+    roomy = backend.claim(ClaimRequest("roomy", {"slots": 4, "mem_mb": 6000}, frozenset(), 4, 30.0)).claims
     assert [c.node for c in roomy] == ["big", "big"]  # 2 x (2 slots, 3000 MB) fill it exactly
     backend.report("roomy", [report(c) for c in roomy])
-    rest = backend.claim("roomy", {"slots": 4, "mem_mb": 6000}, frozenset(), 4, 30.0).claims
+    rest = backend.claim(ClaimRequest("roomy", {"slots": 4, "mem_mb": 6000}, frozenset(), 4, 30.0)).claims
     assert [c.node for c in rest] == ["big"]
     backend.report("roomy", [report(c) for c in rest])
 
@@ -358,7 +362,7 @@ def test_an_oversized_or_invalid_result_fails_the_task_without_retry(store_url: 
     small = open_store(store_url, Settings(max_result_bytes=100))
     g = GraphBuilder("cap", defaults={"retries": 3}).python("x", "m:f")
     event_id = start(small, g.build())
-    (claim,) = small.claim("w", {"slots": 1}, frozenset(), 1, 30.0).claims
+    (claim,) = small.claim(ClaimRequest("w", {"slots": 1}, frozenset(), 1, 30.0)).claims
     small.report("w", [report(claim, result={"blob": "x" * 200})])
     task = small.tasks(event_id)[0]
     assert task.state is TaskState.FAILED and "over the 100-byte cap" in (task.error or "")
@@ -370,7 +374,7 @@ def test_an_oversized_or_invalid_result_fails_the_task_without_retry(store_url: 
 def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backend: SqlStore) -> None:
     g = GraphBuilder("orphan").python("only", "m:f")  # no retries: a lost reply must not cost an attempt
     event_id = start(backend, g.build())
-    (lost,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 30.0).claims  # the worker never saw this
+    (lost,) = backend.claim(ClaimRequest("w1", {"slots": 1}, frozenset(), 1, 30.0)).claims  # the worker never saw this
     assert backend.heartbeat("w1", [], 30.0) == []
     assert states(backend, event_id)[("only", "")] is TaskState.RUNNING  # too young to be an orphan
     time.sleep(0.06)
@@ -378,7 +382,7 @@ def test_a_claim_whose_reply_was_lost_is_handed_back_by_the_next_heartbeat(backe
     task = backend.tasks(event_id)[0]
     assert task.state is TaskState.READY and task.failures == 0
     assert [a.outcome for a in backend.attempts([lost.task_id])] == [Outcome.RELEASED]
-    (again,) = backend.claim("w1", {"slots": 1}, frozenset(), 1, 30.0).claims
+    (again,) = backend.claim(ClaimRequest("w1", {"slots": 1}, frozenset(), 1, 30.0)).claims
     backend.report("w1", [report(again)])
     assert backend.event(event_id).state is EventState.SUCCEEDED
 
@@ -406,10 +410,10 @@ def test_concurrent_submits_with_one_key_make_one_event(backend: SqlStore, store
 def test_deeper_stages_are_claimed_first_so_started_partitions_finish_first(backend: SqlStore) -> None:
     start(backend, year_end_shape(["a", "b", "c"]))
     extracts = ("extract_finance", "extract_erp", "extract_crm")
-    first = backend.claim("w", {"slots": 3}, frozenset(), 3, 30.0).claims
+    first = backend.claim(ClaimRequest("w", {"slots": 3}, frozenset(), 3, 30.0)).claims
     assert {(c.node, c.partition) for c in first} == {(n, "a") for n in extracts}
     # the report that makes process[a] ready claims it at once, ahead of b's and c's extracts
-    second = backend.claim("w", {"slots": 3}, frozenset(), 3, 30.0, [report(c) for c in first]).claims
+    second = backend.claim(ClaimRequest("w", {"slots": 3}, frozenset(), 3, 30.0, [report(c) for c in first])).claims
     assert (second[0].node, second[0].partition) == ("process", "a")
     assert {c.node for c in second[1:]} <= set(extracts)
 
@@ -441,16 +445,18 @@ def test_a_claim_retried_with_its_id_gets_the_same_attempts_and_takes_nothing_mo
     g = GraphBuilder("again").param("p", "list", default=["a", "b", "c"]).partitions(param="p")
     g.python("only", "m:f", partitioned=True)
     start(backend, g.build())
-    first = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1").claims
+    first = backend.claim(ClaimRequest("w", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1")).claims
     assert len(first) == 2
-    retried = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1").claims
+    retried = backend.claim(ClaimRequest("w", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1")).claims
     assert [(c.task_id, c.attempt, c.inputs_json, c.params_json) for c in retried] == [
         (c.task_id, c.attempt, c.inputs_json, c.params_json) for c in first
     ]
-    assert backend.claim("other", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1").claims[0].task_id not in {
+    assert backend.claim(ClaimRequest("other", {"slots": 2}, frozenset(), 2, 30.0, claim_id="c-1")).claims[
+        0
+    ].task_id not in {
         c.task_id for c in first
     }  # the id is the worker's own: another worker's claim with the same id takes new work
     backend.report("w", [report(first[0])])
-    again = backend.claim("w", {"slots": 2}, frozenset(), 2, 30.0, [report(first[0])], claim_id="c-1")
+    again = backend.claim(ClaimRequest("w", {"slots": 2}, frozenset(), 2, 30.0, [report(first[0])], claim_id="c-1"))
     assert [c.task_id for c in again.claims] == [first[1].task_id]  # what it still runs
     assert again.duplicate == [(first[0].task_id, first[0].attempt)] and again.rejected == []

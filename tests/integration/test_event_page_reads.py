@@ -18,7 +18,7 @@ from baton.errors import NotFound, UsageError
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
-from baton.store.records import Claim, Report, TaskRecord, Timeline, WorkerInfo
+from baton.store.records import Claim, ClaimRequest, Report, TaskRecord, Timeline, WorkerInfo
 
 PARTS = ["p0", "p1", "p2", "p3"]
 Ends = Mapping[tuple[str, str], float]  # (node, partition) -> the finished_at its report gives
@@ -38,7 +38,7 @@ def submit(backend: Store, event_type: str, parts: Sequence[str] = PARTS, retrie
 
 
 def claim(backend: Store, event_id: int, limit: int = 100) -> list[Claim]:
-    return backend.claim("w", {"slots": 100}, frozenset(), limit, 600.0, event_id=event_id).claims
+    return backend.claim(ClaimRequest("w", {"slots": 100}, frozenset(), limit, 600.0, event_id=event_id)).claims
 
 
 def succeed(backend: Store, claims: Sequence[Claim], ends: Ends, default_end: float) -> None:

@@ -62,9 +62,9 @@ class Held:
             self.entered.set()
             assert self.release.wait(30)
 
-    def claim(self, *args: object, **kwargs: object) -> ClaimResult:
+    def claim(self, request: ClaimRequest) -> ClaimResult:
         self._hold(1)
-        return self.backend.claim(*args, **kwargs)  # type: ignore[arg-type]
+        return self.backend.claim(request)
 
     def claim_many(self, requests: list[ClaimRequest]) -> list[ClaimResult]:
         self._hold(len(requests))

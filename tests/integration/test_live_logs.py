@@ -18,7 +18,7 @@ from baton.graphs.params import validate_params
 from baton.settings import Settings
 from baton.store import open_store
 from baton.store.protocol import Store
-from baton.store.records import Claim, LogTail, Report
+from baton.store.records import Claim, ClaimRequest, LogTail, Report
 from baton.testing import check_invariants
 from baton.worker.capture import LiveFiles
 from baton.worker.runner import Running
@@ -33,7 +33,7 @@ def claim_one(backend: Store, worker_id: str = "w1", lease_s: float = 30.0, retr
         graph = GraphBuilder("live", defaults={"retries": retries, "retry_delay_s": 0.0}).python("only", "m:f").build()
         backend.submit(backend.register_graph(graph).id, validate_params(graph, {}))
         Controller(backend).expand()
-    (claim,) = backend.claim(worker_id, {"slots": 1}, frozenset(), 1, lease_s).claims
+    (claim,) = backend.claim(ClaimRequest(worker_id, {"slots": 1}, frozenset(), 1, lease_s)).claims
     return claim
 
 
@@ -139,7 +139,7 @@ def two_tasks(backend: Store) -> Iterator[list[Claim]]:
     graph = g.build()
     backend.submit(backend.register_graph(graph).id, validate_params(graph, {}))
     Controller(backend).expand()
-    yield backend.claim("w1", {"slots": 2}, frozenset(), 2, 30.0).claims
+    yield backend.claim(ClaimRequest("w1", {"slots": 2}, frozenset(), 2, 30.0)).claims
 
 
 def test_one_call_appends_to_several_attempts_and_a_report_forgets_only_its_own(

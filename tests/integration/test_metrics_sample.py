@@ -11,7 +11,7 @@ from baton.engine.states import Outcome
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
-from baton.store.records import Activity, Claim, MetricsSample, Report, WorkerInfo
+from baton.store.records import Activity, Claim, ClaimRequest, MetricsSample, Report, WorkerInfo
 
 LIMIT = 10_000
 STALE_S = 30.0
@@ -34,7 +34,7 @@ def _ended(claim: Claim, outcome: Outcome, run_s: float) -> Report:
 
 
 def _one(backend: Store, worker: str, lease_s: float = 30.0, reports: tuple[Report, ...] = ()) -> Claim:
-    (claim,) = backend.claim(worker, {"slots": 1}, frozenset(), 1, lease_s, reports).claims
+    (claim,) = backend.claim(ClaimRequest(worker, {"slots": 1}, frozenset(), 1, lease_s, reports)).claims
     return claim
 
 
@@ -42,7 +42,7 @@ def _play(backend: Store) -> None:
     """One event through every kind of end: two successes, a failure retried, a lost lease that
     fails the task for good, a stale report and a replayed one."""
     backend.register_worker(WorkerInfo("w1", "w1", "host", 1, {"slots": 4}))
-    a, b = backend.claim("w1", {"slots": 2}, frozenset(), 2, 30.0).claims
+    a, b = backend.claim(ClaimRequest("w1", {"slots": 2}, frozenset(), 2, 30.0)).claims
     good, bad = (a, b) if a.partition == "p1" else (b, a)
     backend.report("w1", [_ended(good, Outcome.SUCCEEDED, 2.0), _ended(bad, Outcome.FAILED, 3.0)])
     downstream = _one(backend, "w1")

@@ -14,7 +14,7 @@ from baton.errors import NotFound, UsageError
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
-from baton.store.records import Report, WorkerInfo
+from baton.store.records import ClaimRequest, Report, WorkerInfo
 from baton.testing import check_invariants
 
 PARTS = [f"p{i:02d}" for i in range(25)]
@@ -76,7 +76,7 @@ def test_attempt_logs_are_read_by_slice_and_workers_show_what_they_run(backend: 
     Controller(backend).expand()
     backend.register_worker(WorkerInfo("w1", "one", "host", 1, {"slots": 4}, frozenset({"x"})))
     backend.register_worker(WorkerInfo("w2", "two", "host", 2, {"slots": 1}))
-    claims = backend.claim("w1", {"slots": 4}, frozenset({"x"}), 4, 30.0).claims
+    claims = backend.claim(ClaimRequest("w1", {"slots": 4}, frozenset({"x"}), 4, 30.0)).claims
     assert len(claims) == 2
     workers = {w.id: w for w in backend.workers()}
     assert workers["w1"].running == tuple(sorted(c.task_id for c in claims)) and workers["w2"].running == ()

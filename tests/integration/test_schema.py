@@ -29,7 +29,7 @@ from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import SchemaError
 from baton.store import journal, migrate, open_store, tables
 from baton.store.protocol import Store
-from baton.store.records import Report
+from baton.store.records import ClaimRequest, Report
 
 RELEASE_0_1_0 = Path(__file__).resolve().parents[1] / "data" / "release_0_1_0"
 NOT_OURS = {journal.TABLE, migrate.VERSION_TABLE}
@@ -192,7 +192,7 @@ def _carry_on(store: Store) -> None:
     again, created = store.submit(running.graph_id, json.loads(json.dumps(running.params)), key="ye-2025")
     assert (again.id, created) == (running.id, False)
     while True:
-        claims = store.claim("upgraded", {"slots": 8}, frozenset({"erp"}), 8, 30.0).claims
+        claims = store.claim(ClaimRequest("upgraded", {"slots": 8}, frozenset({"erp"}), 8, 30.0)).claims
         if not claims:
             break
         now = time.time()

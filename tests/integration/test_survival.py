@@ -25,7 +25,7 @@ from baton.graphs.builder import GraphBuilder
 from baton.graphs.model import Graph
 from baton.graphs.params import validate_params
 from baton.settings import default_settings
-from baton.store.records import ClaimResult, Report
+from baton.store.records import ClaimRequest, ClaimResult, Report
 from baton.store.sql import SqlStore
 from baton.worker.loop import Worker, WorkerConfig
 
@@ -79,10 +79,9 @@ class RefusingLink:
             self.refused += 1
             raise BackendError("database error: invalid byte sequence (refused by the test)")
 
-    def claim(self, worker_id: str, *args: Any, **kwargs: Any) -> ClaimResult:
-        reports = kwargs.get("reports", args[4] if len(args) > 4 else ())
-        self._check(reports)
-        return self.backend.claim(worker_id, *args, **kwargs)
+    def claim(self, request: ClaimRequest) -> ClaimResult:
+        self._check(request.reports)
+        return self.backend.claim(request)
 
     def report(self, worker_id: str, reports: Sequence[Report]) -> list[tuple[int, int]]:
         self._check(reports)

@@ -41,7 +41,7 @@ from baton.server.ui.security import content_policy
 from baton.server.ui.session import LOGIN_COOKIE, LOGIN_FIELD
 from baton.store import open_store
 from baton.store.protocol import Store
-from baton.store.records import PathStep, Report, Timeline, TimelineLane, WorkerInfo
+from baton.store.records import ClaimRequest, PathStep, Report, Timeline, TimelineLane, WorkerInfo
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "\u202efdp.exe" reads as "exe.pdf"
 MARKER = "\u27e8U+202E\u27e9"
@@ -71,7 +71,7 @@ def _seed_bidi(store: Store, graph_id: int) -> tuple[int, int]:
     event, _ = store.submit(graph_id, {"depts": [SPOOF], "note": f"pay {SPOOF}"}, key=f"key-{SPOOF}")
     Controller(store).expand()
     store.register_worker(WorkerInfo("bidi-worker", f"worker-{SPOOF}", "localhost", 2, {"slots": 4}))
-    (claim,) = store.claim("bidi-worker", {"slots": 4}, frozenset(), 4, 30.0, [], event.id).claims
+    (claim,) = store.claim(ClaimRequest("bidi-worker", {"slots": 4}, frozenset(), 4, 30.0, [], event.id)).claims
     now = time.time()
     report = Report(claim.task_id, claim.attempt, Outcome.SUCCEEDED, now - 1, now, result_json='"ok"',
                     exit_code=0, stdout=f"wrote {SPOOF}\n")  # fmt: skip

@@ -24,7 +24,7 @@ from baton.graphs.params import validate_params
 from baton.server.ui.live import PULLED, PUSHED
 from baton.store import open_store
 from baton.store.protocol import Store
-from baton.store.records import Report
+from baton.store.records import ClaimRequest, Report
 
 pytestmark = pytest.mark.slow
 PARTITIONS, RUN = 10_000, 20_000
@@ -46,7 +46,9 @@ def run_some(store: Store, tasks: int) -> None:
     """Claim and succeed ``tasks`` tasks, 500 at a time, as a worker on the database would."""
     done, reports = 0, list[Report]()
     while done < tasks:
-        got = store.claim("budget", {"slots": 500}, frozenset(), min(500, tasks - done), 300.0, reports).claims
+        got = store.claim(
+            ClaimRequest("budget", {"slots": 500}, frozenset(), min(500, tasks - done), 300.0, reports)
+        ).claims
         now = time.time()
         reports = [Report(c.task_id, c.attempt, Outcome.SUCCEEDED, now - 0.01, now, result_json="null") for c in got]
         done += len(got)

@@ -27,7 +27,7 @@ from baton.graphs.params import validate_params
 from baton.server.auth import SESSION_COOKIE, csrf_token
 from baton.server.ui.live import LOOK_S
 from baton.store.protocol import Store
-from baton.store.records import Report
+from baton.store.records import ClaimRequest, Report
 
 
 @pytest.fixture
@@ -236,7 +236,9 @@ class _Churn(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            got = self.backend.claim("ui-seed", {"slots": 1}, frozenset(), 1, 30.0, [], self.event_id).claims
+            got = self.backend.claim(
+                ClaimRequest("ui-seed", {"slots": 1}, frozenset(), 1, 30.0, [], self.event_id)
+            ).claims
             if not got:
                 self.backend.heartbeat("ui-seed", [], 30.0)
                 time.sleep(0.01)

@@ -11,7 +11,7 @@ from baton.controller.loop import Controller
 from baton.engine.states import Outcome
 from baton.graphs.builder import GraphBuilder
 from baton.store.protocol import Store
-from baton.store.records import Report, WorkerInfo
+from baton.store.records import ClaimRequest, Report, WorkerInfo
 
 UI_TYPE, HIDDEN_TYPE = "ui_report", "ui_hidden"
 HOSTILE = "<script>alert('x')</script>"
@@ -49,7 +49,7 @@ def seed_ui(store: Store) -> UiSeed:
     other, _ = store.submit(hidden.id, {"depts": ["a"]})
     Controller(store).expand()
     store.register_worker(WorkerInfo("ui-seed", "seed-box", "localhost", 1, {"slots": 8}))
-    claimed = store.claim("ui-seed", {"slots": 8}, frozenset(), 8, 30.0, [], event.id).claims
+    claimed = store.claim(ClaimRequest("ui-seed", {"slots": 8}, frozenset(), 8, 30.0, [], event.id)).claims
     by_partition = {c.partition: c for c in claimed if c.node == "extract"}
     a, b = by_partition["a"], by_partition["b"]
     _finish(store, a.task_id, a.attempt, Outcome.SUCCEEDED, "department a extracted\n" + HOSTILE)
