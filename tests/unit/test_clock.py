@@ -7,7 +7,9 @@ import threading
 
 import pytest
 
+from baton.client import api, worker_link
 from baton.clock import Backoff, FakeClock, SystemClock
+from baton.store import postgres, retry
 
 
 def test_a_fake_clock_moves_only_when_told_or_when_a_wait_is_not_woken() -> None:
@@ -78,3 +80,19 @@ def test_a_backoff_that_cannot_work_is_refused(
     with pytest.raises(ValueError, match="backoff"):
         Backoff(first_s=first_s, max_s=max_s, jitter=jitter, tries=tries, within_s=within_s)
 
+
+def test_each_retry_loop_keeps_its_numbers() -> None:
+    # The four loops' policies, as they were when each was written by hand; the limit of each
+    # (the store's reconnect_s, the link's retry_s, the client's retries) is given where it is used.
+    policies = {
+        "store verbs": retry.BACKOFF,
+        "worker link": worker_link.BACKOFF,
+        "client": api.BACKOFF,
+        "listen": postgres.LISTEN_BACKOFF,
+    }
+    assert policies == {
+        "store verbs": Backoff(first_s=0.05, max_s=2.0, jitter=0.5),
+        "worker link": Backoff(first_s=0.05, max_s=1.0),
+        "client": Backoff(first_s=0.2, max_s=2.0),
+        "listen": Backoff(first_s=0.1, max_s=5.0),
+    }
