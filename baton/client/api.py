@@ -26,6 +26,7 @@ times, with doubling pauses from 0.2 s) only when sending it twice cannot do any
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import ssl
 import time
@@ -52,6 +53,7 @@ from baton.client.objects import (
     worker_of,
 )
 from baton.client.session import DEFAULT_S, Session
+from baton.clock import Backoff
 from baton.engine.states import EventState, TaskState
 from baton.errors import BackendError, NotFound, TransientError, UsageError
 from baton.store.records import EventRecord, GraphRecord, LogChunk
@@ -71,7 +73,7 @@ from baton.wire.api import (
 __all__ = ["Attempt", "Client", "EventStatus", "GraphVersion", "Task", "Worker"]
 
 RETRIES = 3
-FIRST_DELAY_S, LONGEST_DELAY_S = 0.2, 2.0
+BACKOFF = Backoff(first_s=0.2, max_s=2.0)  # between the tries of a call that is safe to repeat
 LOG_SLICE = 65_536
 EVENTS_PAGE, TASKS_PAGE = 50, 100
 
@@ -346,13 +348,12 @@ class Client:
         retry: bool = False,
     ) -> httpx.Response:
         """One call, sent again on a TransientError when ``retry`` (see the module's notes)."""
-        delay = FIRST_DELAY_S
-        for _ in range(self.retries if retry else 0):
+        tries = max(0, self.retries) if retry else 0
+        for pause in dataclasses.replace(BACKOFF, tries=tries).delays():
             try:
                 return self._call(method, path, body, params, headers)
             except TransientError:
-                time.sleep(delay)
-                delay = min(delay * 2, LONGEST_DELAY_S)
+                time.sleep(pause)
         return self._call(method, path, body, params, headers)
 
     def _call(

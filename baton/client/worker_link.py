@@ -23,6 +23,7 @@ before the worker is configured.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from baton.client.session import Session
+from baton.clock import Backoff
 from baton.errors import BackendError, TransientError
 from baton.store.records import (
     Claim,
@@ -65,6 +67,9 @@ log = logging.getLogger("baton.remote")
 ROUND_TRIP_SLACK_S = 10.0  # a long poll's read timeout beyond the wait the server holds it
 KEPT_EVENTS = 32  # events whose parameters a worker keeps (at most the protocol's MAX_KNOWN_EVENTS)
 HEAD_ROOM_BYTES = 64 * 1024  # a claim's fields beside its reports (labels, capacity), at most
+# A lost call is sent again after these pauses for the link's retry_s; after that, the worker's
+# next round sends it again.
+BACKOFF = Backoff(first_s=0.05, max_s=1.0)
 
 
 class HttpLink:
@@ -243,16 +248,15 @@ class HttpLink:
         """Every worker call is safe to repeat (claims by their id, reports as duplicates):
         retry a lost one for ``retry_s``, then let the worker's own round retry it."""
         content = _json(body) if isinstance(body, Mapping) else body
-        deadline = time.monotonic() + self.retry_s
-        delay = 0.05
+        pauses = dataclasses.replace(BACKOFF, within_s=self.retry_s).delays()
         while True:
             try:
                 return self.session.call(method, path, content=content).json()
             except TransientError:
-                if self._closed.is_set() or time.monotonic() + delay > deadline:
+                pause = next(pauses, None)
+                if self._closed.is_set() or pause is None:
                     raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                time.sleep(pause)
 
 
 def _json(value: Mapping[str, Any]) -> bytes:

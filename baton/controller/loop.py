@@ -11,6 +11,10 @@ Several controllers may run against one store: one holds the ``controller`` role
 renews); the others stand by and take over within ``lead_ttl_s`` of the leader dying. Every move
 is guarded by its expected state too, so even two acting at once could not double-count.
 
+Each kind of work is a duty (:mod:`baton.controller.duties`) with its own next due time; one
+loop runs those that are due and then waits, on an injected clock, until the earliest is due
+again or the store changes.
+
 Everything it knows is in the backend: killing it at any instant and starting it again loses
 nothing. It survives the database going away: verbs retry, and the loop waits and goes on.
 """
@@ -18,23 +22,37 @@ nothing. It survives the database going away: verbs retry, and the loop waits an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
 import threading
-import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict, Unpack
 
-from baton.engine.planner import plan
-from baton.errors import BackendError, ParamsInvalid, TransientError
+from baton.clock import Clock, SystemClock
+from baton.controller.duties import Duty, Expand, Leadership, Sweep
+from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
-from baton.store.records import EventRecord
 
 log = logging.getLogger("baton.controller")
 ROLE = "controller"
+
+
+class ConfigOverrides(TypedDict, total=False):
+    """Fields of :class:`ControllerConfig` that :meth:`ControllerConfig.from_settings` may set."""
+
+    poll_s: float
+    idle_poll_s: float
+    sweep_s: float
+    lead_ttl_s: float
+    min_round_s: float
+    expand_batch: int
+    expire_batch: int
+    event_id: int | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,80 +75,64 @@ class ControllerConfig:
     event_id: int | None = None  # expand only this event (baton run); None: every submitted event
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> ControllerConfig:
+    def from_settings(cls, settings: Settings, **overrides: Unpack[ConfigOverrides]) -> ControllerConfig:
         """The controller's config from ``settings``; ``overrides`` set fields directly."""
-        values: dict[str, Any] = {
-            "poll_s": settings.poll_s,
-            "idle_poll_s": settings.idle_poll_s,
-            "sweep_s": settings.sweep_s,
-            "lead_ttl_s": settings.lead_ttl_s,
-        }
-        return cls(**{**values, **overrides})
+        config = cls(
+            poll_s=settings.poll_s,
+            idle_poll_s=settings.idle_poll_s,
+            sweep_s=settings.sweep_s,
+            lead_ttl_s=settings.lead_ttl_s,
+        )
+        return dataclasses.replace(config, **overrides)
+
+
+def leader_duties(config: ControllerConfig) -> list[Duty]:
+    """What the leader does, in this order each round: expand new events, then sweep."""
+    return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch)]
 
 
 class Controller:
-    def __init__(self, backend: ControllerStore, config: ControllerConfig | None = None, name: str = "") -> None:
+    """One loop over the controller's duties (:mod:`baton.controller.duties`): each round it
+    renews its role when due and, while it leads, runs every duty that is due; then it waits for
+    the earliest due time, or less if the store changes. Time is read from ``clock`` and waited
+    on through it, so a :class:`~baton.clock.FakeClock` drives it without sleeping."""
+
+    def __init__(
+        self,
+        backend: ControllerStore,
+        config: ControllerConfig | None = None,
+        name: str = "",
+        *,
+        clock: Clock | None = None,
+        duties: Sequence[Duty] | None = None,
+    ) -> None:
         self.backend = backend
         self.config = config or ControllerConfig.from_settings(default_settings())
+        self.clock = clock or SystemClock()
         self.id = f"{name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._next_sweep = 0.0
-        self._next_renewal = 0.0
-        self._leading = False
-        self._due_checked = 0.0
+        self.leadership = Leadership(ROLE, self.id, self.config.lead_ttl_s)
+        self.duties = list(duties) if duties is not None else leader_duties(self.config)
 
     @property
     def leading(self) -> bool:
-        return self._leading
+        return self.leadership.leading
 
     def step(self) -> int:
         """Do whatever is due now; return how much was done (0 when idle or standing by)."""
-        if not self._hold_role():
+        self._run_if_due(self.leadership)
+        if not self.leading:
             return 0
-        done = self.expand()
-        if time.monotonic() >= self._next_sweep:
-            expired, self._due_checked = self.backend.sweep(self.config.expire_batch, self._due_checked)
-            # a full batch means more may be waiting: sweep again at once
-            full = expired >= self.config.expire_batch
-            self._next_sweep = time.monotonic() + (0 if full else self.config.sweep_s)
-            done += expired
-        return done
+        return sum(self._run_if_due(duty) for duty in self.duties)
 
-    def _hold_role(self) -> bool:
-        if time.monotonic() >= self._next_renewal:
-            was = self._leading
-            self._leading = self.backend.lead(ROLE, self.id, self.config.lead_ttl_s)
-            self._next_renewal = time.monotonic() + self.config.lead_ttl_s / 3
-            if self._leading != was:
-                log.info("controller %s %s", self.id, "is now the leader" if self._leading else "is standing by")
-        return self._leading
+    def _run_if_due(self, duty: Duty) -> int:
+        now = self.clock.now()
+        if duty.every_round or duty.next_due(now) <= now:
+            return duty.run(self.backend, now)
+        return 0
 
     def expand(self) -> int:
-        done = 0
-        for event in self.backend.events_to_expand(self.config.expand_batch, only=self.config.event_id):
-            try:
-                done += self._expand_one(event)
-            except TransientError:
-                raise  # the store is away: the event stays submitted and is tried again
-            except Exception as exc:  # one event must never stop the others
-                # Anything else is this event's own doing (a graph the store's columns cannot
-                # hold, a plan that cannot be saved): it fails with its cause and the loop goes on.
-                # If the store itself is broken, recording the failure fails too, and the event
-                # stays submitted for the next round.
-                log.exception("event %s cannot be expanded; it fails", event.id)
-                self.backend.fail_event(event.id, f"cannot expand: {type(exc).__name__}: {exc}"[:2000])
-        return done
-
-    def _expand_one(self, event: EventRecord) -> int:
-        graph = self.backend.graph_of(event.graph_id)
-        try:
-            planned = plan(graph, event.params)
-        except ParamsInvalid as exc:
-            self.backend.fail_event(event.id, f"cannot plan: {exc}")
-            return 0
-        if self.backend.save_plan(event.id, planned):
-            log.info("event %s expanded into %s tasks", event.id, len(planned.tasks))
-            return 1
-        return 0
+        """Expand submitted events now, leading or not (callers that drive the store by hand)."""
+        return Expand(self.config.expand_batch, self.config.event_id).run(self.backend, self.clock.now())
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Loop until ``stop`` is set; give the role up on the way out."""
@@ -139,9 +141,8 @@ class Controller:
             while not stop.is_set():
                 self._round(stop)
         finally:
-            if self._leading:
-                with contextlib.suppress(BackendError):  # if not, the role lapses by itself
-                    self.backend.resign(ROLE, self.id)
+            with contextlib.suppress(BackendError):  # if not, the role lapses by itself
+                self.leadership.resign(self.backend)
 
     def run_until_finished(self, event_id: int, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
@@ -159,25 +160,27 @@ class Controller:
             busy = self.step()
         except BackendError as exc:
             log.error("controller step failed (%s); trying again shortly", exc)
-            stop.wait(1.0)
+            self.clock.wait(1.0, stop.wait)
             return
         except Exception:  # a bug of ours: the loop must outlive it, the others' events depend on it
             log.exception("controller step failed unexpectedly; trying again shortly")
-            stop.wait(1.0)
+            self.clock.wait(1.0, stop.wait)
             return
         if not busy:
             wait = self._idle_wait()
-            began = time.monotonic()
+            began = self.clock.now()
             try:
-                self.backend.wait_for_change(wait)
+                self.clock.wait(wait, self.backend.wait_for_change)
             except BackendError:
-                stop.wait(wait)
-            rest = self.config.min_round_s - (time.monotonic() - began)
+                self.clock.wait(wait, stop.wait)
+            rest = self.config.min_round_s - (self.clock.now() - began)
             if rest > 0:
-                stop.wait(rest)
+                self.clock.wait(rest, stop.wait)
 
     def _idle_wait(self) -> float:
-        """Sleep until the next periodic duty, or a change wakes us (a new event, on PostgreSQL)."""
+        """Until the next duty is due, or a change wakes us (a new event, on PostgreSQL)."""
         poll = self.config.idle_poll_s if self.backend.pushes_changes else self.config.poll_s
-        due = self._next_renewal if not self._leading else min(self._next_renewal, self._next_sweep)
-        return max(0.0, min(poll, due - time.monotonic()))
+        now = self.clock.now()
+        timed = [self.leadership, *self.duties] if self.leading else [self.leadership]
+        due = min(duty.next_due(now) for duty in timed)
+        return max(0.0, min(poll, due - now))

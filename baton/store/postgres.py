@@ -26,6 +26,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from baton.clock import Backoff
 from baton.errors import BackendError, TransientError
 from baton.settings import Settings, default_settings
 from baton.store import migrate
@@ -34,6 +35,7 @@ from baton.store.tx import Cursor, Tx, read_one, scalar
 
 log = logging.getLogger("baton.postgres")
 CHANNEL = "baton"
+LISTEN_BACKOFF = Backoff(first_s=0.1, max_s=5.0)  # reconnecting the listener: it never gives up
 MIGRATION_LOCK = 0x42A7_0001  # any constant; shared by every Baton process on the database
 TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable,
              pg_errors.AdminShutdown, pg_errors.CannotConnectNow)  # fmt: skip
@@ -263,23 +265,23 @@ class _Listener(threading.Thread):
             return self.version
 
     def run(self) -> None:
-        delay = 0.1
+        pauses = LISTEN_BACKOFF.delays()
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s) as conn:
                     self._conn = conn
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.bump()
-                    delay = 0.1
+                    pauses = LISTEN_BACKOFF.delays()  # connected: a later loss starts from the first pause
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=1.0):
                             self.bump()
             except psycopg.Error as exc:
                 if self._stopping.is_set():
                     return
-                log.warning("listener lost its connection (%s); reconnecting in %.1fs", exc, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 5.0)
+                pause = next(pauses)
+                log.warning("listener lost its connection (%s); reconnecting in %.1fs", exc, pause)
+                self._stopping.wait(pause)
             finally:
                 self._conn = None
 

@@ -15,6 +15,7 @@ from baton.store.records import Activity, Claim, ClaimRequest, MetricsSample, Re
 
 LIMIT = 10_000
 STALE_S = 30.0
+OVER = -1.0  # a lease that has already run out by the store's clock: the next look expires it
 
 
 def _submit(backend: Store) -> int:
@@ -47,9 +48,8 @@ def _play(backend: Store) -> None:
     backend.report("w1", [_ended(good, Outcome.SUCCEEDED, 2.0), _ended(bad, Outcome.FAILED, 3.0)])
     downstream = _one(backend, "w1")
     assert (downstream.node, downstream.partition) == ("second", "p1")
-    retry = _one(backend, "w1", lease_s=0.01)
+    retry = _one(backend, "w1", lease_s=OVER)
     assert (retry.task_id, retry.attempt) == (bad.task_id, 2)
-    time.sleep(0.05)
     assert backend.expire_leases() == 1  # out of retries: first[p2] fails, second[p2] can never run
     finish = _ended(downstream, Outcome.SUCCEEDED, 1.5)
     answers = backend.report("w1", [finish, _ended(retry, Outcome.SUCCEEDED, 0.5)])

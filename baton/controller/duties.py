@@ -1,0 +1,140 @@
+"""The controller's duties: each a small object that says when it is next due and does its work.
+
+A duty's times are its clock's (:class:`~baton.clock.Clock`), so a test moves a fake clock past
+``next_due`` and sees the duty run then, and not before. Its work is done through the store, in
+the store's own transactions and by the store's clock (leases and roles expire by it).
+
+- :class:`Leadership` takes or renews the controller's role; every controller runs it, and only
+  the one that holds the role runs the others;
+- :class:`Expand` turns submitted events into tasks; it has no time of its own but runs at every
+  round, since the round may have been started by a new event;
+- :class:`Sweep` expires lost leases and announces retries whose backoff ended.
+
+A new duty (fire schedules, prune old events, deliver notifications) is one more class with
+``next_due`` and ``run``, added to :func:`baton.controller.loop.leader_duties`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Protocol
+
+from baton.engine.planner import plan
+from baton.errors import ParamsInvalid, TransientError
+from baton.store.protocol import ControllerStore
+from baton.store.records import EventRecord
+
+log = logging.getLogger("baton.controller")
+NOW = -math.inf  # a due time already passed, whatever the clock says
+
+
+class Duty(Protocol):
+    """Work the controller does on a schedule of its own."""
+
+    @property
+    def every_round(self) -> bool:
+        """True: run at every round of the loop, whatever ``next_due`` says (a round follows each
+        change in the store, and comes at least every poll)."""
+        ...
+
+    def next_due(self, now: float) -> float:
+        """When the duty is next due, on the clock; ``math.inf``: it has no time of its own."""
+        ...
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        """Do the work due at ``now``; return how much was done (0: nothing was waiting)."""
+        ...
+
+
+class Leadership:
+    """Take or renew ``role`` for ``ttl_s`` (by the store's clock), a third of the way through it:
+    a leader that stops renewing loses the role when it runs out, and a standby takes it at its
+    next look."""
+
+    every_round = False
+
+    def __init__(self, role: str, holder: str, ttl_s: float) -> None:
+        self.role, self.holder, self.ttl_s = role, holder, ttl_s
+        self.leading = False
+        self._due = NOW
+
+    def next_due(self, now: float) -> float:
+        return self._due
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        was = self.leading
+        self.leading = store.lead(self.role, self.holder, self.ttl_s)
+        self._due = now + self.ttl_s / 3
+        if self.leading != was:
+            log.info("controller %s %s", self.holder, "is now the leader" if self.leading else "is standing by")
+        return 0  # holding the role is not work done: a standby is idle
+
+    def resign(self, store: ControllerStore) -> None:
+        """Give the role up now, so that a standby need not wait for it to run out."""
+        if self.leading:
+            store.resign(self.role, self.holder)
+            self.leading = False
+
+
+class Expand:
+    """Plan up to ``batch`` submitted events (only event ``only``, when given) and save each plan
+    in a transaction of its own."""
+
+    every_round = True
+
+    def __init__(self, batch: int, only: int | None = None) -> None:
+        self.batch, self.only = batch, only
+
+    def next_due(self, now: float) -> float:
+        return math.inf
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        done = 0
+        for event in store.events_to_expand(self.batch, only=self.only):
+            try:
+                done += _expand_one(store, event)
+            except TransientError:
+                raise  # the store is away: the event stays submitted and is tried again
+            except Exception as exc:  # one event must never stop the others
+                # Anything else is this event's own doing (a graph the store's columns cannot
+                # hold, a plan that cannot be saved): it fails with its cause and the loop goes on.
+                # If the store itself is broken, recording the failure fails too, and the event
+                # stays submitted for the next round.
+                log.exception("event %s cannot be expanded; it fails", event.id)
+                store.fail_event(event.id, f"cannot expand: {type(exc).__name__}: {exc}"[:2000])
+        return done
+
+
+def _expand_one(store: ControllerStore, event: EventRecord) -> int:
+    graph = store.graph_of(event.graph_id)
+    try:
+        planned = plan(graph, event.params)
+    except ParamsInvalid as exc:
+        store.fail_event(event.id, f"cannot plan: {exc}")
+        return 0
+    if store.save_plan(event.id, planned):
+        log.info("event %s expanded into %s tasks", event.id, len(planned.tasks))
+        return 1
+    return 0
+
+
+class Sweep:
+    """Every ``every_s``, expire up to ``batch`` lapsed leases (cause ``worker_lost``) and wake
+    workers for retries whose backoff ended; a full batch means more may be waiting, so it is due
+    again at once."""
+
+    every_round = False
+
+    def __init__(self, every_s: float, batch: int) -> None:
+        self.every_s, self.batch = every_s, batch
+        self._due = NOW
+        self._checked = 0.0  # retries whose backoff ended up to here (the store's time) are announced
+
+    def next_due(self, now: float) -> float:
+        return self._due
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        expired, self._checked = store.sweep(self.batch, self._checked)
+        self._due = now if expired >= self.batch else now + self.every_s
+        return expired
