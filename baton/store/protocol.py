@@ -30,7 +30,6 @@ from baton.store.migrate import Revision, Upgrade
 from baton.store.records import (
     AttemptRecord,
     AuditRecord,
-    Backoff,
     ClaimRequest,
     ClaimResult,
     EventRecord,
@@ -45,6 +44,7 @@ from baton.store.records import (
     PathStep,
     Report,
     ReportAnswers,
+    RetryWait,
     StopOrder,
     TaskRecord,
     Timeline,
@@ -253,7 +253,7 @@ class ReadStore(Protocol):
         (an ``all`` step reads the upstream node's tasks)."""
         ...
 
-    def backoffs(self, event_id: int, now: float) -> list[Backoff]:
+    def backoffs(self, event_id: int, now: float) -> list[RetryWait]:
         """Per node, the ready tasks not claimable before a retry delay ends (after ``now``)."""
         ...
 

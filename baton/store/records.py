@@ -332,7 +332,7 @@ class Timeline:
 
 
 @dataclass(frozen=True)
-class Backoff:
+class RetryWait:
     """Ready tasks of one node that wait out a retry delay: how many, and the first one's end."""
 
     node: str

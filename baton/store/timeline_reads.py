@@ -33,7 +33,7 @@ from baton.engine.planner import UNPARTITIONED
 from baton.engine.states import EventState
 from baton.errors import NotFound, UsageError
 from baton.graphs.model import DepMode, Graph
-from baton.store.records import Backoff, PartitionRow, PathStep, Timeline, TimelineLane
+from baton.store.records import PartitionRow, PathStep, RetryWait, Timeline, TimelineLane
 from baton.store.retry import retried
 from baton.store.tx import Tx, in_list, read_one, read_rows, select_list
 
@@ -296,14 +296,14 @@ class SqlTimelineReads:
         return path[::-1]
 
     @retried
-    def backoffs(self, event_id: int, now: float) -> list[Backoff]:
+    def backoffs(self, event_id: int, now: float) -> list[RetryWait]:
         """By node name: how many ready tasks may not be claimed yet at ``now`` (their retry delay
         ends after it), and when the first of them may be."""
         with self.transaction(write=False) as tx:
             rows = read_rows(tx, BackoffRow, _BACKOFFS, (now, event_id))
             if not rows:
                 _event_head(tx, event_id)
-        return [Backoff(r.node, r.tasks, r.until) for r in rows]
+        return [RetryWait(r.node, r.tasks, r.until) for r in rows]
 
     @retried
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from baton.graphs.builder import GraphBuilder
 from baton.server.ui.waiting import WaitingGroup, waiting_groups
-from baton.store.records import Backoff, WorkerRecord
+from baton.store.records import RetryWait, WorkerRecord
 
 NOW = 10_000.0
 GRAPH = (
@@ -35,7 +35,7 @@ MEDIUM = worker("medium", 6, running=1)
 def groups(
     counts: dict[str, dict[str, int]],
     remaining: dict[str, int] | None = None,
-    backoffs: list[Backoff] | None = None,
+    backoffs: list[RetryWait] | None = None,
     workers: list[WorkerRecord] | None = None,
 ) -> list[WaitingGroup]:
     return waiting_groups(
@@ -68,7 +68,7 @@ def test_pending_tasks_whose_upstreams_are_done_wait_to_be_marked_ready() -> Non
 
 
 def test_ready_tasks_in_backoff_are_apart_from_claimable_ones() -> None:
-    found = groups({"extract": {"ready": 20}}, backoffs=[Backoff("extract", 12, NOW + 35)])
+    found = groups({"extract": {"ready": 20}}, backoffs=[RetryWait("extract", 12, NOW + 35)])
     assert found == [
         WaitingGroup(
             "extract", "backoff", 12, "12 back off after a failed attempt; the first retries in 35 s", NOW + 35
@@ -78,7 +78,7 @@ def test_ready_tasks_in_backoff_are_apart_from_claimable_ones() -> None:
 
 
 def test_a_backoff_never_counts_more_than_the_ready_tasks() -> None:
-    [group] = groups({"extract": {"ready": 2, "running": 5}}, backoffs=[Backoff("extract", 7, NOW + 1)])
+    [group] = groups({"extract": {"ready": 2, "running": 5}}, backoffs=[RetryWait("extract", 7, NOW + 1)])
     assert (group.reason, group.count, group.until) == ("backoff", 2, NOW + 1)
 
 
@@ -126,7 +126,7 @@ def test_groups_come_in_graph_order_then_reason() -> None:
         "extract": {"ready": 3, "cancelled": 2, "running": 1},
         "gpu": {"ready": 1},
     }
-    found = groups(counts, {"extract": 6, "load": 8}, [Backoff("extract", 1, NOW + 2), Backoff("load", 2, NOW + 9)])
+    found = groups(counts, {"extract": 6, "load": 8}, [RetryWait("extract", 1, NOW + 2), RetryWait("load", 2, NOW + 9)])
     assert [(g.node, g.reason, g.count) for g in found] == [
         ("extract", "backoff", 1),
         ("extract", "slot", 2),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from baton.engine.diagnose import live_workers, unplaceable
 from baton.graphs.model import Graph, Node
 from baton.server.ui.gantt import humanize_s
-from baton.store.records import Backoff, WorkerRecord
+from baton.store.records import RetryWait, WorkerRecord
 
 __all__ = ["REASONS", "WaitingGroup", "waiting_groups"]
 
@@ -64,7 +64,7 @@ def _upstream(
     return WaitingGroup(node.name, "upstream", pending, f"{waits} for {' and '.join(named)}")
 
 
-def _backoff(node: str, ready: int, backoffs: Sequence[Backoff], now: float) -> WaitingGroup | None:
+def _backoff(node: str, ready: int, backoffs: Sequence[RetryWait], now: float) -> WaitingGroup | None:
     """Ready tasks that may not be claimed before a retry delay ends."""
     mine = [b for b in backoffs if b.node == node and b.tasks > 0]
     count = min(sum(b.tasks for b in mine), ready)
@@ -110,7 +110,7 @@ def _node_groups(
     node: Node,
     counts: Mapping[str, Mapping[str, int]],
     remaining: Mapping[str, int],
-    backoffs: Sequence[Backoff],
+    backoffs: Sequence[RetryWait],
     live: Sequence[WorkerRecord],
     now: float,
 ) -> list[WaitingGroup]:
@@ -136,7 +136,7 @@ def waiting_groups(
     graph: Graph,
     counts: Mapping[str, Mapping[str, int]],
     remaining: Mapping[str, int],
-    backoffs: Sequence[Backoff],
+    backoffs: Sequence[RetryWait],
     workers: Sequence[WorkerRecord],
     now: float,
 ) -> list[WaitingGroup]:
