@@ -20,7 +20,8 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from baton.errors import UsageError
-from baton.graphs.params import DEFAULT_MAX_PARAMS_BYTES
+
+DEFAULT_MAX_PARAMS_BYTES = 1024 * 1024  # an event's parameters' JSON, as stored
 
 DEFAULT_DB = "sqlite:///.baton/baton.db"
 ENV_PREFIX = "BATON_"

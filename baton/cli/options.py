@@ -12,8 +12,7 @@ import click
 
 from baton.cli.types import Text
 from baton.errors import BackendError, BatonError, UsageError
-from baton.graphs.params import DEFAULT_MAX_PARAMS_BYTES
-from baton.settings import CONFIG_VARIABLE, Settings, load_settings
+from baton.settings import CONFIG_VARIABLE, DEFAULT_MAX_PARAMS_BYTES, Settings, load_settings
 from baton.store import open_store
 from baton.store.protocol import Store
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 MAX_PARTITION_KEY = 200
 MAX_PARAM_DEPTH = 64  # nesting levels of a parameter's value
-DEFAULT_MAX_PARAMS_BYTES = 1024 * 1024  # the parameters' JSON, as stored
 MAX_ARG_BYTES = 128 * 1024 - 1  # one argv item or environment entry (Linux MAX_ARG_STRLEN)
 
 _PY_TYPES: dict[ParamType, tuple[type, ...]] = {
@@ -221,18 +220,6 @@ def value_problem(value: Any) -> str | None:
         elif item is not None and not isinstance(item, bool | int | float):
             return f"not plain JSON ({type(item).__name__} is not a JSON value)"
     return None
-
-
-def storable(text: str) -> str:
-    """``text`` as every database can store it: PostgreSQL's TEXT cannot hold NUL, and no driver
-    encodes a lone surrogate (a task's output may contain both). Each such character is replaced
-    by one other, so lengths hold; text that is fine already comes back as the same object."""
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def text_problem(text: str) -> str | None:

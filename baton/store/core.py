@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from baton.engine.states import Outcome
 from baton.errors import NotFound
 from baton.graphs.model import Graph
-from baton.graphs.params import storable
 from baton.graphs.spec import graph_from_dict
 from baton.store import claims
 from baton.store.advance import Ended
@@ -35,6 +34,7 @@ from baton.store.rows import (
     Running,
     SpecRow,
 )
+from baton.store.text import storable
 from baton.store.tx import Tx, read_one, read_rows, scalar, select_list
 
 if TYPE_CHECKING:

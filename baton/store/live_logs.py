@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from baton.graphs.params import storable
 from baton.store.records import LogTail
+from baton.store.text import storable
 from baton.store.tx import Tx, in_list, read_one, read_rows, select_list
 
 
