@@ -20,6 +20,9 @@ from baton.store.protocol import Store
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
 
+# The shape of local runs and of a worker (per process, so flags, not settings).
+DEFAULT_WORKERS, DEFAULT_SLOTS = 2, 4
+
 
 def handle_errors(fn: F) -> F:
     """Map Baton's errors to messages and exit codes, in one place."""
