@@ -1,5 +1,8 @@
 """The event commands: ``run`` on this machine, and ``submit``, ``status``, ``logs``, ``audit``,
-``cancel`` and ``rerun`` against the store (through a server: :mod:`baton.cli.remote`)."""
+``cancel`` and ``rerun`` against a store. Each has one body, written against the store's
+protocols; ``--db`` or ``--server`` chooses the store (:func:`baton.cli.options.opens_store`).
+What only works against the database from this machine (``run``, ``audit``, ``rerun --workers``)
+refuses ``--server``: the first two do not take it, the last asks :meth:`Opened.database`."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from baton.cli import remote as cli_remote
 from baton.cli import show
 from baton.cli.dev import LOOPBACK
 from baton.cli.display import node_table
@@ -21,15 +23,17 @@ from baton.cli.graphs import event_params
 from baton.cli.options import (
     DEFAULT_SLOTS,
     DEFAULT_WORKERS,
+    EventStore,
+    Opened,
     backend_for,
     db_option,
     handle_errors,
     json_option,
+    opens_store,
     param_option,
     settings_from,
     wait_option,
 )
-from baton.cli.remote import through_server
 from baton.cli.types import EVENT_ID, NAME, SECONDS, TASK_ID, TEXT
 from baton.controller.loop import Controller, ControllerConfig
 from baton.engine.states import EventState
@@ -40,6 +44,8 @@ from baton.local.workers import LocalWorkers, check_fits, labels_needed, local_l
 from baton.server.serve import DEFAULT_PORT
 from baton.settings import Settings
 from baton.store.protocol import Store
+
+WORKERS_HERE = "--workers runs tasks here, against the database; through --server, leave it out"
 
 
 @click.command()
@@ -148,38 +154,29 @@ def _drive(
 @click.option("--key", default=None, type=TEXT, help="Idempotency key: the same key returns the same event.")
 @wait_option
 @json_option
-@db_option
 @handle_errors
-@through_server(cli_remote.submit)
-def submit(
-    event_type: str,
-    params: Sequence[str],
-    key: str | None,
-    wait: bool,
-    as_json: bool,
-    db: str | None,
-    config_file: str | None,
-) -> None:
+@opens_store(server=True)
+def submit(opened: Opened, event_type: str, params: Sequence[str], key: str | None, wait: bool, as_json: bool) -> None:
     """Raise an event; a running controller routes it to the latest graph for its type."""
-    backend = backend_for(settings_from(config_file, db=db))
-    record = backend.latest_graph(event_type)
-
-    values = event_params(graph_from_dict(record.spec, source=f"{record.name} v{record.version}", stored=True), params)
-    event, created = backend.submit(record.id, values, key=key)
+    store = opened.store
+    record = store.latest_graph(event_type)
+    graph = graph_from_dict(record.spec, source=f"{record.name} v{record.version}", stored=True)
+    event, created = store.submit(record.id, event_params(graph, params), key=key)
     if not wait:
         show.submitted(event, created, as_json)
         return
-    _wait_for(backend, event.id)
-    show.finish(backend, event.id, [n for n in record.spec["nodes"]], as_json)
+    _wait_for(store, event.id)
+    show.finish(store, event.id, list(record.spec["nodes"]), as_json)
 
 
-def _wait_for(backend: Store, event_id: int) -> None:
+def _wait_for(store: EventStore, event_id: int) -> None:
+    """Until the event has finished, saying once if no controller seems to take it."""
     warned = False
     started = time.monotonic()
-    while not backend.event_state(event_id).terminal:
-        backend.wait_for_change(1.0)
+    while not store.event_state(event_id).terminal:
+        store.wait_for_change(1.0)
         if (not warned and time.monotonic() - started > show.STILL_SUBMITTED_S
-                and backend.event_state(event_id) is EventState.SUBMITTED):  # fmt: skip
+                and store.event_state(event_id) is EventState.SUBMITTED):  # fmt: skip
             click.echo(show.STILL_SUBMITTED, err=True)
             warned = True
 
@@ -187,17 +184,16 @@ def _wait_for(backend: Store, event_id: int) -> None:
 @click.command()
 @click.argument("event_id", type=EVENT_ID, required=False)
 @json_option
-@db_option
 @handle_errors
-@through_server(cli_remote.status)
-def status(event_id: int | None, as_json: bool, db: str | None, config_file: str | None) -> None:
+@opens_store(server=True)
+def status(opened: Opened, event_id: int | None, as_json: bool) -> None:
     """Show one event per node, or the most recent events."""
-    backend = backend_for(settings_from(config_file, db=db))
+    store = opened.store
     if event_id is None:
-        show.event_list(backend.events(limit=20), as_json)
+        show.event_list(store.events(limit=20), as_json)
         return
-    order = list(backend.graph(backend.event(event_id).graph_id).spec["nodes"])
-    show.event_status(backend, event_id, order, as_json)
+    order = list(store.graph(store.event(event_id).graph_id).spec["nodes"])
+    show.event_status(store, event_id, order, as_json)
 
 
 @click.command()
@@ -205,39 +201,33 @@ def status(event_id: int | None, as_json: bool, db: str | None, config_file: str
 @click.option("--node", default=None, type=TEXT)
 @click.option("--partition", default=None, type=TEXT)
 @click.option("--all-attempts", is_flag=True, help="Every attempt, not only each task's last.")
-@db_option
 @handle_errors
-@through_server(cli_remote.logs)
-def logs(
-    event_id: int, node: str | None, partition: str | None, all_attempts: bool, db: str | None, config_file: str | None
-) -> None:
+@opens_store(server=True)
+def logs(opened: Opened, event_id: int, node: str | None, partition: str | None, all_attempts: bool) -> None:
     """Print captured output and errors of an event's tasks."""
-    backend = backend_for(settings_from(config_file, db=db))
-    event = backend.event(event_id)
-    tasks = {t.id: t for t in backend.tasks(event_id, node=node, partition=partition)}
+    store = opened.store
+    event = store.event(event_id)
+    tasks = {t.id: t for t in store.tasks(event_id, node=node, partition=partition)}
     if not tasks:
-        known = ", ".join(backend.graph(event.graph_id).spec["nodes"])
+        known = ", ".join(store.graph(event.graph_id).spec["nodes"])
         raise NotFound(f"event {event_id} has no task for node {node!r} partition {partition!r} (nodes: {known})")
-    attempts = backend.attempts(sorted(tasks))
+    attempts = store.attempts(sorted(tasks))
     if not all_attempts:
-        last = {a.task_id: a for a in attempts}
-        attempts = list(last.values())
+        attempts = list({a.task_id: a for a in attempts}.values())  # each task's last
     for a in attempts:
-        t = tasks[a.task_id]
-        show.attempt_log(show.task_place(t.node, t.partition), a.attempt, str(a.outcome), a.worker_id,
-                             a.exit_code, a.error, a.stdout, a.stderr)  # fmt: skip
+        show.attempt_log(show.task_place(tasks[a.task_id].node, tasks[a.task_id].partition), a)
 
 
 @click.command()
 @click.argument("event_id", type=EVENT_ID)
 @click.option("--task", "task_id", type=TASK_ID, default=None)
-@db_option
 @handle_errors
-def audit(event_id: int, task_id: int | None, db: str | None, config_file: str | None) -> None:
+@opens_store(server=False)
+def audit(opened: Opened, event_id: int, task_id: int | None) -> None:
     """Why things are as they are: every decision about an event, with its cause."""
-    backend = backend_for(settings_from(config_file, db=db))
-    backend.event(event_id)  # an unknown event is an error (exit 2), not an empty audit
-    for a in backend.audit(event_id=event_id, task_id=task_id):
+    store = opened.store
+    store.event(event_id)  # an unknown event is an error (exit 2), not an empty audit
+    for a in store.audit(event_id=event_id, task_id=task_id):
         stamp = time.strftime("%H:%M:%S", time.localtime(a.at)) + f".{int(a.at * 1000) % 1000:03d}"
         detail = json.dumps(dict(a.detail)) if a.detail else ""
         click.echo(f"{stamp} {a.actor:<22} {a.action:<22} {a.cause} {detail}")
@@ -245,12 +235,11 @@ def audit(event_id: int, task_id: int | None, db: str | None, config_file: str |
 
 @click.command()
 @click.argument("event_id", type=EVENT_ID)
-@db_option
 @handle_errors
-@through_server(cli_remote.cancel)
-def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
+@opens_store(server=True)
+def cancel(opened: Opened, event_id: int) -> None:
     """Cancel an event: queued tasks are dropped, running ones are stopped."""
-    show.cancelled(backend_for(settings_from(config_file, db=db)).cancel(event_id))
+    show.cancelled(opened.store.cancel(event_id))
 
 
 @click.command()
@@ -263,10 +252,10 @@ def cancel(event_id: int, db: str | None, config_file: str | None) -> None:
     "--slots", default=DEFAULT_SLOTS, show_default=True, type=click.IntRange(1, 4096), help="Slots per local worker."
 )
 @json_option
-@db_option
 @handle_errors
-@through_server(cli_remote.rerun)
+@opens_store(server=True)
 def rerun(
+    opened: Opened,
     event_id: int,
     partition: str | None,
     node: str | None,
@@ -274,26 +263,25 @@ def rerun(
     workers: int | None,
     slots: int,
     as_json: bool,
-    db: str | None,
-    config_file: str | None,
 ) -> None:
     """Re-run failed or cancelled tasks and what depends on them; successes are kept.
 
     With --workers N it runs them here, like 'baton run' (controller plus N local workers);
     otherwise a running controller and workers pick them up."""
-    settings = settings_from(config_file, db=db)
-    backend = backend_for(settings)
-    count = backend.rerun(event_id, partition=partition, node=node)
-    graph_def = backend.graph_of(backend.event(event_id).graph_id)
-    order = [n.name for n in graph_def.nodes]
-    if workers is not None:
-        _run_locally(backend, settings, event_id, order, workers, slots, labels_needed(graph_def), as_json)
-        return
-    if not wait:
+    here = None if workers is None else (workers, *opened.database(WORKERS_HERE))  # refused before any change
+    store = opened.store
+    count = store.rerun(event_id, partition=partition, node=node)
+    if here is None and not wait:
         show.rerun_queued(event_id, count, as_json)
         return
-    _wait_for(backend, event_id)
-    show.finish(backend, event_id, order, as_json)
+    graph_def = store.graph_of(store.event(event_id).graph_id)
+    order = [n.name for n in graph_def.nodes]
+    if here is None:
+        _wait_for(store, event_id)
+        show.finish(store, event_id, order, as_json)
+        return
+    local_workers, settings, database = here
+    _run_locally(database, settings, event_id, order, local_workers, slots, labels_needed(graph_def), as_json)
 
 
 def register(cli: click.Group) -> None:

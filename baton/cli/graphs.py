@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from baton.cli.options import backend_for, db_option, handle_errors, json_option, param_option, settings_from
+from baton.cli.options import Opened, handle_errors, json_option, opens_store, param_option
 from baton.engine.planner import critical_path, plan
 from baton.graphs.model import Graph
 from baton.graphs.params import parse_cli_params, validate_params
@@ -67,23 +67,22 @@ def graph_group() -> None:
 
 @graph_group.command("register")
 @click.argument("graph_files", nargs=-1, required=True, type=click.Path())
-@db_option
 @handle_errors
-def graph_register(graph_files: Sequence[str], db: str | None, config_file: str | None) -> None:
+@opens_store(server=False)
+def graph_register(opened: Opened, graph_files: Sequence[str]) -> None:
     """Validate and register graph files; an unchanged graph keeps its version."""
     graphs = [(f, load_graph_file(f)) for f in graph_files]  # validate all before writing any
-    backend = backend_for(settings_from(config_file, db=db))
     for file, g in graphs:
-        record = backend.register_graph(g, source=str(Path(file).resolve()))
+        record = opened.store.register_graph(g, source=str(Path(file).resolve()))
         click.echo(f"{record.name} v{record.version} (event type {record.event_type}) id {record.id}")
 
 
 @graph_group.command("list")
-@db_option
 @handle_errors
-def graph_list(db: str | None, config_file: str | None) -> None:
+@opens_store(server=False)
+def graph_list(opened: Opened) -> None:
     """List registered graphs and versions."""
-    for record in backend_for(settings_from(config_file, db=db)).graphs():
+    for record in opened.store.graphs():
         registered = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.registered_at))
         click.echo(f"{record.id:>4}  {record.name} v{record.version}  event type {record.event_type}  {registered}")
 

@@ -1,6 +1,6 @@
 """The ``baton`` command: the group and ``main``. The commands live one module per group
 (``graphs``, ``events``, ``processes``, ``db``, ``bench``, ``server``, ``dev``), with the
-options (``options``), argument types (``types``) and printing
+options and the opening of the store (``options``), argument types (``types``) and printing
 (``show``, ``display``) they share. Thin: they build settings and objects and call the library.
 
 Exit codes: 0 success; 1 the event failed (or was cancelled); 2 bad input or usage (a token a
