@@ -50,7 +50,7 @@ from baton.store.records import (
     WorkerRecord,
 )
 
-POLL_S = 0.25  # how often wait_for_change asks whether an event changed (a bodiless 304 if not)
+POLL_S = 0.5  # how often wait_for_change asks whether an event changed (a bodiless 304 if not)
 OUTAGE_S = 30.0  # how long wait_for_change waits out a server that does not answer (a restart)
 
 
