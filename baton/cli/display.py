@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -15,33 +15,8 @@ from rich.text import Text
 
 from baton.engine.diagnose import live_workers, unplaceable
 from baton.engine.states import TaskState
-from baton.graphs.model import Graph
-from baton.store.records import EventRecord, TaskRecord, WorkerRecord
-
-
-class StatusReads(Protocol):
-    """What status and summaries read: a store (any ReadStore), or a server's API through
-    ``baton.cli.remote``."""
-
-    def event(self, event_id: int) -> EventRecord: ...
-
-    def node_counts(self, event_id: int) -> dict[str, dict[str, int]]: ...
-
-    def tasks(
-        self,
-        event_id: int,
-        *,
-        node: str | None = None,
-        partition: str | None = None,
-        state: TaskState | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[TaskRecord]: ...
-
-    def workers(self) -> list[WorkerRecord]: ...
-
-    def graph_of(self, graph_id: int) -> Graph: ...
-
+from baton.store.protocol import ReadStore
+from baton.store.records import EventRecord
 
 COLUMNS = [s.value for s in TaskState]
 STYLE = {"succeeded": "green", "failed": "red", "upstream_failed": "red", "running": "yellow", "cancelled": "magenta"}
@@ -71,7 +46,7 @@ def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
     return out
 
 
-def waiting_notes(backend: StatusReads, event_id: int) -> list[str]:
+def waiting_notes(backend: ReadStore, event_id: int) -> list[str]:
     """Why ready tasks of a running event may never start (see baton.engine.diagnose)."""
     event = backend.event(event_id)
     if event.state.terminal:
@@ -82,7 +57,7 @@ def waiting_notes(backend: StatusReads, event_id: int) -> list[str]:
     return unplaceable(backend.graph_of(event.graph_id), ready, workers)
 
 
-def summary(backend: StatusReads, event_id: int) -> dict[str, Any]:
+def summary(backend: ReadStore, event_id: int) -> dict[str, Any]:
     """The machine-readable end-of-run summary (``--json``)."""
     event = backend.event(event_id)
     counts = backend.node_counts(event_id)
@@ -106,7 +81,7 @@ def summary(backend: StatusReads, event_id: int) -> dict[str, Any]:
     }
 
 
-def print_summary(console: Console, backend: StatusReads, event_id: int, order: list[str]) -> None:
+def print_summary(console: Console, backend: ReadStore, event_id: int, order: list[str]) -> None:
     event = backend.event(event_id)
     console.print(node_table(event, backend.node_counts(event_id), order))
     data = summary(backend, event_id)
@@ -124,7 +99,7 @@ def print_summary(console: Console, backend: StatusReads, event_id: int, order: 
         console.print(f"[bold]{escape(node)}[/bold] → {escape(result)}", soft_wrap=True)
 
 
-def _sink_results(backend: StatusReads, event_id: int, order: list[str]) -> dict[str, str]:
+def _sink_results(backend: ReadStore, event_id: int, order: list[str]) -> dict[str, str]:
     """Results of the last node when it is a single task (e.g. the HQ report's files)."""
     if not order:
         return {}

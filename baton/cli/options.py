@@ -1,23 +1,36 @@
-"""What every ``baton`` command shares: the error-to-exit-code mapping and the common options
-(database and settings file, server and token, parameters, output)."""
+"""What every ``baton`` command shares: the error-to-exit-code mapping, the common options
+(database and settings file, server and token, parameters, output) and, in :func:`opens_store`,
+the one place a command's store is opened from them: the database's, or a server's.
+
+Exit codes: 0 success; 1 the event failed (or was cancelled); 2 bad input or usage, which
+includes a token the server refuses (401: unknown or revoked; 403: its role or event types do
+not allow the command); 3 the store failed (database unreachable, schema mismatch; a server
+unreachable or answering 5xx).
+"""
 
 from __future__ import annotations
 
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
 from baton.cli.types import Text
-from baton.errors import BackendError, BatonError, UsageError
+from baton.errors import BackendError, BatonError, Unauthenticated, UsageError
 from baton.settings import CONFIG_VARIABLE, DEFAULT_MAX_PARAMS_BYTES, Settings, load_settings
 from baton.store import open_store
-from baton.store.protocol import Store
+from baton.store.protocol import ChangeFeed, OperatorStore, ReadStore, Store
+
+if TYPE_CHECKING:
+    from baton.client.store import HttpStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND = 1, 2, 3
+
+# The shape of local runs and of a worker (per process, so flags, not settings).
+DEFAULT_WORKERS, DEFAULT_SLOTS = 2, 4
 
 
 def handle_errors(fn: F) -> F:
@@ -94,3 +107,76 @@ def settings_from(config_file: str | None, **flags: Any) -> Settings:
 
 def backend_for(settings: Settings, migrate: bool = True) -> Store:
     return open_store(settings.db, settings, migrate=migrate)
+
+
+class EventStore(OperatorStore, ReadStore, ChangeFeed, Protocol):
+    """What the event commands work on: the database's store, or a server's
+    (:class:`baton.client.store.HttpStore`)."""
+
+
+class Opened:
+    """Where a command's store is, from its options: the database (``--db``, ``--config``) or a
+    server (``--server``, ``--token``, ``--ca-file``). It is opened on first use, once, so input
+    found bad before then is refused with nothing opened; :func:`opens_store` closes it."""
+
+    def __init__(self, db: str | None, config_file: str | None, server: tuple[str, str | None, str | None] | None):
+        self._db, self._config_file, self._server = db, config_file, server
+        self._local: tuple[Settings, Store] | None = None
+        self._remote: HttpStore | None = None
+
+    @property
+    def store(self) -> EventStore:
+        if self._server is None:
+            return self._database()[1]
+        if self._remote is None:
+            from baton.client.api import Client  # the HTTP client is loaded only by a command given --server
+            from baton.client.store import HttpStore
+
+            url, token, ca_file = self._server
+            self._remote = HttpStore(Client(url, token or "", ca_file=ca_file))
+        return self._remote
+
+    def database(self, why: str) -> tuple[Settings, Store]:
+        """The database's settings and whole store, for what only works from this machine:
+        through a server, a UsageError saying ``why``."""
+        if self._server is not None:
+            raise UsageError(why)
+        return self._database()
+
+    def _database(self) -> tuple[Settings, Store]:
+        if self._local is None:
+            settings = settings_from(self._config_file, db=self._db)
+            self._local = settings, backend_for(settings)
+        return self._local
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local[1].close()
+        if self._remote is not None:
+            self._remote.close()
+
+
+def opens_store(*, server: bool) -> Callable[[F], F]:
+    """Give a command ``--db`` and ``--config`` (and with ``server``, ``--server``, ``--token``
+    and ``--ca-file``): its body gets the store they choose as ``opened`` (:class:`Opened`), the
+    same body either way. A token the server refuses is named here, with where to fix it."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def opening(*args: Any, db: str | None, config_file: str | None, **kwargs: Any) -> Any:
+            url, token, ca_file = (kwargs.pop(k, None) for k in ("server", "token", "ca_file"))
+            if url is not None and db is not None:
+                raise UsageError("give --server or --db, not both: with --server the server reaches the database")
+            opened = Opened(db, config_file, None if url is None else (url, token, ca_file))
+            try:
+                return command(*args, opened=opened, **kwargs)
+            except Unauthenticated as exc:
+                if url is None:
+                    raise
+                raise Unauthenticated(f"{url} refused the token: {exc} (check --token or BATON_TOKEN)") from exc
+            finally:
+                opened.close()
+
+        return db_option(server_options(opening) if server else opening)  # type: ignore[return-value]
+
+    return decorate

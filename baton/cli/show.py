@@ -1,6 +1,6 @@
-"""What the event commands print (submit, status, logs, cancel, rerun), written once for both
-ways a command reaches the store: the database, or a server's API (:mod:`baton.cli.remote`).
-Both feed the same functions, so their output cannot drift apart."""
+"""What the event commands print (submit, status, logs, audit, cancel, rerun), from the records
+of whichever store they work on: the database's or a server's
+(:class:`baton.client.store.HttpStore`), so the output cannot differ between the two."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from collections.abc import Iterable
 import click
 from rich.console import Console
 
-from baton.cli.display import StatusReads, node_table, print_summary, summary, waiting_notes
+from baton.cli.display import node_table, print_summary, summary, waiting_notes
 from baton.cli.options import EXIT_FAILED
 from baton.engine.states import EventState
-from baton.store.records import EventRecord
+from baton.store.protocol import ReadStore
+from baton.store.records import AttemptRecord, EventRecord
 
 STILL_SUBMITTED_S = 10.0
 STILL_SUBMITTED = "still waiting for a controller to pick up the event (is 'baton controller' running?)"
@@ -28,7 +29,7 @@ def submitted(event: EventRecord, created: bool, as_json: bool) -> None:
     )
 
 
-def finish(reads: StatusReads, event_id: int, order: list[str], as_json: bool) -> None:
+def finish(reads: ReadStore, event_id: int, order: list[str], as_json: bool) -> None:
     """The end-of-run summary; exit 1 unless the event succeeded."""
     event = reads.event(event_id)
     if as_json:
@@ -50,7 +51,7 @@ def event_list(events: Iterable[EventRecord], as_json: bool) -> None:
         click.echo(f"{e.id:>6}  {e.type:<24} {e.state:<10} {e.tasks_total - e.tasks_active}/{e.tasks_total} done")
 
 
-def event_status(reads: StatusReads, event_id: int, order: list[str], as_json: bool) -> None:
+def event_status(reads: ReadStore, event_id: int, order: list[str], as_json: bool) -> None:
     """``baton status EVENT``: the table per node, why it failed, and why ready tasks may wait."""
     if as_json:
         click.echo(json.dumps(summary(reads, event_id)))
@@ -63,14 +64,13 @@ def event_status(reads: StatusReads, event_id: int, order: list[str], as_json: b
         click.echo(f"waiting: {note}", err=True)
 
 
-def attempt_log(where: str, attempt: int, outcome: str, worker_id: str | None, exit_code: int | None,
-                error: str | None, stdout: str, stderr: str) -> None:  # fmt: skip
+def attempt_log(where: str, a: AttemptRecord) -> None:
     """One attempt in ``baton logs``: a header line, its error, then each stream that has text."""
-    click.echo(f"=== {where} attempt {attempt} {outcome} worker {worker_id} "
-               f"exit {exit_code if exit_code is not None else '-'}")  # fmt: skip
-    if error:
-        click.echo(f"error: {error}")
-    for label, text in (("stdout", stdout), ("stderr", stderr)):
+    click.echo(f"=== {where} attempt {a.attempt} {a.outcome} worker {a.worker_id} "
+               f"exit {a.exit_code if a.exit_code is not None else '-'}")  # fmt: skip
+    if a.error:
+        click.echo(f"error: {a.error}")
+    for label, text in (("stdout", a.stdout), ("stderr", a.stderr)):
         if text:
             click.echo(f"--- {label}\n{text.rstrip()}")
 

@@ -1,6 +1,8 @@
 """Everything that speaks HTTP to a ``baton server``; it needs a URL and a token, never a database.
 
 - ``api``: :class:`Client`, for applications and operators (``baton.Client``);
+- ``store``: the operator's store and its reads over a ``Client``, returning the store's records:
+  what the ``baton`` event commands work on when given ``--server``;
 - ``worker_link``: a remote task server's link (the worker's store protocol over ``/worker/v1``);
 - ``session``: the HTTP calls both share; ``timing``: their time limits; ``objects``: what the
   client returns.

@@ -191,3 +191,118 @@ def test_over_https_the_ca_file_is_what_makes_the_server_trusted(backend: Store,
     assert f"{secure.url} has a certificate this client does not trust" in untrusted.stderr
     assert "--ca-file" in untrusted.stderr
     assert created and backend.event(event.id).type == "cli_needy"
+
+
+# --- every event command, and its JSON form, both ways ------------------------------------------
+
+CLOCKS = [(ELAPSED, " · Ns"), (re.compile(r'"duration_s": [0-9.]+'), '"duration_s": N')]
+
+
+def _clockless(text: str) -> str:
+    for pattern, stand_in in CLOCKS:
+        text = pattern.sub(stand_in, text)
+    return text
+
+
+@dataclass(frozen=True)
+class Twins:
+    """Two events with the same graph, parameters and history: ``a``, which the server's side of
+    each comparison acts on, and ``b``, which the database's side does. A command that changes an
+    event cannot be run twice on one, so it runs once on each twin; the outputs may differ only
+    in the event's and its tasks' ids and in the clocks (elapsed seconds, ``duration_s``)."""
+
+    backend: Store
+    a: int
+    b: int
+
+    def alike(self, through: Ran, direct: Ran) -> Ran:
+        assert (through.returncode, _clockless(through.stdout), _clockless(through.stderr)) == (
+            direct.returncode, self._as_a(direct.stdout), self._as_a(direct.stderr),
+        )  # fmt: skip
+        return through
+
+    def _as_a(self, text: str) -> str:
+        pairs = list(zip(self.backend.tasks(self.a), self.backend.tasks(self.b), strict=True))
+        assert all((x.node, x.partition) == (y.node, y.partition) for x, y in pairs)
+        tasks = {y.id: x.id for x, y in pairs}
+        text = re.sub(rf'(event |"event_id": |baton logs |baton rerun ){self.b}\b', rf"\g<1>{self.a}", text)
+        text = re.sub(r'"task_id": (\d+)', lambda m: f'"task_id": {tasks[int(m[1])]}', text)
+        return _clockless(text)
+
+
+def _one(args: Sequence[str]) -> Ran:
+    (ran,) = baton_all(args)
+    return ran
+
+
+def _twice(both: Both, twins: Twins, *args: str) -> Ran:
+    """``args`` with the server on twin ``a`` and with the database on twin ``b``, at once."""
+    on = [str(twins.a) if a == "EVENT" else a for a in args], [str(twins.b) if a == "EVENT" else a for a in args]
+    through, direct = baton_all(both.remote(*on[0]), both.direct(*on[1]))
+    return twins.alike(through, direct)
+
+
+def _finished(backend: Store, *events: int) -> None:
+    _until(lambda: all(backend.event_state(e).terminal for e in events))
+
+
+def test_submit_status_logs_audit_and_cancel_with_their_json_print_alike_both_ways(backend: Store, both: Both) -> None:
+    failing, needy = Twins(backend, 1, 2), Twins(backend, 3, 4)
+    failing.alike(_one(both.remote("submit", "cli_remote", "-p", "bad=d2", "--key", "a")),
+                  _one(both.direct("submit", "cli_remote", "-p", "bad=d2", "--key", "b")))  # fmt: skip
+    needy.alike(_one(both.remote("submit", "cli_needy", "--json")), _one(both.direct("submit", "cli_needy", "--json")))
+    again = both.compare("submit", "cli_remote", "-p", "bad=d2", "--key", "a")
+    assert (again.returncode, again.stdout) == (0, "event 1 already exists (submitted)\n")
+    assert '"created": false' in both.compare("submit", "cli_remote", "-p", "bad=d2", "--key", "a", "--json").stdout
+
+    with Engine(backend):
+        for wait in (["--wait"], ["--wait", "--json"]):
+            waited = both.compare("submit", "cli_remote", "-p", "bad=d2", "--key", "a", *wait)
+            assert waited.returncode == EXIT_FAILED and "extract" in waited.stdout
+        _finished(backend, 1, 2)
+        _until(lambda: [t.state for t in backend.tasks(4)] == [TaskState.READY] and backend.workers() != [])
+        for args in (["status", "1"], ["status", "1", "--json"], ["status"], ["status", "--json"], ["logs", "1"],
+                     ["logs", "1", "--all-attempts"], ["logs", "1", "--node", "extract", "--partition", "d2"],
+                     ["logs", "3"]):  # fmt: skip
+            shown = both.compare(*args)
+            assert shown.returncode == 0 and (shown.stdout or args == ["logs", "3"]), args
+        unknown = both.compare("logs", "1", "--node", "nope")
+        assert unknown.returncode == EXIT_USAGE and "(nodes: extract, hq, report)" in unknown.stderr
+        for running in (["status", "3"], ["status", "3", "--json"]):  # its clock moves between the two
+            through, direct = baton_all(both.remote(*running), both.direct(*running))
+            assert (through.returncode, _clockless(through.stdout), through.stderr) == (
+                direct.returncode, _clockless(direct.stdout), direct.stderr,
+            )  # fmt: skip
+            assert "1 ready task(s) of train need labels ['gpu']" in through.stderr + through.stdout
+        cancelled = _twice(both, needy, "cancel", "EVENT")
+        twice = both.compare("cancel", "3")
+        audited, refused = baton_all(both.direct("audit", "1"), both.remote("audit", "1"))
+
+    assert (cancelled.returncode, cancelled.stdout) == (0, "event 3: cancelled\n")
+    assert twice.returncode == EXIT_USAGE and "already cancelled" in twice.stderr
+    assert audited.returncode == 0 and "event.submitted" in audited.stdout
+    assert refused.returncode == EXIT_USAGE and "No such option '--server'" in refused.stderr  # the API has no audit
+
+
+def test_rerun_and_its_json_and_wait_forms_print_alike_both_ways(backend: Store, both: Both, tmp_path: Path) -> None:
+    twins = Twins(backend, 1, 2)
+    with Engine(backend):
+        for key in ("a", "b"):
+            assert _one(both.remote("submit", "cli_remote", "-p", "bad=d2", "--key", key)).returncode == 0
+        _finished(backend, 1, 2)
+        queued = _twice(both, twins, "rerun", "EVENT", "--partition", "d2")
+        _finished(backend, 1, 2)
+        as_json = _twice(both, twins, "rerun", "EVENT", "--json")
+        _finished(backend, 1, 2)
+        failed = _twice(both, twins, "rerun", "EVENT", "--node", "extract", "--wait")
+        failed_json = _twice(both, twins, "rerun", "EVENT", "--wait", "--json")
+        (tmp_path / "fixed").touch()
+        fixed = _twice(both, twins, "rerun", "EVENT", "--partition", "d2", "--wait")
+        refused = both.compare("rerun", "1", "--json")
+
+    assert (queued.returncode, queued.stdout) == (0, "event 1: 3 task(s) re-queued\n")
+    assert (as_json.returncode, as_json.stdout) == (0, '{"event_id": 1, "reset": 3}\n')
+    assert failed.returncode == EXIT_FAILED and "extract[d2] after 4 attempt(s)" in " ".join(failed.stdout.split())
+    assert failed_json.returncode == EXIT_FAILED and '"attempts": 5' in failed_json.stdout
+    assert fixed.returncode == 0 and "hq →" in fixed.stdout
+    assert refused.returncode == EXIT_USAGE and "only a failed or cancelled event can be re-run" in refused.stderr

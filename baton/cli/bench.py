@@ -1,0 +1,55 @@
+"""``baton bench``: Baton's own overhead, measured (the work is in :mod:`baton.bench`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import click
+
+from baton.cli.options import DEFAULT_SLOTS, DEFAULT_WORKERS, db_option, handle_errors, json_option, settings_from
+
+
+@click.command()
+@click.option("--partitions", "-P", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option(
+    "--variant",
+    type=click.Choice(["noop", "sleep"]),
+    default="noop",
+    show_default=True,
+    help="Task bodies: nothing, or 20 ms of sleep.",
+)
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 256))
+@click.option("--slots", default=DEFAULT_SLOTS, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--remote", is_flag=True, help="Workers reach the store through a baton server on loopback.")
+@json_option
+@db_option
+@handle_errors
+def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, remote: bool, as_json: bool,
+          db: str | None, config_file: str | None) -> None:  # fmt: skip
+    """Measure Baton's overhead: the year-end shape (6P + 2 tasks) with no-op or sleeping tasks.
+
+    Without --db each run gets a fresh SQLite file; with a postgresql:// URL the runs share that
+    database. With --remote, a baton server on loopback holds the database and the workers hold
+    only its URL and a token. With --json, one JSON object per run."""
+    from baton.bench.run import BenchConfig, describe, fresh_sqlite_url, run_once
+
+    config = BenchConfig(partitions=partitions, variant=variant, workers=workers, slots=slots, remote=remote)
+    runs = []
+    for _ in range(repeat):
+        url, folder = (db, None) if db else fresh_sqlite_url()
+        settings = settings_from(config_file, db=url)
+        figures = run_once(settings, config, (folder or Path(".baton")) / "bench-logs")
+        if folder is not None:  # kept (with the workers' logs) only when the run failed
+            shutil.rmtree(folder, ignore_errors=True)
+        runs.append(figures)
+        click.echo(json.dumps(figures) if as_json else describe(figures))
+    if not as_json and repeat > 1:
+        rates = sorted(r["tasks_per_s"] for r in runs if r["tasks_per_s"])
+        click.echo(f"median of {repeat}: {rates[len(rates) // 2]:,.0f} tasks/s")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(bench)
