@@ -27,17 +27,19 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from itertools import islice
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Unpack
 
 from baton.client.api import Client
 from baton.client.objects import Attempt, EventStatus, Task, Worker
-from baton.engine.states import EventState, TaskState
+from baton.engine.states import EventState
 from baton.errors import NotFound, TransientError, UsageError
 from baton.graphs.model import Graph
 from baton.graphs.spec import graph_from_dict, graph_to_dict
 from baton.store.records import (
     AttemptRecord,
+    AuditFilter,
     AuditRecord,
+    EventFilter,
     EventRecord,
     GraphRecord,
     LogChunk,
@@ -45,6 +47,7 @@ from baton.store.records import (
     PartitionRow,
     PathStep,
     RetryWait,
+    TaskFilter,
     TaskRecord,
     Timeline,
     WorkerRecord,
@@ -125,21 +128,13 @@ class HttpStore:
         totals = {node: sum(states.values()) for node, states in counts.items()}
         return [NodeProgress(n, totals[n], totals[n] - counts[n].get("succeeded", 0)) for n in sorted(counts)]
 
-    def events(
-        self,
-        *,
-        event_type: str | None = None,
-        event_types: Sequence[str] | None = None,
-        state: EventState | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        before: int | None = None,
-        limit: int = 20,
-    ) -> list[EventRecord]:
-        listed = self.client.events(type=event_type, state=state, since=since, until=until,
-                                    limit=limit if before is None and event_types is None else None)  # fmt: skip
+    def events(self, **asked: Unpack[EventFilter]) -> list[EventRecord]:
+        before, types, limit = asked.get("before"), asked.get("event_types"), asked.get("limit", 20)
+        whole = before is None and types is None  # else pages are read from the start, and cut here
+        listed = self.client.events(type=asked.get("event_type"), state=asked.get("state"), since=asked.get("since"),
+                                    until=asked.get("until"), limit=limit if whole else None)  # fmt: skip
         older = (e for e in listed if before is None or e.id < before)
-        return list(islice((e for e in older if event_types is None or e.type in event_types), limit))
+        return list(islice((e for e in older if types is None or e.type in types), limit))
 
     def _status(self, event_id: int) -> EventStatus:
         if event_id not in self._moment:
@@ -148,18 +143,10 @@ class HttpStore:
 
     # --- ReadStore: tasks, attempts, logs ----------------------------------------------------
 
-    def tasks(
-        self,
-        event_id: int,
-        *,
-        node: str | None = None,
-        partition: str | None = None,
-        state: TaskState | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[TaskRecord]:
-        listed = self.client.tasks(event_id, node=node, partition=partition, state=state,
-                                   limit=limit if after is None else None)  # fmt: skip
+    def tasks(self, event_id: int, **asked: Unpack[TaskFilter]) -> list[TaskRecord]:
+        after, limit = asked.get("after"), asked.get("limit")
+        listed = self.client.tasks(event_id, node=asked.get("node"), partition=asked.get("partition"),
+                                   state=asked.get("state"), limit=limit if after is None else None)  # fmt: skip
         return list(islice((task_record(t) for t in listed if after is None or t.id > after), limit))
 
     def task(self, task_id: int) -> TaskRecord:
@@ -210,13 +197,7 @@ class HttpStore:
 
     # --- ReadStore: what the API does not serve ----------------------------------------------
 
-    def audit(
-        self,
-        event_id: int | None = None,
-        task_id: int | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[AuditRecord]:
+    def audit(self, **asked: Unpack[AuditFilter]) -> list[AuditRecord]:
         _unserved("the audit trail")
 
     def timeline(self, event_id: int, bins: int = 200) -> Timeline:

@@ -20,18 +20,20 @@ of them without the caller changing:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 from baton.access import Role, TokenRecord
 from baton.engine.planner import Plan
-from baton.engine.states import EventState, TaskState
+from baton.engine.states import EventState
 from baton.graphs.model import Graph
 from baton.store.migrate import Revision, Upgrade
 from baton.store.records import (
     AttemptRecord,
+    AuditFilter,
     AuditRecord,
     ClaimRequest,
     ClaimResult,
+    EventFilter,
     EventRecord,
     GraphRecord,
     LiveLogOrphan,
@@ -46,6 +48,7 @@ from baton.store.records import (
     ReportAnswers,
     RetryWait,
     StopOrder,
+    TaskFilter,
     TaskRecord,
     Timeline,
     WorkerInfo,
@@ -183,19 +186,8 @@ class ReadStore(Protocol):
         """Only the state: cheap enough to poll (an event's parameters can be large)."""
         ...
 
-    def events(
-        self,
-        *,
-        event_type: str | None = None,
-        event_types: Sequence[str] | None = None,
-        state: EventState | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        before: int | None = None,
-        limit: int = 20,
-    ) -> list[EventRecord]:
-        """Events newest first, submitted in ``[since, until)`` (``event_types``: only of
-        those); the next page starts ``before`` the last id of this one."""
+    def events(self, **asked: Unpack[EventFilter]) -> list[EventRecord]:
+        """Events newest first, as :class:`~baton.store.records.EventFilter` asks."""
         ...
 
     def node_counts(self, event_id: int) -> dict[str, dict[str, int]]:
@@ -206,18 +198,8 @@ class ReadStore(Protocol):
         """Per node: how many tasks, how many not yet succeeded (kept as tasks end: O(nodes))."""
         ...
 
-    def tasks(
-        self,
-        event_id: int,
-        *,
-        node: str | None = None,
-        partition: str | None = None,
-        state: TaskState | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[TaskRecord]:
-        """An event's tasks in id order; the next page starts ``after`` the last id of this one
-        (``limit`` None: all of them, for tools that need the whole event)."""
+    def tasks(self, event_id: int, **asked: Unpack[TaskFilter]) -> list[TaskRecord]:
+        """An event's tasks in id order, as :class:`~baton.store.records.TaskFilter` asks."""
         ...
 
     def task(self, task_id: int) -> TaskRecord: ...
@@ -232,14 +214,8 @@ class ReadStore(Protocol):
         NotFound for an attempt that neither ran nor runs."""
         ...
 
-    def audit(
-        self,
-        event_id: int | None = None,
-        task_id: int | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[AuditRecord]:
-        """Decisions with their causes, oldest first; the next page starts ``after`` the last id."""
+    def audit(self, **asked: Unpack[AuditFilter]) -> list[AuditRecord]:
+        """Decisions with their causes, oldest first, as :class:`~baton.store.records.AuditFilter` asks."""
         ...
 
     def timeline(self, event_id: int, bins: int = 200) -> Timeline:

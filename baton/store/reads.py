@@ -12,16 +12,19 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Unpack
 
 from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import NotFound, UsageError
 from baton.store.records import (
     AttemptRecord,
+    AuditFilter,
     AuditRecord,
+    EventFilter,
     EventRecord,
     LogChunk,
     NodeProgress,
+    TaskFilter,
     TaskRecord,
     WorkerRecord,
 )
@@ -249,46 +252,27 @@ class SqlReads(ABC):
         return EventState(row.state)
 
     @retried
-    def events(
-        self,
-        *,
-        event_type: str | None = None,
-        event_types: Sequence[str] | None = None,
-        state: EventState | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        before: int | None = None,
-        limit: int = 20,
-    ) -> list[EventRecord]:
-        where = Where()
-        where.add("e.type = ?", event_type)
-        where.add_in("e.type", None if event_types is None else sorted(event_types))
+    def events(self, **asked: Unpack[EventFilter]) -> list[EventRecord]:
+        where, types, state = Where(), asked.get("event_types"), asked.get("state")
+        where.add("e.type = ?", asked.get("event_type"))
+        where.add_in("e.type", None if types is None else sorted(types))
         where.add("e.state = ?", state.value if state is not None else None)
-        where.add("e.submitted_at >= ?", since)
-        where.add("e.submitted_at < ?", until)
-        where.add("e.id < ?", before)
+        where.add("e.submitted_at >= ?", asked.get("since"))
+        where.add("e.submitted_at < ?", asked.get("until"))
+        where.add("e.id < ?", asked.get("before"))
         sql = f"{EVENTS_FROM}{where.sql} ORDER BY e.id DESC LIMIT ?"
         with self.transaction(write=False) as tx:
-            rows = read_rows(tx, EventRow, sql, [*where.params, _page_limit(limit)])
+            rows = read_rows(tx, EventRow, sql, [*where.params, _page_limit(asked.get("limit", 20))])
         return [r.record() for r in rows]
 
     @retried
-    def tasks(
-        self,
-        event_id: int,
-        *,
-        node: str | None = None,
-        partition: str | None = None,
-        state: TaskState | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[TaskRecord]:
-        where = Where()
+    def tasks(self, event_id: int, **asked: Unpack[TaskFilter]) -> list[TaskRecord]:
+        where, state, limit = Where(), asked.get("state"), asked.get("limit")
         where.add("event_id = ?", event_id)
-        where.add("node = ?", node)
-        where.add("partition = ?", partition)
+        where.add("node = ?", asked.get("node"))
+        where.add("partition = ?", asked.get("partition"))
         where.add("state = ?", state.value if state is not None else None)
-        where.add("id > ?", after)
+        where.add("id > ?", asked.get("after"))
         sql = f"SELECT {select_list(TaskRow)} FROM tasks{where.sql} ORDER BY id"
         params = where.params
         if _page_limit(limit) is not None:
@@ -361,17 +345,11 @@ class SqlReads(ABC):
         return LogChunk(task_id, attempt, stream, offset, row.text, row.size, live=bool(row.live))
 
     @retried
-    def audit(
-        self,
-        event_id: int | None = None,
-        task_id: int | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[AuditRecord]:
-        where = Where()
-        where.add("event_id = ?", event_id)
-        where.add("task_id = ?", task_id)
-        where.add("id > ?", after)
+    def audit(self, **asked: Unpack[AuditFilter]) -> list[AuditRecord]:
+        where, limit = Where(), asked.get("limit")
+        where.add("event_id = ?", asked.get("event_id"))
+        where.add("task_id = ?", asked.get("task_id"))
+        where.add("id > ?", asked.get("after"))
         sql, params = f"SELECT {select_list(AuditRow)} FROM audit{where.sql} ORDER BY id", where.params
         if _page_limit(limit) is not None:
             sql, params = sql + " LIMIT ?", [*params, limit]

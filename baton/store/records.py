@@ -6,9 +6,9 @@ params) so that nothing is parsed and re-serialised on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from baton.engine.states import EventState, Outcome, TaskState
 
@@ -364,3 +364,40 @@ class LiveLogOrphan(NamedTuple):
     task_id: int
     attempt: int
     stream: str
+
+
+class EventFilter(TypedDict, total=False):
+    """Which events :meth:`~baton.store.protocol.ReadStore.events` lists, newest first: submitted
+    in ``[since, until)``, of ``event_type`` (or of ``event_types``), in ``state``; the next page
+    starts ``before`` the last id of this one; ``limit`` events at most (20 when not given)."""
+
+    event_type: str | None
+    event_types: Sequence[str] | None
+    state: EventState | None
+    since: float | None
+    until: float | None
+    before: int | None
+    limit: int
+
+
+class TaskFilter(TypedDict, total=False):
+    """Which of an event's tasks :meth:`~baton.store.protocol.ReadStore.tasks` lists, in id order:
+    of ``node``, ``partition``, in ``state``; the next page starts ``after`` the last id of this
+    one; ``limit`` None (or not given): all of them, for tools that need the whole event."""
+
+    node: str | None
+    partition: str | None
+    state: TaskState | None
+    after: int | None
+    limit: int | None
+
+
+class AuditFilter(TypedDict, total=False):
+    """Which decisions :meth:`~baton.store.protocol.ReadStore.audit` lists, oldest first: of
+    ``event_id``, of ``task_id``; the next page starts ``after`` the last id of this one;
+    ``limit`` None (or not given): all of them."""
+
+    event_id: int | None
+    task_id: int | None
+    after: int | None
+    limit: int | None

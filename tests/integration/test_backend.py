@@ -213,7 +213,7 @@ def test_a_report_from_an_old_attempt_is_rejected_and_changes_nothing(backend: S
     assert backend.event(event_id).state is EventState.SUCCEEDED
     outcomes = [(a.attempt, a.outcome) for a in backend.attempts([first.task_id])]
     assert outcomes == [(1, Outcome.LOST), (2, Outcome.SUCCEEDED)]
-    assert [a.action for a in backend.audit(event_id)].count("report.rejected") == 0  # audit has no event id
+    assert [a.action for a in backend.audit(event_id=event_id)].count("report.rejected") == 0  # audit has no event id
     assert sum(a.action == "report.rejected" for a in backend.audit(task_id=first.task_id)) == 2
 
 
