@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypedDict
 
 TOKEN_BYTES = 32
 
@@ -47,6 +49,14 @@ ALLOWED: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.READ}),
     Role.WORKER: frozenset({Action.WORK}),
 }
+
+
+class TokenScope(TypedDict, total=False):
+    """What a new token is limited to: ``event_types`` (client and viewer tokens: only events of
+    these types), ``labels`` (worker tokens: only these labels may be declared); None: no limit."""
+
+    event_types: Iterable[str] | None
+    labels: Iterable[str] | None
 
 
 @dataclass(frozen=True)

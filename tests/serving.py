@@ -59,7 +59,7 @@ def mint(store: TokenStore, role: Role, name: str = "", event_types: Iterable[st
          labels: Iterable[str] | None = None) -> str:  # fmt: skip
     """A new token of ``role`` (returned; the store keeps its digest)."""
     token = new_token(role)
-    store.create_token(token_digest(token), role, name or role.value, event_types, labels)
+    store.create_token(token_digest(token), role, name or role.value, event_types=event_types, labels=labels)
     return token
 
 

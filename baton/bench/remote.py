@@ -143,7 +143,7 @@ class RemoteFleet:
 
 def _mint(store: Store, role: Role, name: str) -> str:
     token = new_token(role)
-    store.create_token(token_digest(token), role, name, None, None)
+    store.create_token(token_digest(token), role, name)
     return token
 
 

@@ -6,6 +6,7 @@ import click
 
 from baton.cli.options import backend_for, db_option, handle_errors, settings_from
 from baton.store.migrate import HEAD
+from baton.store.protocol import Store
 
 
 @click.group("db")
@@ -18,8 +19,7 @@ def db_group() -> None:
 @handle_errors
 def db_upgrade(db: str | None, config_file: str | None) -> None:
     """Bring the schema to this release's revision (every process also does this on start)."""
-    settings = settings_from(config_file, db=db)
-    done = backend_for(settings, migrate=False).migrate()
+    done = _unmigrated(config_file, db).migrate()
     if done.before.current == done.after:
         click.echo(f"schema at revision {done.after}: up to date")
     else:
@@ -31,8 +31,7 @@ def db_upgrade(db: str | None, config_file: str | None) -> None:
 @handle_errors
 def db_current(db: str | None, config_file: str | None) -> None:
     """Show the schema's revision, and whether this release would upgrade it."""
-    settings = settings_from(config_file, db=db)
-    revision = backend_for(settings, migrate=False).schema_revision()
+    revision = _unmigrated(config_file, db).schema_revision()
     if revision.at_head:
         click.echo(f"revision {revision.describe()} (head): up to date")
     else:
@@ -41,3 +40,8 @@ def db_current(db: str | None, config_file: str | None) -> None:
 
 def register(cli: click.Group) -> None:
     cli.add_command(db_group)
+
+
+def _unmigrated(config_file: str | None, db: str | None) -> Store:
+    """The store as it stands: these commands look at the schema before anything migrates it."""
+    return backend_for(settings_from(config_file, db=db), migrate=False)

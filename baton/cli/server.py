@@ -73,7 +73,7 @@ def register(cli: click.Group) -> None:
         secret = new_token(chosen)
         store = backend_for(settings_from(config_file, db=db))
         record = store.create_token(token_digest(secret), chosen, name or chosen.value,
-                                    event_types or None, labels or None)  # fmt: skip
+                                    event_types=event_types or None, labels=labels or None)  # fmt: skip
         click.echo(f"token {record.id} ({record.role}, {record.name}); shown once, keep it:", err=True)
         click.echo(secret)
 

@@ -76,12 +76,6 @@ class HttpStore:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> HttpStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- OperatorStore -----------------------------------------------------------------------
 
     def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:

@@ -16,32 +16,26 @@ import logging
 import threading
 import uuid
 
+from baton.server.background import Background
 from baton.store.protocol import ChangeFeed
 
 log = logging.getLogger("baton.api")
 LOOK_S = 1.0  # the longest the watching thread blocks in the store before checking for stop
 
 
-class ChangeWatch:
+class ChangeWatch(Background):
+    thread_name = "baton-changes"
+    stop_wait_s = LOOK_S + 1
+
     def __init__(self, feed: ChangeFeed, safety_poll_s: float = 1.0) -> None:
+        super().__init__()
         self.feed = feed
         self.safety_poll_s = safety_poll_s  # where the store cannot wake us: count a change this often
         self.count = 0
         self.epoch = uuid.uuid4().hex[:16]  # this run's: counts of another run mean nothing here
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.RLock()  # release() runs in a signal handler, maybe inside wait()'s hold
-        self._stop = threading.Event()
         self._released = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="baton-changes", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=LOOK_S + 1)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -38,6 +37,7 @@ from baton.access import Action
 from baton.engine.states import TaskState
 from baton.errors import Forbidden
 from baton.server.auth import needs, token_of
+from baton.server.background import Background
 from baton.server.bodies import BodyBudget
 from baton.server.door import GuardedRoute
 from baton.server.state import state_of
@@ -143,10 +143,14 @@ def _labelled(name: str, doc: str, values: Mapping[str, int], keys: Iterable[str
     return family
 
 
-class Metrics:
+class Metrics(Background):
     """Every metric of one app, and the thread that reads the store's part of them."""
 
+    thread_name = "baton-metrics"
+    stop_wait_s = STOP_WAIT_S
+
     def __init__(self, store: MetricsStore, refresh_s: float, stale_after_s: float) -> None:
+        super().__init__()
         self.store = store
         self.refresh_s = refresh_s
         self.stale_after_s = stale_after_s
@@ -154,8 +158,6 @@ class Metrics:
         self._after: int | None = None  # the last audit id counted
         self._seen: int | None = None  # the newest audit id at the previous read: counted up to next
         self._types = _EventTypes(MAX_EVENT_TYPES)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.registry = CollectorRegistry()
         self._define()
         self.bodies: BodyBudget | None = None  # set by the app
@@ -242,15 +244,6 @@ class Metrics:
                                   (self.dispatch, activity.dispatch_latency_s)):  # fmt: skip
             for value in values:
                 histogram.observe(value)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="baton-metrics", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=STOP_WAIT_S)
 
     def try_refresh(self) -> bool:
         """:meth:`refresh`, or, when the store cannot be read, keep the last values, count the

@@ -19,10 +19,10 @@ of them without the caller changing:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Unpack
 
-from baton.access import Role, TokenRecord
+from baton.access import Role, TokenRecord, TokenScope
 from baton.engine.planner import Plan
 from baton.engine.states import EventState
 from baton.graphs.model import Graph
@@ -255,14 +255,7 @@ class TokenStore(Protocol):
     """API tokens, by the SHA-256 of each (the store never sees a token): for the HTTP server
     and ``baton token``."""
 
-    def create_token(
-        self,
-        digest: str,
-        role: Role,
-        name: str,
-        event_types: Iterable[str] | None = None,
-        labels: Iterable[str] | None = None,
-    ) -> TokenRecord: ...
+    def create_token(self, digest: str, role: Role, name: str, **scope: Unpack[TokenScope]) -> TokenRecord: ...
 
     def tokens(self) -> list[TokenRecord]: ...
 

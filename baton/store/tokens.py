@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
-from baton.access import Role, TokenRecord
+from baton.access import Role, TokenRecord, TokenScope
 from baton.errors import NotFound
 from baton.store.retry import retried
 from baton.store.tx import Tx, read_one, read_rows, select_list
@@ -47,21 +47,14 @@ class SqlTokens:
     transaction: Callable[..., AbstractContextManager[Tx]]
 
     @retried
-    def create_token(
-        self,
-        digest: str,
-        role: Role,
-        name: str,
-        event_types: Iterable[str] | None = None,
-        labels: Iterable[str] | None = None,
-    ) -> TokenRecord:
+    def create_token(self, digest: str, role: Role, name: str, **scope: Unpack[TokenScope]) -> TokenRecord:
         with self.transaction() as tx:
             row = read_one(
                 tx,
                 TokenRow,
                 "INSERT INTO tokens (digest, name, role, event_types, labels, created_at) "
                 f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {select_list(TokenRow)}",
-                (digest, name, role.value, _listed(event_types), _listed(labels), tx.now),
+                (digest, name, role.value, _listed(scope.get("event_types")), _listed(scope.get("labels")), tx.now),
             )
             assert row is not None
             tx.audit("admin", "token.created", f"role {role.value}", token_id=row.id, name=name)

@@ -409,7 +409,7 @@ def test_the_token_cache_keeps_a_lookup_for_cache_s_and_no_longer(backend: Store
     late = new_token(Role.CLIENT)
     with pytest.raises(Unauthenticated):
         auth.lookup(late)  # unknown: cached as unknown too
-    backend.create_token(token_digest(late), Role.CLIENT, "late", None, None)
+    backend.create_token(token_digest(late), Role.CLIENT, "late")
     with pytest.raises(Unauthenticated):
         auth.lookup(late)
     now[0] += 2.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -53,7 +54,7 @@ def seen() -> Seen:
 
 @pytest.fixture
 def http(backend: Store, served: Served, seen: Seen) -> Iterator[HttpStore]:
-    with HttpStore(Client(served.url, mint(backend, Role.ADMIN), transport=seen), poll_s=0.05) as store:
+    with closing(HttpStore(Client(served.url, mint(backend, Role.ADMIN), transport=seen), poll_s=0.05)) as store:
         yield store
 
 
