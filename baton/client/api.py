@@ -32,7 +32,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -52,7 +52,7 @@ from baton.client.objects import (
     task_of,
     worker_of,
 )
-from baton.client.session import DEFAULT_S, Session
+from baton.client.session import Session, SessionOptions
 from baton.clock import Backoff
 from baton.engine.states import EventState, TaskState
 from baton.errors import BackendError, NotFound, TransientError, UsageError
@@ -90,17 +90,10 @@ def _epoch(value: datetime | float | None) -> str | None:
 class Client:
     """A session with one Baton server, authenticated by an API token (``baton token create``)."""
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        *,
-        ca_file: str | None = None,
-        timeout_s: float = DEFAULT_S,
-        retries: int = RETRIES,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.session = Session(url, token, ca_file=ca_file, timeout_s=timeout_s, transport=transport)
+    def __init__(self, url: str, token: str, *, retries: int = RETRIES, **options: Unpack[SessionOptions]) -> None:
+        """``retries``: tries of a call that is safe to repeat, after the first; ``options``:
+        ``ca_file``, ``timeout_s``, ``transport`` (:class:`~baton.client.session.SessionOptions`)."""
+        self.session = Session(url, token, **options)
         self.retries = retries
 
     @property

@@ -15,7 +15,7 @@ import json
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -27,16 +27,18 @@ DEFAULT_S = 30.0
 USER_AGENT = "baton"
 
 
+class SessionOptions(TypedDict, total=False):
+    """How a session reaches its server: ``ca_file`` (a PEM bundle to trust for HTTPS instead of
+    the system's), ``timeout_s`` per request (default 30), ``transport`` (tests swap it)."""
+
+    ca_file: str | None
+    timeout_s: float
+    transport: httpx.BaseTransport | None
+
+
 class Session:
     def __init__(
-        self,
-        url: str,
-        token: str,
-        *,
-        ca_file: str | None = None,
-        timeout_s: float = DEFAULT_S,
-        transport: httpx.BaseTransport | None = None,
-        times: CallTimes | None = None,
+        self, url: str, token: str, *, times: CallTimes | None = None, **options: Unpack[SessionOptions]
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"{url!r}: a server URL starts with http:// or https://")
@@ -45,14 +47,15 @@ class Session:
         self.url = url.rstrip("/")
         self.times = times  # where given, each answered request's duration is recorded
         headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+        ca_file = options.get("ca_file")
         try:  # a context, not the file's name: httpx deprecates verify=<path>
             verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
             self.client = httpx.Client(
                 base_url=self.url,
                 headers=headers,
-                timeout=httpx.Timeout(timeout_s, connect=CONNECT_S),
+                timeout=httpx.Timeout(options.get("timeout_s", DEFAULT_S), connect=CONNECT_S),
                 verify=verify,
-                transport=transport,
+                transport=options.get("transport"),
                 limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=60.0),
             )
         except (OSError, ssl.SSLError) as exc:  # a CA file that is missing, unreadable or not PEM

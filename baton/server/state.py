@@ -41,14 +41,6 @@ class AppState:
     views: Views  # what the pages of one event share
     allowed: dict[str, frozenset[str]] = field(default_factory=dict)  # each path's methods (405's Allow)
 
-    @property
-    def long_poll_s(self) -> float:
-        return self.settings.long_poll_s
-
-    @property
-    def max_worker_body_bytes(self) -> int:
-        return self.settings.max_worker_request_bytes
-
 
 def state_of_app(app: FastAPI) -> AppState:
     state: AppState = app.state.baton

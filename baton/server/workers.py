@@ -95,11 +95,10 @@ def answers(
 
 @router.get("/terms", response_model=Terms, **WORK)
 def terms(request: Request) -> Terms:
-    state = state_of(request)
-    s = state.settings
-    return Terms(lease_s=s.lease_s, heartbeat_s=s.heartbeat_interval_s, long_poll_s=state.long_poll_s,
+    s = state_of(request).settings
+    return Terms(lease_s=s.lease_s, heartbeat_s=s.heartbeat_interval_s, long_poll_s=s.long_poll_s,
                  max_result_bytes=s.max_result_bytes, max_log_bytes=s.max_log_bytes,
-                 max_request_bytes=state.max_worker_body_bytes)  # fmt: skip
+                 max_request_bytes=s.max_worker_request_bytes)  # fmt: skip
 
 
 @router.post("/register", response_model=Registered, **WORK)
@@ -134,7 +133,7 @@ async def wait(request: Request, body: WaitIn) -> Response:
     token_of(request)
     state = state_of(request)
     watch = state.changes
-    changes = await watch.wait(body.since, min(body.wait_s, state.long_poll_s), body.epoch)
+    changes = await watch.wait(body.since, min(body.wait_s, state.settings.long_poll_s), body.epoch)
     return answered(WaitOut(changes=changes, changed=watch.news(body.since, body.epoch), epoch=watch.epoch))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baton.graphs.builder import GraphBuilder
-from baton.server.ui.waiting import WaitingGroup, waiting_groups
+from baton.server.ui.waiting import Snapshot, WaitingGroup, waiting_groups
 from baton.store.records import RetryWait, WorkerRecord
 
 NOW = 10_000.0
@@ -39,7 +39,7 @@ def groups(
     workers: list[WorkerRecord] | None = None,
 ) -> list[WaitingGroup]:
     return waiting_groups(
-        GRAPH, counts, remaining or {}, backoffs or [], [SMALL, MEDIUM] if workers is None else workers, NOW
+        Snapshot(GRAPH, counts, remaining or {}, backoffs or [], [SMALL, MEDIUM] if workers is None else workers, NOW)
     )
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from baton.access import Action
@@ -31,7 +32,7 @@ from baton.server.ui.gantt import timeline_svg
 from baton.server.ui.invisibles import reveal
 from baton.server.ui.render import Rendered, can_steer, fragment, html, qs, respond
 from baton.server.ui.views import Look, Views, hold_for_cost
-from baton.server.ui.waiting import waiting_groups
+from baton.server.ui.waiting import Snapshot, waiting_groups
 from baton.store.protocol import ReadStore
 from baton.store.records import EventRecord
 from baton.wire.api import Name
@@ -82,8 +83,9 @@ def waiting_context(store: ReadStore, look: Look) -> dict[str, Any]:
     if event.finished_at is not None:
         return {"waiting": {"event": event, "groups": [], "now": now}}
     remaining = {p.node: p.remaining for p in store.node_progress(event.id)}
-    groups = waiting_groups(store.graph_of(event.graph_id), look.counts, remaining, store.backoffs(event.id, now),
-                            store.workers(), now)  # fmt: skip
+    seen = Snapshot(store.graph_of(event.graph_id), look.counts, remaining, store.backoffs(event.id, now),
+                    store.workers(), now)  # fmt: skip
+    groups = waiting_groups(seen)
     return {"waiting": {"event": event, "groups": groups, "now": now}}
 
 
@@ -218,21 +220,28 @@ def task_drawer(request: Request, task_id: int) -> Response:
     return html(request, "task_drawer.html", drawer=drawer_context(request, task_id))
 
 
+@dataclass(frozen=True)
+class LogPlace:
+    """Which attempt's log, which stream, from which character (the query of the log routes)."""
+
+    attempt: Attempt
+    stream: Stream = "stdout"
+    offset: Offset = 0
+
+
+Place = Annotated[LogPlace, Depends()]
+
+
 @router.get("/tasks/{task_id}/tail", **needs(Action.READ))
-def task_tail(
-    request: Request,
-    task_id: int,
-    attempt: Attempt,
-    stream: Stream = "stdout",
-    offset: Offset = 0,
-) -> JSONResponse:
+def task_tail(request: Request, task_id: int, place: Place) -> JSONResponse:
     """What a running attempt wrote since ``offset`` (the drawer polls this while it runs):
     ``running`` turns false once the attempt has ended, and the drawer is then fetched again.
     The text is for reading: its invisible characters come as markers (offsets count the log's own)."""
     task, _ = seen_task(request, task_id)
+    attempt, offset = place.attempt, place.offset
     running = task.state is TaskState.RUNNING and task.attempt == attempt
     try:
-        chunk = reads_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
+        chunk = reads_of(request).attempt_log(task.id, attempt, place.stream, offset, LOG_CHARS)
     except NotFound:  # nothing written yet
         return JSONResponse({"text": "", "next_offset": offset, "size": offset, "running": running})
     text = reveal(chunk.text)
@@ -240,14 +249,8 @@ def task_tail(
 
 
 @router.get("/tasks/{task_id}/log", **needs(Action.READ))
-def task_log(
-    request: Request,
-    task_id: int,
-    attempt: Attempt,
-    stream: Stream = "stdout",
-    offset: Offset = 0,
-) -> Response:
+def task_log(request: Request, task_id: int, place: Place) -> Response:
     """More of one attempt's log, from a character offset (the drawer shows the first 64 K)."""
     task, _ = seen_task(request, task_id)
-    chunk = reads_of(request).attempt_log(task.id, attempt, stream, offset, LOG_CHARS)
-    return html(request, "task_log.html", task=task, attempt=attempt, stream=stream, chunk=chunk)
+    chunk = reads_of(request).attempt_log(task.id, place.attempt, place.stream, place.offset, LOG_CHARS)
+    return html(request, "task_log.html", task=task, attempt=place.attempt, stream=place.stream, chunk=chunk)

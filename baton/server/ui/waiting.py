@@ -105,26 +105,32 @@ def _slot(node: str, count: int, fits: Sequence[WorkerRecord]) -> WaitingGroup:
     return WaitingGroup(node, "slot", count, sentence)
 
 
-def _node_groups(
-    graph: Graph,
-    node: Node,
-    counts: Mapping[str, Mapping[str, int]],
-    remaining: Mapping[str, int],
-    backoffs: Sequence[RetryWait],
-    live: Sequence[WorkerRecord],
-    now: float,
-) -> list[WaitingGroup]:
+@dataclass(frozen=True)
+class Snapshot:
+    """What the waiting panel reads of one event at one moment: ``counts`` is node -> task state
+    -> number; ``remaining`` node -> tasks not succeeded yet; ``workers`` all known workers (only
+    the live ones, see :func:`baton.engine.diagnose.live_workers`, are counted)."""
+
+    graph: Graph
+    counts: Mapping[str, Mapping[str, int]]
+    remaining: Mapping[str, int]
+    backoffs: Sequence[RetryWait]
+    workers: Sequence[WorkerRecord]
+    now: float
+
+
+def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> list[WaitingGroup]:
     """One node's groups, in the order of :data:`REASONS`."""
-    row = counts.get(node.name, {})
+    row = seen.counts.get(node.name, {})
     groups: list[WaitingGroup | None] = []
     if row.get("pending", 0) > 0:
-        groups.append(_upstream(node, row["pending"], counts, remaining))
+        groups.append(_upstream(node, row["pending"], seen.counts, seen.remaining))
     ready = row.get("ready", 0)
-    backoff = _backoff(node.name, ready, backoffs, now)
+    backoff = _backoff(node.name, ready, seen.backoffs, seen.now)
     groups.append(backoff)
     claimable = ready - (backoff.count if backoff else 0)
     if claimable > 0:
-        fits = [w for w in live if _fits(graph, node.name, w)]
+        fits = [w for w in live if _fits(seen.graph, node.name, w)]
         groups.append(_slot(node.name, claimable, fits) if fits else _no_worker(node, claimable, live))
     if row.get("cancelled", 0) > 0:
         count = row["cancelled"]
@@ -132,21 +138,10 @@ def _node_groups(
     return [g for g in groups if g is not None]
 
 
-def waiting_groups(
-    graph: Graph,
-    counts: Mapping[str, Mapping[str, int]],
-    remaining: Mapping[str, int],
-    backoffs: Sequence[RetryWait],
-    workers: Sequence[WorkerRecord],
-    now: float,
-) -> list[WaitingGroup]:
-    """Every group of tasks that is not running and why, in graph node order then reason.
-
-    ``counts`` is node -> task state -> number; ``remaining`` node -> tasks not succeeded yet;
-    ``workers`` all known workers (only the live ones, see :func:`baton.engine.diagnose.live_workers`,
-    are counted)."""
-    live = live_workers(workers, now)
+def waiting_groups(seen: Snapshot) -> list[WaitingGroup]:
+    """Every group of tasks that is not running and why, in graph node order then reason."""
+    live = live_workers(seen.workers, seen.now)
     groups: list[WaitingGroup] = []
-    for node in graph.nodes:
-        groups += _node_groups(graph, node, counts, remaining, backoffs, live, now)
+    for node in seen.graph.nodes:
+        groups += _node_groups(seen, node, live)
     return groups
