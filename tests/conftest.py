@@ -4,6 +4,20 @@
 contract tests run on both. PostgreSQL comes from a throwaway server started from the installed
 binaries (or ``BATON_TEST_POSTGRES_DSN`` when there are none); with ``CI=true`` a missing
 PostgreSQL fails the run instead of skipping.
+
+The suite runs in parallel (pytest-xdist, ``scripts/test``), so nothing a test touches may be
+shared with a test running beside it in another process:
+
+- each test process has its own PostgreSQL server (``pg_server``), its own template database
+  (named after the process, so processes sharing one ``BATON_TEST_POSTGRES_DSN`` do not drop
+  each other's), its own ports (:mod:`ports`) and its own temporary folder (``TMPDIR``, for the
+  test process and everything it starts: executors' capture folders, a killed process's
+  leftovers), removed at the end of the run;
+- each test runs in its own ``tmp_path`` as its working directory, so what a command writes
+  relative to it (``.baton/logs``, ``.baton/bench-logs``) stays the test's own and out of the
+  repository;
+- ``BATON_*`` settings from the caller's environment are dropped: a test states the settings it
+  means (the tests' own knobs, ``BATON_TEST_*``, ``BATON_SCREENSHOTS``, ``BATON_*FUZZ_*``, stay).
 """
 
 from __future__ import annotations
@@ -12,13 +26,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from pgserver import PgServer, find_bindir
+from ports import worker_id
 from serving import Served
 
 from baton.backends import open_backend
@@ -30,7 +47,55 @@ ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = Path(__file__).resolve().parent / "graphs"
 EXAMPLE = ROOT / "examples" / "year_end_report" / "graph.yaml"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-TEMPLATE = "baton_template"
+WORKER = worker_id()
+TEMPLATE = f"baton_template_{WORKER}_{os.getpid()}"
+TEST_KNOBS = ("BATON_TEST_", "BATON_SCREENSHOTS", "BATON_FUZZ_", "BATON_LIVE_FUZZ_")
+RUN_FOLDER = pytest.StashKey[Path]()
+
+for _name in [n for n in os.environ if n.upper().startswith("BATON_") and not n.upper().startswith(TEST_KNOBS)]:
+    del os.environ[_name]
+
+
+# --- one run, several processes ------------------------------------------------------------------
+
+
+def _own_folder(folder: Path) -> Path:
+    # traversable (not listable) by others: PostgreSQL runs as its own user under it (CI is root)
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o711)
+    return folder
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: the run's folder is the controller's
+        run = Path(workerinput["baton_run_folder"])
+    else:  # the controller, or a run without xdist
+        run = _own_folder(Path(tempfile.mkdtemp(prefix="baton-tests-")))
+        config.stash[RUN_FOLDER] = run
+    # this process's own temporary folder, for itself and every process it starts
+    own = _own_folder(run / WORKER)
+    os.environ["TMPDIR"] = str(own)
+    tempfile.tempdir = str(own)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(xdist, in the controller) Each worker is told the run's folder."""
+    node.workerinput["baton_run_folder"] = str(node.config.stash[RUN_FOLDER])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN_FOLDER, None)
+    if run is not None:  # the controller, once every worker has finished
+        shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _in_own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's ``tmp_path`` is its working directory (and its commands'): nothing lands in
+    the repository or in a folder another test uses."""
+    monkeypatch.chdir(tmp_path)
 
 
 def _unavailable(why: str) -> None:
@@ -70,6 +135,8 @@ def pg_admin(pg_server: PgServer | None) -> Iterator[str]:
     record_moves(template)  # every database cloned from it journals its task moves
     template.close()
     yield dsn
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
 
 
 def _database(dsn: str, name: str) -> str:
@@ -132,10 +199,10 @@ def backend(store_url: str) -> Iterator[Store]:
 def baton(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``baton`` command line in a subprocess."""
+    """Run the real ``baton`` command line in a subprocess (by default in the test's folder)."""
     return subprocess.run(
         [sys.executable, "-m", "baton", *args],
-        cwd=cwd or ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
