@@ -17,18 +17,23 @@ shared with a test running beside it in another process:
   relative to it (``.baton/logs``, ``.baton/bench-logs``) stays the test's own and out of the
   repository;
 - ``BATON_*`` settings from the caller's environment are dropped: a test states the settings it
-  means (the tests' own knobs, ``BATON_TEST_*``, ``BATON_SCREENSHOTS``, ``BATON_*FUZZ_*``, stay).
+  means (the tests' own knobs, ``BATON_TEST_*``, ``BATON_SCREENSHOTS``, ``BATON_*FUZZ_*``, stay);
+- a test marked ``alone`` measures wall time against a figure (a p99, a page's load time): it
+  runs while no other test of the run does (:class:`RunLock`), since a neighbour's load is not
+  what it measures. They are put last, where the other processes have mostly finished.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +56,55 @@ WORKER = worker_id()
 TEMPLATE = f"baton_template_{WORKER}_{os.getpid()}"
 TEST_KNOBS = ("BATON_TEST_", "BATON_SCREENSHOTS", "BATON_FUZZ_", "BATON_LIVE_FUZZ_")
 RUN_FOLDER = pytest.StashKey[Path]()
+RUN_LOCK = pytest.StashKey["RunLock"]()
 
 for _name in [n for n in os.environ if n.upper().startswith("BATON_") and not n.upper().startswith(TEST_KNOBS)]:
     del os.environ[_name]
 
 
 # --- one run, several processes ------------------------------------------------------------------
+
+
+class RunLock:
+    """A readers-writer lock shared by the test processes of one run (``flock`` on two files in
+    the run's folder). Every test holds it shared from its setup to its teardown; an ``alone``
+    test holds it exclusively while its body runs (its fixtures' setup, e.g. a server starting,
+    is no measurement). Who wants it exclusively takes the turnstile first, which every test
+    passes through on its way in: tests starting meanwhile wait behind it instead of starving it."""
+
+    def __init__(self, folder: Path) -> None:
+        self._turnstile = open(folder / "turnstile.lock", "a+b")  # noqa: SIM115 (held for the run)
+        self._lock = open(folder / "alone.lock", "a+b")  # noqa: SIM115
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        fcntl.flock(self._turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Within :meth:`shared`: exclusive for a while, then shared again."""
+        fcntl.flock(self._lock, fcntl.LOCK_UN)  # (no upgrade in place: two such would deadlock)
+        fcntl.flock(self._turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock, fcntl.LOCK_SH)  # a downgrade: no one else can have it now
+        finally:
+            fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self._turnstile.close()
+        self._lock.close()
 
 
 def _own_folder(folder: Path) -> Path:
@@ -77,6 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     own = _own_folder(run / WORKER)
     os.environ["TMPDIR"] = str(own)
     tempfile.tempdir = str(own)
+    config.stash[RUN_LOCK] = RunLock(run)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -86,9 +135,33 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    lock = config.stash.get(RUN_LOCK, None)
+    if lock is not None:
+        lock.close()
     run = config.stash.get(RUN_FOLDER, None)
     if run is not None:  # the controller, once every worker has finished
         shutil.rmtree(run, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``alone`` tests last (a stable sort: the same order in every process, as xdist needs)."""
+    items.sort(key=lambda item: item.get_closest_marker("alone") is not None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Each test, from its setup to its teardown, holds the run's lock shared."""
+    with item.config.stash[RUN_LOCK].shared():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """An ``alone`` test's body runs with the run's lock held exclusively."""
+    if item.get_closest_marker("alone") is None:
+        return (yield)
+    with item.config.stash[RUN_LOCK].exclusive():
+        return (yield)
 
 
 @pytest.fixture(autouse=True)
