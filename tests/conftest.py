@@ -115,6 +115,8 @@ def _own_folder(folder: Path) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest's own folders (tmp_path, kept for the last runs) stay where they were, not in ours
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: the run's folder is the controller's
         run = Path(workerinput["baton_run_folder"])
