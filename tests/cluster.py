@@ -23,6 +23,9 @@ from baton.testing import check_invariants
 
 GRAPHS = str(Path(__file__).resolve().parent / "graphs")
 FAST = ["--lease-s", "2", "--heartbeat-s", "0.3", "--poll-s", "0.05"]
+# the controller looks for expired leases and ended backoffs every 0.2 s (1 s by default), so
+# that a test of a lost worker waits for the lease, not for the next look after it
+CONTROLLER_ENV = {"BATON_SWEEP_S": "0.2"}
 
 
 class Cluster:
@@ -47,7 +50,7 @@ class Cluster:
             )
 
     def start_controller(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        self.controller = self._spawn(["controller", "--poll-s", "0.05"], env)
+        self.controller = self._spawn(["controller", "--poll-s", "0.05"], {**CONTROLLER_ENV, **(env or {})})
         self.controllers.append(self.controller)
         return self.controller
 
@@ -100,6 +103,7 @@ def shape(name: str, parts: list[str], body: str = "fault_tasks:slow", **default
     g = GraphBuilder(name, python_path=[GRAPHS], defaults=defaults or None)
     g.param("departments", "list", default=parts).partitions(param="departments")
     g.param("ledger", "string", default="").param("sleep_s", "number", default=0.0)
+    g.param("release", "string", default="")  # fault_tasks:slow: sleeps end once this file exists
     for p in parts:
         g.param(f"slow_{p}_s", "number", default=0.0)
     for extract in ("extract_finance", "extract_erp", "extract_crm"):

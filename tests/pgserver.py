@@ -2,7 +2,10 @@
 
 No Docker here: ``initdb`` and ``pg_ctl`` from the distribution's packages run a private
 cluster in a temporary folder on a free port. As root (CI), the server runs as the
-``postgres`` user, since PostgreSQL refuses to run as root.
+``postgres`` user, since PostgreSQL refuses to run as root. Each test process (pytest-xdist
+runs several) starts its own: its own folder (under the process's own temporary folder, see
+conftest.py) and its own port (:mod:`ports`), tried again on another port if that one was
+taken between choosing and binding it.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from ports import free_port
+
+PORT_TRIES = 5
 
 
 def find_bindir() -> Path | None:
@@ -24,19 +30,13 @@ def find_bindir() -> Path | None:
     return Path(candidates[0]).parent if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgServer:
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
         self.base = Path(tempfile.mkdtemp(prefix="baton-pg-"))
         self.data = self.base / "data"
         self.log = self.base / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_root = os.geteuid() == 0
 
     @property
@@ -56,8 +56,23 @@ class PgServer:
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        self._pg_ctl("start")
-        return self
+        for attempt in range(PORT_TRIES):
+            logged = self._log_text()
+            try:
+                self._pg_ctl("start")
+                return self
+            except subprocess.CalledProcessError as exc:
+                said = self._log_text()[len(logged) :]
+                if attempt == PORT_TRIES - 1 or "Address already in use" not in said:
+                    raise RuntimeError(f"PostgreSQL did not start: {exc.stderr!r}\n{said[-3000:]}") from exc
+                self.port = free_port()  # taken since it was chosen: another one
+        raise AssertionError("unreachable")
+
+    def _log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
         options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "

@@ -2,14 +2,14 @@
 
 ``Served.start`` waits for ``/healthz``; ``mint`` makes tokens straight in the store (as
 ``baton token create`` does); ``kill``/``restart`` are for fault tests. TLS: pass ``tls`` (see
-:func:`make_tls`), and clients verify with ``ca_file``.
+:func:`make_tls`), and clients verify with ``ca_file``. Ports come from :mod:`ports` (this test
+process's own block); a server whose port was taken meanwhile starts again on another.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -19,18 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from ports import free_port
 
 from baton.access import Role, new_token, token_digest
 from baton.store.protocol import TokenStore
 
 START_TIMEOUT_S = 30.0
+PORT_TRIES = 5
+
+__all__ = ["START_TIMEOUT_S", "Served", "Tls", "free_port", "make_tls", "mint"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+class PortTaken(RuntimeError):
+    """The server could not bind its port: something else took it after it was chosen."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Served:
         self.folder = folder
         self.tls = tls
         self.env = env or {}
+        self.port_given = port is not None
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = folder / f"server-{self.port}.log"
@@ -93,6 +95,20 @@ class Served:
         return ssl.create_default_context(cafile=str(self.tls.ca_file)) if self.tls else True
 
     def start(self) -> Served:
+        """Start the server and wait until it answers. A port chosen here and taken meanwhile by
+        another process is chosen again (a port given to the constructor, or a restart on the
+        same port, is not: the clients hold it)."""
+        for attempt in range(PORT_TRIES):
+            try:
+                return self._start()
+            except PortTaken:
+                if self.port_given or attempt == PORT_TRIES - 1:
+                    raise
+                self.port = free_port()
+                self.log = self.folder / f"server-{self.port}.log"
+        raise AssertionError("unreachable")
+
+    def _start(self) -> Served:
         args = [sys.executable, "-m", "baton", "server", "--port", str(self.port), "--db", self.db_url]
         if self.tls:
             args += ["--cert", str(self.tls.cert), "--key", str(self.tls.key)]
@@ -106,7 +122,9 @@ class Served:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"baton server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                log = self.log.read_text()
+                kind = PortTaken if "address already in use" in log else RuntimeError
+                raise kind(f"baton server exited with {self.proc.returncode}:\n{log}")
             try:
                 if httpx.get(f"{self.url}/healthz", verify=self.verify, timeout=1.0).status_code == 200:
                     return
@@ -134,5 +152,7 @@ class Served:
                 self.kill()
 
     def restart(self) -> Served:
+        """SIGKILL, then start again on the same port."""
         self.kill()
+        self.port_given = True
         return self.start()

@@ -27,11 +27,11 @@ times, with doubling pauses from 0.2 s) only when sending it twice cannot do any
 from __future__ import annotations
 
 import dataclasses
-import math
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Unpack
 from urllib.parse import quote
 
@@ -76,15 +76,18 @@ RETRIES = 3
 BACKOFF = Backoff(first_s=0.2, max_s=2.0)  # between the tries of a call that is safe to repeat
 LOG_SLICE = 65_536
 EVENTS_PAGE, TASKS_PAGE = 50, 100
+MICROSECOND = Decimal("0.000001")
 
 
 def _epoch(value: datetime | float | None) -> str | None:
     """A time as the API reads it: epoch seconds to the microsecond, rounded down (the server
-    rounds to the nearest, which could put an event's own ``submitted_at`` past a bound made of it)."""
+    rounds to the nearest, which could put an event's own ``submitted_at`` past a bound made of it).
+    Rounded in decimal from the float's exact value: ``seconds * 1e6`` in floating point can
+    round up to the next microsecond (for about one time in 170), past the time itself."""
     if value is None:
         return None
     seconds = value.timestamp() if isinstance(value, datetime) else float(value)
-    return f"{math.floor(seconds * 1_000_000) / 1_000_000:.6f}"
+    return str(Decimal(seconds).quantize(MICROSECOND, rounding=ROUND_FLOOR))
 
 
 class Client:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE, GRAPHS, ROOT, baton
+from conftest import EXAMPLE, GRAPHS, baton
 
 from baton.store import open_store
 from baton.store.migrate import HEAD
@@ -284,7 +284,7 @@ def test_rerun_then_cancel_of_a_failed_event(db_url: str) -> None:
 def spawn(log_dir: Path, db_url: str, *args: str) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "baton", *args, "--db", db_url]
     with open(log_dir / f"{args[0]}.log", "wb") as log:
-        return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log)
+        return subprocess.Popen(argv, cwd=log_dir, stdout=log, stderr=log)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -55,15 +55,18 @@ def test_partitions_pipeline_and_department_reports_run_beside_the_hq_summary(cl
 def test_kill_9_of_a_worker_mid_task_runs_the_task_again_elsewhere_and_records_it_once(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    ledger = tmp_path / "ledger.jsonl"
+    ledger, release = tmp_path / "ledger.jsonl", tmp_path / "release"
     graph = shape("kill-worker", ["a", "b"], retries=2, retry_delay_s=0.0).build()
-    event_id = cluster.submit(graph, {"ledger": str(ledger), "slow_a_s": 1.5})
+    # partition a's tasks run until released (60 s at most): the kill is sure to find one running
+    event_id = cluster.submit(graph, {"ledger": str(ledger), "slow_a_s": 60.0, "release": str(release)})
     cluster.start_controller()
     victim = cluster.start_worker(slots=4)
     wait_for(lambda: any(r["partition"] == "a" for r in ledger_rows(ledger)), what="a slow task to start")
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     killed_at = time.time()
+    assert all(r["partition"] != "a" for r in ledger_rows(ledger, "end"))  # killed mid-task, all of them
+    release.touch()  # what runs from now on, the killed tasks again first, ends at once
     cluster.start_worker(slots=4)
     assert cluster.wait(event_id) is EventState.SUCCEEDED
     lost = [
@@ -84,9 +87,9 @@ def test_kill_9_of_a_worker_mid_task_runs_the_task_again_elsewhere_and_records_i
 
 
 def test_sigterm_lets_running_tasks_finish_and_claims_nothing_new(cluster: Cluster, tmp_path: Path) -> None:
-    ledger = tmp_path / "ledger.jsonl"
+    ledger, release = tmp_path / "ledger.jsonl", tmp_path / "release"
     graph = shape("drain", ["a", "b", "c"]).build()
-    event_id = cluster.submit(graph, {"ledger": str(ledger), "sleep_s": 0.8})
+    event_id = cluster.submit(graph, {"ledger": str(ledger), "sleep_s": 0.8, "release": str(release)})
     cluster.start_controller()
     worker = cluster.start_worker(slots=2)
     wait_for(lambda: len(ledger_rows(ledger)) >= 2, what="two tasks to start")
@@ -94,6 +97,7 @@ def test_sigterm_lets_running_tasks_finish_and_claims_nothing_new(cluster: Clust
     assert worker.wait(timeout=20) == 0
     assert len(ledger_rows(ledger, "end")) == 2 and len(ledger_rows(ledger)) == 2
     assert all(t.state is not TaskState.RUNNING for t in cluster.backend.tasks(event_id))
+    release.touch()  # the two tasks slept their 0.8 s through the SIGTERM; the rest need not
     cluster.start_worker(slots=4)
     assert cluster.wait(event_id) is EventState.SUCCEEDED
     assert len(ledger_rows(ledger)) == 20  # nothing ran twice

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from engine import Engine, graph
 from serving import Served, free_port, make_tls, mint
 
@@ -37,9 +36,10 @@ class Ran:
 
 
 def start(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``baton ARGS`` in a process of its own, with no BATON_* variable but those in ``env``."""
+    """``baton ARGS`` in a process of its own (in the test's folder), with no BATON_* variable but
+    those in ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
-    return subprocess.Popen([sys.executable, "-m", "baton", *args], cwd=ROOT, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "baton", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**clean, **(env or {})})  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -230,6 +231,22 @@ def test_events_are_listed_newest_first_by_keyset_pages(backend: Store, client: 
     assert len([p for _, p, _ in recorder.seen if p == "/api/v1/events"]) == 3 + 2 + 1 + 1 + 1
     assert {e.id for e in submitted} == set(ids) and until_none == []
     assert since_first == set(ids)
+
+
+def test_a_time_bound_is_rounded_down_to_the_microsecond_never_past_the_time() -> None:
+    """An event's own submitted_at as ``since`` must include it. 1796640437.2883599 times 10**6
+    is 1796640437288359.9..., which floating point rounds up to ...360: the bound sent was
+    .288360, past the event (found by the keyset test failing about once in 170 runs)."""
+    from baton.client.api import _epoch
+
+    assert _epoch(1796640437.2883599) == "1796640437.288359"
+    assert _epoch(-1.5) == "-1.500000" and _epoch(0.0) == "0.000000"
+    step = 1 / 3 * 1e-6  # times across microseconds, their fractions all around
+    for i in range(100_000):
+        seconds = 1796640437.0 + i * step
+        below = Decimal(seconds) - Decimal(_epoch(seconds) or "nan")  # exactly
+        assert 0 <= below < Decimal("0.000001"), (repr(seconds), _epoch(seconds))
+        assert float(_epoch(seconds) or "nan") <= seconds  # and as the server reads it
 
 
 def test_graphs_workers_and_errors_are_typed(backend: Store, served: Served, client: Client) -> None:

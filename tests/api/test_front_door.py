@@ -3,6 +3,10 @@ request without a valid token, a connection that never speaks, a maximal body or
 to grow the answer costs the server (docs/deployment.md, "Exposure", has the figures).
 
 SQLite only: what is measured here is the HTTP layer; the store is the same on both backends.
+
+The figures in wall time (an answer within 100 ms, a p99, a client served at once) are those of
+the server on a machine that does nothing else (docs/deployment.md): those tests are marked
+``alone``, and no other test of the run runs beside their bodies (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -110,6 +114,7 @@ def _announce(port: int, path: str, headers: dict[str, str], length: int, send: 
     return status, took, answer
 
 
+@pytest.mark.alone
 def test_a_body_without_a_valid_token_is_answered_unread(store: Store, tmp_path: Path) -> None:
     """Each POST route, told 64 MiB follow and sent 16 KiB of them, answers 401 (the login form,
     the one public POST, 413: its cap is 4 KiB) at once: the server never waited for the body."""
@@ -155,6 +160,7 @@ def _report_batch(cap: int) -> bytes:
             return json.dumps({"worker_id": "w", "reports": reports}).encode()
 
 
+@pytest.mark.alone
 def test_maximal_bodies_stay_within_the_memory_bound_and_others_are_served(store: Store, tmp_path: Path) -> None:
     """Three workers send maximal batches, three times each, at once (from curl processes);
     meanwhile a client reads events. The server's peak resident size rises by at most 6 x
@@ -206,6 +212,7 @@ def test_maximal_bodies_stay_within_the_memory_bound_and_others_are_served(store
         server.stop()
 
 
+@pytest.mark.alone
 def test_idle_connections_neither_exhaust_the_server_nor_stay(store: Store, tmp_path: Path) -> None:
     """2,000 connections that never send a byte: a client is still served at once; past the cap
     (100 here), the oldest silent ones are closed to make room, and said so in the log; every

@@ -42,10 +42,18 @@ def ok(ctx: Any) -> dict[str, Any]:
 
 
 def slow(ctx: Any) -> dict[str, Any]:
-    """Sleeps ``slow_<partition>_s`` when that is set and non-zero, else ``sleep_s``."""
+    """Sleeps ``slow_<partition>_s`` when that is set and non-zero, else ``sleep_s``; cut short
+    once the file named by the ``release`` parameter (when set) exists: a test holds tasks
+    running for as long as it needs them, and lets the rest of the event run at once."""
     _ledger(ctx, "start")
     delay = float(ctx.params.get(f"slow_{ctx.partition}_s") or ctx.params.get("sleep_s") or 0.0)
-    time.sleep(delay)
+    release = ctx.params.get("release")
+    if release:
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not Path(release).exists():
+            time.sleep(0.02)
+    else:
+        time.sleep(delay)
     _ledger(ctx, "end")
     return {"slept": delay}
 

@@ -9,6 +9,10 @@ While Playwright's sync API runs, the main thread looks as if an asyncio loop ra
 (``asyncio.run`` refuses to start). So Playwright starts on the first test that wants a browser
 and stops as soon as the run leaves ``tests/ui``: other tests never see it, and UI tests must not
 call ``asyncio.run`` themselves.
+
+Chromium writes outside its profile too (Debian's build: ``~/.config/chromium/Crash Reports``,
+``~/.cache``): it gets a home of its own per test process, never the user's, and not one that
+the chromium of another test process (pytest-xdist) uses at the same time.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ CHROMIUM_ARGS = ["--disable-dev-shm-usage", "--disable-gpu"]
 class Chromium:
     """Playwright and one headless chromium, started on first use; ``stop`` may be called often."""
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, home: Path) -> None:
         self._executable = executable
+        self._env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+                     "XDG_CACHE_HOME": str(home / ".cache")}  # fmt: skip
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
 
@@ -47,8 +53,9 @@ class Chromium:
             playwright = sync_playwright().start()
             try:
                 self._browser = playwright.chromium.launch(
-                    executable_path=self._executable, headless=True, chromium_sandbox=False, args=CHROMIUM_ARGS
-                )
+                    executable_path=self._executable, headless=True, chromium_sandbox=False, args=CHROMIUM_ARGS,
+                    env=self._env,
+                )  # fmt: skip
             except BaseException:
                 playwright.stop()
                 raise
@@ -102,8 +109,11 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def _chromium(request: pytest.FixtureRequest, chromium_path: str) -> Iterator[Chromium]:
-    chromium = request.session.stash[CHROMIUM] = Chromium(chromium_path)
+def _chromium(
+    request: pytest.FixtureRequest, chromium_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Chromium]:
+    home = tmp_path_factory.mktemp("chromium-home")
+    chromium = request.session.stash[CHROMIUM] = Chromium(chromium_path, home)
     yield chromium
     chromium.stop()
 
