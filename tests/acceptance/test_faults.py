@@ -122,9 +122,10 @@ def test_a_task_that_keeps_failing_is_retried_with_growing_backoff_then_rerun_af
     assert bad.state is TaskState.FAILED and bad.attempt == 4
     starts = [a.started_at or 0 for a in cluster.backend.attempts([bad.id])]
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    # never earlier than the backoff (0.3, 0.6, 1.2 s), and growing
+    # never earlier than the growing backoff (0.3, 0.6, 1.2 s). How much later depends on how
+    # busy the machine is (a loaded run saw 0.82, 0.66, 1.22), so the gaps themselves need not
+    # grow; the schedule's growth is the pure rule's, pinned in tests/unit/test_states.py.
     assert all(gap >= delay for gap, delay in zip(gaps, (0.3, 0.6, 1.2), strict=True)), gaps
-    assert gaps[0] < gaps[1] < gaps[2], gaps
     assert t[("dept_report", "a")].state is t[("dept_report", "c")].state is TaskState.SUCCEEDED
     assert t[("process", "b")].state is t[("hq_summary", "")].state is TaskState.UPSTREAM_FAILED
     successes_before = {k for k, v in t.items() if v.state is TaskState.SUCCEEDED}
