@@ -3,7 +3,8 @@
 #
 #   git worktree add /tmp/before <commit-before-the-change>
 #   bench/compare.sh /tmp/before 3            # SQLite: 3 rounds of --repeat 3 per side
-#   bench/compare.sh /tmp/before 3 pg         # PostgreSQL at 127.0.0.1:5432 (a new database per run)
+#   bench/compare.sh /tmp/before 3 pg         # PostgreSQL at 127.0.0.1:5432 (a new database per run;
+#                                             # BATON_BENCH_PG_PORT for another server on 127.0.0.1)
 #   bench/compare.sh /tmp/before 3 sqlite --remote   # through a baton server with remote workers
 #
 # Each round runs the before tree, then this one, with the same interpreter; the last lines are
@@ -12,6 +13,7 @@
 set -euo pipefail
 before=$1 rounds=$2 dialect=${3:-sqlite}
 extra=("${@:4}")  # e.g. --remote
+pg_port=${BATON_BENCH_PG_PORT:-5432}
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=$here/.venv/bin/python
 args=(--partitions 1000 --workers 2 --slots 4 --repeat 3 "${extra[@]}")
@@ -23,12 +25,12 @@ for round in $(seq 1 "$rounds"); do
     db=()
     if [ "$dialect" = pg ]; then
       name=bench_${side}_$round
-      psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" postgres
-      db=(--db "postgresql://postgres@127.0.0.1:5432/$name")
+      psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" postgres
+      db=(--db "postgresql://postgres@127.0.0.1:$pg_port/$name")
     fi
     echo "== $side round $round" | tee -a "$log"
     (cd "$work" && PYTHONPATH=$tree "$py" -m baton bench "${args[@]}" "${db[@]}") | tee -a "$log"
-    [ "$dialect" = pg ] && psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE $name" postgres
+    [ "$dialect" = pg ] && psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE $name" postgres
   done
 done
 "$py" - "$log" <<'PY'
