@@ -352,6 +352,7 @@ def test_a_worker_declaring_a_label_its_token_does_not_allow_stops_at_once(
     assert proc.returncode != 0 and "allows the labels ['erp'] only, not ['gpu']" in log, log
 
 
+@pytest.mark.alone  # a wall-time figure: how soon new work reaches an idle worker
 def test_an_idle_remote_worker_long_polls_once_per_long_poll_and_new_work_reaches_it_at_once(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
