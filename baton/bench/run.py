@@ -153,7 +153,7 @@ def _figures(backend: Store, event_id: int, graph: Graph, config: BenchConfig) -
     latencies = sorted(_dispatch_latencies_ms(backend, tasks, graph))
     makespan = (event.finished_at or 0) - event.submitted_at
     out: dict[str, Any] = {
-        "backend": backend.__class__.__name__.removesuffix("Backend").lower(),
+        "backend": backend.__class__.__name__.removesuffix("Store").lower(),
         "variant": config.variant,
         "partitions": config.partitions,
         "workers": config.workers,

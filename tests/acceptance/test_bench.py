@@ -22,6 +22,7 @@ def test_bench_prints_one_json_object_per_run(store_url: str, variant: str) -> N
     for run in runs:
         assert run.keys() >= KEYS
         assert run["tasks"] == 6 * 5 + 2 and run["state"] == "succeeded"
+        assert run["backend"] == store_url.split(":", 1)[0].removesuffix("ql")  # sqlite, postgres
         assert run["tasks_per_s"] > 0 and run["dispatch_p99_ms"] >= run["dispatch_p50_ms"] >= 0
         assert len(run["worker_peak_rss_mb"]) == 1 and run["worker_peak_rss_mb"][0] > 0
         if variant == "sleep":
