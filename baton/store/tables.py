@@ -68,7 +68,21 @@ events = sa.Table(
     sa.Column("tasks_total", INT, nullable=False, server_default=ZERO),
     sa.Column("tasks_active", INT, nullable=False, server_default=ZERO),
     sa.Column("error", TEXT),  # why an event that could not be expanded failed
+    # The event centre: what raised the event (a schedule's fire, a backfill, another event's
+    # end), when it must be done by, and the controller's forecast of when it will be.
+    sa.Column("schedule_id", ID),
+    sa.Column("scheduled_for", TIME),  # the fire's instant (its identity, with the schedule)
+    sa.Column("backfill_id", ID),
+    sa.Column("source_event_id", ID),  # the event whose end raised this one (a chain)
+    sa.Column("deadline_at", TIME),
+    sa.Column("predicted_end_at", TIME),
+    sa.Column("at_risk_at", TIME),  # when the forecast first passed the deadline
     sa.Index("events_submitted", "id", **_where("state = 'submitted'")),
+    sa.Index("events_schedule", "schedule_id", "scheduled_for", **_where("schedule_id IS NOT NULL")),
+    sa.Index("events_backfill", "backfill_id", "id", **_where("backfill_id IS NOT NULL")),
+    sa.Index("events_deadline", "deadline_at", **_where("deadline_at IS NOT NULL AND finished_at IS NULL")),
+    # Retention walks finished events oldest first.
+    sa.Index("events_finished", "finished_at", **_where("finished_at IS NOT NULL")),
 )
 
 # Per event and node: how many tasks have not succeeded yet. Reaching 0 satisfies the node-level
@@ -244,4 +258,122 @@ sessions = sa.Table(
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("expires_at", TIME, nullable=False),
     sa.Index("sessions_expiry", "expires_at"),
+)
+
+# --- the event centre ---------------------------------------------------------------------------
+
+# Business calendars, by name: the validated YAML document as JSON (graphs' schedules name them).
+calendars = sa.Table(
+    "calendars",
+    metadata,
+    sa.Column("name", TEXT, primary_key=True),
+    sa.Column("spec", TEXT, nullable=False),
+    sa.Column("source", TEXT, nullable=False, server_default=""),
+    sa.Column("updated_at", TIME, nullable=False),
+)
+
+# One row per schedule a graph declares (the graph's newest version says what it is). Fires up
+# to ``handled_through`` are handled: raised, queued or missed. ``next_fire_at`` is when the
+# ticker must look again (NULL: compute it), ``queued_at`` a fire held back by ``queue_one``.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    _id(),
+    sa.Column("name", TEXT, nullable=False, unique=True),
+    sa.Column("graph", TEXT, nullable=False),
+    sa.Column("spec", TEXT, nullable=False),
+    sa.Column("state", TEXT, nullable=False),  # active, paused, retired (the graph dropped it)
+    sa.Column("note", TEXT),
+    sa.Column("paused_by", TEXT),
+    sa.Column("paused_at", TIME),
+    sa.Column("handled_through", TIME, nullable=False),
+    sa.Column("next_fire_at", TIME),
+    sa.Column("queued_at", TIME),
+    sa.Column("last_fire_at", TIME),
+    sa.Column("last_event_id", ID),
+    sa.Column("missed", INT, nullable=False, server_default=ZERO),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+    sa.Index("schedules_due", "next_fire_at", **_where("state = 'active'")),
+)
+
+# Which graphs an event's end raises: rebuilt from each new graph version's ``raised_by``.
+chains = sa.Table(
+    "chains",
+    metadata,
+    sa.Column("graph", TEXT, primary_key=True),  # the graph raised
+    sa.Column("source_type", TEXT, primary_key=True),  # the event type whose end raises it
+    sa.Column("spec", TEXT, nullable=False),
+    sa.Index("chains_source", "source_type"),
+)
+
+# The outbox of facts: written in the transaction that makes them true (an event ended, a
+# deadline is at risk or missed, a schedule missed fires), then dispatched by the controller into
+# chained events and webhook deliveries. A row's id is the notification's identity.
+notices = sa.Table(
+    "notices",
+    metadata,
+    _id(),
+    sa.Column("at", TIME, nullable=False),
+    sa.Column("kind", TEXT, nullable=False),
+    sa.Column("event_id", ID),
+    sa.Column("schedule_id", ID),
+    sa.Column("detail", TEXT, nullable=False, server_default="{}"),
+    sa.Column("dispatched_at", TIME),
+    sa.Index("notices_waiting", "id", **_where("dispatched_at IS NULL")),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    _id(),
+    sa.Column("name", TEXT, nullable=False, unique=True),
+    sa.Column("url", TEXT, nullable=False),
+    sa.Column("secret", TEXT, nullable=False),  # signs each body (HMAC-SHA256); never logged
+    sa.Column("kinds", TEXT, nullable=False),  # JSON list of notice kinds
+    sa.Column("event_types", TEXT),  # JSON list; NULL: every type
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("disabled_at", TIME),
+)
+
+# One delivery per (webhook, notice): its ``uid`` is sent as the delivery's id, the same on
+# every retry, so a receiver drops what it has seen.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    _id(),
+    sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("notice_id", ID, sa.ForeignKey("notices.id"), nullable=False),
+    sa.Column("uid", TEXT, nullable=False, unique=True),
+    sa.Column("state", TEXT, nullable=False),  # pending, delivered, expired
+    sa.Column("attempts", INT, nullable=False, server_default=ZERO),
+    sa.Column("next_at", TIME, nullable=False),
+    sa.Column("last_status", INT),
+    sa.Column("last_error", TEXT),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("delivered_at", TIME),
+    sa.UniqueConstraint("webhook_id", "notice_id"),
+    sa.Index("deliveries_due", "next_at", **_where("state = 'pending'")),
+)
+
+# A backfill raises a schedule's past fires in order, at most ``max_running`` at once; ``cursor``
+# is the last fire it handled, so a controller that dies resumes after it.
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    _id(),
+    sa.Column("schedule_id", ID, nullable=False),
+    sa.Column("from_at", TIME, nullable=False),
+    sa.Column("to_at", TIME, nullable=False),
+    sa.Column("max_running", INT, nullable=False),
+    sa.Column("rerun", INT, nullable=False, server_default=ZERO),
+    sa.Column("state", TEXT, nullable=False),  # running, done, cancelled
+    sa.Column("cursor", TIME),
+    sa.Column("raised", INT, nullable=False, server_default=ZERO),
+    sa.Column("skipped", INT, nullable=False, server_default=ZERO),
+    sa.Column("total", INT, nullable=False),
+    sa.Column("created_by", TEXT, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("finished_at", TIME),
+    sa.Index("backfills_running", "id", **_where("state = 'running'")),
 )
