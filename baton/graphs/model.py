@@ -119,6 +119,29 @@ def _barrier_mode(mode: DepMode) -> DepMode:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """Raise the graph when an event of type ``event`` ends in one of ``when``, with ``params``
+    templated from that event (:mod:`baton.graphs.chains`)."""
+
+    event: str
+    when: tuple[str, ...] = ("succeeded",)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the graph's finished events are kept, per end state, in days (None: forever)."""
+
+    succeeded_days: float | None = None
+    failed_days: float | None = None
+    cancelled_days: float | None = None
+
+    def days(self, state: str) -> float | None:
+        return {"succeeded": self.succeeded_days, "failed": self.failed_days,
+                "cancelled": self.cancelled_days}.get(state)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Graph:
     """A validated graph. ``nodes`` is in topological order."""
 
@@ -129,6 +152,8 @@ class Graph:
     partitions: Partitions | None = None
     description: str = ""
     python_path: tuple[str, ...] = ()
+    raised_by: tuple[Trigger, ...] = ()
+    retention: Retention | None = None
 
     def node(self, name: str) -> Node:
         return self._by_name[name]

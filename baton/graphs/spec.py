@@ -16,6 +16,7 @@ Every problem is collected and reported at once, each naming the file, the dotte
 
 from __future__ import annotations
 
+import dataclasses
 import graphlib
 import hashlib
 import json
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from baton.errors import GraphInvalid, Problem
+from baton.graphs.chains import trigger_to_dict, triggers_from_list
 from baton.graphs.model import (
     Action,
     CommandAction,
@@ -38,6 +40,7 @@ from baton.graphs.model import (
     ParamType,
     Partitions,
     PythonAction,
+    Retention,
     RetryPolicy,
 )
 from baton.graphs.params import MAX_PARTITION_KEY, check_default, short, text_problem
@@ -64,9 +67,12 @@ LIMITS: dict[str, tuple[float, float]] = {
     "priority": (-INT32, INT32),
     "slots": (1, INT32),
     "resource": (0, INT32),
+    "retention_days": (0.001, 36_600),
 }
+RETENTION_KEYS = {"succeeded_days", "failed_days", "cancelled_days"}
 
-TOP_KEYS = {"graph", "event", "description", "python_path", "params", "partitions", "defaults", "nodes"}
+TOP_KEYS = {"graph", "event", "description", "python_path", "params", "partitions", "defaults", "nodes", "raised_by",
+            "retention"}  # fmt: skip
 OPTION_KEYS = {
     "retries",
     "retry_delay_s",
@@ -189,6 +195,8 @@ def graph_from_dict(
     nodes = _nodes(c, data.get("nodes"), defaults, partitions is not None, params)
     python_path = _python_path(c, data.get("python_path", []), base_dir)
     description = _text(c, ("description",), data.get("description", ""))
+    raised_by = triggers_from_list(c, data.get("raised_by", []), params)
+    retention = _retention(c, data.get("retention"))
     ordered = _topological(c, nodes) if not c.problems else ()
     if c.problems:
         raise GraphInvalid(source, c.problems)
@@ -200,7 +208,25 @@ def graph_from_dict(
         partitions=partitions,
         description=description,
         python_path=python_path,
+        raised_by=raised_by,
+        retention=retention,
     )
+
+
+def _retention(c: _Collector, raw: Any) -> Retention | None:
+    """``retention: {succeeded_days: 14, failed_days: 30, cancelled_days: 14}``, each optional."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        c.add(("retention",), "must be a mapping such as {succeeded_days: 14, failed_days: 30}")
+        return None
+    _unknown_keys(c, ("retention",), raw, RETENTION_KEYS)
+    days = {}
+    for key in sorted(RETENTION_KEYS & raw.keys()):
+        value = _number(c, ("retention", key), raw[key], *LIMITS["retention_days"])
+        if value is not None:
+            days[key] = float(value)
+    return Retention(**days)
 
 
 def _text(c: _Collector, path: tuple[str, ...], value: Any) -> str:
@@ -599,6 +625,12 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         part = graph.partitions
         data["partitions"] = {"param": part.param} if part.param else {"values": list(part.values)}
     data["nodes"] = {n.name: _node_dict(n) for n in graph.nodes}
+    # Written only when declared, so a graph without them keeps the digest it always had.
+    if graph.raised_by:
+        data["raised_by"] = [trigger_to_dict(t) for t in graph.raised_by]
+    if graph.retention is not None:
+        kept = dataclasses.asdict(graph.retention)
+        data["retention"] = {key: days for key, days in kept.items() if days is not None}
     return data
 
 

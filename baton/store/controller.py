@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.planner import Plan
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims
+from baton.store import advance, claims, outbox
 from baton.store.records import (
     EventRecord,
 )
@@ -110,6 +110,7 @@ class ControllerVerbs(SqlCore):
             ).rowcount
             if moved:
                 tx.audit("controller", "event.failed", reason, event_id)
+                outbox.notice(tx, outbox.Kind.EVENT_FAILED, event_id, reason=reason)
 
     @retried
     def expire_leases(self, limit: int = 500) -> int:

@@ -13,7 +13,7 @@ from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, Usag
 from baton.graphs.model import Graph
 from baton.graphs.params import params_size_problem, text_problem
 from baton.graphs.spec import graph_digest, graph_to_dict
-from baton.store import advance
+from baton.store import advance, outbox
 from baton.store.reads import EVENTS_FROM, EventRow, StateRow
 from baton.store.records import (
     EventRecord,
@@ -121,6 +121,7 @@ class OperatorVerbs(SqlCore):
             if state is EventState.SUBMITTED:
                 tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
                 tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
+                outbox.notice(tx, outbox.Kind.EVENT_CANCELLED, event_id)
             else:
                 n = 0
                 for old in ("pending", "ready"):

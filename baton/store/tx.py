@@ -43,7 +43,7 @@ R = TypeVar("R", bound=tuple[Any, ...])
 # needs writing down twice.
 COUNTED = frozenset({"pending", "failed", "upstream_failed", "cancelled"})
 MOVES_PER_STATEMENT = 200  # rows of one state-count upsert (SQLite allows 32,766 parameters)
-_compact = json.JSONEncoder(separators=(",", ":"), default=str).encode  # built once: audit rows are hot
+compact = json.JSONEncoder(separators=(",", ":"), default=str).encode  # built once: audit rows are hot
 
 
 class Tx:
@@ -113,7 +113,7 @@ class Tx:
         task_id: int | None = None,
         **detail: Any,
     ) -> None:
-        payload = _compact(detail) if detail else "{}"
+        payload = compact(detail) if detail else "{}"
         self._audit.append((self.now, event_id, task_id, actor, action, cause, payload))
 
     def moved(self, event_id: int, node: str, old: str | None, new: str, count: int = 1) -> None:

@@ -42,11 +42,18 @@ def upgrade() -> None:
 
 
 def _events() -> None:
+    columns: list[sa.Column[Any]] = [
+        sa.Column("schedule_id", ID),
+        sa.Column("scheduled_for", TIME),
+        sa.Column("backfill_id", ID),
+        sa.Column("source_event_id", ID),
+        sa.Column("deadline_at", TIME),
+        sa.Column("predicted_end_at", TIME),
+        sa.Column("at_risk_at", TIME),
+    ]
     with op.batch_alter_table("events") as batch:
-        for name, kind in [("schedule_id", ID), ("scheduled_for", TIME), ("backfill_id", ID),
-                           ("source_event_id", ID), ("deadline_at", TIME), ("predicted_end_at", TIME),
-                           ("at_risk_at", TIME)]:  # fmt: skip
-            batch.add_column(sa.Column(name, kind))
+        for column in columns:
+            batch.add_column(column)
     op.create_index("events_schedule", "events", ["schedule_id", "scheduled_for"],
                     **_where("schedule_id IS NOT NULL"))  # fmt: skip
     op.create_index("events_backfill", "events", ["backfill_id", "id"], **_where("backfill_id IS NOT NULL"))

@@ -1,0 +1,42 @@
+"""The outbox: facts written in the transaction that makes them true, acted on afterwards.
+
+An event's end, a deadline at risk or missed, a schedule's missed fires: each is a row of
+``notices`` inserted by the very transaction that settles it, so no crash can lose one or
+record one that did not happen. The controller's dispatch duty then turns each row, in id order,
+into chained events and webhook deliveries, each under a unique key made from the row's id, and
+marks the row dispatched in the same transaction: dispatching twice creates nothing twice.
+
+A notice's id is the notification's identity: every delivery of it, to every receiver, carries
+it, so a receiver drops what it has already seen.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from baton.store.tx import Tx, compact
+
+
+class Kind(StrEnum):
+    """What a notice says. The values are what webhook receivers see as ``kind``."""
+
+    EVENT_SUCCEEDED = "event.succeeded"
+    EVENT_FAILED = "event.failed"
+    EVENT_CANCELLED = "event.cancelled"
+    DEADLINE_AT_RISK = "deadline.at_risk"
+    DEADLINE_MISSED = "deadline.missed"
+    SCHEDULE_MISFIRE = "schedule.misfire"
+
+    @classmethod
+    def ended(cls, state: str) -> Kind:
+        return cls(f"event.{state}")
+
+
+def notice(tx: Tx, kind: Kind, event_id: int | None = None, schedule_id: int | None = None, **detail: Any) -> None:
+    """Record a fact in the outbox, in ``tx`` (it commits or vanishes with what it reports)."""
+    tx.q(
+        "INSERT INTO notices (at, kind, event_id, schedule_id, detail) VALUES (?, ?, ?, ?, ?)",
+        (tx.now, kind.value, event_id, schedule_id, compact(detail) if detail else "{}"),
+    )
+    tx.changed()
