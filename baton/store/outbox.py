@@ -13,7 +13,7 @@ it, so a receiver drops what it has already seen.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from baton.store.tx import Tx, compact
 
@@ -40,3 +40,14 @@ def notice(tx: Tx, kind: Kind, event_id: int | None = None, schedule_id: int | N
         (tx.now, kind.value, event_id, schedule_id, compact(detail) if detail else "{}"),
     )
     tx.changed()
+
+
+class NoticeRow(NamedTuple):
+    """A notice as the dispatch reads it (``detail`` is its JSON text)."""
+
+    id: int
+    at: float
+    kind: str
+    event_id: int | None
+    schedule_id: int | None
+    detail: str

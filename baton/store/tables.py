@@ -345,6 +345,7 @@ deliveries = sa.Table(
     sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id"), nullable=False),
     sa.Column("notice_id", ID, sa.ForeignKey("notices.id"), nullable=False),
     sa.Column("uid", TEXT, nullable=False, unique=True),
+    sa.Column("body", TEXT, nullable=False),  # the JSON posted, fixed when the delivery is made
     sa.Column("state", TEXT, nullable=False),  # pending, delivered, expired
     sa.Column("attempts", INT, nullable=False, server_default=ZERO),
     sa.Column("next_at", TIME, nullable=False),
