@@ -127,8 +127,8 @@ def _outbox() -> None:
         _id(),
         sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id"), nullable=False),
         sa.Column("notice_id", ID, sa.ForeignKey("notices.id"), nullable=False),
-    sa.Column("body", TEXT, nullable=False),  # the JSON posted, fixed when the delivery is made
-    sa.Column("state", TEXT, nullable=False),  # pending, delivered, expired
+        sa.Column("uid", TEXT, nullable=False, unique=True),
+        sa.Column("body", TEXT, nullable=False),
         sa.Column("state", TEXT, nullable=False),
         sa.Column("attempts", INT, nullable=False, server_default=ZERO),
         sa.Column("next_at", TIME, nullable=False),
