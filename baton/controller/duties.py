@@ -138,3 +138,19 @@ class Sweep:
         expired, self._checked = store.sweep(self.batch, self._checked)
         self._due = now if expired >= self.batch else now + self.every_s
         return expired
+
+
+class Dispatch:
+    """Act on the outbox's notices (events raised by another event's end; webhook deliveries):
+    every round, since a round follows each change, and a full batch goes on at once."""
+
+    every_round = True
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def next_due(self, now: float) -> float:
+        return math.inf
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        return store.dispatch(self.batch)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from baton.clock import Clock, SystemClock
-from baton.controller.duties import Duty, Expand, Leadership, Sweep
+from baton.controller.duties import Dispatch, Duty, Expand, Leadership, Sweep
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
@@ -72,6 +72,7 @@ class ControllerConfig:
     min_round_s: float = 0.02
     expand_batch: int = 20  # submitted events taken per step (each is expanded in a transaction of its own)
     expire_batch: int = 500  # leases expired per sweep; a full batch sweeps again at once
+    dispatch_batch: int = 100  # outbox notices acted on per transaction
     event_id: int | None = None  # expand only this event (baton run); None: every submitted event
 
     @classmethod
@@ -87,8 +88,13 @@ class ControllerConfig:
 
 
 def leader_duties(config: ControllerConfig) -> list[Duty]:
-    """What the leader does, in this order each round: expand new events, then sweep."""
-    return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch)]
+    """What the leader does, in this order each round: expand new events, sweep, then act on
+    the outbox."""
+    return [
+        Expand(config.expand_batch, config.event_id),
+        Sweep(config.sweep_s, config.expire_batch),
+        Dispatch(config.dispatch_batch),
+    ]
 
 
 class Controller:

@@ -14,6 +14,8 @@ from baton.graphs.model import Graph
 from baton.graphs.params import params_size_problem, text_problem
 from baton.graphs.spec import graph_digest, graph_to_dict
 from baton.store import advance, outbox
+from baton.store.chaining import refresh_chains
+from baton.store.raising import CLIENT, insert_event
 from baton.store.reads import EVENTS_FROM, EventRow, StateRow
 from baton.store.records import (
     EventRecord,
@@ -55,6 +57,7 @@ class OperatorVerbs(SqlCore):
                     if row is None:
                         raise TransientError(f"version {latest + 1} of {graph.name} was taken concurrently")
                 else:
+                    refresh_chains(tx, graph)
                     tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
         return self.graph(row.id)
 
@@ -71,19 +74,12 @@ class OperatorVerbs(SqlCore):
             existing = self._existing_event(tx, key, record.event_type, canonical)
             created = False
             if existing is None:
-                row = read_one(
-                    tx,
-                    IdRow,
-                    "INSERT INTO events (type, graph_id, idem_key, params, state, submitted_at) "
-                    "VALUES (?, ?, ?, ?, 'submitted', ?) ON CONFLICT DO NOTHING RETURNING id",
-                    (record.event_type, graph_id, key, canonical, tx.now),
-                )
-                if row is None:  # the same key was submitted concurrently and committed first
+                new = insert_event(tx, graph_id, record.event_type, canonical, key, CLIENT)
+                if new is None:  # the same key was submitted concurrently and committed first
                     existing = self._existing_event(tx, key, record.event_type, canonical)
                 else:
-                    existing, created = int(row.id), True
+                    existing, created = new, True
                     tx.audit("client", "event.submitted", f"graph {record.name} v{record.version}", existing, key=key)
-                    tx.changed()
             assert existing is not None
             # read in the same transaction: the answer is the event as submitted, never as a
             # controller may have moved it a moment after the commit

@@ -152,6 +152,11 @@ class ControllerStore(ChangeFeed, Protocol):
 
     def resign(self, role: str, holder: str) -> None: ...
 
+    def dispatch(self, limit: int) -> int:
+        """Act on up to ``limit`` outbox notices, oldest first, in one transaction (raise the
+        events they chain to); return how many were dispatched (:mod:`baton.store.outbox`)."""
+        ...
+
 
 class OperatorStore(Protocol):
     """What people and application systems change: graphs, events, reruns."""

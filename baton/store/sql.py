@@ -10,6 +10,7 @@ controller's rule applied to each report is in :mod:`baton.store.advance`.
 
 from __future__ import annotations
 
+from baton.store.centre import CentreVerbs
 from baton.store.controller import ControllerVerbs
 from baton.store.gauges import SqlGauges
 from baton.store.operator import OperatorVerbs
@@ -19,7 +20,9 @@ from baton.store.tokens import SqlTokens
 from baton.store.worker import WorkerVerbs
 
 
-class SqlStore(WorkerVerbs, ControllerVerbs, OperatorVerbs, SqlTokens, SqlGauges, SqlTimelineReads, SqlReads):
+class SqlStore(
+    WorkerVerbs, ControllerVerbs, CentreVerbs, OperatorVerbs, SqlTokens, SqlGauges, SqlTimelineReads, SqlReads
+):
     """Backend verbs over a SQL database; see :mod:`baton.store.protocol`.
 
     Its body is a table of contents: each base implements one caller's protocol over the
