@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     lead_ttl_s: float = _seconds(
         4.0, "controller: a dead leader's role passes to a standby after this long", upto=HOUR_S
     )
+    retention_days: float | None = Field(
+        None, gt=0, le=36_600, allow_inf_nan=False,
+        description="controller: finished events of graphs that declare no retention are removed after this many days "
+        "(unset: kept)",
+    )  # fmt: skip
+    prune_s: float = _seconds(60.0, "controller: how often to look for events past their retention", upto=DAY_S)
+    prune_batch: int = Field(1000, ge=1, le=100_000, description="controller: rows removed per pruning transaction")
+    notice_retention_s: float = _seconds(
+        7 * DAY_S,
+        "controller: outbox notices are kept this long once every delivery of them is over",
+        upto=3660 * DAY_S,
+    )
     # --- the HTTP server (baton server) ------------------------------------------------------------
     long_poll_s: float = _seconds(20.0, "server: longest an idle remote worker's wait for work is held", upto=300.0)
     token_cache_s: float = _seconds(

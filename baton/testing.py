@@ -16,6 +16,7 @@ from itertools import pairwise
 
 from baton.engine.planner import unsatisfied_edges
 from baton.engine.states import TASK_MOVES, TERMINAL, EventState, TaskState
+from baton.store.journal import DELETED
 from baton.store.protocol import ReadStore, Store
 from baton.store.records import Move, TaskRecord
 
@@ -57,7 +58,12 @@ def path_problems(tasks: Iterable[TaskRecord], moves: Iterable[Move]) -> list[st
     for task in tasks:
         path = paths.pop(task.id, [])
         problems += _path_problems(task, path)
-    problems += [f"task {task_id} has moves but no row" for task_id in sorted(paths)]
+    for task_id, path in sorted(paths.items()):
+        last = path[-1]
+        if last.to_state != DELETED:
+            problems.append(f"task {task_id} has moves but no row")
+        elif TaskState(last.from_state) not in TERMINAL:
+            problems.append(f"task {task_id} was deleted while {last.from_state}")
     return problems
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from baton.cli.options import backend_for, db_option, handle_errors, settings_from
 from baton.store.migrate import HEAD
 from baton.store.protocol import Store
+from baton.store.retention import PruneRequest
 
 
 @click.group("db")
@@ -45,3 +48,34 @@ def register(cli: click.Group) -> None:
 def _unmigrated(config_file: str | None, db: str | None) -> Store:
     """The store as it stands: these commands look at the schema before anything migrates it."""
     return backend_for(settings_from(config_file, db=db), migrate=False)
+
+
+@db_group.command("prune")
+@click.option(
+    "--days",
+    type=click.FloatRange(0.001, 36_600),
+    default=None,
+    help="Remove every graph's finished events older than this many days (default: each graph's retention).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=None,
+              help="Rows removed per transaction (default: the prune_batch setting).")  # fmt: skip
+@db_option
+@handle_errors
+def db_prune(days: float | None, dry_run: bool, batch: int | None, db: str | None, config_file: str | None) -> None:
+    """Remove finished events past their graph's retention (with their tasks, attempts, logs and
+    audit), a batch per transaction, as the controller does every prune_s. Running events are
+    never touched."""
+    settings = settings_from(config_file, db=db)
+    store = backend_for(settings)
+    asked = PruneRequest(time.time(), batch or settings.prune_batch, days=days, default_days=settings.retention_days,
+                         notice_before=time.time() - settings.notice_retention_s, dry_run=dry_run)  # fmt: skip
+    try:
+        done = store.prune(asked)
+        while done.more and not dry_run:
+            done = done + store.prune(asked)
+    finally:
+        store.close()
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {done.events:,} event(s) and {done.tasks:,} task(s)"
+               + ("" if dry_run else f", {done.audit:,} audit row(s), {done.notices:,} outbox notice(s)"))  # fmt: skip

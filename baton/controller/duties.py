@@ -24,6 +24,7 @@ from baton.engine.planner import plan
 from baton.errors import ParamsInvalid, TransientError
 from baton.store.protocol import ControllerStore
 from baton.store.records import EventRecord
+from baton.store.retention import PruneRequest
 
 log = logging.getLogger("baton.controller")
 NOW = -math.inf  # a due time already passed, whatever the clock says
@@ -154,3 +155,25 @@ class Dispatch:
 
     def run(self, store: ControllerStore, now: float) -> int:
         return store.dispatch(self.batch)
+
+
+class Prune:
+    """Every ``every_s``, remove what retention says is over, a batch per transaction; while
+    batches come back full it is due again after ``PACE_S``, not at once, so pruning a large
+    backlog leaves the database to the hot path most of the time."""
+
+    every_round = False
+    PACE_S = 0.25
+
+    def __init__(self, every_s: float, batch: int, default_days: float | None, notice_keep_s: float) -> None:
+        self.every_s, self.batch, self.default_days, self.notice_keep_s = every_s, batch, default_days, notice_keep_s
+        self._due = NOW
+
+    def next_due(self, now: float) -> float:
+        return self._due
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        asked = PruneRequest(now, self.batch, default_days=self.default_days, notice_before=now - self.notice_keep_s)
+        done = store.prune(asked)
+        self._due = now + (self.PACE_S if done.more else self.every_s)
+        return done.events + done.tasks + done.audit + done.notices

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from baton.clock import Clock, SystemClock
-from baton.controller.duties import Dispatch, Duty, Expand, Leadership, Sweep
+from baton.controller.duties import Dispatch, Duty, Expand, Leadership, Prune, Sweep
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
@@ -49,6 +49,10 @@ class ConfigOverrides(TypedDict, total=False):
     idle_poll_s: float
     sweep_s: float
     lead_ttl_s: float
+    prune_s: float
+    prune_batch: int
+    retention_days: float | None
+    notice_retention_s: float
     min_round_s: float
     expand_batch: int
     expire_batch: int
@@ -64,6 +68,10 @@ class ControllerConfig:
     idle_poll_s: float  # the same, when the store pushes changes (PostgreSQL LISTEN/NOTIFY, a watched WAL)
     sweep_s: float  # how often to look for expired leases and ended backoffs
     lead_ttl_s: float  # a dead leader's role passes to a standby after this long
+    prune_s: float  # how often to look for events past their retention
+    prune_batch: int  # rows removed per pruning transaction
+    retention_days: float | None  # for graphs that declare no retention (None: kept)
+    notice_retention_s: float  # outbox rows are kept this long once over
     # Fewest seconds between two looks at the store when a change woke us: under load the store
     # changes with every report (SQLite's data_version, PostgreSQL's NOTIFY), and the controller
     # has nothing to do with reports, so looking at each one would only burn a core. Not a
@@ -83,6 +91,10 @@ class ControllerConfig:
             idle_poll_s=settings.idle_poll_s,
             sweep_s=settings.sweep_s,
             lead_ttl_s=settings.lead_ttl_s,
+            prune_s=settings.prune_s,
+            prune_batch=settings.prune_batch,
+            retention_days=settings.retention_days,
+            notice_retention_s=settings.notice_retention_s,
         )
         return dataclasses.replace(config, **overrides)
 
@@ -94,6 +106,7 @@ def leader_duties(config: ControllerConfig) -> list[Duty]:
         Expand(config.expand_batch, config.event_id),
         Sweep(config.sweep_s, config.expire_batch),
         Dispatch(config.dispatch_batch),
+        Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s),
     ]
 
 

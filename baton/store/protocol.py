@@ -54,6 +54,7 @@ from baton.store.records import (
     WorkerInfo,
     WorkerRecord,
 )
+from baton.store.retention import PruneRequest, PruneResult
 
 
 class ChangeFeed(Protocol):
@@ -151,6 +152,10 @@ class ControllerStore(ChangeFeed, Protocol):
         ...
 
     def resign(self, role: str, holder: str) -> None: ...
+
+    def prune(self, asked: PruneRequest) -> PruneResult:
+        """Remove a batch of what retention says is over (:mod:`baton.store.retention`)."""
+        ...
 
     def dispatch(self, limit: int) -> int:
         """Act on up to ``limit`` outbox notices, oldest first, in one transaction (raise the

@@ -15,13 +15,22 @@ from baton.store.controller import ControllerVerbs
 from baton.store.gauges import SqlGauges
 from baton.store.operator import OperatorVerbs
 from baton.store.reads import SqlReads
+from baton.store.retention import RetentionVerbs
 from baton.store.timeline_reads import SqlTimelineReads
 from baton.store.tokens import SqlTokens
 from baton.store.worker import WorkerVerbs
 
 
 class SqlStore(
-    WorkerVerbs, ControllerVerbs, CentreVerbs, OperatorVerbs, SqlTokens, SqlGauges, SqlTimelineReads, SqlReads
+    WorkerVerbs,
+    ControllerVerbs,
+    CentreVerbs,
+    RetentionVerbs,
+    OperatorVerbs,
+    SqlTokens,
+    SqlGauges,
+    SqlTimelineReads,
+    SqlReads,
 ):
     """Backend verbs over a SQL database; see :mod:`baton.store.protocol`.
 
