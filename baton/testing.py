@@ -62,7 +62,7 @@ def path_problems(tasks: Iterable[TaskRecord], moves: Iterable[Move]) -> list[st
         last = path[-1]
         if last.to_state != DELETED:
             problems.append(f"task {task_id} has moves but no row")
-        elif TaskState(last.from_state) not in TERMINAL:
+        elif last.from_state is None or TaskState(last.from_state) not in TERMINAL:
             problems.append(f"task {task_id} was deleted while {last.from_state}")
     return problems
 
