@@ -120,14 +120,18 @@ class Client:
         params: Mapping[str, Any] | None = None,
         key: str | None = None,
         graph_version: int | None = None,
+        deadline_at: float | None = None,
     ) -> tuple[EventRecord, bool]:
-        """Raise an event; ``created`` is False when ``key`` already named it (with the same type,
-        parameters and graph version; otherwise :class:`~baton.errors.Conflict` names it)."""
+        """Raise an event, to end by ``deadline_at`` (epoch seconds) if given; ``created`` is False
+        when ``key`` already named it (with the same type, parameters and graph version; otherwise
+        :class:`~baton.errors.Conflict` names it)."""
         body: dict[str, Any] = {"type": event_type, "params": dict(params or {})}
         if key is not None:
             body["idempotency_key"] = key  # in the body, where any text fits (a header takes ASCII only)
         if graph_version is not None:
             body["graph_version"] = graph_version
+        if deadline_at is not None:
+            body["deadline_at"] = deadline_at
 
         response = self._send("POST", "/api/v1/events", body, retry=key is not None)
         return event_of(parsed(EventOut, response.json())), response.status_code == 201

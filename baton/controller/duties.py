@@ -20,8 +20,10 @@ import logging
 import math
 from typing import Protocol
 
+from baton.engine.forecast import Typical, forecast, history
 from baton.engine.planner import plan
 from baton.errors import ParamsInvalid, TransientError
+from baton.store.deadlines import Watched
 from baton.store.protocol import ControllerStore
 from baton.store.records import EventRecord
 from baton.store.retention import PruneRequest
@@ -177,3 +179,51 @@ class Prune:
         done = store.prune(asked)
         self._due = now + (self.PACE_S if done.more else self.every_s)
         return done.events + done.tasks + done.audit + done.notices
+
+
+class Deadlines:
+    """Every ``every_s``, forecast the end of each unfinished event that has a deadline
+    (:mod:`baton.engine.forecast`) and let the store mark it at risk or missed. What a graph's
+    earlier runs say is learnt once per ``HISTORY_S`` per graph version, not at every look."""
+
+    every_round = False
+    HISTORY_S = 600.0
+    NEAR_S = 1.0  # a forecast that moved less than this is not written again
+
+    def __init__(self, every_s: float, batch: int = 200) -> None:
+        self.every_s, self.batch = every_s, batch
+        self._due = NOW
+        self._learnt: dict[int, tuple[float, dict[str, Typical]]] = {}
+
+    def next_due(self, now: float) -> float:
+        return self._due
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        self._due = now + self.every_s
+        made = 0
+        for event in store.watched_events(self.batch):
+            predicted = self._forecast(store, event, now)
+            settled = event.missed_at is not None or (
+                now <= event.deadline_at
+                and (event.at_risk_at is not None or predicted is None or predicted <= event.deadline_at)
+            )
+            if settled and _near(predicted, event.predicted_end_at, self.NEAR_S):
+                continue  # nothing to mark, and the forecast has not moved
+            made += len(store.record_forecast(event.id, predicted, now))
+        return made
+
+    def _forecast(self, store: ControllerStore, event: Watched, now: float) -> float | None:
+        if event.started_at is None:
+            return None  # not expanded yet: nothing to go on
+        graph = store.graph_of(event.graph_id)
+        learnt = self._learnt.get(event.graph_id)
+        if learnt is None or now - learnt[0] > self.HISTORY_S:
+            learnt = (now, history(graph, store.graph_runs(event.graph_id)))
+            self._learnt[event.graph_id] = learnt
+        return forecast(graph, learnt[1], store.nodes_now(event.id), event.started_at, now)
+
+
+def _near(a: float | None, b: float | None, within: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) < within

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from baton.clock import Clock, SystemClock
-from baton.controller.duties import Dispatch, Duty, Expand, Leadership, Prune, Sweep
+from baton.controller.duties import Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
@@ -49,6 +49,7 @@ class ConfigOverrides(TypedDict, total=False):
     idle_poll_s: float
     sweep_s: float
     lead_ttl_s: float
+    deadline_check_s: float
     prune_s: float
     prune_batch: int
     retention_days: float | None
@@ -68,6 +69,7 @@ class ControllerConfig:
     idle_poll_s: float  # the same, when the store pushes changes (PostgreSQL LISTEN/NOTIFY, a watched WAL)
     sweep_s: float  # how often to look for expired leases and ended backoffs
     lead_ttl_s: float  # a dead leader's role passes to a standby after this long
+    deadline_check_s: float  # how often to forecast the ends of events with deadlines
     prune_s: float  # how often to look for events past their retention
     prune_batch: int  # rows removed per pruning transaction
     retention_days: float | None  # for graphs that declare no retention (None: kept)
@@ -91,6 +93,7 @@ class ControllerConfig:
             idle_poll_s=settings.idle_poll_s,
             sweep_s=settings.sweep_s,
             lead_ttl_s=settings.lead_ttl_s,
+            deadline_check_s=settings.deadline_check_s,
             prune_s=settings.prune_s,
             prune_batch=settings.prune_batch,
             retention_days=settings.retention_days,
@@ -106,6 +109,7 @@ def leader_duties(config: ControllerConfig) -> list[Duty]:
         Expand(config.expand_batch, config.event_id),
         Sweep(config.sweep_s, config.expire_batch),
         Dispatch(config.dispatch_batch),
+        Deadlines(config.deadline_check_s),
         Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s),
     ]
 

@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 from baton.engine.planner import blocked_by
 from baton.engine.states import Decision, EventState, Outcome, TaskState, decide
 from baton.graphs.model import DepMode
-from baton.store import live_logs, outbox
+from baton.store import deadlines, live_logs, outbox
 from baton.store.records import Report
-from baton.store.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_rows, select_list
+from baton.store.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_one, read_rows, select_list
 
 _rng = random.Random()
 
@@ -337,6 +337,13 @@ def _read_settled(tx: Tx, sent: list[tuple[int, Cursor]]) -> None:
             finish_event(tx, event_id, bool(row.cancel_requested))
 
 
+class Late(NamedTuple):
+    """An ended event's deadline, and whether it was already marked missed."""
+
+    deadline_at: float | None
+    missed_at: float | None
+
+
 def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
     sql = "SELECT state, COUNT(*) AS n FROM tasks WHERE event_id = ? GROUP BY state"
     counts = {r.state: r.n for r in read_rows(tx, StateCount, sql, (event_id,))}
@@ -346,11 +353,16 @@ def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
         final = EventState.CANCELLED
     else:
         final = EventState.SUCCEEDED
-    tx.q(
-        "UPDATE events SET state = ?, finished_at = ? WHERE id = ? AND state = 'running'",
+    ended = read_one(
+        tx,
+        Late,
+        "UPDATE events SET state = ?, finished_at = ? WHERE id = ? AND state = 'running' "
+        "RETURNING deadline_at, missed_at",
         (final.value, tx.now, event_id),
     )
     tx.audit("controller", f"event.{final.value}", "no active tasks left", event_id, tasks=counts)
     outbox.notice(tx, outbox.Kind.ended(final.value), event_id)
+    if ended is not None:
+        deadlines.missed_at_end(tx, event_id, ended.deadline_at, ended.missed_at)
     tx.changed()
     return final

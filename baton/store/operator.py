@@ -15,7 +15,7 @@ from baton.graphs.params import params_size_problem, text_problem
 from baton.graphs.spec import graph_digest, graph_to_dict
 from baton.store import advance, outbox
 from baton.store.chaining import refresh_chains
-from baton.store.raising import CLIENT, insert_event
+from baton.store.raising import Origin, insert_event
 from baton.store.reads import EVENTS_FROM, EventRow, StateRow
 from baton.store.records import (
     EventRecord,
@@ -62,7 +62,9 @@ class OperatorVerbs(SqlCore):
         return self.graph(row.id)
 
     @retried
-    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
+    def submit(
+        self, graph_id: int, params: Mapping[str, Any], key: str | None = None, deadline_at: float | None = None
+    ) -> tuple[EventRecord, bool]:
         record = self.graph(graph_id)
         canonical = canonical_params(params)
         too_big = params_size_problem(canonical, self.max_params_bytes)
@@ -74,7 +76,7 @@ class OperatorVerbs(SqlCore):
             existing = self._existing_event(tx, key, record.event_type, canonical)
             created = False
             if existing is None:
-                new = insert_event(tx, graph_id, record.event_type, canonical, key, CLIENT)
+                new = insert_event(tx, graph_id, record.event_type, canonical, key, Origin(deadline_at=deadline_at))
                 if new is None:  # the same key was submitted concurrently and committed first
                     existing = self._existing_event(tx, key, record.event_type, canonical)
                 else:

@@ -23,10 +23,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Unpack
 
 from baton.access import Role, TokenRecord, TokenScope
+from baton.engine.forecast import NodeNow, NodeRun
 from baton.engine.planner import Plan
 from baton.engine.states import EventState
 from baton.graphs.model import Graph
+from baton.store.deadlines import Watched
 from baton.store.migrate import Revision, Upgrade
+from baton.store.outbox import Kind
 from baton.store.records import (
     AttemptRecord,
     AuditFilter,
@@ -153,6 +156,22 @@ class ControllerStore(ChangeFeed, Protocol):
 
     def resign(self, role: str, holder: str) -> None: ...
 
+    def watched_events(self, limit: int) -> list[Watched]:
+        """Unfinished events that have a deadline, the nearest deadline first."""
+        ...
+
+    def nodes_now(self, event_id: int) -> dict[str, NodeNow]:
+        """Each node of an event: its tasks, those not yet succeeded, when the last one ended."""
+        ...
+
+    def graph_runs(self, graph_id: int, limit: int = ...) -> list[dict[str, NodeRun]]:
+        """Each node's first start and last end in the graph's last successful events."""
+        ...
+
+    def record_forecast(self, event_id: int, predicted_end_at: float | None, now: float) -> list[Kind]:
+        """Keep an event's forecast end; mark it at risk or missed (once each, with a notice)."""
+        ...
+
     def prune(self, asked: PruneRequest) -> PruneResult:
         """Remove a batch of what retention says is over (:mod:`baton.store.retention`)."""
         ...
@@ -172,9 +191,11 @@ class OperatorStore(Protocol):
 
     def latest_graph(self, event_type: str) -> GraphRecord: ...
 
-    def submit(self, graph_id: int, params: Mapping[str, Any], key: str | None = None) -> tuple[EventRecord, bool]:
-        """Accept an event durably. The same key returns the same event (created False);
-        the same key with other parameters raises Conflict."""
+    def submit(
+        self, graph_id: int, params: Mapping[str, Any], key: str | None = None, deadline_at: float | None = None
+    ) -> tuple[EventRecord, bool]:
+        """Accept an event durably, to end by ``deadline_at`` if given. The same key returns the
+        same event (created False); the same key with other parameters raises Conflict."""
         ...
 
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord: ...

@@ -30,7 +30,6 @@ class Origin:
         return "submitted"
 
 
-CLIENT = Origin()
 _INSERT = (
     "INSERT INTO events (type, graph_id, idem_key, params, state, submitted_at, schedule_id, scheduled_for, "
     "backfill_id, source_event_id, deadline_at) VALUES (?, ?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?) "

@@ -50,6 +50,14 @@ class EventRow(NamedTuple):
     tasks_total: int
     tasks_active: int
     error: str | None
+    schedule_id: int | None
+    scheduled_for: float | None
+    backfill_id: int | None
+    source_event_id: int | None
+    deadline_at: float | None
+    predicted_end_at: float | None
+    at_risk_at: float | None
+    missed_at: float | None
 
     def record(self) -> EventRecord:
         return EventRecord(
@@ -58,6 +66,9 @@ class EventRow(NamedTuple):
             state=EventState(self.state), cancel_requested=bool(self.cancel_requested),
             submitted_at=self.submitted_at, started_at=self.started_at, finished_at=self.finished_at,
             tasks_total=self.tasks_total, tasks_active=self.tasks_active, error=self.error,
+            schedule_id=self.schedule_id, scheduled_for=self.scheduled_for, backfill_id=self.backfill_id,
+            source_event_id=self.source_event_id, deadline_at=self.deadline_at,
+            predicted_end_at=self.predicted_end_at, at_risk_at=self.at_risk_at, missed_at=self.missed_at,
         )  # fmt: skip
 
 

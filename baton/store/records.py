@@ -41,6 +41,15 @@ class EventRecord:
     tasks_total: int
     tasks_active: int
     error: str | None = None  # why the event failed before it ran (it could not be expanded)
+    # what raised it, when it must end by and when it is forecast to (the event centre)
+    schedule_id: int | None = None
+    scheduled_for: float | None = None
+    backfill_id: int | None = None
+    source_event_id: int | None = None
+    deadline_at: float | None = None
+    predicted_end_at: float | None = None
+    at_risk_at: float | None = None
+    missed_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from baton.store.centre import CentreVerbs
 from baton.store.controller import ControllerVerbs
+from baton.store.deadlines import DeadlineVerbs
 from baton.store.gauges import SqlGauges
 from baton.store.operator import OperatorVerbs
 from baton.store.reads import SqlReads
@@ -26,6 +27,7 @@ class SqlStore(
     ControllerVerbs,
     CentreVerbs,
     RetentionVerbs,
+    DeadlineVerbs,
     OperatorVerbs,
     SqlTokens,
     SqlGauges,

@@ -77,6 +77,7 @@ events = sa.Table(
     sa.Column("deadline_at", TIME),
     sa.Column("predicted_end_at", TIME),
     sa.Column("at_risk_at", TIME),  # when the forecast first passed the deadline
+    sa.Column("missed_at", TIME),  # when the deadline passed with the event unfinished
     sa.Index("events_submitted", "id", **_where("state = 'submitted'")),
     sa.Index("events_schedule", "schedule_id", "scheduled_for", **_where("schedule_id IS NOT NULL")),
     sa.Index("events_backfill", "backfill_id", "id", **_where("backfill_id IS NOT NULL")),

@@ -63,6 +63,9 @@ class SubmitIn(Strict):
     graph_version: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(integral)] | None = Field(
         None, description="pin a version (default: the latest)"
     )
+    deadline_at: When | None = Field(
+        None, description="when the event must have ended (ISO 8601 or epoch seconds): forecast, marked at risk, missed"
+    )
 
 
 class GraphRef(BaseModel):
@@ -85,6 +88,14 @@ class EventOut(BaseModel):
     tasks_total: int
     tasks_active: int
     error: str | None
+    schedule_id: int | None = Field(None, description="the schedule whose fire raised it")
+    scheduled_for: float | None = Field(None, description="that fire's instant")
+    backfill_id: int | None = Field(None, description="the backfill that raised it")
+    source_event_id: int | None = Field(None, description="the event whose end raised it (a chain)")
+    deadline_at: float | None = None
+    predicted_end_at: float | None = Field(None, description="the controller's forecast of its end")
+    at_risk_at: float | None = Field(None, description="when the forecast first passed the deadline")
+    missed_at: float | None = Field(None, description="when the deadline passed with the event unfinished")
     nodes: dict[str, dict[str, int]] | None = Field(None, description="tasks per node and state (one event only)")
     version: str | None = Field(None, description="changes whenever the event does (one event only)")
 
@@ -97,6 +108,9 @@ class EventOut(BaseModel):
             idempotency_key=e.key, params=dict(e.params), state=e.state.value, cancel_requested=e.cancel_requested,
             submitted_at=e.submitted_at, started_at=e.started_at, finished_at=e.finished_at,
             tasks_total=e.tasks_total, tasks_active=e.tasks_active, error=e.error, nodes=counts, version=version,
+            schedule_id=e.schedule_id, scheduled_for=e.scheduled_for, backfill_id=e.backfill_id,
+            source_event_id=e.source_event_id, deadline_at=e.deadline_at, predicted_end_at=e.predicted_end_at,
+            at_risk_at=e.at_risk_at, missed_at=e.missed_at,
         )  # fmt: skip
 
 

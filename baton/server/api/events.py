@@ -75,7 +75,7 @@ def submit(
     key = idempotency_key or body.idempotency_key
     record = _graph_for(request, body)
     params = validate_params(reads_of(request).graph_of(record.id), body.params)
-    event, created = operator_of(request).submit(record.id, params, key=key)
+    event, created = operator_of(request).submit(record.id, params, key=key, deadline_at=body.deadline_at)
     if body.graph_version is not None and event.graph_version != body.graph_version:
         raise Conflict(
             f"idempotency key {key!r} already names event {event.id}, of graph version {event.graph_version}",

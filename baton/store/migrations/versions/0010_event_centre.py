@@ -50,6 +50,7 @@ def _events() -> None:
         sa.Column("deadline_at", TIME),
         sa.Column("predicted_end_at", TIME),
         sa.Column("at_risk_at", TIME),
+        sa.Column("missed_at", TIME),
     ]
     with op.batch_alter_table("events") as batch:
         for column in columns:
