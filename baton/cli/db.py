@@ -9,7 +9,7 @@ import click
 from baton.cli.options import backend_for, db_option, handle_errors, settings_from
 from baton.store.migrate import HEAD
 from baton.store.protocol import Store
-from baton.store.retention import PruneRequest
+from baton.store.records import PruneRequest
 
 
 @click.group("db")

@@ -23,10 +23,8 @@ from typing import Protocol
 from baton.engine.forecast import Typical, forecast, history
 from baton.engine.planner import plan
 from baton.errors import ParamsInvalid, TransientError
-from baton.store.deadlines import Watched
 from baton.store.protocol import ControllerStore
-from baton.store.records import EventRecord
-from baton.store.retention import PruneRequest
+from baton.store.records import EventRecord, PruneRequest, Watched
 
 log = logging.getLogger("baton.controller")
 NOW = -math.inf  # a due time already passed, whatever the clock says

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from baton.engine.planner import blocked_by
 from baton.engine.states import Decision, EventState, Outcome, TaskState, decide
 from baton.graphs.model import DepMode
-from baton.store import deadlines, live_logs, outbox
+from baton.store import live_logs, outbox
 from baton.store.records import Report
 from baton.store.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_one, read_rows, select_list
 
@@ -363,6 +363,6 @@ def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
     tx.audit("controller", f"event.{final.value}", "no active tasks left", event_id, tasks=counts)
     outbox.notice(tx, outbox.Kind.ended(final.value), event_id)
     if ended is not None:
-        deadlines.missed_at_end(tx, event_id, ended.deadline_at, ended.missed_at)
+        outbox.missed_at_end(tx, event_id, ended.deadline_at, ended.missed_at)
     tx.changed()
     return final

@@ -11,20 +11,9 @@ from typing import Any, NamedTuple
 from baton.engine.forecast import NodeNow, NodeRun
 from baton.store import outbox
 from baton.store.core import SqlCore
+from baton.store.records import Watched
 from baton.store.retry import retried
-from baton.store.tx import Tx, read_one, read_rows, select_list
-
-
-class Watched(NamedTuple):
-    """An unfinished event with a deadline."""
-
-    id: int
-    graph_id: int
-    started_at: float | None
-    deadline_at: float
-    predicted_end_at: float | None
-    at_risk_at: float | None
-    missed_at: float | None
+from baton.store.tx import read_one, read_rows, select_list
 
 
 class NodeNowRow(NamedTuple):
@@ -99,19 +88,6 @@ class DeadlineVerbs(SqlCore):
                 outbox.notice(tx, outbox.Kind.DEADLINE_AT_RISK, event_id, **detail)
                 made.append(outbox.Kind.DEADLINE_AT_RISK)
             if now > event.deadline_at and event.missed_at is None:
-                _mark_missed(tx, event_id, now, detail)
+                outbox.deadline_missed(tx, event_id, now, detail)
                 made.append(outbox.Kind.DEADLINE_MISSED)
         return made
-
-
-def _mark_missed(tx: Tx, event_id: int, now: float, detail: dict[str, Any]) -> None:
-    tx.q("UPDATE events SET missed_at = ? WHERE id = ?", (now, event_id))
-    outbox.notice(tx, outbox.Kind.DEADLINE_MISSED, event_id, **detail)
-    tx.audit("controller", "deadline.missed", "the deadline passed before the event ended", event_id, **detail)
-
-
-def missed_at_end(tx: Tx, event_id: int, deadline_at: float | None, missed_at: float | None) -> None:
-    """In the transaction that ends an event (which read these two columns as it ended it): an
-    event that ends past its deadline, not yet marked missed, is marked now."""
-    if deadline_at is not None and missed_at is None and tx.now > deadline_at:
-        _mark_missed(tx, event_id, tx.now, {"deadline_at": deadline_at, "ended_at": tx.now})

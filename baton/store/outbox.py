@@ -51,3 +51,16 @@ class NoticeRow(NamedTuple):
     event_id: int | None
     schedule_id: int | None
     detail: str
+
+
+def deadline_missed(tx: Tx, event_id: int, now: float, detail: dict[str, Any]) -> None:
+    tx.q("UPDATE events SET missed_at = ? WHERE id = ?", (now, event_id))
+    notice(tx, Kind.DEADLINE_MISSED, event_id, **detail)
+    tx.audit("controller", "deadline.missed", "the deadline passed before the event ended", event_id, **detail)
+
+
+def missed_at_end(tx: Tx, event_id: int, deadline_at: float | None, missed_at: float | None) -> None:
+    """In the transaction that ends an event (which read these two columns as it ended it): an
+    event that ends past its deadline, not yet marked missed, is marked now."""
+    if deadline_at is not None and missed_at is None and tx.now > deadline_at:
+        deadline_missed(tx, event_id, tx.now, {"deadline_at": deadline_at, "ended_at": tx.now})

@@ -27,7 +27,6 @@ from baton.engine.forecast import NodeNow, NodeRun
 from baton.engine.planner import Plan
 from baton.engine.states import EventState
 from baton.graphs.model import Graph
-from baton.store.deadlines import Watched
 from baton.store.migrate import Revision, Upgrade
 from baton.store.outbox import Kind
 from baton.store.records import (
@@ -47,6 +46,8 @@ from baton.store.records import (
     NodeProgress,
     PartitionRow,
     PathStep,
+    PruneRequest,
+    PruneResult,
     Report,
     ReportAnswers,
     RetryWait,
@@ -54,10 +55,10 @@ from baton.store.records import (
     TaskFilter,
     TaskRecord,
     Timeline,
+    Watched,
     WorkerInfo,
     WorkerRecord,
 )
-from baton.store.retention import PruneRequest, PruneResult
 
 
 class ChangeFeed(Protocol):

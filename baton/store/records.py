@@ -410,3 +410,42 @@ class AuditFilter(TypedDict, total=False):
     task_id: int | None
     after: int | None
     limit: int | None
+
+
+class Watched(NamedTuple):
+    """An unfinished event with a deadline."""
+
+    id: int
+    graph_id: int
+    started_at: float | None
+    deadline_at: float
+    predicted_end_at: float | None
+    at_risk_at: float | None
+    missed_at: float | None
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    """What to prune, as of ``now`` (the caller's clock)."""
+
+    now: float
+    batch: int = 1000  # rows at most per transaction
+    days: float | None = None  # every graph's finished events older than this, whatever it says
+    default_days: float | None = None  # for graphs that say nothing (None: kept)
+    notice_before: float | None = None  # outbox rows dispatched and delivered before this
+    dry_run: bool = False  # count every event and task due; remove nothing
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What one call removed (or, in a dry run, would remove): events whole, rows of them."""
+
+    events: int = 0
+    tasks: int = 0
+    audit: int = 0
+    notices: int = 0
+    more: bool = False  # rows were left for the next call
+
+    def __add__(self, other: PruneResult) -> PruneResult:
+        return PruneResult(self.events + other.events, self.tasks + other.tasks, self.audit + other.audit,
+                           self.notices + other.notices, other.more)  # fmt: skip

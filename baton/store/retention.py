@@ -14,32 +14,17 @@ is over, and they are older than the settings' ``notice_retention_s``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from baton.graphs.model import Retention
 from baton.store.core import SqlCore
+from baton.store.records import PruneRequest, PruneResult
 from baton.store.retry import retried
 from baton.store.rows import IdRow
 from baton.store.tx import Tx, in_list, read_one, read_rows, scalar
 
 DAY_S = 86_400.0
 END_STATES = ("succeeded", "failed", "cancelled")
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    """What one call removed (or, in a dry run, would remove): events whole, rows of them."""
-
-    events: int = 0
-    tasks: int = 0
-    audit: int = 0
-    notices: int = 0
-    more: bool = False  # rows were left for the next call
-
-    def __add__(self, other: PruneResult) -> PruneResult:
-        return PruneResult(self.events + other.events, self.tasks + other.tasks, self.audit + other.audit,
-                           self.notices + other.notices, other.more)  # fmt: skip
 
 
 class Rule(NamedTuple):
@@ -68,18 +53,6 @@ class Victim(NamedTuple):
 class SpecByName(NamedTuple):
     name: str
     spec: str
-
-
-@dataclass(frozen=True)
-class PruneRequest:
-    """What to prune, as of ``now`` (the caller's clock)."""
-
-    now: float
-    batch: int = 1000  # rows at most per transaction
-    days: float | None = None  # every graph's finished events older than this, whatever it says
-    default_days: float | None = None  # for graphs that say nothing (None: kept)
-    notice_before: float | None = None  # outbox rows dispatched and delivered before this
-    dry_run: bool = False  # count every event and task due; remove nothing
 
 
 def rules(tx: Tx, asked: PruneRequest) -> list[Rule]:
@@ -124,7 +97,7 @@ class RetentionVerbs(SqlCore):
                 found.append((row.finished_at, Victim(row.id, rule.state)))
         if not found:
             return None
-        victim = min(found)[1]
+        _, victim = min(found)
         # the same state, locked: a rerun that reopened it since the look above wins
         locked = read_one(tx, Victim, f"SELECT id, state FROM events WHERE id = ? {self.event_lock}", (victim.id,))
         return locked if locked is not None and locked.state == victim.state else None

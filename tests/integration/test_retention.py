@@ -10,8 +10,8 @@ from baton.engine.states import EventState, Outcome
 from baton.graphs.params import validate_params
 from baton.graphs.spec import load_graph_text
 from baton.store.protocol import Store
-from baton.store.records import ClaimRequest, Report
-from baton.store.retention import DAY_S, PruneRequest
+from baton.store.records import ClaimRequest, PruneRequest, Report
+from baton.store.retention import DAY_S
 
 KEPT_A_DAY = """
 graph: daily
