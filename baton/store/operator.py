@@ -107,30 +107,7 @@ class OperatorVerbs(SqlCore):
     @retried
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
         with self.transaction() as tx:
-            row = read_one(tx, StateRow, f"SELECT state FROM events WHERE id = ? {self.event_lock}", (event_id,))
-            if row is None:
-                raise NotFound(f"no event {event_id}")
-            state = EventState(row.state)
-            if state.terminal:
-                raise Conflict(f"event {event_id} is already {state}")
-            tx.q("UPDATE events SET cancel_requested = 1 WHERE id = ?", (event_id,))
-            tx.changed()
-            tx.audit(actor, "event.cancel_requested", "cancel", event_id)
-            if state is EventState.SUBMITTED:
-                tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
-                tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
-                outbox.notice(tx, outbox.Kind.EVENT_CANCELLED, event_id)
-            else:
-                n = 0
-                for old in ("pending", "ready"):
-                    sql = (f"UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE event_id = ? AND state = ? "
-                           f"RETURNING {select_list(NodeName)}")  # fmt: skip
-                    for r in read_rows(tx, NodeName, sql, (tx.now, event_id, old)):
-                        tx.moved(event_id, r.node, old, "cancelled")
-                        n += 1
-                tx.q("UPDATE tasks SET cancel_requested = 1 WHERE event_id = ? AND state = 'running'", (event_id,))
-                tx.audit(actor, "task.cancelled", "event cancelled", event_id, tasks=n)
-                advance.settle(tx, {event_id: n})
+            cancel_event(tx, event_id, actor, self.event_lock)
             event = read_one(tx, EventRow, f"{EVENTS_FROM} WHERE e.id = ?", (event_id,))  # as this left it
             assert event is not None
         return event.record()
@@ -141,3 +118,33 @@ class OperatorVerbs(SqlCore):
     ) -> int:
         with self.transaction() as tx:
             return reset_for_rerun(tx, event_id, partition, node, actor, self.event_lock)
+
+
+def cancel_event(tx: Tx, event_id: int, actor: str, lock: str) -> None:
+    """Cancel an unfinished event in ``tx``: a submitted one at once, a running one's waiting
+    tasks at once and its running ones at their workers' next heartbeat. ``lock``: the store's
+    clause that locks the event's row (two cancels, or a cancel and a report, in turn)."""
+    row = read_one(tx, StateRow, f"SELECT state FROM events WHERE id = ? {lock}", (event_id,))
+    if row is None:
+        raise NotFound(f"no event {event_id}")
+    state = EventState(row.state)
+    if state.terminal:
+        raise Conflict(f"event {event_id} is already {state}")
+    tx.q("UPDATE events SET cancel_requested = 1 WHERE id = ?", (event_id,))
+    tx.changed()
+    tx.audit(actor, "event.cancel_requested", "cancel", event_id)
+    if state is EventState.SUBMITTED:
+        tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
+        tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
+        outbox.notice(tx, outbox.Kind.EVENT_CANCELLED, event_id)
+        return
+    n = 0
+    for old in ("pending", "ready"):
+        sql = (f"UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE event_id = ? AND state = ? "
+               f"RETURNING {select_list(NodeName)}")  # fmt: skip
+        for r in read_rows(tx, NodeName, sql, (tx.now, event_id, old)):
+            tx.moved(event_id, r.node, old, "cancelled")
+            n += 1
+    tx.q("UPDATE tasks SET cancel_requested = 1 WHERE event_id = ? AND state = 'running'", (event_id,))
+    tx.audit(actor, "task.cancelled", "event cancelled", event_id, tasks=n)
+    advance.settle(tx, {event_id: n})
