@@ -22,7 +22,7 @@ from baton.settings import Settings
 from baton.store.protocol import Store
 
 
-def login_link(host: str, port: int, token: str, page: str = "/ui/events") -> str:
+def login_link(host: str, port: int, token: str, page: str = "/ui/") -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/ui/login?next={page}#token={token}"
 
@@ -43,7 +43,7 @@ def run_stack(
     slots: int,
     labels: Sequence[str],
     announce: Callable[[str], None],
-    page: str = "/ui/events",
+    page: str = "/ui/",
 ) -> None:
     """Serve until Ctrl-C (or SIGTERM) with a controller and ``workers`` local workers."""
     token = dev_token(store)

@@ -67,6 +67,7 @@ MATRIX: dict[Route, Action] = {
     ("POST", "/worker/v1/heartbeat"): Action.WORK,
     ("POST", "/worker/v1/logs"): Action.WORK,
     ("GET", "/worker/v1/graphs/{graph_id}"): Action.WORK,
+    ("GET", "/ui/"): Action.READ,
     ("GET", "/ui/events"): Action.READ,
     ("GET", "/ui/events/{event_id}"): Action.READ,
     ("GET", "/ui/events/{event_id}/header"): Action.READ,
@@ -83,6 +84,7 @@ MATRIX: dict[Route, Action] = {
     ("GET", "/ui/workers"): Action.READ,
     ("GET", "/ui/graphs"): Action.READ,
     ("GET", "/ui/graphs/{graph_id}"): Action.READ,
+    ("POST", "/ui/graphs/{graph_id}/submit"): Action.SUBMIT,
     ("POST", "/ui/events/{event_id}/rerun"): Action.STEER,
     ("POST", "/ui/events/{event_id}/cancel"): Action.STEER,
     ("POST", "/ui/logout"): Action.READ,
@@ -180,6 +182,7 @@ def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
         ("POST", "/api/v1/events"): {"type": DEMO, "params": {"note": "matrix"}, "idempotency_key": "matrix"},
         ("POST", "/api/v1/events/{event_id}/rerun"): {},
         ("POST", "/ui/events/{event_id}/rerun"): {},
+        ("POST", "/ui/graphs/{graph_id}/submit"): {"values": {"note": "matrix"}, "idempotency_key": "matrix-ui"},
         ("POST", "/api/v1/graphs"): {"source": GRAPH_YAML},
         ("POST", "/worker/v1/register"): {
             "id": "matrix",
@@ -287,7 +290,8 @@ def test_a_client_limited_to_event_types_reaches_nothing_of_other_types(backend:
         return [("GET", f"/api/v1/events/{e}", None), ("GET", f"/api/v1/events/{e}/tasks", None),
                 ("GET", f"/api/v1/tasks/{t}", None), ("GET", f"/api/v1/attempts/{a}/log", None),
                 ("GET", f"/api/v1/attempts/{a}/log?stream=stderr", None), ("GET", f"/api/v1/graphs/{g}", None),
-                ("POST", f"/api/v1/events/{e}/rerun", {}), ("POST", f"/api/v1/events/{e}/cancel", None)]  # fmt: skip
+                ("POST", f"/api/v1/events/{e}/rerun", {}), ("POST", f"/ui/graphs/{g}/submit", {"values": {}}),
+                ("POST", f"/api/v1/events/{e}/cancel", None)]  # fmt: skip
 
     with world.served.client(limited) as http:
         for method, path, body in routes(OTHER):
@@ -296,6 +300,7 @@ def test_a_client_limited_to_event_types_reaches_nothing_of_other_types(backend:
             assert refused.headers["content-type"] == PROBLEM
             assert "says hello" not in refused.text and "and fails" not in refused.text, path
         assert backend.event(s.events[OTHER]).cancel_requested is False
+        assert [e.id for e in backend.events(event_type=OTHER)] == [s.events[OTHER]]  # none raised from the UI
         assert http.post("/api/v1/events", json={"type": OTHER}).status_code == 403
         assert http.get("/api/v1/events", params={"type": OTHER}).status_code == 403
         listed = http.get("/api/v1/events").json()["events"]
@@ -451,7 +456,7 @@ def test_a_bad_token_is_judged_before_a_bad_body(world: World) -> None:
     bodies = [b"{not json", b'{"type": "\xff"}', b"[" * 50_000, b"[1, 2]"]
     posts = [route for route in MATRIX if route[0] == "POST" and MATRIX[route] not in MAY[Role.VIEWER]]
     for _, path in posts:
-        url = path.format(event_id=world.seeded.events[DEMO])
+        url = path.format(event_id=world.seeded.events[DEMO], graph_id=world.seeded.graphs[DEMO])
         for body in bodies:
             for headers, status in (({}, 401), ({"Authorization": "Bearer nope"}, 401),
                                     ({"Authorization": f"Bearer {world.revoked[Role.ADMIN]}"}, 401),

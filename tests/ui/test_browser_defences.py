@@ -62,6 +62,7 @@ class World:
     bidi_task: int
     viewer: str
     limited: str  # a viewer limited to another event type
+    submitter: str  # a client: the graph page shows it the form that raises an event
 
 
 def _seed_bidi(store: Store, graph_id: int) -> tuple[int, int]:
@@ -88,9 +89,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     seeded = seed_ui(store)
     bidi_event, bidi_task = _seed_bidi(store, seeded.graph_id)
     viewer, limited = mint(store, Role.VIEWER), mint(store, Role.VIEWER, event_types=["elsewhere"])
+    submitter = mint(store, Role.CLIENT)
     server = Served(store.url, folder).start()
     try:
-        yield World(server, seeded, bidi_event, bidi_task, viewer, limited)
+        yield World(server, seeded, bidi_event, bidi_task, viewer, limited, submitter)
     finally:
         server.stop()
         store.close()
@@ -204,6 +206,7 @@ KINDS: dict[str, tuple[int, Callable[[World], httpx.Response]]] = {
     "login page": (200, lambda w: _answer(w, "GET", "/ui/login", session=False)),
     "login redirect": (303, _login_redirect),
     "login refused": (403, lambda w: _answer(w, "POST", "/ui/login", session=False, data={"token": "x"})),
+    "overview": (200, lambda w: _answer(w, "GET", "/ui/")),
     "events page": (200, lambda w: _answer(w, "GET", "/ui/events")),
     "event page": (200, lambda w: _answer(w, "GET", f"/ui/events/{w.seeded.event_id}")),
     "fragment": (200, lambda w: _answer(w, "GET", f"/ui/events/{w.seeded.event_id}/timeline", headers=FRAGMENT)),
@@ -218,6 +221,7 @@ KINDS: dict[str, tuple[int, Callable[[World], httpx.Response]]] = {
     "401 page": (401, lambda w: _answer(w, "GET", "/ui/workers", session=False)),
     "403 page": (403, lambda w: _answer(w, "GET", f"/ui/events/{w.seeded.event_id}", token=w.limited)),
     "403 action": (403, lambda w: _answer(w, "POST", f"/ui/events/{w.seeded.event_id}/cancel")),
+    "403 submit": (403, lambda w: _answer(w, "POST", f"/ui/graphs/{w.seeded.graph_id}/submit", json={})),
     "404 page": (404, lambda w: _answer(w, "GET", "/ui/events/999999")),
     "404 no route": (404, lambda w: _answer(w, "GET", "/ui/nowhere")),
     "422 page": (422, lambda w: _answer(w, "GET", "/ui/events", params={"window": "forever"})),
@@ -296,9 +300,10 @@ def test_no_page_of_the_ui_breaks_its_content_security_policy(world: World, page
     _visit(page, f"{base}/ui/login", 'form[action="/ui/login"]')
     page.fill('input[name="token"]', world.viewer)
     page.click('button[type="submit"]')
-    page.wait_for_url("**/ui/events")
-    expect(page.locator(f'tr[data-event="{seeded.event_id}"]')).to_be_visible()
+    page.wait_for_url("**/ui/")  # home: the overview
+    expect(page.locator(f'section[data-section="running"] tr[data-event="{seeded.event_id}"]')).to_be_visible()
     page.wait_for_load_state("networkidle")
+    _visit(page, f"{base}/ui/events", f'tr[data-event="{seeded.event_id}"]')
     _visit(page, f"{base}/ui/events/{seeded.event_id}", "#f-graph svg.baton-graph")
     expect(page.locator("#f-timeline svg.baton-timeline")).to_be_visible()
     expect(page.locator('#f-partitions tr[data-partition="a"]')).to_be_visible()
@@ -315,10 +320,18 @@ def test_no_page_of_the_ui_breaks_its_content_security_policy(world: World, page
     _visit(page, f"{base}/ui/workers", "table.workers")
     _visit(page, f"{base}/ui/graphs", "table.graphs")
     _visit(page, f"{base}/ui/graphs/{seeded.graph_id}", "svg.baton-graph")
+    page.goto(f"{base}/ui/login?next=/ui/graphs/{seeded.graph_id}#token={world.submitter}")
+    expect(page.locator("form.raise")).to_be_visible()  # the form that raises an event, and its problems
+    page.locator('[data-field="depts"]').fill("[1,")
+    page.locator('form.raise button[type="submit"]').click()
+    expect(page.locator('.field[data-param="depts"] .field-problem')).to_contain_text("not valid JSON")
     _visit(page, f"{base}/ui/events/999999", "section.error")
     _visit(page, f"{base}/ui/login", 'form[action="/ui/login"]')
     seen.settle()
-    expected = "status of 404 (Not Found) (" + f"{base}/ui/events/999999)"  # the 404 page's own status
+    expected = (  # the 404 page's own status; the form's refused post
+        "status of 404 (Not Found) (" + f"{base}/ui/events/999999)",
+        "status of 422 (Unprocessable Entity) (" + f"{base}/ui/graphs/{seeded.graph_id})",
+    )
     assert seen.events == [] and [m for m in seen.console if not m.endswith(expected)] == [], seen.console
 
     # and the watch would have seen one: a style attribute, which the policy refuses
@@ -348,6 +361,7 @@ def test_invisible_characters_show_as_markers_in_pages_fragments_and_drawings(wo
             "timeline": http.get(f"{event}/timeline").text,
             "header": http.get(f"{event}/header").text,
             "events": http.get("/ui/events").text,
+            "overview": http.get("/ui/").text,
             "workers": http.get("/ui/workers").text,
             "drawer": http.get(f"/ui/tasks/{world.bidi_task}").text,
             "log": http.get(f"/ui/tasks/{world.bidi_task}/log", params={"attempt": "1"}).text,
@@ -362,6 +376,7 @@ def test_invisible_characters_show_as_markers_in_pages_fragments_and_drawings(wo
     assert f'data-partition="{SPOOF}"' in page  # the identifier the script selects by, as it is
     assert f"<title>extract[{MARKER}fdp.exe]: queued" in shown["timeline"], shown["timeline"][-3000:]
     assert f"key-{MARKER}fdp.exe" in shown["events"] and f"worker-{MARKER}fdp.exe" in shown["workers"]
+    assert f"key-{MARKER}fdp.exe" in shown["overview"] and f"worker-{MARKER}fdp.exe" in shown["overview"]
     assert f"<h2>extract[{MARKER}fdp.exe]" in shown["drawer"] and f"wrote {MARKER}fdp.exe" in shown["drawer"]
     assert tail["text"] == f"wrote {MARKER}fdp.exe\n"
 

@@ -15,13 +15,13 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from baton.access import Action, TokenRecord
 from baton.engine.states import EventState, TaskState
-from baton.errors import Conflict, Forbidden, NotFound, UsageError
-from baton.graphs.params import validate_params
+from baton.errors import NotFound
 from baton.server.auth import needs, token_of, visible
 from baton.server.door import GuardedRoute, ObjectId
 from baton.server.problems import Responses, responses
 from baton.server.state import operator_of, reads_of
-from baton.store.records import EventRecord, GraphRecord, LogChunk, TaskRecord
+from baton.server.submits import submit_event
+from baton.store.records import EventRecord, LogChunk, TaskRecord
 from baton.wire.api import (
     MAX_PAGE,
     CancelOut,
@@ -43,17 +43,6 @@ ATTEMPT_ID = re.compile(r"^([1-9][0-9]{0,17})-([1-9][0-9]{0,8})$")
 # substr() would be handed a bigint, which it has no form for.
 MAX_LOG_OFFSET = 2**30
 Cursor = Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]{1,18}$", description="from next_cursor")]
-
-
-def _graph_for(request: Request, body: SubmitIn) -> GraphRecord:
-    if body.graph_version is None:
-        return operator_of(request).latest_graph(body.type)
-    for g in reads_of(request).graphs():
-        if g.event_type == body.type and g.version == body.graph_version:
-            return g
-    raise NotFound(f"no graph version {body.graph_version} for event type {body.type!r}")
-
-
 REPLAYED: Responses = {200: {"model": EventOut, "description": "the event this idempotency key already names"}}
 
 
@@ -67,20 +56,7 @@ def submit(
 ) -> EventOut:
     """Submit an event. The same idempotency key with the same type and parameters answers the
     same event (200, ``Idempotency-Replayed: true``); with other parameters, 409 naming it."""
-    token = token_of(request)
-    if not token.sees_type(body.type):
-        raise Forbidden(f"this token may submit only {sorted(token.event_types or ())}")
-    if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
-        raise UsageError("the Idempotency-Key header and the idempotency_key field differ")
-    key = idempotency_key or body.idempotency_key
-    record = _graph_for(request, body)
-    params = validate_params(reads_of(request).graph_of(record.id), body.params)
-    event, created = operator_of(request).submit(record.id, params, key=key, deadline_at=body.deadline_at)
-    if body.graph_version is not None and event.graph_version != body.graph_version:
-        raise Conflict(
-            f"idempotency key {key!r} already names event {event.id}, of graph version {event.graph_version}",
-            existing_event=event.id,
-        )
+    event, created = submit_event(request, body, idempotency_key)
     if not created:
         response.status_code = 200
         response.headers["Idempotency-Replayed"] = "true"

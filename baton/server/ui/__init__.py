@@ -2,8 +2,10 @@
 live stream per page (docs/ui.md).
 
 - ``session``: logging in with a token, the session cookie, logging out;
-- ``pages``: the events, workers and graphs pages; ``event_page``: an event's page, its fragments
-  and the task drawer; ``live``: the pages' streams; ``actions``: cancel and rerun;
+- ``overview``: the home page (running events, recent failures, workers), a list of sections;
+- ``pages``: the events, workers and graphs pages (a graph's holds the form that raises an event:
+  ``params_form``); ``event_page``: an event's page, its fragments and the task drawer;
+  ``live``: the pages' streams; ``actions``: raise an event, cancel, rerun;
 - ``views``: what the pages of one event share (one look, each fragment once per version);
 - ``drawing``, ``gantt``, ``waiting``: the graph, the timeline and the waiting reasons;
 - ``render``: templates, ETags and formatting; ``access``: what a token may see; ``errors``:
@@ -18,9 +20,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 def ui_routers() -> list[APIRouter]:
     """The UI's routes, for :func:`baton.server.app.create_app` to include."""
-    from baton.server.ui import actions, event_page, live, pages, session, static_files
+    from baton.server.ui import actions, event_page, live, overview, pages, session, static_files
 
-    return [session.router, pages.router, event_page.router, live.router, actions.router, static_files.router]
+    return [session.router, overview.router, pages.router, event_page.router, live.router, actions.router,
+            static_files.router]  # fmt: skip
 
 
 class Compressed:

@@ -9,7 +9,7 @@ from baton.access import TokenRecord
 from baton.errors import NotFound
 from baton.server.auth import token_of, visible
 from baton.server.state import reads_of
-from baton.store.records import EventRecord, TaskRecord
+from baton.store.records import EventRecord, GraphRecord, TaskRecord
 
 MAX_ID = 2**62
 
@@ -29,6 +29,15 @@ def seen_event(request: Request, event_id: int) -> EventRecord:
 def seen_task(request: Request, task_id: int) -> tuple[TaskRecord, EventRecord]:
     task = reads_of(request).task(checked_id(task_id))
     return task, seen_event(request, task.event_id)
+
+
+def seen_graph(request: Request, graph_id: int) -> GraphRecord:
+    """A graph version, when the token may see its event type: to a token limited to other
+    types it does not exist (404), as on the graphs list."""
+    record = reads_of(request).graph(checked_id(graph_id))
+    if not token_of(request).sees_type(record.event_type):
+        raise NotFound(f"no graph {graph_id}")
+    return record
 
 
 def type_filter(token: TokenRecord) -> list[str] | None:

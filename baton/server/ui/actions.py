@@ -1,21 +1,55 @@
-"""Steering from the UI: cancel an event, rerun its failed tasks (all, one partition or one
-node). The same roles as the API (``steer``), a confirmation in the page, and the session's CSRF
-token in ``X-CSRF-Token`` (checked with the session in :func:`baton.server.auth.check`)."""
+"""What the UI changes: raise an event from a graph's page; cancel an event, rerun its failed
+tasks (all, one partition or one node). The same roles as the API (``submit``, ``steer``), a
+confirmation in the page for steering, and the session's CSRF token in ``X-CSRF-Token`` on every
+post (checked with the session in :func:`baton.server.auth.check`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from baton.access import Action
 from baton.server.auth import needs, token_of
+from baton.server.bodies import BODIES
 from baton.server.door import GuardedRoute
-from baton.server.state import operator_of
-from baton.server.ui.access import seen_event
+from baton.server.state import operator_of, reads_of
+from baton.server.submits import submit_event
+from baton.server.ui.access import seen_event, seen_graph
 from baton.server.ui.event_page import views_of
-from baton.wire.api import RerunIn
+from baton.server.ui.params_form import typed_params
+from baton.wire.api import Name, RerunIn, Strict, SubmitIn
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
+SUBMIT_BODY = "api"  # a form holds what an API body may: its caps, in bytes and JSON values
+
+
+class SubmitForm(Strict):
+    """What the "Raise event" form posts: each parameter's field as typed (a checkbox as true or
+    false), and the idempotency key if one was given."""
+
+    values: dict[Name, str | bool] = Field(default_factory=dict)
+    idempotency_key: Name | None = None
+
+
+@router.post("/graphs/{graph_id}/submit", **needs(Action.SUBMIT, body=SUBMIT_BODY))
+def submit(request: Request, graph_id: int, form: SubmitForm) -> JSONResponse:
+    """Raise an event of this graph version: the fields typed by :func:`typed_params`, then
+    the API's own submit, so refusals carry the API's problems (422 naming each parameter, 409
+    for a key that names another event). 201 with the new event's page; 200 when the key
+    already names an event, which is returned (no new one is raised)."""
+    record = seen_graph(request, graph_id)
+    params = typed_params(reads_of(request).graph_of(record.id), form.values, BODIES[SUBMIT_BODY].max_json_values)
+    asked = SubmitIn(type=record.event_type, params=params, idempotency_key=form.idempotency_key,
+                     graph_version=record.version)  # fmt: skip
+    event, created = submit_event(request, asked)
+    if created:
+        message = f"event {event.id} raised"
+    else:
+        message = (f"the idempotency key {form.idempotency_key!r} already names event {event.id}: "
+                   "that event was returned, and no new one raised")  # fmt: skip
+    body = {"event_id": event.id, "created": created, "url": f"/ui/events/{event.id}", "message": message}
+    return JSONResponse(body, status_code=201 if created else 200)
 
 
 @router.post("/events/{event_id}/cancel", **needs(Action.STEER))

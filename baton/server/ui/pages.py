@@ -12,12 +12,12 @@ from fastapi.responses import Response
 from baton.access import Action
 from baton.engine.diagnose import LIVE_S
 from baton.engine.states import EventState
-from baton.errors import NotFound
 from baton.server.auth import needs, token_of
 from baton.server.door import GuardedRoute
 from baton.server.state import reads_of, state_of
-from baton.server.ui.access import checked_id, type_filter
+from baton.server.ui.access import seen_graph, type_filter
 from baton.server.ui.drawing import graph_svg
+from baton.server.ui.params_form import form_fields
 from baton.server.ui.render import html
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
@@ -70,12 +70,13 @@ def graphs_page(request: Request) -> Response:
 
 @router.get("/graphs/{graph_id}", **needs(Action.READ))
 def graph_page(request: Request, graph_id: int) -> Response:
-    """One graph version, drawn, with the source it was registered from."""
+    """One graph version, drawn, with the source it was registered from and, for a token that
+    may submit events of its type, the form that raises one (``POST .../submit``)."""
     store = reads_of(request)
-    record = store.graph(checked_id(graph_id))
-    if not token_of(request).sees_type(record.event_type):
-        raise NotFound(f"no graph {graph_id}")
+    record = seen_graph(request, graph_id)
+    graph = store.graph_of(record.id)
     versions = sorted((g for g in store.graphs() if g.name == record.name), key=lambda g: -g.version)
     source = yaml.safe_dump(dict(record.spec), sort_keys=False, allow_unicode=True)
-    return html(request, "graph.html", graph=record, versions=versions, svg=graph_svg(store.graph_of(record.id)),
-                source=source)  # fmt: skip
+    form = form_fields(graph) if token_of(request).may(Action.SUBMIT) else None
+    return html(request, "graph.html", graph=record, versions=versions, svg=graph_svg(graph), source=source,
+                form=form, latest=versions[0] if versions else record)  # fmt: skip

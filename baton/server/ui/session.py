@@ -42,7 +42,7 @@ from baton.server.ui.security import foreign_origin
 
 router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 LOGIN = "/ui/login"
-HOME = "/ui/events"
+HOME = "/ui/"  # the overview
 MAX_FORM_BYTES = 4096
 LOGIN_COOKIE = "baton_login"  # the pre-session cookie of the login form
 LOGIN_COOKIE_S = 1800

@@ -1,5 +1,6 @@
 // Baton's web UI: live fragments over one server-sent-event stream per page, the task drawer,
-// paging inside a fragment, and actions (with a confirmation and the session's CSRF token).
+// paging inside a fragment, actions (with a confirmation and the session's CSRF token) and the
+// form that raises an event.
 // Plain script, no build step; every page also works without it (links are real links).
 "use strict";
 (function () {
@@ -166,6 +167,92 @@
       button.disabled = false;
     }
   }
+
+  // --- raising an event: a graph page's form ---------------------------------------------------
+  // Each field goes as typed (a checkbox as true or false): the server turns text into the
+  // parameter's type and answers the API's own problems, each shown next to the field it names.
+  function formValues(form) {
+    const values = {}, problems = [];
+    for (const input of form.querySelectorAll("[data-field]")) {
+      const name = input.dataset.field;
+      if (input.type === "checkbox") values[name] = input.checked;
+      else if (input.type === "number" && input.validity.badInput) {  // the browser keeps no text of it
+        problems.push("parameter '" + name + "': must be " + (input.step === "1" ? "an integer" : "a number"));
+      } else values[name] = input.value;
+    }
+    const key = form.querySelector("[data-key]").value.trim();
+    return { body: { values: values, idempotency_key: key || null }, problems: problems };
+  }
+  function problemLines(answer) {
+    const lines = answer.errors ? answer.errors.map((e) => (e.where ? e.where + ": " : "") + e.detail) : [answer.detail];
+    if (answer.more_errors) lines.push("… and " + answer.more_errors + " more");
+    return lines;
+  }
+  function eventLink(eventId, text) {
+    const link = document.createElement("a");
+    link.href = "/ui/events/" + eventId;
+    link.textContent = text + eventId;
+    return link;
+  }
+  function clearProblems(section) {
+    section.querySelectorAll(".field-problem").forEach((p) => { p.hidden = true; p.textContent = ""; });
+    section.querySelectorAll(".field.invalid").forEach((f) => f.classList.remove("invalid"));
+    for (const box of section.querySelectorAll(".problems, .outcome")) { box.hidden = true; box.replaceChildren(); }
+  }
+  function showProblems(section, lines, eventId) {
+    const fields = new Map(Array.from(section.querySelectorAll(".field[data-param]"), (f) => [f.dataset.param, f]));
+    const unplaced = [];
+    for (const line of lines) {
+      const named = /^parameter '([^']+)'/.exec(line);
+      const field = named && fields.get(named[1]);
+      if (!field) { unplaced.push(line); continue; }
+      const shown = field.querySelector(".field-problem");
+      shown.textContent = (shown.textContent ? shown.textContent + "\n" : "") + reveal(line);
+      shown.hidden = false;
+      field.classList.add("invalid");
+    }
+    const box = section.querySelector(".problems");
+    const head = document.createElement("p");
+    head.textContent = "The event was not raised" + (unplaced.length ? ":" : ": see the fields marked below.");
+    box.append(head);
+    if (unplaced.length) {
+      const list = document.createElement("ul");
+      for (const line of unplaced) { const item = document.createElement("li"); item.textContent = reveal(line); list.append(item); }
+      box.append(list);
+    }
+    if (eventId) { const p = document.createElement("p"); p.append(eventLink(eventId, "Open event #")); box.append(p); }
+    box.hidden = false;
+  }
+  async function raise(form) {
+    const section = form.closest("section");
+    const { body, problems } = formValues(form);
+    clearProblems(section);
+    if (problems.length) { showProblems(section, problems, null); return; }
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      const r = await fetch(form.dataset.submit, {
+        method: "POST", credentials: "same-origin", redirect: "manual",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() }, body: JSON.stringify(body),
+      });
+      if (r.status === 401) { toLogin(); return; }
+      if (r.type === "opaqueredirect") { location.href = "/ui/login"; return; }
+      const answer = await r.json().catch(() => ({ detail: "refused: " + r.status }));
+      if (!r.ok) { showProblems(section, problemLines(answer), answer.event_id); return; }
+      if (answer.created) { location.href = answer.url; return; }
+      const outcome = section.querySelector(".outcome");
+      outcome.append(reveal(answer.message) + ". ", eventLink(answer.event_id, "Open event #"));
+      outcome.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form[data-submit]");
+    if (!form) return;
+    e.preventDefault();
+    raise(form).catch(flashError);
+  });
 
   document.addEventListener("click", (e) => {
     const target = e.target.closest("a, button");
