@@ -223,6 +223,11 @@ class Where:
             self.terms.append(term)
             self.params.append(value)
 
+    def add_if(self, term: str, wanted: bool | None) -> None:
+        """A condition without parameters, when ``wanted``."""
+        if wanted:
+            self.terms.append(term)
+
     def add_in(self, column: str, values: Sequence[Any] | None) -> None:
         """``column IN (values)``; an empty list matches nothing."""
         if values is not None:
@@ -270,6 +275,9 @@ class SqlReads(ABC):
         where.add("e.state = ?", state.value if state is not None else None)
         where.add("e.submitted_at >= ?", asked.get("since"))
         where.add("e.submitted_at < ?", asked.get("until"))
+        where.add("e.finished_at >= ?", asked.get("ended_since"))
+        where.add_if("e.deadline_at IS NOT NULL AND e.finished_at IS NULL AND e.at_risk_at IS NOT NULL",
+                     asked.get("at_risk"))  # fmt: skip
         where.add("e.id < ?", asked.get("before"))
         sql = f"{EVENTS_FROM}{where.sql} ORDER BY e.id DESC LIMIT ?"
         with self.transaction(write=False) as tx:

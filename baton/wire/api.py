@@ -116,7 +116,8 @@ class EventOut(BaseModel):
 
 def event_version(e: EventRecord, counts: Mapping[str, Mapping[str, int]]) -> str:
     """A short digest of everything about an event that changes: for ETags and live pages."""
-    state = [e.state.value, e.cancel_requested, e.started_at, e.finished_at, e.tasks_active, counts]
+    state = [e.state.value, e.cancel_requested, e.started_at, e.finished_at, e.tasks_active, counts,
+             e.predicted_end_at, e.at_risk_at, e.missed_at]  # fmt: skip
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -183,8 +183,9 @@ class CountingReads:
 
 
 def test_the_overview_reads_the_store_a_bounded_number_of_times(backend: Store) -> None:
-    """However many events run or failed, and however many workers there are: two lists of
-    events, the workers, and the progress of the few running events it shows."""
+    """However many events run or failed, and however many workers there are: three lists of
+    events (running, at risk, failed), the workers, and the progress of the few running events
+    it shows."""
     graph = GraphBuilder("ui_many", defaults={"retries": 0}).python("only", "m:f").build()
     record = backend.register_graph(graph)
     for _ in range(3 * RUNNING_SHOWN):
@@ -194,6 +195,6 @@ def test_the_overview_reads_the_store_a_bounded_number_of_times(backend: Store) 
         backend.register_worker(WorkerInfo(f"w{i}", f"w{i}", "h", i + 1, {"slots": 2}))
     reads = CountingReads(backend)
     shown = sections(Seen(cast(ReadStore, reads), None, time.time(), 10.0))
-    assert [s.name for s in shown] == ["running", "failures", "workers"]
-    assert reads.calls == {"events": 2, "node_progress": RUNNING_SHOWN, "workers": 1}
+    assert [s.name for s in shown] == ["running", "deadlines", "failures", "workers"]
+    assert reads.calls == {"events": 3, "node_progress": RUNNING_SHOWN, "workers": 1}
     assert shown[0].summary == f"{3 * RUNNING_SHOWN} running" and len(shown[0].data["shown"]) == RUNNING_SHOWN

@@ -1,6 +1,6 @@
 """The overview, the UI's home page (``/ui/``): what an operator opens first in the morning.
-Events running now, failures of the last 24 hours and the workers online, each a section that
-links to the page it summarises.
+Events running now, deadlines at risk, failures of the last 24 hours and the workers online, each
+a section that links to the page it summarises.
 
 A section is one read and one template. :data:`SECTIONS` lists functions, each of which reads the
 store a bounded number of times (one list of at most a page of rows; the running events also read
@@ -40,6 +40,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRou
 RUNNING_READ = 100  # running events counted (past it: "100+")
 RUNNING_SHOWN = 5  # the newest of them shown with their progress
 FAILURES_SHOWN = 10
+AT_RISK_SHOWN = 10
 WORKERS_SHOWN = 20
 DAY_S = 86_400.0
 
@@ -100,9 +101,8 @@ def _progress(reads: ReadStore, event: EventRecord) -> Progress:
 
 
 def failures_section(seen: Seen) -> Section:
-    """Events that failed among those submitted in the last 24 hours, newest first: the same set
-    as the events page filtered to failed and the last day, which the title links to."""
-    rows = seen.reads.events(state=EventState.FAILED, event_types=seen.event_types, since=seen.now - DAY_S,
+    """Events that failed in the last 24 hours (by when they ended), newest first."""
+    rows = seen.reads.events(state=EventState.FAILED, event_types=seen.event_types, ended_since=seen.now - DAY_S,
                              limit=FAILURES_SHOWN + 1)  # fmt: skip
     count = _counted(rows, FAILURES_SHOWN)
     summary = "none" if not rows else f"{count} failed"
@@ -141,8 +141,18 @@ def _load(worker: WorkerRecord, seen: Seen) -> Load:
     return Load(worker, len(worker.running), worker.capacity.get("slots", 0), age_s, age_s > seen.stale_s)
 
 
+def deadlines_section(seen: Seen) -> Section:
+    """Unfinished events marked at risk of missing their deadline (or past it), nearest
+    deadline first."""
+    rows = seen.reads.events(at_risk=True, event_types=seen.event_types, limit=AT_RISK_SHOWN + 1)
+    rows.sort(key=lambda e: e.deadline_at or 0.0)
+    summary = "none" if not rows else f"{_counted(rows, AT_RISK_SHOWN)} at risk"
+    return Section("deadlines", "Deadlines at risk", "/ui/events?state=running", summary,
+                   {"shown": rows[:AT_RISK_SHOWN], "more": len(rows) > AT_RISK_SHOWN, "now": seen.now})  # fmt: skip
+
+
 SectionRead = Callable[[Seen], Section]
-SECTIONS: tuple[SectionRead, ...] = (running_section, failures_section, workers_section)
+SECTIONS: tuple[SectionRead, ...] = (running_section, deadlines_section, failures_section, workers_section)
 
 
 def sections(seen: Seen, readers: Sequence[SectionRead] = SECTIONS) -> list[Section]:
