@@ -26,6 +26,9 @@ def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], orde
     """A header line (event, graph version, state, elapsed) over a table of tasks per node and state."""
     elapsed = (event.finished_at or time.time()) - event.submitted_at
     header = Text(f"event {event.id} · {event.type} v{event.graph_version} · {event.state} · {elapsed:.1f}s")
+    deadline = deadline_line(event)
+    if deadline:
+        header.append(f"\n{deadline}")
     table = Table()
     table.add_column("node")
     shown = [c for c in COLUMNS if any(counts.get(n, {}).get(c) for n in order)] or ["pending"]
@@ -36,6 +39,23 @@ def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], orde
         row = counts.get(node, {})
         table.add_row(node, *[str(row.get(c, 0) or "") for c in shown], str(sum(row.values())))
     return Group(header, table)
+
+
+def deadline_line(event: EventRecord) -> str:
+    """``deadline 2027-01-04 08:00:00 +08:00 · at risk · forecast end ...``; "" without a deadline."""
+    if event.deadline_at is None:
+        return ""
+    mark = ("missed" if event.missed_at else "at risk" if event.at_risk_at
+            else "met" if event.finished_at else "on track")  # fmt: skip
+    line = f"deadline {_local(event.deadline_at)} · {mark}"
+    if event.finished_at is None:
+        forecast = _local(event.predicted_end_at) if event.predicted_end_at else "none yet (no history)"
+        line += f" · forecast end {forecast}"
+    return line
+
+
+def _local(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(at))
 
 
 def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
@@ -74,6 +94,10 @@ def summary(backend: ReadStore, event_id: int) -> dict[str, Any]:
         "nodes": {n: dict(c) for n, c in counts.items()},
         "duration_s": round(end - event.submitted_at, 3),
         "waiting": waiting_notes(backend, event_id),
+        "deadline_at": event.deadline_at,
+        "predicted_end_at": event.predicted_end_at,
+        "at_risk_at": event.at_risk_at,
+        "missed_at": event.missed_at,
         "failed": [
             {"task_id": t.id, "node": t.node, "partition": t.partition, "attempts": t.attempt, "error": t.error}
             for t in failed

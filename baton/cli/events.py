@@ -34,7 +34,7 @@ from baton.cli.options import (
     settings_from,
     wait_option,
 )
-from baton.cli.types import EVENT_ID, NAME, SECONDS, TASK_ID, TEXT
+from baton.cli.types import EVENT_ID, NAME, SECONDS, TASK_ID, TEXT, Moment
 from baton.controller.loop import Controller, ControllerConfig
 from baton.engine.states import EventState
 from baton.errors import BackendError, NotFound
@@ -152,16 +152,23 @@ def _drive(
 @click.argument("event_type", type=TEXT)
 @param_option
 @click.option("--key", default=None, type=TEXT, help="Idempotency key: the same key returns the same event.")
+@click.option(
+    "--deadline",
+    type=Moment(),
+    default=None,
+    help="When it must have ended: ISO 8601 with a zone, or +4h (forecast, marked at risk and missed).",
+)
 @wait_option
 @json_option
 @handle_errors
 @opens_store(server=True)
-def submit(opened: Opened, event_type: str, params: Sequence[str], key: str | None, wait: bool, as_json: bool) -> None:
+def submit(opened: Opened, event_type: str, params: Sequence[str], key: str | None, deadline: float | None,
+           wait: bool, as_json: bool) -> None:  # fmt: skip
     """Raise an event; a running controller routes it to the latest graph for its type."""
     store = opened.store
     record = store.latest_graph(event_type)
     graph = graph_from_dict(record.spec, source=f"{record.name} v{record.version}", stored=True)
-    event, created = store.submit(record.id, event_params(graph, params), key=key)
+    event, created = store.submit(record.id, event_params(graph, params), key=key, deadline_at=deadline)
     if not wait:
         show.submitted(event, created, as_json)
         return

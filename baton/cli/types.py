@@ -4,6 +4,8 @@ so a malformed argument is a usage error (exit 2) with a message, never a traceb
 from __future__ import annotations
 
 import math
+import time
+from datetime import datetime
 from typing import Any
 
 import click
@@ -111,3 +113,31 @@ SECONDS = Seconds()
 TEXT = Text()
 NAME = Name()
 RESOURCE = Resource()
+
+
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """An instant: ISO 8601 with a zone (``2027-01-04T08:00+08:00``, ``...Z``), or a duration from
+    now (``+90m``, ``+4h``, ``+1d``, ``+3600s``). Seconds since the epoch."""
+
+    name = "time"
+    UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        if text.startswith("+") and text[-1:] in self.UNITS:
+            try:
+                amount = float(text[1:-1])
+            except ValueError:
+                amount = math.nan
+            if math.isfinite(amount) and 0 < amount * self.UNITS[text[-1]] <= MAX_SECONDS:
+                return time.time() + amount * self.UNITS[text[-1]]
+            self.fail(f"{text!r}: a duration from now is +N followed by s, m, h or d, at most a year", param, ctx)
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{text!r} is not a time: give ISO 8601 with a zone (2027-01-04T08:00+08:00) or +4h", param, ctx)
+        if when.tzinfo is None:
+            self.fail(f"{text!r} has no zone: add one (+08:00, Z) so the instant is not a guess", param, ctx)
+        return when.timestamp()
