@@ -1,7 +1,9 @@
 """The controller's duties: each a small object that says when it is next due and does its work.
 
 A duty's times are its clock's (:class:`~baton.clock.Clock`), so a test moves a fake clock past
-``next_due`` and sees the duty run then, and not before. Its work is done through the store, in
+``next_due`` and sees the duty run then, and not before. ``now`` is the clock's monotonic time;
+a duty that decides by dates (a deadline, an age, a schedule's fire) is given the clock and reads
+its wall time. Its work is done through the store, in
 the store's own transactions and by the store's clock (leases and roles expire by it).
 
 - :class:`Leadership` takes or renews the controller's role; every controller runs it, and only
@@ -20,6 +22,7 @@ import logging
 import math
 from typing import Protocol
 
+from baton.clock import Clock
 from baton.engine.forecast import Typical, forecast, history
 from baton.engine.planner import plan
 from baton.errors import ParamsInvalid, TransientError
@@ -165,15 +168,19 @@ class Prune:
     every_round = False
     PACE_S = 0.25
 
-    def __init__(self, every_s: float, batch: int, default_days: float | None, notice_keep_s: float) -> None:
+    def __init__(
+        self, every_s: float, batch: int, default_days: float | None, notice_keep_s: float, clock: Clock
+    ) -> None:
         self.every_s, self.batch, self.default_days, self.notice_keep_s = every_s, batch, default_days, notice_keep_s
+        self.clock = clock  # ages are dates: its wall time
         self._due = NOW
 
     def next_due(self, now: float) -> float:
         return self._due
 
     def run(self, store: ControllerStore, now: float) -> int:
-        asked = PruneRequest(now, self.batch, default_days=self.default_days, notice_before=now - self.notice_keep_s)
+        wall = self.clock.wall()
+        asked = PruneRequest(wall, self.batch, default_days=self.default_days, notice_before=wall - self.notice_keep_s)
         done = store.prune(asked)
         self._due = now + (self.PACE_S if done.more else self.every_s)
         return done.events + done.tasks + done.audit + done.notices
@@ -188,8 +195,8 @@ class Deadlines:
     HISTORY_S = 600.0
     NEAR_S = 1.0  # a forecast that moved less than this is not written again
 
-    def __init__(self, every_s: float, batch: int = 200) -> None:
-        self.every_s, self.batch = every_s, batch
+    def __init__(self, every_s: float, clock: Clock, batch: int = 200) -> None:
+        self.every_s, self.clock, self.batch = every_s, clock, batch  # deadlines are dates: the clock's wall time
         self._due = NOW
         self._learnt: dict[int, tuple[float, dict[str, Typical]]] = {}
 
@@ -198,27 +205,27 @@ class Deadlines:
 
     def run(self, store: ControllerStore, now: float) -> int:
         self._due = now + self.every_s
-        made = 0
+        wall, made = self.clock.wall(), 0
         for event in store.watched_events(self.batch):
-            predicted = self._forecast(store, event, now)
+            predicted = self._forecast(store, event, wall)
             settled = event.missed_at is not None or (
-                now <= event.deadline_at
+                wall <= event.deadline_at
                 and (event.at_risk_at is not None or predicted is None or predicted <= event.deadline_at)
             )
             if settled and _near(predicted, event.predicted_end_at, self.NEAR_S):
                 continue  # nothing to mark, and the forecast has not moved
-            made += len(store.record_forecast(event.id, predicted, now))
+            made += len(store.record_forecast(event.id, predicted, wall))
         return made
 
-    def _forecast(self, store: ControllerStore, event: Watched, now: float) -> float | None:
+    def _forecast(self, store: ControllerStore, event: Watched, wall: float) -> float | None:
         if event.started_at is None:
             return None  # not expanded yet: nothing to go on
         graph = store.graph_of(event.graph_id)
         learnt = self._learnt.get(event.graph_id)
-        if learnt is None or now - learnt[0] > self.HISTORY_S:
-            learnt = (now, history(graph, store.graph_runs(event.graph_id)))
+        if learnt is None or wall - learnt[0] > self.HISTORY_S:
+            learnt = (wall, history(graph, store.graph_runs(event.graph_id)))
             self._learnt[event.graph_id] = learnt
-        return forecast(graph, learnt[1], store.nodes_now(event.id), event.started_at, now)
+        return forecast(graph, learnt[1], store.nodes_now(event.id), event.started_at, wall)
 
 
 def _near(a: float | None, b: float | None, within: float) -> bool:

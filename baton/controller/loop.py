@@ -102,15 +102,19 @@ class ControllerConfig:
         return dataclasses.replace(config, **overrides)
 
 
-def leader_duties(config: ControllerConfig) -> list[Duty]:
-    """What the leader does, in this order each round: expand new events, sweep, then act on
-    the outbox."""
+def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
+    """What the leader does, in this order each round: expand new events, sweep, act on the
+    outbox, watch deadlines, prune. A controller of one event (``baton run``: ``event_id``)
+    expands and sweeps only: it starts nothing else, and what its event's end raises waits in
+    the outbox for the cluster's controller."""
+    if config.event_id is not None:
+        return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch)]
     return [
         Expand(config.expand_batch, config.event_id),
         Sweep(config.sweep_s, config.expire_batch),
         Dispatch(config.dispatch_batch),
-        Deadlines(config.deadline_check_s),
-        Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s),
+        Deadlines(config.deadline_check_s, clock),
+        Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s, clock),
     ]
 
 
@@ -134,7 +138,7 @@ class Controller:
         self.clock = clock or SystemClock()
         self.id = f"{name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.leadership = Leadership(ROLE, self.id, self.config.lead_ttl_s)
-        self.duties = list(duties) if duties is not None else leader_duties(self.config)
+        self.duties = list(duties) if duties is not None else leader_duties(self.config, self.clock)
 
     @property
     def leading(self) -> bool:

@@ -203,7 +203,7 @@ def test_the_loop_waits_until_the_earliest_duty_is_due(backend: Store) -> None:
     stop = threading.Event()
     settings = config(sweep_s=7.0, lead_ttl_s=30.0)
     start = clock.now()
-    duties = [*leader_duties(settings), StopAt(start + 30.0, stop)]
+    duties = [*leader_duties(settings, clock), StopAt(start + 30.0, stop)]
     controller = Controller(store, settings, clock=clock, duties=duties)  # type: ignore[arg-type]
     controller.run(stop)
     assert clock.now() == start + 30.0
@@ -219,7 +219,7 @@ def test_without_duties_due_the_loop_looks_at_the_store_every_poll(backend: Stor
     stop = threading.Event()
     settings = config(poll_s=2.0, idle_poll_s=2.0, sweep_s=100.0, lead_ttl_s=300.0)
     start = clock.now()
-    duties = [*leader_duties(settings), StopAt(start + 9.0, stop)]
+    duties = [*leader_duties(settings, clock), StopAt(start + 9.0, stop)]
     Controller(store, settings, clock=clock, duties=duties).run(stop)  # type: ignore[arg-type]
     assert store.times("events_to_expand", start) == [0.0, 2.0, 4.0, 6.0, 8.0, 9.0]
 
@@ -245,7 +245,7 @@ def test_a_failed_round_is_tried_again_a_second_later_by_the_clock(backend: Stor
     stop = threading.Event()
     start = clock.now()
     settings = config()
-    duties = [*leader_duties(settings), StopAt(start + 2.5, stop)]
+    duties = [*leader_duties(settings, clock), StopAt(start + 2.5, stop)]
     controller = Controller(Flaky(backend, 2, BackendError), settings, clock=clock, duties=duties)  # type: ignore[arg-type]
     controller.run(stop)
     assert clock.waits[:2] == [1.0, 1.0]  # two failed rounds, a second apart

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from baton.clock import FakeClock
 from baton.controller.duties import Deadlines, Expand
 from baton.engine.states import Outcome
 from baton.graphs.params import validate_params
@@ -55,18 +56,21 @@ def test_an_event_forecast_past_its_deadline_is_at_risk_before_the_deadline(back
     record_history(backend)
     started = time.time()
     event = raise_event(backend, deadline_at=started + 120)  # the history says 150 s
-    duty = Deadlines(every_s=15.0)
-    now = started + 1
-    assert duty.run(backend, now) == 1
+    clock = FakeClock(wall_start=started + 1)
+    duty = Deadlines(every_s=15.0, clock=clock)
+    assert duty.run(backend, clock.now()) == 1
     marked = backend.event(event)
-    assert marked.at_risk_at == now and now < marked.deadline_at  # type: ignore[operator]
+    assert marked.at_risk_at == started + 1 and started + 1 < marked.deadline_at  # type: ignore[operator]
     assert marked.predicted_end_at is not None and marked.predicted_end_at >= started + 150 - 1
-    assert duty.run(backend, now + 15) == 0  # once
+    clock.advance(15)
+    assert duty.run(backend, clock.now()) == 0  # once
     assert notices(backend, event) == ["deadline.at_risk"]
-    assert duty.run(backend, started + 121) == 1  # the deadline passed, the event still runs
+    clock.advance(105)  # the deadline passed, the event still runs
+    assert duty.run(backend, clock.now()) == 1
     assert backend.event(event).missed_at == started + 121
     assert notices(backend, event) == ["deadline.at_risk", "deadline.missed"]
-    assert duty.run(backend, started + 200) == 0
+    clock.advance(80)
+    assert duty.run(backend, clock.now()) == 0
 
 
 def test_an_event_on_track_is_not_marked_and_its_forecast_is_kept(backend: Store) -> None:
@@ -74,7 +78,8 @@ def test_an_event_on_track_is_not_marked_and_its_forecast_is_kept(backend: Store
     record_history(backend)
     started = time.time()
     event = raise_event(backend, deadline_at=started + 600)
-    assert Deadlines(every_s=15.0).run(backend, started + 1) == 0
+    clock = FakeClock(wall_start=started + 1)
+    assert Deadlines(every_s=15.0, clock=clock).run(backend, clock.now()) == 0
     kept = backend.event(event)
     assert kept.at_risk_at is None and kept.predicted_end_at is not None
     assert started + 140 < kept.predicted_end_at < started + 160
@@ -85,9 +90,12 @@ def test_without_history_there_is_no_forecast_and_no_false_alarm(backend: Store)
     backend.register_graph(load_graph_text(GRAPH))
     started = time.time()
     event = raise_event(backend, deadline_at=started + 60)
-    assert Deadlines(every_s=15.0).run(backend, started + 1) == 0
+    clock = FakeClock(wall_start=started + 1)
+    duty = Deadlines(every_s=15.0, clock=clock)
+    assert duty.run(backend, clock.now()) == 0
     assert backend.event(event).predicted_end_at is None
-    assert Deadlines(every_s=15.0).run(backend, started + 61) == 2  # passed: at risk and missed at once
+    clock.advance(60)
+    assert duty.run(backend, clock.now()) == 2  # passed: at risk and missed at once
 
 
 def test_an_event_that_ends_late_is_marked_missed_as_it_ends(backend: Store) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from baton.clock import FakeClock
 from baton.controller.duties import Expand, Prune
 from baton.engine.states import EventState, Outcome
 from baton.graphs.params import validate_params
@@ -102,8 +103,9 @@ def test_the_controller_prunes_at_its_pace_by_its_own_clock(backend: Store) -> N
     backend.register_graph(load_graph_text(KEPT_A_DAY))
     raise_event(backend)
     finish(backend, Outcome.SUCCEEDED)
-    duty = Prune(every_s=60.0, batch=3, default_days=None, notice_keep_s=DAY_S)
-    now = time.time() + 2 * DAY_S
+    clock = FakeClock(wall_start=time.time() + 2 * DAY_S)
+    duty = Prune(every_s=60.0, batch=3, default_days=None, notice_keep_s=DAY_S, clock=clock)
+    now = clock.now()
     assert duty.run(backend, now) > 0
     assert duty.next_due(now) == now + Prune.PACE_S  # a full batch: soon again, not at once
     while duty.run(backend, now):
