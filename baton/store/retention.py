@@ -25,6 +25,7 @@ from baton.store.tx import Tx, in_list, read_one, read_rows, scalar
 
 DAY_S = 86_400.0
 END_STATES = ("succeeded", "failed", "cancelled")
+EVENTS_PER_CALL = 100  # whole events removed by one call at most (each also costs a look for the next)
 
 
 class Rule(NamedTuple):
@@ -83,10 +84,16 @@ class RetentionVerbs(SqlCore):
             result = PruneResult()
             if asked.notice_before is not None:
                 result = PruneResult(notices=_prune_notices(tx, asked.notice_before, asked.batch))
-            victim = self._oldest(tx, due)
-            if victim is None:
-                return result
-            return result + _prune_event(tx, victim, asked.batch)
+            room = asked.batch
+            for _ in range(EVENTS_PER_CALL):  # small events go many to a transaction
+                victim = self._oldest(tx, due)
+                if victim is None:
+                    return result
+                step = _prune_event(tx, victim, room)
+                result, room = result + step, room - step.tasks - step.audit - step.events
+                if not step.events or room <= 0:
+                    break  # the event is not gone yet, or the batch is spent: the next call goes on
+            return PruneResult(result.events, result.tasks, result.audit, result.notices, more=True)
 
     def _oldest(self, tx: Tx, due: list[Rule]) -> Victim | None:
         found: list[tuple[float, Victim]] = []
