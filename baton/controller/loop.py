@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from baton.clock import Clock, SystemClock
-from baton.controller.duties import Duty, Expand, Leadership, Sweep
+from baton.controller.deliver import Deliver, Terms
+from baton.controller.duties import Closing, Duty, Expand, Leadership, Sweep
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
@@ -49,6 +50,11 @@ class ConfigOverrides(TypedDict, total=False):
     idle_poll_s: float
     sweep_s: float
     lead_ttl_s: float
+    webhook_poll_s: float
+    webhook_connect_timeout_s: float
+    webhook_read_timeout_s: float
+    webhook_horizon_s: float
+    webhook_max_in_flight: int
     min_round_s: float
     expand_batch: int
     expire_batch: int
@@ -64,6 +70,11 @@ class ControllerConfig:
     idle_poll_s: float  # the same, when the store pushes changes (PostgreSQL LISTEN/NOTIFY, a watched WAL)
     sweep_s: float  # how often to look for expired leases and ended backoffs
     lead_ttl_s: float  # a dead leader's role passes to a standby after this long
+    webhook_poll_s: float  # how often to look for webhook deliveries due (sooner while some are in flight)
+    webhook_connect_timeout_s: float
+    webhook_read_timeout_s: float
+    webhook_horizon_s: float  # a delivery whose retry would come later than this after it was made is given up
+    webhook_max_in_flight: int  # deliveries posted at once, at most
     # Fewest seconds between two looks at the store when a change woke us: under load the store
     # changes with every report (SQLite's data_version, PostgreSQL's NOTIFY), and the controller
     # has nothing to do with reports, so looking at each one would only burn a core. Not a
@@ -82,13 +93,29 @@ class ControllerConfig:
             idle_poll_s=settings.idle_poll_s,
             sweep_s=settings.sweep_s,
             lead_ttl_s=settings.lead_ttl_s,
+            webhook_poll_s=settings.webhook_poll_s,
+            webhook_connect_timeout_s=settings.webhook_connect_timeout_s,
+            webhook_read_timeout_s=settings.webhook_read_timeout_s,
+            webhook_horizon_s=settings.webhook_horizon_s,
+            webhook_max_in_flight=settings.webhook_max_in_flight,
         )
         return dataclasses.replace(config, **overrides)
 
 
-def leader_duties(config: ControllerConfig) -> list[Duty]:
-    """What the leader does, in this order each round: expand new events, then sweep."""
-    return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch)]
+def delivery_terms(config: ControllerConfig) -> Terms:
+    return Terms(poll_s=config.webhook_poll_s, connect_timeout_s=config.webhook_connect_timeout_s,
+                 read_timeout_s=config.webhook_read_timeout_s, horizon_s=config.webhook_horizon_s,
+                 max_in_flight=config.webhook_max_in_flight)  # fmt: skip
+
+
+def leader_duties(config: ControllerConfig, clock: Clock | None = None) -> list[Duty]:
+    """What the leader does, in this order each round: expand new events, sweep, then deliver
+    webhooks (by ``clock``, the controller's)."""
+    return [
+        Expand(config.expand_batch, config.event_id),
+        Sweep(config.sweep_s, config.expire_batch),
+        Deliver(delivery_terms(config), clock or SystemClock()),
+    ]
 
 
 class Controller:
@@ -111,7 +138,7 @@ class Controller:
         self.clock = clock or SystemClock()
         self.id = f"{name or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.leadership = Leadership(ROLE, self.id, self.config.lead_ttl_s)
-        self.duties = list(duties) if duties is not None else leader_duties(self.config)
+        self.duties = list(duties) if duties is not None else leader_duties(self.config, self.clock)
 
     @property
     def leading(self) -> bool:
@@ -141,13 +168,23 @@ class Controller:
             while not stop.is_set():
                 self._round(stop)
         finally:
+            self.close()
             with contextlib.suppress(BackendError):  # if not, the role lapses by itself
                 self.leadership.resign(self.backend)
 
+    def close(self) -> None:
+        """Let go of what the duties hold (the delivery duty's threads and connections)."""
+        for duty in self.duties:
+            if isinstance(duty, Closing):
+                duty.close()
+
     def run_until_finished(self, event_id: int, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        while not stop.is_set() and not self._finished(event_id):
-            self._round(stop)
+        try:
+            while not stop.is_set() and not self._finished(event_id):
+                self._round(stop)
+        finally:
+            self.close()
 
     def _finished(self, event_id: int) -> bool:
         try:

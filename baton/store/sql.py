@@ -5,7 +5,8 @@ A dialect subclass supplies connections, transactions, the clock and a few claus
 claiming, reporting, expiring, cancelling, re-running, leadership — lives here, each verb one
 transaction. The reads behind status, logs and audit are in :mod:`baton.store.reads`, those
 behind an event's page (timeline, critical path) in :mod:`baton.store.timeline_reads`; the
-controller's rule applied to each report is in :mod:`baton.store.advance`.
+controller's rule applied to each report is in :mod:`baton.store.advance`; webhooks and their
+deliveries in :mod:`baton.store.webhooks`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from baton.store.operator import OperatorVerbs
 from baton.store.reads import SqlReads
 from baton.store.timeline_reads import SqlTimelineReads
 from baton.store.tokens import SqlTokens
+from baton.store.webhooks import WebhookVerbs
 from baton.store.worker import WorkerVerbs
 
 
-class SqlStore(WorkerVerbs, ControllerVerbs, OperatorVerbs, SqlTokens, SqlGauges, SqlTimelineReads, SqlReads):
+class SqlStore(
+    WorkerVerbs, ControllerVerbs, OperatorVerbs, WebhookVerbs, SqlTokens, SqlGauges, SqlTimelineReads, SqlReads
+):
     """Backend verbs over a SQL database; see :mod:`baton.store.protocol`.
 
     Its body is a table of contents: each base implements one caller's protocol over the
