@@ -97,37 +97,41 @@ def headers_for(job: DeliveryJob, timestamp: int) -> dict[str, str]:
 
 
 class HttpPoster:
-    """Posts with httpx: short timeouts, no redirects, at most :data:`ANSWER_CHARS` of an
-    answer read (a receiver's body is not ours to hold)."""
+    """Posts through an httpx transport (not a client, which would log each request's URL, and
+    a URL may carry a receiver's token): short timeouts, no redirects, at most
+    :data:`ANSWER_CHARS` of an answer read (a receiver's body is not ours to hold)."""
 
     def __init__(self, connect_timeout_s: float, read_timeout_s: float) -> None:
-        self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
-        self._client: httpx.Client | None = None  # made at the first post: most controllers never post
+        self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s).as_dict()
+        self._transport: httpx.HTTPTransport | None = None  # made at the first post: most controllers never post
         self._lock = threading.Lock()
 
-    def _http(self) -> httpx.Client:
+    def _http(self) -> httpx.HTTPTransport:
         with self._lock:
-            if self._client is None:
-                self._client = httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False)
-            return self._client
+            if self._transport is None:
+                self._transport = httpx.HTTPTransport(retries=0)
+            return self._transport
 
     def post(self, job: DeliveryJob, timestamp: int) -> Answer:
         try:
-            with self._http().stream(
-                "POST", job.url, content=job.body.encode(), headers=headers_for(job, timestamp)
-            ) as r:
-                if 200 <= r.status_code < 300:
-                    return Answer(r.status_code, None)
-                said = _first_chars(r)
-                return Answer(r.status_code, f"HTTP {r.status_code}" + (f": {said}" if said else ""))
+            request = httpx.Request("POST", job.url, content=job.body.encode(), headers=headers_for(job, timestamp),
+                                    extensions={"timeout": self._timeout})  # fmt: skip
+            response = self._http().handle_request(request)
+            try:
+                if 200 <= response.status_code < 300:
+                    return Answer(response.status_code, None)
+                said = _first_chars(response)
+                return Answer(response.status_code, f"HTTP {response.status_code}" + (f": {said}" if said else ""))
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             return Answer(None, _why(exc, job.url))
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-            self._client = None  # a later post opens another
+            if self._transport is not None:
+                self._transport.close()
+            self._transport = None  # a later post opens another
 
 
 def _first_chars(response: httpx.Response) -> str:
