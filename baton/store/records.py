@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypedDict
 
 from baton.engine.states import EventState, Outcome, TaskState
-from baton.store.outbox import Kind
+from baton.store.outbox import Kind as Kind  # re-exported: what a webhook may ask for, for the wire
 
 NOTICE_KINDS: tuple[str, ...] = tuple(k.value for k in Kind)  # what a webhook may ask for
 DELIVERY_STATES = ("pending", "delivered", "expired", "cancelled")
