@@ -16,6 +16,7 @@ import pytest
 from hooks import SECRET, cancelled_event, dispatch, notice, notices, sql
 
 from baton.errors import Conflict, NotFound, UsageError
+from baton.store import outbox
 from baton.store.outbox import Kind
 from baton.store.protocol import Store
 from baton.store.records import DeliveryResult
@@ -213,3 +214,21 @@ def test_the_metrics_sample_counts_pending_deliveries_and_each_try(backend: Stor
     sample = backend.metrics_sample(start.audit_id, middle.audit_id, 1000, 60.0)
     assert sample.deliveries_pending == 1
     assert sample.activity.deliveries == {"delivered": 1, "failed": 2, "expired": 1}
+
+
+def test_a_notice_about_a_schedule_is_of_the_event_type_its_schedule_raises(backend: Store) -> None:
+    backend.add_webhook("hooked-only", URL, SECRET, ["schedule.misfire"], ["hooked"])
+    backend.add_webhook("others-only", URL, SECRET, ["schedule.misfire"], ["other"])
+    cancelled_event(backend)  # registers the graph "hooked", raising events of type "hooked"
+    with sql(backend).transaction() as tx:
+        tx.q("INSERT INTO schedules (name, graph, spec, state, handled_through, created_at, updated_at) "
+             "VALUES ('nightly', 'hooked', '{}', 'active', 0, 0, 0)")  # fmt: skip
+        schedule_id = tx.one("SELECT id FROM schedules WHERE name = 'nightly'")[0]
+        outbox.notice(tx, Kind.SCHEDULE_MISFIRE, schedule_id=schedule_id, missed=2)
+    assert dispatch(backend) == 1
+    (d,) = backend.deliveries()
+    (job,) = backend.claim_deliveries(time.time() + 1, 10, LEASE_S)
+    assert d.webhook == "hooked-only" and d.event_id is None
+    body = json.loads(job.body)
+    assert (body["kind"], body["schedule_id"], body["detail"], "event" in body) == (
+        "schedule.misfire", schedule_id, {"missed": 2}, False)  # fmt: skip
