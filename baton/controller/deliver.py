@@ -146,10 +146,13 @@ def _why(exc: BaseException, url: str) -> str:
 
 
 class Deliver:
-    """The delivery duty: every ``poll_s`` (sooner while posts are in flight) record the tries
-    that finished and start due ones, at most ``max_in_flight`` at once. Times given to the
-    store are the controller's clock's (``clock.wall()``), so a fake clock drives retries and
-    the horizon. ``rand`` draws the retries' jitter."""
+    """The delivery duty: every ``poll_s``, claim due deliveries for the free places (at most
+    ``max_in_flight`` posts at once) and start posting them; while posts are in flight, look
+    every :data:`IN_FLIGHT_LOOK_S` for those that finished and record them (without asking the
+    store anything in between), and claim again as soon as there is room when the last claim
+    filled every place (more may be due). Times given to the store are the controller's clock's
+    (``clock.wall()``), so a fake clock drives retries and the horizon. ``rand`` draws the
+    retries' jitter."""
 
     every_round = False
 
@@ -161,6 +164,7 @@ class Deliver:
         self._pool: ThreadPoolExecutor | None = None
         self._flying: dict[Future[tuple[Answer, float]], DeliveryJob] = {}
         self._due = -math.inf
+        self._claim_due = -math.inf
 
     @property
     def in_flight(self) -> int:
@@ -170,8 +174,14 @@ class Deliver:
         return self._due
 
     def run(self, store: ControllerStore, now: float) -> int:
-        done = self._record(store) + self._start(store)
-        self._due = now + (min(IN_FLIGHT_LOOK_S, self.terms.poll_s) if self._flying else self.terms.poll_s)
+        done = self._record(store)
+        room = self.terms.max_in_flight - len(self._flying)
+        if room > 0 and now >= self._claim_due:
+            taken = self._start(store, room)
+            self._claim_due = now if taken == room else now + self.terms.poll_s
+            done, room = done + taken, room - taken
+        look = now + IN_FLIGHT_LOOK_S if self._flying else math.inf
+        self._due = min(self._claim_due if room > 0 else math.inf, look)
         return done
 
     def join(self, timeout_s: float) -> bool:
@@ -204,11 +214,8 @@ class Deliver:
         retry_at = None if answer.accepted else wall + retry_delay_s(job.attempt, self.rand())
         return DeliveryResult(job.id, job.attempt, at, answer.status, answer.error, retry_at)
 
-    def _start(self, store: ControllerStore) -> int:
-        free = self.terms.max_in_flight - len(self._flying)
-        if free <= 0:
-            return 0
-        jobs = store.claim_deliveries(self.clock.wall(), free, self.terms.lease_s)
+    def _start(self, store: ControllerStore, room: int) -> int:
+        jobs = store.claim_deliveries(self.clock.wall(), room, self.terms.lease_s)
         if jobs and self._pool is None:
             self._pool = ThreadPoolExecutor(self.terms.max_in_flight, thread_name_prefix="baton-deliver")
         for job in jobs:

@@ -12,11 +12,13 @@ is posted again once its claim's lease runs out), and its late answer changes no
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hooks import SECRET, cancelled_event, dispatch, notice
@@ -24,7 +26,7 @@ from receiver import Receiver
 
 from baton.clock import FakeClock
 from baton.controller import Controller, ControllerConfig
-from baton.controller.deliver import Answer, Deliver, Terms
+from baton.controller.deliver import IN_FLIGHT_LOOK_S, Answer, Deliver, Terms
 from baton.engine.webhooks import RETRY_MAX_S
 from baton.settings import default_settings
 from baton.store.outbox import Kind
@@ -84,6 +86,8 @@ def test_every_notification_arrives_at_least_once_under_one_id_through_refusals_
     clock.advance(10.0 - 1e-6)
     assert duty.run(backend, clock.now()) == 0  # the second retry is 10 s after the first: not yet
     clock.advance(1e-6)
+    assert duty.next_due(clock.now()) == clock.now() - 1e-6 + TERMS.poll_s  # the duty looks again a poll later
+    clock.advance(TERMS.poll_s - 1e-6)
     assert settle(duty, backend, clock) == 2
     assert states(backend) == ["delivered"] * 4
 
@@ -189,6 +193,43 @@ def test_the_duty_is_due_every_poll_and_sooner_while_posts_are_in_flight(backend
     assert duty.join(JOIN_S)
     assert duty.run(backend, clock.now()) == 1  # recorded
     assert duty.next_due(clock.now()) == clock.now() + TERMS.poll_s
+    duty.close()
+
+
+class Counting:
+    """The real store, counting the delivery verbs asked of it."""
+
+    def __init__(self, backend: Store) -> None:
+        self.backend = backend
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("claim_deliveries", "record_deliveries"):
+            self.calls.append(name)
+        return getattr(self.backend, name)
+
+
+def test_while_every_place_is_taken_the_store_is_not_asked_and_a_freed_place_is_filled_at_once(
+    backend: Store, receiver: Receiver
+) -> None:
+    backend.add_webhook("ops", receiver.url, SECRET, ["event.cancelled"])
+    for _ in range(3):
+        cancelled_event(backend)
+    dispatch(backend)
+    clock = a_clock()
+    store = Counting(backend)
+    duty = Deliver(dataclasses.replace(TERMS, max_in_flight=2), clock)
+    assert duty.run(store, clock.now()) == 2  # a full claim: more may be due
+    assert duty.next_due(clock.now()) == clock.now() + IN_FLIGHT_LOOK_S
+    assert duty.join(JOIN_S)
+    assert duty.run(store, clock.now()) == 3  # two recorded, and the third claimed at once
+    assert store.calls == ["claim_deliveries", "record_deliveries", "claim_deliveries"]
+    assert duty.join(JOIN_S)
+    clock.advance(IN_FLIGHT_LOOK_S)
+    assert duty.run(store, clock.now()) == 1
+    assert store.calls[3:] == ["record_deliveries"]  # the last claim was not full: the next is a poll away
+    assert duty.next_due(clock.now()) == clock.now() - IN_FLIGHT_LOOK_S + TERMS.poll_s
+    assert states(backend) == ["delivered"] * 3
     duty.close()
 
 
