@@ -185,8 +185,13 @@ def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
         ("POST", "/api/v1/events/{event_id}/rerun"): {},
         ("POST", "/ui/events/{event_id}/rerun"): {},
         ("POST", "/api/v1/graphs"): {"source": GRAPH_YAML},
-        ("POST", "/api/v1/webhooks"): {"name": "matrix", "url": "https://hooks.example/matrix", "replace": True,
-                                       "secret": "matrix-secret-0123456789", "kinds": ["event.failed"]},  # fmt: skip
+        ("POST", "/api/v1/webhooks"): {
+            "name": "matrix",
+            "url": "https://hooks.example/matrix",
+            "secret": "matrix-secret-0123456789",
+            "kinds": ["event.failed"],
+            "replace": True,
+        },
         ("POST", "/worker/v1/register"): {
             "id": "matrix",
             "name": "m",
