@@ -35,6 +35,7 @@ from baton.store.records import (
     WebhookRecord,
 )
 from baton.store.retry import retried
+from baton.store.rows import IdRow
 from baton.store.tx import Tx, compact, in_list, read_one, read_rows, select_list
 
 MAX_DELIVERIES_PAGE = 500
@@ -153,7 +154,9 @@ def enqueue(tx: Tx, notice: NoticeRow) -> int:
 
 def _insert(tx: Tx, hook: WebhookRow, notice: NoticeRow, event: EventFacts | None) -> bool:
     uid = str(uuid.uuid4())
-    row = tx.one(
+    row = read_one(
+        tx,
+        IdRow,
         "INSERT INTO deliveries (webhook_id, notice_id, uid, body, state, attempts, next_at, created_at) "
         "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (webhook_id, notice_id) DO NOTHING RETURNING id",
         (hook.id, notice.id, uid, delivery_body(uid, notice, event), tx.now, tx.now),
@@ -217,7 +220,8 @@ class WebhookVerbs(SqlCore):
         problems = webhook_problems(name, url, secret, kinds, event_types, NOTICE_KINDS)
         if problems:
             raise UsageError(f"webhook {name[:100]!r}: " + "; ".join(problems))
-        listed = json.dumps(sorted(set(kinds))), None if event_types is None else json.dumps(sorted(set(event_types)))
+        wanted = sorted(set(kinds))
+        listed = json.dumps(wanted), None if event_types is None else json.dumps(sorted(set(event_types)))
         with self.transaction() as tx:
             existing = read_one(tx, WebhookRow, f"{_WEBHOOKS} WHERE name = ? {self.event_lock}", (name,))
             if existing is not None and existing.disabled_at is None and not replace:
@@ -228,7 +232,7 @@ class WebhookVerbs(SqlCore):
                 tx.q("UPDATE webhooks SET url = ?, secret = ?, kinds = ?, event_types = ?, disabled_at = NULL "
                      "WHERE id = ?", (url, secret, *listed, existing.id))  # fmt: skip
             action = "webhook.added" if existing is None or existing.disabled_at is not None else "webhook.replaced"
-            tx.audit(actor, action, "operator", name=name, kinds=json.loads(listed[0]))
+            tx.audit(actor, action, "operator", name=name, kinds=wanted)
             row = read_one(tx, WebhookRow, f"{_WEBHOOKS} WHERE name = ?", (name,))
             assert row is not None
             return row.record()
@@ -308,7 +312,9 @@ class WebhookVerbs(SqlCore):
 
 
 def _create(tx: Tx, name: str, url: str, secret: str, kinds: str, event_types: str | None) -> None:
-    made = tx.one(
+    made = read_one(
+        tx,
+        IdRow,
         "INSERT INTO webhooks (name, url, secret, kinds, event_types, created_at) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING RETURNING id",
         (name, url, secret, kinds, event_types, tx.now),
