@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         "controller: outbox notices are kept this long once every delivery of them is over",
         upto=3660 * DAY_S,
     )
+    # --- webhooks (the controller delivers them) ---------------------------------------------------
+    webhook_poll_s: float = _seconds(1.0, "controller: how often to look for webhook deliveries due", upto=HOUR_S)
+    webhook_connect_timeout_s: float = _seconds(
+        5.0, "controller: longest a webhook's receiver may take to accept the connection", upto=300.0
+    )
+    webhook_read_timeout_s: float = _seconds(
+        10.0, "controller: longest a webhook's receiver may stay silent while answering", upto=300.0
+    )
+    webhook_horizon_s: float = _seconds(
+        3 * DAY_S, "controller: a delivery not accepted this long after it was made is given up", upto=30 * DAY_S
+    )
+    webhook_max_in_flight: int = Field(
+        8, ge=1, le=256, description="controller: webhook deliveries being posted at once, at most"
+    )
     # --- the HTTP server (baton server) ------------------------------------------------------------
     long_poll_s: float = _seconds(20.0, "server: longest an idle remote worker's wait for work is held", upto=300.0)
     token_cache_s: float = _seconds(

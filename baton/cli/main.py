@@ -1,5 +1,5 @@
 """The ``baton`` command: the group and ``main``. The commands live one module per group
-(``graphs``, ``events``, ``processes``, ``db``, ``bench``, ``server``, ``dev``), with the
+(``graphs``, ``events``, ``processes``, ``db``, ``bench``, ``server``, ``dev``, ``webhooks``), with the
 options and the opening of the store (``options``), argument types (``types``) and printing
 (``show``, ``display``) they share. Thin: they build settings and objects and call the library.
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import click
 
-from baton.cli import bench, db, dev, events, graphs, processes, server
+from baton.cli import bench, db, dev, events, graphs, processes, server, webhooks
 
 
 @click.group()
@@ -27,7 +27,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for _module in (graphs, events, processes, db, bench, server, dev):
+for _module in (graphs, events, processes, db, bench, server, dev, webhooks):
     _module.register(cli)
 
 

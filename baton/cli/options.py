@@ -21,7 +21,7 @@ from baton.cli.types import Text
 from baton.errors import BackendError, BatonError, Unauthenticated, UsageError
 from baton.settings import CONFIG_VARIABLE, DEFAULT_MAX_PARAMS_BYTES, Settings, load_settings
 from baton.store import open_store
-from baton.store.protocol import ChangeFeed, OperatorStore, ReadStore, Store
+from baton.store.protocol import ChangeFeed, OperatorStore, ReadStore, Store, WebhookStore
 
 if TYPE_CHECKING:
     from baton.client.store import HttpStore
@@ -109,8 +109,8 @@ def backend_for(settings: Settings, migrate: bool = True) -> Store:
     return open_store(settings.db, settings, migrate=migrate)
 
 
-class EventStore(OperatorStore, ReadStore, ChangeFeed, Protocol):
-    """What the event commands work on: the database's store, or a server's
+class EventStore(OperatorStore, ReadStore, WebhookStore, ChangeFeed, Protocol):
+    """What the event and webhook commands work on: the database's store, or a server's
     (:class:`baton.client.store.HttpStore`)."""
 
 

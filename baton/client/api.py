@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Unpack
@@ -43,6 +43,7 @@ from baton.client.objects import (
     GraphVersion,
     Task,
     Worker,
+    delivery_of,
     event_of,
     graph_of,
     graph_version_of,
@@ -50,15 +51,17 @@ from baton.client.objects import (
     parsed,
     status_of,
     task_of,
+    webhook_of,
     worker_of,
 )
 from baton.client.session import Session, SessionOptions
 from baton.clock import Backoff
 from baton.engine.states import EventState, TaskState
 from baton.errors import BackendError, NotFound, TransientError, UsageError
-from baton.store.records import EventRecord, GraphRecord, LogChunk
+from baton.store.records import DeliveryRecord, EventRecord, GraphRecord, LogChunk, WebhookRecord
 from baton.wire.api import (
     CancelOut,
+    DeliveryPage,
     EventOut,
     EventPage,
     GraphOut,
@@ -67,6 +70,7 @@ from baton.wire.api import (
     RerunOut,
     TaskOut,
     TaskPage,
+    WebhookOut,
     WorkerOut,
 )
 
@@ -315,6 +319,40 @@ class Client:
     def workers(self) -> list[Worker]:
         """Task servers with capacity, labels, running tasks and last heartbeat."""
         return [worker_of(parsed(WorkerOut, w)) for w in _listed(self._get("/api/v1/workers").json())]
+
+    # --- webhooks (an admin token) -----------------------------------------------------------
+
+    def add_webhook(
+        self,
+        name: str,
+        url: str,
+        secret: str,
+        kinds: Sequence[str],
+        event_types: Sequence[str] | None = None,
+        replace: bool = False,
+    ) -> WebhookRecord:
+        """Add a webhook (``replace``: change one that exists). Not retried: if the answer was lost,
+        adding again is a Conflict, and ``replace`` makes it the same."""
+        body = {"name": name, "url": url, "secret": secret, "kinds": list(kinds), "replace": replace,
+                "event_types": None if event_types is None else list(event_types)}  # fmt: skip
+        return webhook_of(parsed(WebhookOut, self._send("POST", "/api/v1/webhooks", body).json()))
+
+    def remove_webhook(self, name: str) -> WebhookRecord:
+        """Remove a webhook (its log stays); removing it again answers the same, so it is retried."""
+        path = f"/api/v1/webhooks/{quote(name, safe='')}"
+        return webhook_of(parsed(WebhookOut, self._send("DELETE", path, retry=True).json()))
+
+    def webhooks(self) -> list[WebhookRecord]:
+        """Every webhook, removed ones too; never a secret."""
+        return [webhook_of(parsed(WebhookOut, w)) for w in _listed(self._get("/api/v1/webhooks").json())]
+
+    def deliveries(
+        self, webhook: str | None = None, state: str | None = None, before: int | None = None, limit: int = 50
+    ) -> list[DeliveryRecord]:
+        """The delivery log, newest first: up to ``limit`` deliveries older than ``before``."""
+        query = {"webhook": webhook, "state": state, "limit": limit, "cursor": before}
+        page = parsed(DeliveryPage, self._get("/api/v1/webhooks/deliveries", params=query).json())
+        return [delivery_of(d) for d in page.deliveries]
 
     # --- plumbing --------------------------------------------------------------------------
 

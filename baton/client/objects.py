@@ -1,11 +1,12 @@
 """What ``/api/v1``'s answers become in a client: frozen dataclasses, never raw dicts.
 
-Events come back as :class:`~baton.store.records.EventRecord` (the wire carries every field of it) and
-log slices as :class:`~baton.store.records.LogChunk`; the rest have small types of their own, because
-the wire carries less than the store's records (a task's attempts without their output, which is
-read by attempt id; a worker without its process id) or something else (a task's result as JSON,
-not as text). Answers are checked against the server's wire models, so one definition of each
-body serves both sides.
+Events come back as :class:`~baton.store.records.EventRecord` (the wire carries every field of
+it), webhooks and deliveries as their records, and log slices as
+:class:`~baton.store.records.LogChunk`; the rest have small types of their own, because the wire
+carries less than the store's records (a task's attempts without their output, which is read by
+attempt id; a worker without its process id) or something else (a task's result as JSON, not as
+text). Answers are checked against the server's wire models, so one definition of each body
+serves both sides.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import BackendError
-from baton.store.records import EventRecord, GraphRecord, LogChunk
-from baton.wire.api import AttemptOut, EventOut, GraphOut, LogOut, TaskOut, WorkerOut
+from baton.store.records import DeliveryRecord, EventRecord, GraphRecord, LogChunk, WebhookRecord
+from baton.wire.api import AttemptOut, DeliveryOut, EventOut, GraphOut, LogOut, TaskOut, WebhookOut, WorkerOut
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -165,3 +166,12 @@ def worker_of(w: WorkerOut) -> Worker:
 def log_of(out: LogOut) -> LogChunk:
     task_id, _, attempt = out.attempt_id.partition("-")
     return LogChunk(int(task_id), int(attempt), out.stream, out.offset, out.text, out.size, live=out.running)
+
+
+def webhook_of(w: WebhookOut) -> WebhookRecord:
+    types = None if w.event_types is None else tuple(w.event_types)
+    return WebhookRecord(w.id, w.name, w.url, tuple(w.kinds), types, w.secret_fingerprint, w.created_at, w.disabled_at)
+
+
+def delivery_of(d: DeliveryOut) -> DeliveryRecord:
+    return DeliveryRecord(**d.model_dump())

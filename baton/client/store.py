@@ -1,9 +1,9 @@
 """The operator's store over ``/api/v1``: :class:`HttpStore` implements
-:class:`~baton.store.protocol.OperatorStore`, :class:`~baton.store.protocol.ReadStore` and a
-:class:`~baton.store.protocol.ChangeFeed` with a :class:`~baton.client.api.Client`, returning the
-store's records. A command written against those protocols runs the same on the database and
-through a server (``baton submit --server URL``), as a worker runs the same on either side of
-its :class:`~baton.store.protocol.WorkerLink`.
+:class:`~baton.store.protocol.OperatorStore`, :class:`~baton.store.protocol.ReadStore`,
+:class:`~baton.store.protocol.WebhookStore` and a :class:`~baton.store.protocol.ChangeFeed` with
+a :class:`~baton.client.api.Client`, returning the store's records. A command written against
+those protocols runs the same on the database and through a server (``baton submit --server
+URL``), as a worker runs the same on either side of its :class:`~baton.store.protocol.WorkerLink`.
 
 Where the API is shaped otherwise, this store pays for it, not its caller:
 
@@ -39,6 +39,8 @@ from baton.store.records import (
     AttemptRecord,
     AuditFilter,
     AuditRecord,
+    DeliveryFilter,
+    DeliveryRecord,
     EventFilter,
     EventRecord,
     GraphRecord,
@@ -50,6 +52,7 @@ from baton.store.records import (
     TaskFilter,
     TaskRecord,
     Timeline,
+    WebhookRecord,
     WorkerRecord,
 )
 
@@ -191,6 +194,32 @@ class HttpStore:
 
     def workers(self) -> list[WorkerRecord]:
         return [worker_record(w) for w in self.client.workers()]
+
+    # --- WebhookStore (an admin token) --------------------------------------------------------
+
+    def add_webhook(
+        self,
+        name: str,
+        url: str,
+        secret: str,
+        kinds: Sequence[str],
+        event_types: Sequence[str] | None = None,
+        replace: bool = False,
+        actor: str = "operator",
+    ) -> WebhookRecord:
+        """The server records the token's name as the actor, whatever ``actor`` says."""
+        return self.client.add_webhook(name, url, secret, kinds, event_types, replace=replace)
+
+    def remove_webhook(self, name: str, actor: str = "operator") -> WebhookRecord:
+        """The server records the token's name as the actor, whatever ``actor`` says."""
+        return self.client.remove_webhook(name)
+
+    def webhooks(self) -> list[WebhookRecord]:
+        return self.client.webhooks()
+
+    def deliveries(self, **asked: Unpack[DeliveryFilter]) -> list[DeliveryRecord]:
+        return self.client.deliveries(webhook=asked.get("webhook"), state=asked.get("state"),
+                                      before=asked.get("before"), limit=asked.get("limit", 50))  # fmt: skip
 
     # --- ReadStore: what the API does not serve ----------------------------------------------
 

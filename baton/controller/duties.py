@@ -10,9 +10,10 @@ the store's own transactions and by the store's clock (leases and roles expire b
   the one that holds the role runs the others;
 - :class:`Expand` turns submitted events into tasks; it has no time of its own but runs at every
   round, since the round may have been started by a new event;
-- :class:`Sweep` expires lost leases and announces retries whose backoff ended.
+- :class:`Sweep` expires lost leases and announces retries whose backoff ended;
+- :class:`~baton.controller.deliver.Deliver` posts webhook deliveries (in its own module).
 
-A new duty (fire schedules, prune old events, deliver notifications) is one more class with
+A new duty (fire schedules, prune old events) is one more class with
 ``next_due`` and ``run``, added to :func:`baton.controller.loop.leader_duties`.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from baton.clock import Clock
 from baton.engine.forecast import Typical, forecast, history
@@ -49,6 +50,13 @@ class Duty(Protocol):
     def run(self, store: ControllerStore, now: float) -> int:
         """Do the work due at ``now``; return how much was done (0: nothing was waiting)."""
         ...
+
+
+@runtime_checkable
+class Closing(Protocol):
+    """A duty that holds something to let go of when the controller stops (threads, connections)."""
+
+    def close(self) -> None: ...
 
 
 class Leadership:

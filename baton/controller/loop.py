@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from baton.clock import Clock, SystemClock
-from baton.controller.duties import Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep
+from baton.controller.deliver import Deliver, Terms
+from baton.controller.duties import Closing, Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
@@ -54,6 +55,11 @@ class ConfigOverrides(TypedDict, total=False):
     prune_batch: int
     retention_days: float | None
     notice_retention_s: float
+    webhook_poll_s: float
+    webhook_connect_timeout_s: float
+    webhook_read_timeout_s: float
+    webhook_horizon_s: float
+    webhook_max_in_flight: int
     min_round_s: float
     expand_batch: int
     expire_batch: int
@@ -74,6 +80,11 @@ class ControllerConfig:
     prune_batch: int  # rows removed per pruning transaction
     retention_days: float | None  # for graphs that declare no retention (None: kept)
     notice_retention_s: float  # outbox rows are kept this long once over
+    webhook_poll_s: float  # how often to look for webhook deliveries due (sooner while some are in flight)
+    webhook_connect_timeout_s: float
+    webhook_read_timeout_s: float
+    webhook_horizon_s: float  # a delivery whose retry would come later than this after it was made is given up
+    webhook_max_in_flight: int  # deliveries posted at once, at most
     # Fewest seconds between two looks at the store when a change woke us: under load the store
     # changes with every report (SQLite's data_version, PostgreSQL's NOTIFY), and the controller
     # has nothing to do with reports, so looking at each one would only burn a core. Not a
@@ -98,13 +109,24 @@ class ControllerConfig:
             prune_batch=settings.prune_batch,
             retention_days=settings.retention_days,
             notice_retention_s=settings.notice_retention_s,
+            webhook_poll_s=settings.webhook_poll_s,
+            webhook_connect_timeout_s=settings.webhook_connect_timeout_s,
+            webhook_read_timeout_s=settings.webhook_read_timeout_s,
+            webhook_horizon_s=settings.webhook_horizon_s,
+            webhook_max_in_flight=settings.webhook_max_in_flight,
         )
         return dataclasses.replace(config, **overrides)
 
 
+def delivery_terms(config: ControllerConfig) -> Terms:
+    return Terms(poll_s=config.webhook_poll_s, connect_timeout_s=config.webhook_connect_timeout_s,
+                 read_timeout_s=config.webhook_read_timeout_s, horizon_s=config.webhook_horizon_s,
+                 max_in_flight=config.webhook_max_in_flight)  # fmt: skip
+
+
 def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
     """What the leader does, in this order each round: expand new events, sweep, act on the
-    outbox, watch deadlines, prune. A controller of one event (``baton run``: ``event_id``)
+    outbox, watch deadlines, prune, deliver webhooks. A controller of one event (``baton run``: ``event_id``)
     expands and sweeps only: it starts nothing else, and what its event's end raises waits in
     the outbox for the cluster's controller."""
     if config.event_id is not None:
@@ -115,6 +137,7 @@ def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
         Dispatch(config.dispatch_batch),
         Deadlines(config.deadline_check_s, clock),
         Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s, clock),
+        Deliver(delivery_terms(config), clock),
     ]
 
 
@@ -168,13 +191,23 @@ class Controller:
             while not stop.is_set():
                 self._round(stop)
         finally:
+            self.close()
             with contextlib.suppress(BackendError):  # if not, the role lapses by itself
                 self.leadership.resign(self.backend)
 
+    def close(self) -> None:
+        """Let go of what the duties hold (the delivery duty's threads and connections)."""
+        for duty in self.duties:
+            if isinstance(duty, Closing):
+                duty.close()
+
     def run_until_finished(self, event_id: int, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        while not stop.is_set() and not self._finished(event_id):
-            self._round(stop)
+        try:
+            while not stop.is_set() and not self._finished(event_id):
+                self._round(stop)
+        finally:
+            self.close()
 
     def _finished(self, event_id: int) -> bool:
         try:

@@ -9,8 +9,9 @@ share nothing):
 - **the store**: one background thread reads :meth:`~baton.store.protocol.MetricsStore.metrics_sample`
   every ``metrics_refresh_s`` (5 s): the gauges of the state now, and, from the audit, what every
   process did since (events submitted and finished, lease expiries, stale reports, queue-wait,
-  run and dispatch-latency times), so the counters cover database-connected workers and
-  controllers too. They count from the server's start, as Prometheus counters do.
+  run and dispatch-latency times, webhook deliveries' tries), so the counters cover
+  database-connected workers and controllers too. They count from the server's start, as
+  Prometheus counters do.
 
 A scrape only renders what is cached: it never reads the database. Labels are bounded: no event,
 task or attempt ids, partitions or raw paths; at most ``MAX_EVENT_TYPES`` event types, the rest
@@ -50,6 +51,7 @@ MAX_EVENT_TYPES = 100  # distinct event_type label values; later types are count
 OTHER = "other"
 CLOSE_REASONS = ("evicted", "refused", "timed_out")  # see baton.server.connections
 UNMATCHED = "unmatched"
+DELIVERY_OUTCOMES = ("delivered", "failed", "expired")
 STOP_WAIT_S = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 RUN_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
@@ -107,6 +109,10 @@ class _StoreGauges(Collector):
         yield _labelled("baton_worker_slots", "Slots of online workers: used by running tasks, or free.", slots)
         workers = {"online": sample.workers_online, "stale": sample.workers_stale}
         yield _labelled("baton_workers", "Active workers: online, or stale (silent for over a lease).", workers)
+        pending = sample.deliveries_pending
+        yield GaugeMetricFamily(
+            "baton_webhook_deliveries_pending", "Webhook deliveries not yet delivered nor given up.", value=pending
+        )
         yield GaugeMetricFamily(
             "baton_metrics_refreshed_timestamp_seconds", "When the database-derived values were read.", value=at
         )
@@ -188,6 +194,13 @@ class Metrics(Background):
         self.stale_reports = counter(
             "baton_stale_reports_total", "Reports refused because their attempt was no longer current."
         )
+        self.deliveries = counter(
+            "baton_webhook_deliveries_total",
+            "Webhook delivery tries by outcome: delivered, failed (refused or unanswered), expired (given up).",
+            ["outcome"],
+        )
+        for outcome in DELIVERY_OUTCOMES:  # every series from the start, at 0
+            self.deliveries.labels(outcome)
         self.refresh_errors = counter(
             "baton_metrics_refresh_errors_total", "Reads of the database-derived values that failed."
         )
@@ -238,6 +251,8 @@ class Metrics(Background):
             self.submitted.labels(self._types.label(event_type)).inc(n)
         for (event_type, state), n in activity.finished.items():
             self.finished.labels(self._types.label(event_type), state).inc(n)
+        for outcome, n in activity.deliveries.items():
+            self.deliveries.labels(outcome).inc(n)
         self.lease_expirations.inc(activity.lease_expirations)
         self.stale_reports.inc(activity.stale_reports)
         for histogram, values in ((self.queue_wait, activity.queue_wait_s), (self.run, activity.run_s),

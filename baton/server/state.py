@@ -3,8 +3,9 @@ through the request, never through a global.
 
 The store is held once per caller's protocol, so each route reaches only the verbs it is typed
 for: reads for pages and status, the operator's verbs for submit, cancel and rerun, the workers'
-link for ``/worker/v1``, tokens and sessions for the front door. They may all be one object; the
-types are what limit each route (no route can migrate or close the store)."""
+link for ``/worker/v1``, tokens and sessions for the front door, webhooks for their admins. They
+may all be one object; the types are what limit each route (no route can migrate or close the
+store)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from baton.server.changes import ChangeWatch
 from baton.server.gathering import Gatherer
 from baton.server.ui.views import Views
 from baton.settings import Settings
-from baton.store.protocol import GatheringLink, OperatorStore, ReadStore, SchemaStore, TokenStore
+from baton.store.protocol import GatheringLink, OperatorStore, ReadStore, SchemaStore, TokenStore, WebhookStore
 
 if TYPE_CHECKING:  # the metrics module reaches its own through this state
     from baton.server.metrics import Metrics
@@ -32,6 +33,7 @@ class AppState:
     link: GatheringLink
     tokens: TokenStore
     schema: SchemaStore
+    webhooks: WebhookStore
     settings: Settings
     auth: Authenticator
     changes: ChangeWatch
@@ -61,3 +63,7 @@ def link_of(request: Request) -> GatheringLink:
 
 def operator_of(request: Request) -> OperatorStore:
     return state_of(request).operator
+
+
+def webhooks_of(request: Request) -> WebhookStore:
+    return state_of(request).webhooks

@@ -4,12 +4,12 @@ never one per scrape.
 Two kinds of values come from here:
 
 - **gauges** of the state now: unfinished events and their tasks by state, the oldest
-  claimable task, workers online and stale, slots used and free;
+  claimable task, workers online and stale, slots used and free, webhook deliveries pending;
 - **activity** since the previous read, for counters and histograms that must cover what every
   process did (database-connected workers and controllers too, not only what passed through the
   server). The audit table records each of those decisions (an event submitted or finished, an
-  attempt ended, a report refused), so the activity is read from it incrementally by id, joined
-  with the task and its attempts for their times.
+  attempt ended, a report refused, a webhook delivery's try), so the activity is read from it
+  incrementally by id, joined with the task and its attempts for their times.
 
 An audit id is given out when its transaction writes its rows, just before the commit; on
 PostgreSQL two transactions may commit in the other order, so a reader that went straight to
@@ -33,6 +33,10 @@ from baton.store.tx import Tx, in_list, read_one, read_rows, scalar, select_list
 
 EVENT_ENDS = ("event.succeeded", "event.failed", "event.cancelled")
 TASK_ENDS = ("task.succeeded", "task.failed", "task.cancelled")  # an attempt that ended its task
+# A webhook delivery's try: delivered, or failed (then retried, or given up: expired, which is a
+# failed try too).
+DELIVERY_TRIES = {"delivery.delivered": ("delivered",), "delivery.failed": ("failed",),
+                  "delivery.expired": ("failed", "expired")}  # fmt: skip
 LOST = Outcome.LOST.value
 STORE_ENDED = frozenset({LOST, Outcome.RELEASED.value})  # attempts the store ended, not their worker
 ATTEMPT = "attempt "  # how the cause of every attempt's end begins: "attempt 3 failed: ..."
@@ -87,9 +91,10 @@ class AuditEnd(NamedTuple):
     finished_at: float | None
 
 
+_ACTIONS = ", ".join(repr(a) for a in ("event.submitted", "report.rejected", *EVENT_ENDS, *DELIVERY_TRIES))
 _COUNTED = (
     "SELECT id, event_id, task_id, action, cause, actor, detail FROM audit WHERE id > ? AND id <= ? "
-    f"AND (action IN ('event.submitted', 'report.rejected', {', '.join(repr(a) for a in EVENT_ENDS)}) "
+    f"AND (action IN ({_ACTIONS}) "
     f"OR (task_id IS NOT NULL AND cause LIKE '{ATTEMPT}%')) ORDER BY id LIMIT ?"
 )
 _JOINED = select_list(
@@ -119,6 +124,7 @@ class SqlGauges:
             oldest = read_one(tx, Oldest, "SELECT MIN(available_at) AS oldest FROM tasks "
                                           "WHERE state = 'ready' AND available_at <= ?", (tx.now,))  # fmt: skip
             slots = _slots(tx, stale_after_s)
+            pending = int(scalar(tx, "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"))
             audit_id = int(scalar(tx, "SELECT MAX(id) FROM audit") or 0)
             if after is None or through is None or through <= after:
                 activity = Activity(through=after if after is not None else audit_id)
@@ -128,6 +134,7 @@ class SqlGauges:
                 at=tx.now, audit_id=audit_id, events=events, tasks=tasks,
                 oldest_ready_at=oldest.oldest if oldest else None, workers_online=slots.online,
                 workers_stale=slots.stale, slots_used=slots.used, slots_free=slots.free, activity=activity,
+                deliveries_pending=pending,
             )  # fmt: skip
 
 
@@ -220,6 +227,7 @@ class _Tally:
         self.run_s: list[float] = []
         self.queue_wait_s: list[float] = []
         self.dispatch_s: list[float] = []
+        self.deliveries: Counter[str] = Counter()
 
     def add(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
         action = row.action
@@ -229,6 +237,8 @@ class _Tally:
             self.finished[(row.event_type or "", action[len("event.") :])] += 1
         elif action == "report.rejected":
             self.stale_reports += _stale(row, attempts)
+        elif action in DELIVERY_TRIES:
+            self.deliveries.update(DELIVERY_TRIES[action])
         elif row.cause.startswith(ATTEMPT):
             self._ended(row, attempts)
 
@@ -259,6 +269,7 @@ class _Tally:
             through=through, submitted=dict(self.submitted), finished=dict(self.finished),
             lease_expirations=self.lease_expirations, stale_reports=self.stale_reports, run_s=tuple(self.run_s),
             queue_wait_s=tuple(self.queue_wait_s), dispatch_latency_s=tuple(self.dispatch_s),
+            deliveries=dict(self.deliveries),
         )  # fmt: skip
 
 

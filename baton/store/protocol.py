@@ -10,6 +10,7 @@ of them without the caller changing:
 - :class:`ReadStore`: status, logs, audit, the API and the UI; reads change nothing, and
   lists are keyset-paginated (pass the last id you got; never an offset, never a total count);
 - :class:`TokenStore`: the HTTP server's API tokens, by digest;
+- :class:`WebhookStore`: administrators' webhooks and their delivery log;
 - :class:`MetricsStore`: what the HTTP server's metrics read, every few seconds;
 - :class:`Store`: all of them plus opening and closing, which only entry points hold
   (``baton.store.open_store`` makes one).
@@ -35,6 +36,10 @@ from baton.store.records import (
     AuditRecord,
     ClaimRequest,
     ClaimResult,
+    DeliveryFilter,
+    DeliveryJob,
+    DeliveryRecord,
+    DeliveryResult,
     EventFilter,
     EventRecord,
     GraphRecord,
@@ -56,6 +61,7 @@ from baton.store.records import (
     TaskRecord,
     Timeline,
     Watched,
+    WebhookRecord,
     WorkerInfo,
     WorkerRecord,
 )
@@ -180,6 +186,19 @@ class ControllerStore(ChangeFeed, Protocol):
     def dispatch(self, limit: int) -> int:
         """Act on up to ``limit`` outbox notices, oldest first, in one transaction (raise the
         events they chain to); return how many were dispatched (:mod:`baton.store.outbox`)."""
+        ...
+
+    def claim_deliveries(self, now: float, limit: int, lease_s: float) -> list[DeliveryJob]:
+        """Take up to ``limit`` webhook deliveries due at ``now`` (the controller's clock), each
+        with its next attempt number; none is due again for ``lease_s``, so one whose taker dies
+        is taken again then (at least once)."""
+        ...
+
+    def record_deliveries(self, results: Sequence[DeliveryResult], horizon_s: float) -> list[str]:
+        """Record how each try went, fenced by its attempt (a try that is no longer the delivery's
+        last changes nothing: ``stale``); a retry later than ``horizon_s`` after the delivery was
+        made gives up (``expired``). Answers each delivery's state: ``delivered``, ``pending``,
+        ``expired`` or ``stale``. One transaction."""
         ...
 
 
@@ -310,6 +329,37 @@ class TokenStore(Protocol):
     def close_session(self, digest: str) -> None: ...
 
 
+class WebhookStore(Protocol):
+    """Webhooks, for administrators: each receives the notices of the kinds (and event types) it
+    asks for, signed with its secret. Nothing here ever answers a secret."""
+
+    def add_webhook(
+        self,
+        name: str,
+        url: str,
+        secret: str,
+        kinds: Sequence[str],
+        event_types: Sequence[str] | None = None,
+        replace: bool = False,
+        actor: str = "operator",
+    ) -> WebhookRecord:
+        """Add a webhook (or enable a removed one of that name again, with what is given here);
+        one that exists and is enabled is refused (Conflict) unless ``replace``."""
+        ...
+
+    def remove_webhook(self, name: str, actor: str = "operator") -> WebhookRecord:
+        """Disable it and cancel its pending deliveries, keeping its history."""
+        ...
+
+    def webhooks(self) -> list[WebhookRecord]:
+        """Every webhook, removed ones too, by name."""
+        ...
+
+    def deliveries(self, **asked: Unpack[DeliveryFilter]) -> list[DeliveryRecord]:
+        """The delivery log, newest first, as :class:`~baton.store.records.DeliveryFilter` asks."""
+        ...
+
+
 class MetricsStore(Protocol):
     """What the server's metrics read: one transaction every few seconds, never one per scrape."""
 
@@ -348,7 +398,17 @@ class SchemaStore(Protocol):
         ...
 
 
-class Store(GatheringLink, ControllerStore, OperatorStore, ReadStore, TokenStore, MetricsStore, SchemaStore, Protocol):
+class Store(
+    GatheringLink,
+    ControllerStore,
+    OperatorStore,
+    ReadStore,
+    TokenStore,
+    WebhookStore,
+    MetricsStore,
+    SchemaStore,
+    Protocol,
+):
     """Everything, with the lifecycle: what ``open_store`` returns to an entry point."""
 
     @property

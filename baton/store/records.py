@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypedDict
 
 from baton.engine.states import EventState, Outcome, TaskState
+from baton.store.outbox import Kind as Kind  # re-exported: what a webhook may ask for, for the wire
+
+NOTICE_KINDS: tuple[str, ...] = tuple(k.value for k in Kind)  # what a webhook may ask for
+DELIVERY_STATES = ("pending", "delivered", "expired", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,8 @@ class Activity:
     run_s: tuple[float, ...] = ()
     queue_wait_s: tuple[float, ...] = ()  # claimable (available_at) -> claimed
     dispatch_latency_s: tuple[float, ...] = ()  # ready (last dependency done) -> claimed
+    # webhook deliveries: "delivered", "failed" (attempts refused or unanswered), "expired" (given up)
+    deliveries: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,7 @@ class MetricsSample:
     slots_used: int  # of online workers
     slots_free: int
     activity: Activity
+    deliveries_pending: int = 0  # webhook deliveries not yet delivered nor given up
 
 
 @dataclass(frozen=True)
@@ -453,3 +460,78 @@ class PruneResult:
     def __add__(self, other: PruneResult) -> PruneResult:
         return PruneResult(self.events + other.events, self.tasks + other.tasks, self.audit + other.audit,
                            self.notices + other.notices, other.more)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WebhookRecord:
+    """A webhook as anyone may see it: never its secret, only a few digits of its SHA-256."""
+
+    id: int
+    name: str
+    url: str
+    kinds: tuple[str, ...]
+    event_types: tuple[str, ...] | None  # None: every event type
+    fingerprint: str  # of the secret (baton.engine.webhooks.fingerprint)
+    created_at: float
+    disabled_at: float | None  # removed: it receives nothing more; its deliveries are kept
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One notification to one webhook: a line of the delivery log."""
+
+    id: int
+    uid: str  # sent as Baton-Delivery, the same on every try: receivers deduplicate by it
+    webhook: str
+    notice_id: int
+    kind: str
+    event_id: int | None
+    state: str  # pending, delivered, expired (given up at the horizon), cancelled (webhook removed)
+    attempts: int
+    next_at: float
+    last_status: int | None  # the HTTP status of the last try (None: no answer)
+    last_error: str | None
+    last_at: float | None
+    created_at: float
+    delivered_at: float | None
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """A delivery the controller has taken to post: ``attempt`` fences what it reports back.
+    The secret is left out of the repr, so no log line or traceback can carry it."""
+
+    id: int
+    uid: str
+    attempt: int
+    kind: str
+    webhook: str
+    url: str
+    body: str  # the JSON text to post, byte for byte what was signed
+    created_at: float
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """How one try of a delivery went, for the store to record (fenced by ``attempt``): at
+    ``at`` the receiver answered ``status`` (None: no answer, ``error`` says why); ``retry_at``
+    None means delivered, else when to try again (past the horizon: given up instead)."""
+
+    delivery_id: int
+    attempt: int
+    at: float
+    status: int | None
+    error: str | None
+    retry_at: float | None
+
+
+class DeliveryFilter(TypedDict, total=False):
+    """Which deliveries :meth:`~baton.store.protocol.WebhookStore.deliveries` lists, newest
+    first: to the webhook named ``webhook``, in ``state``; the next page starts ``before`` the
+    last id of this one; ``limit`` at most (50 when not given)."""
+
+    webhook: str | None
+    state: str | None
+    before: int | None
+    limit: int

@@ -5,7 +5,8 @@ A dialect subclass supplies connections, transactions, the clock and a few claus
 claiming, reporting, expiring, cancelling, re-running, leadership — lives here, each verb one
 transaction. The reads behind status, logs and audit are in :mod:`baton.store.reads`, those
 behind an event's page (timeline, critical path) in :mod:`baton.store.timeline_reads`; the
-controller's rule applied to each report is in :mod:`baton.store.advance`.
+controller's rule applied to each report is in :mod:`baton.store.advance`; webhooks and their
+deliveries in :mod:`baton.store.webhooks`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from baton.store.reads import SqlReads
 from baton.store.retention import RetentionVerbs
 from baton.store.timeline_reads import SqlTimelineReads
 from baton.store.tokens import SqlTokens
+from baton.store.webhooks import WebhookVerbs
 from baton.store.worker import WorkerVerbs
 
 
@@ -29,6 +31,7 @@ class SqlStore(
     RetentionVerbs,
     DeadlineVerbs,
     OperatorVerbs,
+    WebhookVerbs,
     SqlTokens,
     SqlGauges,
     SqlTimelineReads,

@@ -347,15 +347,17 @@ deliveries = sa.Table(
     sa.Column("notice_id", ID, sa.ForeignKey("notices.id"), nullable=False),
     sa.Column("uid", TEXT, nullable=False, unique=True),
     sa.Column("body", TEXT, nullable=False),  # the JSON posted, fixed when the delivery is made
-    sa.Column("state", TEXT, nullable=False),  # pending, delivered, expired
+    sa.Column("state", TEXT, nullable=False),  # pending, delivered, expired, cancelled
     sa.Column("attempts", INT, nullable=False, server_default=ZERO),
     sa.Column("next_at", TIME, nullable=False),
     sa.Column("last_status", INT),
     sa.Column("last_error", TEXT),
+    sa.Column("last_at", TIME),  # when the last try ended (the controller's clock)
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("delivered_at", TIME),
     sa.UniqueConstraint("webhook_id", "notice_id"),
     sa.Index("deliveries_due", "next_at", **_where("state = 'pending'")),
+    sa.Index("deliveries_log", "webhook_id", "id"),  # one webhook's delivery log, newest first
 )
 
 # A backfill raises a schedule's past fires in order, at most ``max_running`` at once; ``cursor``

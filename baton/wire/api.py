@@ -7,16 +7,29 @@ not an integer) and unknown fields are refused, so a client's mistake is an answ
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from baton.store.records import AttemptRecord, EventRecord, GraphRecord, TaskRecord, WorkerRecord
+from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, SECRET_PATTERN, URL_PATTERN
+from baton.store.records import (
+    DELIVERY_STATES,
+    NOTICE_KINDS,
+    AttemptRecord,
+    DeliveryRecord,
+    EventRecord,
+    GraphRecord,
+    TaskRecord,
+    WebhookRecord,
+    WorkerRecord,
+)
 from baton.wire.workers import integral
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
@@ -281,3 +294,80 @@ class WorkerOut(BaseModel):
 class Health(BaseModel):
     status: str
     schema_revision: str | None
+
+
+# --- webhooks -------------------------------------------------------------------------------------
+
+WebhookName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+NoticeKind = Annotated[
+    str,
+    Field(pattern="^(" + "|".join(re.escape(k) for k in NOTICE_KINDS) + ")$"),
+    WithJsonSchema({"type": "string", "enum": list(NOTICE_KINDS)}),
+]
+DeliveryState = Annotated[
+    str,
+    Field(pattern="^(" + "|".join(DELIVERY_STATES) + ")$"),
+    WithJsonSchema({"type": "string", "enum": list(DELIVERY_STATES)}),
+]
+
+
+class WebhookIn(Strict):
+    """A webhook to add (or, with ``replace``, to change; a removed one of the name is enabled
+    again). The secret signs every delivery; it is never shown again."""
+
+    name: WebhookName
+    url: str = Field(max_length=MAX_URL_CHARS, pattern=URL_PATTERN, description="http(s), no user:password@")
+    secret: str = Field(min_length=16, max_length=256, pattern=SECRET_PATTERN,
+                        description="16 to 256 printable ASCII characters, no spaces")  # fmt: skip
+    kinds: list[NoticeKind] = Field(min_length=1, max_length=len(NOTICE_KINDS), description="what it receives")
+    event_types: list[Name] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_EVENT_TYPES,
+        description="only notices about these event types (default: all)",
+    )
+    replace: bool = Field(False, description="change a webhook that exists (else 409)")
+
+
+class WebhookOut(BaseModel):
+    id: int
+    name: str
+    url: str
+    kinds: list[str]
+    event_types: list[str] | None
+    secret_fingerprint: str = Field(description="the first hex digits of the secret's SHA-256 (never the secret)")
+    enabled: bool
+    created_at: float
+    disabled_at: float | None
+
+    @classmethod
+    def of(cls, w: WebhookRecord) -> WebhookOut:
+        return cls(id=w.id, name=w.name, url=w.url, kinds=list(w.kinds),
+                   event_types=None if w.event_types is None else list(w.event_types),
+                   secret_fingerprint=w.fingerprint, enabled=w.disabled_at is None, created_at=w.created_at,
+                   disabled_at=w.disabled_at)  # fmt: skip
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    uid: str = Field(description="sent as Baton-Delivery, the same on every try")
+    webhook: str
+    notice_id: int
+    kind: str
+    event_id: int | None
+    state: str
+    attempts: int
+    next_at: float
+    last_status: int | None
+    last_error: str | None
+    last_at: float | None
+    created_at: float
+    delivered_at: float | None
+
+    @classmethod
+    def of(cls, d: DeliveryRecord) -> DeliveryOut:
+        return cls(**dataclasses.asdict(d))
+
+
+class DeliveryPage(Page):
+    deliveries: list[DeliveryOut]

@@ -58,6 +58,10 @@ MATRIX: dict[Route, Action] = {
     ("POST", "/api/v1/graphs"): Action.REGISTER_GRAPH,
     ("GET", "/api/v1/graphs/{graph_id}"): Action.READ,
     ("GET", "/api/v1/workers"): Action.READ,
+    ("GET", "/api/v1/webhooks"): Action.ADMIN,
+    ("POST", "/api/v1/webhooks"): Action.ADMIN,
+    ("GET", "/api/v1/webhooks/deliveries"): Action.ADMIN,
+    ("DELETE", "/api/v1/webhooks/{name}"): Action.ADMIN,  # after the POST: it removes what that added
     ("GET", "/metrics"): Action.READ,
     ("GET", "/worker/v1/terms"): Action.WORK,
     ("POST", "/worker/v1/register"): Action.WORK,
@@ -177,13 +181,20 @@ def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
     """A valid request to ``route`` (the ``n``-th sent to it), with real ids."""
     method, template = route
     path = template.format(event_id=s.events[DEMO], task_id=s.tasks[DEMO], attempt_id=s.attempts[DEMO],
-                           graph_id=s.graphs[DEMO])  # fmt: skip
+                           graph_id=s.graphs[DEMO], name="matrix")  # fmt: skip
     bodies: dict[Route, Any] = {
         ("POST", "/api/v1/events"): {"type": DEMO, "params": {"note": "matrix"}, "idempotency_key": "matrix"},
         ("POST", "/api/v1/events/{event_id}/rerun"): {},
         ("POST", "/ui/events/{event_id}/rerun"): {},
         ("POST", "/ui/graphs/{graph_id}/submit"): {"values": {"note": "matrix"}, "idempotency_key": "matrix-ui"},
         ("POST", "/api/v1/graphs"): {"source": GRAPH_YAML},
+        ("POST", "/api/v1/webhooks"): {
+            "name": "matrix",
+            "url": "https://hooks.example/matrix",
+            "secret": "matrix-secret-0123456789",
+            "kinds": ["event.failed"],
+            "replace": True,
+        },
         ("POST", "/worker/v1/register"): {
             "id": "matrix",
             "name": "m",

@@ -4,6 +4,7 @@ commands print from the database (each is run both ways and the outputs compared
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from engine import Engine, graph
+from hooks import SECRET, cancelled_event, dispatch
 from serving import Served, free_port, make_tls, mint
 
 from baton.access import Role
@@ -306,3 +308,46 @@ def test_rerun_and_its_json_and_wait_forms_print_alike_both_ways(backend: Store,
     assert failed_json.returncode == EXIT_FAILED and '"attempts": 5' in failed_json.stdout
     assert fixed.returncode == 0 and "hq →" in fixed.stdout
     assert refused.returncode == EXIT_USAGE and "only a failed or cancelled event can be re-run" in refused.stderr
+
+
+# --- webhooks, both ways ---------------------------------------------------------------------------
+
+
+def test_webhook_commands_and_their_json_print_alike_both_ways_and_never_a_secret(
+    backend: Store, served: Served, tmp_path: Path
+) -> None:
+    admin = Both(backend.url, served.url, mint(backend, Role.ADMIN))
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    add = ["webhook", "add", "ops", "--url", "https://hooks.example/ops", "--kinds", "event.cancelled,event.failed",
+           "--event-type", "hooked", "--secret-file", str(secret_file), "--replace"]  # fmt: skip
+    ran = [admin.compare(*add), admin.compare(*add, "--json")]
+    (made,) = baton_all(admin.remote("webhook", "add", "other", "--url", "http://127.0.0.1:9/x", "--kinds",
+                                     "event.cancelled", "--secret-file", str(secret_file)))  # fmt: skip
+    taken = admin.compare("webhook", "add", "other", "--url", "http://127.0.0.1:9/x", "--kinds", "event.failed",
+                          "--secret-file", str(secret_file))  # fmt: skip
+    cancelled_event(backend)
+    assert dispatch(backend) == 2
+    for args in (["webhook", "list"], ["webhook", "list", "--json"], ["webhook", "deliveries"],
+                 ["webhook", "deliveries", "ops", "--state", "pending", "--json"],
+                 ["webhook", "deliveries", "--limit", "1", "--before", "2"]):  # fmt: skip
+        ran.append(admin.compare(*args))
+        assert ran[-1].returncode == 0 and ran[-1].stdout, (args, ran[-1].stderr)
+    removed = admin.compare("webhook", "remove", "ops")
+    unknown = admin.compare("webhook", "deliveries", "nope")
+    refused = baton_all(["webhook", "list", "--server", served.url, "--token", mint(backend, Role.CLIENT)],
+                        ["webhook", "add", "x", "--url", "https://h.example/", "--kinds", "event.failed"],
+                        ["webhook", "add", "x", "--url", "ftp://h.example/", "--kinds", "event.failed",
+                         "--secret-file", str(secret_file), "--db", backend.url])  # fmt: skip
+
+    assert ran[0].stdout == ("webhook ops stored: event.cancelled,event.failed of hooked -> https://hooks.example/ops "
+                             f"(secret {hashlib.sha256(SECRET.encode()).hexdigest()[:4]}…)\n")  # fmt: skip
+    assert made.returncode == 0 and taken.returncode == EXIT_USAGE and "--replace" in taken.stderr
+    assert (removed.returncode, removed.stdout) == (0, "webhook ops removed\n")
+    assert unknown.returncode == EXIT_USAGE and "no webhook 'nope'" in unknown.stderr
+    assert [r.returncode for r in refused] == [EXIT_USAGE] * 3
+    assert "a client token may not admin" in refused[0].stderr and "--secret-file" in refused[1].stderr
+    assert "url: an http:// or https:// URL" in refused[2].stderr
+    printed = "".join(r.stdout + r.stderr for r in [*ran, made, taken, removed, unknown, *refused])
+    assert SECRET not in printed
+    assert [d.state for d in backend.deliveries(webhook="ops")] == ["cancelled"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from hooks import SECRET, cancelled_event, dispatch
 from prometheus_client.parser import text_string_to_metric_families
 from serving import Served, free_port, mint
 
@@ -27,7 +28,7 @@ from baton.server.metrics import Metrics, _EventTypes
 from baton.settings import Settings
 from baton.store import open_store
 from baton.store.protocol import Store
-from baton.store.records import ClaimRequest, Report
+from baton.store.records import ClaimRequest, DeliveryResult, Report
 
 TYPE = "metered"
 DEADLINE_S = 30.0
@@ -341,3 +342,25 @@ def test_a_failed_read_keeps_the_last_values_and_is_counted(store_url: str) -> N
     assert "baton_metrics_refresh_errors_total 1.0" in after
     kept = [line for line in before.splitlines() if line.startswith(("baton_tasks", "baton_metrics_refreshed"))]
     assert kept and all(line in after.splitlines() for line in kept)
+
+
+def test_webhook_deliveries_are_counted_by_outcome_and_the_pending_ones_gauged(backend: Store) -> None:
+    metrics = Metrics(backend, refresh_s=300.0, stale_after_s=30.0)
+    metrics.refresh()  # where the audit stands: counters count from here
+    assert 'baton_webhook_deliveries_total{outcome="expired"} 0.0' in metrics.render().decode()
+    backend.add_webhook("ops", "https://hooks.example/ops", SECRET, ["event.cancelled"])
+    for _ in range(3):
+        cancelled_event(backend)
+    dispatch(backend)
+    now = time.time() + 1
+    a, b, c = backend.claim_deliveries(now, 10, 60.0)
+    backend.record_deliveries([DeliveryResult(a.id, 1, now, 204, None, None),
+                               DeliveryResult(b.id, 1, now, 500, "HTTP 500", now + 5),
+                               DeliveryResult(c.id, 1, now, None, "ConnectError", now + 10**6)], 3600.0)  # fmt: skip
+    metrics.refresh()
+    metrics.refresh()  # counts up to the newest id the previous read saw
+    text = metrics.render().decode()
+    counted = {"delivered": 1, "failed": 2, "expired": 1}
+    for outcome, n in counted.items():
+        assert f'baton_webhook_deliveries_total{{outcome="{outcome}"}} {n}.0' in text, outcome
+    assert "baton_webhook_deliveries_pending 1.0" in text

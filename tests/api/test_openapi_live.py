@@ -78,6 +78,7 @@ PHASES = "examples,coverage,fuzzing,stateful"
 SEMANTIC = {
     "POST /api/v1/events": ["2xx", "400", "404", "409", "422"],  # the graph's parameters; key header vs field
     "POST /api/v1/graphs": ["2xx", "422"],  # the YAML text
+    "POST /api/v1/webhooks": ["2xx", "409"],  # the name is taken (and replace is false)
 }
 MESSAGE_CHARS = 40_000
 

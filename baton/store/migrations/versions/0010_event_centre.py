@@ -135,11 +135,13 @@ def _outbox() -> None:
         sa.Column("next_at", TIME, nullable=False),
         sa.Column("last_status", INT),
         sa.Column("last_error", TEXT),
+        sa.Column("last_at", TIME),
         sa.Column("created_at", TIME, nullable=False),
         sa.Column("delivered_at", TIME),
         sa.UniqueConstraint("webhook_id", "notice_id"),
     )
     op.create_index("deliveries_due", "deliveries", ["next_at"], **_where("state = 'pending'"))
+    op.create_index("deliveries_log", "deliveries", ["webhook_id", "id"])
 
 
 def _backfills() -> None:
