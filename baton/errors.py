@@ -3,6 +3,7 @@
 BatonError
 ├── UsageError              bad input from a person or a client (CLI exit 2, HTTP 4xx)
 │   ├── GraphInvalid        a graph file or builder failed validation (lists every problem)
+│   │   └── CalendarInvalid a business calendar failed validation (the same shape)
 │   ├── ParamsInvalid       an event's parameters do not fit the graph's schema
 │   ├── NotFound            an event, graph or task that does not exist
 │   ├── Conflict            e.g. an idempotency key reused with other parameters
@@ -46,6 +47,8 @@ class Problem:
 class GraphInvalid(UsageError):
     """A graph failed validation. ``problems`` lists every problem found, not only the first."""
 
+    what = "graph"  # the kind of document the message names
+
     def __init__(self, source: str, problems: Sequence[Problem]) -> None:
         self.source = source
         self.problems = list(problems)
@@ -54,7 +57,13 @@ class GraphInvalid(UsageError):
         lines = "\n".join(f"  - {p}" for p in shown)
         if count > len(shown):
             lines += f"\n  - ... and {count - len(shown):,} more"
-        super().__init__(f"invalid graph {source} ({count} problem{'s' if count != 1 else ''}):\n{lines}")
+        super().__init__(f"invalid {self.what} {source} ({count} problem{'s' if count != 1 else ''}):\n{lines}")
+
+
+class CalendarInvalid(GraphInvalid):
+    """A business calendar failed validation; ``problems`` lists every problem found."""
+
+    what = "calendar"
 
 
 class ParamsInvalid(UsageError):

@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
+from baton.graphs.model import is_name
 from baton.graphs.params import text_problem
-from baton.graphs.spec import INT32, is_name
+from baton.graphs.spec import INT32
 
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every store
 MAX_SECONDS = 366 * 86_400.0

@@ -14,10 +14,18 @@ upstream node has succeeded, so a fan-in over P partitions costs O(P), never O(P
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")  # always used with fullmatch
+
+
+def is_name(value: Any) -> bool:
+    """A valid graph, node, parameter, label, resource, schedule or calendar name."""
+    return isinstance(value, str) and NAME_RE.fullmatch(value) is not None
 
 
 class ParamType(StrEnum):

@@ -42,11 +42,11 @@ from baton.graphs.model import (
     PythonAction,
     Retention,
     RetryPolicy,
+    is_name,
 )
 from baton.graphs.params import MAX_PARTITION_KEY, check_default, short, text_problem
 from baton.graphs.yamlload import YamlRefused, load_yaml
 
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")  # always used with fullmatch
 TARGET_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 PLACEHOLDER_RE = re.compile(r"\{(python|event_id|event_type|node|partition|attempt|params\.[A-Za-z_]\w*)\}")
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -87,11 +87,6 @@ OPTION_KEYS = {
 }
 NODE_KEYS = OPTION_KEYS | {"run", "command", "env", "cwd", "after", "partitioned", "description"}
 PARAM_KEYS = {"type", "required", "default", "description"}
-
-
-def is_name(value: Any) -> bool:
-    """A valid graph, node, parameter, label or resource name."""
-    return isinstance(value, str) and NAME_RE.fullmatch(value) is not None
 
 
 def render_path(path: tuple[str, ...]) -> str:
