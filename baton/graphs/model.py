@@ -18,7 +18,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baton.graphs.schedules import Schedule  # which imports this module for Param
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")  # always used with fullmatch
 
@@ -162,6 +165,10 @@ class Graph:
     python_path: tuple[str, ...] = ()
     raised_by: tuple[Trigger, ...] = ()
     retention: Retention | None = None
+    schedules: tuple[Schedule, ...] = ()
+
+    def schedule(self, name: str) -> Schedule | None:
+        return next((s for s in self.schedules if s.name == name), None)
 
     def node(self, name: str) -> Node:
         return self._by_name[name]

@@ -45,6 +45,7 @@ from baton.graphs.model import (
     is_name,
 )
 from baton.graphs.params import MAX_PARTITION_KEY, check_default, short, text_problem
+from baton.graphs.schedules import schedule_to_dict, schedules_from_dict
 from baton.graphs.yamlload import YamlRefused, load_yaml
 
 TARGET_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
@@ -72,7 +73,7 @@ LIMITS: dict[str, tuple[float, float]] = {
 RETENTION_KEYS = {"succeeded_days", "failed_days", "cancelled_days"}
 
 TOP_KEYS = {"graph", "event", "description", "python_path", "params", "partitions", "defaults", "nodes", "raised_by",
-            "retention"}  # fmt: skip
+            "retention", "schedules"}  # fmt: skip
 OPTION_KEYS = {
     "retries",
     "retry_delay_s",
@@ -192,6 +193,7 @@ def graph_from_dict(
     description = _text(c, ("description",), data.get("description", ""))
     raised_by = triggers_from_list(c, data.get("raised_by", []), params)
     retention = _retention(c, data.get("retention"))
+    schedules = schedules_from_dict(c, data.get("schedules", {}), params)
     ordered = _topological(c, nodes) if not c.problems else ()
     if c.problems:
         raise GraphInvalid(source, c.problems)
@@ -205,6 +207,7 @@ def graph_from_dict(
         python_path=python_path,
         raised_by=raised_by,
         retention=retention,
+        schedules=schedules,
     )
 
 
@@ -623,6 +626,8 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
     # Written only when declared, so a graph without them keeps the digest it always had.
     if graph.raised_by:
         data["raised_by"] = [trigger_to_dict(t) for t in graph.raised_by]
+    if graph.schedules:
+        data["schedules"] = {s.name: schedule_to_dict(s) for s in graph.schedules}
     if graph.retention is not None:
         kept = dataclasses.asdict(graph.retention)
         data["retention"] = {key: days for key, days in kept.items() if days is not None}
