@@ -305,6 +305,11 @@ def next_fire(schedule: Schedule, days: BusinessDays | None, after: float) -> Fi
     return found[0] if found else None
 
 
+def fire_at(schedule: Schedule, at: float) -> Fire:
+    """The fire of ``schedule`` at instant ``at`` (one read back from the store)."""
+    return _fire(at, ZoneInfo(schedule.timezone))
+
+
 def raise_at(schedule: Schedule, fire: Fire) -> float:
     """When to raise the fire's event: ``fire.at`` plus a jitter in [0, jitter_s) drawn from a
     hash of the schedule's name and the fire, so every controller computes the same."""

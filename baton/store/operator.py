@@ -27,6 +27,7 @@ from baton.store.rows import (
     IdRow,
     KeyedEvent,
 )
+from baton.store.schedules import refresh_schedules
 from baton.store.tx import Tx, read_one, read_rows, scalar, select_list
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class OperatorVerbs(SqlCore):
                         raise TransientError(f"version {latest + 1} of {graph.name} was taken concurrently")
                 else:
                     refresh_chains(tx, graph)
+                    refresh_schedules(tx, graph)
                     tx.audit("operator", "graph.registered", source or "api", graph=graph.name, version=latest + 1)
         return self.graph(row.id)
 

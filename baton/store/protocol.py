@@ -27,6 +27,7 @@ from baton.access import Role, TokenRecord, TokenScope
 from baton.engine.forecast import NodeNow, NodeRun
 from baton.engine.planner import Plan
 from baton.engine.states import EventState
+from baton.graphs.calendars import Calendar
 from baton.graphs.model import Graph
 from baton.store.migrate import Revision, Upgrade
 from baton.store.outbox import Kind
@@ -34,6 +35,9 @@ from baton.store.records import (
     AttemptRecord,
     AuditFilter,
     AuditRecord,
+    BackfillRecord,
+    BackfillRequest,
+    CalendarRecord,
     ClaimRequest,
     ClaimResult,
     DeliveryFilter,
@@ -56,6 +60,9 @@ from baton.store.records import (
     Report,
     ReportAnswers,
     RetryWait,
+    ScheduleDue,
+    ScheduleRecord,
+    ScheduleTick,
     StopOrder,
     TaskFilter,
     TaskRecord,
@@ -179,6 +186,23 @@ class ControllerStore(ChangeFeed, Protocol):
         """Keep an event's forecast end; mark it at risk or missed (once each, with a notice)."""
         ...
 
+    def due_schedules(self, now: float, limit: int) -> list[ScheduleDue]:
+        """Active schedules that may have fires to raise at ``now`` (a wall time), oldest first."""
+        ...
+
+    def next_schedule_fire(self) -> float | None:
+        """The earliest raise time of any active schedule (None: none is known)."""
+        ...
+
+    def calendar(self, name: str) -> Calendar | None:
+        """The registered calendar of that name (None: none is)."""
+        ...
+
+    def fire_schedule(self, tick: ScheduleTick, actor: str = "controller") -> list[int]:
+        """Write one look at a schedule (events, state, misfire notice, cancel), in one
+        transaction, only if its ``handled_through`` is still ``tick.expected``; the events raised."""
+        ...
+
     def prune(self, asked: PruneRequest) -> PruneResult:
         """Remove a batch of what retention says is over (:mod:`baton.store.retention`)."""
         ...
@@ -219,6 +243,33 @@ class OperatorStore(Protocol):
         ...
 
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord: ...
+
+    def register_calendar(self, calendar: Calendar, source: str = "") -> CalendarRecord:
+        """Store a business calendar under its name, replacing an older one."""
+        ...
+
+    def pause_schedule(self, name: str, note: str = "", actor: str = "operator") -> ScheduleRecord:
+        """Stop raising its fires until resumed (the fires of the pause are never raised)."""
+        ...
+
+    def resume_schedule(self, name: str, actor: str = "operator") -> ScheduleRecord:
+        """Raise its fires again, from now on."""
+        ...
+
+    def trigger_schedule(self, name: str, actor: str = "operator") -> EventRecord:
+        """Raise the schedule's event now ("fire now"), as a fire at this instant would be, under
+        its own key; the schedule's own fires are untouched."""
+        ...
+
+    def start_backfill(self, asked: BackfillRequest, actor: str = "operator") -> BackfillRecord:
+        """Raise the schedule's past fires in [from_at, to_at], in order, at most ``max_running``
+        unfinished at once (the controller does it; this records the backfill). Fires that
+        already have an event are skipped unless ``rerun``. ``dry_run``: count only, store nothing."""
+        ...
+
+    def cancel_backfill(self, backfill_id: int, actor: str = "operator") -> BackfillRecord:
+        """Raise no more of its fires (the events it raised run on)."""
+        ...
 
     def rerun(
         self, event_id: int, partition: str | None = None, node: str | None = None, actor: str = "operator"
@@ -296,6 +347,20 @@ class ReadStore(Protocol):
     def graph_of(self, graph_id: int) -> Graph: ...
 
     def graphs(self) -> list[GraphRecord]: ...
+
+    def schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, retired ones too, by name."""
+        ...
+
+    def schedule(self, name: str) -> ScheduleRecord: ...
+
+    def calendars(self) -> list[CalendarRecord]: ...
+
+    def backfills(self, limit: int = 50) -> list[BackfillRecord]:
+        """Backfills, newest first."""
+        ...
+
+    def backfill(self, backfill_id: int) -> BackfillRecord: ...
 
     def leader(self, role: str) -> str | None:
         """Who holds ``role`` now (None when nobody does)."""

@@ -535,3 +535,108 @@ class DeliveryFilter(TypedDict, total=False):
     state: str | None
     before: int | None
     limit: int
+
+
+@dataclass(frozen=True)
+class CalendarRecord:
+    """A stored business calendar: its validated document as plain data (``calendar_to_dict``)."""
+
+    name: str
+    spec: Mapping[str, Any]
+    source: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """A schedule as the store keeps it. ``state``: active, paused, ended (no fire is left),
+    retired (its graph's newest version dropped it). Fires up to ``handled_through`` are
+    handled; ``next_fire_at`` is when it raises next (None: to be worked out, or never);
+    ``queued_at`` a fire held back by ``overlap: queue_one``; ``missed`` counts fires not raised."""
+
+    id: int
+    name: str
+    graph: str
+    spec: Mapping[str, Any]
+    state: str
+    note: str | None
+    paused_by: str | None
+    paused_at: float | None
+    handled_through: float
+    next_fire_at: float | None
+    queued_at: float | None
+    last_fire_at: float | None
+    last_event_id: int | None
+    missed: int
+    created_at: float
+    updated_at: float
+
+
+class ScheduleDue(NamedTuple):
+    """What the ticker reads of a schedule that may have fires to raise."""
+
+    id: int
+    name: str
+    graph: str
+    handled_through: float
+    queued_at: float | None
+    last_event_id: int | None
+    last_event_running: int  # 1 while the schedule's last event is unfinished
+    next_fire_at: float | None
+
+
+@dataclass(frozen=True)
+class ScheduleTick:
+    """What one look at a schedule decided, for the store to write in one transaction (see
+    :mod:`baton.engine.tick`): applied only while ``handled_through`` is still ``expected``."""
+
+    schedule_id: int
+    expected: float  # the handled_through the ticker read
+    raised: tuple[tuple[float, Mapping[str, Any], float | None], ...]  # (fire instant, params, deadline)
+    handled_through: float
+    next_fire_at: float | None
+    queued_at: float | None
+    cancel_previous: bool = False
+    missed: int = 0  # -1: more than were counted
+    missed_by_overlap: int = 0
+    missed_first: float | None = None
+    missed_last: float | None = None
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    """A backfill to start: the schedule's fires in [from_at, to_at] (epoch seconds)."""
+
+    schedule: str
+    from_at: float
+    to_at: float
+    max_running: int = 1
+    rerun: bool = False  # raise fires that already have an event again (under the backfill's own key)
+    dry_run: bool = False  # count only; store nothing
+
+
+@dataclass(frozen=True)
+class BackfillRecord:
+    """A backfill: the past fires of a schedule in [from_at, to_at], raised in order, at most
+    ``max_running`` unfinished at once. ``cursor`` is the last fire handled; ``raised`` and
+    ``skipped`` (fires that already had an event) count what was done, ``total`` the fires in
+    the range; ``running`` its events unfinished now."""
+
+    id: int
+    schedule_id: int
+    schedule: str
+    graph: str
+    from_at: float
+    to_at: float
+    max_running: int
+    rerun: bool
+    state: str  # running, done, cancelled (dry-run: not stored)
+    cursor: float | None
+    raised: int
+    skipped: int
+    total: int
+    running: int
+    created_by: str
+    created_at: float
+    finished_at: float | None

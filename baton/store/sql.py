@@ -18,6 +18,7 @@ from baton.store.gauges import SqlGauges
 from baton.store.operator import OperatorVerbs
 from baton.store.reads import SqlReads
 from baton.store.retention import RetentionVerbs
+from baton.store.schedules import ScheduleVerbs
 from baton.store.timeline_reads import SqlTimelineReads
 from baton.store.tokens import SqlTokens
 from baton.store.webhooks import WebhookVerbs
@@ -28,6 +29,7 @@ class SqlStore(
     WorkerVerbs,
     ControllerVerbs,
     CentreVerbs,
+    ScheduleVerbs,
     RetentionVerbs,
     DeadlineVerbs,
     OperatorVerbs,
