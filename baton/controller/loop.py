@@ -35,6 +35,7 @@ from typing import TypedDict, Unpack
 from baton.clock import Clock, SystemClock
 from baton.controller.deliver import Deliver, Terms
 from baton.controller.duties import Closing, Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep
+from baton.controller.schedules import Ticker
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
@@ -94,6 +95,7 @@ class ControllerConfig:
     expand_batch: int = 20  # submitted events taken per step (each is expanded in a transaction of its own)
     expire_batch: int = 500  # leases expired per sweep; a full batch sweeps again at once
     dispatch_batch: int = 100  # outbox notices acted on per transaction
+    schedule_look_s: float = 30.0  # the ticker looks at least this often (new and changed schedules)
     event_id: int | None = None  # expand only this event (baton run); None: every submitted event
 
     @classmethod
@@ -125,15 +127,16 @@ def delivery_terms(config: ControllerConfig) -> Terms:
 
 
 def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
-    """What the leader does, in this order each round: expand new events, sweep, act on the
-    outbox, watch deadlines, prune, deliver webhooks. A controller of one event (``baton run``: ``event_id``)
-    expands and sweeps only: it starts nothing else, and what its event's end raises waits in
-    the outbox for the cluster's controller."""
+    """What the leader does, in this order each round: expand new events, sweep, raise the
+    schedules' fires, act on the outbox, watch deadlines, prune, deliver webhooks. A controller
+    of one event (``baton run``: ``event_id``) expands and sweeps only: it starts nothing else,
+    and what its event's end raises waits in the outbox for the cluster's controller."""
     if config.event_id is not None:
         return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch)]
     return [
         Expand(config.expand_batch, config.event_id),
         Sweep(config.sweep_s, config.expire_batch),
+        Ticker(config.schedule_look_s, clock),
         Dispatch(config.dispatch_batch),
         Deadlines(config.deadline_check_s, clock),
         Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s, clock),

@@ -8,27 +8,26 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from baton.engine.states import EventState
-from baton.errors import Conflict, NotFound, ParamsInvalid, TransientError, UsageError
+from baton.errors import Conflict, ParamsInvalid, TransientError, UsageError
 from baton.graphs.model import Graph
 from baton.graphs.params import params_size_problem, text_problem
 from baton.graphs.spec import graph_digest, graph_to_dict
-from baton.store import advance, outbox
+from baton.store.cancel import cancel_event
 from baton.store.chaining import refresh_chains
 from baton.store.raising import Origin, insert_event
-from baton.store.reads import EVENTS_FROM, EventRow, StateRow
+from baton.store.reads import EVENTS_FROM, EventRow
 from baton.store.records import (
     EventRecord,
     GraphRecord,
 )
-from baton.store.rerun import NodeName, reset_for_rerun
+from baton.store.rerun import reset_for_rerun
 from baton.store.retry import retried
 from baton.store.rows import (
     IdRow,
     KeyedEvent,
 )
 from baton.store.schedules import refresh_schedules
-from baton.store.tx import Tx, read_one, read_rows, scalar, select_list
+from baton.store.tx import Tx, read_one, scalar, select_list
 
 if TYPE_CHECKING:
     pass
@@ -120,33 +119,3 @@ class OperatorVerbs(SqlCore):
     ) -> int:
         with self.transaction() as tx:
             return reset_for_rerun(tx, event_id, partition, node, actor, self.event_lock)
-
-
-def cancel_event(tx: Tx, event_id: int, actor: str, lock: str) -> None:
-    """Cancel an unfinished event in ``tx``: a submitted one at once, a running one's waiting
-    tasks at once and its running ones at their workers' next heartbeat. ``lock``: the store's
-    clause that locks the event's row (two cancels, or a cancel and a report, in turn)."""
-    row = read_one(tx, StateRow, f"SELECT state FROM events WHERE id = ? {lock}", (event_id,))
-    if row is None:
-        raise NotFound(f"no event {event_id}")
-    state = EventState(row.state)
-    if state.terminal:
-        raise Conflict(f"event {event_id} is already {state}")
-    tx.q("UPDATE events SET cancel_requested = 1 WHERE id = ?", (event_id,))
-    tx.changed()
-    tx.audit(actor, "event.cancel_requested", "cancel", event_id)
-    if state is EventState.SUBMITTED:
-        tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
-        tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
-        outbox.notice(tx, outbox.Kind.EVENT_CANCELLED, event_id)
-        return
-    n = 0
-    for old in ("pending", "ready"):
-        sql = (f"UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE event_id = ? AND state = ? "
-               f"RETURNING {select_list(NodeName)}")  # fmt: skip
-        for r in read_rows(tx, NodeName, sql, (tx.now, event_id, old)):
-            tx.moved(event_id, r.node, old, "cancelled")
-            n += 1
-    tx.q("UPDATE tasks SET cancel_requested = 1 WHERE event_id = ? AND state = 'running'", (event_id,))
-    tx.audit(actor, "task.cancelled", "event cancelled", event_id, tasks=n)
-    advance.settle(tx, {event_id: n})

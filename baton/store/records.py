@@ -578,6 +578,7 @@ class ScheduleDue(NamedTuple):
     id: int
     name: str
     graph: str
+    graph_id: int | None  # the graph's newest version (None: the graph is gone)
     handled_through: float
     queued_at: float | None
     last_event_id: int | None

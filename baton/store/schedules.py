@@ -27,8 +27,8 @@ from baton.graphs.calendars import Calendar, calendar_from_dict, calendar_to_dic
 from baton.graphs.model import Graph
 from baton.graphs.schedules import schedule_to_dict
 from baton.store import outbox
+from baton.store.cancel import cancel_event
 from baton.store.core import SqlCore, canonical_params
-from baton.store.operator import cancel_event
 from baton.store.raising import Origin, insert_event
 from baton.store.records import CalendarRecord, ScheduleDue, ScheduleRecord, ScheduleTick
 from baton.store.retry import retried
@@ -72,7 +72,8 @@ class CalendarRow(NamedTuple):
 SCHEDULES = f"SELECT {select_list(ScheduleRow)} FROM schedules"
 CALENDARS = f"SELECT {select_list(CalendarRow)} FROM calendars"
 _RUNNING = "CASE WHEN e.id IS NOT NULL AND e.finished_at IS NULL THEN 1 ELSE 0 END"
-DUE = (f"SELECT {select_list(ScheduleDue, 's.', last_event_running=_RUNNING)} "
+_NEWEST = "(SELECT MAX(g.id) FROM graphs g WHERE g.name = s.graph)"  # versions take rising ids
+DUE = (f"SELECT {select_list(ScheduleDue, 's.', last_event_running=_RUNNING, graph_id=_NEWEST)} "
        "FROM schedules s LEFT JOIN events e ON e.id = s.last_event_id WHERE s.state = 'active' AND "
        "(s.next_fire_at IS NULL OR s.next_fire_at <= ? OR s.queued_at IS NOT NULL) ORDER BY s.id LIMIT ?")  # fmt: skip
 
