@@ -35,7 +35,7 @@ from typing import TypedDict, Unpack
 from baton.clock import Clock, SystemClock
 from baton.controller.deliver import Deliver, Terms
 from baton.controller.duties import Closing, Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep
-from baton.controller.schedules import Ticker
+from baton.controller.schedules import Backfiller, Ticker
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
 from baton.store.protocol import ControllerStore
@@ -96,6 +96,7 @@ class ControllerConfig:
     expire_batch: int = 500  # leases expired per sweep; a full batch sweeps again at once
     dispatch_batch: int = 100  # outbox notices acted on per transaction
     schedule_look_s: float = 30.0  # the ticker looks at least this often (new and changed schedules)
+    backfill_s: float = 1.0  # how often running backfills raise their next fires
     event_id: int | None = None  # expand only this event (baton run); None: every submitted event
 
     @classmethod
@@ -128,7 +129,7 @@ def delivery_terms(config: ControllerConfig) -> Terms:
 
 def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
     """What the leader does, in this order each round: expand new events, sweep, raise the
-    schedules' fires, act on the outbox, watch deadlines, prune, deliver webhooks. A controller
+    schedules' fires and backfills, act on the outbox, watch deadlines, prune, deliver webhooks. A controller
     of one event (``baton run``: ``event_id``) expands and sweeps only: it starts nothing else,
     and what its event's end raises waits in the outbox for the cluster's controller."""
     if config.event_id is not None:
@@ -137,6 +138,7 @@ def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
         Expand(config.expand_batch, config.event_id),
         Sweep(config.sweep_s, config.expire_batch),
         Ticker(config.schedule_look_s, clock),
+        Backfiller(config.backfill_s, clock),
         Dispatch(config.dispatch_batch),
         Deadlines(config.deadline_check_s, clock),
         Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s, clock),

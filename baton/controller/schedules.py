@@ -17,13 +17,32 @@ import math
 
 from baton.clock import Clock
 from baton.controller.duties import NOW
-from baton.engine.fires import BusinessDays
+from baton.engine.fires import BusinessDays, deadline_of, fire_params, fires_between
 from baton.engine.tick import Tick, tick
 from baton.graphs.schedules import Schedule
 from baton.store.protocol import ControllerStore
-from baton.store.records import ScheduleDue, ScheduleTick
+from baton.store.records import BackfillRecord, ScheduleDue, ScheduleTick
 
 log = logging.getLogger("baton.controller")
+
+
+class Calendars:
+    """The calendars schedules name, read from the store at most once per ``keep_s`` each."""
+
+    def __init__(self, keep_s: float = 60.0) -> None:
+        self.keep_s = keep_s
+        self._read: dict[str, tuple[float, BusinessDays | None]] = {}
+
+    def days(self, store: ControllerStore, schedule: Schedule, wall: float) -> BusinessDays | None:
+        """The schedule's business days; None when it names no calendar, or one not registered."""
+        if schedule.calendar is None:
+            return None
+        cached = self._read.get(schedule.calendar)
+        if cached is None or wall - cached[0] > self.keep_s:
+            calendar = store.calendar(schedule.calendar)
+            cached = (wall, None if calendar is None else BusinessDays(calendar))
+            self._read[schedule.calendar] = cached
+        return cached[1]
 
 
 class Ticker:
@@ -31,12 +50,11 @@ class Ticker:
     from the store), and at least every ``every_s`` to pick up new and changed schedules."""
 
     every_round = False
-    CALENDAR_S = 60.0  # a calendar read from the store is used this long
 
     def __init__(self, every_s: float, clock: Clock, batch: int = 100) -> None:
         self.every_s, self.clock, self.batch = every_s, clock, batch
         self._due = NOW
-        self._calendars: dict[str, tuple[float, BusinessDays | None]] = {}
+        self._calendars = Calendars()
 
     def next_due(self, now: float) -> float:
         return self._due
@@ -56,7 +74,7 @@ class Ticker:
         schedule = None if row.graph_id is None else store.graph_of(row.graph_id).schedule(row.name)
         if schedule is None:
             return 0  # its graph dropped it a moment ago: the registration retired it
-        days = self._days(store, schedule, wall)
+        days = self._calendars.days(store, schedule, wall)
         if schedule.calendar is not None and days is None:
             log.warning("schedule %s waits for calendar %s, which is not registered", row.name, schedule.calendar)
             return 0
@@ -64,16 +82,6 @@ class Ticker:
         if _unchanged(decided, row):
             return 0
         return len(store.fire_schedule(_written(row, decided)))
-
-    def _days(self, store: ControllerStore, schedule: Schedule, wall: float) -> BusinessDays | None:
-        if schedule.calendar is None:
-            return None
-        cached = self._calendars.get(schedule.calendar)
-        if cached is None or wall - cached[0] > self.CALENDAR_S:
-            calendar = store.calendar(schedule.calendar)
-            cached = (wall, None if calendar is None else BusinessDays(calendar))
-            self._calendars[schedule.calendar] = cached
-        return cached[1]
 
 
 def _unchanged(decided: Tick, row: ScheduleDue) -> bool:
@@ -100,3 +108,42 @@ def _written(row: ScheduleDue, decided: Tick) -> ScheduleTick:
         missed_last=missed[-1].at if missed else None,
         ended=decided.next_fire_at is None and math.isfinite(decided.handled_through),
     )
+
+
+class Backfiller:
+    """Every ``every_s``, raise the next fires of each running backfill that has room (fewer
+    than its ``max_running`` events unfinished), in order."""
+
+    every_round = False
+    SLACK = 50  # fires looked at beyond the room, for those skipped because they have an event
+
+    def __init__(self, every_s: float, clock: Clock) -> None:
+        self.every_s, self.clock = every_s, clock
+        self._due = NOW
+        self._calendars = Calendars()
+
+    def next_due(self, now: float) -> float:
+        return self._due
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        self._due = now + self.every_s
+        moved = 0
+        for backfill in store.running_backfills():
+            room = backfill.max_running - backfill.running
+            if room > 0 and backfill.graph_id is not None:
+                moved += self._advance(store, backfill, room)
+        return moved
+
+    def _advance(self, store: ControllerStore, backfill: BackfillRecord, room: int) -> int:
+        schedule = store.graph_of(backfill.graph_id or 0).schedule(backfill.schedule)
+        if schedule is None:
+            return 0
+        days = self._calendars.days(store, schedule, self.clock.wall())
+        if schedule.calendar is not None and days is None:
+            return 0  # its calendar is not registered (any more): it waits
+        after = backfill.cursor if backfill.cursor is not None else math.nextafter(backfill.from_at, -math.inf)
+        limit = room + self.SLACK
+        fires = fires_between(schedule, days, after, backfill.to_at, limit)
+        raising = [(f.at, fire_params(schedule, f, days), deadline_of(schedule, f)) for f in fires]
+        after_it = store.advance_backfill(backfill.id, backfill.cursor, raising, exhausted=len(fires) < limit)
+        return after_it.raised - backfill.raised

@@ -203,6 +203,22 @@ class ControllerStore(ChangeFeed, Protocol):
         transaction, only if its ``handled_through`` is still ``tick.expected``; the events raised."""
         ...
 
+    def running_backfills(self) -> list[BackfillRecord]:
+        """Backfills still raising fires, oldest first."""
+        ...
+
+    def advance_backfill(
+        self,
+        backfill_id: int,
+        cursor: float | None,
+        fires: Sequence[tuple[float, Mapping[str, Any], float | None]],
+        exhausted: bool,
+    ) -> BackfillRecord:
+        """Raise the next of ``fires`` (instant, params, deadline; ascending, after ``cursor``)
+        while the backfill has room; ``exhausted``: none comes after them. One transaction,
+        applied only while its cursor is ``cursor``."""
+        ...
+
     def prune(self, asked: PruneRequest) -> PruneResult:
         """Remove a batch of what retention says is over (:mod:`baton.store.retention`)."""
         ...

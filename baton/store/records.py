@@ -641,3 +641,4 @@ class BackfillRecord:
     created_by: str
     created_at: float
     finished_at: float | None
+    graph_id: int | None = None  # the graph's newest version

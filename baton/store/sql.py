@@ -11,6 +11,7 @@ deliveries in :mod:`baton.store.webhooks`.
 
 from __future__ import annotations
 
+from baton.store.backfills import BackfillVerbs
 from baton.store.centre import CentreVerbs
 from baton.store.controller import ControllerVerbs
 from baton.store.deadlines import DeadlineVerbs
@@ -30,6 +31,7 @@ class SqlStore(
     ControllerVerbs,
     CentreVerbs,
     ScheduleVerbs,
+    BackfillVerbs,
     RetentionVerbs,
     DeadlineVerbs,
     OperatorVerbs,
