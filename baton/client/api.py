@@ -17,9 +17,12 @@ times, with doubling pauses from 0.2 s) only when sending it twice cannot do any
 - every read (``GET``);
 - ``submit`` with a ``key``: the server answers a repeated key with the event it already made
   (``created`` is then False, even when it was this call's lost first try that made it);
+- ``register_calendar`` and ``pause_schedule`` (doing either twice leaves what doing it once
+  does), and a backfill's dry run;
 - never ``submit`` without a key, ``cancel`` (a second one is refused as the event is already
-  cancelled), ``rerun`` or ``register_graph``: their errors reach the caller, who knows whether
-  repeating is right.
+  cancelled), ``rerun``, ``register_graph``, ``resume_schedule``, ``trigger_schedule`` (each
+  fire now raises an event), ``start_backfill`` or ``cancel_backfill``: their errors reach the
+  caller, who knows whether repeating is right.
 
 :meth:`Client.wait` also rides out a server that is away for up to ``outage_s`` (a restart).
 """
@@ -39,16 +42,22 @@ import httpx
 
 from baton.client.objects import (
     Attempt,
+    BackfillPlan,
     EventStatus,
     GraphVersion,
+    ScheduleStatus,
     Task,
     Worker,
+    backfill_of,
+    calendar_of,
     delivery_of,
     event_of,
     graph_of,
     graph_version_of,
     log_of,
     parsed,
+    plan_of,
+    schedule_of,
     status_of,
     task_of,
     webhook_of,
@@ -58,8 +67,18 @@ from baton.client.session import Session, SessionOptions
 from baton.clock import Backoff
 from baton.engine.states import EventState, TaskState
 from baton.errors import BackendError, NotFound, TransientError, UsageError
-from baton.store.records import DeliveryRecord, EventRecord, GraphRecord, LogChunk, WebhookRecord
+from baton.store.records import (
+    BackfillRecord,
+    CalendarRecord,
+    DeliveryRecord,
+    EventRecord,
+    GraphRecord,
+    LogChunk,
+    WebhookRecord,
+)
 from baton.wire.api import (
+    BackfillOut,
+    CalendarOut,
     CancelOut,
     DeliveryPage,
     EventOut,
@@ -68,13 +87,14 @@ from baton.wire.api import (
     GraphRegistered,
     LogOut,
     RerunOut,
+    ScheduleOut,
     TaskOut,
     TaskPage,
     WebhookOut,
     WorkerOut,
 )
 
-__all__ = ["Attempt", "Client", "EventStatus", "GraphVersion", "Task", "Worker"]
+__all__ = ["Attempt", "BackfillPlan", "Client", "EventStatus", "GraphVersion", "ScheduleStatus", "Task", "Worker"]
 
 RETRIES = 3
 BACKOFF = Backoff(first_s=0.2, max_s=2.0)  # between the tries of a call that is safe to repeat
@@ -151,13 +171,15 @@ class Client:
         state: EventState | str | None = None,
         since: datetime | float | None = None,
         until: datetime | float | None = None,
+        backfill_id: int | None = None,
         limit: int | None = None,
         page_size: int = EVENTS_PAGE,
     ) -> Iterator[EventRecord]:
-        """Events newest first, submitted in ``[since, until)`` (datetimes or epoch seconds), page
-        by page as they are iterated; ``limit``: at most that many (None: all)."""
+        """Events newest first, submitted in ``[since, until)`` (datetimes or epoch seconds), raised
+        by backfill ``backfill_id`` if given, page by page as they are iterated; ``limit``: at most
+        that many (None: all)."""
         query = {"type": type, "state": None if state is None else str(state), "since": _epoch(since),
-                 "until": _epoch(until)}  # fmt: skip
+                 "until": _epoch(until), "backfill": backfill_id}  # fmt: skip
         for page in self._pages("/api/v1/events", query, limit, page_size):
             yield from (event_of(e) for e in parsed(EventPage, page).events)
 
@@ -354,6 +376,75 @@ class Client:
         page = parsed(DeliveryPage, self._get("/api/v1/webhooks/deliveries", params=query).json())
         return [delivery_of(d) for d in page.deliveries]
 
+    # --- calendars, schedules and backfills ------------------------------------------------
+
+    def calendars(self) -> list[CalendarRecord]:
+        """Every registered business calendar, by name."""
+        return [calendar_of(parsed(CalendarOut, c)) for c in _listed(self._get("/api/v1/calendars").json())]
+
+    def calendar(self, name: str) -> CalendarRecord:
+        return calendar_of(parsed(CalendarOut, self._get(f"/api/v1/calendars/{quote(name, safe='')}").json()))
+
+    def register_calendar(self, name: str, yaml_text: str, filename: str = "calendar.yaml") -> CalendarRecord:
+        """Register (or replace) calendar ``name`` from its YAML text (an admin token); an invalid
+        one raises a UsageError naming each problem with its line."""
+        body = {"source": yaml_text, "filename": filename}
+        answer = self._send("PUT", f"/api/v1/calendars/{quote(name, safe='')}", body, retry=True)
+        return calendar_of(parsed(CalendarOut, answer.json()))
+
+    def schedules(self, next_fires: int = 5) -> list[ScheduleStatus]:
+        """Every schedule this token may see, retired ones too, each with its next fires."""
+        answer = self._get("/api/v1/schedules", params={"next": next_fires}).json()
+        return [schedule_of(parsed(ScheduleOut, s)) for s in _listed(answer)]
+
+    def schedule(self, name: str, next_fires: int = 5) -> ScheduleStatus:
+        path = f"/api/v1/schedules/{quote(name, safe='')}"
+        return schedule_of(parsed(ScheduleOut, self._get(path, params={"next": next_fires}).json()))
+
+    def pause_schedule(self, name: str, note: str = "") -> ScheduleStatus:
+        """Raise none of its fires until resumed (those of the pause are never raised)."""
+        answer = self._send("POST", f"/api/v1/schedules/{quote(name, safe='')}/pause", {"note": note}, retry=True)
+        return schedule_of(parsed(ScheduleOut, answer.json()))
+
+    def resume_schedule(self, name: str) -> ScheduleStatus:
+        """Raise its fires again from now on; a schedule not paused is a Conflict. Not retried."""
+        answer = self._send("POST", f"/api/v1/schedules/{quote(name, safe='')}/resume")
+        return schedule_of(parsed(ScheduleOut, answer.json()))
+
+    def trigger_schedule(self, name: str) -> EventRecord:
+        """Fire now: the event a fire at this instant would raise. Not retried (each is a new event)."""
+        answer = self._send("POST", f"/api/v1/schedules/{quote(name, safe='')}/trigger")
+        return event_of(parsed(EventOut, answer.json()))
+
+    def backfills(self, limit: int = 50) -> list[BackfillRecord]:
+        """Backfills this token may see, newest first."""
+        answer = self._get("/api/v1/backfills", params={"limit": limit}).json()
+        return [backfill_of(parsed(BackfillOut, b)) for b in _listed(answer)]
+
+    def backfill(self, backfill_id: int) -> BackfillRecord:
+        return backfill_of(parsed(BackfillOut, self._get(f"/api/v1/backfills/{int(backfill_id)}").json()))
+
+    def start_backfill(
+        self, schedule: str, from_at: float, to_at: float, *, max_running: int = 1, rerun: bool = False
+    ) -> BackfillRecord:
+        """Raise the schedule's fires in ``[from_at, to_at]`` (epoch seconds), in order, at most
+        ``max_running`` unfinished at once. Not retried: after a lost answer, look at ``backfills()``."""
+        body = _backfill_body(schedule, from_at, to_at, max_running, rerun, dry_run=False)
+        return backfill_of(parsed(BackfillOut, self._send("POST", "/api/v1/backfills", body).json()))
+
+    def dry_run_backfill(
+        self, schedule: str, from_at: float, to_at: float, *, max_running: int = 1, rerun: bool = False
+    ) -> BackfillPlan:
+        """What :meth:`start_backfill` would raise: its fires, those that already have an event,
+        the first and last few fire times. Stores nothing, so it is retried."""
+        body = _backfill_body(schedule, from_at, to_at, max_running, rerun, dry_run=True)
+        return plan_of(parsed(BackfillOut, self._send("POST", "/api/v1/backfills", body, retry=True).json()))
+
+    def cancel_backfill(self, backfill_id: int) -> BackfillRecord:
+        """Raise no more of its fires; one not running is a Conflict. Not retried."""
+        answer = self._send("POST", f"/api/v1/backfills/{int(backfill_id)}/cancel")
+        return backfill_of(parsed(BackfillOut, answer.json()))
+
     # --- plumbing --------------------------------------------------------------------------
 
     def _get(
@@ -421,6 +512,12 @@ def untrusted_certificate(exc: BaseException) -> str | None:
             return seen.verify_message or str(seen)
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _backfill_body(schedule: str, from_at: float, to_at: float, max_running: int, rerun: bool,
+                   dry_run: bool) -> dict[str, Any]:  # fmt: skip
+    return {"schedule": schedule, "from": float(from_at), "to": float(to_at), "max_running": max_running,
+            "rerun": rerun, "dry_run": dry_run}  # fmt: skip
 
 
 def _listed(answer: Any) -> list[Any]:

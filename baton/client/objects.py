@@ -1,7 +1,7 @@
 """What ``/api/v1``'s answers become in a client: frozen dataclasses, never raw dicts.
 
 Events come back as :class:`~baton.store.records.EventRecord` (the wire carries every field of
-it), webhooks and deliveries as their records, and log slices as
+it), webhooks, deliveries, calendars and backfills as their records, and log slices as
 :class:`~baton.store.records.LogChunk`; the rest have small types of their own, because the wire
 carries less than the store's records (a task's attempts without their output, which is read by
 attempt id; a worker without its process id) or something else (a task's result as JSON, not as
@@ -17,10 +17,33 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from baton.engine.fires import Fire
 from baton.engine.states import EventState, Outcome, TaskState
 from baton.errors import BackendError
-from baton.store.records import DeliveryRecord, EventRecord, GraphRecord, LogChunk, WebhookRecord
-from baton.wire.api import AttemptOut, DeliveryOut, EventOut, GraphOut, LogOut, TaskOut, WebhookOut, WorkerOut
+from baton.store.records import (
+    BackfillRecord,
+    CalendarRecord,
+    DeliveryRecord,
+    EventRecord,
+    GraphRecord,
+    LogChunk,
+    ScheduleRecord,
+    WebhookRecord,
+)
+from baton.wire.api import (
+    AttemptOut,
+    BackfillOut,
+    CalendarOut,
+    DeliveryOut,
+    EventOut,
+    FireOut,
+    GraphOut,
+    LogOut,
+    ScheduleOut,
+    TaskOut,
+    WebhookOut,
+    WorkerOut,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -111,6 +134,35 @@ class Worker:
     running: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """A schedule as the server shows it: its record, the type of the events it raises, its next
+    fires (none unless it is active) and why it waits, if it does (a calendar not registered)."""
+
+    record: ScheduleRecord
+    event_type: str | None
+    next_fires: tuple[Fire, ...]
+    waiting: str | None
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def state(self) -> str:
+        return self.record.state
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What a backfill's dry run found: its counts (``record``: id 0, state ``dry-run``; ``total``
+    fires, ``skipped`` those that already have an event) and its first and last few fires."""
+
+    record: BackfillRecord
+    first: tuple[Fire, ...]
+    last: tuple[Fire, ...]
+
+
 def parsed(model: type[M], data: Any) -> M:
     """An answer checked against its wire model; one that does not fit means the server speaks
     another version of the API."""
@@ -175,3 +227,35 @@ def webhook_of(w: WebhookOut) -> WebhookRecord:
 
 def delivery_of(d: DeliveryOut) -> DeliveryRecord:
     return DeliveryRecord(**d.model_dump())
+
+
+def calendar_of(c: CalendarOut) -> CalendarRecord:
+    return CalendarRecord(c.name, c.spec, c.source, c.updated_at)
+
+
+def fire_of(f: FireOut) -> Fire:
+    return Fire(f.at, f.local)
+
+
+def schedule_of(s: ScheduleOut) -> ScheduleStatus:
+    record = ScheduleRecord(
+        id=s.id, name=s.name, graph=s.graph, spec=s.spec, state=s.state, note=s.note, paused_by=s.paused_by,
+        paused_at=s.paused_at, handled_through=s.handled_through, next_fire_at=s.next_fire_at, queued_at=s.queued_at,
+        last_fire_at=s.last_fire_at, last_event_id=s.last_event_id, missed=s.missed, created_at=s.created_at,
+        updated_at=s.updated_at,
+    )  # fmt: skip
+    return ScheduleStatus(record, s.event_type, tuple(fire_of(f) for f in s.next_fires), s.waiting)
+
+
+def backfill_of(b: BackfillOut) -> BackfillRecord:
+    return BackfillRecord(
+        id=b.id, schedule_id=b.schedule_id, schedule=b.schedule, graph=b.graph, from_at=b.from_at, to_at=b.to_at,
+        max_running=b.max_running, rerun=b.rerun, state=b.state, cursor=b.cursor, raised=b.raised,
+        skipped=b.skipped, total=b.total, running=b.running, created_by=b.created_by, created_at=b.created_at,
+        finished_at=b.finished_at, graph_id=b.graph_id,
+    )  # fmt: skip
+
+
+def plan_of(b: BackfillOut) -> BackfillPlan:
+    return BackfillPlan(backfill_of(b), tuple(fire_of(f) for f in b.first_fires or ()),
+                        tuple(fire_of(f) for f in b.last_fires or ()))  # fmt: skip

@@ -1,7 +1,8 @@
 """The operator's store over ``/api/v1``: :class:`HttpStore` implements
-:class:`~baton.store.protocol.OperatorStore`, :class:`~baton.store.protocol.ReadStore`,
-:class:`~baton.store.protocol.WebhookStore` and a :class:`~baton.store.protocol.ChangeFeed` with
-a :class:`~baton.client.api.Client`, returning the store's records. A command written against
+:class:`~baton.store.protocol.OperatorStore`, :class:`~baton.store.protocol.ReadStore`
+(schedules, calendars and backfills too), :class:`~baton.store.protocol.WebhookStore` and a
+:class:`~baton.store.protocol.ChangeFeed` with a :class:`~baton.client.api.Client`, returning the
+store's records. A command written against
 those protocols runs the same on the database and through a server (``baton submit --server
 URL``), as a worker runs the same on either side of its :class:`~baton.store.protocol.WorkerLink`.
 
@@ -27,18 +28,23 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from itertools import islice
+from pathlib import PurePath
 from typing import Any, NoReturn, Unpack
 
 from baton.client.api import Client
 from baton.client.objects import Attempt, EventStatus, Task, Worker
 from baton.engine.states import EventState
 from baton.errors import NotFound, TransientError, UsageError
+from baton.graphs.calendars import Calendar, calendar_to_dict
 from baton.graphs.model import Graph
 from baton.graphs.spec import graph_from_dict, graph_to_dict
 from baton.store.records import (
     AttemptRecord,
     AuditFilter,
     AuditRecord,
+    BackfillRecord,
+    BackfillRequest,
+    CalendarRecord,
     DeliveryFilter,
     DeliveryRecord,
     EventFilter,
@@ -49,6 +55,7 @@ from baton.store.records import (
     PartitionRow,
     PathStep,
     RetryWait,
+    ScheduleRecord,
     TaskFilter,
     TaskRecord,
     Timeline,
@@ -112,6 +119,51 @@ class HttpStore:
         self._moment.pop(event_id, None)
         return self.client.rerun(event_id, partition=partition, node=node)
 
+    # --- OperatorStore: calendars, schedules, backfills ---------------------------------------
+    # The server records the token's name as the actor, whatever ``actor`` says.
+
+    def register_calendar(self, calendar: Calendar, source: str = "") -> CalendarRecord:
+        """Through the API (an admin token), which takes the calendar as text (JSON is YAML)."""
+        filename = PurePath(source).name[:200] if source else f"{calendar.name}.json"
+        return self.client.register_calendar(calendar.name, json.dumps(calendar_to_dict(calendar)), filename)
+
+    def pause_schedule(self, name: str, note: str = "", actor: str = "operator") -> ScheduleRecord:
+        return self.client.pause_schedule(name, note).record
+
+    def resume_schedule(self, name: str, actor: str = "operator") -> ScheduleRecord:
+        return self.client.resume_schedule(name).record
+
+    def trigger_schedule(self, name: str, actor: str = "operator") -> EventRecord:
+        return self.client.trigger_schedule(name)
+
+    def start_backfill(self, asked: BackfillRequest, actor: str = "operator") -> BackfillRecord:
+        if asked.dry_run:
+            return self.client.dry_run_backfill(asked.schedule, asked.from_at, asked.to_at,
+                                                max_running=asked.max_running, rerun=asked.rerun).record  # fmt: skip
+        return self.client.start_backfill(asked.schedule, asked.from_at, asked.to_at, max_running=asked.max_running,
+                                          rerun=asked.rerun)  # fmt: skip
+
+    def cancel_backfill(self, backfill_id: int, actor: str = "operator") -> BackfillRecord:
+        return self.client.cancel_backfill(backfill_id)
+
+    # --- ReadStore: calendars, schedules, backfills --------------------------------------------
+
+    def calendars(self) -> list[CalendarRecord]:
+        return self.client.calendars()
+
+    def schedules(self) -> list[ScheduleRecord]:
+        return [s.record for s in self.client.schedules(next_fires=0)]
+
+    def schedule(self, name: str) -> ScheduleRecord:
+        return self.client.schedule(name, next_fires=0).record
+
+    def backfills(self, limit: int = 50) -> list[BackfillRecord]:
+        """The API lists up to 200 at a time (the store up to 500)."""
+        return self.client.backfills(limit=max(1, min(limit, 200)))
+
+    def backfill(self, backfill_id: int) -> BackfillRecord:
+        return self.client.backfill(backfill_id)
+
     # --- ReadStore: events -------------------------------------------------------------------
 
     def event(self, event_id: int) -> EventRecord:
@@ -132,7 +184,8 @@ class HttpStore:
         before, types, limit = asked.get("before"), asked.get("event_types"), asked.get("limit", 20)
         whole = before is None and types is None  # else pages are read from the start, and cut here
         listed = self.client.events(type=asked.get("event_type"), state=asked.get("state"), since=asked.get("since"),
-                                    until=asked.get("until"), limit=limit if whole else None)  # fmt: skip
+                                    until=asked.get("until"), backfill_id=asked.get("backfill_id"),
+                                    limit=limit if whole else None)  # fmt: skip
         older = (e for e in listed if before is None or e.id < before)
         return list(islice((e for e in older if types is None or e.type in types), limit))
 

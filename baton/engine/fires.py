@@ -299,6 +299,14 @@ def fires_between(schedule: Schedule, days: BusinessDays | None, after: float, u
     return [_fire(at, plan.zone) for at in found]
 
 
+def fires_before(schedule: Schedule, days: BusinessDays | None, after: float, until: float, limit: int) -> list[Fire]:
+    """The last ``limit`` fires with ``after < at <= until``, ascending: found walking back from
+    ``until``, so the end of a huge range is as cheap as its start (a backfill's preview)."""
+    plan = _plan(schedule, days)
+    found = list(itertools.islice(_instants(plan, after, until, False), max(limit, 0)))
+    return [_fire(at, plan.zone) for at in reversed(found)]
+
+
 def next_fire(schedule: Schedule, days: BusinessDays | None, after: float) -> Fire | None:
     """The first fire after ``after``; None past ``end`` or when nothing fires within five years."""
     found = fires_between(schedule, days, after, after + HORIZON_S, 1)

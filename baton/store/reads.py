@@ -276,6 +276,7 @@ class SqlReads(ABC):
         where.add("e.submitted_at >= ?", asked.get("since"))
         where.add("e.submitted_at < ?", asked.get("until"))
         where.add("e.finished_at >= ?", asked.get("ended_since"))
+        where.add("e.backfill_id = ?", asked.get("backfill_id"))
         where.add_if("e.deadline_at IS NOT NULL AND e.finished_at IS NULL AND e.at_risk_at IS NOT NULL",
                      asked.get("at_risk"))  # fmt: skip
         where.add("e.id < ?", asked.get("before"))

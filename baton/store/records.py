@@ -385,13 +385,14 @@ class LiveLogOrphan(NamedTuple):
 class EventFilter(TypedDict, total=False):
     """Which events :meth:`~baton.store.protocol.ReadStore.events` lists, newest first: submitted
     in ``[since, until)``, of ``event_type`` (or of ``event_types``), in ``state``, ended at or
-    after ``ended_since``, unfinished and marked at risk of missing their deadline (``at_risk``);
-    the next page starts ``before`` the last id of this one; ``limit`` events at most (20 when
-    not given)."""
+    after ``ended_since``, unfinished and marked at risk of missing their deadline (``at_risk``),
+    raised by the backfill ``backfill_id``; the next page starts ``before`` the last id of this
+    one; ``limit`` events at most (20 when not given)."""
 
     event_type: str | None
     event_types: Sequence[str] | None
     state: EventState | None
+    backfill_id: int | None
     since: float | None
     until: float | None
     ended_since: float | None

@@ -16,16 +16,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from baton.engine.fires import Fire
+from baton.engine.upcoming import Upcoming
 from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, SECRET_PATTERN, URL_PATTERN
+from baton.graphs.calendars import MAX_CALENDAR_BYTES
 from baton.store.records import (
     DELIVERY_STATES,
     NOTICE_KINDS,
     AttemptRecord,
+    BackfillRecord,
+    CalendarRecord,
     DeliveryRecord,
     EventRecord,
     GraphRecord,
+    ScheduleRecord,
     TaskRecord,
     WebhookRecord,
     WorkerRecord,
@@ -371,3 +377,136 @@ class DeliveryOut(BaseModel):
 
 class DeliveryPage(Page):
     deliveries: list[DeliveryOut]
+
+
+# --- schedules, calendars and backfills ----------------------------------------------------------
+
+ITEM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$"  # a schedule's or calendar's name (baton.graphs.model.NAME_RE)
+ItemName = Annotated[str, Field(min_length=1, max_length=100, pattern=ITEM_PATTERN)]
+MAX_NOTE_CHARS = 500
+MAX_MAX_RUNNING = 1000  # the store's bound on a backfill's max_running
+MAX_BACKFILL_DAYS = 36_600  # a backfill's range spans at most about a century
+
+
+class CalendarIn(Strict):
+    """A business calendar as its YAML document (docs/schedules.md), validated as a file is."""
+
+    source: str = Field(min_length=1, max_length=MAX_CALENDAR_BYTES, description="the calendar's YAML text")
+    filename: Name = Field("calendar.yaml", description="named in validation errors")
+
+
+class CalendarOut(BaseModel):
+    name: str
+    description: str
+    spec: dict[str, Any] = Field(description="the validated calendar in its canonical form")
+    source: str = Field(description="what it was registered from")
+    updated_at: float
+
+    @classmethod
+    def of(cls, c: CalendarRecord) -> CalendarOut:
+        return cls(name=c.name, description=str(c.spec.get("description", "")), spec=dict(c.spec), source=c.source,
+                   updated_at=c.updated_at)  # fmt: skip
+
+
+class FireOut(BaseModel):
+    at: float = Field(description="the fire's instant (its identity)")
+    local: str = Field(description="its wall time in the schedule's zone, ISO 8601 with the offset")
+
+    @classmethod
+    def of(cls, f: Fire) -> FireOut:
+        return cls(at=f.at, local=f.local)
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    name: str
+    graph: str
+    event_type: str | None = Field(description="of the events it raises (its graph's newest version's)")
+    state: str = Field(description="active, paused, ended (no fire is left) or retired (its graph dropped it)")
+    note: str | None = Field(description="why it was paused")
+    paused_by: str | None
+    paused_at: float | None
+    spec: dict[str, Any] = Field(description="the schedule as its graph's newest version declares it")
+    handled_through: float = Field(description="fires up to this instant are handled (raised or missed)")
+    next_fire_at: float | None = Field(description="when the controller raises next (null: not worked out yet)")
+    queued_at: float | None = Field(description="a fire held back by overlap: queue_one")
+    last_fire_at: float | None
+    last_event_id: int | None = Field(description="the event of its last fire")
+    missed: int = Field(description="fires not raised (catch-up or overlap)")
+    created_at: float
+    updated_at: float
+    next_fires: list[FireOut] = Field(description="its next fires (none unless active)")
+    waiting: str | None = Field(description="why it raises nothing although active (a calendar not registered)")
+
+    @classmethod
+    def of(cls, s: ScheduleRecord, event_type: str | None, coming: Upcoming) -> ScheduleOut:
+        return cls(
+            id=s.id, name=s.name, graph=s.graph, event_type=event_type, state=s.state, note=s.note,
+            paused_by=s.paused_by, paused_at=s.paused_at, spec=dict(s.spec), handled_through=s.handled_through,
+            next_fire_at=s.next_fire_at, queued_at=s.queued_at, last_fire_at=s.last_fire_at,
+            last_event_id=s.last_event_id, missed=s.missed, created_at=s.created_at, updated_at=s.updated_at,
+            next_fires=[FireOut.of(f) for f in coming.fires], waiting=coming.waiting,
+        )  # fmt: skip
+
+
+class PauseIn(Strict):
+    note: str = Field("", max_length=MAX_NOTE_CHARS, pattern=r"^[^\x00]*$", description="why (shown with it)")
+
+
+class BackfillIn(Strict):
+    """A backfill: the schedule's fires in [from, to], raised in order by the controller, at most
+    ``max_running`` unfinished at once. A time without a zone is UTC (``baton backfill`` reads
+    dates in the schedule's zone and sends instants)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    schedule: ItemName
+    from_at: When = Field(alias="from", description="the first instant (ISO 8601 or epoch seconds), included")
+    to_at: When = Field(alias="to", description="the last instant, included")
+    max_running: Annotated[int, Field(ge=1, le=MAX_MAX_RUNNING), BeforeValidator(integral)] = Field(
+        1, description="its events unfinished at once, at most"
+    )
+    rerun: bool = Field(False, description="raise fires that already have an event again")
+    dry_run: bool = Field(False, description="count the fires and those that have an event; store nothing")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BackfillIn:
+        if self.to_at < self.from_at:
+            raise ValueError("'to' is before 'from'")
+        if self.to_at - self.from_at > MAX_BACKFILL_DAYS * 86_400.0:
+            raise ValueError(f"the range spans over {MAX_BACKFILL_DAYS:,} days: split it")
+        return self
+
+
+class BackfillOut(BaseModel):
+    id: int = Field(description="0 for a dry run (nothing is stored)")
+    schedule_id: int
+    schedule: str
+    graph: str
+    graph_id: int | None = Field(None, description="the graph's newest version")
+    from_at: float
+    to_at: float
+    max_running: int
+    rerun: bool
+    state: str = Field(description="running, done, cancelled, or dry-run")
+    cursor: float | None = Field(description="the last fire handled")
+    raised: int
+    skipped: int = Field(description="fires that already had an event")
+    total: int = Field(description="fires in the range")
+    running: int = Field(description="its events unfinished now")
+    created_by: str
+    created_at: float
+    finished_at: float | None
+    first_fires: list[FireOut] | None = Field(None, description="a dry run's first few fires")
+    last_fires: list[FireOut] | None = Field(None, description="a dry run's last few fires (after the first)")
+
+    @classmethod
+    def of(cls, b: BackfillRecord, preview: tuple[tuple[Fire, ...], tuple[Fire, ...]] | None = None) -> BackfillOut:
+        first, last = (None, None) if preview is None else ([FireOut.of(f) for f in p] for p in preview)
+        return cls(
+            id=b.id, schedule_id=b.schedule_id, schedule=b.schedule, graph=b.graph, graph_id=b.graph_id,
+            from_at=b.from_at, to_at=b.to_at, max_running=b.max_running, rerun=b.rerun, state=b.state,
+            cursor=b.cursor, raised=b.raised, skipped=b.skipped, total=b.total, running=b.running,
+            created_by=b.created_by, created_at=b.created_at, finished_at=b.finished_at,
+            first_fires=first, last_fires=last,
+        )  # fmt: skip

@@ -71,6 +71,7 @@ def list_events(
     state: Annotated[EventState | None, Query()] = None,
     since: Annotated[When | None, Query(description="submitted at or after (ISO 8601 or epoch seconds)")] = None,
     until: Annotated[When | None, Query(description="submitted before (ISO 8601 or epoch seconds)")] = None,
+    backfill: Annotated[int | None, Query(ge=1, le=2**62, description="only events this backfill raised")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
 ) -> EventPage:
@@ -80,7 +81,7 @@ def list_events(
         visible(token, type)
     rows = reads_of(request).events(
         event_type=type, event_types=None if token.event_types is None else sorted(token.event_types),
-        state=state, since=since, until=until, before=None if cursor is None else int(cursor),
+        state=state, since=since, until=until, backfill_id=backfill, before=None if cursor is None else int(cursor),
         limit=limit + 1,
     )  # fmt: skip
     more = len(rows) > limit
