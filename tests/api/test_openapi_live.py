@@ -79,6 +79,8 @@ SEMANTIC = {
     "POST /api/v1/events": ["2xx", "400", "404", "409", "422"],  # the graph's parameters; key header vs field
     "POST /api/v1/graphs": ["2xx", "422"],  # the YAML text
     "POST /api/v1/webhooks": ["2xx", "409"],  # the name is taken (and replace is false)
+    "PUT /api/v1/calendars/{name}": ["2xx", "400", "422"],  # the YAML text; the path's name and the document's
+    "POST /api/v1/backfills": ["2xx", "400", "404", "409", "422"],  # the schedule; from <= to; fires in the range
 }
 MESSAGE_CHARS = 40_000
 

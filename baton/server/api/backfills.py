@@ -37,7 +37,7 @@ def show_backfill(request: Request, backfill_id: ObjectId) -> BackfillOut:
     return BackfillOut.of(seen_backfill(request, backfill_id))
 
 
-@router.post("", status_code=201, response_model=BackfillOut, responses={**DRY_RUN, **responses(400, 409)},
+@router.post("", status_code=201, response_model=BackfillOut, responses={**DRY_RUN, **responses(400, 404, 409)},
              **needs(Action.SUBMIT))  # fmt: skip
 def start(request: Request, response: Response, body: BackfillIn) -> BackfillOut:
     """Start a backfill (201, ``Location`` its URL), or with ``dry_run`` count its fires, those
