@@ -172,11 +172,11 @@ def submit(opened: Opened, event_type: str, params: Sequence[str], key: str | No
     if not wait:
         show.submitted(event, created, as_json)
         return
-    _wait_for(store, event.id)
+    wait_for_event(store, event.id)
     show.finish(store, event.id, list(record.spec["nodes"]), as_json)
 
 
-def _wait_for(store: EventStore, event_id: int) -> None:
+def wait_for_event(store: EventStore, event_id: int) -> None:
     """Until the event has finished, saying once if no controller seems to take it."""
     warned = False
     started = time.monotonic()
@@ -284,7 +284,7 @@ def rerun(
     graph_def = store.graph_of(store.event(event_id).graph_id)
     order = [n.name for n in graph_def.nodes]
     if here is None:
-        _wait_for(store, event_id)
+        wait_for_event(store, event_id)
         show.finish(store, event_id, order, as_json)
         return
     local_workers, settings, database = here

@@ -1,7 +1,8 @@
 """The ``baton`` command: the group and ``main``. The commands live one module per group
-(``graphs``, ``events``, ``processes``, ``db``, ``bench``, ``server``, ``dev``, ``webhooks``), with the
-options and the opening of the store (``options``), argument types (``types``) and printing
-(``show``, ``display``) they share. Thin: they build settings and objects and call the library.
+(``graphs``, ``events``, ``processes``, ``db``, ``bench``, ``server``, ``dev``, ``webhooks``,
+``schedules`` for calendars and schedules, ``backfills``), with the options and the opening of
+the store (``options``), argument types (``types``) and printing (``show``, ``display``) they
+share. Thin: they build settings and objects and call the library.
 
 Exit codes: 0 success; 1 the event failed (or was cancelled); 2 bad input or usage (a token a
 server refuses too); 3 the store failed (database or server unreachable, schema mismatch, 5xx).
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 import click
 
-from baton.cli import bench, db, dev, events, graphs, processes, server, webhooks
+from baton.cli import backfills, bench, db, dev, events, graphs, processes, schedules, server, webhooks
 
 
 @click.group()
@@ -27,7 +28,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for _module in (graphs, events, processes, db, bench, server, dev, webhooks):
+for _module in (graphs, events, processes, db, bench, server, dev, webhooks, schedules, backfills):
     _module.register(cli)
 
 

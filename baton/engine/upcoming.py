@@ -121,15 +121,18 @@ def fire_range(
 def range_bound(text: str, zone: ZoneInfo, *, end: bool) -> float:
     """The instant a person means by one bound of a backfill's range, read in the schedule's
     zone (``zone``): a date (``2021-01-01``) is the start of that day, or with ``end`` its end
-    (the last instant before the next day, so the day is included); a date and time without a
-    zone (``2021-01-01T08:00``) is that wall time there; with an offset or ``Z``, that instant.
-    ValueError, saying which forms are taken, for anything else."""
+    (its last second, 23:59:59, so the day is included: fires fall on whole seconds); a date and
+    time without a zone (``2021-01-01T08:00``) is that wall time there; with an offset or ``Z``,
+    that instant. ValueError, saying which forms are taken, for anything else."""
     written = text.strip()
     if _DAY_RE.fullmatch(written):
-        day = date.fromisoformat(written)
+        try:
+            day = date.fromisoformat(written)
+        except ValueError as exc:
+            raise ValueError(f"{written!r} is not a date: {exc}") from None
         if not end:
             return wall_instant(datetime.combine(day, time()), zone)
-        return math.nextafter(wall_instant(datetime.combine(day + timedelta(days=1), time()), zone), -math.inf)
+        return wall_instant(datetime.combine(day + timedelta(days=1), time()), zone) - 1.0
     try:
         when = datetime.fromisoformat(written.replace("Z", "+00:00"))
     except ValueError:
