@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from baton.cli.options import EXIT_FAILED, EventStore, Opened, handle_errors, json_option, opens_store
-from baton.cli.schedules import ITEM, calendars_of, wall
+from baton.cli.schedules import ITEM, calendars_of
 from baton.cli.types import EVENT_ID, Text
 from baton.engine.fires import Fire
 from baton.engine.states import EventState
 from baton.engine.upcoming import days_of, fire_range, range_bound, stored_schedule
+from baton.engine.upcoming import wall_text as wall
 from baton.errors import NotFound, UsageError
 from baton.store.records import BackfillRecord, BackfillRequest, ScheduleRecord
 from baton.wire.api import MAX_BACKFILL_DAYS, MAX_MAX_RUNNING

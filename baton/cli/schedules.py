@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from itertools import groupby
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -26,22 +25,12 @@ from baton.cli.options import EventStore, Opened, handle_errors, json_option, op
 from baton.cli.types import Text
 from baton.engine.fires import BusinessDays
 from baton.engine.upcoming import MAX_NEXT_FIRES, NEXT_FIRES, Day, DayKind, Upcoming, calendar_year, upcoming
+from baton.engine.upcoming import wall_text as wall
 from baton.errors import CalendarInvalid, NotFound, UsageError
 from baton.graphs.calendars import MAX_CALENDAR_BYTES, Calendar, calendar_from_dict, load_calendar_text
 from baton.store.records import CalendarRecord, ScheduleRecord
 
 ITEM = Text(100)  # a schedule's or calendar's name
-
-
-def wall(at: float | None, zone: str) -> str:
-    """An instant as a wall time in ``zone`` with its offset: ``2027-01-04 02:00 +08:00`` (with
-    the seconds when there are any: ``23:59:59``)."""
-    if at is None:
-        return "—"
-    local = datetime.fromtimestamp(at, ZoneInfo(zone))
-    offset = local.strftime("%z")
-    clock = "%H:%M:%S" if local.second else "%H:%M"
-    return local.strftime(f"%Y-%m-%d {clock}") + f" {offset[:3]}:{offset[3:]}"
 
 
 def calendars_of(store: EventStore) -> dict[str, BusinessDays]:

@@ -143,6 +143,17 @@ def range_bound(text: str, zone: ZoneInfo, *, end: bool) -> float:
     return when.timestamp() if when.tzinfo is not None else wall_instant(when, zone)
 
 
+def wall_text(at: float | None, zone: str) -> str:
+    """An instant as a wall time in ``zone`` with its offset, for people: ``2027-01-04 02:00
+    +08:00`` (with the seconds when there are any: ``23:59:59``); ``—`` for None."""
+    if at is None:
+        return "—"
+    local = datetime.fromtimestamp(at, ZoneInfo(zone))
+    offset = local.strftime("%z")
+    clock = "%H:%M:%S" if local.second else "%H:%M"
+    return local.strftime(f"%Y-%m-%d {clock}") + f" {offset[:3]}:{offset[3:]}"
+
+
 # --- a calendar's year -----------------------------------------------------------------------
 
 

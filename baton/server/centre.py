@@ -29,7 +29,7 @@ from baton.graphs.calendars import Calendar, calendar_from_dict
 from baton.server.auth import token_of
 from baton.server.state import operator_of, reads_of
 from baton.store.protocol import ReadStore
-from baton.store.records import BackfillRecord, BackfillRequest, ScheduleRecord
+from baton.store.records import BackfillRecord, BackfillRequest, GraphRecord, ScheduleRecord
 from baton.wire.api import BackfillIn
 
 Preview = tuple[tuple[Fire, ...], tuple[Fire, ...]]
@@ -37,11 +37,16 @@ Preview = tuple[tuple[Fire, ...], tuple[Fire, ...]]
 
 @dataclass(frozen=True)
 class ScheduleView:
-    """A schedule as people see it: its row, its events' type and what it does next."""
+    """A schedule as people see it: its row, its graph's newest version (None: no version is
+    registered) and what it does next."""
 
     record: ScheduleRecord
-    event_type: str | None
+    graph: GraphRecord | None
     coming: Upcoming
+
+    @property
+    def event_type(self) -> str | None:
+        return None if self.graph is None else self.graph.event_type
 
     @property
     def zone(self) -> str:
@@ -53,9 +58,14 @@ class ScheduleView:
         return None if found is None else str(found)
 
 
+def newest_graphs(reads: ReadStore) -> dict[str, GraphRecord]:
+    """Each graph's newest version, by graph name."""
+    return {g.name: g for g in sorted(reads.graphs(), key=lambda g: g.version)}
+
+
 def graph_types(reads: ReadStore) -> dict[str, str]:
     """Each graph's event type, by graph name (its newest version's)."""
-    return {g.name: g.event_type for g in sorted(reads.graphs(), key=lambda g: g.version)}
+    return {name: g.event_type for name, g in newest_graphs(reads).items()}
 
 
 def may_see(token: TokenRecord, event_type: str | None) -> bool:
@@ -82,30 +92,31 @@ def registered_days(reads: ReadStore) -> dict[str, BusinessDays]:
 def schedule_views(reads: ReadStore, token: TokenRecord, count: int = NEXT_FIRES,
                    now: float | None = None) -> list[ScheduleView]:  # fmt: skip
     """Every schedule the token may see, by name, each with its next ``count`` fires."""
-    types, days = graph_types(reads), registered_days(reads)
+    graphs, days = newest_graphs(reads), registered_days(reads)
     moment = time.time() if now is None else now
-    return [_view(s, types.get(s.graph), days, moment, count) for s in reads.schedules()
-            if may_see(token, types.get(s.graph))]  # fmt: skip
+    views = (_view(s, graphs.get(s.graph), days, moment, count) for s in reads.schedules())
+    return [v for v in views if may_see(token, v.event_type)]
 
 
-def _view(record: ScheduleRecord, event_type: str | None, days: Mapping[str, BusinessDays], now: float,
+def _view(record: ScheduleRecord, graph: GraphRecord | None, days: Mapping[str, BusinessDays], now: float,
           count: int) -> ScheduleView:  # fmt: skip
-    return ScheduleView(record, event_type, upcoming(record.name, record.spec, record.state, days, now, count))
+    return ScheduleView(record, graph, upcoming(record.name, record.spec, record.state, days, now, count))
 
 
-def seen_schedule(request: Request, name: str) -> tuple[ScheduleRecord, str | None]:
-    """A schedule and its events' type, when the request's token may see it (else NotFound)."""
+def seen_schedule(request: Request, name: str) -> tuple[ScheduleRecord, GraphRecord | None]:
+    """A schedule and its graph's newest version, when the request's token may see it (else
+    NotFound)."""
     reads = reads_of(request)
     record = reads.schedule(name)
-    event_type = graph_types(reads).get(record.graph)
-    if not may_see(token_of(request), event_type):
+    graph = newest_graphs(reads).get(record.graph)
+    if not may_see(token_of(request), None if graph is None else graph.event_type):
         raise NotFound(f"no schedule {name!r}")
-    return record, event_type
+    return record, graph
 
 
 def schedule_view(request: Request, name: str, count: int = NEXT_FIRES) -> ScheduleView:
-    record, event_type = seen_schedule(request, name)
-    return _view(record, event_type, registered_days(reads_of(request)), time.time(), count)
+    record, graph = seen_schedule(request, name)
+    return _view(record, graph, registered_days(reads_of(request)), time.time(), count)
 
 
 def seen_backfills(request: Request, limit: int) -> list[BackfillRecord]:

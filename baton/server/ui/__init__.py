@@ -2,7 +2,10 @@
 live stream per page (docs/ui.md).
 
 - ``session``: logging in with a token, the session cookie, logging out;
-- ``overview``: the home page (running events, recent failures, workers), a list of sections;
+- ``overview``: the home page (running events, recent failures, workers, next fires), a list of
+  sections;
+- ``schedules``: the schedules page (pause, resume, fire now) and a calendar's year;
+  ``backfills``: the backfills pages, the form that starts one, and its cancel;
 - ``pages``: the events, workers and graphs pages (a graph's holds the form that raises an event:
   ``params_form``); ``event_page``: an event's page, its fragments and the task drawer;
   ``live``: the pages' streams; ``actions``: raise an event, cancel, rerun;
@@ -20,10 +23,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 def ui_routers() -> list[APIRouter]:
     """The UI's routes, for :func:`baton.server.app.create_app` to include."""
-    from baton.server.ui import actions, event_page, live, overview, pages, session, static_files
+    from baton.server.ui import actions, backfills, event_page, live, overview, pages, schedules, session, static_files
 
     return [session.router, overview.router, pages.router, event_page.router, live.router, actions.router,
-            static_files.router]  # fmt: skip
+            schedules.router, backfills.router, static_files.router]  # fmt: skip
 
 
 class Compressed:

@@ -1,13 +1,13 @@
 """The overview, the UI's home page (``/ui/``): what an operator opens first in the morning.
-Events running now, deadlines at risk, failures of the last 24 hours and the workers online, each
-a section that links to the page it summarises.
+Events running now, deadlines at risk, failures of the last 24 hours, the next schedule fires and
+the workers online, each a section that links to the page it summarises.
 
 A section is one read and one template. :data:`SECTIONS` lists functions, each of which reads the
 store a bounded number of times (one list of at most a page of rows; the running events also read
-the per-node progress of the few they show, O(nodes) each) and returns a :class:`Section` whose
-``name`` picks its template, ``overview_<name>.html``. Adding a section (deadlines at risk, the
-next schedule fires) is one more function in the list and one more template; the page, its
-fragment and its refresh need no change. A whole overview is therefore a handful of reads
+the per-node progress of the few they show, O(nodes) each; the next fires read the schedules and
+the calendars) and returns a :class:`Section` whose ``name`` picks its template,
+``overview_<name>.html``. Adding a section is one more function in the list and one more
+template; the page, its fragment and its refresh need no change. A whole overview is therefore a handful of reads
 whatever the store holds; none is made per row of another.
 
 Every list is limited to the event types the token may see, as the events page is. The page
@@ -28,13 +28,15 @@ from fastapi.responses import Response
 
 from baton.access import Action
 from baton.engine.states import EventState
+from baton.engine.upcoming import upcoming
 from baton.server.auth import needs, token_of
+from baton.server.centre import graph_types, registered_days
 from baton.server.door import GuardedRoute
 from baton.server.state import state_of
 from baton.server.ui.access import type_filter
 from baton.server.ui.render import html
 from baton.store.protocol import ReadStore
-from baton.store.records import EventRecord, WorkerRecord
+from baton.store.records import EventRecord, ScheduleRecord, WorkerRecord
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
 RUNNING_READ = 100  # running events counted (past it: "100+")
@@ -42,6 +44,8 @@ RUNNING_SHOWN = 5  # the newest of them shown with their progress
 FAILURES_SHOWN = 10
 AT_RISK_SHOWN = 10
 WORKERS_SHOWN = 20
+NEXT_FIRES_SHOWN = 8  # fires across schedules
+FIRES_EACH = 3  # looked at per schedule (so one busy schedule does not hide the others' next one)
 DAY_S = 86_400.0
 
 
@@ -151,8 +155,40 @@ def deadlines_section(seen: Seen) -> Section:
                    {"shown": rows[:AT_RISK_SHOWN], "more": len(rows) > AT_RISK_SHOWN, "now": seen.now})  # fmt: skip
 
 
+@dataclass(frozen=True)
+class NextFire:
+    """One coming fire of a schedule, with the zone its time is shown in."""
+
+    at: float
+    schedule: ScheduleRecord
+    zone: str
+
+
+def next_fires_section(seen: Seen) -> Section:
+    """The next few fires across the active schedules (each schedule's next FIRES_EACH, merged
+    by time), and how many schedules wait for a calendar: the schedules and the calendars (and,
+    for a token limited to event types, the graph versions): two or three reads, each schedule's
+    fires worked out from its stored form."""
+    days = registered_days(seen.reads)
+    schedules = seen.reads.schedules()
+    if seen.event_types is not None:
+        types = graph_types(seen.reads)
+        schedules = [s for s in schedules if types.get(s.graph) in seen.event_types]
+    coming, waiting = [], 0
+    for s in schedules:
+        found = upcoming(s.name, s.spec, s.state, days, seen.now, FIRES_EACH)
+        waiting += found.waiting is not None and s.state == "active"
+        coming += [NextFire(f.at, s, str(s.spec.get("timezone", "UTC"))) for f in found.fires]
+    coming.sort(key=lambda f: (f.at, f.schedule.name))
+    active = sum(1 for s in schedules if s.state == "active")
+    summary = f"{active} active schedule(s)" + (f", {waiting} waiting for a calendar" if waiting else "")
+    return Section("next_fires", "Next fires", "/ui/schedules", summary if schedules else "no schedules",
+                   {"shown": coming[:NEXT_FIRES_SHOWN], "waiting": waiting, "now": seen.now})  # fmt: skip
+
+
 SectionRead = Callable[[Seen], Section]
-SECTIONS: tuple[SectionRead, ...] = (running_section, deadlines_section, failures_section, workers_section)
+SECTIONS: tuple[SectionRead, ...] = (running_section, deadlines_section, failures_section, next_fires_section,
+                                     workers_section)  # fmt: skip
 
 
 def sections(seen: Seen, readers: Sequence[SectionRead] = SECTIONS) -> list[Section]:

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 
 from baton.access import Action, TokenRecord
+from baton.engine.upcoming import wall_text
 from baton.server.auth import SESSION_COOKIE, csrf_token
 from baton.server.ui.invisibles import reveal
 
@@ -91,7 +92,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         finalize=shown,
     )
-    env.filters.update(when=when, duration=duration, pretty_json=pretty_json, verbatim=Verbatim)
+    env.filters.update(when=when, duration=duration, pretty_json=pretty_json, verbatim=Verbatim, zoned=wall_text)
     env.globals.update(span=span, qs=qs, STATES=STATES)
     return env
 
@@ -142,6 +143,11 @@ def respond(request: Request, rendered: Rendered, status: int = 200) -> Response
 def can_steer(request: Request) -> bool:
     token = viewer(request)
     return token is not None and token.may(Action.STEER)
+
+
+def can_submit(request: Request) -> bool:
+    token = viewer(request)
+    return token is not None and token.may(Action.SUBMIT)
 
 
 def html(request: Request, template: str, status: int = 200, **context: Any) -> Response:

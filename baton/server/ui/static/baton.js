@@ -1,6 +1,6 @@
 // Baton's web UI: live fragments over one server-sent-event stream per page, the task drawer,
-// paging inside a fragment, actions (with a confirmation and the session's CSRF token) and the
-// form that raises an event.
+// paging inside a fragment, actions (with a confirmation or a note, and the session's CSRF token),
+// the form that raises an event and the one that starts (or previews) a backfill.
 // Plain script, no build step; every page also works without it (links are real links).
 "use strict";
 (function () {
@@ -148,12 +148,18 @@
   // --- actions ------------------------------------------------------------------------------
   async function post(button) {
     if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+    let sent = button.dataset.body || null;
+    if (button.dataset.prompt) {  // asks for a note (pausing a schedule): cancelling the prompt does nothing
+      const note = window.prompt(button.dataset.prompt, "");
+      if (note === null) return;
+      sent = JSON.stringify({ note: note.trim() });
+    }
     button.disabled = true;
     try {
       const r = await fetch(button.dataset.url, {
         method: "POST", credentials: "same-origin", redirect: "manual",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-        body: button.dataset.body || null,
+        body: sent,
       });
       if (r.status === 401) { toLogin(); return; }
       if (r.type === "opaqueredirect" || r.redirected) { location.href = "/ui/login"; return; }
@@ -247,7 +253,53 @@
       button.disabled = false;
     }
   }
+  // --- starting a backfill: the schedules page's form, with a dry-run preview ---------------------
+  function backfillBody(form, dryRun) {
+    const field = (name) => form.querySelector('[data-field="' + name + '"]');
+    const most = parseInt(field("max_running").value, 10);
+    return { schedule: field("schedule").value, start: field("start").value, end: field("end").value,
+             max_running: Number.isNaN(most) ? 0 : most, rerun: field("rerun").checked, dry_run: dryRun };
+  }
+  function showPreview(box, lines, problem) {
+    box.replaceChildren(...lines.map((line) => { const p = document.createElement("p"); p.textContent = reveal(line); return p; }));
+    box.className = "preview" + (problem ? " problem" : "");
+    box.hidden = false;
+  }
+  async function backfill(form, dryRun) {
+    const box = form.parentElement.querySelector(".preview");
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const r = await fetch(form.dataset.backfill, {
+        method: "POST", credentials: "same-origin", redirect: "manual",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify(backfillBody(form, dryRun)),
+      });
+      if (r.status === 401) { toLogin(); return; }
+      if (r.type === "opaqueredirect") { location.href = "/ui/login"; return; }
+      const answer = await r.json().catch(() => ({ detail: "refused: " + r.status }));
+      if (!r.ok) { showPreview(box, problemLines(answer), true); return; }
+      if (!answer.dry_run) { location.href = answer.url; return; }
+      const lines = ["Dry run: " + answer.message + "."];
+      if (answer.first.length) lines.push("First: " + answer.first.join(", "));
+      if (answer.last.length) lines.push("Last: " + answer.last.join(", "));
+      lines.push("Nothing was stored: start it to raise them.");
+      showPreview(box, lines, false);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+  function toBackfillForm(button) {  // a schedule row's "Backfill…": its schedule, in the form below
+    const form = document.querySelector("form[data-backfill]");
+    if (!form) return;
+    form.querySelector('[data-field="schedule"]').value = button.dataset.schedule;
+    form.scrollIntoView({ behavior: "smooth", block: "center" });
+    form.querySelector('[data-field="start"]').focus();
+  }
+
   document.addEventListener("submit", (e) => {
+    const backfillForm = e.target.closest("form[data-backfill]");
+    if (backfillForm) { e.preventDefault(); backfill(backfillForm, false).catch(flashError); return; }
     const form = e.target.closest("form[data-submit]");
     if (!form) return;
     e.preventDefault();
@@ -271,7 +323,9 @@
       fetchHtml(target.getAttribute("href")).then((text) => { if (text !== null) target.outerHTML = text; }).catch(flashError);
       return;
     }
+    if (target.hasAttribute("data-backfill-preview")) { e.preventDefault(); backfill(target.closest("form"), true).catch(flashError); return; }
     const action = target.dataset.action;
+    if (action === "backfill-form") { e.preventDefault(); toBackfillForm(target); return; }
     if (action === "post" || action === "logout") { e.preventDefault(); post(target); }
     else if (action === "close-drawer") { e.preventDefault(); closeDrawer(); }
   });
