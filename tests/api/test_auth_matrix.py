@@ -31,10 +31,13 @@ from serving import Served, mint
 
 from baton.access import Action, Role, new_token, token_digest
 from baton.errors import Unauthenticated
+from baton.graphs.calendars import calendar_from_dict
+from baton.graphs.spec import load_graph_text
 from baton.server.app import create_app
 from baton.server.auth import ACTION_KEY, PUBLIC, Authenticator
 from baton.settings import Settings
 from baton.store.protocol import Store
+from baton.store.records import BackfillRequest
 
 Route = tuple[str, str]  # (method, path template)
 
@@ -62,6 +65,18 @@ MATRIX: dict[Route, Action] = {
     ("POST", "/api/v1/webhooks"): Action.ADMIN,
     ("GET", "/api/v1/webhooks/deliveries"): Action.ADMIN,
     ("DELETE", "/api/v1/webhooks/{name}"): Action.ADMIN,  # after the POST: it removes what that added
+    ("GET", "/api/v1/calendars"): Action.READ,
+    ("GET", "/api/v1/calendars/{name}"): Action.READ,
+    ("PUT", "/api/v1/calendars/{name}"): Action.REGISTER_GRAPH,
+    ("GET", "/api/v1/schedules"): Action.READ,
+    ("GET", "/api/v1/schedules/{name}"): Action.READ,
+    ("POST", "/api/v1/schedules/{name}/pause"): Action.STEER,
+    ("POST", "/api/v1/schedules/{name}/resume"): Action.STEER,  # after the pause (then 409: not paused)
+    ("POST", "/api/v1/schedules/{name}/trigger"): Action.SUBMIT,
+    ("GET", "/api/v1/backfills"): Action.READ,
+    ("GET", "/api/v1/backfills/{backfill_id}"): Action.READ,
+    ("POST", "/api/v1/backfills"): Action.SUBMIT,
+    ("POST", "/api/v1/backfills/{backfill_id}/cancel"): Action.STEER,  # then 409: not running
     ("GET", "/metrics"): Action.READ,
     ("GET", "/worker/v1/terms"): Action.WORK,
     ("POST", "/worker/v1/register"): Action.WORK,
@@ -91,6 +106,15 @@ MATRIX: dict[Route, Action] = {
     ("POST", "/ui/graphs/{graph_id}/submit"): Action.SUBMIT,
     ("POST", "/ui/events/{event_id}/rerun"): Action.STEER,
     ("POST", "/ui/events/{event_id}/cancel"): Action.STEER,
+    ("GET", "/ui/schedules"): Action.READ,
+    ("GET", "/ui/calendars/{name}"): Action.READ,
+    ("POST", "/ui/schedules/{name}/pause"): Action.STEER,
+    ("POST", "/ui/schedules/{name}/resume"): Action.STEER,
+    ("POST", "/ui/schedules/{name}/trigger"): Action.SUBMIT,
+    ("GET", "/ui/backfills"): Action.READ,
+    ("GET", "/ui/backfills/{backfill_id}"): Action.READ,
+    ("POST", "/ui/backfills"): Action.SUBMIT,
+    ("POST", "/ui/backfills/{backfill_id}/cancel"): Action.STEER,
     ("POST", "/ui/logout"): Action.READ,
     ("POST", "/worker/v1/leave"): Action.WORK,  # last: the matrix's worker leaves
 }
@@ -119,6 +143,13 @@ nodes:
   only:
     run: m:f
 """
+SCHEDULED_YAML = """graph: matrix_sched
+schedules:
+  matrix: {cron: "0 2 * * *"}
+nodes:
+  only: {run: "m:f"}
+"""
+BACKFILL = {"schedule": "matrix", "from": "2025-01-01", "to": "2025-01-02"}
 
 
 def app_routes(store: Store) -> dict[Route, str | None]:
@@ -160,11 +191,20 @@ class World:
     seeded: Seeded
     tokens: dict[Role, str]
     revoked: dict[Role, str]
+    backfill_id: int
+
+
+def _scheduled(store: Store) -> int:
+    """A graph with the schedule ``matrix``, a calendar ``matrix``, and a backfill of it (its id)."""
+    store.register_graph(load_graph_text(SCHEDULED_YAML))
+    store.register_calendar(calendar_from_dict({"calendar": "matrix"}))
+    return store.start_backfill(BackfillRequest("matrix", 1735689600.0, 1735862400.0)).id
 
 
 @pytest.fixture
 def world(backend: Store, tmp_path: Path) -> Iterator[World]:
     seeded = seed(backend)
+    backfill_id = _scheduled(backend)
     tokens = {role: mint(backend, role) for role in Role}
     revoked = {role: mint(backend, role, name=f"revoked {role}") for role in Role}
     for record in backend.tokens():
@@ -172,22 +212,28 @@ def world(backend: Store, tmp_path: Path) -> Iterator[World]:
             backend.revoke_token(record.id)
     server = Served(backend.url, tmp_path).start()
     try:
-        yield World(server, seeded, tokens, revoked)
+        yield World(server, seeded, tokens, revoked, backfill_id)
     finally:
         server.stop()
 
 
-def request_for(route: Route, s: Seeded, n: int) -> dict[str, Any]:
+def request_for(route: Route, w: World, n: int) -> dict[str, Any]:
     """A valid request to ``route`` (the ``n``-th sent to it), with real ids."""
     method, template = route
+    s = w.seeded
     path = template.format(event_id=s.events[DEMO], task_id=s.tasks[DEMO], attempt_id=s.attempts[DEMO],
-                           graph_id=s.graphs[DEMO], name="matrix")  # fmt: skip
+                           graph_id=s.graphs[DEMO], name="matrix", backfill_id=w.backfill_id)  # fmt: skip
     bodies: dict[Route, Any] = {
         ("POST", "/api/v1/events"): {"type": DEMO, "params": {"note": "matrix"}, "idempotency_key": "matrix"},
         ("POST", "/api/v1/events/{event_id}/rerun"): {},
         ("POST", "/ui/events/{event_id}/rerun"): {},
         ("POST", "/ui/graphs/{graph_id}/submit"): {"values": {"note": "matrix"}, "idempotency_key": "matrix-ui"},
         ("POST", "/api/v1/graphs"): {"source": GRAPH_YAML},
+        ("PUT", "/api/v1/calendars/{name}"): {"source": "calendar: matrix\n"},
+        ("POST", "/api/v1/schedules/{name}/pause"): {"note": "matrix"},
+        ("POST", "/api/v1/backfills"): BACKFILL,
+        ("POST", "/ui/schedules/{name}/pause"): {"note": "matrix"},
+        ("POST", "/ui/backfills"): {"schedule": "matrix", "start": "2025-01-01", "end": "2025-01-02"},
         ("POST", "/api/v1/webhooks"): {
             "name": "matrix",
             "url": "https://hooks.example/matrix",
@@ -257,7 +303,7 @@ def test_every_route_refuses_what_it_must_and_lets_each_role_that_may_through(wo
                 for role, token in world.tokens.items()
             ]
             for what, headers, status in attempts:
-                with http.stream(**request_for(route, world.seeded, sent), headers=headers) as response:
+                with http.stream(**request_for(route, world, sent), headers=headers) as response:
                     if route[1] not in STREAMS or response.status_code != 200:
                         response.read()
                 sent += 1
@@ -465,15 +511,16 @@ def test_a_bad_token_is_judged_before_a_bad_body(world: World) -> None:
     """FastAPI parses a body before any dependency runs: a request with a refused token must
     hear 401/403 about that, not 400/415/422 about its body."""
     bodies = [b"{not json", b'{"type": "\xff"}', b"[" * 50_000, b"[1, 2]"]
-    posts = [route for route in MATRIX if route[0] == "POST" and MATRIX[route] not in MAY[Role.VIEWER]]
-    for _, path in posts:
-        url = path.format(event_id=world.seeded.events[DEMO], graph_id=world.seeded.graphs[DEMO])
+    posts = [route for route in MATRIX if route[0] in ("POST", "PUT") and MATRIX[route] not in MAY[Role.VIEWER]]
+    for method, path in posts:
+        url = path.format(event_id=world.seeded.events[DEMO], graph_id=world.seeded.graphs[DEMO], name="matrix",
+                          backfill_id=world.backfill_id)  # fmt: skip
         for body in bodies:
             for headers, status in (({}, 401), ({"Authorization": "Bearer nope"}, 401),
                                     ({"Authorization": f"Bearer {world.revoked[Role.ADMIN]}"}, 401),
                                     ({"Authorization": f"Bearer {world.tokens[Role.VIEWER]}"}, 403)):  # fmt: skip
-                sent = raw(world.served.url, "POST", url, body, {**headers, "Content-Type": "application/json"})
+                sent = raw(world.served.url, method, url, body, {**headers, "Content-Type": "application/json"})
                 assert sent.status == status, (path, body[:20], headers, sent.body[:200])
                 assert sent.headers["content-type"] == PROBLEM
-        with_type = raw(world.served.url, "POST", url, b"x=1", {"Content-Type": "text/plain"})
+        with_type = raw(world.served.url, method, url, b"x=1", {"Content-Type": "text/plain"})
         assert with_type.status == 401, (path, with_type.body)

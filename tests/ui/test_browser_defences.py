@@ -320,6 +320,8 @@ def test_no_page_of_the_ui_breaks_its_content_security_policy(world: World, page
     _visit(page, f"{base}/ui/workers", "table.workers")
     _visit(page, f"{base}/ui/graphs", "table.graphs")
     _visit(page, f"{base}/ui/graphs/{seeded.graph_id}", "svg.baton-graph")
+    _visit(page, f"{base}/ui/schedules", "table.schedules")
+    _visit(page, f"{base}/ui/backfills", "table.backfills")
     page.goto(f"{base}/ui/login?next=/ui/graphs/{seeded.graph_id}#token={world.submitter}")
     expect(page.locator("form.raise")).to_be_visible()  # the form that raises an event, and its problems
     page.locator('[data-field="depts"]').fill("[1,")

@@ -26,7 +26,9 @@ from baton.access import Role
 from baton.controller.loop import Controller
 from baton.engine.states import EventState, Outcome, TaskState
 from baton.graphs.builder import GraphBuilder
-from baton.server.ui.overview import RUNNING_SHOWN, Seen, sections
+from baton.graphs.calendars import calendar_from_dict
+from baton.graphs.spec import load_graph_text
+from baton.server.ui.overview import NEXT_FIRES_SHOWN, RUNNING_SHOWN, Seen, sections
 from baton.store import open_store
 from baton.store.protocol import ReadStore, Store
 from baton.store.records import ClaimRequest, Report, WorkerInfo
@@ -183,9 +185,10 @@ class CountingReads:
 
 
 def test_the_overview_reads_the_store_a_bounded_number_of_times(backend: Store) -> None:
-    """However many events run or failed, and however many workers there are: three lists of
-    events (running, at risk, failed), the workers, and the progress of the few running events
-    it shows."""
+    """However many events run or failed, and however many workers and schedules there are: three
+    lists of events (running, at risk, failed), the workers, the progress of the few running
+    events it shows, and the schedules and calendars (each schedule's next fires are worked out
+    from its stored form, not from its graph)."""
     graph = GraphBuilder("ui_many", defaults={"retries": 0}).python("only", "m:f").build()
     record = backend.register_graph(graph)
     for _ in range(3 * RUNNING_SHOWN):
@@ -193,8 +196,17 @@ def test_the_overview_reads_the_store_a_bounded_number_of_times(backend: Store) 
     Controller(backend).expand()
     for i in range(30):
         backend.register_worker(WorkerInfo(f"w{i}", f"w{i}", "h", i + 1, {"slots": 2}))
+    for i in range(12):
+        lines = "".join(f'  s{i}_{j}: {{cron: "{j} 2 * * *", calendar: cal}}\n' for j in range(3))
+        yaml = f'graph: sched{i}\nschedules:\n{lines}nodes:\n  only: {{run: "m:f"}}\n'
+        backend.register_graph(load_graph_text(yaml))
+    backend.register_calendar(calendar_from_dict({"calendar": "cal", "country": "FR"}))
     reads = CountingReads(backend)
     shown = sections(Seen(cast(ReadStore, reads), None, time.time(), 10.0))
-    assert [s.name for s in shown] == ["running", "deadlines", "failures", "workers"]
-    assert reads.calls == {"events": 3, "node_progress": RUNNING_SHOWN, "workers": 1}
+    assert [s.name for s in shown] == ["running", "deadlines", "failures", "next_fires", "workers"]
+    assert reads.calls == {"events": 3, "node_progress": RUNNING_SHOWN, "workers": 1, "schedules": 1, "calendars": 1}
+    assert len(shown[3].data["shown"]) == NEXT_FIRES_SHOWN and shown[3].summary == "36 active schedule(s)"
+    limited = CountingReads(backend)
+    sections(Seen(cast(ReadStore, limited), ["sched1"], time.time(), 10.0))
+    assert limited.calls["graphs"] == 1  # a token limited to event types: the graphs' types, once
     assert shown[0].summary == f"{3 * RUNNING_SHOWN} running" and len(shown[0].data["shown"]) == RUNNING_SHOWN

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Dialog, Locator, Page, expect
 from serving import Served, mint
+from test_browser_defences import Violations
 from uilogin import form_login
 
 from baton.access import Role
@@ -336,3 +337,23 @@ def test_an_events_header_links_to_the_schedule_and_the_backfill_that_raised_it(
     link.click()
     page.wait_for_url(f"**/ui/schedules#schedule-{schedule_id}")
     expect(page.locator(f"tr#schedule-{schedule_id}")).to_have_attribute("data-schedule", "nightly_close")
+
+
+def test_the_new_pages_keep_the_content_security_policy(world: World, page: Page) -> None:
+    """Every page of this file, with its data and the operator's forms, in chromium: no report of
+    a violation (the pages of tests/ui/test_browser_defences.py are checked there)."""
+    seen = Violations(page)
+    page.on("dialog", lambda dialog: dialog.dismiss())
+    _open(page, world, world.operator, "/ui/schedules")
+    page.locator("form[data-backfill] [data-field=start]").fill("2025-03-01")
+    page.locator("form[data-backfill] [data-field=end]").fill("2025-03-02")
+    page.get_by_role("button", name="Preview (dry run)").click()
+    expect(page.locator("#backfill .preview")).to_contain_text("Dry run:")
+    pages = [("/ui/backfills", "table.backfills"), (f"/ui/backfills/{world.backfill_id}", "meter"),
+             ("/ui/calendars/cn_ui?year=2026", "table.month"), ("/ui/", "section[data-section]")]  # fmt: skip
+    for path, shown in pages:
+        page.goto(f"{world.server.url}{path}")
+        expect(page.locator(shown).first).to_be_visible()
+        page.wait_for_load_state("networkidle")
+    seen.settle()
+    assert seen.events == [] and seen.console == []
