@@ -14,7 +14,7 @@ import pytest
 
 from baton.engine.states import EventState
 from baton.graphs.calendars import load_calendar_text
-from baton.graphs.spec import load_graph_file
+from baton.graphs.spec import load_graph_file, load_graph_text
 from baton.store.records import BackfillRequest, EventRecord
 from tests.cluster import Cluster, running_cluster, wait_for
 
@@ -76,3 +76,45 @@ def test_the_examples_backfill_survives_its_controller_and_publishes_each_report
         assert manifest["year"] == year and "hq/company.html" in manifest["files"]
     done = store.backfill(backfill.id)
     assert (done.raised, done.skipped, done.running) == (5, 0, 0)
+
+
+SOURCE = """
+graph: source
+params: {n: {type: integer, default: 0}}
+nodes:
+  only: {run: "cli_tasks:collect", partitioned: false}
+python_path: [GRAPHS]
+"""
+CHAINED = """
+graph: chained
+params: {n: {type: integer}}
+raised_by:
+  - {event: source, params: {n: "{source.params.n}"}}
+nodes:
+  only: {run: "cli_tasks:collect", partitioned: false}
+python_path: [GRAPHS]
+"""
+
+
+def test_a_controller_killed_between_a_sources_end_and_its_chained_event_raises_it_once(
+    cluster: Cluster,
+) -> None:
+    """The fault point ``dispatch.before_commit`` kills the controller inside the transaction
+    that would raise the chained event: the source has ended (its outbox row is committed), the
+    chained event is not. The next controller raises it, once."""
+    from tests.cluster import GRAPHS
+
+    store = cluster.backend
+    for text in (SOURCE, CHAINED):
+        store.register_graph(load_graph_text(text.replace("GRAPHS", json.dumps(GRAPHS))))
+    cluster.start_worker(2)
+    dying = cluster.start_controller(env={"BATON_FAULT": "dispatch.before_commit"})
+    source = store.submit(store.latest_graph("source").id, {"n": 7})[0].id
+    assert dying.wait(timeout=60) == 99  # died in the dispatch, after the source ended
+    assert store.event_state(source) is EventState.SUCCEEDED
+    assert year_ends(cluster, "chained") == []
+    cluster.start_controller()
+    wait_for(lambda: [e.state for e in year_ends(cluster, "chained")] == [EventState.SUCCEEDED],
+             timeout_s=60, what="the chained event to run")  # fmt: skip
+    (chained,) = year_ends(cluster, "chained")
+    assert chained.params == {"n": 7} and chained.source_event_id == source
