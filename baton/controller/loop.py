@@ -64,6 +64,8 @@ class ConfigOverrides(TypedDict, total=False):
     min_round_s: float
     expand_batch: int
     expire_batch: int
+    schedule_look_s: float
+    backfill_s: float
     event_id: int | None
 
 

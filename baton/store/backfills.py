@@ -201,7 +201,8 @@ def _raise_some(tx: Tx, found: BackfillRow, fires: Sequence[Raising], exhausted:
             raised += 1
             tx.audit("controller", "event.submitted", f"backfill {found.id} of schedule {found.schedule}", new, key=key)
         cursor = at
-    done = exhausted and cursor == (fires[-1][0] if fires else cursor)
+    last = max((at for at, _, _ in fires), default=cursor)
+    done = exhausted and cursor == last
     state, ended = ("done", tx.now) if done else ("running", None)
     tx.q("UPDATE backfills SET cursor = ?, raised = raised + ?, skipped = skipped + ?, state = ?, finished_at = ? "
          "WHERE id = ?", (cursor, raised, skipped, state, ended, found.id))  # fmt: skip

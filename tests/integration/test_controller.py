@@ -34,7 +34,8 @@ OVER = -1.0  # a lease or a role that has already run out by the store's clock
 def config(**overrides: Any) -> ControllerConfig:
     """Long timings unless a test says otherwise, so nothing is due by accident."""
     timings: dict[str, Any] = {"poll_s": 100.0, "idle_poll_s": 100.0, "sweep_s": 30.0, "lead_ttl_s": 300.0,
-                               "webhook_poll_s": 300.0}  # fmt: skip
+                               "webhook_poll_s": 300.0, "backfill_s": 300.0, "schedule_look_s": 300.0,
+                               "deadline_check_s": 300.0, "prune_s": 300.0}  # fmt: skip
     return ControllerConfig.from_settings(default_settings(), **{**timings, **overrides})
 
 
