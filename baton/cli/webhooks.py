@@ -27,7 +27,8 @@ WEBHOOK_NAME = Text(100)
 
 @click.group("webhook")
 def webhook_group() -> None:
-    """Webhooks: signed HTTP notifications of event ends, deadlines and misfires (docs/notifications.md)."""
+    """Webhooks: signed HTTP notifications of event ends, deadlines and misfires
+    (docs/deadlines-and-notifications.md)."""
 
 
 @webhook_group.command("add")

@@ -64,6 +64,9 @@ class ConfigOverrides(TypedDict, total=False):
     min_round_s: float
     expand_batch: int
     expire_batch: int
+    schedule_look_s: float
+    backfill_s: float
+    dispatch_s: float
     event_id: int | None
 
 
@@ -95,6 +98,7 @@ class ControllerConfig:
     expand_batch: int = 20  # submitted events taken per step (each is expanded in a transaction of its own)
     expire_batch: int = 500  # leases expired per sweep; a full batch sweeps again at once
     dispatch_batch: int = 100  # outbox notices acted on per transaction
+    dispatch_s: float = 0.5  # how often to look at the outbox (at once again after a full batch)
     schedule_look_s: float = 30.0  # the ticker looks at least this often (new and changed schedules)
     backfill_s: float = 1.0  # how often running backfills raise their next fires
     event_id: int | None = None  # expand only this event (baton run); None: every submitted event
@@ -139,7 +143,7 @@ def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
         Sweep(config.sweep_s, config.expire_batch),
         Ticker(config.schedule_look_s, clock),
         Backfiller(config.backfill_s, clock),
-        Dispatch(config.dispatch_batch),
+        Dispatch(config.dispatch_batch, config.dispatch_s),
         Deadlines(config.deadline_check_s, clock),
         Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s, clock),
         Deliver(delivery_terms(config), clock),

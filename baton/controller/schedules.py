@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from baton.clock import Clock
 from baton.controller.duties import NOW
-from baton.engine.fires import BusinessDays, deadline_of, fire_params, fires_between
+from baton.engine.fires import BusinessDays, fire_params, fires_between
 from baton.engine.tick import Tick, tick
+from baton.errors import ParamsInvalid
+from baton.graphs.model import Graph
+from baton.graphs.params import validate_params
 from baton.graphs.schedules import Schedule
 from baton.store.protocol import ControllerStore
 from baton.store.records import BackfillRecord, ScheduleDue, ScheduleTick
@@ -81,7 +86,8 @@ class Ticker:
         decided = tick(schedule, days, row.handled_through, row.queued_at, bool(row.last_event_running), wall)
         if _unchanged(decided, row):
             return 0
-        return len(store.fire_schedule(_written(row, decided)))
+        graph = store.graph_of(row.graph_id or 0)
+        return len(store.fire_schedule(_written(row, decided, graph)))
 
 
 def _unchanged(decided: Tick, row: ScheduleDue) -> bool:
@@ -92,12 +98,23 @@ def _unchanged(decided: Tick, row: ScheduleDue) -> bool:
             and decided.next_fire_at == row.next_fire_at)  # fmt: skip
 
 
-def _written(row: ScheduleDue, decided: Tick) -> ScheduleTick:
+def complete(graph: Graph, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A fire's parameters with the graph's defaults filled in, as a submit would have them; as
+    rendered when they do not fit (the event then fails at expansion, saying why, where an
+    operator sees it)."""
+    try:
+        return validate_params(graph, params)
+    except ParamsInvalid as exc:
+        log.warning("graph %s: a fire's parameters do not fit: %s", graph.name, exc)
+        return params
+
+
+def _written(row: ScheduleDue, decided: Tick, graph: Graph) -> ScheduleTick:
     missed = decided.missed_fires
     return ScheduleTick(
         schedule_id=row.id,
         expected=row.handled_through,
-        raised=tuple((r.fire.at, r.params, r.deadline_at) for r in decided.raised),
+        raised=tuple((r.fire.at, complete(graph, r.params), r.deadline_at) for r in decided.raised),
         handled_through=decided.handled_through,
         next_fire_at=decided.next_fire_at,
         queued_at=decided.queued_at,
@@ -135,7 +152,8 @@ class Backfiller:
         return moved
 
     def _advance(self, store: ControllerStore, backfill: BackfillRecord, room: int) -> int:
-        schedule = store.graph_of(backfill.graph_id or 0).schedule(backfill.schedule)
+        graph = store.graph_of(backfill.graph_id or 0)
+        schedule = graph.schedule(backfill.schedule)
         if schedule is None:
             return 0
         days = self._calendars.days(store, schedule, self.clock.wall())
@@ -144,6 +162,7 @@ class Backfiller:
         after = backfill.cursor if backfill.cursor is not None else math.nextafter(backfill.from_at, -math.inf)
         limit = room + self.SLACK
         fires = fires_between(schedule, days, after, backfill.to_at, limit)
-        raising = [(f.at, fire_params(schedule, f, days), deadline_of(schedule, f)) for f in fires]
+        # no deadline: one reckoned from a past fire has passed before the event is raised
+        raising = [(f.at, complete(graph, fire_params(schedule, f, days)), None) for f in fires]
         after_it = store.advance_backfill(backfill.id, backfill.cursor, raising, exhausted=len(fires) < limit)
         return after_it.raised - backfill.raised

@@ -84,6 +84,24 @@ class GraphBuilder:
         self._data["nodes"][name] = {**spec, **options}
         return self
 
+    def schedule(self, name: str, **spec: Any) -> GraphBuilder:
+        """A schedule, with the keys a YAML ``schedules`` entry takes (``cron="0 2 * * *"``,
+        ``timezone=``, ``params=``, ``calendar=``, ``deadline="06:00"``, ...)."""
+        self._data.setdefault("schedules", {})[name] = dict(spec)
+        return self
+
+    def raised_by(self, event: str, *, when: Sequence[str] = ("succeeded",),
+                  params: dict[str, Any] | None = None) -> GraphBuilder:  # fmt: skip
+        """Raise this graph when an event of type ``event`` ends in one of ``when``."""
+        trigger = {"event": event, "when": list(when), "params": dict(params or {})}
+        self._data.setdefault("raised_by", []).append(trigger)
+        return self
+
+    def retention(self, **days: float) -> GraphBuilder:
+        """``succeeded_days=``, ``failed_days=``, ``cancelled_days=``."""
+        self._data["retention"] = dict(days)
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self._data)
 

@@ -87,6 +87,9 @@ class _WithoutCreated(Collector):
                 yield family
 
 
+SCHEDULE_STATES = ("active", "paused", "ended", "retired")
+
+
 class _StoreGauges(Collector):
     """The gauges of the last sample read (none before the first read)."""
 
@@ -112,6 +115,15 @@ class _StoreGauges(Collector):
         pending = sample.deliveries_pending
         yield GaugeMetricFamily(
             "baton_webhook_deliveries_pending", "Webhook deliveries not yet delivered nor given up.", value=pending
+        )
+        yield GaugeMetricFamily(
+            "baton_events_at_risk",
+            "Unfinished events whose forecast end is past their deadline.",
+            value=sample.events_at_risk,
+        )
+        yield _labelled("baton_schedules", "Schedules by state.", sample.schedules, SCHEDULE_STATES)
+        yield GaugeMetricFamily(
+            "baton_backfills_running", "Backfills still raising fires.", value=sample.backfills_running
         )
         yield GaugeMetricFamily(
             "baton_metrics_refreshed_timestamp_seconds", "When the database-derived values were read.", value=at
@@ -201,6 +213,14 @@ class Metrics(Background):
         )
         for outcome in DELIVERY_OUTCOMES:  # every series from the start, at 0
             self.deliveries.labels(outcome)
+        self.deadlines_missed = counter(
+            "baton_deadlines_missed_total", "Events whose deadline passed before they ended (marked once each)."
+        )
+        self.fires_missed = counter(
+            "baton_schedule_fires_missed_total",
+            "Schedules' fires not raised: outside the catch-up window or policy, or skipped by overlap.",
+        )
+        self.events_pruned = counter("baton_events_pruned_total", "Finished events removed by retention.")
         self.refresh_errors = counter(
             "baton_metrics_refresh_errors_total", "Reads of the database-derived values that failed."
         )
@@ -253,6 +273,9 @@ class Metrics(Background):
             self.finished.labels(self._types.label(event_type), state).inc(n)
         for outcome, n in activity.deliveries.items():
             self.deliveries.labels(outcome).inc(n)
+        self.deadlines_missed.inc(activity.deadlines_missed)
+        self.fires_missed.inc(activity.fires_missed)
+        self.events_pruned.inc(activity.events_pruned)
         self.lease_expirations.inc(activity.lease_expirations)
         self.stale_reports.inc(activity.stale_reports)
         for histogram, values in ((self.queue_wait, activity.queue_wait_s), (self.run, activity.run_s),

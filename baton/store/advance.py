@@ -337,13 +337,6 @@ def _read_settled(tx: Tx, sent: list[tuple[int, Cursor]]) -> None:
             finish_event(tx, event_id, bool(row.cancel_requested))
 
 
-class Late(NamedTuple):
-    """An ended event's deadline, and whether it was already marked missed."""
-
-    deadline_at: float | None
-    missed_at: float | None
-
-
 def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
     sql = "SELECT state, COUNT(*) AS n FROM tasks WHERE event_id = ? GROUP BY state"
     counts = {r.state: r.n for r in read_rows(tx, StateCount, sql, (event_id,))}
@@ -355,7 +348,7 @@ def finish_event(tx: Tx, event_id: int, cancel_requested: bool) -> EventState:
         final = EventState.SUCCEEDED
     ended = read_one(
         tx,
-        Late,
+        outbox.Late,
         "UPDATE events SET state = ?, finished_at = ? WHERE id = ? AND state = 'running' "
         "RETURNING deadline_at, missed_at",
         (final.value, tx.now, event_id),

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from baton.engine.fires import BusinessDays, deadline_of, fire_at, fire_params, fires_between
 from baton.errors import Conflict, NotFound, UsageError
 from baton.graphs.calendars import calendar_from_dict
+from baton.graphs.params import validate_params
 from baton.graphs.schedules import Schedule
 from baton.store.core import SqlCore, canonical_params
 from baton.store.raising import Origin, insert_event
@@ -102,7 +103,7 @@ class BackfillVerbs(SqlCore):
             fire = fire_at(schedule, tx.now)
             key = f"schedule:{name}:now:{uuid.uuid4().hex[:12]}"
             origin = Origin(schedule_id=row.id, scheduled_for=fire.at, deadline_at=deadline_of(schedule, fire))
-            params = canonical_params(fire_params(schedule, fire, days))
+            params = canonical_params(validate_params(tx.graph_of(graph.id), fire_params(schedule, fire, days)))
             event_id = insert_event(tx, graph.id, graph.event_type, params, key, origin)
             assert event_id is not None  # a fresh key
             tx.q("UPDATE schedules SET last_event_id = ?, updated_at = ? WHERE id = ?", (event_id, tx.now, row.id))
@@ -200,7 +201,8 @@ def _raise_some(tx: Tx, found: BackfillRow, fires: Sequence[Raising], exhausted:
             raised += 1
             tx.audit("controller", "event.submitted", f"backfill {found.id} of schedule {found.schedule}", new, key=key)
         cursor = at
-    done = exhausted and cursor == (fires[-1][0] if fires else cursor)
+    last = max((at for at, _, _ in fires), default=cursor)
+    done = exhausted and cursor == last
     state, ended = ("done", tx.now) if done else ("running", None)
     tx.q("UPDATE backfills SET cursor = ?, raised = raised + ?, skipped = skipped + ?, state = ?, finished_at = ? "
          "WHERE id = ?", (cursor, raised, skipped, state, ended, found.id))  # fmt: skip

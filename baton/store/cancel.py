@@ -28,6 +28,7 @@ def cancel_event(tx: Tx, event_id: int, actor: str, lock: str) -> None:
         tx.q("UPDATE events SET state = 'cancelled', finished_at = ? WHERE id = ?", (tx.now, event_id))
         tx.audit(actor, "event.cancelled", "cancelled before expansion", event_id)
         outbox.notice(tx, outbox.Kind.EVENT_CANCELLED, event_id)
+        outbox.ended_late(tx, event_id)
         return
     n = 0
     for old in ("pending", "ready"):

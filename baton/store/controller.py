@@ -111,6 +111,7 @@ class ControllerVerbs(SqlCore):
             if moved:
                 tx.audit("controller", "event.failed", reason, event_id)
                 outbox.notice(tx, outbox.Kind.EVENT_FAILED, event_id, reason=reason)
+                outbox.ended_late(tx, event_id)
 
     @retried
     def expire_leases(self, limit: int = 500) -> int:

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from baton.engine.states import Outcome, TaskState
 from baton.store.records import Activity, MetricsSample
@@ -91,7 +91,8 @@ class AuditEnd(NamedTuple):
     finished_at: float | None
 
 
-_ACTIONS = ", ".join(repr(a) for a in ("event.submitted", "report.rejected", *EVENT_ENDS, *DELIVERY_TRIES))
+CENTRE = ("deadline.missed", "schedule.misfire", "event.pruned")
+_ACTIONS = ", ".join(repr(a) for a in ("event.submitted", "report.rejected", *EVENT_ENDS, *DELIVERY_TRIES, *CENTRE))
 _COUNTED = (
     "SELECT id, event_id, task_id, action, cause, actor, detail FROM audit WHERE id > ? AND id <= ? "
     f"AND (action IN ({_ACTIONS}) "
@@ -125,6 +126,7 @@ class SqlGauges:
                                           "WHERE state = 'ready' AND available_at <= ?", (tx.now,))  # fmt: skip
             slots = _slots(tx, stale_after_s)
             pending = int(scalar(tx, "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"))
+            centre = _centre(tx)
             audit_id = int(scalar(tx, "SELECT MAX(id) FROM audit") or 0)
             if after is None or through is None or through <= after:
                 activity = Activity(through=after if after is not None else audit_id)
@@ -134,8 +136,24 @@ class SqlGauges:
                 at=tx.now, audit_id=audit_id, events=events, tasks=tasks,
                 oldest_ready_at=oldest.oldest if oldest else None, workers_online=slots.online,
                 workers_stale=slots.stale, slots_used=slots.used, slots_free=slots.free, activity=activity,
-                deliveries_pending=pending,
+                deliveries_pending=pending, **centre,
             )  # fmt: skip
+
+
+class StateCountRow(NamedTuple):
+    state: str
+    n: int
+
+
+def _centre(tx: Tx) -> dict[str, Any]:
+    """The event centre's gauges: events at risk, schedules by state, backfills running (each
+    read through a small partial index or a small table)."""
+    at_risk = (
+        "SELECT COUNT(*) FROM events WHERE deadline_at IS NOT NULL AND finished_at IS NULL AND at_risk_at IS NOT NULL"
+    )
+    by_state = read_rows(tx, StateCountRow, "SELECT state, COUNT(*) AS n FROM schedules GROUP BY state")
+    return {"events_at_risk": int(scalar(tx, at_risk)), "schedules": {r.state: int(r.n) for r in by_state},
+            "backfills_running": int(scalar(tx, "SELECT COUNT(*) FROM backfills WHERE state = 'running'"))}  # fmt: skip
 
 
 def _queue(tx: Tx) -> tuple[dict[str, int], dict[str, int]]:
@@ -228,6 +246,7 @@ class _Tally:
         self.queue_wait_s: list[float] = []
         self.dispatch_s: list[float] = []
         self.deliveries: Counter[str] = Counter()
+        self.centre: Counter[str] = Counter()
 
     def add(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
         action = row.action
@@ -239,6 +258,9 @@ class _Tally:
             self.stale_reports += _stale(row, attempts)
         elif action in DELIVERY_TRIES:
             self.deliveries.update(DELIVERY_TRIES[action])
+        elif action in CENTRE:
+            missed = json.loads(row.detail).get("missed", 1) if action == "schedule.misfire" else 1
+            self.centre[action] += missed if isinstance(missed, int) and missed > 0 else 1
         elif row.cause.startswith(ATTEMPT):
             self._ended(row, attempts)
 
@@ -269,7 +291,8 @@ class _Tally:
             through=through, submitted=dict(self.submitted), finished=dict(self.finished),
             lease_expirations=self.lease_expirations, stale_reports=self.stale_reports, run_s=tuple(self.run_s),
             queue_wait_s=tuple(self.queue_wait_s), dispatch_latency_s=tuple(self.dispatch_s),
-            deliveries=dict(self.deliveries),
+            deliveries=dict(self.deliveries), deadlines_missed=self.centre["deadline.missed"],
+            fires_missed=self.centre["schedule.misfire"], events_pruned=self.centre["event.pruned"],
         )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from baton.store.tx import Tx, compact
+from baton.store.tx import Tx, compact, read_one
 
 
 class Kind(StrEnum):
@@ -64,3 +64,18 @@ def missed_at_end(tx: Tx, event_id: int, deadline_at: float | None, missed_at: f
     event that ends past its deadline, not yet marked missed, is marked now."""
     if deadline_at is not None and missed_at is None and tx.now > deadline_at:
         deadline_missed(tx, event_id, tx.now, {"deadline_at": deadline_at, "ended_at": tx.now})
+
+
+def ended_late(tx: Tx, event_id: int) -> None:
+    """:func:`missed_at_end` for the rarer ends that do not read the deadline as they end (a
+    cancel before expansion, a refused expansion)."""
+    row = read_one(tx, Late, "SELECT deadline_at, missed_at FROM events WHERE id = ?", (event_id,))
+    if row is not None:
+        missed_at_end(tx, event_id, row.deadline_at, row.missed_at)
+
+
+class Late(NamedTuple):
+    """An event's deadline, and whether it was already marked missed."""
+
+    deadline_at: float | None
+    missed_at: float | None

@@ -277,6 +277,9 @@ class Activity:
     dispatch_latency_s: tuple[float, ...] = ()  # ready (last dependency done) -> claimed
     # webhook deliveries: "delivered", "failed" (attempts refused or unanswered), "expired" (given up)
     deliveries: Mapping[str, int] = field(default_factory=dict)
+    deadlines_missed: int = 0
+    fires_missed: int = 0  # schedules' fires not raised (catch-up, overlap); at least, when uncounted
+    events_pruned: int = 0
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,9 @@ class MetricsSample:
     slots_free: int
     activity: Activity
     deliveries_pending: int = 0  # webhook deliveries not yet delivered nor given up
+    events_at_risk: int = 0  # unfinished events whose forecast passed their deadline
+    schedules: Mapping[str, int] = field(default_factory=dict)  # by state
+    backfills_running: int = 0
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from baton.store.core import SqlCore, canonical_params
 from baton.store.raising import Origin, insert_event
 from baton.store.records import CalendarRecord, ScheduleDue, ScheduleRecord, ScheduleTick
 from baton.store.retry import retried
-from baton.store.tx import Tx, read_one, read_rows, select_list
+from baton.store.rows import IdRow
+from baton.store.tx import Tx, read_one, read_rows, scalar, select_list
 
 ACTIVE, PAUSED, ENDED, RETIRED = "active", "paused", "ended", "retired"
 
@@ -137,8 +138,9 @@ class ScheduleVerbs(SqlCore):
 
     def calendar(self, name: str) -> Calendar | None:
         """The validated calendar of that name, or None when none is registered."""
-        found = [c for c in self._calendar_rows(name)]
-        return calendar_from_dict(found[0].spec, source=f"calendar {name}") if found else None
+        for found in self._calendar_rows(name):
+            return calendar_from_dict(found.spec, source=f"calendar {name}")
+        return None
 
     @retried
     def _calendar_rows(self, name: str) -> list[CalendarRecord]:
@@ -197,8 +199,8 @@ class ScheduleVerbs(SqlCore):
     def next_schedule_fire(self) -> float | None:
         """The earliest raise time of any active schedule (None: none is known)."""
         with self.transaction(write=False) as tx:
-            row = tx.one("SELECT MIN(next_fire_at) FROM schedules WHERE state = 'active'")
-        return None if row is None or row[0] is None else float(row[0])
+            found = scalar(tx, "SELECT MIN(next_fire_at) FROM schedules WHERE state = 'active'")
+        return None if found is None else float(found)
 
     @retried
     def fire_schedule(self, tick: ScheduleTick, actor: str = "controller") -> list[int]:
@@ -266,12 +268,16 @@ def _raise(tx: Tx, row: ScheduleRow, tick: ScheduleTick) -> tuple[list[int], int
 
 
 def _event_of(tx: Tx, key: str) -> int | None:
-    found = tx.one("SELECT id FROM events WHERE idem_key = ?", (key,))
-    return None if found is None else int(found[0])
+    found = read_one(tx, IdRow, "SELECT id FROM events WHERE idem_key = ?", (key,))
+    return None if found is None else int(found.id)
 
 
 def _cancel_quietly(tx: Tx, event_id: int, actor: str, lock: str) -> None:
     """Cancel the schedule's previous event if it is still unfinished (cancel_running)."""
-    state = tx.one(f"SELECT finished_at FROM events WHERE id = ? {lock}", (event_id,))
-    if state is not None and state[0] is None:
+    found = read_one(tx, Ended, f"SELECT finished_at FROM events WHERE id = ? {lock}", (event_id,))
+    if found is not None and found.finished_at is None:
         cancel_event(tx, event_id, actor, lock)
+
+
+class Ended(NamedTuple):
+    finished_at: float | None

@@ -186,7 +186,7 @@ def iso(seconds: float | None) -> str | None:
 
 
 def delivery_body(uid: str, notice: NoticeRow, event: EventFacts | None) -> str:
-    """The JSON a delivery posts, on every try (see docs/notifications.md)."""
+    """The JSON a delivery posts, on every try (see docs/deadlines-and-notifications.md#notifications-webhooks)."""
     body: dict[str, Any] = {"id": uid, "kind": notice.kind, "at": iso(notice.at), "notice_id": notice.id}
     if event is not None:
         body["event"] = {

@@ -126,3 +126,41 @@ def test_gauges_show_queue_depth_workers_and_slots_now(backend: Store) -> None:
     backend.report("w1", [_ended(claim, Outcome.SUCCEEDED, 0.1)])
     after = backend.metrics_sample(None, None, LIMIT, STALE_S)
     assert _gauges(after)[1] == {"ready": 2, "pending": 1, "succeeded": 1}
+
+
+def test_the_event_centre_is_counted_from_the_audit_and_its_gauges_read_now(backend: Store) -> None:
+    from baton.clock import FakeClock
+    from baton.controller.duties import Deadlines
+    from baton.controller.schedules import Ticker
+    from baton.graphs.spec import load_graph_text
+    from baton.store.records import PruneRequest
+
+    start = backend.metrics_sample(None, None, LIMIT, STALE_S).audit_id
+    backend.register_graph(
+        load_graph_text("""
+graph: metered
+retention: {succeeded_days: 1, failed_days: 1, cancelled_days: 1}
+schedules:
+  hourly: {cron: "0 * * * *", catch_up: latest, overlap: allow}
+nodes: {only: {run: "m:f", partitioned: false}}
+""")
+    )
+    clock = FakeClock(wall_start=backend.schedule("hourly").handled_through)
+    clock.advance(5 * 3600 + 1800)  # five fires gone by: the latest is raised, four missed
+    Ticker(30.0, clock).run(backend, clock.now())
+    late = _submit(backend)
+    backend.cancel(late)
+    metered = backend.latest_graph("metered").id
+    event, _ = backend.submit(metered, {}, deadline_at=time.time() - 1)
+    backend.cancel(event.id)  # ends past its deadline: marked missed as it ends
+    backend.submit(metered, {}, key="late", deadline_at=time.time() - 1)  # past it, unfinished
+    Deadlines(15.0, FakeClock(wall_start=time.time())).run(backend, 0.0)  # marked at risk and missed
+    pages = _through(backend, start)
+    assert sum(p.fires_missed for p in pages) == 4
+    assert sum(p.deadlines_missed for p in pages) == 2
+    since = backend.metrics_sample(None, None, LIMIT, STALE_S).audit_id
+    while backend.prune(PruneRequest(time.time() + 2 * 86_400.0)).events:
+        pass
+    assert sum(p.events_pruned for p in _through(backend, since)) == 1  # the cancelled metered one
+    sample = backend.metrics_sample(None, None, LIMIT, STALE_S)
+    assert sample.schedules == {"active": 1} and sample.backfills_running == 0 and sample.events_at_risk == 1

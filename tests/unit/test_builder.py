@@ -9,7 +9,7 @@ import pytest
 from baton.errors import GraphInvalid
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.model import Dependency, DepMode, Graph
-from baton.graphs.spec import graph_digest, graph_from_dict, graph_to_dict, load_graph_file
+from baton.graphs.spec import graph_digest, graph_from_dict, graph_to_dict, load_graph_file, load_graph_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "year_end_report" / "graph.yaml"
 TASKS = "year_end_report.tasks"
@@ -41,6 +41,11 @@ def example_builder(yaml_graph: Graph) -> GraphBuilder:
     g.param("out_dir", "string", default="year_end_report_out", description=param_text["out_dir"])
     g.param("source_dir", "string", default="", description=param_text["source_dir"])
     g.partitions(param="departments")
+    schedule = yaml_graph.schedule("year_end")
+    assert schedule is not None
+    g.schedule("year_end", description=schedule.description, cron="0 2 * 1 *", timezone="Asia/Shanghai",
+               calendar="cn_business", business_day="first", params={"year": "{fire.previous_year}"},
+               deadline="09:00", catch_up="latest", overlap="skip")  # fmt: skip
     for name in ("extract_finance", "extract_erp", "extract_crm"):
         labels = ["erp"] if name == "extract_erp" else []
         g.python(name, f"{TASKS}:{name}", description=node_text[name], labels=labels)
@@ -156,3 +161,16 @@ def test_builder_bad_mode_for_shape() -> None:
     g.python("one", "m:f", partitioned=False).python("many", "m:f", after=[("one", "same")])
     with pytest.raises(GraphInvalid, match="allowed: broadcast"):
         g.build()
+
+
+def test_the_builder_declares_schedules_chains_and_retention_as_yaml_would() -> None:
+    text = """
+graph: publish
+params: {year: {type: integer}}
+raised_by: [{event: report, when: [succeeded], params: {year: "{source.params.year}"}}]
+retention: {succeeded_days: 30}
+nodes: {copy: {run: "m:f"}}
+"""
+    g = GraphBuilder("publish").param("year", "integer").python("copy", "m:f")
+    g.raised_by("report", params={"year": "{source.params.year}"}).retention(succeeded_days=30)
+    assert g.build() == load_graph_text(text)

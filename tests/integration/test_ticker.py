@@ -74,12 +74,15 @@ def test_two_looks_decided_at_once_write_one_event(backend: Store) -> None:
     assert schedule is not None
     decided = tick(schedule, None, row.handled_through, None, False, wall)
     assert len(decided.raised) == 1
-    assert len(backend.fire_schedule(_written(row, decided))) == 1
-    assert backend.fire_schedule(_written(row, decided)) == []
+    graph = backend.graph_of(row.graph_id)  # type: ignore[arg-type]
+    assert len(backend.fire_schedule(_written(row, decided, graph))) == 1
+    assert backend.fire_schedule(_written(row, decided, graph)) == []
     assert len(events(backend)) == 1
 
 
-def test_a_controller_killed_across_a_fire_time_yields_one_event(backend: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_controller_killed_across_a_fire_time_yields_one_event(
+    backend: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     start = register(backend, '    cron: "* * * * *"\n    overlap: allow')
     clock = FakeClock(wall_start=start)
     clock.advance(MINUTE)
@@ -129,7 +132,7 @@ def looks(backend: Store, clock: FakeClock, minutes: int) -> None:
 
 
 def test_overlap_skip_misses_fires_while_the_previous_event_runs(backend: Store) -> None:
-    start = register(backend, '    every_s: 60\n    overlap: skip')
+    start = register(backend, "    every_s: 60\n    overlap: skip")
     clock = FakeClock(wall_start=start)
     looks(backend, clock, 3)
     (only,) = events(backend)
@@ -138,7 +141,7 @@ def test_overlap_skip_misses_fires_while_the_previous_event_runs(backend: Store)
 
 
 def test_overlap_queue_one_holds_one_fire_and_raises_it_when_the_previous_ends(backend: Store) -> None:
-    start = register(backend, '    every_s: 60\n    overlap: queue_one')
+    start = register(backend, "    every_s: 60\n    overlap: queue_one")
     clock = FakeClock(wall_start=start)
     looks(backend, clock, 3)
     (first,) = events(backend)
@@ -152,14 +155,14 @@ def test_overlap_queue_one_holds_one_fire_and_raises_it_when_the_previous_ends(b
 
 
 def test_overlap_allow_raises_every_fire(backend: Store) -> None:
-    start = register(backend, '    every_s: 60\n    overlap: allow')
+    start = register(backend, "    every_s: 60\n    overlap: allow")
     clock = FakeClock(wall_start=start)
     looks(backend, clock, 3)
     assert [e.state for e in events(backend)] == [EventState.RUNNING] * 3
 
 
 def test_overlap_cancel_running_cancels_the_previous_event(backend: Store) -> None:
-    start = register(backend, '    every_s: 60\n    overlap: cancel_running')
+    start = register(backend, "    every_s: 60\n    overlap: cancel_running")
     clock = FakeClock(wall_start=start)
     looks(backend, clock, 3)
     states = [backend.event(e.id).state for e in events(backend)]
@@ -168,7 +171,7 @@ def test_overlap_cancel_running_cancels_the_previous_event(backend: Store) -> No
 
 
 def test_a_paused_schedule_raises_nothing_and_resumes_from_now(backend: Store) -> None:
-    start = register(backend, '    every_s: 60\n    overlap: allow')
+    start = register(backend, "    every_s: 60\n    overlap: allow")
     clock = FakeClock(wall_start=start)
     backend.pause_schedule("often", note="month-end freeze", actor="ops")
     looks(backend, clock, 5)
