@@ -48,6 +48,8 @@ def pick_schedule(schedules: Sequence[ScheduleRecord], target: str, chosen: str 
         return found
     if len(of_graph) == 1:
         return of_graph[0]
+    if not of_graph and target in ("list", "show", "cancel"):
+        raise UsageError(f"'baton backfill' takes a schedule or a graph; for backfills made: baton backfills {target}")
     if not of_graph:
         raise NotFound(f"no schedule {target!r}, and no graph of that name has schedules (see 'baton schedule list')")
     raise UsageError(f"graph {target} has several schedules ({_names(of_graph)}): name one, or add --schedule NAME")
@@ -77,10 +79,10 @@ def _range(record: ScheduleRecord, from_text: str, to_text: str) -> tuple[float,
 @click.command("backfill")
 @click.argument("target", metavar="SCHEDULE_OR_GRAPH", type=ITEM)
 @click.option("--schedule", "chosen", type=ITEM, default=None, help="Which schedule of the graph.")
-@click.option("--from", "from_text", required=True, type=Text(64), metavar="DATE",
-              help="The first day (or time) of the range, in the schedule's zone.")  # fmt: skip
-@click.option("--to", "to_text", required=True, type=Text(64), metavar="DATE",
-              help="The last day of the range, included (or a time), in the schedule's zone.")  # fmt: skip
+@click.option("--from", "from_text", type=Text(64), metavar="DATE",
+              help="The first day (or time) of the range, in the schedule's zone. Required.")  # fmt: skip
+@click.option("--to", "to_text", type=Text(64), metavar="DATE",
+              help="The last day of the range, included (or a time), in the schedule's zone. Required.")  # fmt: skip
 @click.option("--max-running", type=click.IntRange(1, MAX_MAX_RUNNING), default=1, show_default=True,
               help="Its events unfinished at once, at most.")  # fmt: skip
 @click.option("--rerun", is_flag=True, help="Raise fires that already have an event again.")
@@ -90,14 +92,16 @@ def _range(record: ScheduleRecord, from_text: str, to_text: str) -> tuple[float,
 @handle_errors
 @opens_store(server=True)
 def backfill(
-    opened: Opened, target: str, chosen: str | None, from_text: str, to_text: str, max_running: int, rerun: bool,
-    dry_run: bool, wait: bool, as_json: bool,
+    opened: Opened, target: str, chosen: str | None, from_text: str | None, to_text: str | None, max_running: int,
+    rerun: bool, dry_run: bool, wait: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Raise the past fires of a schedule (or of a graph's one schedule) between two dates, in
     order, at most --max-running at once; fires that already have an event are skipped unless
     --rerun. The controller raises them; this records the backfill (see 'baton backfills')."""
     store = opened.store
     record = pick_schedule(store.schedules(), target, chosen)
+    if from_text is None or to_text is None:
+        raise UsageError("give the range with --from DATE and --to DATE (days in the schedule's zone)")
     from_at, to_at = _range(record, from_text, to_text)
     asked = BackfillRequest(record.name, from_at, to_at, max_running, rerun, dry_run)
     if dry_run:

@@ -116,6 +116,8 @@ def test_pause_resume_and_bad_input_answer_alike_both_ways(backend: Store, admin
         (["backfill", "single", "--from", "2025-01-01", "--to", "2025-01-02", "--max-running", "0"],
          "0 is not in the range 1<=x<=1000"),
         (["backfill", "workdays", "--from", "2025-01-01", "--to", "2025-01-02", "--dry-run"], "cn_test"),
+        (["backfill", "list"], "for backfills made: baton backfills list"),
+        (["backfill", "single"], "give the range with --from DATE and --to DATE"),
         (["backfills", "show", "7"], "no backfill 7"),
         (["backfills", "cancel", "7"], "no backfill 7"),
     ]  # fmt: skip
