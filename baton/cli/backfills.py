@@ -28,8 +28,7 @@ from baton.engine.states import EventState
 from baton.engine.upcoming import days_of, fire_range, range_bound, stored_schedule
 from baton.engine.upcoming import wall_text as wall
 from baton.errors import NotFound, UsageError
-from baton.store.records import BackfillRecord, BackfillRequest, ScheduleRecord
-from baton.wire.api import MAX_BACKFILL_DAYS, MAX_MAX_RUNNING
+from baton.store.records import MAX_BACKFILL_DAYS, MAX_MAX_RUNNING, BackfillRecord, BackfillRequest, ScheduleRecord
 
 EVENTS_SHOWN = 20
 

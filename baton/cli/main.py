@@ -11,25 +11,44 @@ server refuses too); 3 the store failed (database or server unreachable, schema 
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 from collections.abc import Sequence
 
 import click
 
-from baton.cli import backfills, bench, db, dev, events, graphs, processes, schedules, server, webhooks
+# Each command's module, imported only when the command runs (or ``--help`` lists them all): a
+# task server or a one-line query need not load the server, the bench or the event centre.
+COMMANDS = {
+    "graph": "graphs", "plan": "graphs", "validate": "graphs",
+    "audit": "events", "cancel": "events", "logs": "events", "rerun": "events", "run": "events",
+    "status": "events", "submit": "events",
+    "controller": "processes", "worker": "processes",
+    "db": "db", "bench": "bench", "server": "server", "token": "server", "dev": "dev",
+    "webhook": "webhooks", "calendar": "schedules", "schedule": "schedules",
+    "backfill": "backfills", "backfills": "backfills",
+}  # fmt: skip
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose commands are registered by their module when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"baton.cli.{COMMANDS[cmd_name]}").register(self)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr.")
 @click.version_option(package_name="baton")
 def cli(verbose: int) -> None:
     """Baton: events become per-partition task graphs, run by task servers that pull work."""
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-for _module in (graphs, events, processes, db, bench, server, dev, webhooks, schedules, backfills):
-    _module.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

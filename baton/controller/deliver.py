@@ -29,9 +29,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from baton.clock import Clock
 from baton.engine.webhooks import retry_delay_s, sign
@@ -102,17 +103,23 @@ class HttpPoster:
     :data:`ANSWER_CHARS` of an answer read (a receiver's body is not ours to hold)."""
 
     def __init__(self, connect_timeout_s: float, read_timeout_s: float) -> None:
-        self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s).as_dict()
+        # httpx is loaded at the first post, not with the controller: most controllers never post
+        self._timeout = {"connect": connect_timeout_s, "read": read_timeout_s, "write": read_timeout_s,
+                         "pool": read_timeout_s}  # fmt: skip
         self._transport: httpx.HTTPTransport | None = None  # made at the first post: most controllers never post
         self._lock = threading.Lock()
 
     def _http(self) -> httpx.HTTPTransport:
+        import httpx
+
         with self._lock:
             if self._transport is None:
                 self._transport = httpx.HTTPTransport(retries=0)
             return self._transport
 
     def post(self, job: DeliveryJob, timestamp: int) -> Answer:
+        import httpx
+
         try:
             request = httpx.Request("POST", job.url, content=job.body.encode(), headers=headers_for(job, timestamp),
                                     extensions={"timeout": self._timeout})  # fmt: skip

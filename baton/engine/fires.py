@@ -39,8 +39,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from baton.engine.wallclock import (
     ONE_DAY,
     CronSource,
@@ -116,6 +114,8 @@ class BusinessDays:
 def _country_days(cal: Calendar, year: int) -> tuple[frozenset[date], frozenset[date]]:
     if cal.country is None:
         return frozenset(), frozenset()
+    import holidays  # loaded when a calendar names a country: it is large
+
     found = holidays.country_holidays(cal.country, subdiv=cal.subdivision, years=year)
     moved = frozenset(d for d in getattr(found, "weekend_workdays", ()) if d.year == year)
     return frozenset(found), moved

@@ -21,8 +21,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from baton.engine.fires import HORIZON_S, BusinessDays, Fire, fires_before, fires_between
 from baton.engine.wallclock import wall_instant
 from baton.errors import GraphInvalid, Problem
@@ -198,5 +196,7 @@ def calendar_year(days: BusinessDays, year: int) -> list[Day]:
 def _country_names(cal: Calendar, year: int) -> dict[date, str]:
     if cal.country is None:
         return {}
+    import holidays  # loaded when a calendar names a country: it is large
+
     found = holidays.country_holidays(cal.country, subdiv=cal.subdivision, years=year, language="en_US")
     return {d: str(name) for d, name in found.items()}

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import holidays
-
 from baton.errors import CalendarInvalid
 from baton.graphs.model import is_name
 from baton.graphs.params import short
@@ -107,6 +105,8 @@ def _name(c: _Collector, value: Any) -> str | None:
 @functools.cache
 def _supported() -> dict[str, list[str]]:
     """Country codes (aliases too, such as UK) and their subdivisions, as the package knows them."""
+    import holidays  # loaded when a calendar names a country: it is large
+
     return holidays.list_supported_countries()
 
 

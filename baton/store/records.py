@@ -612,6 +612,10 @@ class ScheduleTick:
     ended: bool = False
 
 
+MAX_MAX_RUNNING = 1000  # the store's bound on a backfill's max_running
+MAX_BACKFILL_DAYS = 36_600  # a backfill's range spans at most about a century
+
+
 @dataclass(frozen=True)
 class BackfillRequest:
     """A backfill to start: the schedule's fires in [from_at, to_at] (epoch seconds)."""

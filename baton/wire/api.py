@@ -24,6 +24,8 @@ from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, 
 from baton.graphs.calendars import MAX_CALENDAR_BYTES
 from baton.store.records import (
     DELIVERY_STATES,
+    MAX_BACKFILL_DAYS,
+    MAX_MAX_RUNNING,
     NOTICE_KINDS,
     AttemptRecord,
     BackfillRecord,
@@ -384,8 +386,6 @@ class DeliveryPage(Page):
 ITEM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$"  # a schedule's or calendar's name (baton.graphs.model.NAME_RE)
 ItemName = Annotated[str, Field(min_length=1, max_length=100, pattern=ITEM_PATTERN)]
 MAX_NOTE_CHARS = 500
-MAX_MAX_RUNNING = 1000  # the store's bound on a backfill's max_running
-MAX_BACKFILL_DAYS = 36_600  # a backfill's range spans at most about a century
 
 
 class CalendarIn(Strict):

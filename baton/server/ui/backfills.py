@@ -29,8 +29,8 @@ from baton.server.door import GuardedRoute, ObjectId
 from baton.server.state import operator_of, reads_of
 from baton.server.ui.render import html
 from baton.store.protocol import ReadStore
-from baton.store.records import ScheduleRecord
-from baton.wire.api import MAX_MAX_RUNNING, BackfillIn, ItemName, Strict
+from baton.store.records import MAX_MAX_RUNNING, ScheduleRecord
+from baton.wire.api import BackfillIn, ItemName, Strict
 from baton.wire.workers import integral
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
