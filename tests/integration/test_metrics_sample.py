@@ -146,7 +146,9 @@ nodes: {only: {run: "m:f", partitioned: false}}
 """)
     )
     clock = FakeClock(wall_start=backend.schedule("hourly").handled_through)
-    clock.advance(5 * 3600 + 1800)  # five fires gone by: the latest is raised, four missed
+    begun = clock.wall()
+    clock.advance(5 * 3600 + 1800)  # five or six fires gone by: the latest is raised, the rest missed
+    fires = int(clock.wall() // 3600 - begun // 3600)
     Ticker(30.0, clock).run(backend, clock.now())
     late = _submit(backend)
     backend.cancel(late)
@@ -156,7 +158,7 @@ nodes: {only: {run: "m:f", partitioned: false}}
     backend.submit(metered, {}, key="late", deadline_at=time.time() - 1)  # past it, unfinished
     Deadlines(15.0, FakeClock(wall_start=time.time())).run(backend, 0.0)  # marked at risk and missed
     pages = _through(backend, start)
-    assert sum(p.fires_missed for p in pages) == 4
+    assert sum(p.fires_missed for p in pages) == fires - 1
     assert sum(p.deadlines_missed for p in pages) == 2
     since = backend.metrics_sample(None, None, LIMIT, STALE_S).audit_id
     while backend.prune(PruneRequest(time.time() + 2 * 86_400.0)).events:
