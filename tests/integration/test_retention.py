@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from baton.clock import FakeClock
 from baton.controller.duties import Expand, Prune
 from baton.engine.states import EventState, Outcome
@@ -107,8 +109,28 @@ def test_the_controller_prunes_at_its_pace_by_its_own_clock(backend: Store) -> N
     duty = Prune(every_s=60.0, batch=3, default_days=None, notice_keep_s=DAY_S, clock=clock)
     now = clock.now()
     assert duty.run(backend, now) > 0
-    assert duty.next_due(now) == now + Prune.PACE_S  # a full batch: soon again, not at once
+    assert duty.next_due(now) == now + Prune.MIN_PAUSE_S  # a full batch: soon again, not at once
     while duty.run(backend, now):
         pass
     assert backend.events(limit=10) == []
     assert duty.next_due(now) == now + 60.0
+
+
+def test_a_backlog_is_pruned_a_twentieth_of_the_time(backend: Store) -> None:
+    """The pause after a full batch is nineteen times what the batch took, by the clock."""
+    backend.register_graph(load_graph_text(KEPT_A_DAY))
+    raise_event(backend)
+    finish(backend, Outcome.SUCCEEDED)
+    clock = FakeClock(wall_start=time.time() + 2 * DAY_S)
+
+    class Slow:
+        """The store, with each prune taking 0.2 s on the fake clock."""
+
+        def prune(self, asked: PruneRequest) -> object:
+            clock.advance(0.2)
+            return backend.prune(asked)
+
+    duty = Prune(every_s=60.0, batch=3, default_days=None, notice_keep_s=DAY_S, clock=clock)
+    start = clock.now()
+    duty.run(Slow(), start)  # type: ignore[arg-type]
+    assert duty.next_due(start) == pytest.approx(start + 0.2 + 0.2 * 19)
