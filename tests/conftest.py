@@ -42,6 +42,7 @@ import pytest
 from pgserver import PgServer, find_bindir
 from ports import worker_id
 from serving import Served
+from zygote import zygote
 
 from baton.store import open_store
 from baton.store.protocol import Store
@@ -273,15 +274,10 @@ def backend(store_url: str) -> Iterator[Store]:
 def baton(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``baton`` command line in a subprocess (by default in the test's folder)."""
-    return subprocess.run(
-        [sys.executable, "-m", "baton", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    """Run the real ``baton`` command line in a new process (by default in the test's folder),
+    forked from this test process's :mod:`zygote` so that it does not import Baton again."""
+    ran = zygote().run(list(args), env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+    return subprocess.CompletedProcess([sys.executable, "-m", "baton", *args], ran.code, ran.stdout, ran.stderr)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A real ``baton server`` for tests: a subprocess on a free loopback port, over a given store.
+"""A real ``baton server`` for tests: its own process on a free loopback port, over a given store.
 
 ``Served.start`` waits for ``/healthz``; ``mint`` makes tokens straight in the store (as
 ``baton token create`` does); ``kill``/``restart`` are for fault tests. TLS: pass ``tls`` (see
@@ -12,7 +12,6 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 from ports import free_port
+from zygote import Forked, zygote
 
 from baton.access import Role, new_token, token_digest
 from baton.store.protocol import TokenStore
@@ -65,7 +65,8 @@ def mint(store: TokenStore, role: Role, name: str = "", event_types: Iterable[st
 
 
 class Served:
-    """``baton server`` as a subprocess, logging to ``log``."""
+    """``baton server`` in a new process (forked from the test process's :mod:`zygote`), logging to
+    ``log``."""
 
     def __init__(
         self,
@@ -82,7 +83,7 @@ class Served:
         self.env = env or {}
         self.port_given = port is not None
         self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Forked | None = None
         self.log = folder / f"server-{self.port}.log"
 
     @property
@@ -109,11 +110,11 @@ class Served:
         raise AssertionError("unreachable")
 
     def _start(self) -> Served:
-        args = [sys.executable, "-m", "baton", "server", "--port", str(self.port), "--db", self.db_url]
+        args = ["server", "--port", str(self.port), "--db", self.db_url]
         if self.tls:
             args += ["--cert", str(self.tls.cert), "--key", str(self.tls.key)]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, env={**os.environ, **self.env})
+        self.proc = zygote().start(args, env={**os.environ, **self.env}, cwd=os.getcwd(), stdout=self.log,
+                                   stderr=self.log, append=True)  # fmt: skip
         self._wait_healthy()
         return self
 

@@ -1,7 +1,8 @@
 """Bad input of every kind gets exit 2 and a message naming the place, in bounded time and
 memory, and leaves the store as it was.
 
-Every case runs the real ``baton`` command in a child process whose address space is capped
+Every case runs the real ``baton`` command in a new process (forked from the test process's
+:mod:`zygote`, so without its start-up imports) whose address space is capped
 (:data:`MEMORY_CAP`) and whose CPU time is bounded (:data:`TIME_CAP_S`): a YAML alias bomb used to
 take 30-50 s and over 2 GB before it died with a traceback. The bound is on the child's own CPU
 seconds, not on the wall clock, so that other tests sharing the cores cannot fail it. Each case
@@ -11,16 +12,13 @@ then compares the store with a snapshot taken before it.
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import GRAPHS
+from zygote import zygote
 
 from baton.graphs.spec import load_graph_file, load_graph_text
 from baton.store import open_store
@@ -43,37 +41,12 @@ class Ran:
     seconds: float
 
 
-def _cap_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-
-
 def run_bounded(*args: str | bytes, env: dict[str, str] | None = None) -> Ran:
-    """Run ``baton`` with ``args``; ``seconds`` is the CPU time the child used, from its rusage."""
-    outputs: dict[str, bytes] = {}
-    with subprocess.Popen(
-        [sys.executable, "-m", "baton", *args],  # in the test's folder, its working directory
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-        preexec_fn=_cap_memory,
-    ) as proc:
-        readers = [
-            threading.Thread(target=lambda name=name, pipe=pipe: outputs.__setitem__(name, pipe.read()))
-            for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr))
-        ]
-        for reader in readers:
-            reader.start()
-        killer = threading.Timer(HANG_S, proc.kill)  # a hang fails below, on its code or CPU time
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-        for reader in readers:
-            reader.join()
-    out, err = (outputs[name].decode(errors="replace") for name in ("stdout", "stderr"))
-    return Ran(proc.returncode, out, err, usage.ru_utime + usage.ru_stime)
+    """Run ``baton`` with ``args`` in a new process (forked from the :mod:`zygote`) under the memory
+    cap; ``seconds`` is the CPU time that process used."""
+    argv = [os.fsdecode(arg) for arg in args]  # as the interpreter decodes its own argv
+    ran = zygote().run(argv, env={**os.environ, **(env or {})}, timeout=HANG_S, memory_cap=MEMORY_CAP)
+    return Ran(ran.code, ran.stdout, ran.stderr, ran.cpu_s)
 
 
 def assert_refused(ran: Ran, *fragments: str) -> None:
