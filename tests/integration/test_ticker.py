@@ -85,7 +85,8 @@ def test_a_controller_killed_across_a_fire_time_yields_one_event(
 ) -> None:
     start = register(backend, '    cron: "* * * * *"\n    overlap: allow')
     clock = FakeClock(wall_start=start)
-    clock.advance(MINUTE)
+    fire = math.floor(start / MINUTE) * MINUTE + MINUTE
+    clock.advance(fire + 1.0 - start)  # a second past the first fire: the next is 59 s away
     dying = ticker(clock)
 
     def killed(*args: Any, **kwargs: Any) -> list[int]:
