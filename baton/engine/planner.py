@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from baton.engine.limits import render_key
 from baton.graphs.model import DepMode, Graph, Node
 from baton.graphs.params import partition_keys
 
@@ -26,6 +27,7 @@ class PlannedTask:
     pending: int
     priority: int
     stage: int = 0  # the node's longest path from a root: deeper stages are claimed first
+    key: str | None = None  # its concurrency key, rendered (baton.engine.limits)
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,16 @@ def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
     keys = partition_keys(graph, params)
     stages = node_stages(graph)
     partitioned = [n for n in graph.nodes if n.partitioned]
-    tasks = [
-        PlannedTask(node.name, p, len(node.edges()), node.priority, stages[node.name])
-        for p in (keys if partitioned else ())
-        for node in partitioned
-    ]
-    tasks += [
-        PlannedTask(node.name, UNPARTITIONED, len(node.edges()), node.priority, stages[node.name])
-        for node in graph.nodes
-        if not node.partitioned
-    ]
+
+    def task(node: Node, partition: str) -> PlannedTask:
+        key = None
+        if node.concurrency is not None:
+            key = render_key(node.concurrency.key, node=node.name, partition=partition, event_type=graph.event_type,
+                             params=params)  # fmt: skip
+        return PlannedTask(node.name, partition, len(node.edges()), node.priority, stages[node.name], key)
+
+    tasks = [task(node, p) for p in (keys if partitioned else ()) for node in partitioned]
+    tasks += [task(node, UNPARTITIONED) for node in graph.nodes if not node.partitioned]
     totals = {node.name: len(node_partitions(node, keys)) for node in graph.nodes}
     return Plan(tuple(tasks), totals)
 

@@ -105,6 +105,15 @@ class Dependency:
 
 
 @dataclass(frozen=True)
+class Concurrency:
+    """At most ``limit`` tasks whose ``key`` (a template: ``{partition}``, ``{node}``,
+    ``{event_type}``, ``{params.NAME}``) renders the same run at once, across the cluster."""
+
+    key: str
+    limit: int
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     action: Action
@@ -117,6 +126,7 @@ class Node:
     labels: frozenset[str] = frozenset()
     cost: Mapping[str, int] = field(default_factory=lambda: {"slots": 1})
     description: str = ""
+    concurrency: Concurrency | None = None
 
     def edges(self) -> tuple[Dependency, ...]:
         """Dependencies as the engine applies them: a barrier turns every edge into ``all``."""

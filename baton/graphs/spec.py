@@ -25,13 +25,15 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from baton.errors import GraphInvalid, Problem
 from baton.graphs.chains import trigger_to_dict, triggers_from_list
+from baton.graphs.keys import MAX_LIMIT, template_problems
 from baton.graphs.model import (
     Action,
     CommandAction,
+    Concurrency,
     Dependency,
     DepMode,
     Graph,
@@ -85,6 +87,7 @@ OPTION_KEYS = {
     "labels",
     "cost",
     "barrier",
+    "concurrency",
 }
 NODE_KEYS = OPTION_KEYS | {"run", "command", "env", "cwd", "after", "partitioned", "description"}
 PARAM_KEYS = {"type", "required", "default", "description"}
@@ -382,7 +385,8 @@ def _node(
     after = _after(c, path, name, spec.get("after", []), partitioned)
     retry = _retry(c, path, spec)
     options = _options(c, path, spec)
-    if action is None or after is None or retry is None or options is None:
+    concurrency = _concurrency(c, (*path, "concurrency"), spec.get("concurrency"), is_partitioned, params)
+    if action is None or after is None or retry is None or options is None or concurrency is False:
         return None
     return Node(
         name=name,
@@ -391,8 +395,28 @@ def _node(
         after=after,
         retry=retry,
         description=_text(c, (*path, "description"), spec.get("description", "")),
+        concurrency=concurrency,
         **options,
     )
+
+
+def _concurrency(
+    c: _Collector, path: tuple[str, ...], raw: Any, partitioned: bool, params: tuple[Param, ...]
+) -> Concurrency | Literal[False] | None:
+    """``{key: TEMPLATE, limit: N}``; None when absent, False when wrong (said)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or "key" not in raw or "limit" not in raw:
+        c.add(path, "must be a mapping {key: TEMPLATE, limit: N}, e.g. {key: 'erp', limit: 3}")
+        return False
+    _unknown_keys(c, path, raw, {"key", "limit"})
+    problems = template_problems(raw["key"], {p.name for p in params}, partitioned)
+    for problem in problems:
+        c.add((*path, "key"), problem)
+    limit = _number(c, (*path, "limit"), raw["limit"], 1, MAX_LIMIT, integer=True)
+    if problems or limit is None:
+        return False
+    return Concurrency(raw["key"], int(limit))
 
 
 def _action(
@@ -671,6 +695,8 @@ def _node_dict(n: Node) -> dict[str, Any]:
         out["timeout_s"] = n.timeout_s
     if n.description:
         out["description"] = n.description
+    if n.concurrency is not None:
+        out["concurrency"] = {"key": n.concurrency.key, "limit": n.concurrency.limit}
     return out
 
 

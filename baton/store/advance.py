@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from baton.engine.planner import blocked_by
 from baton.engine.states import Decision, EventState, Outcome, TaskState, decide
 from baton.graphs.model import DepMode
-from baton.store import live_logs, outbox
+from baton.store import limits, live_logs, outbox
 from baton.store.records import Report
 from baton.store.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_one, read_rows, select_list
 
@@ -147,6 +147,10 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
     tally = Tally()
     if not ended:
         return tally
+    keyed = [e.task_id for e in ended if tx.graph_of(e.graph_id).node(e.node).concurrency is not None]
+    if keyed:  # their slots come free: as many parked tasks of each key go back to the queue
+        # (first: waiting for a key's row, this transaction then holds no row but the reported ones)
+        limits.unpark(tx, limits.freed_by(tx, keyed))
     tx.many(
         "INSERT INTO attempts (task_id, attempt, worker_id, outcome, started_at, finished_at, "
         "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -32,7 +32,7 @@ def cancel_event(tx: Tx, event_id: int, actor: str, lock: str) -> None:
         return
     n = 0
     for old in ("pending", "ready"):
-        sql = (f"UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE event_id = ? AND state = ? "
+        sql = (f"UPDATE tasks SET state = 'cancelled', finished_at = ?, parked = 0 WHERE event_id = ? AND state = ? "
                f"RETURNING {select_list(NodeName)}")  # fmt: skip
         for r in read_rows(tx, NodeName, sql, (tx.now, event_id, old)):
             tx.moved(event_id, r.node, old, "cancelled")

@@ -11,7 +11,7 @@ without being parsed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -67,52 +67,79 @@ class Candidate(NamedTuple):
     partition: str
     attempt: int
     req_id: int
+    limit_key: str | None  # its concurrency key (baton.store.limits)
 
 
 _CANDIDATES = f"SELECT {select_list(Candidate, task_id='id')} FROM tasks t"
 
 
-def pick(
+@dataclass
+class Pick:
+    """A query for the head of the ready queue, sent and not yet read (see :func:`send_pick`)."""
+
+    cursor: Cursor | None  # None: nothing this worker could take, no query sent
+    requirements: Mapping[int, Requirement]
+    free: Mapping[str, int]
+    limit: int
+    locked: bool
+
+    def read(self, tx: Tx) -> list[Candidate]:
+        """Read the candidates and fit them greedily, in queue order, into the free capacity."""
+        if self.cursor is None:
+            return []
+        rows = fetch_all(self.cursor, Candidate)
+        remaining = dict(self.free)
+        chosen: list[Candidate] = []
+        for row in rows:
+            cost = self.requirements[row.req_id].cost
+            if all(remaining.get(k, 0) >= v for k, v in cost.items()):
+                for k, v in cost.items():
+                    remaining[k] -= v
+                chosen.append(row)
+                if len(chosen) >= self.limit or remaining.get("slots", 0) <= 0:
+                    break
+        if self.locked and len(rows) > len(chosen):
+            tx.made_ready(len(rows) - len(chosen))  # locked but left: others may want them after the commit
+        return chosen
+
+
+def send_pick(
     tx: Tx,
     requirements: Mapping[int, Requirement],
     free: Mapping[str, int],
     labels: frozenset[str],
     limit: int,
     lock_clause: str = "",
-    before_reading: Callable[[], None] = lambda: None,
     event_id: int | None = None,
-) -> list[Candidate]:
-    """Choose up to ``limit`` ready tasks that fit together in ``free`` capacity.
-    ``before_reading`` runs after the query is sent, before its answer is read."""
+) -> Pick:
+    """Send the query for up to ``limit`` ready tasks that fit together in ``free`` capacity; its
+    answer is read by :meth:`Pick.read`, after the answers to anything sent before it."""
     fitting = [r for r in requirements.values() if r.fits(labels, free)]
     if not fitting or limit <= 0:
-        before_reading()
-        return []
+        return Pick(None, requirements, free, limit, bool(lock_clause))
     # With unit costs the first ``limit`` rows all fit; otherwise look further down the queue
     # for tasks that fit beside the bigger ones. Rows read here are locked until the commit.
     unit = all(dict(r.cost) in ({"slots": 1}, {}) for r in fitting)
     ids = sorted(r.id for r in fitting)
     only = "" if event_id is None else "AND event_id = ? "
     cursor = tx.q(
-        f"{_CANDIDATES} WHERE state = 'ready' AND available_at <= ? AND req_id IN ({in_list(ids)}) {only}"
+        f"{_CANDIDATES} WHERE state = 'ready' AND parked = 0 AND available_at <= ? "
+        f"AND req_id IN ({in_list(ids)}) {only}"
         f"ORDER BY priority DESC, stage DESC, available_at, id LIMIT ? {lock_clause}",
         (tx.now, *ids, *([] if event_id is None else [event_id]), limit if unit else limit * 4 + 16),
     )
-    before_reading()
-    rows = fetch_all(cursor, Candidate)
-    remaining = dict(free)
-    chosen: list[Candidate] = []
-    for row in rows:
-        cost = requirements[row.req_id].cost
-        if all(remaining.get(k, 0) >= v for k, v in cost.items()):
-            for k, v in cost.items():
-                remaining[k] -= v
-            chosen.append(row)
-            if len(chosen) >= limit or remaining.get("slots", 0) <= 0:
-                break
-    if lock_clause and len(rows) > len(chosen):
-        tx.made_ready(len(rows) - len(chosen))  # locked but left: others may want them after the commit
-    return chosen
+    return Pick(cursor, requirements, free, limit, bool(lock_clause))
+
+
+def left_after(
+    free: Mapping[str, int], taken: Sequence[Candidate], requirements: Mapping[int, Requirement]
+) -> dict[str, int]:
+    """The capacity ``free`` less what the ``taken`` tasks cost."""
+    left = dict(free)
+    for c in taken:
+        for key, amount in requirements[c.req_id].cost.items():
+            left[key] = left.get(key, 0) - amount
+    return left
 
 
 def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float, claim_id: str | None = None) -> float:
@@ -140,6 +167,7 @@ class Taken(NamedTuple):
     partition: str
     attempt: int
     req_id: int
+    limit_key: str | None
     lease_expires_at: float
 
 
@@ -154,7 +182,8 @@ def taken_by(tx: Tx, worker_id: str, claim_id: str, lock_clause: str = "") -> tu
         f"WHERE worker_id = ? AND claim_id = ? AND state = 'running' ORDER BY +id {lock_clause}",
         (worker_id, claim_id),
     )
-    candidates = [Candidate(r.task_id, r.event_id, r.node, r.partition, r.attempt - 1, r.req_id) for r in rows]
+    candidates = [Candidate(r.task_id, r.event_id, r.node, r.partition, r.attempt - 1, r.req_id, r.limit_key)
+                  for r in rows]  # fmt: skip
     return candidates, max((r.lease_expires_at for r in rows), default=tx.now)
 
 
@@ -183,31 +212,39 @@ class PartitionResult(NamedTuple):
     result: str | None
 
 
-def build_claims(
-    tx: Tx,
-    chosen: Sequence[Candidate],
-    expires: float,
-    events: dict[int, EventInfo],
-    before_reading: Callable[[], None] = lambda: None,
-) -> list[Claim]:
-    """Attach each task's event parameters and upstream results (their queries all sent, then
-    ``before_reading`` run, then the answers read)."""
+@dataclass
+class Inputs:
+    """The queries for the chosen tasks' upstream results, sent and not yet read (see
+    :func:`send_inputs`)."""
+
+    chosen: Sequence[Candidate]
+    expires: float
+    events: Mapping[int, EventInfo]
+    nodes: dict[int, Node]
+    sent: list[tuple[Any, Cursor]]
+
+    def read(self, tx: Tx) -> list[Claim]:
+        """Read the results and build each claim, its inputs as JSON text (never parsed)."""
+        results = {key: _result(cursor) for key, cursor in self.sent}
+        claims = []
+        for c in self.chosen:
+            event = self.events[c.event_id]
+            inputs = _inputs(tx, self.nodes[c.task_id], c, results)
+            claim = Claim(c.task_id, c.attempt + 1, c.event_id, event.type, event.graph_id, c.node, c.partition,
+                          event.params_json, inputs, self.expires)  # fmt: skip
+            claims.append(claim)
+        return claims
+
+
+def send_inputs(tx: Tx, chosen: Sequence[Candidate], expires: float, events: dict[int, EventInfo]) -> Inputs:
+    """Read the events the cache lacks, then send the queries for the chosen tasks' upstream
+    results; :meth:`Inputs.read` reads them and builds the claims."""
     missing = sorted({c.event_id for c in chosen} - events.keys())
     if missing:
         sql = f"SELECT {select_list(EventRow)} FROM events WHERE id IN ({in_list(missing)})"
         events.update({r.id: EventInfo(r.type, r.graph_id, r.params) for r in read_rows(tx, EventRow, sql, missing)})
     nodes = {c.task_id: tx.graph_of(events[c.event_id].graph_id).node(c.node) for c in chosen}
-    sent = _send_upstream_results(tx, chosen, nodes)
-    before_reading()
-    results = {key: _result(cursor) for key, cursor in sent}
-    claims = []
-    for c in chosen:
-        event = events[c.event_id]
-        inputs = _inputs(tx, nodes[c.task_id], c, results)
-        claim = Claim(c.task_id, c.attempt + 1, c.event_id, event.type, event.graph_id, c.node, c.partition,
-                      event.params_json, inputs, expires)  # fmt: skip
-        claims.append(claim)
-    return claims
+    return Inputs(chosen, expires, events, nodes, _send_upstream_results(tx, chosen, nodes))
 
 
 def _result(cursor: Cursor) -> str | None:

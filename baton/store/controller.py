@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.planner import Plan
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, outbox
+from baton.store import advance, claims, limits, outbox
 from baton.store.records import (
     EventRecord,
 )
@@ -55,7 +55,7 @@ class ControllerVerbs(SqlCore):
             req = claims.intern_requirements(tx, tx.graph_of(head.graph_id))
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
-                "available_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "available_at, ready_at, limit_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         event_id,
@@ -68,10 +68,14 @@ class ControllerVerbs(SqlCore):
                         req[t.node],
                         tx.now,
                         tx.now if t.pending == 0 else None,
+                        t.key,
                     )
                     for t in plan.tasks
                 ],
             )
+            graph = tx.graph_of(head.graph_id)
+            declared = {t.key: graph.node(t.node).concurrency for t in plan.tasks if t.key is not None}
+            limits.declare(tx, {key: c.limit for key, c in declared.items() if c is not None})
             for t in plan.tasks:
                 if t.pending:
                     tx.moved(event_id, t.node, None, "pending")
@@ -124,9 +128,11 @@ class ControllerVerbs(SqlCore):
         workers if a retry's backoff ended after ``since``. Returns (expired, checked up to)."""
         with self.transaction() as tx:
             expired = self._expire(tx, limit)
-            due = "SELECT 1 FROM tasks WHERE state = 'ready' AND available_at > ? AND available_at <= ? LIMIT 1"
+            due = ("SELECT 1 FROM tasks WHERE state = 'ready' AND parked = 0 AND available_at > ? "
+                   "AND available_at <= ? LIMIT 1")  # fmt: skip
             if exists(tx, due, (since, tx.now)):
                 tx.changed()
+            limits.repair(tx)
             return expired, tx.now
 
     def _expire(self, tx: Tx, limit: int) -> int:

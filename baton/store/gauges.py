@@ -122,8 +122,8 @@ class SqlGauges:
         (either): count nothing. A worker silent for over ``stale_after_s`` is stale."""
         with self.transaction(write=False) as tx:
             events, tasks = _queue(tx)
-            oldest = read_one(tx, Oldest, "SELECT MIN(available_at) AS oldest FROM tasks "
-                                          "WHERE state = 'ready' AND available_at <= ?", (tx.now,))  # fmt: skip
+            oldest = read_one(tx, Oldest, "SELECT MIN(available_at) AS oldest FROM tasks WHERE state = 'ready' "
+                                          "AND parked = 0 AND available_at <= ?", (tx.now,))  # fmt: skip
             slots = _slots(tx, stale_after_s)
             pending = int(scalar(tx, "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"))
             centre = _centre(tx)

@@ -144,6 +144,7 @@ class PostgresStore(SqlStore):
                 clock = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
                 tx = Tx(_Conn(conn, pipeline), lambda: _read_clock(clock), lambda gid: self._graph_in(tx, gid),
                         _placeholders)  # fmt: skip
+                tx.key_lock = "FOR UPDATE"
                 yield tx
                 tx.flush()
                 if tx.wakes:

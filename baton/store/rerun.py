@@ -71,7 +71,8 @@ def reset_for_rerun(
         new = TaskState.READY if pending == 0 else TaskState.PENDING
         tx.q(
             "UPDATE tasks SET state = ?, pending = ?, failures = 0, error = NULL, result = NULL, "
-            "finished_at = NULL, cancel_requested = 0, available_at = ?, ready_at = ? WHERE id = ? AND state = ?",
+            "finished_at = NULL, cancel_requested = 0, parked = 0, available_at = ?, ready_at = ? "
+            "WHERE id = ? AND state = ?",
             (new.value, pending, tx.now, tx.now if pending == 0 else None, task_id, old.value),
         )
         tx.moved(event_id, task_node, old.value, new.value)

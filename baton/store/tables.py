@@ -150,11 +150,17 @@ tasks = sa.Table(
     # The claim request that took a running task: a claim retried with the same id after its
     # answer was lost gets these attempts back.
     sa.Column("claim_id", TEXT),
+    # Its concurrency key, rendered when the event was planned (None: the node declares none),
+    # and whether it is parked: ready, but out of the claim's queue until its key has a free slot.
+    sa.Column("limit_key", TEXT),
+    sa.Column("parked", INT, nullable=False, server_default=ZERO),
     sa.UniqueConstraint("event_id", "node", "partition"),
     # An event's tasks in id order: keyset pages of them (read API, UI) cost O(page).
     sa.Index("tasks_event", "event_id", "id"),
     # Lease expiry, and a worker's running tasks (only running tasks are in it).
     sa.Index("tasks_lease", "lease_expires_at", **_where("state = 'running'")),
+    # A key's running, ready and parked tasks, counted and unparked by key.
+    sa.Index("tasks_limit_key", "limit_key", "state", "parked", **_where("limit_key IS NOT NULL")),
 )
 # The claim walks this index in order and stops at the first task it may take.
 sa.Index(
@@ -163,7 +169,16 @@ sa.Index(
     tasks.c.stage.desc(),
     tasks.c.available_at,
     tasks.c.id,
-    **_where("state = 'ready'"),
+    **_where("state = 'ready' AND parked = 0"),
+)
+
+# A concurrency key's limit: at most this many of its tasks run at once. Claims on one key lock
+# its row, so two never both take its last slot.
+limit_keys = sa.Table(
+    "limit_keys",
+    metadata,
+    sa.Column("key", TEXT, primary_key=True),
+    sa.Column("max_running", INT, nullable=False),
 )
 
 attempts = sa.Table(

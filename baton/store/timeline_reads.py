@@ -138,7 +138,7 @@ _LAST_FINISHED = (
 # and MATERIALIZED keeps SQLite from walking the event's tasks in node order (one seek per task).
 _BACKOFFS = (
     "WITH waiting AS MATERIALIZED (SELECT event_id, node, available_at FROM tasks "
-    "WHERE state = 'ready' AND available_at > ?) "
+    "WHERE state = 'ready' AND parked = 0 AND available_at > ?) "
     f"SELECT {select_list(BackoffRow, tasks='COUNT(*)', until='MIN(available_at)')} "
     "FROM waiting WHERE event_id = ? GROUP BY node ORDER BY node"
 )

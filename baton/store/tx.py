@@ -65,6 +65,7 @@ class Tx:
         self._ready = 0  # tasks made ready in this transaction
         self._taken = 0  # tasks claimed in this transaction
         self._moves: dict[tuple[int, str, str], int] = {}  # (event, node, state) -> change in its task count
+        self.key_lock = ""  # locks a row read for update ("FOR UPDATE"), where the database locks rows
 
     @property
     def now(self) -> float:

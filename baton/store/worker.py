@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.states import Outcome, TaskState
 from baton.errors import UsageError
-from baton.store import advance, claims, live_logs
+from baton.store import advance, claims, limits, live_logs
 from baton.store.advance import Ended
 from baton.store.reads import STREAMS
 from baton.store.records import (
@@ -40,7 +40,7 @@ from baton.store.tx import Tx, in_list, read_rows, scalar, select_list
 if TYPE_CHECKING:
     pass
 
-from baton.store.core import REQUIREMENTS_CHECK_S, SqlCore, ended_here, no_constant, storable_report
+from baton.store.core import GATE_ROUNDS, REQUIREMENTS_CHECK_S, SqlCore, ended_here, no_constant, storable_report
 
 
 class WorkerVerbs(SqlCore):
@@ -95,61 +95,57 @@ class WorkerVerbs(SqlCore):
             return [self._claim_tx(tx, request) for request in requests]
 
     def _claim_tx(self, tx: Tx, q: ClaimRequest) -> ClaimResult:
-        rejected, tally = self._record_reports(tx, q.worker_id, q.reports)
+        """Record the reports, then claim: one pipeline whose statements are sent before earlier
+        answers are read wherever the order allows, so that on a pipelined database they share
+        round trips. The releases travel with the pick (which must see them), the counter updates
+        with the upstream results; the counters go last, so the event's shared rows stay locked
+        only for the commit."""
+        refused, owed = self._record_reports(tx, q.worker_id, q.reports)
         faults.point("report.before_commit" if q.reports else "")
         if q.claim_id is not None:
             again, expires = claims.taken_by(tx, q.worker_id, q.claim_id, self.row_lock)
             if again:  # this request was answered before, and the answer lost: the same attempts
-                tally.apply(tx)
-                got = claims.build_claims(tx, again, expires, self._events)
-                return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, rejected))
-        # Statements are sent before earlier answers are read where order allows, so that on
-        # a pipelined database they share round trips: the releases travel with the pick
-        # (which must see them), the counter updates with the upstream results. The counters
-        # go last: the event's shared rows stay locked only for the commit.
-        got = self._claim_in(tx, q.worker_id, q.free, q.labels, q.limit, q.lease_s, tally, q.event_id, q.claim_id)
-        if tally.read(tx) and len(got) < q.limit:
+                owed.apply(tx)
+                got = claims.send_inputs(tx, again, expires, self._events).read(tx)
+                return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused))
+        got = self._claim_in(tx, q, q.free, q.limit, owed)
+        if owed.read(tx) and len(got) < q.limit:
             # what the counters released (a fan-in's downstream) may take the capacity left
             left = dict(q.free)
             for c in got:
                 for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
                     left[key] = left.get(key, 0) - amount
-            more = self._claim_in(tx, q.worker_id, left, q.labels, q.limit - len(got), q.lease_s, advance.Tally(),
-                                  q.event_id, q.claim_id)  # fmt: skip
-            got += more
-        return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, rejected))
+            got += self._claim_in(tx, q, left, q.limit - len(got), advance.Tally())
+        return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused))
 
     def _claim_in(
-        self,
-        tx: Tx,
-        worker_id: str,
-        free: Mapping[str, int],
-        labels: frozenset[str],
-        limit: int,
-        lease_s: float,
-        tally: advance.Tally,
-        event_id: int | None = None,
-        claim_id: str | None = None,
+        self, tx: Tx, q: ClaimRequest, free: Mapping[str, int], limit: int, owed: advance.Tally
     ) -> list[Claim]:
-        """Pick, take and describe up to ``limit`` tasks; reads the tally's releases and sends
-        its counter updates on the way (see claim)."""
+        """Pick, take and describe up to ``limit`` tasks for ``q``'s worker, reading what ``owed``
+        has sent and sending its counter updates on the way (see :meth:`_claim_tx`). Candidates
+        whose concurrency key is full are parked, out of the queue, and the capacity they leave
+        is offered to the next ones (at most :data:`GATE_ROUNDS` picks)."""
         requirements = self._requirements_now(tx)
-        chosen = claims.pick(
-            tx,
-            requirements,
-            free,
-            labels,
-            limit,
-            self.skip_locked,
-            before_reading=lambda: tally.read_released(tx),
-            event_id=event_id,
-        )
-        self._requirements_stale = len(chosen) < limit
-        if not chosen:
-            tally.send(tx)
+        taken: list[claims.Candidate] = []
+        expires = tx.now + q.lease_s
+        for _ in range(GATE_ROUNDS):
+            pick = claims.send_pick(tx, requirements, free, q.labels, limit - len(taken), self.skip_locked, q.event_id)
+            owed.read_released(tx)
+            chosen = pick.read(tx)
+            admitted = limits.gate(tx, chosen)
+            if admitted:
+                expires = claims.take(tx, q.worker_id, admitted, q.lease_s, q.claim_id)
+                taken += admitted
+            if len(admitted) == len(chosen) or len(taken) >= limit:
+                break
+            free = claims.left_after(free, admitted, requirements)
+        self._requirements_stale = len(taken) < limit
+        if not taken:
+            owed.send(tx)
             return []
-        expires = claims.take(tx, worker_id, chosen, lease_s, claim_id)
-        return claims.build_claims(tx, chosen, expires, self._events, before_reading=lambda: tally.send(tx))
+        inputs = claims.send_inputs(tx, taken, expires, self._events)
+        owed.send(tx)
+        return inputs.read(tx)
 
     def _requirements_now(self, tx: Tx) -> dict[int, claims.Requirement]:
         """The interned requirements, re-read when new ones may exist: rows are only ever added
