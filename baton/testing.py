@@ -39,6 +39,9 @@ def check_invariants(store: Store) -> list[str]:
     moves = store.debug.recorded_moves()
     if moves is not None:
         problems += path_problems(tasks, moves)
+    problems += [
+        f"task {t} is parked but is not a ready task with a concurrency key" for t in store.debug.stray_parked()
+    ]
     return problems + live_log_problems(store)
 
 

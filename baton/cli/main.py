@@ -26,7 +26,7 @@ COMMANDS = {
     "controller": "processes", "worker": "processes",
     "db": "db", "bench": "bench", "server": "server", "token": "server", "dev": "dev",
     "webhook": "webhooks", "calendar": "schedules", "schedule": "schedules",
-    "backfill": "backfills", "backfills": "backfills",
+    "backfill": "backfills", "backfills": "backfills", "limits": "limits",
 }  # fmt: skip
 
 

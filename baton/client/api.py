@@ -73,6 +73,7 @@ from baton.store.records import (
     DeliveryRecord,
     EventRecord,
     GraphRecord,
+    LimitKeyRecord,
     LogChunk,
     WebhookRecord,
 )
@@ -85,6 +86,7 @@ from baton.wire.api import (
     EventPage,
     GraphOut,
     GraphRegistered,
+    LimitKeyOut,
     LogOut,
     RerunOut,
     ScheduleOut,
@@ -375,6 +377,13 @@ class Client:
         query = {"webhook": webhook, "state": state, "limit": limit, "cursor": before}
         page = parsed(DeliveryPage, self._get("/api/v1/webhooks/deliveries", params=query).json())
         return [delivery_of(d) for d in page.deliveries]
+
+    # --- concurrency keys -------------------------------------------------------------------
+
+    def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
+        """A page of concurrency keys in order (``after``: the last key of the previous page)."""
+        query: dict[str, str | int] = {"limit": limit} | ({} if after is None else {"after": after})
+        return [parsed(LimitKeyOut, k).record() for k in _listed(self._get("/api/v1/limits", params=query).json())]
 
     # --- calendars, schedules and backfills ------------------------------------------------
 

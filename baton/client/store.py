@@ -50,6 +50,8 @@ from baton.store.records import (
     EventFilter,
     EventRecord,
     GraphRecord,
+    KeyWait,
+    LimitKeyRecord,
     LogChunk,
     NodeProgress,
     PartitionRow,
@@ -287,6 +289,12 @@ class HttpStore:
 
     def backoffs(self, event_id: int, now: float) -> list[RetryWait]:
         _unserved("retry backoffs (the web UI shows them)")
+
+    def key_waits(self, event_id: int) -> list[KeyWait]:
+        _unserved("tasks parked on concurrency keys (the web UI shows them; 'baton limits' lists the keys)")
+
+    def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
+        return self.client.limit_keys(after=after, limit=limit)
 
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
         _unserved("partition rows (the web UI shows them)")

@@ -126,6 +126,14 @@ class _StoreGauges(Collector):
             "baton_backfills_running", "Backfills still raising fires.", value=sample.backfills_running
         )
         yield GaugeMetricFamily(
+            "baton_tasks_parked", "Ready tasks parked until their concurrency key has a free slot.",
+            value=sample.tasks_parked,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "baton_limit_keys_full", "Concurrency keys with as many tasks running as their limit.",
+            value=sample.limit_keys_full,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
             "baton_metrics_refreshed_timestamp_seconds", "When the database-derived values were read.", value=at
         )
 

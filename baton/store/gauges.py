@@ -152,8 +152,12 @@ def _centre(tx: Tx) -> dict[str, Any]:
         "SELECT COUNT(*) FROM events WHERE deadline_at IS NOT NULL AND finished_at IS NULL AND at_risk_at IS NOT NULL"
     )
     by_state = read_rows(tx, StateCountRow, "SELECT state, COUNT(*) AS n FROM schedules GROUP BY state")
+    parked = "SELECT COUNT(*) FROM tasks WHERE limit_key IS NOT NULL AND state = 'ready' AND parked = 1"
+    full = ("SELECT COUNT(*) FROM limit_keys k WHERE k.max_running <= "
+            "(SELECT COUNT(*) FROM tasks t WHERE t.limit_key = k.key AND t.state = 'running')")  # fmt: skip
     return {"events_at_risk": int(scalar(tx, at_risk)), "schedules": {r.state: int(r.n) for r in by_state},
-            "backfills_running": int(scalar(tx, "SELECT COUNT(*) FROM backfills WHERE state = 'running'"))}  # fmt: skip
+            "backfills_running": int(scalar(tx, "SELECT COUNT(*) FROM backfills WHERE state = 'running'")),
+            "tasks_parked": int(scalar(tx, parked)), "limit_keys_full": int(scalar(tx, full))}  # fmt: skip
 
 
 def _queue(tx: Tx) -> tuple[dict[str, int], dict[str, int]]:

@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from typing import NamedTuple
 
 from baton.store.records import LiveLogOrphan, Move
+from baton.store.rows import IdRow
 from baton.store.tx import Tx, read_rows, select_list
 
 TABLE = "test_task_moves"
@@ -96,3 +97,8 @@ class SqlDebug:
     def live_log_orphans(self) -> list[LiveLogOrphan]:
         with self.transaction(write=False) as tx:
             return read_rows(tx, LiveLogOrphan, ORPHANS)
+
+    def stray_parked(self) -> list[int]:
+        sql = "SELECT id FROM tasks WHERE parked = 1 AND (state <> 'ready' OR limit_key IS NULL) ORDER BY id"
+        with self.transaction(write=False) as tx:
+            return [r.id for r in read_rows(tx, IdRow, sql)]

@@ -134,10 +134,15 @@ _KEY_STATES = (
 )
 
 
-def key_states(tx: Tx, keys: Sequence[str] | None = None, limit: int = 1000) -> list[KeyState]:
-    """Each key's limit and its running, ready and parked tasks (all keys, or the given ones)."""
+def key_states(
+    tx: Tx, keys: Sequence[str] | None = None, *, after: str | None = None, limit: int = 1000
+) -> list[KeyState]:
+    """Each key's limit and its running, ready and parked tasks: the given keys, or a page of
+    all keys in order (those after ``after``)."""
     if keys is None:
-        return read_rows(tx, KeyState, f"{_KEY_STATES} ORDER BY k.key LIMIT ?", (limit,))
+        where = "" if after is None else "WHERE k.key > ? "
+        params = (limit,) if after is None else (after, limit)
+        return read_rows(tx, KeyState, f"{_KEY_STATES} {where}ORDER BY k.key LIMIT ?", params)
     if not keys:
         return []
     return read_rows(tx, KeyState, f"{_KEY_STATES} WHERE k.key IN ({in_list(keys)}) ORDER BY k.key", list(keys))

@@ -47,6 +47,8 @@ from baton.store.records import (
     EventFilter,
     EventRecord,
     GraphRecord,
+    KeyWait,
+    LimitKeyRecord,
     LiveLogOrphan,
     LogChunk,
     LogTail,
@@ -351,6 +353,15 @@ class ReadStore(Protocol):
         """Per node, the ready tasks not claimable before a retry delay ends (after ``now``)."""
         ...
 
+    def key_waits(self, event_id: int) -> list[KeyWait]:
+        """Per node and concurrency key, the event's tasks parked because the key is full."""
+        ...
+
+    def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
+        """Concurrency keys in order, each with its limit and its running, queued and parked
+        tasks; the next page starts after the last key of this one."""
+        ...
+
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
         """The event's partitions in order, each with its tasks; the next page starts after the
         last partition of this one."""
@@ -468,6 +479,11 @@ class DebugDoor(Protocol):
     def live_log_orphans(self) -> list[LiveLogOrphan]:
         """Live logs whose attempt is not running (the transaction that ends an attempt deletes
         its live logs, so there should be none)."""
+        ...
+
+    def stray_parked(self) -> list[int]:
+        """Tasks marked parked that are not ready tasks with a concurrency key (a parked task
+        is one waiting for its key's slot; every other move clears the mark)."""
         ...
 
 

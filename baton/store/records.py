@@ -301,6 +301,8 @@ class MetricsSample:
     events_at_risk: int = 0  # unfinished events whose forecast passed their deadline
     schedules: Mapping[str, int] = field(default_factory=dict)  # by state
     backfills_running: int = 0
+    tasks_parked: int = 0  # ready tasks parked on a full concurrency key
+    limit_keys_full: int = 0  # concurrency keys with as many tasks running as their limit
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,30 @@ class RetryWait:
     node: str
     tasks: int
     until: float
+
+
+@dataclass(frozen=True)
+class KeyWait:
+    """Ready tasks of one node parked on a full concurrency key, with the key's state and up to
+    three of the tasks holding it (``node[partition] on worker``)."""
+
+    node: str
+    key: str
+    tasks: int
+    running: int
+    max_running: int
+    holders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitKeyRecord:
+    """A concurrency key: its limit, and its tasks running, back in the queue and parked."""
+
+    key: str
+    max_running: int
+    running: int
+    ready: int
+    parked: int
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from baton.engine.planner import UNPARTITIONED
 from baton.engine.states import EventState
 from baton.errors import NotFound, UsageError
 from baton.graphs.model import DepMode, Graph
-from baton.store.records import PartitionRow, PathStep, RetryWait, Timeline, TimelineLane
+from baton.store import limits
+from baton.store.records import KeyWait, LimitKeyRecord, PartitionRow, PathStep, RetryWait, Timeline, TimelineLane
 from baton.store.retry import retried
 from baton.store.tx import Tx, in_list, read_one, read_rows, select_list
 
@@ -134,6 +135,34 @@ _LAST_FINISHED = (
     f"SELECT {_PATH_COLUMNS} FROM tasks WHERE event_id = ? AND finished_at IS NOT NULL "
     "ORDER BY finished_at DESC, id DESC LIMIT 1"
 )
+
+
+class ParkedRow(NamedTuple):
+    node: str
+    key: str
+    tasks: int
+
+
+_PARKED = (
+    "SELECT node, limit_key AS key, COUNT(*) AS tasks FROM tasks WHERE event_id = ? AND state = 'ready' "
+    "AND parked = 1 GROUP BY node, limit_key ORDER BY node, limit_key"
+)
+
+
+class HolderRow(NamedTuple):
+    node: str
+    partition: str
+    worker_id: str | None
+
+
+_HOLDERS = "SELECT node, partition, worker_id FROM tasks WHERE limit_key = ? AND state = 'running' ORDER BY id LIMIT 3"
+
+
+def _holders(tx: Tx, key: str) -> tuple[str, ...]:
+    """Up to three of the tasks holding ``key``, as ``node[partition] on worker``."""
+    return tuple(f"{h.node}[{h.partition}] on {h.worker_id}" for h in read_rows(tx, HolderRow, _HOLDERS, (key,)))
+
+
 # Ready tasks waiting out a retry delay, of every event: the partial index holds only ready tasks,
 # and MATERIALIZED keeps SQLite from walking the event's tasks in node order (one seek per task).
 _BACKOFFS = (
@@ -304,6 +333,29 @@ class SqlTimelineReads:
             if not rows:
                 _event_head(tx, event_id)
         return [RetryWait(r.node, r.tasks, r.until) for r in rows]
+
+    @retried
+    def key_waits(self, event_id: int) -> list[KeyWait]:
+        """By node and key: the event's parked tasks, with each key's state and a few holders.
+        Read only for graphs that declare keys (others cost nothing here)."""
+        with self.transaction(write=False) as tx:
+            head = _event_head(tx, event_id)
+            if not any(n.concurrency for n in tx.graph_of(head.graph_id).nodes):
+                return []
+            rows = read_rows(tx, ParkedRow, _PARKED, (event_id,))
+            states = {s.key: s for s in limits.key_states(tx, sorted({r.key for r in rows}))}
+            holders = {key: _holders(tx, key) for key in states}
+        return [
+            KeyWait(r.node, r.key, r.tasks, states[r.key].running, states[r.key].max_running, holders[r.key])
+            for r in rows
+            if r.key in states
+        ]
+
+    @retried
+    def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
+        with self.transaction(write=False) as tx:
+            found = limits.key_states(tx, after=after, limit=limit)
+        return [LimitKeyRecord(s.key, s.max_running, s.running, s.ready, s.parked) for s in found]
 
     @retried
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:

@@ -33,6 +33,7 @@ from baton.store.records import (
     DeliveryRecord,
     EventRecord,
     GraphRecord,
+    LimitKeyRecord,
     ScheduleRecord,
     TaskRecord,
     WebhookRecord,
@@ -510,3 +511,20 @@ class BackfillOut(BaseModel):
             created_by=b.created_by, created_at=b.created_at, finished_at=b.finished_at,
             first_fires=first, last_fires=last,
         )  # fmt: skip
+
+
+class LimitKeyOut(BaseModel):
+    """A concurrency key (docs/limits.md)."""
+
+    key: str
+    max_running: int = Field(description="at most this many of its tasks run at once, cluster-wide")
+    running: int
+    ready: int = Field(description="its ready tasks in the claim's queue")
+    parked: int = Field(description="its ready tasks parked until a slot frees")
+
+    @classmethod
+    def of(cls, k: LimitKeyRecord) -> LimitKeyOut:
+        return cls(key=k.key, max_running=k.max_running, running=k.running, ready=k.ready, parked=k.parked)
+
+    def record(self) -> LimitKeyRecord:
+        return LimitKeyRecord(self.key, self.max_running, self.running, self.ready, self.parked)

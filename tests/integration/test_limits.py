@@ -7,48 +7,17 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import cast
 
-from test_backend import OVER, report, start
+from limited import OVER, claim, key_state, limited, report, sql, start
 
 from baton.engine.states import EventState
 from baton.graphs.builder import GraphBuilder
-from baton.graphs.model import Graph
 from baton.store import limits
 from baton.store.protocol import Store
-from baton.store.records import Claim, ClaimRequest
-from baton.store.sql import SqlStore
-
-PARTS = [f"d{i:02}" for i in range(10)]
-
-
-def limited(key: str = "erp", limit: int = 3, parts: list[str] = PARTS, retries: int = 0) -> Graph:
-    g = GraphBuilder("limited", defaults={"retries": retries, "retry_delay_s": 0.0, "retry_jitter": 0.0})
-    g.param("departments", "list", default=parts).partitions(param="departments")
-    g.python("extract", "m:f", concurrency={"key": key, "limit": limit})
-    g.python("free", "m:f")  # no key: never held back
-    g.python("load", "m:f", after=["extract", "free"])
-    return g.build()
-
-
-def sql(backend: Store) -> SqlStore:
-    return cast(SqlStore, backend)
-
-
-def key_state(backend: Store, key: str = "erp") -> limits.KeyState:
-    with sql(backend).transaction(write=False) as tx:
-        (state,) = limits.key_states(tx, [key])
-    return state
-
-
-def claim(
-    backend: Store, worker: str = "w1", slots: int = 8, lease_s: float = 30.0, reports: tuple = ()
-) -> list[Claim]:
-    return backend.claim(ClaimRequest(worker, {"slots": slots}, frozenset(), slots, lease_s, reports)).claims
 
 
 def test_a_claim_takes_no_more_than_the_keys_limit_and_parks_the_rest(backend: Store) -> None:
-    event_id = start(sql(backend), limited())
+    event_id = start(backend, limited())
     got = claim(backend)
     extracts = [c for c in got if c.node == "extract"]
     assert len(extracts) == 3 and len(got) == 8  # the free tasks filled the other slots
@@ -63,7 +32,7 @@ def test_a_claim_takes_no_more_than_the_keys_limit_and_parks_the_rest(backend: S
 
 
 def test_an_event_runs_to_its_end_with_never_more_than_the_limit_running(backend: Store) -> None:
-    event_id = start(sql(backend), limited(limit=2))
+    event_id = start(backend, limited(limit=2))
     pending: tuple = ()
     most = 0
     while True:
@@ -78,7 +47,7 @@ def test_an_event_runs_to_its_end_with_never_more_than_the_limit_running(backend
 
 
 def test_a_dead_workers_slots_come_free_when_its_leases_run_out(backend: Store) -> None:
-    start(sql(backend), limited(retries=1))
+    start(backend, limited(retries=1))
     lost = [c for c in claim(backend, "dead", lease_s=OVER) if c.node == "extract"]
     assert len(lost) == 3
     assert backend.expire_leases() == 8  # every task the dead worker held
@@ -93,14 +62,14 @@ def test_a_templated_key_limits_each_partition_apart(backend: Store) -> None:
     g.param("departments", "list", default=["A", "B"]).partitions(param="departments")
     for name in ("finance", "erp", "crm"):
         g.python(name, "m:f", concurrency={"key": "dept:{partition}", "limit": 1})
-    start(sql(backend), g.build())
+    start(backend, g.build())
     got = claim(backend)
     assert sorted(c.partition for c in got) == ["A", "B"]  # one per department, not one overall
     assert key_state(backend, "dept:A").parked == 2 and key_state(backend, "dept:B").parked == 2
 
 
 def test_the_sweep_returns_parked_tasks_to_a_key_nobody_holds(backend: Store) -> None:
-    start(sql(backend), limited())
+    start(backend, limited())
     with sql(backend).transaction() as tx:  # as if the tasks returned for the free slots were lost
         tx.q("UPDATE tasks SET parked = 1 WHERE limit_key = 'erp' AND state = 'ready'")
     assert key_state(backend).parked == 10
@@ -115,7 +84,7 @@ def test_workers_claiming_at_once_never_run_more_than_the_limit(backend: Store) 
     running count; on PostgreSQL their transactions overlap, so only the key's row lock keeps
     them within the limit."""
     parts = [f"p{i:03}" for i in range(120)]
-    event_id = start(sql(backend), limited(limit=3, parts=parts))
+    event_id = start(backend, limited(limit=3, parts=parts))
     seen: list[int] = []
     stop = threading.Event()
     errors: list[BaseException] = []

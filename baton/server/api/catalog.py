@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from baton.access import Action
-from baton.errors import NotFound
+from baton.errors import Forbidden, NotFound
 from baton.graphs.spec import load_graph_text
 from baton.server.auth import PUBLIC, needs, token_of
 from baton.server.door import GuardedRoute, ObjectId
-from baton.server.problems import Responses
+from baton.server.problems import Responses, responses
 from baton.server.state import operator_of, reads_of, state_of
-from baton.wire.api import GraphIn, GraphOut, GraphRegistered, Health, Name, WorkerOut
+from baton.wire.api import GraphIn, GraphOut, GraphRegistered, Health, LimitKeyOut, Name, WorkerOut
 
 router = APIRouter(tags=["graphs and workers"], route_class=GuardedRoute)
 
@@ -72,3 +72,22 @@ def healthz(request: Request) -> Health:
     """Whether the server reaches its database (503 when it does not)."""
     revision = state_of(request).schema.schema_revision()
     return Health(status="ok", schema_revision=revision.current)
+
+
+MAX_KEYS_PAGE = 1000
+
+
+@router.get("/api/v1/limits", response_model=list[LimitKeyOut], responses=responses(403), **needs(Action.READ))
+def list_limits(
+    request: Request,
+    after: Annotated[
+        Name | None, Query(description="the page after this key (the last key of the previous page)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_KEYS_PAGE)] = 100,
+) -> list[LimitKeyOut]:
+    """Concurrency keys in order, each with its limit and its running, queued and parked tasks
+    (docs/limits.md). Keys are shared by every graph, so a token limited to event types may not
+    list them."""
+    if token_of(request).event_types is not None:
+        raise Forbidden("concurrency keys are shared by every event type: this token is limited to some")
+    return [LimitKeyOut.of(k) for k in reads_of(request).limit_keys(after=after, limit=limit)]

@@ -5,6 +5,8 @@ Reasons, in the order they are listed within a node:
 
 - ``upstream``: pending tasks, and the upstream nodes that still have tasks not succeeded;
 - ``backoff``: ready tasks waiting out a retry delay (``until`` is when the first one ends);
+- ``limit``: ready tasks parked because their concurrency key is full (which key, how many of its
+  tasks run against its limit, and a few of those holding it);
 - ``no_worker``: claimable tasks (ready and not backing off) that no live worker can ever take,
   by the rule of :func:`baton.engine.diagnose.unplaceable` (labels and whole capacity);
 - ``slot``: claimable tasks some live worker fits, waiting for a free slot;
@@ -21,11 +23,11 @@ from dataclasses import dataclass
 from baton.engine.diagnose import live_workers, unplaceable
 from baton.graphs.model import Graph, Node
 from baton.server.ui.gantt import humanize_s
-from baton.store.records import RetryWait, WorkerRecord
+from baton.store.records import KeyWait, RetryWait, WorkerRecord
 
 __all__ = ["REASONS", "WaitingGroup", "waiting_groups"]
 
-REASONS = ("upstream", "backoff", "no_worker", "slot", "cancelled")
+REASONS = ("upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
 MAX_NAMED_WORKERS = 3  # a sentence names this many workers, then counts the rest
 
 
@@ -76,6 +78,21 @@ def _backoff(node: str, ready: int, backoffs: Sequence[RetryWait], now: float) -
     return WaitingGroup(node, "backoff", count, sentence, until)
 
 
+def _limit(node: str, ready: int, waits: Sequence[KeyWait]) -> list[WaitingGroup]:
+    """Ready tasks parked on a full concurrency key, one group per key."""
+    groups = []
+    for w in waits:
+        if w.node != node or w.tasks <= 0:
+            continue
+        count = min(w.tasks, ready)
+        held = f"{w.running} of {w.max_running} running"
+        if w.holders:
+            held += ": " + ", ".join(w.holders) + (" and more" if w.running > len(w.holders) else "")
+        sentence = f"{_tasks(count, 'waits', 'wait')} for concurrency key {w.key} ({held})"
+        groups.append(WaitingGroup(node, "limit", count, sentence))
+    return groups
+
+
 def _offer(workers: Sequence[WorkerRecord]) -> str:
     """What live workers offer, a few by name."""
     if not workers:
@@ -117,6 +134,7 @@ class Snapshot:
     backoffs: Sequence[RetryWait]
     workers: Sequence[WorkerRecord]
     now: float
+    key_waits: Sequence[KeyWait] = ()
 
 
 def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> list[WaitingGroup]:
@@ -128,7 +146,9 @@ def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> li
     ready = row.get("ready", 0)
     backoff = _backoff(node.name, ready, seen.backoffs, seen.now)
     groups.append(backoff)
-    claimable = ready - (backoff.count if backoff else 0)
+    limited = _limit(node.name, ready - (backoff.count if backoff else 0), seen.key_waits)
+    groups += limited
+    claimable = ready - (backoff.count if backoff else 0) - sum(g.count for g in limited)
     if claimable > 0:
         fits = [w for w in live if _fits(seen.graph, node.name, w)]
         groups.append(_slot(node.name, claimable, fits) if fits else _no_worker(node, claimable, live))
