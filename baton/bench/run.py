@@ -58,11 +58,13 @@ class BenchConfig:
     workers: int
     slots: int
     remote: bool = False  # through a baton server (see baton.bench.remote)
+    limit: int | None = None  # every node's own concurrency key, with this limit
 
 
-def bench_graph(partitions: int, variant: str) -> Graph:
+def bench_graph(partitions: int, variant: str, limit: int | None = None) -> Graph:
     body = f"baton.bench.tasks:{variant}"
-    g = GraphBuilder(f"bench_{variant}")
+    options = {} if limit is None else {"concurrency": {"key": "bench:{node}", "limit": limit}}
+    g = GraphBuilder(f"bench_{variant}", defaults=options)
     g.param("departments", "list", default=[f"d{i}" for i in range(partitions)]).partitions(param="departments")
     for name in EXTRACTS:
         g.python(name, body)
@@ -76,7 +78,7 @@ def bench_graph(partitions: int, variant: str) -> Graph:
 
 def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str, Any]:
     """One measured event on a fresh set of workers; returns the figures."""
-    graph = bench_graph(config.partitions, config.variant)
+    graph = bench_graph(config.partitions, config.variant, config.limit)
     _upgrade_schema(settings)
     backend = open_store(settings.db, settings)
     record = backend.register_graph(graph, source="baton bench")
@@ -159,6 +161,7 @@ def _figures(backend: Store, event_id: int, graph: Graph, config: BenchConfig) -
         "workers": config.workers,
         "slots": config.slots,
         "link": "remote" if config.remote else "direct",
+        "limit": config.limit,
         "state": event.state.value,
         "tasks": len(tasks),
         "makespan_s": round(makespan, 3),
@@ -243,6 +246,8 @@ def describe(f: dict[str, Any]) -> str:
             f"workers {f['worker_peak_rss_mb']} MB")  # fmt: skip
     if "parallel_efficiency" in f:
         line += f", efficiency {f['parallel_efficiency']}"
+    if f.get("limit") is not None:
+        line += f", every node limited to {f['limit']} running"
     if "db_statements_per_task" in f:
         line += f", {f['db_statements_per_task']} statements/task"
     if f.get("link") == "remote":
