@@ -44,9 +44,14 @@ def running(store: SqlStore) -> int:
     return found[0].running if found else 0
 
 
-def _kill_holding(store: SqlStore, pid: int, killed: dict[str, float]) -> None:
-    """SIGKILL the worker ``pid`` at a moment it holds tasks: stopped first (SIGSTOP), so that
-    what the store says it holds cannot change before it dies; let go again if it holds none."""
+def _kill_holding(store: SqlStore, pids: set[int], killed: dict[str, float]) -> None:
+    """SIGKILL whichever of the workers ``pids`` holds the most tasks, at a moment it holds some:
+    stopped first (SIGSTOP), so that what the store says it holds cannot change before it dies;
+    let go again if it holds none by then."""
+    holding = sorted(((len(w.running), w.pid) for w in store.workers() if w.pid in pids and w.running), reverse=True)
+    if not holding:
+        return
+    pid = holding[0][1]
     os.kill(pid, signal.SIGSTOP)
     held = sum(len(w.running) for w in store.workers() if w.pid == pid)
     if not held:
@@ -92,7 +97,7 @@ def measure(db: str, partitions: int, limit: int, workers: int, slots: int, kill
             if kill_after is not None and "at" not in killed:
                 done = store.node_counts(event.id).get("extract", {}).get("succeeded", 0)
                 if done >= kill_after:
-                    _kill_holding(store, fleet.processes[0].pid, killed)
+                    _kill_holding(store, {p.pid for p in fleet.processes}, killed)
             driver.join(0.01 if kill_after is not None and "at" not in killed else 0.05)
         took = time.monotonic() - began
     finally:

@@ -65,15 +65,15 @@ def _running(tx: Tx, keys: Sequence[str]) -> dict[str, int]:
     return {r.key: r.n for r in read_rows(tx, KeyCount, sql, keys)}
 
 
-def gate(tx: Tx, chosen: list[Candidate]) -> list[Candidate]:
-    """The candidates that may start now, in order; the others parked on their key.
+def gate(tx: Tx, chosen: list[Candidate]) -> tuple[list[Candidate], int]:
+    """The candidates that may start now, in order, and how many others were parked on their key.
 
     A claim does not wait for a key another transaction holds (it would wait holding the rows
     it picked, while a report waiting for the key may hold others: a deadlock): its candidates
     with such a key stay in the queue, neither started nor parked, for the next claim."""
     keys = sorted({c.limit_key for c in chosen if c.limit_key is not None})
     if not keys:
-        return chosen
+        return chosen, 0
     held = _locked_limits(tx, keys, skip_locked=True)
     later = [c for c in chosen if c.limit_key is not None and c.limit_key not in held]
     if later:
@@ -85,7 +85,7 @@ def gate(tx: Tx, chosen: list[Candidate]) -> list[Candidate]:
         tx.q(f"UPDATE tasks SET parked = 1 WHERE id IN ({in_list(ids)}) AND state = 'ready'", ids)
         tx.audit("controller", "task.parked", f"concurrency key {key} is full", key=key, tasks=len(ids))
     admitted = set(decided.admitted)
-    return [c for c in chosen if c.task_id in admitted]
+    return [c for c in chosen if c.task_id in admitted], sum(len(ids) for ids in decided.parked.values())
 
 
 def unpark(tx: Tx, freed: Mapping[str, int]) -> int:

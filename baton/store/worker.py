@@ -132,11 +132,11 @@ class WorkerVerbs(SqlCore):
             pick = claims.send_pick(tx, requirements, free, q.labels, limit - len(taken), self.skip_locked, q.event_id)
             owed.read_released(tx)
             chosen = pick.read(tx)
-            admitted = limits.gate(tx, chosen)
+            admitted, parked = limits.gate(tx, chosen)
             if admitted:
                 expires = claims.take(tx, q.worker_id, admitted, q.lease_s, q.claim_id)
                 taken += admitted
-            if len(admitted) == len(chosen) or len(taken) >= limit:
+            if not parked or len(taken) >= limit:  # (what was not parked nor taken is another's key)
                 break
             free = claims.left_after(free, admitted, requirements)
         self._requirements_stale = len(taken) < limit
