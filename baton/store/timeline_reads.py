@@ -140,12 +140,13 @@ _LAST_FINISHED = (
 class ParkedRow(NamedTuple):
     node: str
     key: str
-    tasks: int
+    parked: int
+    tasks: int  # ready, parked or not
 
 
 _PARKED = (
-    "SELECT node, limit_key AS key, COUNT(*) AS tasks FROM tasks WHERE event_id = ? AND state = 'ready' "
-    "AND parked = 1 GROUP BY node, limit_key ORDER BY node, limit_key"
+    "SELECT node, limit_key AS key, SUM(parked) AS parked, COUNT(*) AS tasks FROM tasks WHERE event_id = ? "
+    "AND state = 'ready' AND limit_key IS NOT NULL GROUP BY node, limit_key ORDER BY node, limit_key"
 )
 
 
@@ -336,8 +337,10 @@ class SqlTimelineReads:
 
     @retried
     def key_waits(self, event_id: int) -> list[KeyWait]:
-        """By node and key: the event's parked tasks, with each key's state and a few holders.
-        Read only for graphs that declare keys (others cost nothing here)."""
+        """By node and key: the event's tasks waiting for a concurrency key, with the key's state
+        and a few holders: those parked, and while the key is full the other ready ones too (the
+        next claim that sees them parks them). Read only for graphs that declare keys (others
+        cost nothing here)."""
         with self.transaction(write=False) as tx:
             head = _event_head(tx, event_id)
             if not any(n.concurrency for n in tx.graph_of(head.graph_id).nodes):
@@ -345,11 +348,15 @@ class SqlTimelineReads:
             rows = read_rows(tx, ParkedRow, _PARKED, (event_id,))
             states = {s.key: s for s in limits.key_states(tx, sorted({r.key for r in rows}))}
             holders = {key: _holders(tx, key) for key in states}
-        return [
-            KeyWait(r.node, r.key, r.tasks, states[r.key].running, states[r.key].max_running, holders[r.key])
-            for r in rows
-            if r.key in states
-        ]
+        waits = []
+        for r in rows:
+            state = states.get(r.key)
+            if state is None:
+                continue
+            waiting = r.tasks if state.running >= state.max_running else r.parked
+            if waiting:
+                waits.append(KeyWait(r.node, r.key, waiting, state.running, state.max_running, holders[r.key]))
+        return waits
 
     @retried
     def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
