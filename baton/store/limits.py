@@ -59,6 +59,13 @@ def _locked_limits(tx: Tx, keys: Sequence[str], skip_locked: bool = False) -> di
     return {r.key: r.max_running for r in rows}
 
 
+def _lock(tx: Tx, keys: Sequence[str]) -> None:
+    """Lock the keys' rows until the commit, where the database locks rows (a SQLite transaction
+    is the only writer: nothing to read)."""
+    if tx.key_lock:
+        _locked_limits(tx, keys)
+
+
 def _running(tx: Tx, keys: Sequence[str]) -> dict[str, int]:
     sql = (f"SELECT limit_key AS key, COUNT(*) AS n FROM tasks WHERE limit_key IN ({in_list(keys)}) "
            "AND state = 'running' GROUP BY limit_key")  # fmt: skip
@@ -88,13 +95,14 @@ def gate(tx: Tx, chosen: list[Candidate]) -> tuple[list[Candidate], int]:
     return [c for c in chosen if c.task_id in admitted], sum(len(ids) for ids in decided.parked.values())
 
 
-def unpark(tx: Tx, freed: Mapping[str, int]) -> int:
+def unpark(tx: Tx, freed: Mapping[str, int], locked: bool = False) -> int:
     """Return up to ``freed[key]`` parked tasks of each key to the queue, best first; return
-    how many went back."""
+    how many went back (``locked``: the caller holds the keys' rows already)."""
     if not freed:
         return 0
     keys = sorted(freed)
-    _locked_limits(tx, keys)  # waits for a claim parking on these keys to commit
+    if not locked:
+        _lock(tx, keys)  # waits for a claim parking on these keys to commit
     back = 0
     for key in keys:
         back += tx.q(
@@ -154,6 +162,6 @@ def repair(tx: Tx) -> int:
     keys = sorted(r.key for r in read_rows(tx, KeyOnly, f"{sql} LIMIT ?", (REPAIR_KEYS,)))
     if not keys:
         return 0
-    _locked_limits(tx, keys)
+    _lock(tx, keys)
     owed = {s.key: n for s in key_states(tx, keys) if (n := to_unpark(s.max_running, s.running, s.ready, s.parked))}
-    return unpark(tx, owed) if owed else 0
+    return unpark(tx, owed, locked=True) if owed else 0
