@@ -75,6 +75,9 @@ from baton.store.records import (
     GraphRecord,
     LimitKeyRecord,
     LogChunk,
+    PauseAnswer,
+    PauseRecord,
+    ResumeAnswer,
     WebhookRecord,
 )
 from baton.wire.api import (
@@ -88,7 +91,10 @@ from baton.wire.api import (
     GraphRegistered,
     LimitKeyOut,
     LogOut,
+    PausedOut,
+    PauseOut,
     RerunOut,
+    ResumedOut,
     ScheduleOut,
     TaskOut,
     TaskPage,
@@ -385,6 +391,28 @@ class Client:
         query: dict[str, str | int] = {"limit": limit} | ({} if after is None else {"after": after})
         return [parsed(LimitKeyOut, k).record() for k in _listed(self._get("/api/v1/limits", params=query).json())]
 
+    # --- pauses --------------------------------------------------------------------------
+
+    def pause(
+        self, *, graph: str | None = None, event_id: int | None = None, node: str | None = None, reason: str = ""
+    ) -> PauseAnswer:
+        """Pause a graph (by name), an event, or a node of an event (``event_id`` and ``node``):
+        nothing of it starts until resumed, running tasks finish. Pausing what is paused answers
+        the pause in force (``created`` False). Not retried."""
+        body = _scope(graph, event_id, node) | {"reason": reason}
+        return parsed(PausedOut, self._send("POST", "/api/v1/pauses", body).json()).record()
+
+    def resume(self, *, graph: str | None = None, event_id: int | None = None, node: str | None = None) -> ResumeAnswer:
+        """End a pause: what no other pause holds may start again; the answer counts it, and names
+        the pauses still holding part of it. A target that is not paused is a Conflict. Not retried."""
+        body = _scope(graph, event_id, node)
+        return parsed(ResumedOut, self._send("POST", "/api/v1/pauses/resume", body).json()).record()
+
+    def pauses(self, event_id: int | None = None) -> list[PauseRecord]:
+        """The pauses in force, oldest first: all, or those that hold one event."""
+        query = {} if event_id is None else {"event_id": int(event_id)}
+        return [parsed(PauseOut, p).record() for p in _listed(self._get("/api/v1/pauses", params=query).json())]
+
     # --- calendars, schedules and backfills ------------------------------------------------
 
     def calendars(self) -> list[CalendarRecord]:
@@ -527,6 +555,10 @@ def _backfill_body(schedule: str, from_at: float, to_at: float, max_running: int
                    dry_run: bool) -> dict[str, Any]:  # fmt: skip
     return {"schedule": schedule, "from": float(from_at), "to": float(to_at), "max_running": max_running,
             "rerun": rerun, "dry_run": dry_run}  # fmt: skip
+
+
+def _scope(graph: str | None, event_id: int | None, node: str | None) -> dict[str, Any]:
+    return {k: v for k, v in (("graph", graph), ("event_id", event_id), ("node", node)) if v is not None}
 
 
 def _listed(answer: Any) -> list[Any]:

@@ -56,6 +56,10 @@ from baton.store.records import (
     NodeProgress,
     PartitionRow,
     PathStep,
+    PauseAnswer,
+    PauseRecord,
+    PauseTarget,
+    ResumeAnswer,
     RetryWait,
     ScheduleRecord,
     TaskFilter,
@@ -120,6 +124,18 @@ class HttpStore:
         """The server records the token's name as the actor, whatever ``actor`` says."""
         self._moment.pop(event_id, None)
         return self.client.rerun(event_id, partition=partition, node=node)
+
+    def pause(self, target: PauseTarget, reason: str = "", actor: str = "operator") -> PauseAnswer:
+        """The server records the token's name as the actor, whatever ``actor`` says."""
+        if target.event_id is not None:
+            self._moment.pop(target.event_id, None)
+        return self.client.pause(graph=target.graph, event_id=target.event_id, node=target.node, reason=reason)
+
+    def resume(self, target: PauseTarget, actor: str = "operator") -> ResumeAnswer:
+        """The server records the token's name as the actor, whatever ``actor`` says."""
+        if target.event_id is not None:
+            self._moment.pop(target.event_id, None)
+        return self.client.resume(graph=target.graph, event_id=target.event_id, node=target.node)
 
     # --- OperatorStore: calendars, schedules, backfills ---------------------------------------
     # The server records the token's name as the actor, whatever ``actor`` says.
@@ -295,6 +311,9 @@ class HttpStore:
 
     def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
         return self.client.limit_keys(after=after, limit=limit)
+
+    def pauses(self, event_id: int | None = None) -> list[PauseRecord]:
+        return self.client.pauses(event_id)
 
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
         _unserved("partition rows (the web UI shows them)")

@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Request
 
 from baton.errors import Forbidden
 from baton.server import metrics, problems, workers
-from baton.server.api import backfills, catalog, events, schedules, webhooks
+from baton.server.api import backfills, catalog, events, pauses, schedules, webhooks
 from baton.server.auth import Authenticator
 from baton.server.bodies import BodyBudget
 from baton.server.changes import ChangeWatch
@@ -90,8 +90,8 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     measured.bodies = state.bodies
     app.state.baton = state
     problems.install(app, pages=page_for)
-    routers = [events.router, catalog.router, webhooks.router, schedules.router, backfills.router, workers.router,
-               metrics.router, *ui_routers()]  # fmt: skip
+    routers = [events.router, catalog.router, webhooks.router, schedules.router, backfills.router, pauses.router,
+               workers.router, metrics.router, *ui_routers()]  # fmt: skip
     for router in routers:
         app.include_router(router)
     state.allowed = allowed_methods(route for router in routers for route in router.routes)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.planner import Plan
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, limits, outbox
+from baton.store import advance, claims, limits, outbox, pauses
 from baton.store.records import (
     EventRecord,
 )
@@ -52,10 +52,12 @@ class ControllerVerbs(SqlCore):
             if head is None or head.state != EventState.SUBMITTED:
                 return False
             tx.changed()
-            req = claims.intern_requirements(tx, tx.graph_of(head.graph_id))
+            graph = tx.graph_of(head.graph_id)
+            req = claims.intern_requirements(tx, graph)
+            paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
-                "available_at, ready_at, limit_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "available_at, ready_at, limit_key, parked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         event_id,
@@ -69,11 +71,11 @@ class ControllerVerbs(SqlCore):
                         tx.now,
                         tx.now if t.pending == 0 else None,
                         t.key,
+                        pauses.PAUSED if t.node in paused else 0,
                     )
                     for t in plan.tasks
                 ],
             )
-            graph = tx.graph_of(head.graph_id)
             declared = {t.key: graph.node(t.node).concurrency for t in plan.tasks if t.key is not None}
             limits.declare(tx, {key: c.limit for key, c in declared.items() if c is not None})
             for t in plan.tasks:

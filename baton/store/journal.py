@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import NamedTuple
 
+from baton.store import pauses
 from baton.store.records import LiveLogOrphan, Move
 from baton.store.rows import IdRow
 from baton.store.tx import Tx, read_rows, select_list
@@ -101,4 +102,5 @@ class SqlDebug:
     def stray_parked(self) -> list[int]:
         sql = "SELECT id FROM tasks WHERE parked = 1 AND (state <> 'ready' OR limit_key IS NULL) ORDER BY id"
         with self.transaction(write=False) as tx:
-            return [r.id for r in read_rows(tx, IdRow, sql)]
+            keyed = [r.id for r in read_rows(tx, IdRow, sql)]
+            return sorted({*keyed, *(r.id for r in read_rows(tx, IdRow, pauses.STRAY_PAUSED))})

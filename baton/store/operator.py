@@ -12,6 +12,7 @@ from baton.errors import Conflict, ParamsInvalid, TransientError, UsageError
 from baton.graphs.model import Graph
 from baton.graphs.params import params_size_problem, text_problem
 from baton.graphs.spec import graph_digest, graph_to_dict
+from baton.store import pauses
 from baton.store.cancel import cancel_event
 from baton.store.chaining import refresh_chains
 from baton.store.raising import Origin, insert_event
@@ -19,6 +20,9 @@ from baton.store.reads import EVENTS_FROM, EventRow
 from baton.store.records import (
     EventRecord,
     GraphRecord,
+    PauseAnswer,
+    PauseTarget,
+    ResumeAnswer,
 )
 from baton.store.rerun import reset_for_rerun
 from baton.store.retry import retried
@@ -119,3 +123,13 @@ class OperatorVerbs(SqlCore):
     ) -> int:
         with self.transaction() as tx:
             return reset_for_rerun(tx, event_id, partition, node, actor, self.event_lock)
+
+    @retried
+    def pause(self, target: PauseTarget, reason: str = "", actor: str = "operator") -> PauseAnswer:
+        with self.transaction() as tx:
+            return pauses.pause(tx, target, reason, actor, self.event_lock)
+
+    @retried
+    def resume(self, target: PauseTarget, actor: str = "operator") -> ResumeAnswer:
+        with self.transaction() as tx:
+            return pauses.resume(tx, target, actor)

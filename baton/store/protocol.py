@@ -57,10 +57,14 @@ from baton.store.records import (
     NodeProgress,
     PartitionRow,
     PathStep,
+    PauseAnswer,
+    PauseRecord,
+    PauseTarget,
     PruneRequest,
     PruneResult,
     Report,
     ReportAnswers,
+    ResumeAnswer,
     RetryWait,
     ScheduleDue,
     ScheduleRecord,
@@ -296,6 +300,16 @@ class OperatorStore(Protocol):
         on them, keeping every success; return how many tasks were reset."""
         ...
 
+    def pause(self, target: PauseTarget, reason: str = "", actor: str = "operator") -> PauseAnswer:
+        """Start no task of the target (an event, a graph, a node of an event) until it is resumed;
+        running tasks finish. Pausing what is paused already answers the pause in force."""
+        ...
+
+    def resume(self, target: PauseTarget, actor: str = "operator") -> ResumeAnswer:
+        """End the target's pause: its tasks no other pause holds may start again (Conflict if
+        it is not paused)."""
+        ...
+
 
 class ReadStore(Protocol):
     """Reads for status, logs, audit, the API and the UI. None changes anything."""
@@ -355,6 +369,11 @@ class ReadStore(Protocol):
 
     def key_waits(self, event_id: int) -> list[KeyWait]:
         """Per node and concurrency key, the event's tasks parked because the key is full."""
+        ...
+
+    def pauses(self, event_id: int | None = None) -> list[PauseRecord]:
+        """The pauses in force, oldest first: all, or those that hold the event (its graph's, its
+        own and its nodes')."""
         ...
 
     def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
@@ -482,8 +501,9 @@ class DebugDoor(Protocol):
         ...
 
     def stray_parked(self) -> list[int]:
-        """Tasks marked parked that are not ready tasks with a concurrency key (a parked task
-        is one waiting for its key's slot; every other move clears the mark)."""
+        """Tasks whose parked mark is wrong: parked on a key (1) but not a ready task with a
+        concurrency key (every other move clears that mark), or unfinished and marked paused (2)
+        without a pause covering it, or covered by one and not marked."""
         ...
 
 

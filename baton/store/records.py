@@ -679,3 +679,70 @@ class BackfillRecord:
     created_at: float
     finished_at: float | None
     graph_id: int | None = None  # the graph's newest version
+
+
+@dataclass(frozen=True)
+class PauseTarget:
+    """What to pause or resume: a graph by name (every version's events, and those raised while
+    it is paused), an event, or one node of an event."""
+
+    graph: str | None = None
+    event_id: int | None = None
+    node: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.graph is None) == (self.event_id is None) or (self.node is not None and self.event_id is None):
+            raise ValueError("a pause names a graph, an event, or a node of an event")
+
+    @property
+    def name(self) -> str:
+        """How the pause is named: ``graph:NAME``, ``event:ID`` or ``event:ID:node:NODE``."""
+        if self.graph is not None:
+            return f"graph:{self.graph}"
+        return f"event:{self.event_id}" + (f":node:{self.node}" if self.node is not None else "")
+
+
+@dataclass(frozen=True)
+class PauseRecord:
+    """A pause in force: its target, the graph it concerns (an event's graph for an event or node
+    pause), why, by whom and since when."""
+
+    id: int
+    target: str
+    graph: str
+    event_id: int | None
+    node: str | None
+    reason: str
+    paused_by: str
+    paused_at: float
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """Unfinished tasks of a scope, by state."""
+
+    ready: int = 0
+    pending: int = 0
+    running: int = 0
+
+
+@dataclass(frozen=True)
+class PauseAnswer:
+    """What pausing did: the pause (``created`` False: it was in force already), and what it holds:
+    ready tasks taken out of the queue, pending ones that will wait when ready, running ones that
+    finish (their retries wait)."""
+
+    pause: PauseRecord
+    created: bool
+    held: TaskCounts
+
+
+@dataclass(frozen=True)
+class ResumeAnswer:
+    """What resuming did: ``released`` counts the tasks no pause holds any more (the ready ones are
+    back in the queue now, the pending ones start when their upstream is done); ``still_paused``
+    names the pauses that go on holding part or all of the scope."""
+
+    target: str
+    released: TaskCounts
+    still_paused: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ from baton.engine.planner import blocked_by, unsatisfied_edges
 from baton.engine.states import UNFINISHED, EventState, TaskState
 from baton.errors import Conflict, NotFound
 from baton.graphs.model import DepMode, Graph
+from baton.store import pauses
 from baton.store.tx import Tx, read_one, read_rows, select_list
 
 
@@ -66,15 +67,17 @@ def reset_for_rerun(
     sql = f"SELECT {select_list(NodeName)} FROM event_nodes WHERE event_id = ? AND remaining = 0"
     complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))}
     resets = _resets(graph, targets, unfinished, succeeded, complete)
+    paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
     for (task_node, task_part), pending in resets.items():
         task_id, old = unfinished[(task_node, task_part)]
         new = TaskState.READY if pending == 0 else TaskState.PENDING
         tx.q(
             "UPDATE tasks SET state = ?, pending = ?, failures = 0, error = NULL, result = NULL, "
-            "finished_at = NULL, cancel_requested = 0, parked = 0, available_at = ?, ready_at = ? "
+            "finished_at = NULL, cancel_requested = 0, parked = ?, available_at = ?, ready_at = ? "
             "WHERE id = ? AND state = ?",
-            (new.value, pending, tx.now, tx.now if pending == 0 else None, task_id, old.value),
-        )
+            (new.value, pending, pauses.PAUSED if task_node in paused else 0, tx.now,
+             tx.now if pending == 0 else None, task_id, old.value),
+        )  # fmt: skip
         tx.moved(event_id, task_node, old.value, new.value)
     tx.q(
         "UPDATE events SET state = 'running', cancel_requested = 0, finished_at = NULL, "

@@ -151,7 +151,8 @@ tasks = sa.Table(
     # answer was lost gets these attempts back.
     sa.Column("claim_id", TEXT),
     # Its concurrency key, rendered when the event was planned (None: the node declares none),
-    # and whether it is parked: ready, but out of the claim's queue until its key has a free slot.
+    # and whether it is parked, out of the claim's queue: 1 until its key has a free slot, 2 while
+    # its event, graph or node is paused (see ``pauses``).
     sa.Column("limit_key", TEXT),
     sa.Column("parked", INT, nullable=False, server_default=ZERO),
     sa.UniqueConstraint("event_id", "node", "partition"),
@@ -179,6 +180,23 @@ limit_keys = sa.Table(
     metadata,
     sa.Column("key", TEXT, primary_key=True),
     sa.Column("max_running", INT, nullable=False),
+)
+
+# What is paused: an event, a graph (by name: its every version's events, and those raised while
+# it is paused), or one node of an event. ``target`` names it (``event:7``, ``graph:year_end``,
+# ``event:7:node:extract_erp``); the scope's unfinished tasks carry ``parked = 2`` meanwhile.
+pauses = sa.Table(
+    "pauses",
+    metadata,
+    _id(),
+    sa.Column("target", TEXT, nullable=False, unique=True),
+    sa.Column("graph", TEXT),
+    sa.Column("event_id", ID),
+    sa.Column("node", TEXT),
+    sa.Column("reason", TEXT, nullable=False, server_default=""),
+    sa.Column("paused_by", TEXT, nullable=False),
+    sa.Column("paused_at", TIME, nullable=False),
+    sa.Index("pauses_event", "event_id", **_where("event_id IS NOT NULL")),
 )
 
 attempts = sa.Table(

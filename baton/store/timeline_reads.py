@@ -33,8 +33,17 @@ from baton.engine.planner import UNPARTITIONED
 from baton.engine.states import EventState
 from baton.errors import NotFound, UsageError
 from baton.graphs.model import DepMode, Graph
-from baton.store import limits
-from baton.store.records import KeyWait, LimitKeyRecord, PartitionRow, PathStep, RetryWait, Timeline, TimelineLane
+from baton.store import limits, pauses
+from baton.store.records import (
+    KeyWait,
+    LimitKeyRecord,
+    PartitionRow,
+    PathStep,
+    PauseRecord,
+    RetryWait,
+    Timeline,
+    TimelineLane,
+)
 from baton.store.retry import retried
 from baton.store.tx import Tx, in_list, read_one, read_rows, select_list
 
@@ -146,7 +155,8 @@ class ParkedRow(NamedTuple):
 
 _PARKED = (
     "SELECT node, limit_key AS key, SUM(parked) AS parked, COUNT(*) AS tasks FROM tasks WHERE event_id = ? "
-    "AND state = 'ready' AND limit_key IS NOT NULL GROUP BY node, limit_key ORDER BY node, limit_key"
+    "AND state = 'ready' AND parked IN (0, 1) AND limit_key IS NOT NULL GROUP BY node, limit_key "
+    "ORDER BY node, limit_key"
 )
 
 
@@ -357,6 +367,14 @@ class SqlTimelineReads:
             if waiting:
                 waits.append(KeyWait(r.node, r.key, waiting, state.running, state.max_running, holders[r.key]))
         return waits
+
+    @retried
+    def pauses(self, event_id: int | None = None) -> list[PauseRecord]:
+        with self.transaction(write=False) as tx:
+            if event_id is None:
+                return pauses.in_force(tx)
+            head = _event_head(tx, event_id)
+            return pauses.in_force(tx, event_id, tx.graph_of(head.graph_id).name)
 
     @retried
     def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:

@@ -22,6 +22,7 @@ from baton.engine.fires import Fire
 from baton.engine.upcoming import Upcoming
 from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, SECRET_PATTERN, URL_PATTERN
 from baton.graphs.calendars import MAX_CALENDAR_BYTES
+from baton.store.pauses import MAX_REASON_CHARS
 from baton.store.records import (
     DELIVERY_STATES,
     MAX_BACKFILL_DAYS,
@@ -34,12 +35,17 @@ from baton.store.records import (
     EventRecord,
     GraphRecord,
     LimitKeyRecord,
+    PauseAnswer,
+    PauseRecord,
+    PauseTarget,
+    ResumeAnswer,
     ScheduleRecord,
+    TaskCounts,
     TaskRecord,
     WebhookRecord,
     WorkerRecord,
 )
-from baton.wire.workers import integral
+from baton.wire.workers import MAX_KEY, integral
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 MAX_PAGE = 500
@@ -528,3 +534,87 @@ class LimitKeyOut(BaseModel):
 
     def record(self) -> LimitKeyRecord:
         return LimitKeyRecord(self.key, self.max_running, self.running, self.ready, self.parked)
+
+
+class PauseScope(Strict):
+    """What to pause or resume: ``graph`` (a graph's name: every version's events, and those
+    raised while it is paused), or ``event_id``, with ``node`` for one node of that event."""
+
+    graph: Name | None = Field(None, description="a graph's name")
+    event_id: int | None = Field(None, ge=1, le=MAX_KEY, description="an event's id")
+    node: Name | None = Field(None, description="one node of the event (with event_id)")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> PauseScope:
+        if (self.graph is None) == (self.event_id is None):
+            raise ValueError("name either a graph or an event_id")
+        if self.node is not None and self.event_id is None:
+            raise ValueError("a node is paused in one event: give its event_id")
+        return self
+
+    def target(self) -> PauseTarget:
+        return PauseTarget(self.graph, self.event_id, self.node)
+
+
+class PauseTargetIn(PauseScope):
+    reason: str = Field("", max_length=MAX_REASON_CHARS, pattern=r"^[^\x00]*$", description="why, for the others")
+
+
+class PauseOut(BaseModel):
+    """A pause in force (docs/limits.md)."""
+
+    id: int
+    target: str = Field(description="graph:NAME, event:ID or event:ID:node:NODE")
+    graph: str = Field(description="the graph it concerns (an event's graph, for an event or node pause)")
+    event_id: int | None
+    node: str | None
+    reason: str
+    paused_by: str
+    paused_at: float
+
+    @classmethod
+    def of(cls, p: PauseRecord) -> PauseOut:
+        return cls(**dataclasses.asdict(p))
+
+    def record(self) -> PauseRecord:
+        return PauseRecord(**self.model_dump())
+
+
+class TaskCountsOut(BaseModel):
+    ready: int
+    pending: int
+    running: int
+
+    @classmethod
+    def of(cls, c: TaskCounts) -> TaskCountsOut:
+        return cls(ready=c.ready, pending=c.pending, running=c.running)
+
+    def record(self) -> TaskCounts:
+        return TaskCounts(self.ready, self.pending, self.running)
+
+
+class PausedOut(BaseModel):
+    pause: PauseOut
+    created: bool = Field(description="false: the target was paused already (this is that pause)")
+    held: TaskCountsOut = Field(description="ready tasks taken out of the queue, pending ones that will wait, "
+                                            "running ones that finish")  # fmt: skip
+
+    @classmethod
+    def of(cls, a: PauseAnswer) -> PausedOut:
+        return cls(pause=PauseOut.of(a.pause), created=a.created, held=TaskCountsOut.of(a.held))
+
+    def record(self) -> PauseAnswer:
+        return PauseAnswer(self.pause.record(), self.created, self.held.record())
+
+
+class ResumedOut(BaseModel):
+    target: str
+    released: TaskCountsOut = Field(description="tasks no pause holds any more: the ready ones may start now")
+    still_paused: list[str] = Field(description="other pauses that still hold part or all of the scope")
+
+    @classmethod
+    def of(cls, a: ResumeAnswer) -> ResumedOut:
+        return cls(target=a.target, released=TaskCountsOut.of(a.released), still_paused=list(a.still_paused))
+
+    def record(self) -> ResumeAnswer:
+        return ResumeAnswer(self.target, self.released.record(), tuple(self.still_paused))

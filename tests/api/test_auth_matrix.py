@@ -62,6 +62,9 @@ MATRIX: dict[Route, Action] = {
     ("GET", "/api/v1/graphs/{graph_id}"): Action.READ,
     ("GET", "/api/v1/workers"): Action.READ,
     ("GET", "/api/v1/limits"): Action.READ,
+    ("GET", "/api/v1/pauses"): Action.READ,
+    ("POST", "/api/v1/pauses"): Action.STEER,
+    ("POST", "/api/v1/pauses/resume"): Action.STEER,  # after the pause (then 409 if the event is finished)
     ("GET", "/api/v1/webhooks"): Action.ADMIN,
     ("POST", "/api/v1/webhooks"): Action.ADMIN,
     ("GET", "/api/v1/webhooks/deliveries"): Action.ADMIN,
@@ -233,6 +236,8 @@ def request_for(route: Route, w: World, n: int) -> dict[str, Any]:
         ("PUT", "/api/v1/calendars/{name}"): {"source": "calendar: matrix\n"},
         ("POST", "/api/v1/schedules/{name}/pause"): {"note": "matrix"},
         ("POST", "/api/v1/backfills"): BACKFILL,
+        ("POST", "/api/v1/pauses"): {"event_id": s.events[DEMO], "reason": "matrix"},
+        ("POST", "/api/v1/pauses/resume"): {"event_id": s.events[DEMO]},
         ("POST", "/ui/schedules/{name}/pause"): {"note": "matrix"},
         ("POST", "/ui/backfills"): {"schedule": "matrix", "start": "2025-01-01", "end": "2025-01-02"},
         ("POST", "/api/v1/webhooks"): {
