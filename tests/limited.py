@@ -1,5 +1,6 @@
-"""A graph with a concurrency key, and driving its claims in-process (tests/integration/
-test_limits.py, tests/api/test_limits_api.py)."""
+"""Graphs with a concurrency key or to pause, and driving their claims in-process
+(tests/integration/test_limits.py and test_pauses.py, tests/api/test_limits_api.py and
+test_pauses_api.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ def limited(key: str = "erp", limit: int = 3, parts: list[str] = PARTS, retries:
     g.python("extract", "m:f", concurrency={"key": key, "limit": limit})
     g.python("free", "m:f")
     g.python("load", "m:f", after=["extract", "free"])
+    return g.build()
+
+
+def chain(retries: int = 0) -> Graph:
+    """``extract`` then ``load``, per department, without keys (tests of pauses)."""
+    g = GraphBuilder("paused", defaults={"retries": retries, "retry_delay_s": 0.0, "retry_jitter": 0.0})
+    g.param("departments", "list", default=PARTS).partitions(param="departments")
+    g.python("extract", "m:f")
+    g.python("load", "m:f", after=["extract"])
     return g.build()
 
 

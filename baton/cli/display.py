@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console, Group
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from baton.engine.diagnose import live_workers, unplaceable
 from baton.engine.states import TaskState
+from baton.engine.waiting import WaitingGroup
 from baton.store.protocol import ReadStore
 from baton.store.records import EventRecord
 
@@ -26,6 +28,8 @@ def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], orde
     """A header line (event, graph version, state, elapsed) over a table of tasks per node and state."""
     elapsed = (event.finished_at or time.time()) - event.submitted_at
     header = Text(f"event {event.id} · {event.type} v{event.graph_version} · {event.state} · {elapsed:.1f}s")
+    if event.paused:
+        header.append(" · paused")
     deadline = deadline_line(event)
     if deadline:
         header.append(f"\n{deadline}")
@@ -56,6 +60,14 @@ def deadline_line(event: EventRecord) -> str:
 
 def _local(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(at))
+
+
+def waiting_lines(groups: Sequence[WaitingGroup]) -> list[str]:
+    """``baton status``: each group of tasks not running, with why (baton.engine.waiting)."""
+    if not groups:
+        return []
+    width = max(len(g.node) for g in groups)
+    return ["not running:"] + [f"  {g.node:<{width}}  {g.reason:<9}  {g.sentence}" for g in groups]
 
 
 def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
@@ -94,6 +106,7 @@ def summary(backend: ReadStore, event_id: int) -> dict[str, Any]:
         "nodes": {n: dict(c) for n, c in counts.items()},
         "duration_s": round(end - event.submitted_at, 3),
         "waiting": waiting_notes(backend, event_id),
+        "waiting_reasons": [asdict(g) for g in backend.waiting(event_id)] if event.finished_at is None else [],
         "deadline_at": event.deadline_at,
         "predicted_end_at": event.predicted_end_at,
         "at_risk_at": event.at_risk_at,

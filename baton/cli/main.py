@@ -27,6 +27,7 @@ COMMANDS = {
     "db": "db", "bench": "bench", "server": "server", "token": "server", "dev": "dev",
     "webhook": "webhooks", "calendar": "schedules", "schedule": "schedules",
     "backfill": "backfills", "backfills": "backfills", "limits": "limits",
+    "pause": "limits", "resume": "limits", "pauses": "limits",
 }  # fmt: skip
 
 

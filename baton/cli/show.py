@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import click
 from rich.console import Console
 
-from baton.cli.display import node_table, print_summary, summary, waiting_notes
+from baton.cli.display import node_table, print_summary, summary, waiting_lines, waiting_notes
 from baton.cli.options import EXIT_FAILED
 from baton.engine.states import EventState
 from baton.store.protocol import ReadStore
@@ -60,6 +60,9 @@ def event_status(reads: ReadStore, event_id: int, order: list[str], as_json: boo
     Console().print(node_table(event, reads.node_counts(event_id), order))
     if event.error:
         click.echo(f"event {event_id} failed: {event.error}")
+    if event.finished_at is None:
+        for line in waiting_lines(reads.waiting(event_id)):
+            click.echo(line)
     for note in waiting_notes(reads, event_id):
         click.echo(f"waiting: {note}", err=True)
 

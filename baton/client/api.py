@@ -66,6 +66,7 @@ from baton.client.objects import (
 from baton.client.session import Session, SessionOptions
 from baton.clock import Backoff
 from baton.engine.states import EventState, TaskState
+from baton.engine.waiting import WaitingGroup
 from baton.errors import BackendError, NotFound, TransientError, UsageError
 from baton.store.records import (
     BackfillRecord,
@@ -98,6 +99,7 @@ from baton.wire.api import (
     ScheduleOut,
     TaskOut,
     TaskPage,
+    WaitingGroupOut,
     WebhookOut,
     WorkerOut,
 )
@@ -390,6 +392,11 @@ class Client:
         """A page of concurrency keys in order (``after``: the last key of the previous page)."""
         query: dict[str, str | int] = {"limit": limit} | ({} if after is None else {"after": after})
         return [parsed(LimitKeyOut, k).record() for k in _listed(self._get("/api/v1/limits", params=query).json())]
+
+    def waiting(self, event_id: int) -> list[WaitingGroup]:
+        """Why the event's tasks are not running, per node and reason (docs/limits.md)."""
+        answer = _listed(self._get(f"/api/v1/events/{int(event_id)}/waiting").json())
+        return [parsed(WaitingGroupOut, g).record() for g in answer]
 
     # --- pauses --------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from typing import Any, NoReturn, Unpack
 from baton.client.api import Client
 from baton.client.objects import Attempt, EventStatus, Task, Worker
 from baton.engine.states import EventState
+from baton.engine.waiting import WaitingGroup
 from baton.errors import NotFound, TransientError, UsageError
 from baton.graphs.calendars import Calendar, calendar_to_dict
 from baton.graphs.model import Graph
@@ -305,6 +306,9 @@ class HttpStore:
 
     def backoffs(self, event_id: int, now: float) -> list[RetryWait]:
         _unserved("retry backoffs (the web UI shows them)")
+
+    def waiting(self, event_id: int) -> list[WaitingGroup]:
+        return self.client.waiting(event_id)
 
     def key_waits(self, event_id: int) -> list[KeyWait]:
         _unserved("tasks parked on concurrency keys (the web UI shows them; 'baton limits' lists the keys)")

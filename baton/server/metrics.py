@@ -133,6 +133,11 @@ class _StoreGauges(Collector):
             "baton_limit_keys_full", "Concurrency keys with as many tasks running as their limit.",
             value=sample.limit_keys_full,
         )  # fmt: skip
+        yield GaugeMetricFamily("baton_pauses", "Pauses in force (events, graphs, nodes of events).",
+                                value=sample.pauses)  # fmt: skip
+        yield GaugeMetricFamily(
+            "baton_tasks_paused", "Pending and ready tasks a pause holds out of the claims.", value=sample.tasks_paused
+        )
         yield GaugeMetricFamily(
             "baton_metrics_refreshed_timestamp_seconds", "When the database-derived values were read.", value=at
         )

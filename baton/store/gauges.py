@@ -155,9 +155,14 @@ def _centre(tx: Tx) -> dict[str, Any]:
     parked = "SELECT COUNT(*) FROM tasks WHERE limit_key IS NOT NULL AND state = 'ready' AND parked = 1"
     full = ("SELECT COUNT(*) FROM limit_keys k WHERE k.max_running <= "
             "(SELECT COUNT(*) FROM tasks t WHERE t.limit_key = k.key AND t.state = 'running')")  # fmt: skip
+    pauses = int(scalar(tx, "SELECT COUNT(*) FROM pauses"))
+    # (only while something is paused: the tasks of unfinished events, through their index)
+    held = ("SELECT COUNT(*) FROM tasks WHERE parked = 2 AND state IN ('pending', 'ready') "
+            "AND event_id IN (SELECT id FROM events WHERE state = 'running')")  # fmt: skip
     return {"events_at_risk": int(scalar(tx, at_risk)), "schedules": {r.state: int(r.n) for r in by_state},
             "backfills_running": int(scalar(tx, "SELECT COUNT(*) FROM backfills WHERE state = 'running'")),
-            "tasks_parked": int(scalar(tx, parked)), "limit_keys_full": int(scalar(tx, full))}  # fmt: skip
+            "tasks_parked": int(scalar(tx, parked)), "limit_keys_full": int(scalar(tx, full)),
+            "pauses": pauses, "tasks_paused": int(scalar(tx, held)) if pauses else 0}  # fmt: skip
 
 
 def _queue(tx: Tx) -> tuple[dict[str, int], dict[str, int]]:

@@ -27,6 +27,7 @@ from baton.access import Role, TokenRecord, TokenScope
 from baton.engine.forecast import NodeNow, NodeRun
 from baton.engine.planner import Plan
 from baton.engine.states import EventState
+from baton.engine.waiting import WaitingGroup
 from baton.graphs.calendars import Calendar
 from baton.graphs.model import Graph
 from baton.store.migrate import Revision, Upgrade
@@ -365,6 +366,10 @@ class ReadStore(Protocol):
 
     def backoffs(self, event_id: int, now: float) -> list[RetryWait]:
         """Per node, the ready tasks not claimable before a retry delay ends (after ``now``)."""
+        ...
+
+    def waiting(self, event_id: int) -> list[WaitingGroup]:
+        """Why the event's tasks are not running, per node and reason (baton.engine.waiting)."""
         ...
 
     def key_waits(self, event_id: int) -> list[KeyWait]:

@@ -58,6 +58,7 @@ class EventRow(NamedTuple):
     predicted_end_at: float | None
     at_risk_at: float | None
     missed_at: float | None
+    paused: int  # the pauses holding it: its graph's, its own, its nodes'
 
     def record(self) -> EventRecord:
         return EventRecord(
@@ -69,11 +70,13 @@ class EventRow(NamedTuple):
             schedule_id=self.schedule_id, scheduled_for=self.scheduled_for, backfill_id=self.backfill_id,
             source_event_id=self.source_event_id, deadline_at=self.deadline_at,
             predicted_end_at=self.predicted_end_at, at_risk_at=self.at_risk_at, missed_at=self.missed_at,
+            paused=self.paused,
         )  # fmt: skip
 
 
+_PAUSED = "(SELECT COUNT(*) FROM pauses p WHERE p.event_id = e.id OR (p.event_id IS NULL AND p.graph = g.name))"
 EVENTS_FROM = (
-    f"SELECT {select_list(EventRow, 'e.', graph_name='g.name', graph_version='g.version')} "
+    f"SELECT {select_list(EventRow, 'e.', graph_name='g.name', graph_version='g.version', paused=_PAUSED)} "
     "FROM events e JOIN graphs g ON g.id = e.graph_id"
 )
 

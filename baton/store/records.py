@@ -54,6 +54,7 @@ class EventRecord:
     predicted_end_at: float | None = None
     at_risk_at: float | None = None
     missed_at: float | None = None
+    paused: int = 0  # how many pauses hold it (its graph's, its own, its nodes'): see pauses()
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,8 @@ class MetricsSample:
     backfills_running: int = 0
     tasks_parked: int = 0  # ready tasks parked on a full concurrency key
     limit_keys_full: int = 0  # concurrency keys with as many tasks running as their limit
+    pauses: int = 0  # pauses in force (events, graphs, nodes of events)
+    tasks_paused: int = 0  # pending and ready tasks a pause holds
 
 
 @dataclass(frozen=True)

@@ -128,17 +128,31 @@ class SqliteStore(SqlStore):
             raise BackendError(f"cannot open the writer lock beside {self.path}: {exc.strerror}") from exc
 
     def _open(self) -> sqlite3.Connection:
+        """A connection in WAL mode. Switching a new database to WAL takes its lock without
+        SQLite's busy handler, so processes opening a new file together may be told "database is
+        locked" at once: that is tried again, for as long as a statement would wait."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return self._try_open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
+                time.sleep(0.01)
+            except sqlite3.Error as exc:
+                raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    def _try_open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             (page_bytes,) = conn.execute("PRAGMA page_size").fetchone()
             conn.execute(f"PRAGMA wal_autocheckpoint = {max(1, self.checkpoint_bytes // page_bytes)}")
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-        except sqlite3.Error as exc:
-            raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @contextmanager

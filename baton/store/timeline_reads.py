@@ -27,14 +27,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from baton.engine.planner import UNPARTITIONED
 from baton.engine.states import EventState
+from baton.engine.waiting import WaitingGroup, WaitingReads, gather
 from baton.errors import NotFound, UsageError
 from baton.graphs.model import DepMode, Graph
 from baton.store import limits, pauses
 from baton.store.records import (
+    EventRecord,
     KeyWait,
     LimitKeyRecord,
     PartitionRow,
@@ -267,6 +269,10 @@ class SqlTimelineReads:
 
     transaction: Callable[..., AbstractContextManager[Tx]]
     floor_sql: str  # a dialect's SQL that rounds ``{}`` down to a whole number (for non-negative values)
+    event: Callable[[int], EventRecord]  # reads beside these in SqlStore (baton.store.reads)
+
+    def waiting(self, event_id: int) -> list[WaitingGroup]:
+        return gather(cast(WaitingReads, self), self.event(event_id))
 
     @retried
     def timeline(self, event_id: int, bins: int = 200) -> Timeline:

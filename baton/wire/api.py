@@ -14,12 +14,13 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from baton.engine.fires import Fire
 from baton.engine.upcoming import Upcoming
+from baton.engine.waiting import REASONS, WaitingGroup
 from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, SECRET_PATTERN, URL_PATTERN
 from baton.graphs.calendars import MAX_CALENDAR_BYTES
 from baton.store.pauses import MAX_REASON_CHARS
@@ -124,6 +125,7 @@ class EventOut(BaseModel):
     predicted_end_at: float | None = Field(None, description="the controller's forecast of its end")
     at_risk_at: float | None = Field(None, description="when the forecast first passed the deadline")
     missed_at: float | None = Field(None, description="when the deadline passed with the event unfinished")
+    paused: int = Field(0, description="how many pauses hold it (its graph's, its own, its nodes'): /api/v1/pauses")
     nodes: dict[str, dict[str, int]] | None = Field(None, description="tasks per node and state (one event only)")
     version: str | None = Field(None, description="changes whenever the event does (one event only)")
 
@@ -138,14 +140,14 @@ class EventOut(BaseModel):
             tasks_total=e.tasks_total, tasks_active=e.tasks_active, error=e.error, nodes=counts, version=version,
             schedule_id=e.schedule_id, scheduled_for=e.scheduled_for, backfill_id=e.backfill_id,
             source_event_id=e.source_event_id, deadline_at=e.deadline_at, predicted_end_at=e.predicted_end_at,
-            at_risk_at=e.at_risk_at, missed_at=e.missed_at,
+            at_risk_at=e.at_risk_at, missed_at=e.missed_at, paused=e.paused,
         )  # fmt: skip
 
 
 def event_version(e: EventRecord, counts: Mapping[str, Mapping[str, int]]) -> str:
     """A short digest of everything about an event that changes: for ETags and live pages."""
     state = [e.state.value, e.cancel_requested, e.started_at, e.finished_at, e.tasks_active, counts,
-             e.predicted_end_at, e.at_risk_at, e.missed_at]  # fmt: skip
+             e.predicted_end_at, e.at_risk_at, e.missed_at, e.paused]  # fmt: skip
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -517,6 +519,24 @@ class BackfillOut(BaseModel):
             created_by=b.created_by, created_at=b.created_at, finished_at=b.finished_at,
             first_fires=first, last_fires=last,
         )  # fmt: skip
+
+
+class WaitingGroupOut(BaseModel):
+    """Tasks of one node that are not running, for one reason (docs/limits.md, "Why a task waits")."""
+
+    node: str
+    reason: Literal[REASONS] = Field(description="paused, upstream, backoff, limit, no_worker, slot or cancelled")  # type: ignore[valid-type]
+    count: int
+    sentence: str = Field(description="the reason told in words, naming what it waits for")
+    until: float | None = Field(None, description="when a backoff ends (epoch seconds)")
+    since: float | None = Field(None, description="when the pause holding them began (epoch seconds)")
+
+    @classmethod
+    def of(cls, g: WaitingGroup) -> WaitingGroupOut:
+        return cls(node=g.node, reason=g.reason, count=g.count, sentence=g.sentence, until=g.until, since=g.since)
+
+    def record(self) -> WaitingGroup:
+        return WaitingGroup(self.node, self.reason, self.count, self.sentence, self.until, self.since)
 
 
 class LimitKeyOut(BaseModel):

@@ -10,7 +10,7 @@ from serving import Served, mint
 from test_cli_server_mode import Both, baton_all
 
 from baton.access import Role
-from baton.server.ui.waiting import Snapshot, waiting_groups
+from baton.engine.waiting import Snapshot, waiting_groups
 from baton.store.protocol import Store
 from baton.store.records import KeyWait, LimitKeyRecord
 

@@ -6,27 +6,15 @@ holds, and says so."""
 from __future__ import annotations
 
 import pytest
-from limited import OVER, claim, limited, report, sql, start
+from limited import OVER, chain, claim, limited, report, sql, start
 
 from baton.controller.loop import Controller
 from baton.engine.states import EventState, Outcome
 from baton.errors import Conflict, NotFound
-from baton.graphs.builder import GraphBuilder
 from baton.graphs.model import Graph
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
 from baton.store.records import PauseTarget, TaskCounts
-
-PARTS = [f"d{i:02}" for i in range(10)]
-
-
-def chain(retries: int = 0) -> Graph:
-    """``extract`` then ``load``, per department."""
-    g = GraphBuilder("paused", defaults={"retries": retries, "retry_delay_s": 0.0, "retry_jitter": 0.0})
-    g.param("departments", "list", default=PARTS).partitions(param="departments")
-    g.python("extract", "m:f")
-    g.python("load", "m:f", after=["extract"])
-    return g.build()
 
 
 def submit(backend: Store, graph: Graph) -> int:

@@ -34,6 +34,7 @@ from baton.wire.api import (
     SubmitIn,
     TaskOut,
     TaskPage,
+    WaitingGroupOut,
     When,
 )
 
@@ -179,6 +180,16 @@ def attempt_log(
         chunk = LogChunk(task.id, attempt, stream, offset, "", 0, live=True)  # nothing written yet
     return LogOut(attempt_id=attempt_id, stream=stream, offset=chunk.offset, next_offset=chunk.next_offset,
                   size=chunk.size, text=chunk.text, running=chunk.live)  # fmt: skip
+
+
+@router.get("/events/{event_id}/waiting", response_model=list[WaitingGroupOut], **needs(Action.READ))
+def waiting(request: Request, event_id: ObjectId) -> list[WaitingGroupOut]:
+    """Why the event's tasks are not running, per node and reason, in the graph's node order: a
+    pause holds them, upstream tasks are not done, a retry backs off, a concurrency key is full,
+    no live worker fits them, or they wait for a free slot (none for a finished event)."""
+    _check_id(event_id)
+    _event(request, event_id, token_of(request))
+    return [WaitingGroupOut.of(g) for g in reads_of(request).waiting(event_id)]
 
 
 @router.post("/events/{event_id}/cancel", response_model=CancelOut, responses=responses(409), **needs(Action.STEER))

@@ -1,7 +1,8 @@
 """What the UI changes: raise an event from a graph's page; cancel an event, rerun its failed
-tasks (all, one partition or one node). The same roles as the API (``submit``, ``steer``), a
-confirmation in the page for steering, and the session's CSRF token in ``X-CSRF-Token`` on every
-post (checked with the session in :func:`baton.server.auth.check`)."""
+tasks (all, one partition or one node); pause and resume an event or a graph. The same roles as
+the API (``submit``, ``steer``), a confirmation in the page for steering, and the session's CSRF
+token in ``X-CSRF-Token`` on every post (checked with the session in
+:func:`baton.server.auth.check`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from baton.server.submits import submit_event
 from baton.server.ui.access import seen_event, seen_graph
 from baton.server.ui.event_page import views_of
 from baton.server.ui.params_form import typed_params
-from baton.wire.api import Name, RerunIn, Strict, SubmitIn
+from baton.store.records import PauseTarget
+from baton.wire.api import Name, PauseIn, RerunIn, Strict, SubmitIn
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=GuardedRoute)
 SUBMIT_BODY = "api"  # a form holds what an API body may: its caps, in bytes and JSON values
@@ -70,3 +72,53 @@ def rerun(request: Request, event_id: int, body: RerunIn | None = None) -> JSONR
     scope = f"partition {body.partition}" if body.partition else f"node {body.node}" if body.node else "all failed"
     message = f"{reset} task(s) reset to run again ({scope})"
     return JSONResponse({"event_id": event_id, "reset": reset, "message": message})
+
+
+def _paused(target: PauseTarget, request: Request, note: str) -> JSONResponse:
+    answer = operator_of(request).pause(target, note, actor=f"ui:token:{token_of(request).id}")
+    held = answer.held
+    message = f"{answer.pause.target} was paused already"
+    if answer.created:
+        message = (f"{answer.pause.target} paused: {held.ready} ready task(s) out of the queue, {held.pending} "
+                   f"pending will wait, {held.running} running finish")  # fmt: skip
+    return JSONResponse({"target": answer.pause.target, "created": answer.created, "message": message})
+
+
+def _resumed(target: PauseTarget, request: Request) -> JSONResponse:
+    answer = operator_of(request).resume(target, actor=f"ui:token:{token_of(request).id}")
+    r = answer.released
+    message = (f"{answer.target} resumed: {r.ready} ready task(s) may start now, {r.pending} pending start when "
+               "their upstream is done")  # fmt: skip
+    if answer.still_paused:
+        message += f"; still paused by {', '.join(answer.still_paused)}"
+    return JSONResponse({"target": answer.target, "message": message})
+
+
+@router.post("/events/{event_id}/pause", **needs(Action.STEER))
+def pause_event(request: Request, event_id: int, body: PauseIn | None = None) -> JSONResponse:
+    """Pause an event, with the note the page asked for as its reason."""
+    seen_event(request, event_id)
+    answer = _paused(PauseTarget(event_id=event_id), request, (body or PauseIn()).note)
+    views_of(request).forget(event_id)
+    return answer
+
+
+@router.post("/events/{event_id}/resume", **needs(Action.STEER))
+def resume_event(request: Request, event_id: int) -> JSONResponse:
+    seen_event(request, event_id)
+    answer = _resumed(PauseTarget(event_id=event_id), request)
+    views_of(request).forget(event_id)
+    return answer
+
+
+@router.post("/graphs/{graph_id}/pause", **needs(Action.STEER))
+def pause_graph(request: Request, graph_id: int, body: PauseIn | None = None) -> JSONResponse:
+    """Pause the graph (every version's events, and those raised while it is paused)."""
+    record = seen_graph(request, graph_id)
+    return _paused(PauseTarget(graph=record.name), request, (body or PauseIn()).note)
+
+
+@router.post("/graphs/{graph_id}/resume", **needs(Action.STEER))
+def resume_graph(request: Request, graph_id: int) -> JSONResponse:
+    record = seen_graph(request, graph_id)
+    return _resumed(PauseTarget(graph=record.name), request)

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from baton.access import Action
 from baton.engine.states import TaskState
+from baton.engine.waiting import gather
 from baton.errors import NotFound
 from baton.server.auth import needs, token_of, visible
 from baton.server.door import GuardedRoute
@@ -32,7 +33,6 @@ from baton.server.ui.gantt import timeline_svg
 from baton.server.ui.invisibles import reveal
 from baton.server.ui.render import Rendered, can_steer, fragment, html, qs, respond
 from baton.server.ui.views import Look, Views, hold_for_cost
-from baton.server.ui.waiting import Snapshot, waiting_groups
 from baton.store.protocol import ReadStore
 from baton.store.records import EventRecord
 from baton.wire.api import Name
@@ -69,7 +69,10 @@ def header_context(store: ReadStore, look: Look) -> dict[str, Any]:
     for by_state in look.counts.values():
         for state, n in by_state.items():
             totals[state] = totals.get(state, 0) + n
-    return {"event": look.event, "counts": look.counts, "totals": totals, "version": look.version, "now": time.time()}
+    pauses = store.pauses(look.event.id) if look.event.paused else []
+    own = any(p.target == f"event:{look.event.id}" for p in pauses)
+    return {"event": look.event, "counts": look.counts, "totals": totals, "version": look.version, "now": time.time(),
+            "pauses": pauses, "paused_itself": own}  # fmt: skip
 
 
 def graph_context(store: ReadStore, look: Look) -> dict[str, Any]:
@@ -80,13 +83,7 @@ def graph_context(store: ReadStore, look: Look) -> dict[str, Any]:
 
 def waiting_context(store: ReadStore, look: Look) -> dict[str, Any]:
     event, now = look.event, time.time()
-    if event.finished_at is not None:
-        return {"waiting": {"event": event, "groups": [], "now": now}}
-    remaining = {p.node: p.remaining for p in store.node_progress(event.id)}
-    seen = Snapshot(store.graph_of(event.graph_id), look.counts, remaining, store.backoffs(event.id, now),
-                    store.workers(), now, store.key_waits(event.id))  # fmt: skip
-    groups = waiting_groups(seen)
-    return {"waiting": {"event": event, "groups": groups, "now": now}}
+    return {"waiting": {"event": event, "groups": gather(store, event, look.counts, now), "now": now}}
 
 
 def timeline_context(store: ReadStore, look: Look) -> dict[str, Any]:

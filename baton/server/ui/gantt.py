@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from itertools import accumulate, groupby
 
+from baton.engine.durations import humanize_s
 from baton.server.ui.drawing import escape, shown
 from baton.server.ui.invisibles import reveal
 from baton.store.records import PathStep, Timeline, TimelineLane
@@ -45,26 +46,6 @@ TIMELINE_CSS = (  # the page's Content-Security-Policy allows exactly this text 
     ".baton-timeline .path-link{fill:none;stroke:var(--baton-path,#e37400);stroke-width:1.5;stroke-dasharray:3 2}"
 )
 STYLE = f"<style>{TIMELINE_CSS}</style>"
-
-
-def humanize_s(seconds: float) -> str:
-    """A duration as people read it: "850 ms", "12.3 s", "4 min 05 s", "2 h 10 min"; zero parts
-    are left out ("2 min"), so the same function labels the axis ticks."""
-    if not math.isfinite(seconds):
-        return "?"
-    if seconds < 0:
-        return f"-{humanize_s(-seconds)}"
-    if seconds == 0:
-        return "0 s"
-    if round(seconds * 1000) < 1000:
-        return f"{round(seconds * 1000)} ms"
-    if round(seconds, 1) < 60:
-        return f"{round(seconds, 1):g} s"
-    if round(seconds) < 3600:
-        minutes, secs = divmod(round(seconds), 60)
-        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def running_series(lane: TimelineLane) -> tuple[list[int], list[int]]:

@@ -78,5 +78,6 @@ def graph_page(request: Request, graph_id: int) -> Response:
     versions = sorted((g for g in store.graphs() if g.name == record.name), key=lambda g: -g.version)
     source = yaml.safe_dump(dict(record.spec), sort_keys=False, allow_unicode=True)
     form = form_fields(graph) if token_of(request).may(Action.SUBMIT) else None
+    pause = next((p for p in store.pauses() if p.target == f"graph:{record.name}"), None)
     return html(request, "graph.html", graph=record, versions=versions, svg=graph_svg(graph), source=source,
-                form=form, latest=versions[0] if versions else record)  # fmt: skip
+                form=form, latest=versions[0] if versions else record, pause=pause)  # fmt: skip

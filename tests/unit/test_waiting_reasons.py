@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from baton.engine.waiting import Snapshot, WaitingGroup, waiting_groups
 from baton.graphs.builder import GraphBuilder
-from baton.server.ui.waiting import Snapshot, WaitingGroup, waiting_groups
 from baton.store.records import RetryWait, WorkerRecord
 
 NOW = 10_000.0

@@ -1,8 +1,11 @@
 """Why tasks are not running, grouped per node and reason: pure, over one snapshot of counts,
-backoffs and workers, so the page can say "700 wait for extract_erp" instead of "700 pending".
+backoffs, pauses and workers, so the UI's waiting panel, ``baton status`` and the API can say "700
+wait for extract_erp" instead of "700 pending" (:func:`gather` reads the snapshot).
 
 Reasons, in the order they are listed within a node:
 
+- ``paused``: pending and ready tasks a pause holds (the event's, its graph's or the node's: which,
+  by whom, since when and why); they wait for nothing else until it is resumed;
 - ``upstream``: pending tasks, and the upstream nodes that still have tasks not succeeded;
 - ``backoff``: ready tasks waiting out a retry delay (``until`` is when the first one ends);
 - ``limit``: ready tasks parked because their concurrency key is full (which key, how many of its
@@ -17,30 +20,34 @@ Running and finished tasks are not waiting, so they never appear.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from baton.engine.diagnose import live_workers, unplaceable
+from baton.engine.durations import humanize_s
 from baton.graphs.model import Graph, Node
-from baton.server.ui.gantt import humanize_s
-from baton.store.records import KeyWait, RetryWait, WorkerRecord
+from baton.store.records import EventRecord, KeyWait, NodeProgress, PauseRecord, RetryWait, WorkerRecord
 
-__all__ = ["REASONS", "WaitingGroup", "waiting_groups"]
+__all__ = ["REASONS", "WaitingGroup", "gather", "waiting_groups"]
 
-REASONS = ("upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
+REASONS = ("paused", "upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
 MAX_NAMED_WORKERS = 3  # a sentence names this many workers, then counts the rest
 
 
 @dataclass(frozen=True)
 class WaitingGroup:
     """``count`` tasks of ``node`` that do not run for one ``reason`` (a code in :data:`REASONS`),
-    told in ``sentence``; ``until`` is when a backoff ends (epoch seconds), for the page to format."""
+    told in ``sentence``; ``until`` is when a backoff ends and ``since`` when a pause began (epoch
+    seconds), for each surface to format in its reader's time."""
 
     node: str
     reason: str
     count: int
     sentence: str
     until: float | None = None
+    since: float | None = None
 
 
 def _tasks(count: int, singular: str, plural: str) -> str:
@@ -135,12 +142,30 @@ class Snapshot:
     workers: Sequence[WorkerRecord]
     now: float
     key_waits: Sequence[KeyWait] = ()
+    pauses: Sequence[PauseRecord] = ()  # those that hold the event (its graph's, its own, its nodes')
+
+
+def _paused(node: str, count: int, pause: PauseRecord) -> WaitingGroup:
+    why = f": {pause.reason}" if pause.reason else ""
+    sentence = f"{count} held by pause {pause.target} (by {pause.paused_by}{why})"
+    return WaitingGroup(node, "paused", count, sentence, since=pause.paused_at)
+
+
+def _holding(pauses: Sequence[PauseRecord], node: str) -> PauseRecord | None:
+    """The pause that holds the node's tasks (the broadest, then the oldest), if any."""
+    holding = [p for p in pauses if p.node is None or p.node == node]
+    return min(holding, key=lambda p: (p.node is not None, p.event_id is not None, p.paused_at), default=None)
 
 
 def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> list[WaitingGroup]:
     """One node's groups, in the order of :data:`REASONS`."""
     row = seen.counts.get(node.name, {})
     groups: list[WaitingGroup | None] = []
+    pause = _holding(seen.pauses, node.name)
+    held = row.get("pending", 0) + row.get("ready", 0)
+    if pause is not None and held:
+        groups.append(_paused(node.name, held, pause))
+        row = {state: n for state, n in row.items() if state not in ("pending", "ready")}
     if row.get("pending", 0) > 0:
         groups.append(_upstream(node, row["pending"], seen.counts, seen.remaining))
     ready = row.get("ready", 0)
@@ -165,3 +190,32 @@ def waiting_groups(seen: Snapshot) -> list[WaitingGroup]:
     for node in seen.graph.nodes:
         groups += _node_groups(seen, node, live)
     return groups
+
+
+class WaitingReads(Protocol):
+    """What :func:`gather` reads (a part of :class:`baton.store.protocol.ReadStore`)."""
+
+    def graph_of(self, graph_id: int) -> Graph: ...
+    def node_counts(self, event_id: int) -> dict[str, dict[str, int]]: ...
+    def node_progress(self, event_id: int) -> list[NodeProgress]: ...
+    def backoffs(self, event_id: int, now: float) -> list[RetryWait]: ...
+    def workers(self) -> list[WorkerRecord]: ...
+    def key_waits(self, event_id: int) -> list[KeyWait]: ...
+    def pauses(self, event_id: int | None = None) -> list[PauseRecord]: ...
+
+
+def gather(
+    reads: WaitingReads, event: EventRecord, counts: Mapping[str, Mapping[str, int]] | None = None,
+    now: float | None = None,
+) -> list[WaitingGroup]:  # fmt: skip
+    """Why the event's tasks are not running, read now (``counts``: the per-node counts already
+    read with the event); none for a finished event."""
+    if event.finished_at is not None:
+        return []
+    now = time.time() if now is None else now
+    counts = reads.node_counts(event.id) if counts is None else counts
+    remaining = {p.node: p.remaining for p in reads.node_progress(event.id)}
+    pauses = reads.pauses(event.id) if event.paused else []
+    seen = Snapshot(reads.graph_of(event.graph_id), counts, remaining, reads.backoffs(event.id, now),
+                    reads.workers(), now, reads.key_waits(event.id), pauses)  # fmt: skip
+    return waiting_groups(seen)
