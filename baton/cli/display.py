@@ -16,9 +16,8 @@ from rich.text import Text
 
 from baton.engine.diagnose import live_workers, unplaceable
 from baton.engine.states import TaskState
-from baton.engine.waiting import WaitingGroup
 from baton.store.protocol import ReadStore
-from baton.store.records import EventRecord
+from baton.store.records import EventRecord, WaitingGroup
 
 COLUMNS = [s.value for s in TaskState]
 STYLE = {"succeeded": "green", "failed": "red", "upstream_failed": "red", "running": "yellow", "cancelled": "magenta"}
@@ -63,7 +62,7 @@ def _local(at: float) -> str:
 
 
 def waiting_lines(groups: Sequence[WaitingGroup]) -> list[str]:
-    """``baton status``: each group of tasks not running, with why (baton.engine.waiting)."""
+    """``baton status``: each group of tasks not running, with why (baton.store.waiting)."""
     if not groups:
         return []
     width = max(len(g.node) for g in groups)

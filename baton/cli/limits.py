@@ -13,8 +13,7 @@ import click
 
 from baton.cli.options import F, Opened, handle_errors, json_option, opens_store
 from baton.cli.types import EVENT_ID, Text
-from baton.store.pauses import MAX_REASON_CHARS
-from baton.store.records import PauseRecord, PauseTarget, TaskCounts
+from baton.store.records import MAX_PAUSE_REASON_CHARS, PauseRecord, PauseTarget, TaskCounts
 
 KEY = Text(200)
 
@@ -73,7 +72,7 @@ def scope_options(fn: F) -> F:
 
 @click.command("pause")
 @scope_options
-@click.option("--reason", type=Text(MAX_REASON_CHARS), default="", help="Why, shown with the pause.")
+@click.option("--reason", type=Text(MAX_PAUSE_REASON_CHARS), default="", help="Why, shown with the pause.")
 @json_option
 @handle_errors
 @opens_store(server=True)

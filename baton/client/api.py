@@ -66,7 +66,6 @@ from baton.client.objects import (
 from baton.client.session import Session, SessionOptions
 from baton.clock import Backoff
 from baton.engine.states import EventState, TaskState
-from baton.engine.waiting import WaitingGroup
 from baton.errors import BackendError, NotFound, TransientError, UsageError
 from baton.store.records import (
     BackfillRecord,
@@ -79,6 +78,7 @@ from baton.store.records import (
     PauseAnswer,
     PauseRecord,
     ResumeAnswer,
+    WaitingGroup,
     WebhookRecord,
 )
 from baton.wire.api import (

@@ -34,7 +34,6 @@ from typing import Any, NoReturn, Unpack
 from baton.client.api import Client
 from baton.client.objects import Attempt, EventStatus, Task, Worker
 from baton.engine.states import EventState
-from baton.engine.waiting import WaitingGroup
 from baton.errors import NotFound, TransientError, UsageError
 from baton.graphs.calendars import Calendar, calendar_to_dict
 from baton.graphs.model import Graph
@@ -66,6 +65,7 @@ from baton.store.records import (
     TaskFilter,
     TaskRecord,
     Timeline,
+    WaitingGroup,
     WebhookRecord,
     WorkerRecord,
 )

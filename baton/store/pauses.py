@@ -18,11 +18,17 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from baton.errors import Conflict, NotFound
-from baton.store.records import PauseAnswer, PauseRecord, PauseTarget, ResumeAnswer, TaskCounts
+from baton.store.records import (
+    MAX_PAUSE_REASON_CHARS,
+    PauseAnswer,
+    PauseRecord,
+    PauseTarget,
+    ResumeAnswer,
+    TaskCounts,
+)
 from baton.store.tx import Tx, read_one, read_rows, select_list
 
 PAUSED = 2  # tasks.parked while a pause covers the task (1: its concurrency key is full)
-MAX_REASON_CHARS = 500
 
 _UNFINISHED = "('pending', 'ready', 'running')"
 # The tasks of a graph's unfinished events, by the graph's name (all its versions).
@@ -96,8 +102,8 @@ def pause(tx: Tx, target: PauseTarget, reason: str, actor: str, lock: str = "") 
     """Record the pause (an existing one is kept, and answered) and take the scope's unfinished
     tasks out of the queue. ``lock``: the clause that locks an event's row (a pause and a cancel
     or re-run of the event in turn)."""
-    if len(reason) > MAX_REASON_CHARS:
-        raise Conflict(f"a pause's reason is at most {MAX_REASON_CHARS} characters")
+    if len(reason) > MAX_PAUSE_REASON_CHARS:
+        raise Conflict(f"a pause's reason is at most {MAX_PAUSE_REASON_CHARS} characters")
     graph = _graph_name(tx, target, lock if target.event_id is not None and target.node is None else "")
     row = read_one(tx, PauseRow, f"{_PAUSES_FROM} WHERE target = ?", (target.name,))
     created = row is None

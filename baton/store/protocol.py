@@ -27,7 +27,6 @@ from baton.access import Role, TokenRecord, TokenScope
 from baton.engine.forecast import NodeNow, NodeRun
 from baton.engine.planner import Plan
 from baton.engine.states import EventState
-from baton.engine.waiting import WaitingGroup
 from baton.graphs.calendars import Calendar
 from baton.graphs.model import Graph
 from baton.store.migrate import Revision, Upgrade
@@ -74,6 +73,7 @@ from baton.store.records import (
     TaskFilter,
     TaskRecord,
     Timeline,
+    WaitingGroup,
     Watched,
     WebhookRecord,
     WorkerInfo,
@@ -369,7 +369,7 @@ class ReadStore(Protocol):
         ...
 
     def waiting(self, event_id: int) -> list[WaitingGroup]:
-        """Why the event's tasks are not running, per node and reason (baton.engine.waiting)."""
+        """Why the event's tasks are not running, per node and reason (baton.store.waiting)."""
         ...
 
     def key_waits(self, event_id: int) -> list[KeyWait]:

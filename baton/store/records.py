@@ -684,6 +684,9 @@ class BackfillRecord:
     graph_id: int | None = None  # the graph's newest version
 
 
+MAX_PAUSE_REASON_CHARS = 500
+
+
 @dataclass(frozen=True)
 class PauseTarget:
     """What to pause or resume: a graph by name (every version's events, and those raised while
@@ -749,3 +752,21 @@ class ResumeAnswer:
     target: str
     released: TaskCounts
     still_paused: tuple[str, ...] = ()
+
+
+# Why tasks are not running (baton.store.waiting), in the order they are listed within a node.
+REASONS = ("paused", "upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
+
+
+@dataclass(frozen=True)
+class WaitingGroup:
+    """``count`` tasks of ``node`` that do not run for one ``reason`` (a code in :data:`REASONS`),
+    told in ``sentence``; ``until`` is when a backoff ends and ``since`` when a pause began (epoch
+    seconds), for each surface to format in its reader's time."""
+
+    node: str
+    reason: str
+    count: int
+    sentence: str
+    until: float | None = None
+    since: float | None = None

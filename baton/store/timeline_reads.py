@@ -31,7 +31,6 @@ from typing import NamedTuple, cast
 
 from baton.engine.planner import UNPARTITIONED
 from baton.engine.states import EventState
-from baton.engine.waiting import WaitingGroup, WaitingReads, gather
 from baton.errors import NotFound, UsageError
 from baton.graphs.model import DepMode, Graph
 from baton.store import limits, pauses
@@ -45,9 +44,11 @@ from baton.store.records import (
     RetryWait,
     Timeline,
     TimelineLane,
+    WaitingGroup,
 )
 from baton.store.retry import retried
 from baton.store.tx import Tx, in_list, read_one, read_rows, select_list
+from baton.store.waiting import WaitingReads, gather
 
 MAX_BINS = 1000
 MAX_PARTITION_ROWS = 1000

@@ -20,15 +20,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from baton.engine.fires import Fire
 from baton.engine.upcoming import Upcoming
-from baton.engine.waiting import REASONS, WaitingGroup
 from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, SECRET_PATTERN, URL_PATTERN
 from baton.graphs.calendars import MAX_CALENDAR_BYTES
-from baton.store.pauses import MAX_REASON_CHARS
 from baton.store.records import (
     DELIVERY_STATES,
     MAX_BACKFILL_DAYS,
     MAX_MAX_RUNNING,
+    MAX_PAUSE_REASON_CHARS,
     NOTICE_KINDS,
+    REASONS,
     AttemptRecord,
     BackfillRecord,
     CalendarRecord,
@@ -43,10 +43,11 @@ from baton.store.records import (
     ScheduleRecord,
     TaskCounts,
     TaskRecord,
+    WaitingGroup,
     WebhookRecord,
     WorkerRecord,
 )
-from baton.wire.workers import MAX_KEY, integral
+from baton.wire.workers import Key, integral
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 MAX_PAGE = 500
@@ -556,28 +557,40 @@ class LimitKeyOut(BaseModel):
         return LimitKeyRecord(self.key, self.max_running, self.running, self.ready, self.parked)
 
 
-class PauseScope(Strict):
-    """What to pause or resume: ``graph`` (a graph's name: every version's events, and those
-    raised while it is paused), or ``event_id``, with ``node`` for one node of that event."""
+class GraphPause(Strict):
+    """A graph, by name: every version's events, and those raised while it is paused."""
 
-    graph: Name | None = Field(None, description="a graph's name")
-    event_id: int | None = Field(None, ge=1, le=MAX_KEY, description="an event's id")
-    node: Name | None = Field(None, description="one node of the event (with event_id)")
-
-    @model_validator(mode="after")
-    def _one_scope(self) -> PauseScope:
-        if (self.graph is None) == (self.event_id is None):
-            raise ValueError("name either a graph or an event_id")
-        if self.node is not None and self.event_id is None:
-            raise ValueError("a node is paused in one event: give its event_id")
-        return self
+    graph: Name
 
     def target(self) -> PauseTarget:
-        return PauseTarget(self.graph, self.event_id, self.node)
+        return PauseTarget(graph=self.graph)
 
 
-class PauseTargetIn(PauseScope):
-    reason: str = Field("", max_length=MAX_REASON_CHARS, pattern=r"^[^\x00]*$", description="why, for the others")
+class EventPause(Strict):
+    """An event, or one node of it."""
+
+    event_id: Key = Field(description="an event's id")
+    node: Name | None = Field(None, description="only this node of the event")
+
+    def target(self) -> PauseTarget:
+        return PauseTarget(event_id=self.event_id, node=self.node)
+
+
+Reason = Annotated[
+    str, Field(max_length=MAX_PAUSE_REASON_CHARS, pattern=r"^[^\x00]*$", description="why, shown with it")
+]
+
+
+class GraphPauseIn(GraphPause):
+    reason: Reason = ""
+
+
+class EventPauseIn(EventPause):
+    reason: Reason = ""
+
+
+PauseScope = GraphPause | EventPause  # what to resume
+PauseTargetIn = GraphPauseIn | EventPauseIn  # what to pause, and why
 
 
 class PauseOut(BaseModel):

@@ -10,9 +10,9 @@ from serving import Served, mint
 from test_cli_server_mode import Both, baton_all
 
 from baton.access import Role
-from baton.engine.waiting import Snapshot, waiting_groups
 from baton.store.protocol import Store
 from baton.store.records import KeyWait, LimitKeyRecord
+from baton.store.waiting import Snapshot, waiting_groups
 
 
 def test_the_api_and_the_cli_list_each_key_with_its_tasks(backend: Store, served: Served) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from baton.engine.waiting import Snapshot, WaitingGroup, waiting_groups
 from baton.graphs.builder import GraphBuilder
-from baton.store.records import RetryWait, WorkerRecord
+from baton.store.records import RetryWait, WaitingGroup, WorkerRecord
+from baton.store.waiting import Snapshot, waiting_groups
 
 NOW = 10_000.0
 GRAPH = (

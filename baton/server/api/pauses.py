@@ -14,7 +14,7 @@ from baton.server.auth import needs, token_of, visible
 from baton.server.door import GuardedRoute
 from baton.server.problems import Responses, responses
 from baton.server.state import operator_of, reads_of
-from baton.wire.api import PausedOut, PauseOut, PauseScope, PauseTargetIn, ResumedOut
+from baton.wire.api import EventPause, PausedOut, PauseOut, PauseScope, PauseTargetIn, ResumedOut
 from baton.wire.workers import MAX_KEY
 
 router = APIRouter(prefix="/api/v1/pauses", tags=["pauses"], route_class=GuardedRoute)
@@ -24,7 +24,7 @@ IN_FORCE: Responses = {200: {"model": PausedOut, "description": "the target was 
 def _seen(request: Request, scope: PauseScope) -> None:
     """Refuse a target the token may not see (404 for a graph it sees no version of)."""
     token = token_of(request)
-    if scope.event_id is not None:
+    if isinstance(scope, EventPause):
         visible(token, reads_of(request).event(scope.event_id).type)
         return
     types = {g.event_type for g in reads_of(request).graphs() if g.name == scope.graph}
@@ -32,7 +32,7 @@ def _seen(request: Request, scope: PauseScope) -> None:
         raise NotFound(f"no graph named {scope.graph!r}")
 
 
-@router.get("", response_model=list[PauseOut], **needs(Action.READ))
+@router.get("", response_model=list[PauseOut], responses=responses(404), **needs(Action.READ))
 def list_pauses(
     request: Request,
     event_id: Annotated[int | None, Query(ge=1, le=MAX_KEY, description="those that hold this event")] = None,

@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse, Response
 
 from baton.access import Action
 from baton.engine.states import TaskState
-from baton.engine.waiting import gather
 from baton.errors import NotFound
 from baton.server.auth import needs, token_of, visible
 from baton.server.door import GuardedRoute
@@ -83,7 +82,8 @@ def graph_context(store: ReadStore, look: Look) -> dict[str, Any]:
 
 def waiting_context(store: ReadStore, look: Look) -> dict[str, Any]:
     event, now = look.event, time.time()
-    return {"waiting": {"event": event, "groups": gather(store, event, look.counts, now), "now": now}}
+    groups = store.waiting(event.id) if event.finished_at is None else []
+    return {"waiting": {"event": event, "groups": groups, "now": now}}
 
 
 def timeline_context(store: ReadStore, look: Look) -> dict[str, Any]:

@@ -28,26 +28,20 @@ from typing import Protocol
 from baton.engine.diagnose import live_workers, unplaceable
 from baton.engine.durations import humanize_s
 from baton.graphs.model import Graph, Node
-from baton.store.records import EventRecord, KeyWait, NodeProgress, PauseRecord, RetryWait, WorkerRecord
+from baton.store.records import (
+    REASONS,
+    EventRecord,
+    KeyWait,
+    NodeProgress,
+    PauseRecord,
+    RetryWait,
+    WaitingGroup,
+    WorkerRecord,
+)
 
 __all__ = ["REASONS", "WaitingGroup", "gather", "waiting_groups"]
 
-REASONS = ("paused", "upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
 MAX_NAMED_WORKERS = 3  # a sentence names this many workers, then counts the rest
-
-
-@dataclass(frozen=True)
-class WaitingGroup:
-    """``count`` tasks of ``node`` that do not run for one ``reason`` (a code in :data:`REASONS`),
-    told in ``sentence``; ``until`` is when a backoff ends and ``since`` when a pause began (epoch
-    seconds), for each surface to format in its reader's time."""
-
-    node: str
-    reason: str
-    count: int
-    sentence: str
-    until: float | None = None
-    since: float | None = None
 
 
 def _tasks(count: int, singular: str, plural: str) -> str:
