@@ -65,8 +65,11 @@ def waiting_lines(groups: Sequence[WaitingGroup]) -> list[str]:
     """``baton status``: each group of tasks not running, with why (baton.store.waiting)."""
     if not groups:
         return []
-    width = max(len(g.node) for g in groups)
-    return ["not running:"] + [f"  {g.node:<{width}}  {g.reason:<9}  {g.sentence}" for g in groups]
+    names = [g.node or "(event)" for g in groups]
+    width = max(len(n) for n in names)
+    return ["not running:"] + [
+        f"  {n:<{width}}  {g.reason:<9}  {g.sentence}" for n, g in zip(names, groups, strict=True)
+    ]
 
 
 def totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:

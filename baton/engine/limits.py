@@ -13,6 +13,7 @@ running when its attempt ends, whether by a report or by the expiry of a dead wo
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import re
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baton.graphs.keys import KEY_PLACEHOLDER_RE
+from baton.graphs.model import EventLimit
 
 MAX_KEY_CHARS = 200  # a rendered key longer than this is cut and given a digest of the whole
 
@@ -77,3 +79,21 @@ def to_unpark(limit: int, running: int, ready: int, parked: int) -> int:
     """How many parked tasks of a key to return to the queue: the slots neither taken by
     running tasks nor promised to tasks already back in the queue."""
     return max(0, min(parked, limit - running - ready))
+
+
+class Admission(enum.Enum):
+    """What becomes of an event about to start under its graph's event limit."""
+
+    START = "start"  # a place is free
+    QUEUE = "queue"  # it waits, submitted, for a place (policy queue)
+    REFUSE = "refuse"  # it is cancelled (policy cancel_newest)
+    DISPLACE = "displace"  # the oldest running one is cancelled and it starts (policy cancel_oldest)
+
+
+def admit_event(running: int, limit: EventLimit | None) -> Admission:
+    """The decision for one event of a graph that has ``running`` events running (those being
+    cancelled are not counted: they hold no place)."""
+    if limit is None or running < limit.max_running:
+        return Admission.START
+    return {"queue": Admission.QUEUE, "cancel_newest": Admission.REFUSE,
+            "cancel_oldest": Admission.DISPLACE}[limit.policy]  # fmt: skip

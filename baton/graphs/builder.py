@@ -97,6 +97,12 @@ class GraphBuilder:
         self._data.setdefault("raised_by", []).append(trigger)
         return self
 
+    def event_limit(self, max_running: int, policy: str = "queue") -> GraphBuilder:
+        """At most ``max_running`` events of this graph run at once; ``policy`` (``queue``,
+        ``cancel_newest``, ``cancel_oldest``) says what becomes of one more."""
+        self._data["event_limit"] = {"max_running": max_running, "policy": policy}
+        return self
+
     def retention(self, **days: float) -> GraphBuilder:
         """``succeeded_days=``, ``failed_days=``, ``cancelled_days=``."""
         self._data["retention"] = dict(days)

@@ -149,6 +149,19 @@ class Trigger:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+EVENT_LIMIT_POLICIES = ("queue", "cancel_newest", "cancel_oldest")
+
+
+@dataclass(frozen=True)
+class EventLimit:
+    """At most ``max_running`` events of the graph (every version) run at once; ``policy`` says
+    what becomes of one more: ``queue`` (it waits, in order of submission), ``cancel_newest`` (it
+    is cancelled) or ``cancel_oldest`` (the oldest running one is cancelled and it starts)."""
+
+    max_running: int
+    policy: str = "queue"
+
+
 @dataclass(frozen=True)
 class Retention:
     """How long the graph's finished events are kept, per end state, in days (None: forever)."""
@@ -176,6 +189,7 @@ class Graph:
     raised_by: tuple[Trigger, ...] = ()
     retention: Retention | None = None
     schedules: tuple[Schedule, ...] = ()
+    event_limit: EventLimit | None = None
 
     def schedule(self, name: str) -> Schedule | None:
         return next((s for s in self.schedules if s.name == name), None)

@@ -31,11 +31,13 @@ from baton.errors import GraphInvalid, Problem
 from baton.graphs.chains import trigger_to_dict, triggers_from_list
 from baton.graphs.keys import MAX_LIMIT, template_problems
 from baton.graphs.model import (
+    EVENT_LIMIT_POLICIES,
     Action,
     CommandAction,
     Concurrency,
     Dependency,
     DepMode,
+    EventLimit,
     Graph,
     Node,
     Param,
@@ -75,7 +77,9 @@ LIMITS: dict[str, tuple[float, float]] = {
 RETENTION_KEYS = {"succeeded_days", "failed_days", "cancelled_days"}
 
 TOP_KEYS = {"graph", "event", "description", "python_path", "params", "partitions", "defaults", "nodes", "raised_by",
-            "retention", "schedules"}  # fmt: skip
+            "retention", "schedules", "event_limit"}  # fmt: skip
+EVENT_LIMIT_KEYS = {"max_running", "policy"}
+MAX_RUNNING_EVENTS = 1_000_000
 OPTION_KEYS = {
     "retries",
     "retry_delay_s",
@@ -196,6 +200,7 @@ def graph_from_dict(
     description = _text(c, ("description",), data.get("description", ""))
     raised_by = triggers_from_list(c, data.get("raised_by", []), params)
     retention = _retention(c, data.get("retention"))
+    event_limit = _event_limit(c, data.get("event_limit"))
     schedules = schedules_from_dict(c, data.get("schedules", {}), params)
     ordered = _topological(c, nodes) if not c.problems else ()
     if c.problems:
@@ -211,6 +216,7 @@ def graph_from_dict(
         raised_by=raised_by,
         retention=retention,
         schedules=schedules,
+        event_limit=event_limit,
     )
 
 
@@ -228,6 +234,26 @@ def _retention(c: _Collector, raw: Any) -> Retention | None:
         if value is not None:
             days[key] = float(value)
     return Retention(**days)
+
+
+def _event_limit(c: _Collector, raw: Any) -> EventLimit | None:
+    """``event_limit: {max_running: 2, policy: queue}`` (policy optional)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        c.add(("event_limit",), "must be a mapping such as {max_running: 2, policy: queue}")
+        return None
+    _unknown_keys(c, ("event_limit",), raw, EVENT_LIMIT_KEYS)
+    if "max_running" not in raw:
+        c.add(("event_limit",), "needs max_running: at most this many events of the graph run at once")
+        return None
+    most = _number(c, ("event_limit", "max_running"), raw["max_running"], 1, MAX_RUNNING_EVENTS, integer=True)
+    policy = raw.get("policy", "queue")
+    if policy not in EVENT_LIMIT_POLICIES:
+        c.add(("event_limit", "policy"), f"{short(policy)} is not a policy (expected one of: "
+                                         f"{', '.join(EVENT_LIMIT_POLICIES)})")  # fmt: skip
+        return None
+    return None if most is None else EventLimit(int(most), policy)
 
 
 def _text(c: _Collector, path: tuple[str, ...], value: Any) -> str:
@@ -652,6 +678,8 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         data["raised_by"] = [trigger_to_dict(t) for t in graph.raised_by]
     if graph.schedules:
         data["schedules"] = {s.name: schedule_to_dict(s) for s in graph.schedules}
+    if graph.event_limit is not None:
+        data["event_limit"] = dataclasses.asdict(graph.event_limit)
     if graph.retention is not None:
         kept = dataclasses.asdict(graph.retention)
         data["retention"] = {key: days for key, days in kept.items() if days is not None}

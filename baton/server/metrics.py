@@ -136,6 +136,11 @@ class _StoreGauges(Collector):
         yield GaugeMetricFamily("baton_pauses", "Pauses in force (events, graphs, nodes of events).",
                                 value=sample.pauses)  # fmt: skip
         yield GaugeMetricFamily(
+            "baton_events_queued",
+            "Submitted events of graphs whose event limit queues them, waiting for a place.",
+            value=sample.events_queued,
+        )
+        yield GaugeMetricFamily(
             "baton_tasks_paused", "Pending and ready tasks a pause holds out of the claims.", value=sample.tasks_paused
         )
         yield GaugeMetricFamily(

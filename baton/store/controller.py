@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.planner import Plan
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, limits, outbox, pauses
+from baton.store import advance, claims, event_limits, limits, outbox, pauses
 from baton.store.records import (
     EventRecord,
 )
@@ -36,12 +36,13 @@ class ControllerVerbs(SqlCore):
 
     @retried
     def events_to_expand(self, limit: int, only: int | None = None) -> list[EventRecord]:
-        """Submitted events, oldest first (``only``: that one event, if it is submitted)."""
+        """Submitted events, oldest first (``only``: that one event, if it is submitted), but for
+        those that wait for a place under their graph's event limit."""
         with self.transaction(write=False) as tx:
             if only is None:
-                sql, params = "SELECT id FROM events WHERE state = 'submitted' ORDER BY id LIMIT ?", (limit,)
+                sql, params = f"{event_limits.PLANNABLE}ORDER BY e.id LIMIT ?", (limit,)
             else:
-                sql, params = "SELECT id FROM events WHERE state = 'submitted' AND id = ?", (only,)
+                sql, params = f"{event_limits.PLANNABLE}AND e.id = ?", (only,)
             ids = [r.id for r in read_rows(tx, IdRow, sql, params)]
         return [self.event(i) for i in ids]
 
@@ -51,8 +52,10 @@ class ControllerVerbs(SqlCore):
             head = event_head(tx, event_id, self.event_lock)
             if head is None or head.state != EventState.SUBMITTED:
                 return False
-            tx.changed()
             graph = tx.graph_of(head.graph_id)
+            if not event_limits.admit(tx, event_id, graph, self.event_lock):
+                return False  # it waits for a place (still submitted), or its graph's policy cancelled it
+            tx.changed()
             req = claims.intern_requirements(tx, graph)
             paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
             tx.many(

@@ -162,7 +162,12 @@ def _centre(tx: Tx) -> dict[str, Any]:
     return {"events_at_risk": int(scalar(tx, at_risk)), "schedules": {r.state: int(r.n) for r in by_state},
             "backfills_running": int(scalar(tx, "SELECT COUNT(*) FROM backfills WHERE state = 'running'")),
             "tasks_parked": int(scalar(tx, parked)), "limit_keys_full": int(scalar(tx, full)),
-            "pauses": pauses, "tasks_paused": int(scalar(tx, held)) if pauses else 0}  # fmt: skip
+            "pauses": pauses, "tasks_paused": int(scalar(tx, held)) if pauses else 0,
+            "events_queued": int(scalar(tx, _QUEUED))}  # fmt: skip
+
+
+_QUEUED = ("SELECT COUNT(*) FROM events e JOIN graphs g ON g.id = e.graph_id WHERE e.state = 'submitted' "
+           "AND g.event_limit_policy = 'queue'")  # fmt: skip
 
 
 def _queue(tx: Tx) -> tuple[dict[str, int], dict[str, int]]:

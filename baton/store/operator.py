@@ -44,6 +44,7 @@ class OperatorVerbs(SqlCore):
     def register_graph(self, graph: Graph, source: str = "") -> GraphRecord:
         digest = graph_digest(graph)
         spec = json.dumps(graph_to_dict(graph), sort_keys=True)
+        limit = (graph.event_limit.max_running, graph.event_limit.policy) if graph.event_limit else (None, None)
         same = "SELECT id FROM graphs WHERE name = ? AND digest = ?"
         with self.transaction() as tx:
             row = read_one(tx, IdRow, same, (graph.name, digest))
@@ -52,9 +53,10 @@ class OperatorVerbs(SqlCore):
                 row = read_one(
                     tx,
                     IdRow,
-                    "INSERT INTO graphs (name, version, event_type, digest, spec, source, registered_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-                    (graph.name, latest + 1, graph.event_type, digest, spec, source, tx.now),
+                    "INSERT INTO graphs (name, version, event_type, digest, spec, source, registered_at, "
+                    "max_running_events, event_limit_policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING RETURNING id",
+                    (graph.name, latest + 1, graph.event_type, digest, spec, source, tx.now, *limit),
                 )
                 if row is None:  # registered concurrently: the same graph, or another took the version
                     row = read_one(tx, IdRow, same, (graph.name, digest))

@@ -153,11 +153,13 @@ class ControllerStore(ChangeFeed, Protocol):
         ...
 
     def events_to_expand(self, limit: int, only: int | None = None) -> list[EventRecord]:
-        """Submitted events, oldest first (``only``: that event alone, if it is submitted)."""
+        """Submitted events, oldest first (``only``: that event alone, if it is submitted), but for
+        those waiting for a place under their graph's event limit."""
         ...
 
     def save_plan(self, event_id: int, plan: Plan) -> bool:
-        """Create every task of the event at once; False if it was already expanded."""
+        """Create every task of the event at once; False if it was already expanded, or if its
+        graph's event limit holds it back (it waits, or the limit's policy cancelled it)."""
         ...
 
     def fail_event(self, event_id: int, reason: str) -> None:

@@ -306,6 +306,7 @@ class MetricsSample:
     limit_keys_full: int = 0  # concurrency keys with as many tasks running as their limit
     pauses: int = 0  # pauses in force (events, graphs, nodes of events)
     tasks_paused: int = 0  # pending and ready tasks a pause holds
+    events_queued: int = 0  # submitted events of graphs whose event limit queues them
 
 
 @dataclass(frozen=True)
@@ -755,7 +756,7 @@ class ResumeAnswer:
 
 
 # Why tasks are not running (baton.store.waiting), in the order they are listed within a node.
-REASONS = ("paused", "upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
+REASONS = ("queued", "paused", "upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
 
 
 @dataclass(frozen=True)

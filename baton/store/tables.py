@@ -47,6 +47,10 @@ graphs = sa.Table(
     sa.Column("spec", TEXT, nullable=False),
     sa.Column("source", TEXT, nullable=False, server_default=""),
     sa.Column("registered_at", TIME, nullable=False),
+    # Its event limit (docs/limits.md), from the spec, for the controller's query of what it may
+    # plan: at most this many events of the graph's name run at once (None: no limit).
+    sa.Column("max_running_events", INT),
+    sa.Column("event_limit_policy", TEXT),
     sa.UniqueConstraint("name", "version"),
     sa.UniqueConstraint("name", "digest"),
     sa.Index("graphs_event_type", "event_type", "id"),
@@ -84,6 +88,8 @@ events = sa.Table(
     sa.Index("events_deadline", "deadline_at", **_where("deadline_at IS NOT NULL AND finished_at IS NULL")),
     # Retention walks finished events oldest first.
     sa.Index("events_finished", "finished_at", **_where("finished_at IS NOT NULL")),
+    # A graph's running events, counted against its event limit.
+    sa.Index("events_running", "graph_id", **_where("state = 'running'")),
 )
 
 # Per event and node: how many tasks have not succeeded yet. Reaching 0 satisfies the node-level

@@ -33,7 +33,7 @@ from baton.engine.planner import UNPARTITIONED
 from baton.engine.states import EventState
 from baton.errors import NotFound, UsageError
 from baton.graphs.model import DepMode, Graph
-from baton.store import limits, pauses
+from baton.store import event_limits, limits, pauses
 from baton.store.records import (
     EventRecord,
     KeyWait,
@@ -52,6 +52,7 @@ from baton.store.waiting import WaitingReads, gather
 
 MAX_BINS = 1000
 MAX_PARTITION_ROWS = 1000
+MAX_NAMED_EVENTS = 5  # a queued event names this many of the running ones
 MIN_BIN_S = 1e-6  # an event whose first and last times coincide still has bins of some width
 STARTED = "started_at >= ready_at"  # the task's current attempt has started (see the module docstring)
 _CURRENT_START = f"CASE WHEN {STARTED} THEN started_at END"
@@ -273,7 +274,28 @@ class SqlTimelineReads:
     event: Callable[[int], EventRecord]  # reads beside these in SqlStore (baton.store.reads)
 
     def waiting(self, event_id: int) -> list[WaitingGroup]:
-        return gather(cast(WaitingReads, self), self.event(event_id))
+        event = self.event(event_id)
+        if event.state is EventState.SUBMITTED:
+            return self._queued(event)
+        return gather(cast(WaitingReads, self), event)
+
+    @retried
+    def _queued(self, event: EventRecord) -> list[WaitingGroup]:
+        """A submitted event waiting for a place under its graph's event limit: its place in the
+        queue (as ``count``: 1 is next), and the events running."""
+        with self.transaction(write=False) as tx:
+            limit = tx.graph_of(event.graph_id).event_limit
+            if limit is None or limit.policy != "queue":
+                return []
+            found = event_limits.place(tx, event.id, event.graph_name)
+        if len(found.running) < limit.max_running:
+            return []  # a place is free: the controller plans it at its next round
+        shown = ", ".join(str(i) for i in found.running[:MAX_NAMED_EVENTS])
+        more = f" and {len(found.running) - MAX_NAMED_EVENTS} more" if len(found.running) > MAX_NAMED_EVENTS else ""
+        sentence = (f"the event waits for a place: graph {event.graph_name} runs {len(found.running)} of its "
+                    f"{limit.max_running} at once (events {shown}{more}); {found.ahead} submitted before it "
+                    "wait too")  # fmt: skip
+        return [WaitingGroup("", "queued", found.ahead + 1, sentence)]
 
     @retried
     def timeline(self, event_id: int, bins: int = 200) -> Timeline:

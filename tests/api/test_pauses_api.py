@@ -1,4 +1,4 @@
-"""Pause and resume where a user looks for them: ``/api/v1/pauses`` (bounds and roles),
+"""Pause and resume, and a graph's event limit, where a user looks for them: ``/api/v1/pauses`` (bounds and roles),
 ``baton pause``/``resume``/``pauses`` (alike through a server and from the database), the event's
 ``paused`` count and waiting reasons in ``/api/v1/events/{id}/waiting`` and ``baton status``,
 the event page's header and waiting panel, ``baton.Client`` and ``/metrics``."""
@@ -13,6 +13,8 @@ from test_cli_server_mode import Both, baton_all
 
 from baton.access import Role
 from baton.client import Client
+from baton.engine.states import EventState
+from baton.graphs.builder import GraphBuilder
 from baton.store.protocol import Store
 from baton.store.records import PauseTarget, TaskCounts
 
@@ -123,3 +125,26 @@ def test_the_event_page_shows_who_paused_it_and_offers_to_resume(backend: Store,
     assert f'data-pause="event:{event_id}"' in header.text and "ERP maintenance" in header.text
     assert f'data-url="/ui/events/{event_id}/resume"' in header.text
     assert 'data-reason="paused"' in panel.text and "held by pause" in panel.text
+
+
+def test_an_event_queued_by_its_graphs_limit_says_where_it_stands_everywhere(backend: Store, served: Served) -> None:
+    g = GraphBuilder("year_end", defaults={"retries": 0}).event_limit(1)
+    g.python("summary", "m:f", partitioned=False)
+    first, queued = start(backend, g.build()), start(backend, g.build())
+    assert backend.event(first).state is EventState.RUNNING and backend.event(queued).state is EventState.SUBMITTED
+    token = mint(backend, Role.VIEWER)
+    with served.client(token) as http:
+        waiting = http.get(f"/api/v1/events/{queued}/waiting")
+        panel = http.get(f"/ui/events/{queued}/waiting")
+        graph_page = http.get(f"/ui/graphs/{backend.event(queued).graph_id}")
+        metrics = http.get("/metrics")
+    (group,) = waiting.json()
+    assert (group["node"], group["reason"], group["count"]) == ("", "queued", 1)
+    assert f"graph year_end runs 1 of its 1 at once (events {first})" in group["sentence"]
+    assert 'data-reason="queued"' in panel.text and "<b>queued</b> (#1)" in panel.text
+    assert 'data-event-limit="1"' in graph_page.text and "waits for a place" in graph_page.text
+    assert "baton_events_queued " in metrics.text
+    assert backend.metrics_sample(None, None, 100, 60.0).events_queued == 1
+    both = Both(backend.url, served.url, token)
+    for status in baton_all(both.remote("status", str(queued)), both.direct("status", str(queued))):
+        assert "  (event)  queued     the event waits for a place: graph year_end runs 1 of its 1" in status.stdout

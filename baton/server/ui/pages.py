@@ -80,4 +80,5 @@ def graph_page(request: Request, graph_id: int) -> Response:
     form = form_fields(graph) if token_of(request).may(Action.SUBMIT) else None
     pause = next((p for p in store.pauses() if p.target == f"graph:{record.name}"), None)
     return html(request, "graph.html", graph=record, versions=versions, svg=graph_svg(graph), source=source,
-                form=form, latest=versions[0] if versions else record, pause=pause)  # fmt: skip
+                form=form, latest=versions[0] if versions else record, pause=pause,
+                limit=graph.event_limit)  # fmt: skip

@@ -1,8 +1,13 @@
-"""Pauses: an event, a graph or one node of an event held out of the claims until resumed.
+"""Pauses, and graphs' event limits.
+
+Pauses: an event, a graph or one node of an event held out of the claims until resumed.
 
 A paused scope's unfinished tasks carry ``parked = 2`` (1 is a full concurrency key), which keeps
 them out of the ``tasks_ready`` index whatever moves them to ready meanwhile. No existing row is
 paused, so nothing needs filling.
+
+Event limits: a graph version's ``event_limit`` (from its spec) in two columns the controller's
+query reads, and an index of running events by graph to count them. Older graphs declare none.
 
 Revision ID: 0012
 """
@@ -20,6 +25,10 @@ down_revision = "0011"
 
 
 def upgrade() -> None:
+    op.add_column("graphs", sa.Column("max_running_events", sa.Integer()))
+    op.add_column("graphs", sa.Column("event_limit_policy", sa.Text()))
+    op.create_index("events_running", "events", ["graph_id"], sqlite_where=sa.text("state = 'running'"),
+                    postgresql_where=sa.text("state = 'running'"))  # fmt: skip
     op.create_table(
         "pauses",
         sa.Column("id", ID, sa.Identity(always=False), primary_key=True),
@@ -36,5 +45,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("events_running", table_name="events")
+    op.drop_column("graphs", "event_limit_policy")
+    op.drop_column("graphs", "max_running_events")
     op.drop_index("pauses_event", table_name="pauses")
     op.drop_table("pauses")
