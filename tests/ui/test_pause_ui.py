@@ -1,7 +1,8 @@
 """Pausing from the pages, through a real ``baton server`` and chromium: an operator pauses an
 event with a reason (its header says who and why, its waiting panel says which tasks the pause
 holds), resumes it, and pauses and resumes its graph from the graph's page; a viewer sees no
-button. No controller or worker runs: the event is planned through the store's verbs."""
+button; the waiting panel names a full concurrency key and a graph's queue. No controller or
+worker runs: events are planned through the store's verbs."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from limited import chain
+from limited import chain, claim, limited, start
 from playwright.sync_api import Dialog, Page, expect
 from serving import Served, mint
 
 from baton.access import Role
 from baton.controller.loop import Controller
+from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store import open_store
 from baton.store.records import PauseTarget
@@ -110,3 +112,19 @@ def test_a_viewer_sees_the_pause_and_no_button(world: World, page: Page) -> None
     expect(page.get_by_role("button", name="Pause event")).to_have_count(0)
     page.goto(f"{world.server.url}/ui/graphs/{world.graph_id}")
     expect(page.get_by_role("button", name="Pause graph")).to_have_count(0)
+
+
+def test_the_waiting_panel_names_a_full_key_and_a_graphs_queue(world: World, page: Page) -> None:
+    keyed = start(world.store, limited(limit=2))
+    claim(world.store, slots=40)  # two extracts hold the key: the other eight wait for it
+    g = GraphBuilder("year_end", defaults={"retries": 0}).event_limit(1)
+    g.python("summary", "m:f", partitioned=False)
+    first, queued = start(world.store, g.build()), start(world.store, g.build())
+    _open(page, world, world.viewer, f"/ui/events/{keyed}")
+    limit = page.locator('ul.waiting li[data-reason="limit"]')
+    expect(limit).to_contain_text("8 wait for concurrency key erp (2 of 2 running: extract[")
+    page.goto(f"{world.server.url}/ui/events/{queued}")
+    line = page.locator('ul.waiting li[data-reason="queued"]')
+    expect(line).to_contain_text(
+        f"queued (#1): the event waits for a place: graph year_end runs 1 of its 1 at once (events {first})"
+    )
