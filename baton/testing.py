@@ -40,7 +40,8 @@ def check_invariants(store: Store) -> list[str]:
     if moves is not None:
         problems += path_problems(tasks, moves)
     problems += [
-        f"task {t} is parked but is not a ready task with a concurrency key" for t in store.debug.stray_parked()
+        f"task {t} is parked but is not a ready task with the concurrency key or rate limit it is parked on"
+        for t in store.debug.stray_parked()
     ]
     return problems + live_log_problems(store)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.planner import Plan
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, limits, outbox
+from baton.store import advance, claims, limits, outbox, rates
 from baton.store.records import (
     EventRecord,
 )
@@ -55,7 +55,7 @@ class ControllerVerbs(SqlCore):
             req = claims.intern_requirements(tx, tx.graph_of(head.graph_id))
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
-                "available_at, ready_at, limit_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "available_at, ready_at, limit_key, rate_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         event_id,
@@ -69,6 +69,7 @@ class ControllerVerbs(SqlCore):
                         tx.now,
                         tx.now if t.pending == 0 else None,
                         t.key,
+                        t.rate_key,
                     )
                     for t in plan.tasks
                 ],
@@ -76,6 +77,8 @@ class ControllerVerbs(SqlCore):
             graph = tx.graph_of(head.graph_id)
             declared = {t.key: graph.node(t.node).concurrency for t in plan.tasks if t.key is not None}
             limits.declare(tx, {key: c.limit for key, c in declared.items() if c is not None})
+            rated = {t.rate_key: graph.node(t.node).rate_limit for t in plan.tasks if t.rate_key is not None}
+            rates.declare(tx, {key: (r.limit, r.period_s) for key, r in rated.items() if r is not None})
             for t in plan.tasks:
                 if t.pending:
                     tx.moved(event_id, t.node, None, "pending")
@@ -133,6 +136,7 @@ class ControllerVerbs(SqlCore):
             if exists(tx, due, (since, tx.now)):
                 tx.changed()
             limits.repair(tx)
+            rates.release(tx)
             return expired, tx.now
 
     def _expire(self, tx: Tx, limit: int) -> int:

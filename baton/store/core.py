@@ -11,7 +11,7 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -113,6 +113,9 @@ class SqlCore(ABC):
         self._requirements_stale = True
         self._events = _Recent[int, claims.EventInfo](256)  # immutable parts of recent events, for claims
         self._lock = threading.Lock()
+        # The time transactions run at, when a test sets it (seconds since the epoch; e.g.
+        # FakeClock.wall): leases, backoffs and rate windows then follow it, not the database's clock.
+        self.clock: Callable[[], float] | None = None
 
     @property
     def debug(self) -> SqlDebug:

@@ -482,8 +482,9 @@ class DebugDoor(Protocol):
         ...
 
     def stray_parked(self) -> list[int]:
-        """Tasks marked parked that are not ready tasks with a concurrency key (a parked task
-        is one waiting for its key's slot; every other move clears the mark)."""
+        """Tasks marked parked that are not ready tasks with the key they are parked on (a
+        concurrency key for ``parked = 1``, a rate key for ``parked = 3``: a parked task is one
+        waiting for its key's slot or its rate's next start; every other move clears the mark)."""
         ...
 
 

@@ -141,11 +141,12 @@ class ParkedRow(NamedTuple):
     node: str
     key: str
     parked: int
-    tasks: int  # ready, parked or not
+    tasks: int  # ready, parked on the key or not (not those parked on a rate limit)
 
 
 _PARKED = (
-    "SELECT node, limit_key AS key, SUM(parked) AS parked, COUNT(*) AS tasks FROM tasks WHERE event_id = ? "
+    "SELECT node, limit_key AS key, SUM(CASE WHEN parked = 1 THEN 1 ELSE 0 END) AS parked, "
+    "SUM(CASE WHEN parked IN (0, 1) THEN 1 ELSE 0 END) AS tasks FROM tasks WHERE event_id = ? "
     "AND state = 'ready' AND limit_key IS NOT NULL GROUP BY node, limit_key ORDER BY node, limit_key"
 )
 
