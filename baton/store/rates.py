@@ -52,6 +52,8 @@ class KeyOnly(NamedTuple):
 
 def declare(tx: Tx, rates: Mapping[str, tuple[int, float]]) -> None:
     """Write each key's (limit, period) (a new event's plan declares them; the latest wins)."""
+    if not rates:
+        return
     tx.many(
         "INSERT INTO rate_keys (key, max_starts, period_s) VALUES (?, ?, ?) ON CONFLICT (key) "
         "DO UPDATE SET max_starts = excluded.max_starts, period_s = excluded.period_s",
