@@ -75,6 +75,7 @@ from baton.store.records import (
     GraphRecord,
     LimitKeyRecord,
     LogChunk,
+    RateKeyRecord,
     WebhookRecord,
 )
 from baton.wire.api import (
@@ -88,6 +89,7 @@ from baton.wire.api import (
     GraphRegistered,
     LimitKeyOut,
     LogOut,
+    RateKeyOut,
     RerunOut,
     ScheduleOut,
     TaskOut,
@@ -384,6 +386,12 @@ class Client:
         """A page of concurrency keys in order (``after``: the last key of the previous page)."""
         query: dict[str, str | int] = {"limit": limit} | ({} if after is None else {"after": after})
         return [parsed(LimitKeyOut, k).record() for k in _listed(self._get("/api/v1/limits", params=query).json())]
+
+    def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
+        """A page of rate limits' keys in order (``after``: the last key of the previous page)."""
+        query: dict[str, str | int] = {"limit": limit} | ({} if after is None else {"after": after})
+        got = _listed(self._get("/api/v1/limits/rates", params=query).json())
+        return [parsed(RateKeyOut, k).record() for k in got]
 
     # --- calendars, schedules and backfills ------------------------------------------------
 

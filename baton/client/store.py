@@ -56,6 +56,8 @@ from baton.store.records import (
     NodeProgress,
     PartitionRow,
     PathStep,
+    RateKeyRecord,
+    RateWait,
     RetryWait,
     ScheduleRecord,
     TaskFilter,
@@ -295,6 +297,12 @@ class HttpStore:
 
     def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
         return self.client.limit_keys(after=after, limit=limit)
+
+    def rate_waits(self, event_id: int) -> list[RateWait]:
+        _unserved("tasks parked on rate limits (the web UI shows them; 'baton limits --rates' lists the keys)")
+
+    def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
+        return self.client.rate_keys(after=after, limit=limit)
 
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
         _unserved("partition rows (the web UI shows them)")

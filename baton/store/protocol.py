@@ -59,6 +59,8 @@ from baton.store.records import (
     PathStep,
     PruneRequest,
     PruneResult,
+    RateKeyRecord,
+    RateWait,
     Report,
     ReportAnswers,
     RetryWait,
@@ -360,6 +362,16 @@ class ReadStore(Protocol):
     def limit_keys(self, after: str | None = None, limit: int = 100) -> list[LimitKeyRecord]:
         """Concurrency keys in order, each with its limit and its running, queued and parked
         tasks; the next page starts after the last key of this one."""
+        ...
+
+    def rate_waits(self, event_id: int) -> list[RateWait]:
+        """Per node and rate key, the event's tasks parked until their rate limit allows a start."""
+        ...
+
+    def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
+        """Rate limits' keys in order, each with its limit, period, starts in the window that ends
+        now, queued and parked tasks and next allowed start; the next page starts after the last
+        key of this one."""
         ...
 
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:

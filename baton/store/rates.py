@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from baton.engine.rates import allowance, next_start_at, to_return
+from baton.engine.rates import allowance, in_window, next_start_at, to_return
 from baton.store.tx import Tx, in_list, read_rows
 
 PARKED = 3  # tasks.parked of a task waiting for its rate limit
@@ -109,7 +109,7 @@ def park(tx: Tx, parked: Mapping[str, list[int]]) -> None:
     """Take the refused candidates out of the queue until their key may start them."""
     for key, ids in sorted(parked.items()):
         tx.q(f"UPDATE tasks SET parked = {PARKED} WHERE id IN ({in_list(ids)}) AND state = 'ready'", ids)
-        tx.audit("controller", "task.parked", f"rate limit {key} is spent", key=key, tasks=len(ids))
+        tx.audit("controller", "task.rate_parked", f"rate limit {key} is spent", key=key, tasks=len(ids))
 
 
 def _counts(tx: Tx, keys: Sequence[str]) -> dict[str, dict[int, int]]:
@@ -157,7 +157,7 @@ class RateState(NamedTuple):
     started: int  # starts in the window that ends now
     queued: int
     parked: int
-    next_start_at: float  # now when a start is allowed now
+    next_start_at: float | None  # None: a start is allowed now
 
 
 def rate_states(
@@ -178,8 +178,9 @@ def rate_states(
     out = []
     for r in rows:
         s = starts[r.key]
-        left = allowance(s, r.max_starts, r.period_s, tx.now)
+        started = sum(n for _, n in in_window(s, r.period_s, tx.now))
         c = counts.get(r.key, {})
-        out.append(RateState(r.key, r.max_starts, r.period_s, r.max_starts - left, c.get(0, 0), c.get(PARKED, 0),
-                             next_start_at(s, r.max_starts, r.period_s, tx.now)))  # fmt: skip
+        at = next_start_at(s, r.max_starts, r.period_s, tx.now)
+        out.append(RateState(r.key, r.max_starts, r.period_s, started, c.get(0, 0), c.get(PARKED, 0),
+                             at if at > tx.now else None))  # fmt: skip
     return out

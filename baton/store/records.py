@@ -280,6 +280,7 @@ class Activity:
     deadlines_missed: int = 0
     fires_missed: int = 0  # schedules' fires not raised (catch-up, overlap); at least, when uncounted
     events_pruned: int = 0
+    rate_starts_refused: int = 0  # task starts refused by a rate limit (each parked the task)
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,7 @@ class MetricsSample:
     backfills_running: int = 0
     tasks_parked: int = 0  # ready tasks parked on a full concurrency key
     limit_keys_full: int = 0  # concurrency keys with as many tasks running as their limit
+    tasks_rate_waiting: int = 0  # ready tasks parked until their rate limit allows a start
 
 
 @dataclass(frozen=True)
@@ -386,6 +388,34 @@ class LimitKeyRecord:
     running: int
     ready: int
     parked: int
+
+
+@dataclass(frozen=True)
+class RateWait:
+    """Ready tasks of one node parked on a spent rate limit, with the key's state and when its
+    next start is allowed (epoch seconds; None: now, and the controller's next sweep returns them)."""
+
+    node: str
+    key: str
+    tasks: int
+    started: int  # starts in the window that ends now
+    max_starts: int
+    period_s: float
+    until: float | None
+
+
+@dataclass(frozen=True)
+class RateKeyRecord:
+    """A rate limit's key: its limit and period, its starts in the window that ends now, its
+    tasks in the queue and parked, and when its next start is allowed (epoch seconds; None: now)."""
+
+    key: str
+    max_starts: int
+    period_s: float
+    started: int
+    queued: int
+    parked: int
+    next_start_at: float | None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ MATRIX: dict[Route, Action] = {
     ("GET", "/api/v1/graphs/{graph_id}"): Action.READ,
     ("GET", "/api/v1/workers"): Action.READ,
     ("GET", "/api/v1/limits"): Action.READ,
+    ("GET", "/api/v1/limits/rates"): Action.READ,
     ("GET", "/api/v1/webhooks"): Action.ADMIN,
     ("POST", "/api/v1/webhooks"): Action.ADMIN,
     ("GET", "/api/v1/webhooks/deliveries"): Action.ADMIN,

@@ -55,7 +55,7 @@ def test_a_rate_refused_task_is_parked_and_returns_when_the_next_start_is_allowe
     clock.advance(0.001)  # the window of the first starts has passed: two more may start
     backend.sweep(100, 0.0)
     state = rate_state(backend)
-    assert (state.started, state.queued, state.parked) == (0, 2, 0)
+    assert (state.started, state.queued, state.parked, state.next_start_at) == (0, 2, 0, None)
     assert [c.node for c in claim(backend, "w2", lease_s=LONG_LEASE_S)] == ["call", "call"]
 
 

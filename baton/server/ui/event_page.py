@@ -84,7 +84,7 @@ def waiting_context(store: ReadStore, look: Look) -> dict[str, Any]:
         return {"waiting": {"event": event, "groups": [], "now": now}}
     remaining = {p.node: p.remaining for p in store.node_progress(event.id)}
     seen = Snapshot(store.graph_of(event.graph_id), look.counts, remaining, store.backoffs(event.id, now),
-                    store.workers(), now, store.key_waits(event.id))  # fmt: skip
+                    store.workers(), now, store.key_waits(event.id), store.rate_waits(event.id))  # fmt: skip
     groups = waiting_groups(seen)
     return {"waiting": {"event": event, "groups": groups, "now": now}}
 

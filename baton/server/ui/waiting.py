@@ -7,6 +7,8 @@ Reasons, in the order they are listed within a node:
 - ``backoff``: ready tasks waiting out a retry delay (``until`` is when the first one ends);
 - ``limit``: ready tasks parked because their concurrency key is full (which key, how many of its
   tasks run against its limit, and a few of those holding it);
+- ``rate``: ready tasks parked because their rate limit is spent (which key, its starts in the
+  window against its limit, and ``until`` when its next start is allowed);
 - ``no_worker``: claimable tasks (ready and not backing off) that no live worker can ever take,
   by the rule of :func:`baton.engine.diagnose.unplaceable` (labels and whole capacity);
 - ``slot``: claimable tasks some live worker fits, waiting for a free slot;
@@ -23,18 +25,19 @@ from dataclasses import dataclass
 from baton.engine.diagnose import live_workers, unplaceable
 from baton.graphs.model import Graph, Node
 from baton.server.ui.gantt import humanize_s
-from baton.store.records import KeyWait, RetryWait, WorkerRecord
+from baton.store.records import KeyWait, RateWait, RetryWait, WorkerRecord
 
 __all__ = ["REASONS", "WaitingGroup", "waiting_groups"]
 
-REASONS = ("upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
+REASONS = ("upstream", "backoff", "limit", "rate", "no_worker", "slot", "cancelled")
 MAX_NAMED_WORKERS = 3  # a sentence names this many workers, then counts the rest
 
 
 @dataclass(frozen=True)
 class WaitingGroup:
     """``count`` tasks of ``node`` that do not run for one ``reason`` (a code in :data:`REASONS`),
-    told in ``sentence``; ``until`` is when a backoff ends (epoch seconds), for the page to format."""
+    told in ``sentence``; ``until`` is when a backoff ends or a rate limit allows the next start
+    (epoch seconds), for the page to format."""
 
     node: str
     reason: str
@@ -93,6 +96,23 @@ def _limit(node: str, ready: int, waits: Sequence[KeyWait]) -> list[WaitingGroup
     return groups
 
 
+def _rate(node: str, ready: int, waits: Sequence[RateWait], now: float) -> list[WaitingGroup]:
+    """Ready tasks parked on a spent rate limit, one group per key, with when the next may start."""
+    groups = []
+    for w in waits:
+        if w.node != node or w.tasks <= 0 or ready <= 0:
+            continue
+        count = min(w.tasks, ready)
+        used = f"{w.started} of {w.max_starts} starts in {humanize_s(w.period_s)}"
+        wait = "now (back in the queue at the controller's next sweep)"
+        if w.until is not None:
+            wait = f"in {humanize_s(max(w.until - now, 0.0))}"
+        sentence = f"{_tasks(count, 'waits', 'wait')} for rate limit {w.key} ({used}); the next may start {wait}"
+        groups.append(WaitingGroup(node, "rate", count, sentence, w.until))
+        ready -= count
+    return groups
+
+
 def _offer(workers: Sequence[WorkerRecord]) -> str:
     """What live workers offer, a few by name."""
     if not workers:
@@ -135,6 +155,7 @@ class Snapshot:
     workers: Sequence[WorkerRecord]
     now: float
     key_waits: Sequence[KeyWait] = ()
+    rate_waits: Sequence[RateWait] = ()
 
 
 def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> list[WaitingGroup]:
@@ -148,7 +169,10 @@ def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> li
     groups.append(backoff)
     limited = _limit(node.name, ready - (backoff.count if backoff else 0), seen.key_waits)
     groups += limited
-    claimable = ready - (backoff.count if backoff else 0) - sum(g.count for g in limited)
+    rated = _rate(node.name, ready - (backoff.count if backoff else 0) - sum(g.count for g in limited),
+                  seen.rate_waits, seen.now)  # fmt: skip
+    groups += rated
+    claimable = ready - (backoff.count if backoff else 0) - sum(g.count for g in limited + rated)
     if claimable > 0:
         fits = [w for w in live if _fits(seen.graph, node.name, w)]
         groups.append(_slot(node.name, claimable, fits) if fits else _no_worker(node, claimable, live))
