@@ -136,8 +136,14 @@ class ControllerVerbs(SqlCore):
             if exists(tx, due, (since, tx.now)):
                 tx.changed()
             limits.repair(tx)
-            rates.release(tx)
             return expired, tx.now
+
+    @retried
+    def unpark_rated(self) -> tuple[int, float | None]:
+        """Return tasks parked on a spent rate limit to the queue where their key allows a start
+        now; how many went back, and in how many seconds the next of the others may start."""
+        with self.transaction() as tx:
+            return rates.release(tx)
 
     def _expire(self, tx: Tx, limit: int) -> int:
         rows = read_rows(

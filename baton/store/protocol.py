@@ -166,6 +166,12 @@ class ControllerStore(ChangeFeed, Protocol):
         ``since``; return how many leases expired and the new ``since``."""
         ...
 
+    def unpark_rated(self) -> tuple[int, float | None]:
+        """Return tasks parked on a spent rate limit to the queue where their key allows a start
+        now; return how many went back, and in how many seconds the next of the others may start
+        (None: not known)."""
+        ...
+
     def event_state(self, event_id: int) -> EventState: ...
 
     def lead(self, role: str, holder: str, ttl_s: float) -> bool:

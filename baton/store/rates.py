@@ -11,7 +11,8 @@ The rules are :mod:`baton.engine.rates`'; this module reads and writes what they
 - :func:`record` (claim): the starts admitted, at this transaction's time, and the end of the
   starts whose window has passed;
 - :func:`park` (claim): the candidates refused, out of the queue (``parked = 3``);
-- :func:`release` (the controller's sweep): returns parked tasks to keys that may start them now.
+- :func:`release` (the controller's :class:`~baton.controller.duties.UnparkRated`): returns
+  parked tasks to keys that may start them now, and says when the next of the others may.
 """
 
 from __future__ import annotations
@@ -122,21 +123,26 @@ def _counts(tx: Tx, keys: Sequence[str]) -> dict[str, dict[int, int]]:
     return out
 
 
-def release(tx: Tx) -> int:
+def release(tx: Tx) -> tuple[int, float | None]:
     """Return rate-parked tasks to keys that may start them now, best first (priority, then
-    depth, then age), as many as the starts left that the key's queued tasks will not take;
-    how many went back. Keys a claim holds wait for the next sweep."""
+    depth, then age), as many as the starts left that the key's queued tasks will not take.
+    Returns how many went back, and in how many seconds the next of the others may start (None:
+    not known; keys a claim holds, or whose starts the queue will take, are looked at again at
+    the controller's next round)."""
     sql = ("SELECT DISTINCT rate_key AS key FROM tasks WHERE rate_key IS NOT NULL AND state = 'ready' "
            f"AND parked = {PARKED}")  # fmt: skip
     keys = sorted(r.key for r in read_rows(tx, KeyOnly, f"{sql} LIMIT ?", (RELEASE_KEYS,)))
     if not keys:
-        return 0
+        return 0, None
     rows = _rows(tx, keys, skip_locked=True)
     starts, counts = _starts(tx, rows), _counts(tx, [r.key for r in rows]) if rows else {}
-    back = 0
+    back, waits = 0, []
     for r in rows:
         left = allowance(starts[r.key], r.max_starts, r.period_s, tx.now)
-        n = to_return(left, counts[r.key].get(0, 0), counts[r.key].get(PARKED, 0))
+        parked = counts[r.key].get(PARKED, 0)
+        n = to_return(left, counts[r.key].get(0, 0), parked)
+        if n < parked and left == 0:
+            waits.append(next_start_at(starts[r.key], r.max_starts, r.period_s, tx.now) - tx.now)
         if n:
             back += tx.q(
                 "UPDATE tasks SET parked = 0 WHERE id IN (SELECT id FROM tasks WHERE rate_key = ? AND state = 'ready' "
@@ -145,7 +151,7 @@ def release(tx: Tx) -> int:
             ).rowcount
     if back:
         tx.made_ready(back)
-    return back
+    return back, min(waits, default=None)
 
 
 class RateState(NamedTuple):

@@ -11,8 +11,10 @@ import threading
 from limited import claim, key_state, report, sql, start
 from rated import LONG_LEASE_S, most_in_a_window, on_clock, rate_state, rated, start_times
 
+from baton.controller import Controller, ControllerConfig
 from baton.engine.states import EventState
 from baton.graphs.builder import GraphBuilder
+from baton.settings import default_settings
 from baton.store.protocol import Store
 from baton.store.records import Claim, Report
 
@@ -29,7 +31,7 @@ def test_two_workers_together_respect_the_rate_over_ten_windows(backend: Store) 
     first = clock.wall()
     done: dict[str, tuple[Report, ...]] = {"w1": (), "w2": ()}
     while clock.wall() < first + 10 * PERIOD_S:
-        backend.sweep(100, 0.0)
+        backend.unpark_rated()
         for worker in ("w1", "w2"):
             got = claim(backend, worker, slots=2, lease_s=LONG_LEASE_S, reports=done[worker])
             done[worker] = tuple(report(c) for c in got)
@@ -50,10 +52,10 @@ def test_a_rate_refused_task_is_parked_and_returns_when_the_next_start_is_allowe
     assert (state.started, state.queued, state.parked) == (2, 0, 2)
     assert state.next_start_at == clock.wall() + PERIOD_S
     clock.advance(PERIOD_S - 0.001)
-    backend.sweep(100, 0.0)
+    backend.unpark_rated()
     assert rate_state(backend).parked == 2 and claim(backend, "w2", lease_s=LONG_LEASE_S) == []
     clock.advance(0.001)  # the window of the first starts has passed: two more may start
-    backend.sweep(100, 0.0)
+    backend.unpark_rated()
     state = rate_state(backend)
     assert (state.started, state.queued, state.parked, state.next_start_at) == (0, 2, 0, None)
     assert [c.node for c in claim(backend, "w2", lease_s=LONG_LEASE_S)] == ["call", "call"]
@@ -120,7 +122,7 @@ def test_claims_racing_on_one_key_never_exceed_the_rate(backend: Store) -> None:
             pending: tuple[Report, ...] = ()
             while backend.event(event_id).state is EventState.RUNNING:
                 if name == "w0":
-                    backend.sweep(100, 0.0)
+                    backend.unpark_rated()
                 got = claim(backend, name, slots=2, lease_s=LONG_LEASE_S, reports=pending)
                 pending = tuple(report(c) for c in got)
                 clock.advance(0.01)
@@ -154,3 +156,25 @@ def test_a_claim_reading_an_earlier_clock_than_the_keys_starts_nothing_of_it(bac
     assert (state.started, state.queued, state.parked) == (1, 3, 0)
     sql(backend).clock = clock.wall
     assert [c.node for c in claim(backend, "w2", slots=8, lease_s=LONG_LEASE_S)] == ["call", "call"]
+
+
+def test_the_controller_returns_rate_parked_tasks_when_the_next_start_is_allowed(backend: Store) -> None:
+    """The controller's duty looks when the store says the next start is allowed (10 s here),
+    not only every sweep_s (30 s): one moment before, the tasks are still parked; just after,
+    they are back in the queue. Both the controller's and the store's clocks are the test's."""
+    clock = on_clock(backend)
+    start(backend, rated(2, PERIOD_S, parts=["a", "b", "c", "d"]))
+    first = clock.now()
+    claim(backend, slots=8, lease_s=LONG_LEASE_S)
+    long_s = {"poll_s": 100.0, "idle_poll_s": 100.0, "sweep_s": 30.0, "lead_ttl_s": 300.0, "webhook_poll_s": 300.0,
+              "backfill_s": 300.0, "schedule_look_s": 300.0, "deadline_check_s": 300.0, "prune_s": 300.0,
+              "dispatch_s": 300.0}  # fmt: skip
+    controller = Controller(backend, ControllerConfig.from_settings(default_settings(), **long_s), clock=clock)
+    assert controller.step() == 0 and rate_state(backend).parked == 2  # leads; nothing may start yet
+    clock.advance(first + PERIOD_S - 0.001 - clock.now())
+    assert controller.step() == 0 and rate_state(backend).parked == 2
+    clock.advance(0.002)
+    assert controller.step() == 2
+    state = rate_state(backend)
+    assert (state.queued, state.parked) == (2, 0)
+    assert [c.node for c in claim(backend, "w2", lease_s=LONG_LEASE_S)] == ["call", "call"]
