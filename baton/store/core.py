@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 MAX_KEY_CHARS = 200  # an idempotency key
 REQUIREMENTS_CHECK_S = 1.0
-GATE_ROUNDS = 4  # picks per claim when candidates are parked on full concurrency keys
+GATE_ROUNDS = 4  # picks per claim when candidates are parked on full concurrency keys or spent rates
 K = TypeVar("K")
 V = TypeVar("V")
 
