@@ -80,10 +80,10 @@ def gate(tx: Tx, chosen: list[Candidate]) -> tuple[list[Candidate], int]:
     A claim does not wait for a key another transaction holds (it would wait holding the rows
     it picked, while a report waiting for the key may hold others: a deadlock): its candidates
     with such a key stay in the queue, neither started nor parked, for the next claim."""
+    if all(c.limit_key is None and c.rate_key is None for c in chosen):
+        return chosen, 0
     keys = sorted({c.limit_key for c in chosen if c.limit_key is not None})
     rate_keys = sorted({c.rate_key for c in chosen if c.rate_key is not None})
-    if not keys and not rate_keys:
-        return chosen, 0
     held = _locked_limits(tx, keys, skip_locked=True) if keys else {}
     rated = rates.held(tx, rate_keys) if rate_keys else rates.Held({}, {})
     later = [c for c in chosen if (c.limit_key is not None and c.limit_key not in held)

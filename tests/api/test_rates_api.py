@@ -59,7 +59,10 @@ def test_the_api_and_the_cli_list_each_rate_key_with_its_window(backend: Store, 
     with served.client(token) as http:
         panel = http.get(f"/ui/events/{event_id}/waiting")
         metrics = http.get("/metrics")
-    assert panel.status_code == 200 and 'data-reason="rate"' in panel.text and "rate limit partner-api" in panel.text
+    assert panel.status_code == 200 and 'data-reason="rate"' in panel.text
+    (line,) = [li for li in panel.text.split("<li ") if 'data-reason="rate"' in li]
+    assert "5 wait for rate limit partner-api (3 of 3 starts in 1 h); the next may start in" in line
+    assert "(until " in line  # when the next start is allowed, as the page writes times
     assert "baton_tasks_rate_waiting " in metrics.text and "baton_rate_starts_refused_total " in metrics.text
     sample = backend.metrics_sample(before, backend.metrics_sample(None, None, 100, 60.0).audit_id, 1000, 60.0)
     assert sample.tasks_rate_waiting == 5
