@@ -12,7 +12,7 @@ from limited import claim, key_state, report, sql, start
 from rated import LONG_LEASE_S, most_in_a_window, on_clock, rate_state, rated, start_times
 
 from baton.controller import Controller, ControllerConfig
-from baton.engine.states import EventState
+from baton.engine.states import EventState, Outcome
 from baton.graphs.builder import GraphBuilder
 from baton.settings import default_settings
 from baton.store.protocol import Store
@@ -178,3 +178,43 @@ def test_the_controller_returns_rate_parked_tasks_when_the_next_start_is_allowed
     state = rate_state(backend)
     assert (state.queued, state.parked) == (2, 0)
     assert [c.node for c in claim(backend, "w2", lease_s=LONG_LEASE_S)] == ["call", "call"]
+
+
+def test_every_attempt_is_a_start_and_a_retry_waits_for_the_rate(backend: Store) -> None:
+    """A failed attempt retried at once starts again only when the rate allows: its first start
+    still counts in the window."""
+    clock = on_clock(backend)
+    g = GraphBuilder("retried", defaults={"retries": 1, "retry_delay_s": 0.0, "retry_jitter": 0.0})
+    g.param("parts", "list", default=["a", "b"]).partitions(param="parts")
+    g.python("call", "m:f", rate_limit={"key": "api", "limit": 2, "period_s": PERIOD_S})
+    start(backend, g.build())
+    got = claim(backend, slots=2, lease_s=LONG_LEASE_S)
+    assert len(got) == 2
+    failed = (report(got[0], Outcome.FAILED), report(got[1]))
+    assert claim(backend, slots=2, lease_s=LONG_LEASE_S, reports=failed) == []  # the retry is parked
+    assert rate_state(backend, "api").parked == 1
+    clock.advance(PERIOD_S)
+    backend.unpark_rated()
+    (again,) = claim(backend, slots=2, lease_s=LONG_LEASE_S)
+    assert (again.task_id, again.attempt) == (got[0].task_id, 2)
+    claim(backend, slots=2, lease_s=LONG_LEASE_S, reports=(report(again),))
+
+
+def test_cancelling_an_event_clears_its_rate_parked_tasks(backend: Store) -> None:
+    on_clock(backend)
+    event_id = start(backend, rated(1, PERIOD_S, parts=["a", "b", "c"]))
+    claim(backend, slots=8, lease_s=LONG_LEASE_S)
+    assert rate_state(backend).parked == 2
+    backend.cancel(event_id)
+    assert rate_state(backend).parked == 0 and backend.unpark_rated() == (0, None)
+
+
+def test_the_invariant_check_flags_a_rate_parked_mark_on_a_task_without_a_rate_key(backend: Store) -> None:
+    on_clock(backend)
+    start(backend, rated(1, PERIOD_S, parts=["a"]))
+    with sql(backend).transaction() as tx:
+        tx.q("UPDATE tasks SET parked = 3 WHERE node = 'free'")
+    (stray,) = backend.debug.stray_parked()
+    with sql(backend).transaction() as tx:
+        tx.q("UPDATE tasks SET parked = 0 WHERE id = ?", (stray,))
+    assert backend.debug.stray_parked() == []
