@@ -48,6 +48,12 @@ def next_start_at(starts: Starts, limit: int, period_s: float, now: float) -> fl
     return now
 
 
+def next_look_at(starts: Starts, limit: int, period_s: float, now: float, starting: int) -> float:
+    """When a task still parked on the key may start, if ``starting`` of the key's tasks (those
+    in the queue and those just returned to it) start now."""
+    return next_start_at([*starts, (now, starting)] if starting else starts, limit, period_s, now)
+
+
 def to_return(allowed: int, queued: int, parked: int) -> int:
     """How many rate-parked tasks of a key to return to the queue: the starts allowed now that
     the key's tasks already in the queue will not take."""

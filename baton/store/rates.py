@@ -21,11 +21,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from baton.engine.rates import allowance, in_window, next_start_at, to_return
+from baton.engine.rates import allowance, in_window, next_look_at, next_start_at, to_return
 from baton.store.tx import Tx, in_list, read_rows
 
 PARKED = 3  # tasks.parked of a task waiting for its rate limit
-RELEASE_KEYS = 200  # keys looked at per sweep
+RELEASE_KEYS = 200  # keys looked at per look
+HELD_LOOK_S = 0.05  # a key a claim held (for the milliseconds of its transaction) is looked at again this soon
 
 
 class RateKey(NamedTuple):
@@ -126,9 +127,8 @@ def _counts(tx: Tx, keys: Sequence[str]) -> dict[str, dict[int, int]]:
 def release(tx: Tx) -> tuple[int, float | None]:
     """Return rate-parked tasks to keys that may start them now, best first (priority, then
     depth, then age), as many as the starts left that the key's queued tasks will not take.
-    Returns how many went back, and in how many seconds the next of the others may start (None:
-    not known; keys a claim holds, or whose starts the queue will take, are looked at again at
-    the controller's next round)."""
+    Returns how many went back, and in how many seconds to look again: when the next of the
+    others may start, or soon for keys a claim held (None: nothing left parked that it knows of)."""
     sql = ("SELECT DISTINCT rate_key AS key FROM tasks WHERE rate_key IS NOT NULL AND state = 'ready' "
            f"AND parked = {PARKED}")  # fmt: skip
     keys = sorted(r.key for r in read_rows(tx, KeyOnly, f"{sql} LIMIT ?", (RELEASE_KEYS,)))
@@ -136,13 +136,14 @@ def release(tx: Tx) -> tuple[int, float | None]:
         return 0, None
     rows = _rows(tx, keys, skip_locked=True)
     starts, counts = _starts(tx, rows), _counts(tx, [r.key for r in rows]) if rows else {}
-    back, waits = 0, []
+    back, waits = 0, [HELD_LOOK_S] if len(rows) < len(keys) else []
     for r in rows:
         left = allowance(starts[r.key], r.max_starts, r.period_s, tx.now)
-        parked = counts[r.key].get(PARKED, 0)
-        n = to_return(left, counts[r.key].get(0, 0), parked)
-        if n < parked and left == 0:
-            waits.append(next_start_at(starts[r.key], r.max_starts, r.period_s, tx.now) - tx.now)
+        parked, queued = counts[r.key].get(PARKED, 0), counts[r.key].get(0, 0)
+        n = to_return(left, queued, parked)
+        if n < parked:  # the others may start once the starts the queue now holds have left the window
+            starting = min(left, queued + n)
+            waits.append(next_look_at(starts[r.key], r.max_starts, r.period_s, tx.now, starting) - tx.now)
         if n:
             back += tx.q(
                 "UPDATE tasks SET parked = 0 WHERE id IN (SELECT id FROM tasks WHERE rate_key = ? AND state = 'ready' "

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from baton.engine.limits import admit
-from baton.engine.rates import allowance, in_window, next_start_at, to_return
+from baton.engine.rates import allowance, in_window, next_look_at, next_start_at, to_return
 from baton.errors import GraphInvalid
 from baton.graphs.spec import graph_to_dict, load_graph_text
 
@@ -29,6 +29,15 @@ def test_the_next_start_is_when_the_limit_th_most_recent_start_leaves_the_window
     assert next_start_at(starts, 2, 10.0, 108.0) == 114.0  # the limit counts back to 104
     assert next_start_at(starts, 5, 10.0, 108.0) == 108.0  # a start is allowed now
     assert next_start_at([], 1, 10.0, 50.0) == 50.0
+
+
+def test_the_next_look_counts_the_tasks_about_to_start() -> None:
+    """Two of the limit of 4 have left the window at 110: two parked tasks go back and start
+    then, so the next of the others may start when the starts at 104 leave (114), not at 110."""
+    starts = [(100.0, 2), (104.0, 1), (107.0, 1)]
+    assert next_look_at(starts, 4, 10.0, 110.0, starting=2) == 114.0
+    assert next_look_at(starts, 4, 10.0, 110.0, starting=1) == 110.0  # one more may start now
+    assert next_look_at(starts, 4, 10.0, 108.0, starting=0) == next_start_at(starts, 4, 10.0, 108.0) == 110.0
 
 
 def test_starting_whenever_allowed_never_puts_more_than_the_limit_in_any_window() -> None:
