@@ -111,16 +111,18 @@ def test_a_task_its_concurrency_key_refuses_spends_no_start(backend: Store) -> N
 
 def test_claims_racing_on_one_key_never_exceed_the_rate(backend: Store) -> None:
     """Four workers claim and report as fast as they can while each moves the clock on a little
-    and one also sweeps; on PostgreSQL their transactions overlap and read the clock in any order,
-    so only the key's row lock and its clock keep every window within the limit."""
+    and one also returns parked tasks; on PostgreSQL their transactions overlap and read the
+    clock in any order, so only the key's row lock and its clock keep every window within the
+    limit. (A failing thread stops them all.)"""
     clock = on_clock(backend)
     event_id = start(backend, rated(3, 1.0, parts=[f"p{i:02}" for i in range(40)]))
     errors: list[BaseException] = []
+    stop = threading.Event()
 
     def work(name: str) -> None:
         try:
             pending: tuple[Report, ...] = ()
-            while backend.event(event_id).state is EventState.RUNNING:
+            while not stop.is_set() and backend.event(event_id).state is EventState.RUNNING:
                 if name == "w0":
                     backend.unpark_rated()
                 got = claim(backend, name, slots=2, lease_s=LONG_LEASE_S, reports=pending)
@@ -128,12 +130,14 @@ def test_claims_racing_on_one_key_never_exceed_the_rate(backend: Store) -> None:
                 clock.advance(0.01)
         except BaseException as exc:
             errors.append(exc)
+            stop.set()
 
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    threads = [threading.Thread(target=work, args=(f"w{i}",), daemon=True) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    stop.set()
     assert not errors, errors
     assert backend.event(event_id).state is EventState.SUCCEEDED
     starts = start_times(backend)
