@@ -16,7 +16,8 @@ claim counted every earlier start ``u`` of that window (``u >= a > t - S``, so `
 admitted ``t`` only while fewer than ``N`` were counted.
 
 A task the rate refuses is parked (``parked = 3``) out of the claim's queue, holding no
-concurrency slot, and goes back when :func:`next_start_at` has come (the controller's sweep).
+concurrency slot, and goes back when :func:`next_start_at` has come (the controller's
+UnparkRated duty).
 """
 
 from __future__ import annotations
