@@ -40,7 +40,7 @@ def check_invariants(store: Store) -> list[str]:
     if moves is not None:
         problems += path_problems(tasks, moves)
     problems += [
-        f"task {t}'s parked mark disagrees with its state, concurrency key or pauses"
+        f"task {t}'s parked mark disagrees with its state, its concurrency key or rate limit, or the pauses"
         for t in store.debug.stray_parked()
     ]
     return problems + live_log_problems(store)

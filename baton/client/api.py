@@ -77,6 +77,7 @@ from baton.store.records import (
     LogChunk,
     PauseAnswer,
     PauseRecord,
+    RateKeyRecord,
     ResumeAnswer,
     WaitingGroup,
     WebhookRecord,
@@ -94,6 +95,7 @@ from baton.wire.api import (
     LogOut,
     PausedOut,
     PauseOut,
+    RateKeyOut,
     RerunOut,
     ResumedOut,
     ScheduleOut,
@@ -419,6 +421,12 @@ class Client:
         """The pauses in force, oldest first: all, or those that hold one event."""
         query = {} if event_id is None else {"event_id": int(event_id)}
         return [parsed(PauseOut, p).record() for p in _listed(self._get("/api/v1/pauses", params=query).json())]
+
+    def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
+        """A page of rate limits' keys in order (``after``: the last key of the previous page)."""
+        query: dict[str, str | int] = {"limit": limit} | ({} if after is None else {"after": after})
+        got = _listed(self._get("/api/v1/limits/rates", params=query).json())
+        return [parsed(RateKeyOut, k).record() for k in got]
 
     # --- calendars, schedules and backfills ------------------------------------------------
 

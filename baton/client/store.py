@@ -59,6 +59,8 @@ from baton.store.records import (
     PauseAnswer,
     PauseRecord,
     PauseTarget,
+    RateKeyRecord,
+    RateWait,
     ResumeAnswer,
     RetryWait,
     ScheduleRecord,
@@ -318,6 +320,12 @@ class HttpStore:
 
     def pauses(self, event_id: int | None = None) -> list[PauseRecord]:
         return self.client.pauses(event_id)
+
+    def rate_waits(self, event_id: int) -> list[RateWait]:
+        _unserved("tasks parked on rate limits (the web UI shows them; 'baton limits --rates' lists the keys)")
+
+    def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
+        return self.client.rate_keys(after=after, limit=limit)
 
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
         _unserved("partition rows (the web UI shows them)")

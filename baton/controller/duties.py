@@ -11,6 +11,8 @@ the store's own transactions and by the store's clock (leases and roles expire b
 - :class:`Expand` turns submitted events into tasks; it has no time of its own but runs at every
   round, since the round may have been started by a new event;
 - :class:`Sweep` expires lost leases and announces retries whose backoff ended;
+- :class:`UnparkRated` returns tasks parked on a spent rate limit when their key's next start
+  is allowed;
 - :class:`~baton.controller.deliver.Deliver` posts webhook deliveries (in its own module).
 
 A new duty (fire schedules, prune old events) is one more class with
@@ -150,6 +152,26 @@ class Sweep:
         expired, self._checked = store.sweep(self.batch, self._checked)
         self._due = now if expired >= self.batch else now + self.every_s
         return expired
+
+
+class UnparkRated:
+    """Return tasks parked on a spent rate limit to the queue when their key allows a start: at
+    the time the store says the next start is allowed, and every ``every_s`` otherwise (a claim
+    parks tasks between two looks; a key a claim held; starts the queue's own tasks took)."""
+
+    every_round = False
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self._due = NOW
+
+    def next_due(self, now: float) -> float:
+        return self._due
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        back, wait_s = store.unpark_rated()
+        self._due = now + (self.every_s if wait_s is None else max(0.0, min(wait_s, self.every_s)))
+        return back
 
 
 class Dispatch:

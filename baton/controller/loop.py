@@ -34,7 +34,7 @@ from typing import TypedDict, Unpack
 
 from baton.clock import Clock, SystemClock
 from baton.controller.deliver import Deliver, Terms
-from baton.controller.duties import Closing, Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep
+from baton.controller.duties import Closing, Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep, UnparkRated
 from baton.controller.schedules import Backfiller, Ticker
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
@@ -132,15 +132,18 @@ def delivery_terms(config: ControllerConfig) -> Terms:
 
 
 def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
-    """What the leader does, in this order each round: expand new events, sweep, raise the
-    schedules' fires and backfills, act on the outbox, watch deadlines, prune, deliver webhooks. A controller
-    of one event (``baton run``: ``event_id``) expands and sweeps only: it starts nothing else,
-    and what its event's end raises waits in the outbox for the cluster's controller."""
+    """What the leader does, in this order each round: expand new events, sweep, return tasks
+    whose rate limit allows a start again, raise the schedules' fires and backfills, act on the
+    outbox, watch deadlines, prune, deliver webhooks. A controller of one event (``baton run``:
+    ``event_id``) expands, sweeps and returns rate-parked tasks only: it starts nothing else, and
+    what its event's end raises waits in the outbox for the cluster's controller."""
     if config.event_id is not None:
-        return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch)]
+        return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch),
+                UnparkRated(config.sweep_s)]  # fmt: skip
     return [
         Expand(config.expand_batch, config.event_id),
         Sweep(config.sweep_s, config.expire_batch),
+        UnparkRated(config.sweep_s),
         Ticker(config.schedule_look_s, clock),
         Backfiller(config.backfill_s, clock),
         Dispatch(config.dispatch_batch, config.dispatch_s),

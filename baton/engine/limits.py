@@ -50,28 +50,46 @@ def render_key(template: str, *, node: str, partition: str, event_type: str, par
 
 @dataclass(frozen=True)
 class Gate:
-    """What :func:`admit` decided for one claim: the tasks that may start, in queue order, and
-    the ones parked, by key."""
+    """What :func:`admit` decided for one claim: the tasks that may start, in queue order, the
+    ones parked on a full concurrency key, and the ones parked on a spent rate limit, by key."""
 
     admitted: list[int] = field(default_factory=list)
     parked: dict[str, list[int]] = field(default_factory=dict)
+    rate_parked: dict[str, list[int]] = field(default_factory=dict)
+    started: dict[str, int] = field(default_factory=dict)  # rate key -> starts admitted
 
 
-def admit(candidates: Sequence[tuple[int, str | None]], limits: Mapping[str, int], running: Mapping[str, int]) -> Gate:
-    """Go through ``candidates`` (task id, key or None) in queue order: a task without a key, or
-    whose key has fewer than its limit running (counting those admitted before it), is admitted;
-    the others are parked on their key. A key with no known limit admits nothing (its row is
-    written when the event is planned, so this is a store that lost it: park, do not overrun)."""
+def admit(
+    candidates: Sequence[tuple[int, str | None]],
+    limits: Mapping[str, int],
+    running: Mapping[str, int],
+    allowances: Mapping[str, int] | None = None,
+    rate_keys: Mapping[int, str] | None = None,
+) -> Gate:
+    """Go through ``candidates`` (task id, concurrency key or None) in queue order: a task is
+    admitted when its concurrency key (if any) has fewer than its limit running, counting those
+    admitted before it, and its rate key (``rate_keys[task id]``, if any) has starts left in
+    ``allowances``, counting those admitted before it. A task its concurrency key refuses is
+    parked on that key and spends no start; one that only its rate refuses is parked on the rate
+    and holds no slot. A key with no known limit or allowance admits nothing (its row is written
+    when the event is planned, so this is a store that lost it: park, do not overrun)."""
     counts = dict(running)
+    left = dict(allowances or {})
+    rates = rate_keys or {}
     gate = Gate()
     for task_id, key in candidates:
-        if key is None:
-            gate.admitted.append(task_id)
-        elif counts.get(key, 0) < limits.get(key, 0):
-            counts[key] = counts.get(key, 0) + 1
-            gate.admitted.append(task_id)
-        else:
+        rate = rates.get(task_id)
+        if key is not None and counts.get(key, 0) >= limits.get(key, 0):
             gate.parked.setdefault(key, []).append(task_id)
+        elif rate is not None and left.get(rate, 0) <= 0:
+            gate.rate_parked.setdefault(rate, []).append(task_id)
+        else:
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+            if rate is not None:
+                left[rate] -= 1
+                gate.started[rate] = gate.started.get(rate, 0) + 1
+            gate.admitted.append(task_id)
     return gate
 
 

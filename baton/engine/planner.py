@@ -28,6 +28,7 @@ class PlannedTask:
     priority: int
     stage: int = 0  # the node's longest path from a root: deeper stages are claimed first
     key: str | None = None  # its concurrency key, rendered (baton.engine.limits)
+    rate_key: str | None = None  # its rate limit's key, rendered (baton.engine.rates)
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,14 @@ def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
     partitioned = [n for n in graph.nodes if n.partitioned]
 
     def task(node: Node, partition: str) -> PlannedTask:
-        key = None
+        key = rate_key = None
         if node.concurrency is not None:
             key = render_key(node.concurrency.key, node=node.name, partition=partition, event_type=graph.event_type,
                              params=params)  # fmt: skip
-        return PlannedTask(node.name, partition, len(node.edges()), node.priority, stages[node.name], key)
+        if node.rate_limit is not None:
+            rate_key = render_key(node.rate_limit.key, node=node.name, partition=partition,
+                                  event_type=graph.event_type, params=params)  # fmt: skip
+        return PlannedTask(node.name, partition, len(node.edges()), node.priority, stages[node.name], key, rate_key)
 
     tasks = [task(node, p) for p in (keys if partitioned else ()) for node in partitioned]
     tasks += [task(node, UNPARTITIONED) for node in graph.nodes if not node.partitioned]

@@ -1,5 +1,5 @@
-"""Concurrency key templates in a graph: the placeholders a key may use, and their checks
-(rendering a key for a task is the engine's: :func:`baton.engine.limits.render_key`)."""
+"""Concurrency and rate-limit key templates in a graph: the placeholders a key may use, and their
+checks (rendering a key for a task is the engine's: :func:`baton.engine.limits.render_key`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from typing import Any
 KEY_PLACEHOLDER_RE = re.compile(r"\{(partition|node|event_type|params\.[A-Za-z_]\w*)\}")
 MAX_TEMPLATE_CHARS = 200
 MAX_LIMIT = 1_000_000
+# A rate limit's bounds: the store keeps one row per start still inside the window, so a key
+# holds at most MAX_RATE_LIMIT of them.
+MAX_RATE_LIMIT = 100_000
+MIN_PERIOD_S = 0.001
+MAX_PERIOD_S = 7 * 86_400.0
 
 
 def template_problems(template: Any, declared: set[str], partitioned: bool) -> list[str]:

@@ -114,6 +114,16 @@ class Concurrency:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` starts of tasks whose ``key`` (a template, as for :class:`Concurrency`)
+    renders the same in any ``period_s`` seconds, across the cluster (baton.engine.rates)."""
+
+    key: str
+    limit: int
+    period_s: float
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     action: Action
@@ -127,6 +137,7 @@ class Node:
     cost: Mapping[str, int] = field(default_factory=lambda: {"slots": 1})
     description: str = ""
     concurrency: Concurrency | None = None
+    rate_limit: RateLimit | None = None
 
     def edges(self) -> tuple[Dependency, ...]:
         """Dependencies as the engine applies them: a barrier turns every edge into ``all``."""

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from baton.errors import GraphInvalid, Problem
 from baton.graphs.chains import trigger_to_dict, triggers_from_list
-from baton.graphs.keys import MAX_LIMIT, template_problems
+from baton.graphs.keys import MAX_LIMIT, MAX_PERIOD_S, MAX_RATE_LIMIT, MIN_PERIOD_S, template_problems
 from baton.graphs.model import (
     EVENT_LIMIT_POLICIES,
     Action,
@@ -44,6 +44,7 @@ from baton.graphs.model import (
     ParamType,
     Partitions,
     PythonAction,
+    RateLimit,
     Retention,
     RetryPolicy,
     is_name,
@@ -92,6 +93,7 @@ OPTION_KEYS = {
     "cost",
     "barrier",
     "concurrency",
+    "rate_limit",
 }
 NODE_KEYS = OPTION_KEYS | {"run", "command", "env", "cwd", "after", "partitioned", "description"}
 PARAM_KEYS = {"type", "required", "default", "description"}
@@ -412,7 +414,10 @@ def _node(
     retry = _retry(c, path, spec)
     options = _options(c, path, spec)
     concurrency = _concurrency(c, (*path, "concurrency"), spec.get("concurrency"), is_partitioned, params)
+    rate_limit = _rate_limit(c, (*path, "rate_limit"), spec.get("rate_limit"), is_partitioned, params)
     if action is None or after is None or retry is None or options is None or concurrency is False:
+        return None
+    if rate_limit is False:
         return None
     return Node(
         name=name,
@@ -422,6 +427,7 @@ def _node(
         retry=retry,
         description=_text(c, (*path, "description"), spec.get("description", "")),
         concurrency=concurrency,
+        rate_limit=rate_limit,
         **options,
     )
 
@@ -443,6 +449,27 @@ def _concurrency(
     if problems or limit is None:
         return False
     return Concurrency(raw["key"], int(limit))
+
+
+def _rate_limit(
+    c: _Collector, path: tuple[str, ...], raw: Any, partitioned: bool, params: tuple[Param, ...]
+) -> RateLimit | Literal[False] | None:
+    """``{key: TEMPLATE, limit: N, period_s: S}``; None when absent, False when wrong (said)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not {"key", "limit", "period_s"} <= raw.keys():
+        c.add(path, "must be a mapping {key: TEMPLATE, limit: N, period_s: S}, "
+                    "e.g. {key: 'partner-api', limit: 100, period_s: 60}")  # fmt: skip
+        return False
+    _unknown_keys(c, path, raw, {"key", "limit", "period_s"})
+    problems = template_problems(raw["key"], {p.name for p in params}, partitioned)
+    for problem in problems:
+        c.add((*path, "key"), problem)
+    limit = _number(c, (*path, "limit"), raw["limit"], 1, MAX_RATE_LIMIT, integer=True)
+    period = _number(c, (*path, "period_s"), raw["period_s"], MIN_PERIOD_S, MAX_PERIOD_S)
+    if problems or limit is None or period is None:
+        return False
+    return RateLimit(raw["key"], int(limit), float(period))
 
 
 def _action(
@@ -725,6 +752,9 @@ def _node_dict(n: Node) -> dict[str, Any]:
         out["description"] = n.description
     if n.concurrency is not None:
         out["concurrency"] = {"key": n.concurrency.key, "limit": n.concurrency.limit}
+    if n.rate_limit is not None:
+        rate = n.rate_limit
+        out["rate_limit"] = {"key": rate.key, "limit": rate.limit, "period_s": rate.period_s}
     return out
 
 

@@ -144,6 +144,10 @@ class _StoreGauges(Collector):
             "baton_tasks_paused", "Pending and ready tasks a pause holds out of the claims.", value=sample.tasks_paused
         )
         yield GaugeMetricFamily(
+            "baton_tasks_rate_waiting", "Ready tasks parked until their rate limit allows a start.",
+            value=sample.tasks_rate_waiting,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
             "baton_metrics_refreshed_timestamp_seconds", "When the database-derived values were read.", value=at
         )
 
@@ -239,6 +243,10 @@ class Metrics(Background):
             "Schedules' fires not raised: outside the catch-up window or policy, or skipped by overlap.",
         )
         self.events_pruned = counter("baton_events_pruned_total", "Finished events removed by retention.")
+        self.rate_refused = counter(
+            "baton_rate_starts_refused_total",
+            "Task starts a rate limit refused (each parks its task until a start is allowed).",
+        )
         self.refresh_errors = counter(
             "baton_metrics_refresh_errors_total", "Reads of the database-derived values that failed."
         )
@@ -294,6 +302,7 @@ class Metrics(Background):
         self.deadlines_missed.inc(activity.deadlines_missed)
         self.fires_missed.inc(activity.fires_missed)
         self.events_pruned.inc(activity.events_pruned)
+        self.rate_refused.inc(activity.rate_starts_refused)
         self.lease_expirations.inc(activity.lease_expirations)
         self.stale_reports.inc(activity.stale_reports)
         for histogram, values in ((self.queue_wait, activity.queue_wait_s), (self.run, activity.run_s),

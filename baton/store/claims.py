@@ -68,6 +68,7 @@ class Candidate(NamedTuple):
     attempt: int
     req_id: int
     limit_key: str | None  # its concurrency key (baton.store.limits)
+    rate_key: str | None  # its rate limit's key (baton.store.rates)
 
 
 _CANDIDATES = f"SELECT {select_list(Candidate, task_id='id')} FROM tasks t"
@@ -168,6 +169,7 @@ class Taken(NamedTuple):
     attempt: int
     req_id: int
     limit_key: str | None
+    rate_key: str | None
     lease_expires_at: float
 
 
@@ -182,7 +184,8 @@ def taken_by(tx: Tx, worker_id: str, claim_id: str, lock_clause: str = "") -> tu
         f"WHERE worker_id = ? AND claim_id = ? AND state = 'running' ORDER BY +id {lock_clause}",
         (worker_id, claim_id),
     )
-    candidates = [Candidate(r.task_id, r.event_id, r.node, r.partition, r.attempt - 1, r.req_id, r.limit_key)
+    candidates = [Candidate(r.task_id, r.event_id, r.node, r.partition, r.attempt - 1, r.req_id, r.limit_key,
+                             r.rate_key)
                   for r in rows]  # fmt: skip
     return candidates, max((r.lease_expires_at for r in rows), default=tx.now)
 

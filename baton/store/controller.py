@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.planner import Plan
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, event_limits, limits, outbox, pauses
+from baton.store import advance, claims, event_limits, limits, outbox, pauses, rates
 from baton.store.records import (
     EventRecord,
 )
@@ -60,7 +60,7 @@ class ControllerVerbs(SqlCore):
             paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
-                "available_at, ready_at, limit_key, parked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "available_at, ready_at, limit_key, rate_key, parked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         event_id,
@@ -74,6 +74,7 @@ class ControllerVerbs(SqlCore):
                         tx.now,
                         tx.now if t.pending == 0 else None,
                         t.key,
+                        t.rate_key,
                         pauses.PAUSED if t.node in paused else 0,
                     )
                     for t in plan.tasks
@@ -81,6 +82,8 @@ class ControllerVerbs(SqlCore):
             )
             declared = {t.key: graph.node(t.node).concurrency for t in plan.tasks if t.key is not None}
             limits.declare(tx, {key: c.limit for key, c in declared.items() if c is not None})
+            rated = {t.rate_key: graph.node(t.node).rate_limit for t in plan.tasks if t.rate_key is not None}
+            rates.declare(tx, {key: (r.limit, r.period_s) for key, r in rated.items() if r is not None})
             for t in plan.tasks:
                 if t.pending:
                     tx.moved(event_id, t.node, None, "pending")
@@ -139,6 +142,13 @@ class ControllerVerbs(SqlCore):
                 tx.changed()
             limits.repair(tx)
             return expired, tx.now
+
+    @retried
+    def unpark_rated(self) -> tuple[int, float | None]:
+        """Return tasks parked on a spent rate limit to the queue where their key allows a start
+        now; how many went back, and in how many seconds the next of the others may start."""
+        with self.transaction() as tx:
+            return rates.release(tx)
 
     def _expire(self, tx: Tx, limit: int) -> int:
         rows = read_rows(

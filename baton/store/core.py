@@ -11,7 +11,7 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 MAX_KEY_CHARS = 200  # an idempotency key
 REQUIREMENTS_CHECK_S = 1.0
-GATE_ROUNDS = 4  # picks per claim when candidates are parked on full concurrency keys
+GATE_ROUNDS = 4  # picks per claim when candidates are parked on full concurrency keys or spent rates
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -113,6 +113,9 @@ class SqlCore(ABC):
         self._requirements_stale = True
         self._events = _Recent[int, claims.EventInfo](256)  # immutable parts of recent events, for claims
         self._lock = threading.Lock()
+        # The time transactions run at, when a test sets it (seconds since the epoch; e.g.
+        # FakeClock.wall): leases, backoffs and rate windows then follow it, not the database's clock.
+        self.clock: Callable[[], float] | None = None
 
     @property
     def debug(self) -> SqlDebug:

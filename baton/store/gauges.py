@@ -92,7 +92,10 @@ class AuditEnd(NamedTuple):
 
 
 CENTRE = ("deadline.missed", "schedule.misfire", "event.pruned")
-_ACTIONS = ", ".join(repr(a) for a in ("event.submitted", "report.rejected", *EVENT_ENDS, *DELIVERY_TRIES, *CENTRE))
+RATE_PARKED = "task.rate_parked"  # a claim parked tasks on a spent rate limit (detail: tasks)
+_ACTIONS = ", ".join(
+    repr(a) for a in ("event.submitted", "report.rejected", RATE_PARKED, *EVENT_ENDS, *DELIVERY_TRIES, *CENTRE)
+)
 _COUNTED = (
     "SELECT id, event_id, task_id, action, cause, actor, detail FROM audit WHERE id > ? AND id <= ? "
     f"AND (action IN ({_ACTIONS}) "
@@ -153,6 +156,7 @@ def _centre(tx: Tx) -> dict[str, Any]:
     )
     by_state = read_rows(tx, StateCountRow, "SELECT state, COUNT(*) AS n FROM schedules GROUP BY state")
     parked = "SELECT COUNT(*) FROM tasks WHERE limit_key IS NOT NULL AND state = 'ready' AND parked = 1"
+    rate_waiting = "SELECT COUNT(*) FROM tasks WHERE rate_key IS NOT NULL AND state = 'ready' AND parked = 3"
     full = ("SELECT COUNT(*) FROM limit_keys k WHERE k.max_running <= "
             "(SELECT COUNT(*) FROM tasks t WHERE t.limit_key = k.key AND t.state = 'running')")  # fmt: skip
     pauses = int(scalar(tx, "SELECT COUNT(*) FROM pauses"))
@@ -163,7 +167,7 @@ def _centre(tx: Tx) -> dict[str, Any]:
             "backfills_running": int(scalar(tx, "SELECT COUNT(*) FROM backfills WHERE state = 'running'")),
             "tasks_parked": int(scalar(tx, parked)), "limit_keys_full": int(scalar(tx, full)),
             "pauses": pauses, "tasks_paused": int(scalar(tx, held)) if pauses else 0,
-            "events_queued": int(scalar(tx, _QUEUED))}  # fmt: skip
+            "events_queued": int(scalar(tx, _QUEUED)), "tasks_rate_waiting": int(scalar(tx, rate_waiting))}  # fmt: skip
 
 
 _QUEUED = ("SELECT COUNT(*) FROM events e JOIN graphs g ON g.id = e.graph_id WHERE e.state = 'submitted' "
@@ -261,6 +265,7 @@ class _Tally:
         self.dispatch_s: list[float] = []
         self.deliveries: Counter[str] = Counter()
         self.centre: Counter[str] = Counter()
+        self.rate_refused = 0
 
     def add(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
         action = row.action
@@ -272,6 +277,9 @@ class _Tally:
             self.stale_reports += _stale(row, attempts)
         elif action in DELIVERY_TRIES:
             self.deliveries.update(DELIVERY_TRIES[action])
+        elif action == RATE_PARKED:
+            tasks = json.loads(row.detail).get("tasks", 1)
+            self.rate_refused += tasks if isinstance(tasks, int) and tasks > 0 else 1
         elif action in CENTRE:
             missed = json.loads(row.detail).get("missed", 1) if action == "schedule.misfire" else 1
             self.centre[action] += missed if isinstance(missed, int) and missed > 0 else 1
@@ -307,6 +315,7 @@ class _Tally:
             queue_wait_s=tuple(self.queue_wait_s), dispatch_latency_s=tuple(self.dispatch_s),
             deliveries=dict(self.deliveries), deadlines_missed=self.centre["deadline.missed"],
             fires_missed=self.centre["schedule.misfire"], events_pruned=self.centre["event.pruned"],
+            rate_starts_refused=self.rate_refused,
         )  # fmt: skip
 
 

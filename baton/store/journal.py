@@ -100,7 +100,8 @@ class SqlDebug:
             return read_rows(tx, LiveLogOrphan, ORPHANS)
 
     def stray_parked(self) -> list[int]:
-        sql = "SELECT id FROM tasks WHERE parked = 1 AND (state <> 'ready' OR limit_key IS NULL) ORDER BY id"
+        sql = ("SELECT id FROM tasks WHERE (parked = 1 AND (state <> 'ready' OR limit_key IS NULL)) "
+               "OR (parked = 3 AND (state <> 'ready' OR rate_key IS NULL)) ORDER BY id")  # fmt: skip
         with self.transaction(write=False) as tx:
             keyed = [r.id for r in read_rows(tx, IdRow, sql)]
             return sorted({*keyed, *(r.id for r in read_rows(tx, IdRow, pauses.STRAY_PAUSED))})

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from baton.engine.limits import admit, to_unpark
+from baton.store import rates
 from baton.store.claims import Candidate
 from baton.store.tx import Tx, in_list, read_rows
 
@@ -73,26 +74,35 @@ def _running(tx: Tx, keys: Sequence[str]) -> dict[str, int]:
 
 
 def gate(tx: Tx, chosen: list[Candidate]) -> tuple[list[Candidate], int]:
-    """The candidates that may start now, in order, and how many others were parked on their key.
+    """The candidates that may start now, in order, and how many others were parked on their
+    concurrency key or their rate limit (whose starts the admitted ones are recorded against).
 
     A claim does not wait for a key another transaction holds (it would wait holding the rows
     it picked, while a report waiting for the key may hold others: a deadlock): its candidates
     with such a key stay in the queue, neither started nor parked, for the next claim."""
-    keys = sorted({c.limit_key for c in chosen if c.limit_key is not None})
-    if not keys:
+    if all(c.limit_key is None and c.rate_key is None for c in chosen):
         return chosen, 0
-    held = _locked_limits(tx, keys, skip_locked=True)
-    later = [c for c in chosen if c.limit_key is not None and c.limit_key not in held]
+    keys = sorted({c.limit_key for c in chosen if c.limit_key is not None})
+    rate_keys = sorted({c.rate_key for c in chosen if c.rate_key is not None})
+    held = _locked_limits(tx, keys, skip_locked=True) if keys else {}
+    rated = rates.held(tx, rate_keys) if rate_keys else rates.Held({}, {})
+    later = [c for c in chosen if (c.limit_key is not None and c.limit_key not in held)
+             or (c.rate_key is not None and c.rate_key not in rated.rows)]  # fmt: skip
     if later:
         tx.made_ready(len(later))  # picked and left: others may take them after the commit
-        chosen = [c for c in chosen if c.limit_key is None or c.limit_key in held]
+        gone = {c.task_id for c in later}
+        chosen = [c for c in chosen if c.task_id not in gone]
     keys = sorted(held)
-    decided = admit([(c.task_id, c.limit_key) for c in chosen], held, _running(tx, keys) if keys else {})
+    decided = admit([(c.task_id, c.limit_key) for c in chosen], held, _running(tx, keys) if keys else {},
+                    rated.allowances, {c.task_id: c.rate_key for c in chosen if c.rate_key is not None})  # fmt: skip
     for key, ids in sorted(decided.parked.items()):
         tx.q(f"UPDATE tasks SET parked = 1 WHERE id IN ({in_list(ids)}) AND state = 'ready'", ids)
         tx.audit("controller", "task.parked", f"concurrency key {key} is full", key=key, tasks=len(ids))
+    rates.park(tx, decided.rate_parked)
+    rates.record(tx, decided.started, rated.rows)
     admitted = set(decided.admitted)
-    return [c for c in chosen if c.task_id in admitted], sum(len(ids) for ids in decided.parked.values())
+    parked = sum(len(ids) for ids in decided.parked.values()) + sum(len(ids) for ids in decided.rate_parked.values())
+    return [c for c in chosen if c.task_id in admitted], parked
 
 
 def unpark(tx: Tx, freed: Mapping[str, int], locked: bool = False) -> int:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -62,6 +62,12 @@ class _Conn:
         cursor = self.conn.cursor()
         cursor.executemany(sql, params)
         return _Answer(cursor, self.pipeline)
+
+
+def _clock_of(conn: psycopg.Connection[Any]) -> Callable[[], float]:
+    """The database's clock, read with the transaction's first statement (pipelined)."""
+    cursor = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
+    return lambda: _read_clock(cursor)
 
 
 def _read_clock(cursor: psycopg.Cursor[Any]) -> float:
@@ -141,9 +147,8 @@ class PostgresStore(SqlStore):
             # BEGIN and the clock reading travel with the first statement; the last writes, NOTIFY and
             # COMMIT together
             with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
-                clock = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
-                tx = Tx(_Conn(conn, pipeline), lambda: _read_clock(clock), lambda gid: self._graph_in(tx, gid),
-                        _placeholders)  # fmt: skip
+                now = _clock_of(conn) if self.clock is None else self.clock()
+                tx = Tx(_Conn(conn, pipeline), now, lambda gid: self._graph_in(tx, gid), _placeholders)
                 tx.key_lock = "FOR UPDATE"
                 yield tx
                 tx.flush()

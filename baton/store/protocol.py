@@ -62,6 +62,8 @@ from baton.store.records import (
     PauseTarget,
     PruneRequest,
     PruneResult,
+    RateKeyRecord,
+    RateWait,
     Report,
     ReportAnswers,
     ResumeAnswer,
@@ -169,6 +171,12 @@ class ControllerStore(ChangeFeed, Protocol):
     def sweep(self, limit: int, since: float) -> tuple[int, float]:
         """Expire up to ``limit`` lapsed leases and announce retries whose backoff ended after
         ``since``; return how many leases expired and the new ``since``."""
+        ...
+
+    def unpark_rated(self) -> tuple[int, float | None]:
+        """Return tasks parked on a spent rate limit to the queue where their key allows a start
+        now; return how many went back, and in how many seconds the next of the others may start
+        (None: not known)."""
         ...
 
     def event_state(self, event_id: int) -> EventState: ...
@@ -388,6 +396,16 @@ class ReadStore(Protocol):
         tasks; the next page starts after the last key of this one."""
         ...
 
+    def rate_waits(self, event_id: int) -> list[RateWait]:
+        """Per node and rate key, the event's tasks parked until their rate limit allows a start."""
+        ...
+
+    def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
+        """Rate limits' keys in order, each with its limit, period, starts in the window that ends
+        now, queued and parked tasks and next allowed start; the next page starts after the last
+        key of this one."""
+        ...
+
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
         """The event's partitions in order, each with its tasks; the next page starts after the
         last partition of this one."""
@@ -508,9 +526,9 @@ class DebugDoor(Protocol):
         ...
 
     def stray_parked(self) -> list[int]:
-        """Tasks whose parked mark is wrong: parked on a key (1) but not a ready task with a
-        concurrency key (every other move clears that mark), or unfinished and marked paused (2)
-        without a pause covering it, or covered by one and not marked."""
+        """Tasks whose parked mark is wrong: parked on a concurrency key (1) or a rate key (3)
+        but not a ready task with that key (every other move clears those marks), or unfinished
+        and marked paused (2) without a pause covering it, or covered by one and not marked."""
         ...
 
 

@@ -281,6 +281,7 @@ class Activity:
     deadlines_missed: int = 0
     fires_missed: int = 0  # schedules' fires not raised (catch-up, overlap); at least, when uncounted
     events_pruned: int = 0
+    rate_starts_refused: int = 0  # task starts refused by a rate limit (each parked the task)
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,7 @@ class MetricsSample:
     pauses: int = 0  # pauses in force (events, graphs, nodes of events)
     tasks_paused: int = 0  # pending and ready tasks a pause holds
     events_queued: int = 0  # submitted events of graphs whose event limit queues them
+    tasks_rate_waiting: int = 0  # ready tasks parked until their rate limit allows a start
 
 
 @dataclass(frozen=True)
@@ -390,6 +392,34 @@ class LimitKeyRecord:
     running: int
     ready: int
     parked: int
+
+
+@dataclass(frozen=True)
+class RateWait:
+    """Ready tasks of one node parked on a spent rate limit, with the key's state and when its
+    next start is allowed (epoch seconds; None: now, and the controller's next sweep returns them)."""
+
+    node: str
+    key: str
+    tasks: int
+    started: int  # starts in the window that ends now
+    max_starts: int
+    period_s: float
+    until: float | None
+
+
+@dataclass(frozen=True)
+class RateKeyRecord:
+    """A rate limit's key: its limit and period, its starts in the window that ends now, its
+    tasks in the queue and parked, and when its next start is allowed (epoch seconds; None: now)."""
+
+    key: str
+    max_starts: int
+    period_s: float
+    started: int
+    queued: int
+    parked: int
+    next_start_at: float | None
 
 
 @dataclass(frozen=True)
@@ -756,7 +786,7 @@ class ResumeAnswer:
 
 
 # Why tasks are not running (baton.store.waiting), in the order they are listed within a node.
-REASONS = ("queued", "paused", "upstream", "backoff", "limit", "no_worker", "slot", "cancelled")
+REASONS = ("queued", "paused", "upstream", "backoff", "limit", "rate", "no_worker", "slot", "cancelled")
 
 
 @dataclass(frozen=True)

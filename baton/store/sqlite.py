@@ -166,7 +166,8 @@ class SqliteStore(SqlStore):
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot start a transaction on {self.path}: {exc}") from exc
-            tx = Tx(_Eager(conn), time.time(), lambda gid: self._graph_in(tx, gid))
+            now = time.time() if self.clock is None else self.clock()
+            tx = Tx(_Eager(conn), now, lambda gid: self._graph_in(tx, gid))
             try:
                 yield tx
                 tx.flush()

@@ -158,9 +158,11 @@ tasks = sa.Table(
     sa.Column("claim_id", TEXT),
     # Its concurrency key, rendered when the event was planned (None: the node declares none),
     # and whether it is parked, out of the claim's queue: 1 until its key has a free slot, 2 while
-    # its event, graph or node is paused (see ``pauses``).
+    # its event, graph or node is paused (see ``pauses``), 3 until its rate limit allows a start.
     sa.Column("limit_key", TEXT),
     sa.Column("parked", INT, nullable=False, server_default=ZERO),
+    # Its rate limit's key, rendered when the event was planned (None: the node declares none).
+    sa.Column("rate_key", TEXT),
     sa.UniqueConstraint("event_id", "node", "partition"),
     # An event's tasks in id order: keyset pages of them (read API, UI) cost O(page).
     sa.Index("tasks_event", "event_id", "id"),
@@ -168,6 +170,8 @@ tasks = sa.Table(
     sa.Index("tasks_lease", "lease_expires_at", **_where("state = 'running'")),
     # A key's running, ready and parked tasks, counted and unparked by key.
     sa.Index("tasks_limit_key", "limit_key", "state", "parked", **_where("limit_key IS NOT NULL")),
+    # A rate key's queued and parked tasks, counted and returned by key.
+    sa.Index("tasks_rate_key", "rate_key", "state", "parked", **_where("rate_key IS NOT NULL")),
 )
 # The claim walks this index in order and stops at the first task it may take.
 sa.Index(
@@ -203,6 +207,28 @@ pauses = sa.Table(
     sa.Column("paused_by", TEXT, nullable=False),
     sa.Column("paused_at", TIME, nullable=False),
     sa.Index("pauses_event", "event_id", **_where("event_id IS NOT NULL")),
+)
+
+# A rate limit: at most max_starts of the key's tasks start in any period_s. Claims on one key
+# lock its row; clock_at is the latest time a claim counted the key's starts at, and no claim
+# reading an earlier clock may start its tasks (so every window is counted whole).
+rate_keys = sa.Table(
+    "rate_keys",
+    metadata,
+    sa.Column("key", TEXT, primary_key=True),
+    sa.Column("max_starts", INT, nullable=False),
+    sa.Column("period_s", TIME, nullable=False),
+    sa.Column("clock_at", TIME, nullable=False, server_default=ZERO),
+)
+
+# The starts of each rate key whose window has not passed (older ones are deleted as claims
+# record new ones): n tasks started at ``at``.
+rate_starts = sa.Table(
+    "rate_starts",
+    metadata,
+    sa.Column("key", TEXT, primary_key=True),
+    sa.Column("at", TIME, primary_key=True),
+    sa.Column("n", INT, nullable=False),
 )
 
 attempts = sa.Table(

@@ -33,7 +33,7 @@ from baton.engine.planner import UNPARTITIONED
 from baton.engine.states import EventState
 from baton.errors import NotFound, UsageError
 from baton.graphs.model import DepMode, Graph
-from baton.store import event_limits, limits, pauses
+from baton.store import event_limits, limits, pauses, rates
 from baton.store.records import (
     EventRecord,
     KeyWait,
@@ -41,6 +41,8 @@ from baton.store.records import (
     PartitionRow,
     PathStep,
     PauseRecord,
+    RateKeyRecord,
+    RateWait,
     RetryWait,
     Timeline,
     TimelineLane,
@@ -154,13 +156,25 @@ class ParkedRow(NamedTuple):
     node: str
     key: str
     parked: int
-    tasks: int  # ready, parked or not
+    tasks: int  # ready, parked on the key or not (not those parked on a rate limit)
 
 
 _PARKED = (
-    "SELECT node, limit_key AS key, SUM(parked) AS parked, COUNT(*) AS tasks FROM tasks WHERE event_id = ? "
-    "AND state = 'ready' AND parked IN (0, 1) AND limit_key IS NOT NULL GROUP BY node, limit_key "
-    "ORDER BY node, limit_key"
+    "SELECT node, limit_key AS key, SUM(CASE WHEN parked = 1 THEN 1 ELSE 0 END) AS parked, "
+    "SUM(CASE WHEN parked IN (0, 1) THEN 1 ELSE 0 END) AS tasks FROM tasks WHERE event_id = ? "
+    "AND state = 'ready' AND limit_key IS NOT NULL GROUP BY node, limit_key ORDER BY node, limit_key"
+)
+
+
+class RateParkedRow(NamedTuple):
+    node: str
+    key: str
+    tasks: int
+
+
+_RATE_PARKED = (
+    "SELECT node, rate_key AS key, COUNT(*) AS tasks FROM tasks WHERE event_id = ? AND state = 'ready' "
+    f"AND parked = {rates.PARKED} AND rate_key IS NOT NULL GROUP BY node, rate_key ORDER BY node, rate_key"
 )
 
 
@@ -410,6 +424,26 @@ class SqlTimelineReads:
         with self.transaction(write=False) as tx:
             found = limits.key_states(tx, after=after, limit=limit)
         return [LimitKeyRecord(s.key, s.max_running, s.running, s.ready, s.parked) for s in found]
+
+    @retried
+    def rate_waits(self, event_id: int) -> list[RateWait]:
+        """By node and rate key: the event's tasks parked until their rate limit allows a start,
+        with the key's starts in the current window and when its next start is allowed. Read
+        only for graphs that declare rate limits (others cost nothing here)."""
+        with self.transaction(write=False) as tx:
+            head = _event_head(tx, event_id)
+            if not any(n.rate_limit for n in tx.graph_of(head.graph_id).nodes):
+                return []
+            rows = read_rows(tx, RateParkedRow, _RATE_PARKED, (event_id,))
+            states = {s.key: s for s in rates.rate_states(tx, sorted({r.key for r in rows}))}
+        return [RateWait(r.node, r.key, r.tasks, s.started, s.max_starts, s.period_s, s.next_start_at)
+                for r in rows if (s := states.get(r.key)) is not None]  # fmt: skip
+
+    @retried
+    def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
+        with self.transaction(write=False) as tx:
+            found = rates.rate_states(tx, after=after, limit=limit)
+        return [RateKeyRecord(*s) for s in found]
 
     @retried
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:

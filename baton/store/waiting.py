@@ -10,6 +10,8 @@ Reasons, in the order they are listed within a node:
 - ``backoff``: ready tasks waiting out a retry delay (``until`` is when the first one ends);
 - ``limit``: ready tasks parked because their concurrency key is full (which key, how many of its
   tasks run against its limit, and a few of those holding it);
+- ``rate``: ready tasks parked because their rate limit is spent (which key, its starts in the
+  window against its limit, and ``until`` when its next start is allowed);
 - ``no_worker``: claimable tasks (ready and not backing off) that no live worker can ever take,
   by the rule of :func:`baton.engine.diagnose.unplaceable` (labels and whole capacity);
 - ``slot``: claimable tasks some live worker fits, waiting for a free slot;
@@ -34,6 +36,7 @@ from baton.store.records import (
     KeyWait,
     NodeProgress,
     PauseRecord,
+    RateWait,
     RetryWait,
     WaitingGroup,
     WorkerRecord,
@@ -94,6 +97,23 @@ def _limit(node: str, ready: int, waits: Sequence[KeyWait]) -> list[WaitingGroup
     return groups
 
 
+def _rate(node: str, ready: int, waits: Sequence[RateWait], now: float) -> list[WaitingGroup]:
+    """Ready tasks parked on a spent rate limit, one group per key, with when the next may start."""
+    groups = []
+    for w in waits:
+        if w.node != node or w.tasks <= 0 or ready <= 0:
+            continue
+        count = min(w.tasks, ready)
+        used = f"{w.started} of {w.max_starts} starts in {humanize_s(w.period_s)}"
+        wait = "now (back in the queue at the controller's next sweep)"
+        if w.until is not None:
+            wait = f"in {humanize_s(max(w.until - now, 0.0))}"
+        sentence = f"{_tasks(count, 'waits', 'wait')} for rate limit {w.key} ({used}); the next may start {wait}"
+        groups.append(WaitingGroup(node, "rate", count, sentence, w.until))
+        ready -= count
+    return groups
+
+
 def _offer(workers: Sequence[WorkerRecord]) -> str:
     """What live workers offer, a few by name."""
     if not workers:
@@ -137,6 +157,7 @@ class Snapshot:
     now: float
     key_waits: Sequence[KeyWait] = ()
     pauses: Sequence[PauseRecord] = ()  # those that hold the event (its graph's, its own, its nodes')
+    rate_waits: Sequence[RateWait] = ()
 
 
 def _paused(node: str, count: int, pause: PauseRecord) -> WaitingGroup:
@@ -167,7 +188,10 @@ def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> li
     groups.append(backoff)
     limited = _limit(node.name, ready - (backoff.count if backoff else 0), seen.key_waits)
     groups += limited
-    claimable = ready - (backoff.count if backoff else 0) - sum(g.count for g in limited)
+    rated = _rate(node.name, ready - (backoff.count if backoff else 0) - sum(g.count for g in limited),
+                  seen.rate_waits, seen.now)  # fmt: skip
+    groups += rated
+    claimable = ready - (backoff.count if backoff else 0) - sum(g.count for g in limited + rated)
     if claimable > 0:
         fits = [w for w in live if _fits(seen.graph, node.name, w)]
         groups.append(_slot(node.name, claimable, fits) if fits else _no_worker(node, claimable, live))
@@ -195,6 +219,7 @@ class WaitingReads(Protocol):
     def backoffs(self, event_id: int, now: float) -> list[RetryWait]: ...
     def workers(self) -> list[WorkerRecord]: ...
     def key_waits(self, event_id: int) -> list[KeyWait]: ...
+    def rate_waits(self, event_id: int) -> list[RateWait]: ...
     def pauses(self, event_id: int | None = None) -> list[PauseRecord]: ...
 
 
@@ -211,5 +236,5 @@ def gather(
     remaining = {p.node: p.remaining for p in reads.node_progress(event.id)}
     pauses = reads.pauses(event.id) if event.paused else []
     seen = Snapshot(reads.graph_of(event.graph_id), counts, remaining, reads.backoffs(event.id, now),
-                    reads.workers(), now, reads.key_waits(event.id), pauses)  # fmt: skip
+                    reads.workers(), now, reads.key_waits(event.id), pauses, reads.rate_waits(event.id))  # fmt: skip
     return waiting_groups(seen)

@@ -123,8 +123,9 @@ class WorkerVerbs(SqlCore):
     ) -> list[Claim]:
         """Pick, take and describe up to ``limit`` tasks for ``q``'s worker, reading what ``owed``
         has sent and sending its counter updates on the way (see :meth:`_claim_tx`). Candidates
-        whose concurrency key is full are parked, out of the queue, and the capacity they leave
-        is offered to the next ones (at most :data:`GATE_ROUNDS` picks)."""
+        whose concurrency key is full or whose rate limit is spent are parked, out of the queue,
+        and the capacity they leave is offered to the next ones (at most :data:`GATE_ROUNDS`
+        picks)."""
         requirements = self._requirements_now(tx)
         taken: list[claims.Candidate] = []
         expires = tx.now + q.lease_s

@@ -39,6 +39,7 @@ from baton.store.records import (
     PauseAnswer,
     PauseRecord,
     PauseTarget,
+    RateKeyRecord,
     ResumeAnswer,
     ScheduleRecord,
     TaskCounts,
@@ -651,3 +652,24 @@ class ResumedOut(BaseModel):
 
     def record(self) -> ResumeAnswer:
         return ResumeAnswer(self.target, self.released.record(), tuple(self.still_paused))
+
+
+class RateKeyOut(BaseModel):
+    """A rate limit's key (docs/limits.md#rate-limits)."""
+
+    key: str
+    max_starts: int = Field(description="at most this many of its tasks start in any period_s, cluster-wide")
+    period_s: float = Field(description="the window's length in seconds")
+    started: int = Field(description="its tasks started in the window that ends now")
+    queued: int = Field(description="its ready tasks in the claim's queue")
+    parked: int = Field(description="its ready tasks parked until the rate allows a start")
+    next_start_at: float | None = Field(description="when its next start is allowed (epoch seconds; null: now)")
+
+    @classmethod
+    def of(cls, k: RateKeyRecord) -> RateKeyOut:
+        return cls(key=k.key, max_starts=k.max_starts, period_s=k.period_s, started=k.started, queued=k.queued,
+                   parked=k.parked, next_start_at=k.next_start_at)  # fmt: skip
+
+    def record(self) -> RateKeyRecord:
+        return RateKeyRecord(self.key, self.max_starts, self.period_s, self.started, self.queued, self.parked,
+                             self.next_start_at)  # fmt: skip

@@ -66,6 +66,7 @@ MATRIX: dict[Route, Action] = {
     ("GET", "/api/v1/pauses"): Action.READ,
     ("POST", "/api/v1/pauses"): Action.STEER,
     ("POST", "/api/v1/pauses/resume"): Action.STEER,  # after the pause (then 409 if the event is finished)
+    ("GET", "/api/v1/limits/rates"): Action.READ,
     ("GET", "/api/v1/webhooks"): Action.ADMIN,
     ("POST", "/api/v1/webhooks"): Action.ADMIN,
     ("GET", "/api/v1/webhooks/deliveries"): Action.ADMIN,

@@ -14,7 +14,7 @@ from baton.server.auth import PUBLIC, needs, token_of
 from baton.server.door import GuardedRoute, ObjectId
 from baton.server.problems import Responses, responses
 from baton.server.state import operator_of, reads_of, state_of
-from baton.wire.api import GraphIn, GraphOut, GraphRegistered, Health, LimitKeyOut, Name, WorkerOut
+from baton.wire.api import GraphIn, GraphOut, GraphRegistered, Health, LimitKeyOut, Name, RateKeyOut, WorkerOut
 
 router = APIRouter(tags=["graphs and workers"], route_class=GuardedRoute)
 
@@ -91,3 +91,19 @@ def list_limits(
     if token_of(request).event_types is not None:
         raise Forbidden("concurrency keys are shared by every event type: this token is limited to some")
     return [LimitKeyOut.of(k) for k in reads_of(request).limit_keys(after=after, limit=limit)]
+
+
+@router.get("/api/v1/limits/rates", response_model=list[RateKeyOut], responses=responses(403), **needs(Action.READ))
+def list_rate_limits(
+    request: Request,
+    after: Annotated[
+        Name | None, Query(description="the page after this key (the last key of the previous page)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_KEYS_PAGE)] = 100,
+) -> list[RateKeyOut]:
+    """Rate limits' keys in order, each with its limit and period, its starts in the window that
+    ends now, its queued and parked tasks and when its next start is allowed (docs/limits.md).
+    Keys are shared by every graph, so a token limited to event types may not list them."""
+    if token_of(request).event_types is not None:
+        raise Forbidden("rate limits' keys are shared by every event type: this token is limited to some")
+    return [RateKeyOut.of(k) for k in reads_of(request).rate_keys(after=after, limit=limit)]
