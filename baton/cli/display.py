@@ -26,6 +26,8 @@ def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], orde
     """A header line (event, graph version, state, elapsed) over a table of tasks per node and state."""
     elapsed = (event.finished_at or time.time()) - event.submitted_at
     header = Text(f"event {event.id} · {event.type} v{event.graph_version} · {event.state} · {elapsed:.1f}s")
+    if event.priority:
+        header.append(f" · priority {event.priority:+d}")
     deadline = deadline_line(event)
     if deadline:
         header.append(f"\n{deadline}")
@@ -94,6 +96,7 @@ def summary(backend: ReadStore, event_id: int) -> dict[str, Any]:
         "nodes": {n: dict(c) for n, c in counts.items()},
         "duration_s": round(end - event.submitted_at, 3),
         "waiting": waiting_notes(backend, event_id),
+        "priority": event.priority,
         "deadline_at": event.deadline_at,
         "predicted_end_at": event.predicted_end_at,
         "at_risk_at": event.at_risk_at,

@@ -179,7 +179,7 @@ def event_of(e: EventOut) -> EventRecord:
         submitted_at=e.submitted_at, started_at=e.started_at, finished_at=e.finished_at, tasks_total=e.tasks_total,
         tasks_active=e.tasks_active, error=e.error, schedule_id=e.schedule_id, scheduled_for=e.scheduled_for,
         backfill_id=e.backfill_id, source_event_id=e.source_event_id, deadline_at=e.deadline_at,
-        predicted_end_at=e.predicted_end_at, at_risk_at=e.at_risk_at, missed_at=e.missed_at,
+        predicted_end_at=e.predicted_end_at, at_risk_at=e.at_risk_at, missed_at=e.missed_at, priority=e.priority,
     )  # fmt: skip
 
 

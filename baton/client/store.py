@@ -102,12 +102,17 @@ class HttpStore:
         return record
 
     def submit(
-        self, graph_id: int, params: Mapping[str, Any], key: str | None = None, deadline_at: float | None = None
+        self,
+        graph_id: int,
+        params: Mapping[str, Any],
+        key: str | None = None,
+        deadline_at: float | None = None,
+        priority: int = 0,
     ) -> tuple[EventRecord, bool]:
         """The API takes an event type and a graph version: those of ``graph_id``."""
         graph = self.graph(graph_id)
         return self.client.submit(graph.event_type, params, key=key, graph_version=graph.version,
-                                  deadline_at=deadline_at)  # fmt: skip
+                                  deadline_at=deadline_at, priority=priority)  # fmt: skip
 
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
         """The server records the token's name as the actor, whatever ``actor`` says."""

@@ -229,6 +229,10 @@ class Metrics(Background):
             "Schedules' fires not raised: outside the catch-up window or policy, or skipped by overlap.",
         )
         self.events_pruned = counter("baton_events_pruned_total", "Finished events removed by retention.")
+        self.tasks_aged = counter(
+            "baton_task_ageing_raises_total",
+            "Raises of a waiting task's priority by ageing (one per task per step).",
+        )
         self.refresh_errors = counter(
             "baton_metrics_refresh_errors_total", "Reads of the database-derived values that failed."
         )
@@ -284,6 +288,7 @@ class Metrics(Background):
         self.deadlines_missed.inc(activity.deadlines_missed)
         self.fires_missed.inc(activity.fires_missed)
         self.events_pruned.inc(activity.events_pruned)
+        self.tasks_aged.inc(activity.tasks_aged)
         self.lease_expirations.inc(activity.lease_expirations)
         self.stale_reports.inc(activity.stale_reports)
         for histogram, values in ((self.queue_wait, activity.queue_wait_s), (self.run, activity.run_s),

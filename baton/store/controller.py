@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from baton import faults
 from baton.engine.planner import Plan
+from baton.engine.priorities import turn
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, limits, outbox
+from baton.store import advance, claims, limits, outbox, priorities
 from baton.store.records import (
     EventRecord,
 )
@@ -53,9 +54,10 @@ class ControllerVerbs(SqlCore):
                 return False
             tx.changed()
             req = claims.intern_requirements(tx, tx.graph_of(head.graph_id))
+            starts = priorities.start_turns(tx, (t.priority for t in plan.tasks))
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
-                "available_at, ready_at, limit_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "available_at, ready_at, limit_key, turn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         event_id,
@@ -69,6 +71,7 @@ class ControllerVerbs(SqlCore):
                         tx.now,
                         tx.now if t.pending == 0 else None,
                         t.key,
+                        turn(starts[t.priority], t.ordinal),
                     )
                     for t in plan.tasks
                 ],
@@ -148,6 +151,14 @@ class ControllerVerbs(SqlCore):
         if ended:
             faults.point("expire.before_commit")
         return len(ended)
+
+    @retried
+    def age(self, now: float, step_s: float, batch: int) -> int:
+        """Raise by 1 the priority of up to ``batch`` ready tasks that waited ``step_s`` at ``now``
+        (the controller's clock) below the head of the queue's priority; how many were raised
+        (:func:`baton.store.priorities.age`)."""
+        with self.transaction() as tx:
+            return priorities.age(tx, now, step_s, batch, self.skip_locked)
 
     @retried
     def lead(self, role: str, holder: str, ttl_s: float) -> bool:

@@ -92,7 +92,9 @@ class AuditEnd(NamedTuple):
 
 
 CENTRE = ("deadline.missed", "schedule.misfire", "event.pruned")
-_ACTIONS = ", ".join(repr(a) for a in ("event.submitted", "report.rejected", *EVENT_ENDS, *DELIVERY_TRIES, *CENTRE))
+AGED = "task.aged"  # one row per ageing step, its detail's ``tasks`` how many were raised
+_ACTIONS = ", ".join(repr(a) for a in ("event.submitted", "report.rejected", *EVENT_ENDS, *DELIVERY_TRIES, *CENTRE,
+                                       AGED))  # fmt: skip
 _COUNTED = (
     "SELECT id, event_id, task_id, action, cause, actor, detail FROM audit WHERE id > ? AND id <= ? "
     f"AND (action IN ({_ACTIONS}) "
@@ -251,6 +253,7 @@ class _Tally:
         self.dispatch_s: list[float] = []
         self.deliveries: Counter[str] = Counter()
         self.centre: Counter[str] = Counter()
+        self.aged = 0
 
     def add(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
         action = row.action
@@ -265,6 +268,9 @@ class _Tally:
         elif action in CENTRE:
             missed = json.loads(row.detail).get("missed", 1) if action == "schedule.misfire" else 1
             self.centre[action] += missed if isinstance(missed, int) and missed > 0 else 1
+        elif action == AGED:
+            raised = json.loads(row.detail).get("tasks", 0)
+            self.aged += raised if isinstance(raised, int) and raised > 0 else 0
         elif row.cause.startswith(ATTEMPT):
             self._ended(row, attempts)
 
@@ -297,6 +303,7 @@ class _Tally:
             queue_wait_s=tuple(self.queue_wait_s), dispatch_latency_s=tuple(self.dispatch_s),
             deliveries=dict(self.deliveries), deadlines_missed=self.centre["deadline.missed"],
             fires_missed=self.centre["schedule.misfire"], events_pruned=self.centre["event.pruned"],
+            tasks_aged=self.aged,
         )  # fmt: skip
 
 

@@ -58,6 +58,7 @@ class EventRow(NamedTuple):
     predicted_end_at: float | None
     at_risk_at: float | None
     missed_at: float | None
+    priority: int
 
     def record(self) -> EventRecord:
         return EventRecord(
@@ -69,6 +70,7 @@ class EventRow(NamedTuple):
             schedule_id=self.schedule_id, scheduled_for=self.scheduled_for, backfill_id=self.backfill_id,
             source_event_id=self.source_event_id, deadline_at=self.deadline_at,
             predicted_end_at=self.predicted_end_at, at_risk_at=self.at_risk_at, missed_at=self.missed_at,
+            priority=self.priority,
         )  # fmt: skip
 
 

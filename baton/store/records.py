@@ -54,6 +54,7 @@ class EventRecord:
     predicted_end_at: float | None = None
     at_risk_at: float | None = None
     missed_at: float | None = None
+    priority: int = 0  # added to its tasks' node priorities (baton.engine.priorities)
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ class Activity:
     deadlines_missed: int = 0
     fires_missed: int = 0  # schedules' fires not raised (catch-up, overlap); at least, when uncounted
     events_pruned: int = 0
+    tasks_aged: int = 0  # raises of a ready task's priority by ageing
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from baton.engine.fires import Fire
 from baton.engine.upcoming import Upcoming
 from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, SECRET_PATTERN, URL_PATTERN
 from baton.graphs.calendars import MAX_CALENDAR_BYTES
+from baton.graphs.model import MAX_EVENT_PRIORITY, MIN_EVENT_PRIORITY
 from baton.store.records import (
     DELIVERY_STATES,
     MAX_BACKFILL_DAYS,
@@ -88,6 +89,11 @@ class SubmitIn(Strict):
     deadline_at: When | None = Field(
         None, description="when the event must have ended (ISO 8601 or epoch seconds): forecast, marked at risk, missed"
     )
+    priority: Annotated[int, Field(ge=MIN_EVENT_PRIORITY, le=MAX_EVENT_PRIORITY), BeforeValidator(integral)] = Field(
+        0,
+        description=f"added to each of its tasks' node priority ({MIN_EVENT_PRIORITY} to {MAX_EVENT_PRIORITY}; "
+        "higher runs first; waiting tasks age upwards, see docs/limits.md)",
+    )
 
 
 class GraphRef(BaseModel):
@@ -118,6 +124,7 @@ class EventOut(BaseModel):
     predicted_end_at: float | None = Field(None, description="the controller's forecast of its end")
     at_risk_at: float | None = Field(None, description="when the forecast first passed the deadline")
     missed_at: float | None = Field(None, description="when the deadline passed with the event unfinished")
+    priority: int = Field(0, description="added to each of its tasks' node priority when it was planned")
     nodes: dict[str, dict[str, int]] | None = Field(None, description="tasks per node and state (one event only)")
     version: str | None = Field(None, description="changes whenever the event does (one event only)")
 
@@ -132,7 +139,7 @@ class EventOut(BaseModel):
             tasks_total=e.tasks_total, tasks_active=e.tasks_active, error=e.error, nodes=counts, version=version,
             schedule_id=e.schedule_id, scheduled_for=e.scheduled_for, backfill_id=e.backfill_id,
             source_event_id=e.source_event_id, deadline_at=e.deadline_at, predicted_end_at=e.predicted_end_at,
-            at_risk_at=e.at_risk_at, missed_at=e.missed_at,
+            at_risk_at=e.at_risk_at, missed_at=e.missed_at, priority=e.priority,
         )  # fmt: skip
 
 
