@@ -1,0 +1,128 @@
+"""Priorities on both stores, driven in-process: an event's priority orders its tasks' claims;
+a small event submitted after a big one interleaves with it; a stream of new events does not
+starve the big one; ageing (on a fake clock) lets a low-priority task through a continuous
+stream of high-priority ones within its bound, and leaves tasks of the top priority alone."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prioritised import claim, raise_event, ranks, report, single, wide
+
+from baton.clock import FakeClock
+from baton.controller.duties import Ageing
+from baton.engine.priorities import ageing_bound_steps
+from baton.errors import UsageError
+from baton.graphs.builder import GraphBuilder
+from baton.graphs.params import validate_params
+from baton.store.protocol import Store
+
+STEP_S = 60.0
+
+
+def test_a_higher_priority_event_is_claimed_first_and_its_tasks_add_the_node_priority(backend: Store) -> None:
+    low = raise_event(backend, wide("low", 3, chained=False), priority=-5)
+    high = raise_event(backend, single("high", priority=2), priority=5)
+    assert backend.event(high).priority == 5 and backend.event(low).priority == -5
+    assert [r.priority for r in ranks(backend, high)] == [7]
+    assert {r.priority for r in ranks(backend, low)} == {-5}
+    got = claim(backend, slots=2)
+    assert [c.event_id for c in got] == [high, low]
+
+
+def test_an_events_priority_out_of_bounds_is_refused(backend: Store) -> None:
+    graph = single()
+    record = backend.register_graph(graph)
+    with pytest.raises(UsageError, match="-1000 to 1000"):
+        backend.submit(record.id, validate_params(graph, {}), priority=1001)
+
+
+def test_a_small_event_after_a_big_one_is_claimed_within_the_next_claims(backend: Store) -> None:
+    big = raise_event(backend, wide("big", 2_000))
+    done: list = []
+    for _ in range(40):  # the big event is well under way: 320 tasks claimed, depth first
+        done = [report(c) for c in claim(backend, reports=done)]
+    small = raise_event(backend, wide("small", 4))
+    seen = []
+    for _ in range(2):
+        got = claim(backend, reports=done)
+        done = [report(c) for c in got]
+        seen += [c.event_id for c in got]
+    # the small event's four roots in the first claim, beside the big one's, and their second
+    # stage (depth first) in the next: the whole small event, not after 3,680 other tasks
+    assert seen[:8].count(small) == 4 and seen[8:].count(small) == 4
+    assert seen.count(big) == 8  # and the big one goes on beside it
+
+
+def test_a_stream_of_small_events_does_not_starve_a_big_one(backend: Store) -> None:
+    big = raise_event(backend, wide("big", 300, chained=False))
+    stream = wide("stream", 2, chained=False)
+    done: list = []
+    claimed_big = 0
+    for _ in range(30):
+        raise_event(backend, stream)  # two new tasks before every claim of four
+        got = claim(backend, slots=4, reports=done)
+        done = [report(c) for c in got]
+        claimed_big += sum(c.event_id == big for c in got)
+    assert claimed_big >= 45  # about half of the 120 claims, though new work always waits
+
+
+def test_ageing_lets_a_low_task_through_a_continuous_high_stream_within_its_bound(backend: Store) -> None:
+    low, high = 0, 3
+    waiting = raise_event(backend, single("background"), priority=low)
+    clock = FakeClock(wall_start=time.time() + 1.0)  # the controller's clock, driven by the test
+    ageing = Ageing(STEP_S, clock)
+    stream = single("urgent")
+    done: list = []
+    started_at_step = None
+    for step in range(1, 20):
+        for _ in range(2):  # the stream outgrows the one claim per step: never empty
+            raise_event(backend, stream, priority=high)
+        clock.advance(STEP_S)
+        ageing.run(backend, clock.now())
+        got = claim(backend, slots=1, reports=done)
+        done = [report(c) for c in got]
+        if any(c.event_id == waiting for c in got):
+            started_at_step = step
+            break
+    assert started_at_step is not None
+    assert started_at_step <= ageing_bound_steps(low, high)
+    assert started_at_step == high - low  # raised once per step, never more
+    assert ageing.raised == high - low
+
+
+def test_ageing_leaves_tasks_of_the_top_priority_alone_so_fairness_holds(backend: Store) -> None:
+    big = raise_event(backend, wide("big", 50, chained=False))
+    clock = FakeClock(wall_start=time.time() + 1.0)
+    clock.advance(10 * STEP_S)
+    small = raise_event(backend, wide("small", 2, chained=False))
+    assert Ageing(STEP_S, clock).run(backend, clock.now()) == 0  # nobody waits below the head
+    assert {r.priority for r in ranks(backend, big)} == {0}
+    seen = [c.event_id for c in claim(backend, slots=4)]
+    assert seen.count(small) == 2
+
+
+def test_ageing_raises_a_task_once_per_step_and_counts_it_for_the_metrics(backend: Store) -> None:
+    before = backend.metrics_sample(None, None, 100, 60.0).audit_id
+    low = raise_event(backend, wide("low", 3, chained=False), priority=-2)
+    raise_event(backend, single("top"), priority=4)
+    clock = FakeClock(wall_start=time.time() + 1.0)
+    ageing = Ageing(STEP_S, clock)
+    clock.advance(STEP_S)
+    assert ageing.run(backend, clock.now()) == 3
+    clock.advance(STEP_S / 2)
+    assert ageing.run(backend, clock.now()) == 0  # half a step since the last raise: not yet
+    clock.advance(STEP_S / 2)
+    assert ageing.run(backend, clock.now()) == 3
+    assert {r.priority for r in ranks(backend, low)} == {0}
+    through = backend.metrics_sample(None, None, 100, 60.0).audit_id
+    assert backend.metrics_sample(before, through, 1000, 60.0).activity.tasks_aged == 6
+
+
+def test_a_schedules_priority_is_its_events(backend: Store) -> None:
+    g = GraphBuilder("nightly", defaults={"retries": 0}).python("a", "m:f")
+    g.schedule("urgent", cron="0 2 * * *", priority=7)
+    backend.register_graph(g.build())
+    event = backend.trigger_schedule("urgent")
+    assert event.priority == 7
