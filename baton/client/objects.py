@@ -104,6 +104,7 @@ class Task:
     result: Any
     error: str | None
     attempts: tuple[Attempt, ...] | None = None
+    priority: int = 0  # its priority now: its node's plus its event's, plus what ageing added
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def attempt_of(task_id: int, a: AttemptOut) -> Attempt:
 def task_of(t: TaskOut) -> Task:
     attempts = None if t.attempts is None else tuple(attempt_of(t.id, a) for a in t.attempts)
     return Task(t.id, t.event_id, t.node, t.partition, TaskState(t.state), t.attempt, t.failures, t.worker_id,
-                t.ready_at, t.started_at, t.finished_at, t.result, t.error, attempts)  # fmt: skip
+                t.ready_at, t.started_at, t.finished_at, t.result, t.error, attempts, t.priority)  # fmt: skip
 
 
 def graph_version_of(g: GraphOut) -> GraphVersion:

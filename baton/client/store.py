@@ -349,7 +349,7 @@ def task_record(t: Task) -> TaskRecord:
     """A task as the store records it; ``pending`` (unfinished upstream tasks) is not on the wire: 0."""
     result = None if t.result is None else json.dumps(t.result)
     return TaskRecord(t.id, t.event_id, t.node, t.partition, t.state, 0, t.attempt, t.failures, t.worker_id,
-                      t.ready_at, t.started_at, t.finished_at, result, t.error)  # fmt: skip
+                      t.ready_at, t.started_at, t.finished_at, result, t.error, t.priority)  # fmt: skip
 
 
 def worker_record(w: Worker) -> WorkerRecord:

@@ -95,13 +95,14 @@ class TaskRow(NamedTuple):
     finished_at: float | None
     result: str | None
     error: str | None
+    priority: int
 
     def record(self) -> TaskRecord:
         return TaskRecord(
             id=self.id, event_id=self.event_id, node=self.node, partition=self.partition,
             state=TaskState(self.state), pending=self.pending, attempt=self.attempt, failures=self.failures,
             worker_id=self.worker_id, ready_at=self.ready_at, started_at=self.started_at,
-            finished_at=self.finished_at, result_json=self.result, error=self.error,
+            finished_at=self.finished_at, result_json=self.result, error=self.error, priority=self.priority,
         )  # fmt: skip
 
 

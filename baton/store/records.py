@@ -73,6 +73,7 @@ class TaskRecord:
     finished_at: float | None
     result_json: str | None
     error: str | None
+    priority: int = 0  # its priority now: its node's plus its event's, plus what ageing added
 
 
 @dataclass(frozen=True)

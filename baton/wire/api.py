@@ -191,6 +191,7 @@ class TaskOut(BaseModel):
     result_problem: str | None = Field(None, description="why a stored result is not shown (result is null)")
     error: str | None
     attempts: list[AttemptOut] | None = None
+    priority: int = Field(0, description="its priority now: its node's plus its event's, plus what ageing added")
 
     @classmethod
     def of(cls, t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> TaskOut:
@@ -199,7 +200,7 @@ class TaskOut(BaseModel):
             id=t.id, event_id=t.event_id, node=t.node, partition=t.partition, state=t.state.value,
             attempt=t.attempt, failures=t.failures, worker_id=t.worker_id, ready_at=t.ready_at,
             started_at=t.started_at, finished_at=t.finished_at, result=result, result_problem=problem, error=t.error,
-            attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts],
+            attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts], priority=t.priority,
         )  # fmt: skip
 
 

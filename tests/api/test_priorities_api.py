@@ -6,6 +6,7 @@ the ageing counter in ``/metrics``."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from prioritised import single
 from serving import Served, mint
@@ -13,11 +14,13 @@ from test_cli_server_mode import Both, baton_all
 
 from baton import Client
 from baton.access import Role
+from baton.controller.loop import Controller
 from baton.store.protocol import Store
+from baton.store.sql import SqlStore
 
 
 def test_the_api_takes_a_bounded_priority_and_shows_it(backend: Store, served: Served) -> None:
-    backend.register_graph(single("urgent"))
+    backend.register_graph(single("urgent", priority=2))
     token = mint(backend, Role.CLIENT)
     with served.client(token) as http:
         schema = http.get("/openapi.json").json()["components"]["schemas"]["SubmitIn"]["properties"]["priority"]
@@ -25,6 +28,8 @@ def test_the_api_takes_a_bounded_priority_and_shows_it(backend: Store, served: S
         too_high = http.post("/api/v1/events", json={"type": "urgent", "priority": 1001})
         not_whole = http.post("/api/v1/events", json={"type": "urgent", "priority": 2.5})
         shown = http.get(f"/api/v1/events/{made.json()['id']}")
+        Controller(cast(SqlStore, backend)).expand()
+        tasks = http.get(f"/api/v1/events/{made.json()['id']}/tasks")
         page = http.get(f"/ui/events/{made.json()['id']}")
         metrics = http.get("/metrics")
     assert (schema["minimum"], schema["maximum"], schema["default"]) == (-1000, 1000, 0)
@@ -32,6 +37,7 @@ def test_the_api_takes_a_bounded_priority_and_shows_it(backend: Store, served: S
     assert too_high.status_code == 422 and "1000" in too_high.text
     assert not_whole.status_code == 422
     assert shown.json()["priority"] == 7
+    assert [t["priority"] for t in tasks.json()["tasks"]] == [9]  # its node's 2, plus its event's 7
     assert page.status_code == 200 and 'data-priority="7"' in page.text and "+7" in page.text
     assert "baton_task_ageing_raises_total" in metrics.text
 
