@@ -162,7 +162,7 @@ class Ageing:
 
     every_round = False
 
-    def __init__(self, step_s: float, clock: Clock, batch: int = 10_000) -> None:
+    def __init__(self, step_s: float, clock: Clock, batch: int = 1000) -> None:
         self.step_s, self.clock, self.batch = step_s, clock, batch  # waits are dates: the clock's wall time
         self._due = clock.now() + step_s
         self.raised = 0  # tasks raised so far (a counter for metrics)

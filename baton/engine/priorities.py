@@ -11,24 +11,28 @@ A claim takes ready tasks in the order of :func:`queue_key`, lowest key first:
 
 **Fairness (start-time fair queueing).** Each event's tasks get turns when it is planned: a
 partition's tasks get ``start + ordinal`` (the partition's place in the event's partition list),
-an unpartitioned task gets ``start``. ``start`` is the turn being served at the task's priority
-when the event is planned: the turn of the head of that priority's ready queue, or, if none is
-ready there, the highest turn running at it, or 0 (:func:`start_turn`). So a small event
-submitted after a 10,000-partition one interleaves with the big one's remaining partitions
-instead of queueing behind all of them, and a stream of new events cannot starve the big one:
-each starts at the turn being served, never before it, and the served turn only grows as tasks
-are claimed. Every partition's tasks share a turn, so the downstream tasks of a partition that
-has started come before the roots of partitions with later turns (depth-first still holds).
+an unpartitioned task gets ``start``. ``start`` is just after the turn being served at the
+task's priority when the event is planned: the turn of the head of that priority's ready queue,
+or, if none is ready there, the highest turn running at it; 0 when neither
+(:func:`start_turn`). So a small event submitted after a 10,000-partition one alternates with
+the big one's remaining partitions instead of queueing behind all of them, and new events cannot
+starve the big one: each starts after the turn being served, so every new event moves that turn
+on, and the big event's next partition is served within one turn (a turn serves each event
+waiting in it once). Every partition's tasks share a turn, so the downstream tasks of a partition
+that has started come before the roots of partitions with later turns (depth first still holds).
 
 **Ageing.** Every ``ageing_step_s`` the controller raises by 1 the priority of ready tasks that
 have waited a full step since they became claimable and since they were last raised, when their
-priority is below the head of the queue's (:func:`ages`). A raised task's turn becomes at most
-the head's turn, so on reaching the head's priority it is next in line there. A task is never
-raised above the highest priority waiting (the cap), so tasks of the top priority never age:
-ageing cannot undo fairness among them. Hence the bound (:func:`ageing_bound_steps`): a task of
-priority ``p`` waiting behind a continuous stream of priority ``P > p`` is raised to ``P`` within
-``P - p`` full steps, and one more step covers the phase of the controller's round, so it starts
-within ``(P - p + 1) * ageing_step_s`` plus the time for a slot to free.
+priority is below the head of the queue's (:func:`ages`). A raised task joins the head's line at
+its place in its own priority's line (:func:`aged_turn`): the first in line gets the head's turn,
+the others keep their order behind it, interleaved with the tasks already there as a new event's
+would be. A task is never raised above the highest priority waiting (the cap), so tasks of the
+top priority never age: ageing cannot undo fairness among them. Hence the bound
+(:func:`ageing_bound_steps`): a task of priority ``p`` first in its line behind a continuous
+stream of priority ``P > p`` is raised to ``P`` within ``P - p`` full steps, at the head's turn,
+where the stream's new events (which start after the head's turn) cannot pass it; one more step
+covers the phase of the controller's round, so it starts within ``(P - p + 1) * ageing_step_s``
+plus the time for a slot to free. The tasks behind it in its line follow in their order.
 """
 
 from __future__ import annotations
@@ -73,12 +77,14 @@ def queue_key(priority: int, turn: int, stage: int, available_at: float, task_id
 
 
 def start_turn(head_turn: int | None, running_turn: int | None) -> int:
-    """The first turn of a new event's tasks at one priority: the turn at the head of that
-    priority's ready queue; if none is ready, the highest turn running at it; else 0."""
+    """The first turn of a new event's tasks at one priority: just after the turn at the head of
+    that priority's ready queue; if none is ready, just after the highest turn running at it;
+    else 0. Just after, not at: a new event never ties with the head, so each new event moves
+    the turn being served on, and a stream of new events cannot hold it still."""
     if head_turn is not None:
-        return head_turn
+        return head_turn + 1
     if running_turn is not None:
-        return running_turn
+        return running_turn + 1
     return 0
 
 
@@ -95,9 +101,11 @@ def ages(priority: int, head_priority: int, waited_s: float, since_raised_s: flo
     return full and priority < head_priority
 
 
-def aged_turn(turn_now: int, head_turn: int) -> int:
-    """A raised task's turn: no later than the head's, so at the head's priority it is next."""
-    return min(turn_now, head_turn)
+def aged_turn(turn_now: int, level_head_turn: int, head_turn: int) -> int:
+    """A raised task's turn: it joins the line of the queue's head at its place in its own
+    priority's line (``turn_now - level_head_turn``), so the first in that line gets the head's
+    turn, and the others keep their order behind it, interleaved as a new event's would be."""
+    return head_turn + (turn_now - level_head_turn)
 
 
 def ageing_bound_steps(low: int, high: int) -> int:

@@ -5,8 +5,9 @@ The rules are :mod:`baton.engine.priorities`'; this module reads what they need 
 
 - :func:`start_turns` (saving a plan): for each priority the new tasks have, the turn being
   served there (the head of that priority's ready queue, else the highest turn running at it);
-- :func:`age` (the controller's ageing duty): one bounded UPDATE that raises by 1 the priority
-  of ready tasks below the head's that waited a full step, and brings their turn to the head's.
+- :func:`age` (the controller's ageing duty): a bounded UPDATE per priority below the head's
+  that raises by 1 the priority of its ready tasks that waited a full step, and moves them into
+  the head's line at their place in their own.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from baton.engine.priorities import start_turn
+from baton.engine.priorities import aged_turn, start_turn
 from baton.store.claims import READY_ORDER
-from baton.store.tx import Tx, read_one
+from baton.store.tx import Tx, read_one, read_rows
 
 
 class TurnRow(NamedTuple):
@@ -45,23 +46,38 @@ def start_turns(tx: Tx, priorities: Iterable[int]) -> dict[int, int]:
 
 _HEAD = f"SELECT priority, turn FROM tasks WHERE state = 'ready' AND parked = 0 AND available_at <= ? " \
         f"ORDER BY {READY_ORDER} LIMIT 1"  # fmt: skip
+_LEVELS = ("SELECT DISTINCT priority FROM tasks WHERE state = 'ready' AND parked = 0 AND priority < ? "
+           "ORDER BY priority DESC LIMIT ?")  # fmt: skip
+MAX_LEVELS = 50  # priorities below the head raised per round (the lower ones at the next round)
+
+
+class LevelRow(NamedTuple):
+    priority: int
 
 
 def age(tx: Tx, now: float, step_s: float, batch: int, lock: str = "") -> int:
-    """Raise by 1 the priority of up to ``batch`` ready tasks (best first) that have been
-    claimable for ``step_s`` at ``now`` and not raised for as long, and whose priority is below
-    the head of the queue's; their turn becomes at most the head's. How many were raised.
-    ``lock``: skip rows other transactions hold (a claim's), rather than wait for them."""
+    """Raise by 1 the priority of up to ``batch`` ready tasks that have been claimable for
+    ``step_s`` at ``now`` and not raised for as long, and whose priority is below the head of the
+    queue's, best first; how many were raised. Each raised task joins the head's line at its
+    place in its own priority's (:func:`~baton.engine.priorities.aged_turn`): one UPDATE per
+    priority below the head, highest first, so a task is raised once per round. ``lock``: skip
+    rows other transactions hold (a claim's), rather than wait for them."""
     head = read_one(tx, HeadRow, _HEAD, (now,))
     if head is None:
         return 0
-    before = now - step_s
-    raised = tx.q(
-        "UPDATE tasks SET priority = priority + 1, turn = CASE WHEN turn > ? THEN ? ELSE turn END, aged_at = ? "
-        "WHERE id IN (SELECT id FROM tasks t WHERE state = 'ready' AND parked = 0 AND priority < ? "
-        f"AND available_at <= ? AND (aged_at IS NULL OR aged_at <= ?) ORDER BY {READY_ORDER} LIMIT ? {lock})",
-        (head.turn, head.turn, now, head.priority, before, before, batch),
-    ).rowcount
+    before, raised = now - step_s, 0
+    levels = [r.priority for r in read_rows(tx, LevelRow, _LEVELS, (head.priority, MAX_LEVELS))]
+    for level in levels:
+        front = read_one(tx, TurnRow, _HEAD_TURN, (level,))
+        if front is None or front.turn is None or raised >= batch:
+            break
+        shift = aged_turn(0, front.turn, head.turn)  # turn + shift is aged_turn(turn, front.turn, head.turn)
+        raised += tx.q(
+            "UPDATE tasks SET priority = priority + 1, turn = turn + ?, aged_at = ? WHERE id IN "
+            "(SELECT id FROM tasks t WHERE state = 'ready' AND parked = 0 AND priority = ? AND available_at <= ? "
+            f"AND (aged_at IS NULL OR aged_at <= ?) ORDER BY {READY_ORDER} LIMIT ? {lock})",
+            (shift, now, level, before, before, batch - raised),
+        ).rowcount
     if raised:
         tx.audit("controller", "task.aged", f"waited {step_s:g}s below priority {head.priority}", tasks=raised,
                  head_priority=head.priority)  # fmt: skip

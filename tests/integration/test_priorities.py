@@ -45,14 +45,16 @@ def test_a_small_event_after_a_big_one_is_claimed_within_the_next_claims(backend
         done = [report(c) for c in claim(backend, reports=done)]
     small = raise_event(backend, wide("small", 4))
     seen = []
-    for _ in range(2):
+    for _ in range(4):
         got = claim(backend, reports=done)
         done = [report(c) for c in got]
         seen += [c.event_id for c in got]
-    # the small event's four roots in the first claim, beside the big one's, and their second
-    # stage (depth first) in the next: the whole small event, not after 3,680 other tasks
-    assert seen[:8].count(small) == 4 and seen[8:].count(small) == 4
-    assert seen.count(big) == 8  # and the big one goes on beside it
+    # the small event's roots alternate with the big one's from the turn after the head, and
+    # their second stage follows as they end (depth first): the whole small event within four
+    # claims of eight, not after 3,680 other tasks
+    assert seen[:8].count(small) == 3, seen
+    assert seen.count(small) == 8, seen
+    assert seen.count(big) == 24  # and the big one goes on beside it
 
 
 def test_a_stream_of_small_events_does_not_starve_a_big_one(backend: Store) -> None:
@@ -99,8 +101,8 @@ def test_ageing_leaves_tasks_of_the_top_priority_alone_so_fairness_holds(backend
     small = raise_event(backend, wide("small", 2, chained=False))
     assert Ageing(STEP_S, clock).run(backend, clock.now()) == 0  # nobody waits below the head
     assert {r.priority for r in ranks(backend, big)} == {0}
-    seen = [c.event_id for c in claim(backend, slots=4)]
-    assert seen.count(small) == 2
+    seen = [c.event_id for c in claim(backend, slots=5)]
+    assert seen == [big, big, small, big, small]  # one in two from the turn after the head's
 
 
 def test_ageing_raises_a_task_once_per_step_and_counts_it_for_the_metrics(backend: Store) -> None:
@@ -126,3 +128,17 @@ def test_a_schedules_priority_is_its_events(backend: Store) -> None:
     backend.register_graph(g.build())
     event = backend.trigger_schedule("urgent")
     assert event.priority == 7
+
+
+def test_aged_tasks_join_the_higher_line_in_their_order_and_new_events_still_interleave(backend: Store) -> None:
+    low = raise_event(backend, wide("low", 20, chained=False), priority=0)
+    top = raise_event(backend, wide("top", 20, chained=False), priority=1)
+    assert {c.event_id for c in claim(backend, slots=5)} == {top}  # its turns 0 to 4
+    clock = FakeClock(wall_start=time.time() + 1.0)
+    clock.advance(STEP_S)
+    assert Ageing(STEP_S, clock).run(backend, clock.now()) == 20
+    assert sorted(r.turn for r in ranks(backend, low)) == list(range(5, 25))  # the head's turn on, in order
+    late = raise_event(backend, wide("late", 2, chained=False), priority=1)
+    seen = [c.event_id for c in claim(backend, slots=9)]
+    # turn 5: the aged task (the oldest), then top's; turn 6: low, top and late's first; turn 7 ...
+    assert seen == [low, top, low, top, late, low, top, late, low]

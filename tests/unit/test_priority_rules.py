@@ -99,10 +99,10 @@ def test_a_tasks_priority_is_its_nodes_plus_its_events_kept_in_range() -> None:
 
 
 def test_a_new_event_starts_at_the_turn_being_served() -> None:
-    assert start_turn(head_turn=40, running_turn=90) == 40
-    assert start_turn(head_turn=None, running_turn=90) == 90
+    assert start_turn(head_turn=40, running_turn=90) == 41  # just after the head: never tied with it
+    assert start_turn(head_turn=None, running_turn=90) == 91
     assert start_turn(None, None) == 0
-    assert turn(40, 3) == 43
+    assert turn(41, 3) == 44
 
 
 def test_ageing_raises_only_what_waited_a_full_step_below_the_head() -> None:
@@ -110,7 +110,10 @@ def test_ageing_raises_only_what_waited_a_full_step_below_the_head() -> None:
     assert not ages(priority=0, head_priority=5, waited_s=59, since_raised_s=None, step_s=60)
     assert not ages(priority=0, head_priority=5, waited_s=600, since_raised_s=30, step_s=60)
     assert not ages(priority=5, head_priority=5, waited_s=600, since_raised_s=None, step_s=60)  # the top never ages
-    assert aged_turn(900, head_turn=40) == 40 and aged_turn(7, head_turn=40) == 7
+    # a raised task joins the head's line at its place in its own line
+    assert aged_turn(900, level_head_turn=900, head_turn=40) == 40
+    assert aged_turn(903, level_head_turn=900, head_turn=40) == 43
+    assert aged_turn(7, level_head_turn=5, head_turn=40) == 42
     assert ageing_bound_steps(low=-3, high=5) == 9 and ageing_bound_steps(5, 5) == 1
 
 
@@ -123,8 +126,9 @@ def test_a_small_event_after_a_huge_one_interleaves_with_it() -> None:
     served = [queue.claim() for _ in range(3_000)]
     assert {t.event for t in served} == {"huge"}
     queue.submit("small", 5)
-    nxt = [queue.claim().event for _ in range(10)]
-    assert nxt.count("small") == 5  # all five within the next ten claims, not after 7,000
+    nxt = [queue.claim().event for _ in range(11)]
+    assert nxt.count("small") == 5  # all five within the next eleven claims, not after 7,000
+    assert nxt[2::2] == ["small"] * 5  # one in two, from the turn after the head's
 
 
 def test_a_stream_of_small_events_does_not_starve_the_huge_one() -> None:
@@ -136,6 +140,24 @@ def test_a_stream_of_small_events_does_not_starve_the_huge_one() -> None:
         for _ in range(2):
             huge += queue.claim().event == "huge"
     assert huge >= 400  # about half of the claims, though a new event arrived before every second one
+
+
+def test_in_overload_every_waiting_event_gets_a_task_per_turn_and_the_huge_one_keeps_going() -> None:
+    queue = Queue()
+    queue.submit("huge", 1_000)
+    claimed: list[str] = []
+    for i in range(600):
+        queue.submit(f"small{i}", 1)  # one new event per claim: more work comes than is done
+        claimed.append(queue.claim().event)
+    turns = 0
+    while queue.ready and queue.ready[0].event != "huge":  # the rest of the current turn
+        queue.claim()
+        turns += 1
+    # each turn serves the huge event once and every small event waiting in it once: its share
+    # falls as the backlog of events grows (each event gets as much as the others), but it is
+    # never passed over for longer than one turn
+    assert claimed.count("huge") >= 30 and "huge" in claimed[-60:]
+    assert turns <= claimed.count("huge") + 2
 
 
 def test_a_low_task_behind_a_continuous_stream_reaches_the_head_within_the_bound() -> None:
@@ -150,7 +172,9 @@ def test_a_low_task_behind_a_continuous_stream_reaches_the_head_within_the_bound
         for t in queue.ready:
             since = None if raised_at is None or t is not waiting else now - raised_at
             if ages(t.priority, head.priority, now - t.at, since, step):
-                t.priority, t.turn = t.priority + 1, aged_turn(t.turn, head.turn)
+                level_head = queue.head_turn(t.priority)
+                assert level_head is not None
+                t.priority, t.turn = t.priority + 1, aged_turn(t.turn, level_head, head.turn)
                 raised_at = now if t is waiting else raised_at
         heapq.heapify(queue.ready)  # ageing moved some
         if queue.claim() is waiting:
