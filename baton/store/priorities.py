@@ -3,8 +3,9 @@
 The rules are :mod:`baton.engine.priorities`'; this module reads what they need through the
 ``tasks_ready`` index and writes what they decide:
 
-- :func:`start_turns` (saving a plan): for each priority the new tasks have, the turn being
-  served there (the head of that priority's ready queue, else the highest turn running at it);
+- :func:`start_turns` (saving a plan): for each priority the new tasks have, the turn just after
+  the one being served there (the head of that priority's ready queue, else the highest turn
+  running at it);
 - :func:`age` (the controller's ageing duty): a bounded UPDATE per priority below the head's
   that raises by 1 the priority of its ready tasks that waited a full step, and moves them into
   the head's line at their place in their own.
