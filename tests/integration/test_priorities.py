@@ -6,17 +6,23 @@ stream of high-priority ones within its bound, and leaves tasks of the top prior
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 from prioritised import claim, raise_event, ranks, report, single, wide
 
 from baton.clock import FakeClock
 from baton.controller.duties import Ageing
+from baton.controller.loop import Controller
+from baton.controller.schedules import Backfiller, Ticker
 from baton.engine.priorities import ageing_bound_steps
 from baton.errors import UsageError
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
+from baton.store.records import BackfillRequest
+from baton.store.sql import SqlStore
 
 STEP_S = 60.0
 
@@ -122,12 +128,24 @@ def test_ageing_raises_a_task_once_per_step_and_counts_it_for_the_metrics(backen
     assert backend.metrics_sample(before, through, 1000, 60.0).activity.tasks_aged == 6
 
 
-def test_a_schedules_priority_is_its_events(backend: Store) -> None:
-    g = GraphBuilder("nightly", defaults={"retries": 0}).python("a", "m:f")
-    g.schedule("urgent", cron="0 2 * * *", priority=7)
+def test_a_schedules_priority_is_its_events_fired_by_hand_by_the_ticker_or_backfilled(backend: Store) -> None:
+    g = GraphBuilder("nightly", defaults={"retries": 0}).python("a", "m:f", priority=1)
+    g.schedule("urgent", cron="0 2 * * *", timezone="UTC", overlap="allow", priority=7)
     backend.register_graph(g.build())
     event = backend.trigger_schedule("urgent")
     assert event.priority == 7
+    clock = FakeClock(wall_start=backend.schedule("urgent").handled_through)
+    clock.advance(86_400.0)
+    Ticker(every_s=30.0, clock=clock).run(backend, clock.now())  # its nightly fire
+    fired = [e for e in backend.events(limit=100) if e.scheduled_for is not None and e.id != event.id]
+    assert len(fired) == 1 and fired[0].priority == 7
+    day = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    backend.start_backfill(BackfillRequest("urgent", day, day + 3 * 86_400 - 1, max_running=5), actor="ops")
+    Backfiller(every_s=1.0, clock=FakeClock(wall_start=time.time())).run(backend, 0.0)
+    backfilled = [e for e in backend.events(limit=100) if e.backfill_id is not None]
+    assert len(backfilled) == 3 and {e.priority for e in backfilled} == {7}
+    Controller(cast(SqlStore, backend)).expand()
+    assert {r.priority for e in backfilled for r in ranks(backend, e.id)} == {8}  # its node's 1, plus 7
 
 
 def test_aged_tasks_join_the_higher_line_in_their_order_and_new_events_still_interleave(backend: Store) -> None:
