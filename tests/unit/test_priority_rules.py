@@ -7,10 +7,12 @@ from __future__ import annotations
 import heapq
 
 import pytest
+from sqlalchemy.dialects import sqlite
 
 from baton.engine.planner import plan
 from baton.engine.priorities import (
     TASK_PRIORITY_BOUND,
+    QueueKey,
     aged_turn,
     ageing_bound_steps,
     ages,
@@ -25,6 +27,8 @@ from baton.graphs.builder import GraphBuilder
 from baton.graphs.model import Graph
 from baton.graphs.params import validate_params
 from baton.graphs.schedules import schedule_to_dict
+from baton.store import tables
+from baton.store.claims import READY_ORDER
 
 
 def chain(partitions: int, priority: int = 0) -> Graph:
@@ -82,6 +86,13 @@ def test_the_queue_order_is_priority_then_turn_then_depth_then_age() -> None:
         queue_key(priority=1, turn=3, stage=2, available_at=1.0, task_id=4),
     ]
     assert [k.id for k in sorted(keys)] == [4, 3, 2, 9, 1]
+
+
+def test_the_stores_ready_index_and_queries_keep_the_rules_order() -> None:
+    index = next(i for i in tables.tasks.indexes if i.name == "tasks_ready")
+    columns = [str(e.compile(dialect=sqlite.dialect())).removeprefix("tasks.") for e in index.expressions]
+    assert columns == READY_ORDER.split(", ") == ["priority DESC", "turn", "stage DESC", "available_at", "id"]
+    assert QueueKey._fields == ("neg_priority", "turn", "neg_stage", "available_at", "id")  # DESC: negated
 
 
 def test_an_events_priority_is_bounded_with_a_message_that_says_the_bounds() -> None:
