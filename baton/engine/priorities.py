@@ -57,8 +57,13 @@ def event_priority_problem(priority: object) -> str | None:
 
 def task_priority(node_priority: int, event_priority: int) -> int:
     """A task's priority when its event is planned: its node's plus its event's, kept inside the
-    column's range (a node may declare any 32-bit priority)."""
-    return max(-TASK_PRIORITY_BOUND, min(TASK_PRIORITY_BOUND, node_priority + event_priority))
+    column's range (a node may declare any 32-bit priority, and the event's may push it past).
+    A node priority outside that range (the graph language refuses one) is left as it is, for
+    the store to refuse: the event then fails with the cause, as any plan the store cannot hold."""
+    total = node_priority + event_priority
+    if not -TASK_PRIORITY_BOUND <= node_priority <= TASK_PRIORITY_BOUND:
+        return total
+    return max(-TASK_PRIORITY_BOUND, min(TASK_PRIORITY_BOUND, total))
 
 
 class QueueKey(NamedTuple):

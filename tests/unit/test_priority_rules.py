@@ -107,6 +107,7 @@ def test_a_tasks_priority_is_its_nodes_plus_its_events_kept_in_range() -> None:
     assert task_priority(3, -5) == -2
     assert task_priority(TASK_PRIORITY_BOUND, 1000) == TASK_PRIORITY_BOUND
     assert task_priority(-TASK_PRIORITY_BOUND, -1000) == -TASK_PRIORITY_BOUND
+    assert task_priority(2**70, 0) == 2**70  # not a priority the graph language takes: the store refuses it
 
 
 def test_a_new_event_starts_at_the_turn_being_served() -> None:
