@@ -17,8 +17,8 @@ or, if none is ready there, the highest turn running at it; 0 when neither
 (:func:`start_turn`). So a small event submitted after a 10,000-partition one alternates with
 the big one's remaining partitions instead of queueing behind all of them, and new events cannot
 starve the big one: each starts after the turn being served, so every new event moves that turn
-on, and the big event's next partition is served within one turn (a turn serves each event
-waiting in it once). Every partition's tasks share a turn, so the downstream tasks of a partition
+on, and the big event's next partition is served within one turn (a turn holds one partition
+of each event waiting in it). Every partition's tasks share a turn, so the downstream tasks of a partition
 that has started come before the roots of partitions with later turns (depth first still holds).
 
 **Ageing.** Every ``ageing_step_s`` the controller raises by 1 the priority of ready tasks that
