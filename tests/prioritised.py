@@ -43,9 +43,9 @@ def raise_event(backend: Store, graph: Graph, priority: int = 0, params: dict | 
     return event.id
 
 
-def report(c: Claim) -> Report:
+def report(c: Claim, outcome: Outcome = Outcome.SUCCEEDED) -> Report:
     now = time.time()
-    return Report(c.task_id, c.attempt, Outcome.SUCCEEDED, now, now, result_json=json.dumps(None))
+    return Report(c.task_id, c.attempt, outcome, now, now, result_json=json.dumps(None))
 
 
 def claim(backend: Store, slots: int = 8, reports: Sequence[Report] = (), worker: str = "w1") -> list[Claim]:

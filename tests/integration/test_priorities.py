@@ -17,11 +17,12 @@ from baton.controller.duties import Ageing
 from baton.controller.loop import Controller
 from baton.controller.schedules import Backfiller, Ticker
 from baton.engine.priorities import ageing_bound_steps
+from baton.engine.states import EventState, Outcome
 from baton.errors import UsageError
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store.protocol import Store
-from baton.store.records import BackfillRequest
+from baton.store.records import BackfillRequest, ClaimRequest
 from baton.store.sql import SqlStore
 
 STEP_S = 60.0
@@ -160,3 +161,20 @@ def test_aged_tasks_join_the_higher_line_in_their_order_and_new_events_still_int
     seen = [c.event_id for c in claim(backend, slots=9)]
     # turn 5: the aged task (the oldest), then top's; turn 6: low, top and late's first; turn 7 ...
     assert seen == [low, top, low, top, late, low, top, late, low]
+
+
+def test_a_rerun_task_queues_as_if_its_event_were_planned_now(backend: Store) -> None:
+    failing = raise_event(backend, wide("flaky", 3, chained=False), priority=2)
+    got = claim(backend, slots=3)
+    backend.claim(ClaimRequest("w1", {"slots": 0}, frozenset(), 0, 30.0,
+                               tuple(report(c, Outcome.FAILED) for c in got)))  # fmt: skip
+    assert backend.event(failing).state is EventState.FAILED
+    with cast(SqlStore, backend).transaction() as tx:  # as if ageing had raised them while they waited
+        tx.q("UPDATE tasks SET priority = 40, turn = 0, aged_at = 1.0 WHERE event_id = ?", (failing,))
+    other = raise_event(backend, wide("other", 4, chained=False), priority=2)  # turns 0 to 3 at priority 2
+    assert backend.rerun(failing) == 3
+    rerun = ranks(backend, failing)
+    assert {(r.priority, r.aged_at) for r in rerun} == {(2, None)}  # what ageing added is dropped
+    assert sorted(r.turn for r in rerun) == [1, 2, 3]  # just after the head's turn, 0, in partition order
+    seen = [c.event_id for c in claim(backend, slots=7)]
+    assert seen == [other, other, failing, other, failing, other, failing]
