@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     deadline_check_s: float = _seconds(
         15.0, "controller: how often to forecast the end of each unfinished event that has a deadline", upto=HOUR_S
     )
+    ageing_step_s: float = _seconds(
+        60.0,
+        "controller: every this long, ready tasks that waited a whole step below the queue's top priority are "
+        "raised by 1 (0: no ageing)",
+        upto=DAY_S,
+        zero=True,
+    )
     retention_days: float | None = Field(
         None, gt=0, le=36_600, allow_inf_nan=False,
         description="controller: finished events of graphs that declare no retention are removed after this many days "

@@ -29,6 +29,8 @@ def node_table(event: EventRecord, counts: Mapping[str, Mapping[str, int]], orde
     header = Text(f"event {event.id} · {event.type} v{event.graph_version} · {event.state} · {elapsed:.1f}s")
     if event.paused:
         header.append(" · paused")
+    if event.priority:
+        header.append(f" · priority {event.priority:+d}")
     deadline = deadline_line(event)
     if deadline:
         header.append(f"\n{deadline}")
@@ -109,6 +111,7 @@ def summary(backend: ReadStore, event_id: int) -> dict[str, Any]:
         "duration_s": round(end - event.submitted_at, 3),
         "waiting": waiting_notes(backend, event_id),
         "waiting_reasons": [asdict(g) for g in backend.waiting(event_id)] if event.finished_at is None else [],
+        "priority": event.priority,
         "deadline_at": event.deadline_at,
         "predicted_end_at": event.predicted_end_at,
         "at_risk_at": event.at_risk_at,

@@ -38,6 +38,7 @@ from baton.cli.types import EVENT_ID, NAME, SECONDS, TASK_ID, TEXT, Moment
 from baton.controller.loop import Controller, ControllerConfig
 from baton.engine.states import EventState
 from baton.errors import BackendError, NotFound
+from baton.graphs.model import MAX_EVENT_PRIORITY, MIN_EVENT_PRIORITY
 from baton.graphs.spec import graph_from_dict, load_graph_file
 from baton.local.stack import run_stack
 from baton.local.workers import LocalWorkers, check_fits, labels_needed, local_log_dir
@@ -158,17 +159,25 @@ def _drive(
     default=None,
     help="When it must have ended: ISO 8601 with a zone, or +4h (forecast, marked at risk and missed).",
 )
+@click.option(
+    "--priority",
+    type=click.IntRange(MIN_EVENT_PRIORITY, MAX_EVENT_PRIORITY),
+    default=0,
+    show_default=True,
+    help=f"Added to each task's node priority ({MIN_EVENT_PRIORITY} to {MAX_EVENT_PRIORITY}; higher runs first).",
+)
 @wait_option
 @json_option
 @handle_errors
 @opens_store(server=True)
 def submit(opened: Opened, event_type: str, params: Sequence[str], key: str | None, deadline: float | None,
-           wait: bool, as_json: bool) -> None:  # fmt: skip
+           priority: int, wait: bool, as_json: bool) -> None:  # fmt: skip
     """Raise an event; a running controller routes it to the latest graph for its type."""
     store = opened.store
     record = store.latest_graph(event_type)
     graph = graph_from_dict(record.spec, source=f"{record.name} v{record.version}", stored=True)
-    event, created = store.submit(record.id, event_params(graph, params), key=key, deadline_at=deadline)
+    event, created = store.submit(record.id, event_params(graph, params), key=key, deadline_at=deadline,
+                                  priority=priority)  # fmt: skip
     if not wait:
         show.submitted(event, created, as_json)
         return

@@ -44,7 +44,7 @@ def event_list(events: Iterable[EventRecord], as_json: bool) -> None:
     """``baton status`` without an event: the most recent events, one line each."""
     if as_json:
         click.echo(json.dumps([{"event_id": e.id, "type": e.type, "state": e.state.value,
-                                "tasks_total": e.tasks_total, "tasks_active": e.tasks_active}
+                                "tasks_total": e.tasks_total, "tasks_active": e.tasks_active, "priority": e.priority}
                                for e in events]))  # fmt: skip
         return
     for e in events:

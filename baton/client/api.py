@@ -157,8 +157,10 @@ class Client:
         key: str | None = None,
         graph_version: int | None = None,
         deadline_at: float | None = None,
+        priority: int = 0,
     ) -> tuple[EventRecord, bool]:
-        """Raise an event, to end by ``deadline_at`` (epoch seconds) if given; ``created`` is False
+        """Raise an event, to end by ``deadline_at`` (epoch seconds) if given, its tasks' priorities
+        raised by ``priority`` (-1000 to 1000; higher runs first); ``created`` is False
         when ``key`` already named it (with the same type, parameters and graph version; otherwise
         :class:`~baton.errors.Conflict` names it)."""
         body: dict[str, Any] = {"type": event_type, "params": dict(params or {})}
@@ -168,6 +170,8 @@ class Client:
             body["graph_version"] = graph_version
         if deadline_at is not None:
             body["deadline_at"] = deadline_at
+        if priority:
+            body["priority"] = priority
 
         response = self._send("POST", "/api/v1/events", body, retry=key is not None)
         return event_of(parsed(EventOut, response.json())), response.status_code == 201

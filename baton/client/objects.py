@@ -104,6 +104,7 @@ class Task:
     result: Any
     error: str | None
     attempts: tuple[Attempt, ...] | None = None
+    priority: int = 0  # its priority now: its node's plus its event's, plus what ageing added
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def event_of(e: EventOut) -> EventRecord:
         tasks_active=e.tasks_active, error=e.error, schedule_id=e.schedule_id, scheduled_for=e.scheduled_for,
         backfill_id=e.backfill_id, source_event_id=e.source_event_id, deadline_at=e.deadline_at,
         predicted_end_at=e.predicted_end_at, at_risk_at=e.at_risk_at, missed_at=e.missed_at, paused=e.paused,
+        priority=e.priority,
     )  # fmt: skip
 
 
@@ -197,7 +199,7 @@ def attempt_of(task_id: int, a: AttemptOut) -> Attempt:
 def task_of(t: TaskOut) -> Task:
     attempts = None if t.attempts is None else tuple(attempt_of(t.id, a) for a in t.attempts)
     return Task(t.id, t.event_id, t.node, t.partition, TaskState(t.state), t.attempt, t.failures, t.worker_id,
-                t.ready_at, t.started_at, t.finished_at, t.result, t.error, attempts)  # fmt: skip
+                t.ready_at, t.started_at, t.finished_at, t.result, t.error, attempts, t.priority)  # fmt: skip
 
 
 def graph_version_of(g: GraphOut) -> GraphVersion:

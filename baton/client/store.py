@@ -109,12 +109,17 @@ class HttpStore:
         return record
 
     def submit(
-        self, graph_id: int, params: Mapping[str, Any], key: str | None = None, deadline_at: float | None = None
+        self,
+        graph_id: int,
+        params: Mapping[str, Any],
+        key: str | None = None,
+        deadline_at: float | None = None,
+        priority: int = 0,
     ) -> tuple[EventRecord, bool]:
         """The API takes an event type and a graph version: those of ``graph_id``."""
         graph = self.graph(graph_id)
         return self.client.submit(graph.event_type, params, key=key, graph_version=graph.version,
-                                  deadline_at=deadline_at)  # fmt: skip
+                                  deadline_at=deadline_at, priority=priority)  # fmt: skip
 
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord:
         """The server records the token's name as the actor, whatever ``actor`` says."""
@@ -375,7 +380,7 @@ def task_record(t: Task) -> TaskRecord:
     """A task as the store records it; ``pending`` (unfinished upstream tasks) is not on the wire: 0."""
     result = None if t.result is None else json.dumps(t.result)
     return TaskRecord(t.id, t.event_id, t.node, t.partition, t.state, 0, t.attempt, t.failures, t.worker_id,
-                      t.ready_at, t.started_at, t.finished_at, result, t.error)  # fmt: skip
+                      t.ready_at, t.started_at, t.finished_at, result, t.error, t.priority)  # fmt: skip
 
 
 def worker_record(w: Worker) -> WorkerRecord:

@@ -13,6 +13,7 @@ the store's own transactions and by the store's clock (leases and roles expire b
 - :class:`Sweep` expires lost leases and announces retries whose backoff ended;
 - :class:`UnparkRated` returns tasks parked on a spent rate limit when their key's next start
   is allowed;
+- :class:`Ageing` raises the priority of ready tasks that waited a step below the head's;
 - :class:`~baton.controller.deliver.Deliver` posts webhook deliveries (in its own module).
 
 A new duty (fire schedules, prune old events) is one more class with
@@ -123,7 +124,7 @@ class Expand:
 def _expand_one(store: ControllerStore, event: EventRecord) -> int:
     graph = store.graph_of(event.graph_id)
     try:
-        planned = plan(graph, event.params)
+        planned = plan(graph, event.params, event.priority)
     except ParamsInvalid as exc:
         store.fail_event(event.id, f"cannot plan: {exc}")
         return 0
@@ -172,6 +173,30 @@ class UnparkRated:
         back, wait_s = store.unpark_rated()
         self._due = now + (self.every_s if wait_s is None else max(0.0, min(wait_s, self.every_s)))
         return back
+
+
+class Ageing:
+    """Every ``step_s``, raise by 1 the priority of ready tasks that waited a full step below the
+    head of the queue's priority (the store's :meth:`age`, by this clock's wall time), up to
+    ``batch`` per transaction; a full batch means more wait, so it is due again at once. Tasks of
+    priority ``p`` behind a stream of ``P`` start within ``P - p + 1`` steps (see
+    :mod:`baton.engine.priorities`)."""
+
+    every_round = False
+
+    def __init__(self, step_s: float, clock: Clock, batch: int = 1000) -> None:
+        self.step_s, self.clock, self.batch = step_s, clock, batch  # waits are dates: the clock's wall time
+        self._due = clock.now() + step_s
+        self.raised = 0  # tasks raised so far (a counter for metrics)
+
+    def next_due(self, now: float) -> float:
+        return self._due
+
+    def run(self, store: ControllerStore, now: float) -> int:
+        raised = store.age(self.clock.wall(), self.step_s, self.batch)
+        self.raised += raised
+        self._due = now if raised >= self.batch else now + self.step_s
+        return raised
 
 
 class Dispatch:

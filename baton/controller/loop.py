@@ -34,7 +34,18 @@ from typing import TypedDict, Unpack
 
 from baton.clock import Clock, SystemClock
 from baton.controller.deliver import Deliver, Terms
-from baton.controller.duties import Closing, Deadlines, Dispatch, Duty, Expand, Leadership, Prune, Sweep, UnparkRated
+from baton.controller.duties import (
+    Ageing,
+    Closing,
+    Deadlines,
+    Dispatch,
+    Duty,
+    Expand,
+    Leadership,
+    Prune,
+    Sweep,
+    UnparkRated,
+)
 from baton.controller.schedules import Backfiller, Ticker
 from baton.errors import BackendError
 from baton.settings import Settings, default_settings
@@ -52,6 +63,7 @@ class ConfigOverrides(TypedDict, total=False):
     sweep_s: float
     lead_ttl_s: float
     deadline_check_s: float
+    ageing_step_s: float
     prune_s: float
     prune_batch: int
     retention_days: float | None
@@ -80,6 +92,7 @@ class ControllerConfig:
     sweep_s: float  # how often to look for expired leases and ended backoffs
     lead_ttl_s: float  # a dead leader's role passes to a standby after this long
     deadline_check_s: float  # how often to forecast the ends of events with deadlines
+    ageing_step_s: float  # how often waiting tasks below the top priority are raised by 1 (0: never)
     prune_s: float  # how often to look for events past their retention
     prune_batch: int  # rows removed per pruning transaction
     retention_days: float | None  # for graphs that declare no retention (None: kept)
@@ -112,6 +125,7 @@ class ControllerConfig:
             sweep_s=settings.sweep_s,
             lead_ttl_s=settings.lead_ttl_s,
             deadline_check_s=settings.deadline_check_s,
+            ageing_step_s=settings.ageing_step_s,
             prune_s=settings.prune_s,
             prune_batch=settings.prune_batch,
             retention_days=settings.retention_days,
@@ -133,14 +147,15 @@ def delivery_terms(config: ControllerConfig) -> Terms:
 
 def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
     """What the leader does, in this order each round: expand new events, sweep, return tasks
-    whose rate limit allows a start again, raise the schedules' fires and backfills, act on the
-    outbox, watch deadlines, prune, deliver webhooks. A controller of one event (``baton run``:
-    ``event_id``) expands, sweeps and returns rate-parked tasks only: it starts nothing else, and
-    what its event's end raises waits in the outbox for the cluster's controller."""
+    whose rate limit allows a start again, age waiting tasks, raise the schedules' fires and
+    backfills, act on the outbox, watch deadlines, prune, deliver webhooks. A controller of one
+    event (``baton run``: ``event_id``) expands, sweeps and returns rate-parked tasks only: it
+    starts nothing else, and what its event's end raises waits in the outbox for the cluster's
+    controller."""
     if config.event_id is not None:
         return [Expand(config.expand_batch, config.event_id), Sweep(config.sweep_s, config.expire_batch),
                 UnparkRated(config.sweep_s)]  # fmt: skip
-    return [
+    duties: list[Duty] = [
         Expand(config.expand_batch, config.event_id),
         Sweep(config.sweep_s, config.expire_batch),
         UnparkRated(config.sweep_s),
@@ -151,6 +166,9 @@ def leader_duties(config: ControllerConfig, clock: Clock) -> list[Duty]:
         Prune(config.prune_s, config.prune_batch, config.retention_days, config.notice_retention_s, clock),
         Deliver(delivery_terms(config), clock),
     ]
+    if config.ageing_step_s > 0:
+        duties.insert(3, Ageing(config.ageing_step_s, clock))
+    return duties
 
 
 class Controller:

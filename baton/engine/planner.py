@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from baton.engine.limits import render_key
+from baton.engine.priorities import ordinals, task_priority
 from baton.graphs.model import DepMode, Graph, Node
 from baton.graphs.params import partition_keys
 
@@ -29,6 +30,7 @@ class PlannedTask:
     stage: int = 0  # the node's longest path from a root: deeper stages are claimed first
     key: str | None = None  # its concurrency key, rendered (baton.engine.limits)
     rate_key: str | None = None  # its rate limit's key, rendered (baton.engine.rates)
+    ordinal: int = 0  # its partition's place in the event's list: its turn's offset (baton.engine.priorities)
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,9 @@ def node_partitions(node: Node, partitions: tuple[str, ...]) -> tuple[str, ...]:
     return partitions if node.partitioned else (UNPARTITIONED,)
 
 
-def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
-    """Every task of the event; params must be validated.
+def plan(graph: Graph, params: Mapping[str, Any], event_priority: int = 0) -> Plan:
+    """Every task of the event; params must be validated. Each task's priority is its node's plus
+    ``event_priority`` (:func:`baton.engine.priorities.task_priority`).
 
     Tasks come partition by partition (each partition's nodes in topological order), then the
     unpartitioned ones: a partition's tasks sit side by side in the store, so the transactions
@@ -53,6 +56,7 @@ def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
     keys = partition_keys(graph, params)
     stages = node_stages(graph)
     partitioned = [n for n in graph.nodes if n.partitioned]
+    places = ordinals(keys)
 
     def task(node: Node, partition: str) -> PlannedTask:
         key = rate_key = None
@@ -62,7 +66,10 @@ def plan(graph: Graph, params: Mapping[str, Any]) -> Plan:
         if node.rate_limit is not None:
             rate_key = render_key(node.rate_limit.key, node=node.name, partition=partition,
                                   event_type=graph.event_type, params=params)  # fmt: skip
-        return PlannedTask(node.name, partition, len(node.edges()), node.priority, stages[node.name], key, rate_key)
+        priority = task_priority(node.priority, event_priority)
+        ordinal = places[partition] if node.partitioned else 0
+        return PlannedTask(node.name, partition, len(node.edges()), priority, stages[node.name], key, rate_key,
+                           ordinal)  # fmt: skip
 
     tasks = [task(node, p) for p in (keys if partitioned else ()) for node in partitioned]
     tasks += [task(node, UNPARTITIONED) for node in graph.nodes if not node.partitioned]

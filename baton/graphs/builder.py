@@ -86,7 +86,7 @@ class GraphBuilder:
 
     def schedule(self, name: str, **spec: Any) -> GraphBuilder:
         """A schedule, with the keys a YAML ``schedules`` entry takes (``cron="0 2 * * *"``,
-        ``timezone=``, ``params=``, ``calendar=``, ``deadline="06:00"``, ...)."""
+        ``timezone=``, ``params=``, ``calendar=``, ``deadline="06:00"``, ``priority=10``, ...)."""
         self._data.setdefault("schedules", {})[name] = dict(spec)
         return self
 

@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from baton.graphs.schedules import Schedule  # which imports this module for Param
 
+# An event's priority (a client's submit, a schedule's ``priority:``), added to each of its tasks'
+# node priority when it is planned (baton.engine.priorities). Higher runs first.
+MIN_EVENT_PRIORITY = -1000
+MAX_EVENT_PRIORITY = 1000
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")  # always used with fullmatch
 
 
@@ -166,7 +170,7 @@ EVENT_LIMIT_POLICIES = ("queue", "cancel_newest", "cancel_oldest")
 @dataclass(frozen=True)
 class EventLimit:
     """At most ``max_running`` events of the graph (every version) run at once; ``policy`` says
-    what becomes of one more: ``queue`` (it waits, in order of submission), ``cancel_newest`` (it
+    what becomes of one more: ``queue`` (it waits, in order of priority then submission), ``cancel_newest`` (it
     is cancelled) or ``cancel_oldest`` (the oldest running one is cancelled and it starts)."""
 
     max_running: int

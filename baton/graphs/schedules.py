@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
 
-from baton.graphs.model import Param, ParamType, is_name
+from baton.graphs.model import MAX_EVENT_PRIORITY, MIN_EVENT_PRIORITY, Param, ParamType, is_name
 from baton.graphs.params import short, type_problem, value_problem
 
 DAY_S = 86_400
@@ -38,7 +38,7 @@ SCHEDULE_KEYS = frozenset(
         *("cron", "every_s", "timezone", "start", "end", "jitter_s", "params"),
         *("calendar", "on_holiday", "business_day"),
         *("catch_up", "catch_up_window_s", "max_catch_up", "overlap"),
-        *("deadline", "deadline_after_s", "paused", "description"),
+        *("deadline", "deadline_after_s", "paused", "description", "priority"),
     }
 )
 # Each numeric key with its (minimum, maximum).
@@ -48,6 +48,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "catch_up_window_s": (60, 366 * DAY_S),
     "max_catch_up": (1, 1000),
     "deadline_after_s": (1, 30 * DAY_S),
+    "priority": (MIN_EVENT_PRIORITY, MAX_EVENT_PRIORITY),
 }
 
 # ``{name}`` is a placeholder; ``{{`` and ``}}`` stand for one brace, as in Python's str.format.
@@ -131,6 +132,7 @@ class Schedule:
     deadline_after_s: float | None = None
     paused: bool = False
     description: str = ""
+    priority: int = 0  # the priority of the events it raises (its fires, backfills, fire now)
     text_params: frozenset[str] = frozenset()
 
 
@@ -223,10 +225,12 @@ def _schedule(
     description = spec.get("description", "")
     if not isinstance(description, str):
         c.add((*path, "description"), f"must be a string, not {type(description).__name__}")
+    priority = _number(c, (*path, "priority"), spec.get("priority", 0), "priority", integer=True)
     if c.count:
         return None
     text = frozenset(p.name for p in params if p.type is ParamType.STRING and p.name in given)
-    extra = {"paused": paused, "description": description, "params": given, "text_params": text}
+    extra = {"paused": paused, "description": description, "params": given, "text_params": text,
+             "priority": int(priority or 0)}  # fmt: skip
     return Schedule(name=name, **when, **calendar, **policies, **deadline, **extra)
 
 
@@ -464,6 +468,8 @@ def schedule_to_dict(s: Schedule) -> dict[str, Any]:
     out["paused"] = s.paused
     if s.description:
         out["description"] = s.description
+    if s.priority:
+        out["priority"] = s.priority
     return out
 
 

@@ -39,7 +39,9 @@ def submit_event(request: Request, body: SubmitIn, header_key: str | None = None
     key = header_key or body.idempotency_key
     record = _graph_for(request, body)
     params = validate_params(reads_of(request).graph_of(record.id), body.params)
-    event, created = operator_of(request).submit(record.id, params, key=key, deadline_at=body.deadline_at)
+    event, created = operator_of(request).submit(
+        record.id, params, key=key, deadline_at=body.deadline_at, priority=body.priority
+    )
     if body.graph_version is not None and event.graph_version != body.graph_version:
         raise Conflict(
             f"idempotency key {key!r} already names event {event.id}, of graph version {event.graph_version}",

@@ -22,7 +22,7 @@ from baton.graphs.calendars import calendar_from_dict
 from baton.graphs.params import validate_params
 from baton.graphs.schedules import Schedule
 from baton.store.core import SqlCore, canonical_params
-from baton.store.raising import Origin, insert_event
+from baton.store.raising import Origin, insert_event, schedule_priority
 from baton.store.reads import EVENTS_FROM, EventRow
 from baton.store.records import BackfillRecord, BackfillRequest, EventRecord
 from baton.store.retry import retried
@@ -102,7 +102,8 @@ class BackfillVerbs(SqlCore):
             graph, schedule, days = schedule_of(tx, row)
             fire = fire_at(schedule, tx.now)
             key = f"schedule:{name}:now:{uuid.uuid4().hex[:12]}"
-            origin = Origin(schedule_id=row.id, scheduled_for=fire.at, deadline_at=deadline_of(schedule, fire))
+            origin = Origin(schedule_id=row.id, scheduled_for=fire.at, deadline_at=deadline_of(schedule, fire),
+                            priority=schedule.priority)  # fmt: skip
             params = canonical_params(validate_params(tx.graph_of(graph.id), fire_params(schedule, fire, days)))
             event_id = insert_event(tx, graph.id, graph.event_type, params, key, origin)
             assert event_id is not None  # a fresh key
@@ -189,11 +190,13 @@ def _raise_some(tx: Tx, found: BackfillRow, fires: Sequence[Raising], exhausted:
     graph = newest_graph(tx, found.graph)
     raised = skipped = 0
     cursor = found.cursor
+    priority = schedule_priority(tx, graph.id, found.schedule)
     for at, params, deadline in fires:
         if raised >= room:
             break
         key = f"backfill:{found.id}:{fire_key(found.schedule, at)}" if found.rerun else fire_key(found.schedule, at)
-        origin = Origin(schedule_id=found.schedule_id, scheduled_for=at, backfill_id=found.id, deadline_at=deadline)
+        origin = Origin(schedule_id=found.schedule_id, scheduled_for=at, backfill_id=found.id, deadline_at=deadline,
+                        priority=priority)  # fmt: skip
         new = insert_event(tx, graph.id, graph.event_type, canonical_params(params), key, origin)
         if new is None:
             skipped += 1

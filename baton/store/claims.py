@@ -3,8 +3,8 @@
 Requirements (labels and resource cost) are interned per node into the ``requirements``
 table, so a claim first picks the requirement ids this worker can ever satisfy, then reads
 the head of the ready queue (a partial index) restricted to those ids, and fits tasks
-greedily in priority order, deepest stage first among equals (depth-first: see
-:func:`baton.engine.planner.node_stages`). Inputs are assembled from upstream results as JSON text
+greedily in queue order (:data:`READY_ORDER`: priority, then fair turns, then deepest stage
+first; see :mod:`baton.engine.priorities`). Inputs are assembled from upstream results as JSON text
 without being parsed.
 """
 
@@ -71,6 +71,10 @@ class Candidate(NamedTuple):
     rate_key: str | None  # its rate limit's key (baton.store.rates)
 
 
+# The ready queue's order, as the ``tasks_ready`` index holds it: every query that walks ready
+# tasks in queue order uses it (the rule is baton.engine.priorities.queue_key).
+READY_ORDER = "priority DESC, turn, stage DESC, available_at, id"
+
 _CANDIDATES = f"SELECT {select_list(Candidate, task_id='id')} FROM tasks t"
 
 
@@ -126,7 +130,7 @@ def send_pick(
     cursor = tx.q(
         f"{_CANDIDATES} WHERE state = 'ready' AND parked = 0 AND available_at <= ? "
         f"AND req_id IN ({in_list(ids)}) {only}"
-        f"ORDER BY priority DESC, stage DESC, available_at, id LIMIT ? {lock_clause}",
+        f"ORDER BY {READY_ORDER} LIMIT ? {lock_clause}",
         (tx.now, *ids, *([] if event_id is None else [event_id]), limit if unit else limit * 4 + 16),
     )
     return Pick(cursor, requirements, free, limit, bool(lock_clause))

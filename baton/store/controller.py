@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from baton import faults
 from baton.engine.planner import Plan
+from baton.engine.priorities import turn
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, event_limits, limits, outbox, pauses, rates
+from baton.store import advance, claims, event_limits, limits, outbox, pauses, priorities, rates
 from baton.store.records import (
     EventRecord,
 )
@@ -36,11 +37,11 @@ class ControllerVerbs(SqlCore):
 
     @retried
     def events_to_expand(self, limit: int, only: int | None = None) -> list[EventRecord]:
-        """Submitted events, oldest first (``only``: that one event, if it is submitted), but for
-        those that wait for a place under their graph's event limit."""
+        """Submitted events, highest priority first, then oldest (``only``: that one event, if it
+        is submitted), but for those that wait for a place under their graph's event limit."""
         with self.transaction(write=False) as tx:
             if only is None:
-                sql, params = f"{event_limits.PLANNABLE}ORDER BY e.id LIMIT ?", (limit,)
+                sql, params = f"{event_limits.PLANNABLE}ORDER BY e.priority DESC, e.id LIMIT ?", (limit,)
             else:
                 sql, params = f"{event_limits.PLANNABLE}AND e.id = ?", (only,)
             ids = [r.id for r in read_rows(tx, IdRow, sql, params)]
@@ -58,9 +59,11 @@ class ControllerVerbs(SqlCore):
             tx.changed()
             req = claims.intern_requirements(tx, graph)
             paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
+            starts = priorities.start_turns(tx, (t.priority for t in plan.tasks))
             tx.many(
                 "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
-                "available_at, ready_at, limit_key, rate_key, parked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "available_at, ready_at, limit_key, rate_key, parked, turn) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         event_id,
@@ -76,6 +79,7 @@ class ControllerVerbs(SqlCore):
                         t.key,
                         t.rate_key,
                         pauses.PAUSED if t.node in paused else 0,
+                        turn(starts[t.priority], t.ordinal),
                     )
                     for t in plan.tasks
                 ],
@@ -163,6 +167,14 @@ class ControllerVerbs(SqlCore):
         if ended:
             faults.point("expire.before_commit")
         return len(ended)
+
+    @retried
+    def age(self, now: float, step_s: float, batch: int) -> int:
+        """Raise by 1 the priority of up to ``batch`` ready tasks that waited ``step_s`` at ``now``
+        (the controller's clock) below the head of the queue's priority; how many were raised
+        (:func:`baton.store.priorities.age`)."""
+        with self.transaction() as tx:
+            return priorities.age(tx, now, step_s, batch, self.skip_locked)
 
     @retried
     def lead(self, role: str, holder: str, ttl_s: float) -> bool:

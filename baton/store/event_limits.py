@@ -4,8 +4,8 @@ transaction that saves its plan), and which submitted events the controller may 
 At most ``max_running`` events of a graph's name (every version) run at once; an event being
 cancelled holds no place. The decision is :func:`baton.engine.limits.admit_event`'s; this module
 serializes it per graph (the graph's rows are locked on PostgreSQL; a SQLite transaction is the
-only writer) and applies it: an event that must queue stays ``submitted``, in order of
-submission; one the policy refuses is cancelled with the cause; under ``cancel_oldest`` the
+only writer) and applies it: an event that must queue stays ``submitted``, in order of priority
+then submission; one the policy refuses is cancelled with the cause; under ``cancel_oldest`` the
 oldest running event is cancelled to make its place.
 """
 
@@ -35,7 +35,7 @@ class Place(NamedTuple):
     """Where a submitted event stands in its graph's queue."""
 
     running: list[int]  # the graph's running events, oldest first
-    ahead: int  # submitted events of the graph before it
+    ahead: int  # submitted events of the graph before it (of a higher priority, or older)
 
 
 def running_events(tx: Tx, graph_name: str) -> list[int]:
@@ -43,9 +43,10 @@ def running_events(tx: Tx, graph_name: str) -> list[int]:
 
 
 def place(tx: Tx, event_id: int, graph_name: str) -> Place:
-    sql = ("SELECT e.id FROM events e JOIN graphs g ON g.id = e.graph_id WHERE g.name = ? "
-           "AND e.state = 'submitted' AND e.id < ?")  # fmt: skip
-    return Place(running_events(tx, graph_name), len(read_rows(tx, IdRow, sql, (graph_name, event_id))))
+    sql = ("SELECT e.id FROM events e JOIN graphs g ON g.id = e.graph_id JOIN events me ON me.id = ? "
+           "WHERE g.name = ? AND e.state = 'submitted' AND e.id <> me.id "
+           "AND (e.priority > me.priority OR (e.priority = me.priority AND e.id < me.id))")  # fmt: skip
+    return Place(running_events(tx, graph_name), len(read_rows(tx, IdRow, sql, (event_id, graph_name))))
 
 
 def admit(tx: Tx, event_id: int, graph: Graph, event_lock: str) -> bool:
@@ -67,7 +68,7 @@ def admit(tx: Tx, event_id: int, graph: Graph, event_lock: str) -> bool:
         tx.audit("controller", "event.refused", cause, event_id)
         return False
     if decided is Admission.DISPLACE:
-        oldest = running[0]
+        oldest, *_ = running
         cancel_event(tx, oldest, "controller", event_lock)
         tx.audit("controller", "event.displaced", f"{full}, policy cancel_oldest: event {event_id} takes its place",
                  oldest)  # fmt: skip

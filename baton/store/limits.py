@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from baton.engine.limits import admit, to_unpark
 from baton.store import rates
-from baton.store.claims import Candidate
+from baton.store.claims import READY_ORDER, Candidate
 from baton.store.tx import Tx, in_list, read_rows
 
 REPAIR_KEYS = 200  # keys looked at per sweep
@@ -117,7 +117,7 @@ def unpark(tx: Tx, freed: Mapping[str, int], locked: bool = False) -> int:
     for key in keys:
         back += tx.q(
             "UPDATE tasks SET parked = 0 WHERE id IN (SELECT id FROM tasks WHERE limit_key = ? AND state = 'ready' "
-            "AND parked = 1 ORDER BY priority DESC, stage DESC, id LIMIT ?)",
+            f"AND parked = 1 ORDER BY {READY_ORDER} LIMIT ?)",
             (key, freed[key]),
         ).rowcount
     if back:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from baton.engine.priorities import event_priority_problem
 from baton.errors import Conflict, ParamsInvalid, TransientError, UsageError
 from baton.graphs.model import Graph
 from baton.graphs.params import params_size_problem, text_problem
@@ -70,8 +71,16 @@ class OperatorVerbs(SqlCore):
 
     @retried
     def submit(
-        self, graph_id: int, params: Mapping[str, Any], key: str | None = None, deadline_at: float | None = None
+        self,
+        graph_id: int,
+        params: Mapping[str, Any],
+        key: str | None = None,
+        deadline_at: float | None = None,
+        priority: int = 0,
     ) -> tuple[EventRecord, bool]:
+        wrong = event_priority_problem(priority)
+        if wrong:
+            raise UsageError(wrong)
         record = self.graph(graph_id)
         canonical = canonical_params(params)
         too_big = params_size_problem(canonical, self.max_params_bytes)
@@ -83,7 +92,8 @@ class OperatorVerbs(SqlCore):
             existing = self._existing_event(tx, key, record.event_type, canonical)
             created = False
             if existing is None:
-                new = insert_event(tx, graph_id, record.event_type, canonical, key, Origin(deadline_at=deadline_at))
+                origin = Origin(deadline_at=deadline_at, priority=priority)
+                new = insert_event(tx, graph_id, record.event_type, canonical, key, origin)
                 if new is None:  # the same key was submitted concurrently and committed first
                     existing = self._existing_event(tx, key, record.event_type, canonical)
                 else:

@@ -179,6 +179,12 @@ class ControllerStore(ChangeFeed, Protocol):
         (None: not known)."""
         ...
 
+    def age(self, now: float, step_s: float, batch: int) -> int:
+        """Raise by 1 the priority of up to ``batch`` ready tasks that have waited ``step_s`` at
+        ``now`` (since claimable and since last raised) below the head of the queue's priority;
+        how many were raised (ageing: see :mod:`baton.engine.priorities`)."""
+        ...
+
     def event_state(self, event_id: int) -> EventState: ...
 
     def lead(self, role: str, holder: str, ttl_s: float) -> bool:
@@ -269,10 +275,17 @@ class OperatorStore(Protocol):
     def latest_graph(self, event_type: str) -> GraphRecord: ...
 
     def submit(
-        self, graph_id: int, params: Mapping[str, Any], key: str | None = None, deadline_at: float | None = None
+        self,
+        graph_id: int,
+        params: Mapping[str, Any],
+        key: str | None = None,
+        deadline_at: float | None = None,
+        priority: int = 0,
     ) -> tuple[EventRecord, bool]:
-        """Accept an event durably, to end by ``deadline_at`` if given. The same key returns the
-        same event (created False); the same key with other parameters raises Conflict."""
+        """Accept an event durably, to end by ``deadline_at`` if given, its tasks' priorities raised
+        by ``priority`` (-1000 to 1000; out of range: UsageError). The same key returns the same
+        event (created False, its own priority); the same key with other parameters raises
+        Conflict."""
         ...
 
     def cancel(self, event_id: int, actor: str = "operator") -> EventRecord: ...

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from baton.engine.rates import allowance, in_window, next_look_at, next_start_at, to_return
+from baton.store.claims import READY_ORDER
 from baton.store.tx import Tx, in_list, read_rows
 
 PARKED = 3  # tasks.parked of a task waiting for its rate limit
@@ -147,7 +148,7 @@ def release(tx: Tx) -> tuple[int, float | None]:
         if n:
             back += tx.q(
                 "UPDATE tasks SET parked = 0 WHERE id IN (SELECT id FROM tasks WHERE rate_key = ? AND state = 'ready' "
-                f"AND parked = {PARKED} ORDER BY priority DESC, stage DESC, id LIMIT ?)",
+                f"AND parked = {PARKED} ORDER BY {READY_ORDER} LIMIT ?)",
                 (r.key, n),
             ).rowcount
     if back:

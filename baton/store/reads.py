@@ -59,6 +59,7 @@ class EventRow(NamedTuple):
     at_risk_at: float | None
     missed_at: float | None
     paused: int  # the pauses holding it: its graph's, its own, its nodes'
+    priority: int
 
     def record(self) -> EventRecord:
         return EventRecord(
@@ -71,6 +72,7 @@ class EventRow(NamedTuple):
             source_event_id=self.source_event_id, deadline_at=self.deadline_at,
             predicted_end_at=self.predicted_end_at, at_risk_at=self.at_risk_at, missed_at=self.missed_at,
             paused=self.paused,
+            priority=self.priority,
         )  # fmt: skip
 
 
@@ -96,13 +98,14 @@ class TaskRow(NamedTuple):
     finished_at: float | None
     result: str | None
     error: str | None
+    priority: int
 
     def record(self) -> TaskRecord:
         return TaskRecord(
             id=self.id, event_id=self.event_id, node=self.node, partition=self.partition,
             state=TaskState(self.state), pending=self.pending, attempt=self.attempt, failures=self.failures,
             worker_id=self.worker_id, ready_at=self.ready_at, started_at=self.started_at,
-            finished_at=self.finished_at, result_json=self.result, error=self.error,
+            finished_at=self.finished_at, result_json=self.result, error=self.error, priority=self.priority,
         )  # fmt: skip
 
 

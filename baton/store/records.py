@@ -55,6 +55,7 @@ class EventRecord:
     at_risk_at: float | None = None
     missed_at: float | None = None
     paused: int = 0  # how many pauses hold it (its graph's, its own, its nodes'): see pauses()
+    priority: int = 0  # added to its tasks' node priorities (baton.engine.priorities)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class TaskRecord:
     finished_at: float | None
     result_json: str | None
     error: str | None
+    priority: int = 0  # its priority now: its node's plus its event's, plus what ageing added
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,7 @@ class Activity:
     fires_missed: int = 0  # schedules' fires not raised (catch-up, overlap); at least, when uncounted
     events_pruned: int = 0
     rate_starts_refused: int = 0  # task starts refused by a rate limit (each parked the task)
+    tasks_aged: int = 0  # raises of a ready task's priority by ageing
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,19 @@ the scope) stays blocked, so a scoped re-run can never leave a task waiting fore
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from baton.engine.planner import blocked_by, unsatisfied_edges
+from baton.engine.priorities import ordinals, task_priority, turn
 from baton.engine.states import UNFINISHED, EventState, TaskState
 from baton.errors import Conflict, NotFound
 from baton.graphs.model import DepMode, Graph
+from baton.graphs.params import partition_keys
 from baton.store import pauses
+from baton.store.priorities import start_turns
 from baton.store.tx import Tx, read_one, read_rows, select_list
 
 
@@ -35,6 +39,11 @@ class TaskPlace(NamedTuple):
 
 class NodeName(NamedTuple):
     node: str
+
+
+class EventPlace(NamedTuple):
+    params: str
+    priority: int
 
 
 def event_head(tx: Tx, event_id: int, event_lock: str = "") -> EventHead | None:
@@ -67,16 +76,18 @@ def reset_for_rerun(
     sql = f"SELECT {select_list(NodeName)} FROM event_nodes WHERE event_id = ? AND remaining = 0"
     complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))}
     resets = _resets(graph, targets, unfinished, succeeded, complete)
+    places = _queue_places(tx, event_id, graph, resets)
     paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
     for (task_node, task_part), pending in resets.items():
         task_id, old = unfinished[(task_node, task_part)]
         new = TaskState.READY if pending == 0 else TaskState.PENDING
+        priority, task_turn = places[(task_node, task_part)]
         tx.q(
             "UPDATE tasks SET state = ?, pending = ?, failures = 0, error = NULL, result = NULL, "
-            "finished_at = NULL, cancel_requested = 0, parked = ?, available_at = ?, ready_at = ? "
-            "WHERE id = ? AND state = ?",
+            "finished_at = NULL, cancel_requested = 0, parked = ?, available_at = ?, ready_at = ?, "
+            "priority = ?, turn = ?, aged_at = NULL WHERE id = ? AND state = ?",
             (new.value, pending, pauses.PAUSED if task_node in paused else 0, tx.now,
-             tx.now if pending == 0 else None, task_id, old.value),
+             tx.now if pending == 0 else None, priority, task_turn, task_id, old.value),
         )  # fmt: skip
         tx.moved(event_id, task_node, old.value, new.value)
     tx.q(
@@ -89,6 +100,24 @@ def reset_for_rerun(
         actor, "event.rerun", "operator asked to re-run", event_id, tasks=len(resets), partition=partition, node=node
     )
     return len(resets)
+
+
+def _queue_places(
+    tx: Tx, event_id: int, graph: Graph, resets: Mapping[tuple[str, str], int]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Each reset task's priority and turn, as if its event were planned now: its node's priority
+    plus its event's (what ageing added is dropped), and a turn just after the one being served
+    (baton.engine.priorities), so a re-run queues fairly beside the events submitted since."""
+    found = read_one(tx, EventPlace, "SELECT params, priority FROM events WHERE id = ?", (event_id,))
+    assert found is not None  # the caller has read (and locked) the event
+    places = ordinals(partition_keys(graph, json.loads(found.params)))
+    priorities = {(n, p): task_priority(graph.node(n).priority, found.priority) for n, p in resets}
+    starts = start_turns(tx, priorities.values())
+    out = {}
+    for n, p in resets:
+        ordinal = places.get(p, 0) if graph.node(n).partitioned else 0
+        out[(n, p)] = (priorities[(n, p)], turn(starts[priorities[(n, p)]], ordinal))
+    return out
 
 
 def _targets(

@@ -29,7 +29,7 @@ from baton.graphs.schedules import schedule_to_dict
 from baton.store import outbox
 from baton.store.cancel import cancel_event
 from baton.store.core import SqlCore, canonical_params
-from baton.store.raising import Origin, insert_event
+from baton.store.raising import Origin, insert_event, schedule_priority
 from baton.store.records import CalendarRecord, ScheduleDue, ScheduleRecord, ScheduleTick
 from baton.store.retry import retried
 from baton.store.rows import IdRow
@@ -256,9 +256,10 @@ def _raise(tx: Tx, row: ScheduleRow, tick: ScheduleTick) -> tuple[list[int], int
     last = row.last_event_id
     if graph is None:
         return made, last
+    priority = schedule_priority(tx, graph.id, row.name)
     for at, params, deadline in tick.raised:
         key = fire_key(row.name, at)
-        origin = Origin(schedule_id=row.id, scheduled_for=at, deadline_at=deadline)
+        origin = Origin(schedule_id=row.id, scheduled_for=at, deadline_at=deadline, priority=priority)
         new = insert_event(tx, graph.id, graph.event_type, canonical_params(params), key, origin)
         if new is not None:
             made.append(new)

@@ -22,6 +22,7 @@ ID: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlit
 INT = sa.Integer()
 TEXT = sa.Text()
 TIME: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
+TURN: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 ZERO = sa.text("0")
 
 
@@ -82,6 +83,8 @@ events = sa.Table(
     sa.Column("predicted_end_at", TIME),
     sa.Column("at_risk_at", TIME),  # when the forecast first passed the deadline
     sa.Column("missed_at", TIME),  # when the deadline passed with the event unfinished
+    # Added to each of its tasks' node priority when it is planned (baton.engine.priorities).
+    sa.Column("priority", INT, nullable=False, server_default=ZERO),
     sa.Index("events_submitted", "id", **_where("state = 'submitted'")),
     sa.Index("events_schedule", "schedule_id", "scheduled_for", **_where("schedule_id IS NOT NULL")),
     sa.Index("events_backfill", "backfill_id", "id", **_where("backfill_id IS NOT NULL")),
@@ -163,6 +166,10 @@ tasks = sa.Table(
     sa.Column("parked", INT, nullable=False, server_default=ZERO),
     # Its rate limit's key, rendered when the event was planned (None: the node declares none).
     sa.Column("rate_key", TEXT),
+    # Fair queueing among equal priorities: its event's start turn plus its partition's ordinal
+    # (baton.engine.priorities); and when ageing last raised its priority (None: never).
+    sa.Column("turn", TURN, nullable=False, server_default=ZERO),
+    sa.Column("aged_at", TIME),
     sa.UniqueConstraint("event_id", "node", "partition"),
     # An event's tasks in id order: keyset pages of them (read API, UI) cost O(page).
     sa.Index("tasks_event", "event_id", "id"),
@@ -173,10 +180,12 @@ tasks = sa.Table(
     # A rate key's queued and parked tasks, counted and returned by key.
     sa.Index("tasks_rate_key", "rate_key", "state", "parked", **_where("rate_key IS NOT NULL")),
 )
-# The claim walks this index in order and stops at the first task it may take.
+# The claim walks this index in order and stops at the first task it may take (the order is
+# baton.engine.priorities.queue_key's).
 sa.Index(
     "tasks_ready",
     tasks.c.priority.desc(),
+    tasks.c.turn,
     tasks.c.stage.desc(),
     tasks.c.available_at,
     tasks.c.id,

@@ -22,6 +22,7 @@ from baton.engine.fires import Fire
 from baton.engine.upcoming import Upcoming
 from baton.engine.webhooks import MAX_EVENT_TYPES, MAX_URL_CHARS, NAME_PATTERN, SECRET_PATTERN, URL_PATTERN
 from baton.graphs.calendars import MAX_CALENDAR_BYTES
+from baton.graphs.model import MAX_EVENT_PRIORITY, MIN_EVENT_PRIORITY
 from baton.store.records import (
     DELIVERY_STATES,
     MAX_BACKFILL_DAYS,
@@ -97,6 +98,11 @@ class SubmitIn(Strict):
     deadline_at: When | None = Field(
         None, description="when the event must have ended (ISO 8601 or epoch seconds): forecast, marked at risk, missed"
     )
+    priority: Annotated[int, Field(ge=MIN_EVENT_PRIORITY, le=MAX_EVENT_PRIORITY), BeforeValidator(integral)] = Field(
+        0,
+        description=f"added to each of its tasks' node priority ({MIN_EVENT_PRIORITY} to {MAX_EVENT_PRIORITY}; "
+        "higher runs first; waiting tasks age upwards, see docs/limits.md)",
+    )
 
 
 class GraphRef(BaseModel):
@@ -128,6 +134,7 @@ class EventOut(BaseModel):
     at_risk_at: float | None = Field(None, description="when the forecast first passed the deadline")
     missed_at: float | None = Field(None, description="when the deadline passed with the event unfinished")
     paused: int = Field(0, description="how many pauses hold it (its graph's, its own, its nodes'): /api/v1/pauses")
+    priority: int = Field(0, description="added to each of its tasks' node priority when it was planned")
     nodes: dict[str, dict[str, int]] | None = Field(None, description="tasks per node and state (one event only)")
     version: str | None = Field(None, description="changes whenever the event does (one event only)")
 
@@ -142,7 +149,7 @@ class EventOut(BaseModel):
             tasks_total=e.tasks_total, tasks_active=e.tasks_active, error=e.error, nodes=counts, version=version,
             schedule_id=e.schedule_id, scheduled_for=e.scheduled_for, backfill_id=e.backfill_id,
             source_event_id=e.source_event_id, deadline_at=e.deadline_at, predicted_end_at=e.predicted_end_at,
-            at_risk_at=e.at_risk_at, missed_at=e.missed_at, paused=e.paused,
+            at_risk_at=e.at_risk_at, missed_at=e.missed_at, paused=e.paused, priority=e.priority,
         )  # fmt: skip
 
 
@@ -194,6 +201,7 @@ class TaskOut(BaseModel):
     result_problem: str | None = Field(None, description="why a stored result is not shown (result is null)")
     error: str | None
     attempts: list[AttemptOut] | None = None
+    priority: int = Field(0, description="its priority now: its node's plus its event's, plus what ageing added")
 
     @classmethod
     def of(cls, t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> TaskOut:
@@ -202,7 +210,7 @@ class TaskOut(BaseModel):
             id=t.id, event_id=t.event_id, node=t.node, partition=t.partition, state=t.state.value,
             attempt=t.attempt, failures=t.failures, worker_id=t.worker_id, ready_at=t.ready_at,
             started_at=t.started_at, finished_at=t.finished_at, result=result, result_problem=problem, error=t.error,
-            attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts],
+            attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts], priority=t.priority,
         )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ AWAY: dict[str, Any] = {
     "lead_ttl_s": 9.0,
     "retention_days": 30.0,
     "deadline_check_s": 30.0,
+    "ageing_step_s": 30.0,
     "prune_s": 120.0,
     "prune_batch": 500,
     "notice_retention_s": 86400.0,
