@@ -87,7 +87,7 @@ def test_an_operator_pauses_an_event_with_a_reason_sees_what_it_holds_and_resume
     assert world.store.pauses() == [] and answers == ["prompt", "confirm"]
 
 
-def test_an_operator_pauses_and_resumes_a_graph_from_its_page(world: World, page: Page) -> None:
+def test_an_operator_pauses_and_resumes_a_graph_from_its_page(world: World, page: Page, screenshot_dir: Path) -> None:
     page.on("dialog", lambda dialog: dialog.accept("month-end freeze" if dialog.type == "prompt" else ""))
     _open(page, world, world.operator, f"/ui/graphs/{world.graph_id}")
     page.get_by_role("button", name="Pause graph").click()
@@ -95,6 +95,7 @@ def test_an_operator_pauses_and_resumes_a_graph_from_its_page(world: World, page
     assert [(p.target, p.reason) for p in world.store.pauses()] == [("graph:paused", "month-end freeze")]
     page.reload()
     expect(page.locator('[data-pause="graph:paused"]')).to_contain_text("month-end freeze")
+    page.screenshot(path=screenshot_dir / "graph-paused.png", full_page=True)
     page.goto(f"{world.server.url}/ui/events/{world.event_id}")
     expect(page.locator('[data-pause="graph:paused"]')).to_contain_text("graph paused")
     expect(page.get_by_role("button", name="Pause event")).to_be_visible()  # the event itself is not paused
