@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from itertools import pairwise
 
-from baton.engine.planner import unsatisfied_edges
+from baton.engine.planner import awaiting, unsatisfied_edges
 from baton.engine.states import TASK_MOVES, TERMINAL, EventState, TaskState
 from baton.store.journal import DELETED
 from baton.store.protocol import ReadStore, Store
@@ -133,7 +133,7 @@ def _event_problems(
     kept, counted = store.node_counts(event_id), {node: dict(states) for node, states in counted.items()}
     if kept != counted:
         problems.append(f"event {event_id}: the kept counts by node and state {kept} are not the tasks' {counted}")
-    complete = {n for n, r in remaining.items() if r == 0}
+    complete = {n for n, r in remaining.items() if r == 0} - awaiting(graph, succeeded)
     for t in tasks:
         expected = unsatisfied_edges(graph, t.node, t.partition, succeeded, complete)
         if t.state is TaskState.PENDING and t.pending != expected:

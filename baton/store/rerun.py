@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from baton.engine.planner import blocked_by, unsatisfied_edges
+from baton.engine.planner import awaiting, blocked_by, unsatisfied_edges
 from baton.engine.states import UNFINISHED, EventState, TaskState
 from baton.errors import Conflict, NotFound
 from baton.graphs.model import DepMode, Graph
@@ -65,7 +65,7 @@ def reset_for_rerun(
         raise Conflict(f"event {event_id} has no failed or cancelled tasks to re-run{' in ' + scope if scope else ''}")
     succeeded = {(r.node, r.partition) for r in rows if r.state == TaskState.SUCCEEDED}
     sql = f"SELECT {select_list(NodeName)} FROM event_nodes WHERE event_id = ? AND remaining = 0"
-    complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))}
+    complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))} - awaiting(graph, succeeded)
     resets = _resets(graph, targets, unfinished, succeeded, complete)
     paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
     for (task_node, task_part), pending in resets.items():

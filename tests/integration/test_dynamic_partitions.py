@@ -1,0 +1,136 @@
+"""Dynamic partitions on both stores, driven in-process: a discovery task's result plans the
+tasks of the nodes whose partitions it lists, in the transaction that records its success, with
+per-partition edges downstream and a fan-in that waits for them all; an empty list, a list over
+the cap, a pause in force, a concurrency key, a cancel and a re-run of a failed discovery."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from discovering import branches, discover, run_out, succeed
+from limited import claim, key_state, report, start
+
+from baton.engine.states import EventState, Outcome, TaskState
+from baton.store.protocol import Store
+from baton.store.records import PauseTarget, TaskCounts
+
+
+def test_a_discovery_plans_its_partitions_with_same_edges_and_a_fan_in_that_waits_for_all(backend: Store) -> None:
+    event_id = start(backend, branches())
+    assert {t.node for t in backend.tasks(event_id)} == {"discover", "summary", "notes"}
+    (found,) = claim(backend, slots=1)
+    got = claim(backend, reports=(succeed(found, ["main", "dev", 7]),))
+    assert sorted((c.node, c.partition) for c in got) == [("fetch", "7"), ("fetch", "dev"), ("fetch", "main"),
+                                                           ("notes", "")]  # fmt: skip
+    (planned,) = [a for a in backend.audit(event_id=event_id) if a.action == "partitions.planned"]
+    assert planned.detail["partitions"] == 3 and planned.detail["tasks"] == 6 and planned.cause.startswith("discovery")
+    assert backend.event(event_id).tasks_total == 9
+    main = next(c for c in got if c.partition == "main")
+    built = claim(backend, reports=(succeed(main),))
+    assert [(c.node, c.partition) for c in built] == [("build", "main")]  # the same partition only
+    ran = run_out(backend, (*built, *(c for c in got if c is not main)))
+    assert ran[-1] == ("summary", "") and ("summary", "") not in ran[:-1]
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+    assert backend.node_counts(event_id)["build"] == {"succeeded": 3}
+
+
+def test_an_object_with_partitions_is_read_too_and_a_dynamic_node_is_shown_planned(backend: Store) -> None:
+    event_id = discover(backend, branches(), {"partitions": ["a", "b"], "note": "two branches"})
+    progress = {p.node: (p.total, p.remaining) for p in backend.node_progress(event_id)}
+    assert progress["fetch"] == (2, 2) and progress["build"] == (2, 2) and progress["summary"] == (1, 1)
+    assert len(run_out(backend)) == 6
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+
+
+def test_an_empty_list_plans_no_task_and_the_fan_in_runs(backend: Store) -> None:
+    event_id = discover(backend, branches(), [])
+    assert sorted(run_out(backend)) == [("notes", ""), ("summary", "")]
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+    assert {t.node for t in backend.tasks(event_id)} == {"discover", "summary", "notes"}
+    actions = [a.action for a in backend.audit(event_id=event_id)]
+    assert "partitions.planned" in actions
+
+
+def test_a_list_over_the_cap_fails_the_discovery_with_its_cause_and_plans_nothing(backend: Store) -> None:
+    event_id = discover(backend, branches(cap=3, retries=2), ["a", "b", "c", "d"])
+    (task,) = backend.tasks(event_id, node="discover")
+    assert task.state is TaskState.FAILED  # an invalid result is not retried
+    assert task.error == "invalid result: returned 4 partitions, over the cap of 3 (max_partitions of node fetch)"
+    assert run_out(backend) == []
+    assert backend.event(event_id).state is EventState.FAILED
+    assert backend.tasks(event_id, node="summary")[0].state is TaskState.UPSTREAM_FAILED
+    assert not backend.tasks(event_id, node="fetch")
+
+
+@pytest.mark.parametrize(
+    ("result", "cause"),
+    [
+        ({"branches": ["a"]}, "must be a JSON list of partition keys"),
+        (["a", "a"], "its partitions: duplicate partitions ['a']"),
+        (["a", ""], "its partitions: '' is not a usable partition key"),
+        ([True], "its partitions: items must be strings or integers"),
+    ],
+)
+def test_a_result_without_usable_partitions_is_an_invalid_result(backend: Store, result: object, cause: str) -> None:
+    event_id = discover(backend, branches(), result)
+    (task,) = backend.tasks(event_id, node="discover")
+    assert task.state is TaskState.FAILED and task.error is not None and cause in task.error
+    run_out(backend)
+    assert backend.event(event_id).state is EventState.FAILED
+
+
+def test_new_tasks_of_a_paused_node_stay_out_of_the_queue_until_it_is_resumed(backend: Store) -> None:
+    event_id = start(backend, branches())
+    backend.pause(PauseTarget(event_id=event_id, node="fetch"), reason="mirror down")
+    (found,) = claim(backend, slots=1)
+    backend.report("w1", [succeed(found, ["a", "b"])])
+    assert run_out(backend) == [("notes", "")]
+    assert backend.node_counts(event_id)["fetch"] == {"ready": 2}
+    assert backend.resume(PauseTarget(event_id=event_id, node="fetch")).released == TaskCounts(ready=2)
+    assert len(run_out(backend)) == 5
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+
+
+def test_a_concurrency_key_is_rendered_with_each_discovered_partition(backend: Store) -> None:
+    event_id = discover(backend, branches(key="repo-{partition}"), ["a", "b"])
+    assert backend.event(event_id).tasks_total == 7
+    assert key_state(backend, "repo-a").ready == 1 and key_state(backend, "repo-b").max_running == 2
+    assert len(run_out(backend)) == 6
+
+
+def test_a_discovery_that_succeeds_after_its_event_was_cancelled_plans_cancelled_tasks(backend: Store) -> None:
+    event_id = start(backend, branches())
+    (found,) = claim(backend, slots=1)
+    backend.cancel(event_id)
+    backend.report("w1", [succeed(found, ["a", "b"])])
+    assert backend.event(event_id).state is EventState.CANCELLED
+    assert {t.state for t in backend.tasks(event_id, node="fetch")} == {TaskState.CANCELLED}
+
+
+def test_a_failed_discovery_re_run_plans_its_partitions_and_the_fan_in_waits_for_them(backend: Store) -> None:
+    event_id = start(backend, branches())
+    (found,) = claim(backend, slots=1)
+    backend.report("w1", [report(found, Outcome.FAILED)])
+    assert run_out(backend) == []
+    assert backend.event(event_id).state is EventState.FAILED
+    assert backend.rerun(event_id, node="discover") == 3  # the discovery and what it blocked
+    assert backend.tasks(event_id, node="summary")[0].state is TaskState.PENDING
+    (found,) = claim(backend, slots=1)
+    backend.report("w1", [succeed(found, ["x"])])
+    assert sorted(run_out(backend)) == [("build", "x"), ("fetch", "x"), ("notes", ""), ("summary", "")]
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+
+
+def test_ten_thousand_partitions_are_planned_in_the_one_transaction_that_records_the_discovery(backend: Store) -> None:
+    event_id = start(backend, branches())
+    (found,) = claim(backend, slots=1)
+    keys = [f"branch-{i:05}" for i in range(10_000)]
+    began = time.perf_counter()
+    backend.report("w1", [succeed(found, keys)])
+    took = time.perf_counter() - began
+    print(f"\n{backend.__class__.__name__}: 10,000 partitions (20,000 tasks) planned in {took:.2f} s")
+    assert backend.event(event_id).tasks_total == 3 + 20_000
+    assert backend.node_counts(event_id)["fetch"] == {"ready": 10_000}
+    (planned,) = [a for a in backend.audit(event_id=event_id) if a.action == "partitions.planned"]
+    assert planned.detail["tasks"] == 20_000
