@@ -53,6 +53,8 @@ TASK_MOVES: frozenset[tuple[TaskState, TaskState]] = frozenset(
         (T.FAILED, T.READY),
         (T.UPSTREAM_FAILED, T.READY),
         (T.CANCELLED, T.READY),  # rerun, deps met
+        (T.SUCCEEDED, T.READY),  # a discovery re-run: it may list new partitions (planner.plan_discovered)
+        (T.SUCCEEDED, T.PENDING),
     }
 )
 

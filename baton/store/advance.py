@@ -21,7 +21,7 @@ from baton.engine.states import Decision, EventState, Outcome, TaskState, decide
 from baton.graphs.model import DepMode
 from baton.store import limits, live_logs, outbox, plans
 from baton.store.records import Report
-from baton.store.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_one, read_rows, select_list
+from baton.store.tx import COUNTED, Cursor, Tx, exists, fetch_all, fetch_one, read_one, read_rows, select_list
 
 _rng = random.Random()
 
@@ -316,11 +316,21 @@ def _read_counted(tx: Tx, sent: Sent) -> int:
         row = fetch_one(cursor, Remaining)
         if row is None or row.remaining != 0:
             continue
+        graph = tx.graph_of(graph_id)
+        discovery = graph.node(node).partitions_from
+        if discovery is not None and not _succeeded(tx, event_id, discovery):
+            continue  # its discovery runs again (a re-run) and may list more: it completes after
         tx.audit("controller", "node.succeeded", "all tasks succeeded", event_id, node=node)
-        for down, mode in tx.graph_of(graph_id).downstream[node]:
+        for down, mode in graph.downstream[node]:
             if mode.node_level:
                 ready += _release_node(tx, event_id, down.name, f"node {node} succeeded")
     return ready
+
+
+def _succeeded(tx: Tx, event_id: int, node: str) -> bool:
+    """Whether an unpartitioned node's task has succeeded."""
+    sql = "SELECT 1 FROM tasks WHERE event_id = ? AND node = ? AND partition = '' AND state = 'succeeded'"
+    return exists(tx, sql, (event_id, node))
 
 
 def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> int:

@@ -110,7 +110,8 @@ def plan_partitions(
     left = {r.node: r.remaining for r in read_rows(tx, NodeLeft, sql, (event_id, *watched))}
     complete = _complete(tx, event_id, graph, discovery, {n for n, r in left.items() if r == 0})
     sql = "SELECT partition FROM tasks WHERE event_id = ? AND node = ?"
-    known = {r.partition for r in read_rows(tx, PartitionOnly, sql, (event_id, names[0]))}
+    first, *_ = names  # every dynamic node of the discovery has a task per key planned
+    known = {r.partition for r in read_rows(tx, PartitionOnly, sql, (event_id, first))}
     new = [k for k in keys if k not in known]
     plan = _new_tasks(tx, event_id, graph, discovery, new, complete)
     if plan:

@@ -134,3 +134,46 @@ def test_ten_thousand_partitions_are_planned_in_the_one_transaction_that_records
     assert backend.node_counts(event_id)["fetch"] == {"ready": 10_000}
     (planned,) = [a for a in backend.audit(event_id=event_id) if a.action == "partitions.planned"]
     assert planned.detail["tasks"] == 20_000
+
+
+def test_re_running_a_discovery_adds_its_new_partitions_and_leaves_finished_ones_alone(backend: Store) -> None:
+    event_id = discover(backend, branches(), ["a", "b"])
+    got = claim(backend)
+    assert sorted((c.node, c.partition) for c in got) == [("fetch", "a"), ("fetch", "b"), ("notes", "")]
+    reports = tuple(report(c, Outcome.FAILED if c.partition == "b" else Outcome.SUCCEEDED) for c in got)
+    built = claim(backend, reports=reports)
+    assert [(c.node, c.partition) for c in built] == [("build", "a")]
+    assert run_out(backend, built) == []
+    assert backend.event(event_id).state is EventState.FAILED
+    # the discovery, fetch b and what it blocked (build b, the fan-in) run again; fetch a, build a, notes stay
+    assert backend.rerun(event_id, node="discover") == 4
+    assert backend.tasks(event_id, node="summary")[0].state is TaskState.PENDING
+    (found,) = claim(backend, slots=1)
+    assert found.node == "discover"
+    backend.report("w1", [succeed(found, ["a", "b", "c"])])
+    ran = run_out(backend)
+    assert sorted(ran) == [("build", "b"), ("build", "c"), ("fetch", "b"), ("fetch", "c"), ("summary", "")]
+    assert ran[-1] == ("summary", "")
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+    assert [t.attempt for t in backend.tasks(event_id, node="fetch", partition="a")] == [1]
+    (planned, again) = [a for a in backend.audit(event_id=event_id) if a.action == "partitions.planned"]
+    assert (planned.detail["new"], again.detail["new"], again.detail["partitions"]) == (2, 1, 3)
+
+
+def test_a_rediscovery_that_lists_nothing_new_completes_the_dynamic_nodes_and_their_fan_in_runs(backend: Store) -> None:
+    event_id = discover(backend, branches(), ["a"])
+    got = claim(backend)
+    built = claim(backend, reports=tuple(succeed(c) for c in got))
+    assert [(c.node, c.partition) for c in built] == [("build", "a")]
+    backend.report("w1", [report(built[0], Outcome.FAILED)])
+    assert backend.event(event_id).state is EventState.FAILED
+    assert backend.rerun(event_id, node="discover") == 3  # the discovery, build a and the fan-in
+    # build a waits for fetch a alone (succeeded): it runs while the discovery runs again, and
+    # the fan-in still waits, for the discovery may list more
+    (again,) = claim(backend, slots=1)
+    assert (again.node, again.partition) == ("build", "a")
+    (found,) = claim(backend, reports=(succeed(again),))
+    assert found.node == "discover" and claim(backend) == []
+    backend.report("w1", [succeed(found, ["a"])])
+    assert run_out(backend) == [("summary", "")]
+    assert backend.event(event_id).state is EventState.SUCCEEDED
