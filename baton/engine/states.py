@@ -53,8 +53,7 @@ TASK_MOVES: frozenset[tuple[TaskState, TaskState]] = frozenset(
         (T.FAILED, T.READY),
         (T.UPSTREAM_FAILED, T.READY),
         (T.CANCELLED, T.READY),  # rerun, deps met
-        (T.SUCCEEDED, T.READY),  # a discovery re-run: it may list new partitions (planner.plan_discovered)
-        (T.SUCCEEDED, T.PENDING),
+        (T.SUCCEEDED, T.READY),  # only a discovery re-run (store.rerun): it may list new partitions
     }
 )
 

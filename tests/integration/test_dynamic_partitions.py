@@ -35,6 +35,12 @@ def test_a_discovery_plans_its_partitions_with_same_edges_and_a_fan_in_that_wait
     assert backend.node_counts(event_id)["build"] == {"succeeded": 3}
 
 
+def test_a_fan_in_says_it_waits_for_partitions_not_yet_listed(backend: Store) -> None:
+    event_id = start(backend, branches())
+    (summary,) = [g for g in backend.waiting(event_id) if g.node == "summary"]
+    assert summary.sentence == "1 waits for build (partitions not yet listed by discover)"
+
+
 def test_an_object_with_partitions_is_read_too_and_a_dynamic_node_is_shown_planned(backend: Store) -> None:
     event_id = discover(backend, branches(), {"partitions": ["a", "b"], "note": "two branches"})
     progress = {p.node: (p.total, p.remaining) for p in backend.node_progress(event_id)}
