@@ -56,7 +56,7 @@ def test_legal_task_moves(old: TaskState, new: TaskState) -> None:
     [
         (T.SUCCEEDED, T.RUNNING),
         (T.SUCCEEDED, T.FAILED),
-        (T.SUCCEEDED, T.READY),
+        (T.SUCCEEDED, T.PENDING),
         (T.PENDING, T.RUNNING),
         (T.PENDING, T.SUCCEEDED),
         (T.READY, T.SUCCEEDED),
