@@ -5,15 +5,20 @@ the cap, a pause in force, a concurrency key, a cancel and a re-run of a failed 
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from discovering import branches, discover, run_out, succeed
-from limited import claim, key_state, report, start
+from limited import claim, key_state, report, sql, start
 
 from baton.engine.states import EventState, Outcome, TaskState
+from baton.graphs.builder import GraphBuilder
+from baton.store import advance
+from baton.store.postgres import PostgresStore
 from baton.store.protocol import Store
 from baton.store.records import PauseTarget, TaskCounts
+from baton.store.tx import Tx, scalar
 
 
 def test_a_discovery_plans_its_partitions_with_same_edges_and_a_fan_in_that_waits_for_all(backend: Store) -> None:
@@ -182,4 +187,48 @@ def test_a_rediscovery_that_lists_nothing_new_completes_the_dynamic_nodes_and_th
     assert found.node == "discover" and claim(backend) == []
     backend.report("w1", [succeed(found, ["a"])])
     assert run_out(backend) == [("summary", "")]
+    assert backend.event(event_id).state is EventState.SUCCEEDED
+
+
+def test_a_discovery_and_a_concurrent_upstream_success_leave_no_task_waiting_for_ever(
+    backend: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: ``gate`` succeeds in one transaction, which holds its node's row until the
+    commit, while the discovery's plans ``fetch``, which waits for ``gate`` too: the plan waits
+    for that row, then counts ``gate`` complete. (On SQLite one transaction writes at a time.)"""
+    if not isinstance(backend, PostgresStore):
+        pytest.skip("SQLite runs one write transaction at a time")
+    g = GraphBuilder("gated", defaults={"retries": 0})
+    g.python("discover", "m:f")
+    g.python("gate", "m:f")
+    g.python("fetch", "m:f", after=["discover", "gate"], partitions_from="discover")
+    event_id = start(backend, g.build())
+    running = {c.node: c for c in claim(backend)}
+    counted, go = threading.Event(), threading.Event()
+    original = advance._read_counted
+
+    def held(tx: Tx, sent: advance.Sent) -> int:
+        ready = original(tx, sent)
+        if threading.current_thread().name == "gate":
+            counted.set()
+            go.wait(10)  # gate's row stays locked: its transaction has not committed
+        return ready
+
+    monkeypatch.setattr(advance, "_read_counted", held)
+    gate = threading.Thread(target=backend.report, args=("w1", [succeed(running["gate"])]), name="gate")
+    found = threading.Thread(target=backend.report, args=("w1", [succeed(running["discover"], ["a", "b"])]))
+    gate.start()
+    assert counted.wait(10)
+    found.start()
+    with sql(backend).transaction(write=False) as tx:  # the discovery's transaction waits for gate's
+        for _ in range(1000):
+            if scalar(tx, "SELECT COUNT(*) FROM pg_locks WHERE NOT granted"):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the discovery's transaction never waited for gate's")
+    go.set()
+    gate.join(10)
+    found.join(10)
+    assert sorted(run_out(backend)) == [("fetch", "a"), ("fetch", "b")]
     assert backend.event(event_id).state is EventState.SUCCEEDED
