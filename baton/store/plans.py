@@ -10,6 +10,8 @@ are), so:
 - the node-level edges into the new tasks are counted against the rows of ``event_nodes`` of
   their upstream nodes, read locked (``Tx.key_lock``): a report completing one of those nodes
   concurrently either commits first (and is seen complete) or waits, then releases the new tasks;
+  the new tasks' concurrency keys are declared before (their rows locked first, as every
+  transaction that ends attempts locks them: one order, fewer deadlocks);
 - the discovery's own edges are counted as unsatisfied: its success's count-down, later in the
   same transaction, releases them;
 - a dynamic node left with nothing to run (an empty list) is complete at once: the caller
@@ -61,8 +63,7 @@ def insert_tasks(
             for t in tasks
         ],
     )
-    declared = {t.key: graph.node(t.node).concurrency for t in tasks if t.key is not None}
-    limits.declare(tx, {key: c.limit for key, c in declared.items() if c is not None})
+    _declare(tx, graph, tasks)
     for t in tasks:
         if t.pending:
             tx.moved(event_id, t.node, None, "pending")
@@ -104,16 +105,20 @@ def plan_partitions(
     """Plan the tasks of ``discovery``'s dynamic nodes for the keys that have none yet."""
     nodes = graph.discoveries[discovery]
     names = [n.name for n in nodes]
+    sql = "SELECT partition FROM tasks WHERE event_id = ? AND node = ?"
+    first, *_ = names  # every dynamic node of the discovery has a task per key planned
+    known = {r.partition for r in read_rows(tx, PartitionOnly, sql, (event_id, first))}
+    new = [k for k in keys if k not in known]
+    params = _params(tx, event_id, graph, discovery) if new else {}
+    draft = plan_discovered(graph, params, discovery, new, set())
+    # the keys' rows first, then the nodes' (the order of every transaction that ends attempts)
+    _declare(tx, graph, draft.tasks)
     watched = sorted({d.upstream for n in nodes for d in n.edges() if d.mode.node_level} | set(names))
     sql = (f"SELECT node, remaining FROM event_nodes WHERE event_id = ? AND node IN ({in_list(watched)}) "
            f"ORDER BY node {tx.key_lock}")  # fmt: skip
     left = {r.node: r.remaining for r in read_rows(tx, NodeLeft, sql, (event_id, *watched))}
     complete = _complete(tx, event_id, graph, discovery, {n for n, r in left.items() if r == 0})
-    sql = "SELECT partition FROM tasks WHERE event_id = ? AND node = ?"
-    first, *_ = names  # every dynamic node of the discovery has a task per key planned
-    known = {r.partition for r in read_rows(tx, PartitionOnly, sql, (event_id, first))}
-    new = [k for k in keys if k not in known]
-    plan = _new_tasks(tx, event_id, graph, discovery, new, complete)
+    plan = plan_discovered(graph, params, discovery, new, complete).tasks if complete else draft.tasks
     if plan:
         insert_tasks(tx, event_id, graph, plan)
         tx.many("UPDATE event_nodes SET total = total + ?, remaining = remaining + ? WHERE event_id = ? AND node = ?",
@@ -125,16 +130,17 @@ def plan_partitions(
     return Planned(len(plan), cancelled, done)
 
 
-def _new_tasks(
-    tx: Tx, event_id: int, graph: Graph, discovery: str, keys: Sequence[str], complete: set[str]
-) -> tuple[PlannedTask, ...]:
-    if not keys:
-        return ()
-    params: dict[str, Any] = {}
-    if any(n.concurrency is not None for n in graph.discoveries[discovery]):  # keys may use {params.X}
-        row = read_one(tx, ParamsOnly, "SELECT params FROM events WHERE id = ?", (event_id,))
-        params = json.loads(row.params) if row is not None else {}
-    return plan_discovered(graph, params, discovery, keys, complete).tasks
+def _params(tx: Tx, event_id: int, graph: Graph, discovery: str) -> dict[str, Any]:
+    """The event's parameters, if a concurrency key of the discovery's nodes may use them."""
+    if all(n.concurrency is None for n in graph.discoveries[discovery]):
+        return {}
+    row = read_one(tx, ParamsOnly, "SELECT params FROM events WHERE id = ?", (event_id,))
+    return {} if row is None else dict(json.loads(row.params))
+
+
+def _declare(tx: Tx, graph: Graph, tasks: Sequence[PlannedTask]) -> None:
+    declared = {t.key: graph.node(t.node).concurrency for t in tasks if t.key is not None}
+    limits.declare(tx, {key: c.limit for key, c in declared.items() if c is not None})
 
 
 def _complete(tx: Tx, event_id: int, graph: Graph, discovery: str, done: Iterable[str]) -> set[str]:
