@@ -14,6 +14,7 @@ from baton.errors import GraphInvalid
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.model import DepMode, Graph
 from baton.graphs.spec import graph_from_dict, graph_to_dict, load_graph_text
+from baton.server.ui.drawing import graph_svg
 
 
 def branches(**fetch: Any) -> Graph:
@@ -117,3 +118,11 @@ def test_a_discovery_result_is_read_as_keys_or_refused_with_why(result: Any, key
     found, why = discovered_keys(branches(), "discover", json.dumps(result))
     assert found == keys
     assert (why is None) if problem is None else (why is not None and problem in why)
+
+
+def test_the_drawing_says_where_a_dynamic_node_s_partitions_come_from_until_they_are_planned() -> None:
+    graph = branches()
+    assert "partitions from discover" in graph_svg(graph)
+    assert "partitions from discover" in graph_svg(graph, {"discover": {"running": 1}})
+    planned = graph_svg(graph, {"fetch": {"ready": 3}, "build": {"pending": 3}})
+    assert "partitions from discover" not in planned and "3 partitions" in planned
