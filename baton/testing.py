@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from itertools import pairwise
 
-from baton.engine.planner import unsatisfied_edges
+from baton.engine.planner import awaiting, unsatisfied_edges
 from baton.engine.states import TASK_MOVES, TERMINAL, EventState, TaskState
 from baton.store.journal import DELETED
 from baton.store.protocol import ReadStore, Store
@@ -133,9 +133,16 @@ def _event_problems(
     kept, counted = store.node_counts(event_id), {node: dict(states) for node, states in counted.items()}
     if kept != counted:
         problems.append(f"event {event_id}: the kept counts by node and state {kept} are not the tasks' {counted}")
-    complete = {n for n, r in remaining.items() if r == 0}
+    complete = {n for n, r in remaining.items() if r == 0} - awaiting(graph, succeeded)
+    # a task that succeeded had its edges met then; a discovery re-run since (and the nodes it
+    # plans) may be incomplete again, and its earlier partitions' tasks stay succeeded
+    rediscovered = {d for d in graph.discoveries if (d, "") not in succeeded}
+    was_complete = complete | rediscovered | awaiting(graph, succeeded)
+    was_succeeded = succeeded | {(d, "") for d in rediscovered}
     for t in tasks:
         expected = unsatisfied_edges(graph, t.node, t.partition, succeeded, complete)
+        if t.state is TaskState.SUCCEEDED:
+            expected = unsatisfied_edges(graph, t.node, t.partition, was_succeeded, was_complete)
         if t.state is TaskState.PENDING and t.pending != expected:
             problems.append(f"task {t.id} {t.node}[{t.partition}]: pending {t.pending}, expected {expected}")
         if t.state in (TaskState.READY, TaskState.RUNNING, TaskState.SUCCEEDED) and expected:

@@ -282,6 +282,9 @@ def rerun(
 ) -> None:
     """Re-run failed or cancelled tasks and what depends on them; successes are kept.
 
+    --node naming a discovery (the partitions_from of other nodes) runs it again even if it
+    succeeded: the new partitions it lists are planned, the others keep their tasks.
+
     With --workers N it runs them here, like 'baton run' (controller plus N local workers);
     otherwise a running controller and workers pick them up."""
     here = None if workers is None else (workers, *opened.database(WORKERS_HERE))  # refused before any change

@@ -51,13 +51,21 @@ def plan_cmd(graph_file: str, params: Sequence[str], as_json: bool) -> None:
         "critical_path": path,
         "waves": len(path),
     }
+    dynamic = {n.name: {"partitions_from": n.partitions_from, "max_partitions": n.max_partitions}
+               for n in graph.nodes if n.dynamic}  # fmt: skip
+    if dynamic:
+        data["dynamic"] = dynamic
     if as_json:
         click.echo(json.dumps(data))
         return
     for node in graph.nodes:
         deps = ", ".join(f"{d.upstream} ({d.mode})" for d in node.edges()) or "-"
-        click.echo(f"{node.name:<24} {planned.node_totals[node.name]:>7} task(s)   after: {deps}")
-    click.echo(f"total {len(planned.tasks)} tasks; critical path ({len(path)} waves): {' → '.join(path)}")
+        count = f"{planned.node_totals[node.name]:>7} task(s)"
+        if node.dynamic:
+            count = f"a task per partition {node.partitions_from} lists (at most {node.max_partitions:,})"
+        click.echo(f"{node.name:<24} {count}   after: {deps}")
+    more = " (and the dynamic partitions' when their discoveries succeed)" if dynamic else ""
+    click.echo(f"total {len(planned.tasks)} tasks{more}; critical path ({len(path)} waves): {' → '.join(path)}")
 
 
 @click.group("graph")

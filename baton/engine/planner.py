@@ -5,18 +5,25 @@ number of its incoming edges not yet satisfied: one per ``same`` edge (satisfied
 upstream task of the same partition succeeds) and one per node-level edge (``all`` or
 ``broadcast``, satisfied once, when the whole upstream node has succeeded). The backend
 decrements counters as reports arrive; a task whose counter reaches zero is ready.
+
+A dynamic node (``partitions_from``) has no task when the event is planned: its tasks are
+planned by :func:`plan_discovered` when its discovery task succeeds, one per key of that task's
+result. Its node-level edges downstream are counted from the start like any other, so a fan-in
+waits for tasks that do not exist yet; and until its discovery has succeeded such a node is
+never complete, whatever its (zero) remaining count says (:func:`awaiting`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from baton.engine.limits import render_key
 from baton.engine.priorities import ordinals, task_priority
 from baton.graphs.model import DepMode, Graph, Node
-from baton.graphs.params import partition_keys
+from baton.graphs.params import checked_keys, partition_keys
 
 UNPARTITIONED = ""  # the partition key of an unpartitioned node's single task
 
@@ -43,6 +50,8 @@ class Plan:
 
 
 def node_partitions(node: Node, partitions: tuple[str, ...]) -> tuple[str, ...]:
+    if node.dynamic:
+        return ()  # planned when its discovery succeeds
     return partitions if node.partitioned else (UNPARTITIONED,)
 
 
@@ -55,26 +64,86 @@ def plan(graph: Graph, params: Mapping[str, Any], event_priority: int = 0) -> Pl
     that move one partition along touch few pages."""
     keys = partition_keys(graph, params)
     stages = node_stages(graph)
-    partitioned = [n for n in graph.nodes if n.partitioned]
+    partitioned = [n for n in graph.nodes if n.partitioned and not n.dynamic]
     places = ordinals(keys)
 
     def task(node: Node, partition: str) -> PlannedTask:
-        key = rate_key = None
-        if node.concurrency is not None:
-            key = render_key(node.concurrency.key, node=node.name, partition=partition, event_type=graph.event_type,
-                             params=params)  # fmt: skip
-        if node.rate_limit is not None:
-            rate_key = render_key(node.rate_limit.key, node=node.name, partition=partition,
-                                  event_type=graph.event_type, params=params)  # fmt: skip
-        priority = task_priority(node.priority, event_priority)
         ordinal = places[partition] if node.partitioned else 0
-        return PlannedTask(node.name, partition, len(node.edges()), priority, stages[node.name], key, rate_key,
-                           ordinal)  # fmt: skip
+        return _task(graph, params, stages, node, partition, len(node.edges()), event_priority, ordinal)
 
     tasks = [task(node, p) for p in (keys if partitioned else ()) for node in partitioned]
     tasks += [task(node, UNPARTITIONED) for node in graph.nodes if not node.partitioned]
     totals = {node.name: len(node_partitions(node, keys)) for node in graph.nodes}
     return Plan(tuple(tasks), totals)
+
+
+def _task(
+    graph: Graph,
+    params: Mapping[str, Any],
+    stages: Mapping[str, int],
+    node: Node,
+    partition: str,
+    pending: int,
+    event_priority: int = 0,
+    ordinal: int = 0,
+) -> PlannedTask:
+    key = rate_key = None
+    if node.concurrency is not None:
+        key = render_key(node.concurrency.key, node=node.name, partition=partition, event_type=graph.event_type,
+                         params=params)  # fmt: skip
+    if node.rate_limit is not None:
+        rate_key = render_key(node.rate_limit.key, node=node.name, partition=partition, event_type=graph.event_type,
+                              params=params)  # fmt: skip
+    priority = task_priority(node.priority, event_priority)
+    return PlannedTask(node.name, partition, pending, priority, stages[node.name], key, rate_key, ordinal)
+
+
+def discovered_keys(graph: Graph, discovery: str, result_json: str | None) -> tuple[tuple[str, ...], str | None]:
+    """The partitions a discovery task's result lists, or why the result cannot be planned.
+
+    The result is a JSON list of keys, or an object whose ``partitions`` is one (so a discovery
+    may return more); the keys follow the rules of static partitions, and there may be at most
+    as many as the smallest ``max_partitions`` of the nodes planned from it."""
+    found = json.loads(result_json) if result_json is not None else None
+    if isinstance(found, dict):
+        found = found.get("partitions")
+    if not isinstance(found, list):
+        return (), "a discovery's result must be a JSON list of partition keys, or an object whose 'partitions' is one"
+    cap, capped_by = min((n.max_partitions, n.name) for n in graph.discoveries[discovery])
+    if len(found) > cap:
+        return (), f"returned {len(found):,} partitions, over the cap of {cap:,} (max_partitions of node {capped_by})"
+    keys, problem = checked_keys(found)
+    return keys, None if problem is None else f"its partitions: {problem}"
+
+
+def plan_discovered(
+    graph: Graph,
+    params: Mapping[str, Any],
+    discovery: str,
+    keys: Iterable[str],
+    complete: Collection[str],
+    event_priority: int = 0,
+) -> Plan:
+    """The tasks of the dynamic nodes of ``discovery`` for new partition ``keys`` (none of their
+    tasks exist yet), partition by partition as :func:`plan` lays them out, each partition's
+    ordinal its place among the new keys. ``complete``: the nodes complete now (the discovery
+    itself is not yet: its edges are released after)."""
+    stages = node_stages(graph)
+    nodes = graph.discoveries[discovery]
+    complete = set(complete) - {n.name for n in nodes}  # each gets a task per key
+    tasks = []
+    for ordinal, key in enumerate(keys):
+        for node in nodes:
+            pending = unsatisfied_edges(graph, node.name, key, set(), complete)
+            tasks.append(_task(graph, params, stages, node, key, pending, event_priority, ordinal))
+    totals = {node.name: len(tasks) // len(nodes) for node in nodes}
+    return Plan(tuple(tasks), totals)
+
+
+def awaiting(graph: Graph, succeeded: Collection[tuple[str, str]]) -> set[str]:
+    """The dynamic nodes whose discovery has not succeeded: never complete, though they have no
+    task left to run (``succeeded``: the event's succeeded tasks, or at least its discoveries)."""
+    return {n.name for n in graph.nodes if n.dynamic and (n.partitions_from, UNPARTITIONED) not in succeeded}
 
 
 def node_stages(graph: Graph) -> dict[str, int]:

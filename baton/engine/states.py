@@ -53,6 +53,7 @@ TASK_MOVES: frozenset[tuple[TaskState, TaskState]] = frozenset(
         (T.FAILED, T.READY),
         (T.UPSTREAM_FAILED, T.READY),
         (T.CANCELLED, T.READY),  # rerun, deps met
+        (T.SUCCEEDED, T.READY),  # only a discovery re-run (store.rerun): it may list new partitions
     }
 )
 

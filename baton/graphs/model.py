@@ -142,6 +142,13 @@ class Node:
     description: str = ""
     concurrency: Concurrency | None = None
     rate_limit: RateLimit | None = None
+    partitions_from: str | None = None  # dynamic: its partitions are this discovery node's result
+    max_partitions: int = 10_000  # dynamic: the most partitions its discovery may return
+
+    @property
+    def dynamic(self) -> bool:
+        """Its partitions come from a discovery task's result, planned when that task succeeds."""
+        return self.partitions_from is not None
 
     def edges(self) -> tuple[Dependency, ...]:
         """Dependencies as the engine applies them: a barrier turns every edge into ``all``."""
@@ -227,3 +234,13 @@ class Graph:
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    @functools.cached_property
+    def discoveries(self) -> dict[str, tuple[Node, ...]]:
+        """Each discovery node with the dynamic nodes planned from its result, in topological
+        order (empty for a graph without dynamic partitions: nothing is looked up then)."""
+        out: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            if node.partitions_from is not None:
+                out.setdefault(node.partitions_from, []).append(node)
+        return {k: tuple(v) for k, v in out.items()}

@@ -255,18 +255,28 @@ def partition_keys(graph: Graph, params: Mapping[str, Any]) -> tuple[str, ...]:
     where = f"parameter '{spec.param}' (the partitions)"
     if not isinstance(raw, list) or not raw:
         raise ParamsInvalid([f"{where}: must be a non-empty list"])
+    keys, problem = checked_keys(raw)
+    if problem:
+        raise ParamsInvalid([f"{where}: {problem}"])
+    return keys
+
+
+def checked_keys(raw: list[Any]) -> tuple[tuple[str, ...], str | None]:
+    """A list's items as partition keys (strings or integers, each non-empty, at most
+    :data:`MAX_PARTITION_KEY` characters, without NUL, no two alike), or why not: the one rule
+    for a list parameter's partitions and for a discovery task's result."""
     keys = []
     for item in raw:
         if isinstance(item, bool) or not isinstance(item, str | int):
-            raise ParamsInvalid([f"{where}: items must be strings or integers, got {short(item)}"])
+            return (), f"items must be strings or integers, got {short(item)}"
         key = str(item)
         if not key or len(key) > MAX_PARTITION_KEY or "\x00" in key:
-            raise ParamsInvalid([f"{where}: {short(item)} is not a usable partition key"])
+            return (), f"{short(item)} is not a usable partition key"
         keys.append(key)
     duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)  # not keys.count: O(n²)
     if duplicates:
-        raise ParamsInvalid([f"{where}: duplicate partitions {duplicates[:5]}"])
-    return tuple(keys)
+        return (), f"duplicate partitions {duplicates[:5]}"
+    return tuple(keys), None
 
 
 def _declared(graph: Graph) -> str:

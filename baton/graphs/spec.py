@@ -95,7 +95,10 @@ OPTION_KEYS = {
     "concurrency",
     "rate_limit",
 }
-NODE_KEYS = OPTION_KEYS | {"run", "command", "env", "cwd", "after", "partitioned", "description"}
+NODE_KEYS = OPTION_KEYS | {"run", "command", "env", "cwd", "after", "partitioned", "description", "partitions_from",
+                           "max_partitions"}  # fmt: skip
+MAX_DYNAMIC_PARTITIONS = 100_000  # the highest max_partitions: a discovery's plan is one transaction
+STATIC = ""  # the partition source of a node partitioned by the graph's 'partitions' (else: its discovery)
 PARAM_KEYS = {"type", "required", "default", "description"}
 
 
@@ -205,6 +208,7 @@ def graph_from_dict(
     event_limit = _event_limit(c, data.get("event_limit"))
     schedules = schedules_from_dict(c, data.get("schedules", {}), params)
     ordered = _topological(c, nodes) if not c.problems else ()
+    _discovered_after(c, ordered)
     if c.problems:
         raise GraphInvalid(source, c.problems)
     return Graph(
@@ -381,13 +385,15 @@ def _nodes(
     if not isinstance(raw, dict) or not raw:
         c.add(("nodes",), "is required: a mapping of node name to node")
         return {}
-    partitioned = {}
-    for name, spec in raw.items():
-        flag = spec.get("partitioned", has_partitions) if isinstance(spec, dict) else has_partitions
-        partitioned[name] = flag is True
+    sources: dict[str, str | None] = {}  # each node's partition source (None: unpartitioned)
+    for name, raw_spec in raw.items():
+        body = raw_spec if isinstance(raw_spec, dict) else {}
+        found = body.get("partitions_from")
+        flag = body.get("partitioned", has_partitions or found is not None)
+        sources[name] = (found if isinstance(found, str) else STATIC) if flag is True else None
     out = {}
     for name, path, spec in _entries(c, "nodes", raw, "must be a mapping with 'run' or 'command'"):
-        node = _node(c, path, name, {**defaults, **spec}, partitioned, has_partitions, params)
+        node = _node(c, path, name, {**defaults, **spec}, sources, has_partitions, params)
         if node is not None:
             out[name] = node
     return out
@@ -398,25 +404,30 @@ def _node(
     path: tuple[str, ...],
     name: str,
     spec: dict[str, Any],
-    partitioned: dict[str, bool],
+    sources: dict[str, str | None],
     has_partitions: bool,
     params: tuple[Param, ...],
 ) -> Node | None:
     _unknown_keys(c, path, spec, NODE_KEYS)
-    is_partitioned = spec.get("partitioned", has_partitions)
+    dynamic = _dynamic(c, path, name, spec, sources)
+    is_partitioned = spec.get("partitioned", has_partitions or dynamic is not None)
     if not isinstance(is_partitioned, bool):
         c.add((*path, "partitioned"), "must be true or false")
         return None
-    if is_partitioned and not has_partitions:
-        c.add((*path, "partitioned"), "the graph declares no 'partitions'")
+    if dynamic is not None and not is_partitioned:
+        c.add((*path, "partitioned"), "a node with 'partitions_from' is partitioned (by its discovery's result)")
+    elif is_partitioned and not has_partitions and dynamic is None:
+        c.add((*path, "partitioned"), "the graph declares no 'partitions' (nor the node 'partitions_from')")
     action = _action(c, path, spec, is_partitioned, params)
-    after = _after(c, path, name, spec.get("after", []), partitioned)
+    after = _after(c, path, name, spec.get("after", []), sources)
     retry = _retry(c, path, spec)
     options = _options(c, path, spec)
     concurrency = _concurrency(c, (*path, "concurrency"), spec.get("concurrency"), is_partitioned, params)
     rate_limit = _rate_limit(c, (*path, "rate_limit"), spec.get("rate_limit"), is_partitioned, params)
     if action is None or after is None or retry is None or options is None or concurrency is False:
         return None
+    if dynamic is not None:
+        options |= dynamic
     if rate_limit is False:
         return None
     return Node(
@@ -430,6 +441,42 @@ def _node(
         rate_limit=rate_limit,
         **options,
     )
+
+
+def _dynamic(
+    c: _Collector, path: tuple[str, ...], name: str, spec: dict[str, Any], sources: dict[str, str | None]
+) -> dict[str, Any] | None:
+    """``partitions_from: NODE`` (an unpartitioned node whose result lists the partitions) and
+    ``max_partitions``, as Node fields; None when the node is not dynamic (or is wrong: said)."""
+    found = spec.get("partitions_from")
+    if found is None:
+        if "max_partitions" in spec:
+            c.add((*path, "max_partitions"), "applies only to a node with 'partitions_from'")
+        return None
+    where = (*path, "partitions_from")
+    if not isinstance(found, str) or found not in sources or found == name:
+        known = ", ".join(sorted(n for n, s in sources.items() if s is None and n != name))
+        c.add(where, f"{short(found)} must name an unpartitioned node of this graph (unpartitioned: {known or 'none'})")
+        return None
+    if sources[found] is not None:
+        c.add(where, f"the discovery node '{found}' must be unpartitioned: its one task lists the partitions")
+        return None
+    cap = _number(c, (*path, "max_partitions"), spec.get("max_partitions", Node.max_partitions), 1,
+                  MAX_DYNAMIC_PARTITIONS, integer=True)  # fmt: skip
+    return None if cap is None else {"partitions_from": found, "max_partitions": int(cap)}
+
+
+def _discovered_after(c: _Collector, ordered: tuple[Node, ...]) -> None:
+    """A dynamic node must run after its discovery (in its ``after``, or upstream of it): its
+    tasks are planned when the discovery succeeds."""
+    if not any(n.partitions_from is not None for n in ordered):
+        return
+    upstream: dict[str, set[str]] = {}
+    for node in ordered:
+        upstream[node.name] = {d.upstream for d in node.after}.union(*(upstream[d.upstream] for d in node.after))
+        if node.partitions_from is not None and node.partitions_from not in upstream[node.name]:
+            c.add(("nodes", node.name, "partitions_from"),
+                  f"'{node.partitions_from}' must be upstream of '{node.name}': list it in 'after'")  # fmt: skip
 
 
 def _concurrency(
@@ -527,7 +574,7 @@ def _check_placeholders(c: _Collector, path: tuple[str, ...], item: str, partiti
 
 
 def _after(
-    c: _Collector, path: tuple[str, ...], name: str, raw: Any, partitioned: dict[str, bool]
+    c: _Collector, path: tuple[str, ...], name: str, raw: Any, sources: dict[str, str | None]
 ) -> tuple[Dependency, ...] | None:
     if not isinstance(raw, list):
         c.add((*path, "after"), "must be a list of node names or {node: NAME, mode: same|all|broadcast}")
@@ -538,11 +585,11 @@ def _after(
         up, mode = (item.get("node"), item.get("mode")) if isinstance(item, dict) else (item, None)
         if isinstance(item, dict):
             _unknown_keys(c, ipath, item, {"node", "mode"})
-        if not isinstance(up, str) or up not in partitioned:
-            known = ", ".join(sorted(partitioned))
+        if not isinstance(up, str) or up not in sources:
+            known = ", ".join(sorted(sources))
             c.add(ipath, f"unknown node {short(up)} (nodes in this graph: {known})")
             continue
-        dep = _dependency(c, ipath, up, mode, partitioned[up], partitioned.get(name, False))
+        dep = _dependency(c, ipath, up, mode, sources[up], sources.get(name))
         if dep is not None:
             deps.append(dep)
     if len({d.upstream for d in deps}) != len(deps):
@@ -551,11 +598,14 @@ def _after(
 
 
 def _dependency(
-    c: _Collector, path: tuple[str, ...], up: str, mode: Any, up_part: bool, down_part: bool
+    c: _Collector, path: tuple[str, ...], up: str, mode: Any, up_source: str | None, down_source: str | None
 ) -> Dependency | None:
+    """The edge's mode: ``same`` only between nodes whose partitions come from the same place (the
+    graph's, or one discovery's); ``all`` between partitioned nodes else."""
+    up_part, down_part = up_source is not None, down_source is not None
     if not up_part:
         allowed = {DepMode.BROADCAST}
-    elif down_part:
+    elif down_part and up_source == down_source:
         allowed = {DepMode.SAME, DepMode.ALL}
     else:
         allowed = {DepMode.ALL}
@@ -568,6 +618,8 @@ def _dependency(
     if chosen not in allowed:
         shape = f"{'partitioned' if up_part else 'unpartitioned'} '{up}' → "
         shape += "partitioned node" if down_part else "unpartitioned node"
+        if up_part and down_part and up_source != down_source:
+            shape += " whose partitions come from elsewhere"
         ok = ", ".join(sorted(m.value for m in allowed))
         c.add(path, f"mode '{chosen}' is not valid for {shape} (allowed: {ok})")
         return None
@@ -755,6 +807,9 @@ def _node_dict(n: Node) -> dict[str, Any]:
     if n.rate_limit is not None:
         rate = n.rate_limit
         out["rate_limit"] = {"key": rate.key, "limit": rate.limit, "period_s": rate.period_s}
+    if n.partitions_from is not None:  # written only when declared: other graphs keep their digests
+        out["partitions_from"] = n.partitions_from
+        out["max_partitions"] = n.max_partitions
     return out
 
 

@@ -9,18 +9,19 @@ when its last active task is done. Every decision is written to the audit log wi
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from baton.engine.planner import blocked_by
+from baton.engine.planner import blocked_by, discovered_keys
 from baton.engine.states import Decision, EventState, Outcome, TaskState, decide
 from baton.graphs.model import DepMode
-from baton.store import limits, live_logs, outbox
+from baton.store import limits, live_logs, outbox, plans
 from baton.store.records import Report
-from baton.store.tx import COUNTED, Cursor, Tx, fetch_all, fetch_one, read_one, read_rows, select_list
+from baton.store.tx import COUNTED, Cursor, Tx, exists, fetch_all, fetch_one, read_one, read_rows, select_list
 
 _rng = random.Random()
 
@@ -105,6 +106,7 @@ class Tally:
 
     succeeded: list[Ended] = field(default_factory=list)
     terminal: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    planned: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # tasks a discovery added
     released: Sent = field(default_factory=list)  # dependants' releases, sent, answers not read
     counters: tuple[Sent, list[tuple[int, Cursor]]] | None = None
 
@@ -116,7 +118,12 @@ class Tally:
 
     def send(self, tx: Tx) -> None:
         """Send the counter updates (their answers are read by :meth:`read`)."""
-        self.counters = (_send_count_down(tx, self.succeeded), _send_settle(tx, self.terminal))
+        counted = _send_count_down(tx, self.succeeded)
+        for event_id, n in sorted(self.planned.items()):  # before the settle, which must see them
+            tx.q("UPDATE events SET tasks_total = tasks_total + ?, tasks_active = tasks_active + ? WHERE id = ?",
+                 (n, n, event_id))  # fmt: skip
+        self.planned.clear()
+        self.counters = (counted, _send_settle(tx, self.terminal))
 
     def read(self, tx: Tx) -> int:
         """Finish the counter updates; return how many tasks became ready through them."""
@@ -157,12 +164,16 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
         [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended],
     )
     live_logs.forget(tx, [e.task_id for e in ended])  # the attempt row's output replaces them
+    ended, discovered = _discovered(tx, ended)
     succeeded = tally.succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
     tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
     for e in succeeded:
         tx.audit(actor, "task.succeeded", f"attempt {e.attempt} succeeded", e.event_id, e.task_id,
                  node=e.node, partition=e.partition)  # fmt: skip
         tally.terminal[e.event_id] += 1
+    for e in succeeded:
+        if e.task_id in discovered:
+            _plan_partitions(tx, e, discovered[e.task_id], actor, tally)
     failed = []
     for e in ended:
         if e.outcome is Outcome.SUCCEEDED:
@@ -176,6 +187,42 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
         tally.terminal[event_id] += count
     tally.released = _send_release_same(tx, succeeded)
     return tally
+
+
+def _discovered(tx: Tx, ended: list[Ended]) -> tuple[list[Ended], dict[int, tuple[str, ...]]]:
+    """The keys each succeeded discovery task listed, by task id; a success whose result cannot
+    be planned (not a list, a bad key, over the cap) becomes an invalid result, with the cause."""
+    keys: dict[int, tuple[str, ...]] = {}
+    out = []
+    for e in ended:
+        graph = tx.graph_of(e.graph_id)
+        if e.outcome is Outcome.SUCCEEDED and e.node in graph.discoveries:
+            try:
+                found, problem = discovered_keys(graph, e.node, e.report.result_json)
+            except (ValueError, RecursionError) as exc:
+                found, problem = (), f"the result is not JSON: {exc}"
+            if problem is None:
+                keys[e.task_id] = found
+            else:
+                error = f"invalid result: {problem}"
+                report = dataclasses.replace(e.report, outcome=Outcome.INVALID_RESULT, result_json=None, error=error)
+                e = dataclasses.replace(e, report=report)
+        out.append(e)
+    return out, keys
+
+
+def _plan_partitions(tx: Tx, e: Ended, keys: tuple[str, ...], actor: str, tally: Tally) -> None:
+    """Plan the partitions a discovery listed; a dynamic node left with nothing to run is
+    complete, and satisfies its node-level edges downstream."""
+    graph = tx.graph_of(e.graph_id)
+    planned = plans.plan_partitions(tx, e.event_id, graph, e.node, keys, e.cancelling, actor)
+    tally.planned[e.event_id] += planned.tasks
+    tally.terminal[e.event_id] += planned.cancelled
+    for node in planned.complete:
+        tx.audit("controller", "node.succeeded", f"discovery {e.node} listed no new partition", e.event_id, node=node)
+        for down, mode in graph.downstream[node]:
+            if mode.node_level:
+                _release_node(tx, e.event_id, down.name, f"node {node} succeeded")
 
 
 def _attempt_columns(r: Report) -> tuple[object, ...]:
@@ -269,11 +316,21 @@ def _read_counted(tx: Tx, sent: Sent) -> int:
         row = fetch_one(cursor, Remaining)
         if row is None or row.remaining != 0:
             continue
+        graph = tx.graph_of(graph_id)
+        discovery = graph.node(node).partitions_from
+        if discovery is not None and not _succeeded(tx, event_id, discovery):
+            continue  # its discovery runs again (a re-run) and may list more: it completes after
         tx.audit("controller", "node.succeeded", "all tasks succeeded", event_id, node=node)
-        for down, mode in tx.graph_of(graph_id).downstream[node]:
+        for down, mode in graph.downstream[node]:
             if mode.node_level:
                 ready += _release_node(tx, event_id, down.name, f"node {node} succeeded")
     return ready
+
+
+def _succeeded(tx: Tx, event_id: int, node: str) -> bool:
+    """Whether an unpartitioned node's task has succeeded."""
+    sql = "SELECT 1 FROM tasks WHERE event_id = ? AND node = ? AND partition = '' AND state = 'succeeded'"
+    return exists(tx, sql, (event_id, node))
 
 
 def _release_node(tx: Tx, event_id: int, node: str, cause: str) -> int:

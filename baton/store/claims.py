@@ -11,7 +11,7 @@ without being parsed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -37,10 +37,10 @@ def requirement_key(node: Node) -> tuple[str, str]:
     return labels, cost
 
 
-def intern_requirements(tx: Tx, graph: Graph) -> dict[str, int]:
-    """The requirement id of every node of the graph, creating rows as needed."""
+def intern_requirements(tx: Tx, graph: Graph, nodes: Iterable[str] | None = None) -> dict[str, int]:
+    """The requirement id of every node of the graph (or of ``nodes``), creating rows as needed."""
     out = {}
-    for node in graph.nodes:
+    for node in graph.nodes if nodes is None else map(graph.node, nodes):
         labels, cost = requirement_key(node)
         tx.q("INSERT INTO requirements (labels, cost) VALUES (?, ?) ON CONFLICT DO NOTHING", (labels, cost))
         out[node.name] = scalar(tx, "SELECT id FROM requirements WHERE labels = ? AND cost = ?", (labels, cost))

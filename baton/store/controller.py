@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from baton import faults
 from baton.engine.planner import Plan
-from baton.engine.priorities import turn
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, claims, event_limits, limits, outbox, pauses, priorities, rates
+from baton.store import advance, event_limits, limits, outbox, plans, priorities, rates
 from baton.store.records import (
     EventRecord,
 )
@@ -57,40 +56,7 @@ class ControllerVerbs(SqlCore):
             if not event_limits.admit(tx, event_id, graph, self.event_lock):
                 return False  # it waits for a place (still submitted), or its graph's policy cancelled it
             tx.changed()
-            req = claims.intern_requirements(tx, graph)
-            paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
-            starts = priorities.start_turns(tx, (t.priority for t in plan.tasks))
-            tx.many(
-                "INSERT INTO tasks (event_id, node, partition, state, pending, priority, stage, req_id, "
-                "available_at, ready_at, limit_key, rate_key, parked, turn) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        event_id,
-                        t.node,
-                        t.partition,
-                        "ready" if t.pending == 0 else "pending",
-                        t.pending,
-                        t.priority,
-                        t.stage,
-                        req[t.node],
-                        tx.now,
-                        tx.now if t.pending == 0 else None,
-                        t.key,
-                        t.rate_key,
-                        pauses.PAUSED if t.node in paused else 0,
-                        turn(starts[t.priority], t.ordinal),
-                    )
-                    for t in plan.tasks
-                ],
-            )
-            declared = {t.key: graph.node(t.node).concurrency for t in plan.tasks if t.key is not None}
-            limits.declare(tx, {key: c.limit for key, c in declared.items() if c is not None})
-            rated = {t.rate_key: graph.node(t.node).rate_limit for t in plan.tasks if t.rate_key is not None}
-            rates.declare(tx, {key: (r.limit, r.period_s) for key, r in rated.items() if r is not None})
-            for t in plan.tasks:
-                if t.pending:
-                    tx.moved(event_id, t.node, None, "pending")
+            plans.insert_tasks(tx, event_id, graph, plan.tasks, [n.name for n in graph.nodes])
             tx.many(
                 "INSERT INTO event_nodes (event_id, node, total, remaining) VALUES (?, ?, ?, ?)",
                 [(event_id, node, n, n) for node, n in plan.node_totals.items()],

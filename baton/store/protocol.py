@@ -321,7 +321,8 @@ class OperatorStore(Protocol):
         self, event_id: int, partition: str | None = None, node: str | None = None, actor: str = "operator"
     ) -> int:
         """Re-run failed and cancelled tasks (optionally one partition or node) and what depends
-        on them, keeping every success; return how many tasks were reset."""
+        on them, keeping every success (but a discovery named by ``node``: it runs again, and
+        its new partitions are planned); return how many tasks were reset."""
         ...
 
     def pause(self, target: PauseTarget, reason: str = "", actor: str = "operator") -> PauseAnswer:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from baton.engine.planner import blocked_by, unsatisfied_edges
+from baton.engine.planner import awaiting, blocked_by, unsatisfied_edges
 from baton.engine.priorities import ordinals, task_priority, turn
 from baton.engine.states import UNFINISHED, EventState, TaskState
 from baton.errors import Conflict, NotFound
@@ -66,15 +66,21 @@ def reset_for_rerun(
         raise NotFound(f"graph {graph.name} has no node {node!r}")
     rows = read_rows(tx, TaskPlace, f"SELECT {select_list(TaskPlace)} FROM tasks WHERE event_id = ?", (event_id,))
     unfinished = {(r.node, r.partition): (r.id, TaskState(r.state)) for r in rows if TaskState(r.state) in UNFINISHED}
+    succeeded = {(r.node, r.partition) for r in rows if r.state == TaskState.SUCCEEDED}
+    again = _rediscovery(graph, rows, partition, node)
+    if again is not None:  # it runs again, and counts as not succeeded from now on
+        unfinished[(again.node, again.partition)] = (again.id, TaskState.SUCCEEDED)
+        succeeded.discard((again.node, again.partition))
+        tx.q("UPDATE event_nodes SET remaining = remaining + 1 WHERE event_id = ? AND node = ?", (event_id, again.node))
     targets = _targets(graph, unfinished, partition, node)
     if not targets:
         scope = " ".join(
             x for x in (f"node {node}" if node else "", f"partition {partition}" if partition else "") if x
         )
         raise Conflict(f"event {event_id} has no failed or cancelled tasks to re-run{' in ' + scope if scope else ''}")
-    succeeded = {(r.node, r.partition) for r in rows if r.state == TaskState.SUCCEEDED}
     sql = f"SELECT {select_list(NodeName)} FROM event_nodes WHERE event_id = ? AND remaining = 0"
-    complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))}
+    complete = {r.node for r in read_rows(tx, NodeName, sql, (event_id,))} - awaiting(graph, succeeded)
+    complete -= {again.node} if again is not None else set()
     resets = _resets(graph, targets, unfinished, succeeded, complete)
     places = _queue_places(tx, event_id, graph, resets)
     paused = pauses.covered_nodes(tx, event_id, graph.name, [n.name for n in graph.nodes])
@@ -96,9 +102,8 @@ def reset_for_rerun(
         (len(resets), event_id),
     )
     tx.changed()
-    tx.audit(
-        actor, "event.rerun", "operator asked to re-run", event_id, tasks=len(resets), partition=partition, node=node
-    )
+    tx.audit(actor, "event.rerun", "operator asked to re-run", event_id, tasks=len(resets), partition=partition,
+             node=node, rediscovery=again is not None)  # fmt: skip
     return len(resets)
 
 
@@ -118,6 +123,15 @@ def _queue_places(
         ordinal = places.get(p, 0) if graph.node(n).partitioned else 0
         out[(n, p)] = (priorities[(n, p)], turn(starts[priorities[(n, p)]], ordinal))
     return out
+
+
+def _rediscovery(graph: Graph, rows: list[TaskPlace], partition: str | None, node: str | None) -> TaskPlace | None:
+    """The task of a discovery node (``partitions_from`` of others) that succeeded, when the
+    re-run names that node: it runs again, and its new result's new keys are planned (the keys
+    planned before keep their tasks, finished ones stay finished)."""
+    if node is None or node not in graph.discoveries or partition not in (None, ""):
+        return None
+    return next((r for r in rows if r.node == node and r.state == TaskState.SUCCEEDED), None)
 
 
 def _targets(

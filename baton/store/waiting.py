@@ -58,15 +58,19 @@ def _fits(graph: Graph, node: str, worker: WorkerRecord) -> bool:
 
 
 def _upstream(
-    node: Node, pending: int, counts: Mapping[str, Mapping[str, int]], remaining: Mapping[str, int]
+    graph: Graph, node: Node, pending: int, counts: Mapping[str, Mapping[str, int]], remaining: Mapping[str, int]
 ) -> WaitingGroup:
-    """Pending tasks, naming each upstream node that has tasks not succeeded yet."""
+    """Pending tasks, naming each upstream node that has tasks not succeeded yet, or whose
+    partitions its discovery has not listed yet (a dynamic node)."""
     blockers = [d.upstream for d in node.edges() if remaining.get(d.upstream, 0) > 0]
+    undiscovered = [d.upstream for d in node.edges() if d.upstream not in blockers
+                    and remaining.get(graph.node(d.upstream).partitions_from or "", 0) > 0]  # fmt: skip
     waits = _tasks(pending, "waits", "wait")
-    if not blockers:
+    if not blockers and not undiscovered:
         sentence = f"{waits} to be marked ready: their upstream tasks have succeeded"
         return WaitingGroup(node.name, "upstream", pending, sentence)
     named = [f"{up} ({remaining[up]} of {sum(counts.get(up, {}).values())} not done)" for up in blockers]
+    named += [f"{up} (partitions not yet listed by {graph.node(up).partitions_from})" for up in undiscovered]
     return WaitingGroup(node.name, "upstream", pending, f"{waits} for {' and '.join(named)}")
 
 
@@ -182,7 +186,7 @@ def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> li
         groups.append(_paused(node.name, held, pause))
         row = {state: n for state, n in row.items() if state not in ("pending", "ready")}
     if row.get("pending", 0) > 0:
-        groups.append(_upstream(node, row["pending"], seen.counts, seen.remaining))
+        groups.append(_upstream(seen.graph, node, row["pending"], seen.counts, seen.remaining))
     ready = row.get("ready", 0)
     backoff = _backoff(node.name, ready, seen.backoffs, seen.now)
     groups.append(backoff)

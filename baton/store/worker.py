@@ -217,7 +217,10 @@ class WorkerVerbs(SqlCore):
                 )
                 continue
             ended.append(self._ended(row, worker_id, r))
-        return rejected, advance.end_attempts(tx, ended, f"worker:{worker_id}")
+        tally = advance.end_attempts(tx, ended, f"worker:{worker_id}")
+        if tally.planned:  # a discovery's partitions: as large as an event's plan may be
+            self._after_plan(tx, sum(tally.planned.values()))
+        return rejected, tally
 
     def _ended(self, row: Fenced, worker_id: str, r: Report) -> Ended:
         r = storable_report(r)

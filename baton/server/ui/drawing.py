@@ -194,6 +194,8 @@ def _node(node: Node, row: Mapping[str, int] | None, corner: tuple[int, int], bo
     state = node_state(row or {})
     many = str(total) if total is not None else "P"
     note = f"{TIMES} {many} partition{'' if many == '1' else 's'}" if node.partitioned else "single task"
+    if node.partitions_from is not None and not total:  # planned when its discovery succeeds
+        note = f"{TIMES} partitions from {node.partitions_from}"
     about = f"{node.name}: {node.description}" if node.description else node.name
     name = escape(_clip(reveal(node.name), int((BOX_W - 20) / CHAR_W)))
     parts = [
