@@ -1,7 +1,7 @@
 """Pausing from the pages, through a real ``baton server`` and chromium: an operator pauses an
 event with a reason (its header says who and why, its waiting panel says which tasks the pause
 holds), resumes it, and pauses and resumes its graph from the graph's page; a viewer sees no
-button; the waiting panel names a full concurrency key and a graph's queue. No controller or
+button; the waiting panel names a full concurrency key, a spent rate limit and a graph's queue. No controller or
 worker runs: events are planned through the store's verbs."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from limited import chain, claim, limited, start
 from playwright.sync_api import Dialog, Page, expect
+from rated import rated
 from serving import Served, mint
 
 from baton.access import Role
@@ -115,7 +116,7 @@ def test_a_viewer_sees_the_pause_and_no_button(world: World, page: Page) -> None
     expect(page.get_by_role("button", name="Pause graph")).to_have_count(0)
 
 
-def test_the_waiting_panel_names_a_full_key_and_a_graphs_queue(world: World, page: Page) -> None:
+def test_the_waiting_panel_names_a_full_key_a_spent_rate_and_a_graphs_queue(world: World, page: Page) -> None:
     keyed = start(world.store, limited(limit=2))
     claim(world.store, slots=40)  # two extracts hold the key: the other eight wait for it
     g = GraphBuilder("year_end", defaults={"retries": 0}).event_limit(1)
@@ -129,3 +130,9 @@ def test_the_waiting_panel_names_a_full_key_and_a_graphs_queue(world: World, pag
     expect(line).to_contain_text(
         f"queued (#1): the event waits for a place: graph year_end runs 1 of its 1 at once (events {first})"
     )
+    limited_rate = start(world.store, rated(2, 3600.0, parts=["p1", "p2", "p3", "p4"]))
+    claim(world.store, slots=40)  # it starts two calls and parks the other two on the spent rate
+    page.goto(f"{world.server.url}/ui/events/{limited_rate}")
+    rate = page.locator('ul.waiting li[data-reason="rate"]')
+    expect(rate).to_contain_text("2 wait for rate limit partner-api (2 of 2 starts in 1 h); the next may start in")
+    expect(rate).to_contain_text("(until ")

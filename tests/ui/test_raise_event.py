@@ -233,3 +233,22 @@ def test_the_form_body_is_bounded_as_the_apis_is(world: World) -> None:
         refused = http.post(f"/ui/graphs/{world.graph_id}/submit", content=json.dumps(many),
                             headers={**csrf, "Content-Type": "application/json"})  # fmt: skip
     assert refused.status_code == 413, refused.text[:300]
+
+
+def test_the_priority_field_raises_an_event_of_that_priority_and_refuses_one_out_of_bounds(
+    world: World, page: Page
+) -> None:
+    before = {e.id for e in _events(world)}
+    _open_form(page, world)
+    _fill(page, {"year": "2025", "options": "{}"})
+    priority = page.locator("[data-priority-field]")
+    priority.fill("5000")
+    _raise(page)
+    expect(page.locator(".raise .problems")).to_contain_text("less than or equal to 1000")
+    assert {e.id for e in _events(world)} == before
+    priority.fill("7")
+    _raise(page)
+    page.wait_for_url(f"{world.server.url}/ui/events/*")
+    (event,) = [e for e in _events(world) if e.id not in before]
+    assert event.priority == 7
+    expect(page.locator(".event-head")).to_contain_text("+7")

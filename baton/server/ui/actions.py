@@ -6,11 +6,14 @@ token in ``X-CSRF-Token`` on every post (checked with the session in
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from baton.access import Action
+from baton.graphs.model import MAX_EVENT_PRIORITY, MIN_EVENT_PRIORITY
 from baton.server.auth import needs, token_of
 from baton.server.bodies import BODIES
 from baton.server.door import GuardedRoute
@@ -28,10 +31,11 @@ SUBMIT_BODY = "api"  # a form holds what an API body may: its caps, in bytes and
 
 class SubmitForm(Strict):
     """What the "Raise event" form posts: each parameter's field as typed (a checkbox as true or
-    false), and the idempotency key if one was given."""
+    false), the idempotency key if one was given, and the event's priority."""
 
     values: dict[Name, str | bool] = Field(default_factory=dict)
     idempotency_key: Name | None = None
+    priority: Annotated[int, Field(ge=MIN_EVENT_PRIORITY, le=MAX_EVENT_PRIORITY)] = 0
 
 
 @router.post("/graphs/{graph_id}/submit", **needs(Action.SUBMIT, body=SUBMIT_BODY))
@@ -43,7 +47,7 @@ def submit(request: Request, graph_id: int, form: SubmitForm) -> JSONResponse:
     record = seen_graph(request, graph_id)
     params = typed_params(reads_of(request).graph_of(record.id), form.values, BODIES[SUBMIT_BODY].max_json_values)
     asked = SubmitIn(type=record.event_type, params=params, idempotency_key=form.idempotency_key,
-                     graph_version=record.version)  # fmt: skip
+                     graph_version=record.version, priority=form.priority)  # fmt: skip
     event, created = submit_event(request, asked)
     if created:
         message = f"event {event.id} raised"

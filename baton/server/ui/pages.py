@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from baton.access import Action
 from baton.engine.diagnose import LIVE_S
 from baton.engine.states import EventState
+from baton.graphs.model import MAX_EVENT_PRIORITY, MIN_EVENT_PRIORITY
 from baton.server.auth import needs, token_of
 from baton.server.door import GuardedRoute
 from baton.server.state import reads_of, state_of
@@ -81,4 +82,4 @@ def graph_page(request: Request, graph_id: int) -> Response:
     pause = next((p for p in store.pauses() if p.target == f"graph:{record.name}"), None)
     return html(request, "graph.html", graph=record, versions=versions, svg=graph_svg(graph), source=source,
                 form=form, latest=versions[0] if versions else record, pause=pause,
-                limit=graph.event_limit)  # fmt: skip
+                limit=graph.event_limit, priority_bounds=(MIN_EVENT_PRIORITY, MAX_EVENT_PRIORITY))  # fmt: skip

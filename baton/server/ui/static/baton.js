@@ -187,7 +187,14 @@
       } else values[name] = input.value;
     }
     const key = form.querySelector("[data-key]").value.trim();
-    return { body: { values: values, idempotency_key: key || null }, problems: problems };
+    const body = { values: values, idempotency_key: key || null };
+    const priority = form.querySelector("[data-priority-field]");
+    if (priority && priority.value.trim() !== "") {
+      const n = Number(priority.value);
+      if (priority.validity.badInput || !Number.isInteger(n)) problems.push("priority: must be an integer");
+      else body.priority = n;
+    }
+    return { body: body, problems: problems };
   }
   function problemLines(answer) {
     const lines = answer.errors ? answer.errors.map((e) => (e.where ? e.where + ": " : "") + e.detail) : [answer.detail];
