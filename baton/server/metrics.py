@@ -247,6 +247,10 @@ class Metrics(Background):
             "baton_rate_starts_refused_total",
             "Task starts a rate limit refused (each parks its task until a start is allowed).",
         )
+        self.partitions_discovered = counter(
+            "baton_partitions_discovered_total",
+            "Partitions planned from discovery tasks' results (new keys only: a re-run's known ones are not counted).",
+        )
         self.tasks_aged = counter(
             "baton_task_ageing_raises_total",
             "Raises of a waiting task's priority by ageing (one per task per step).",
@@ -308,6 +312,7 @@ class Metrics(Background):
         self.events_pruned.inc(activity.events_pruned)
         self.rate_refused.inc(activity.rate_starts_refused)
         self.tasks_aged.inc(activity.tasks_aged)
+        self.partitions_discovered.inc(activity.partitions_discovered)
         self.lease_expirations.inc(activity.lease_expirations)
         self.stale_reports.inc(activity.stale_reports)
         for histogram, values in ((self.queue_wait, activity.queue_wait_s), (self.run, activity.run_s),

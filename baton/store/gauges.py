@@ -94,8 +94,19 @@ class AuditEnd(NamedTuple):
 CENTRE = ("deadline.missed", "schedule.misfire", "event.pruned")
 RATE_PARKED = "task.rate_parked"  # a claim parked tasks on a spent rate limit (detail: tasks)
 AGED = "task.aged"  # one row per ageing step, its detail's ``tasks`` how many were raised
+DISCOVERED = "partitions.planned"  # one row per discovery's success, its detail's ``new`` how many partitions
 _ACTIONS = ", ".join(
-    repr(a) for a in ("event.submitted", "report.rejected", RATE_PARKED, *EVENT_ENDS, *DELIVERY_TRIES, *CENTRE, AGED)
+    repr(a)
+    for a in (
+        "event.submitted",
+        "report.rejected",
+        RATE_PARKED,
+        *EVENT_ENDS,
+        *DELIVERY_TRIES,
+        *CENTRE,
+        AGED,
+        DISCOVERED,
+    )
 )
 _COUNTED = (
     "SELECT id, event_id, task_id, action, cause, actor, detail FROM audit WHERE id > ? AND id <= ? "
@@ -268,6 +279,7 @@ class _Tally:
         self.centre: Counter[str] = Counter()
         self.rate_refused = 0
         self.aged = 0
+        self.discovered = 0
 
     def add(self, row: AuditEnd, attempts: Sequence[AuditEnd]) -> None:
         action = row.action
@@ -285,6 +297,9 @@ class _Tally:
         elif action in CENTRE:
             missed = json.loads(row.detail).get("missed", 1) if action == "schedule.misfire" else 1
             self.centre[action] += missed if isinstance(missed, int) and missed > 0 else 1
+        elif action == DISCOVERED:
+            new = json.loads(row.detail).get("new", 0)
+            self.discovered += new if isinstance(new, int) and new > 0 else 0
         elif action == AGED:
             raised = json.loads(row.detail).get("tasks", 0)
             self.aged += raised if isinstance(raised, int) and raised > 0 else 0
@@ -322,6 +337,7 @@ class _Tally:
             fires_missed=self.centre["schedule.misfire"], events_pruned=self.centre["event.pruned"],
             rate_starts_refused=self.rate_refused,
             tasks_aged=self.aged,
+            partitions_discovered=self.discovered,
         )  # fmt: skip
 
 

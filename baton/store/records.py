@@ -285,6 +285,7 @@ class Activity:
     events_pruned: int = 0
     rate_starts_refused: int = 0  # task starts refused by a rate limit (each parked the task)
     tasks_aged: int = 0  # raises of a ready task's priority by ageing
+    partitions_discovered: int = 0  # partitions planned from discoveries' results (new keys only)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ def test_a_discovery_plans_its_partitions_with_same_edges_and_a_fan_in_that_wait
     event_id = start(backend, branches())
     assert {t.node for t in backend.tasks(event_id)} == {"discover", "summary", "notes"}
     (found,) = claim(backend, slots=1)
+    before = backend.metrics_sample(None, None, 100, 60.0).audit_id
     got = claim(backend, reports=(succeed(found, ["main", "dev", 7]),))
+    after = backend.metrics_sample(None, None, 100, 60.0).audit_id
+    assert backend.metrics_sample(before, after, 1000, 60.0).activity.partitions_discovered == 3  # for /metrics
     assert sorted((c.node, c.partition) for c in got) == [("fetch", "7"), ("fetch", "dev"), ("fetch", "main"),
                                                            ("notes", "")]  # fmt: skip
     (planned,) = [a for a in backend.audit(event_id=event_id) if a.action == "partitions.planned"]
