@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -76,7 +77,8 @@ def test_submit_runs_to_success_and_the_same_key_answers_the_same_event(backend:
     assert final.state is EventState.SUCCEEDED and final.id == event.id
     assert final.nodes == {"extract": {"succeeded": 7}, "summary": {"succeeded": 1}}
     assert final.count("succeeded") == 8 and final.event.tasks_active == 0
-    assert seen[-1] is final and seen[0].version != final.version
+    # each look that changed the event was told once (the first may already be the end: a fast run)
+    assert seen[-1] is final and all(a.version != b.version for a, b in pairwise(seen))
     again, created_again = client.submit("client_demo", key="year-2025")
     assert (again.id, created_again) == (event.id, False)
     with pytest.raises(Conflict) as refused:
