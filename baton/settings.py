@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     heartbeat_s: float | None = Field(
         None, gt=0, le=DAY_S, allow_inf_nan=False, description="how often workers extend leases (lease_s / 6)"
     )
+    hold_s: float | None = Field(
+        None, gt=0, le=DAY_S, allow_inf_nan=False,
+        description="how long a held task stays its worker's without a heartbeat (2 x the heartbeat)",
+    )  # fmt: skip
     poll_s: float = _seconds(0.25, "longest idle wait between looks at the store", upto=HOUR_S)
     idle_poll_s: float = _seconds(
         5.0, "safety-net poll where the store wakes processes (LISTEN, a watched WAL)", upto=HOUR_S
@@ -159,11 +163,19 @@ class Settings(BaseSettings):
     def _heartbeat_within_lease(self) -> Settings:
         if self.heartbeat_s is not None and self.heartbeat_s * 2 > self.lease_s:
             raise ValueError(f"heartbeat_s ({self.heartbeat_s:g}) must be at most half of lease_s ({self.lease_s:g})")
+        if self.hold_s is not None and self.hold_s < 2 * self.heartbeat_interval_s:
+            raise ValueError(f"hold_s ({self.hold_s:g}) must be at least twice the heartbeat "
+                             f"({self.heartbeat_interval_s:g} s)")  # fmt: skip
         return self
 
     @property
     def heartbeat_interval_s(self) -> float:
         return self.heartbeat_s if self.heartbeat_s is not None else self.lease_s / 6
+
+    @property
+    def hold_lease_s(self) -> float:
+        """How long a held task stays its worker's without a heartbeat."""
+        return self.hold_s if self.hold_s is not None else 2 * self.heartbeat_interval_s
 
 
 def default_settings() -> Settings:

@@ -50,10 +50,13 @@ from baton.store.records import (
     WorkerInfo,
 )
 from baton.wire.workers import (
+    MAX_CLAIM,
+    MAX_HOLD,
     MAX_REPORTS,
     MAX_TAILS,
     AnswerOut,
     ClaimOut,
+    ClaimWire,
     EventWire,
     HeartbeatOut,
     LogsOut,
@@ -142,25 +145,33 @@ class HttpLink:
         riding = batches[-1] if batches else []
         claim_id = request.claim_id or self._unanswered or uuid.uuid4().hex
         self._unanswered = claim_id
-        fields = {"worker_id": request.worker_id, "claim_id": claim_id, "free": dict(request.free),
-                  "labels": sorted(request.labels), "max_tasks": max(0, min(request.limit, 64)),
-                  "event_id": request.event_id,
-                  "known_events": list(self._events)}  # fmt: skip
+        fields: dict[str, Any] = {
+            "worker_id": request.worker_id, "claim_id": claim_id, "free": dict(request.free),
+            "labels": sorted(request.labels), "max_tasks": max(0, min(request.limit, MAX_CLAIM)),
+            "event_id": request.event_id, "known_events": list(self._events),
+        }  # fmt: skip
+        if request.hold_s > 0:  # only a holding worker sends these
+            fields.update(holding=True, hold=max(0, min(request.hold, MAX_HOLD)),
+                          starts=[list(p) for p in request.starts], releases=list(request.releases), idle=request.idle,
+                          capacity=None if request.capacity is None else dict(request.capacity))  # fmt: skip
         out = ClaimOut.model_validate(self._retrying("POST", "/worker/v1/claim", _with_reports(fields, riding)))
         self._unanswered = None
         answered = _merged(early, _answers(out.answers))
-        if not out.claims and request.limit > 0:
+        if not out.claims and not out.holds and request.limit + request.hold > 0:
             self._since, self._epoch = out.changes, out.epoch or None
             self._armed.set()  # nothing to take: long-poll until the server has news
-        return ClaimResult(self._claims(out), answered.stale, answered.duplicate)
+        return ClaimResult(self._claims(out, out.claims), answered.stale, answered.duplicate,
+                           holds=self._claims(out, out.holds),
+                           refused_starts=[(int(t), int(a)) for t, a in out.refused_starts],
+                           recalled=list(out.recalled))  # fmt: skip
 
-    def _claims(self, out: ClaimOut) -> list[Claim]:
+    def _claims(self, out: ClaimOut, wires: Sequence[ClaimWire]) -> list[Claim]:
         """The answer's claims, each with its event's parameters: sent in this answer, or kept
         from an earlier one (the last :data:`KEPT_EVENTS` events are kept, and named in each claim)."""
         for event in out.events:
             self._events[event.id] = event
         claims = []
-        for c in out.claims:
+        for c in wires:
             kept = self._events.get(c.event_id)
             if kept is None:  # the server left out an event we did not name: it is not keeping the protocol
                 raise BackendError(f"the server's claim answer lacks event {c.event_id}")
@@ -180,8 +191,18 @@ class HttpLink:
         body = _with_reports({"worker_id": worker_id}, batch)
         return _answers(ReportsOut.model_validate(self._retrying("POST", "/worker/v1/report", body)).answers)
 
-    def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
-        body = {"worker_id": worker_id, "running": [list(pair) for pair in running]}
+    def heartbeat(
+        self,
+        worker_id: str,
+        running: Sequence[tuple[int, int]],
+        lease_s: float,
+        held: Sequence[tuple[int, int]] = (),
+        hold_s: float = 0.0,
+    ) -> list[StopOrder]:
+        """``lease_s`` and ``hold_s`` are the server's; ``hold_s`` > 0 says this worker holds tasks."""
+        body: dict[str, Any] = {"worker_id": worker_id, "running": [list(pair) for pair in running]}
+        if hold_s > 0:
+            body.update(held=[list(pair) for pair in held], holding=True)
         out = HeartbeatOut.model_validate(self.session.json("POST", "/worker/v1/heartbeat", body))
         return [StopOrder(s.task_id, s.attempt, s.reason) for s in out.stop]
 

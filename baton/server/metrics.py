@@ -43,7 +43,7 @@ from baton.server.bodies import BodyBudget
 from baton.server.door import GuardedRoute
 from baton.server.state import state_of
 from baton.store.protocol import MetricsStore
-from baton.store.records import Activity, MetricsSample
+from baton.store.records import Activity, ClaimResult, MetricsSample
 
 log = logging.getLogger("baton.api")
 REFRESH_ROWS = 20_000  # audit rows counted per refresh; a backlog is caught up by the next ones
@@ -146,6 +146,10 @@ class _StoreGauges(Collector):
         yield GaugeMetricFamily(
             "baton_tasks_rate_waiting", "Ready tasks parked until their rate limit allows a start.",
             value=sample.tasks_rate_waiting,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "baton_tasks_held", "Ready tasks workers hold beyond their free slots (not running, no attempt used).",
+            value=sample.tasks_held,
         )  # fmt: skip
         yield GaugeMetricFamily(
             "baton_metrics_refreshed_timestamp_seconds", "When the database-derived values were read.", value=at
@@ -255,6 +259,13 @@ class Metrics(Background):
             "baton_task_ageing_raises_total",
             "Raises of a waiting task's priority by ageing (one per task per step).",
         )
+        self.hold_expiries = counter(
+            "baton_hold_expiries_total", "Held tasks returned to the queue because their worker stopped renewing them."
+        )
+        self.hold_recalls = counter(
+            "baton_hold_recalls_total",
+            "Held tasks asked back from their workers (a pause, a higher priority waiting, an idle worker).",
+        )
         self.refresh_errors = counter(
             "baton_metrics_refresh_errors_total", "Reads of the database-derived values that failed."
         )
@@ -267,6 +278,10 @@ class Metrics(Background):
             LATENCY_BUCKETS,
         )
         self.run = histogram("baton_task_run_seconds", "How long attempts ran, as their workers report.", RUN_BUCKETS)
+        self.held = histogram(
+            "baton_task_held_seconds", "How long held tasks waited at their worker before it started them.",
+            LATENCY_BUCKETS,
+        )  # fmt: skip
         self.claim_batch = histogram(
             "baton_claim_batch_size", "Tasks handed out per claim served by this server.", BATCH_BUCKETS
         )
@@ -285,6 +300,10 @@ class Metrics(Background):
 
     def observe_claim(self, tasks: int) -> None:
         self.claim_batch.observe(tasks)
+
+    def observe_holds(self, result: ClaimResult) -> None:
+        for seconds in result.held_s:
+            self.held.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -313,6 +332,8 @@ class Metrics(Background):
         self.rate_refused.inc(activity.rate_starts_refused)
         self.tasks_aged.inc(activity.tasks_aged)
         self.partitions_discovered.inc(activity.partitions_discovered)
+        self.hold_expiries.inc(activity.hold_expiries)
+        self.hold_recalls.inc(activity.hold_recalls)
         self.lease_expirations.inc(activity.lease_expirations)
         self.stale_reports.inc(activity.stale_reports)
         for histogram, values in ((self.queue_wait, activity.queue_wait_s), (self.run, activity.run_s),

@@ -98,7 +98,7 @@ def terms(request: Request) -> Terms:
     s = state_of(request).settings
     return Terms(lease_s=s.lease_s, heartbeat_s=s.heartbeat_interval_s, long_poll_s=s.long_poll_s,
                  max_result_bytes=s.max_result_bytes, max_log_bytes=s.max_log_bytes,
-                 max_request_bytes=s.max_worker_request_bytes)  # fmt: skip
+                 max_request_bytes=s.max_worker_request_bytes, hold_s=s.hold_lease_s)  # fmt: skip
 
 
 @router.post("/register", response_model=Registered, **WORK)
@@ -118,14 +118,20 @@ def claim(request: Request, body: ClaimIn) -> Response:
     reports = [r.report() for r in body.reports]
     result = state.gatherer.claim(ClaimRequest(
         scoped(body.worker_id, token), dict(body.free), _labels(token, body.labels), body.max_tasks,
-        state.settings.lease_s, tuple(reports), body.event_id, claim_id=body.claim_id,
+        state.settings.lease_s, tuple(reports), body.event_id, claim_id=body.claim_id, hold=body.hold,
+        hold_s=state.settings.hold_lease_s if body.holding else 0.0,
+        capacity=None if body.capacity is None else dict(body.capacity),
+        starts=tuple((int(t), int(a)) for t, a in body.starts), releases=tuple(body.releases), idle=body.idle,
     ))  # fmt: skip
-    state.metrics.observe_claim(len(result.claims))
+    state.metrics.observe_claim(len(result.claims) + len(result.holds))
+    state.metrics.observe_holds(result)
     known = set(body.known_events)
-    events = {c.event_id: c for c in result.claims if c.event_id not in known}
+    events = {c.event_id: c for c in [*result.claims, *result.holds] if c.event_id not in known}
     return answered(ClaimOut(claims=[ClaimWire.of(c) for c in result.claims], answers=answers(reports,
                     result.rejected, result.duplicate), changes=changes, epoch=state.changes.epoch,
-                    events=[EventWire.of(c) for c in events.values()]))  # fmt: skip
+                    events=[EventWire.of(c) for c in events.values()], holds=[ClaimWire.of(c) for c in result.holds],
+                    refused_starts=[list(p) for p in result.refused_starts],
+                    recalled=result.recalled))  # fmt: skip
 
 
 @router.post("/wait", response_model=WaitOut, **WORK)
@@ -155,7 +161,9 @@ def heartbeat(request: Request, body: HeartbeatIn) -> Response:
     token = token_of(request)
     state = state_of(request)
     running = [(int(t), int(a)) for t, a in body.running]
-    orders = state.link.heartbeat(scoped(body.worker_id, token), running, state.settings.lease_s)
+    held = [(int(t), int(a)) for t, a in body.held]
+    hold_s = state.settings.hold_lease_s if body.holding or held else 0.0
+    orders = state.link.heartbeat(scoped(body.worker_id, token), running, state.settings.lease_s, held, hold_s)
     return answered(HeartbeatOut(stop=[StopOut.of(o) for o in orders]))
 
 

@@ -87,14 +87,20 @@ class Pick:
     free: Mapping[str, int]
     limit: int
     locked: bool
+    each: bool = False  # each task need only fit on its own (held tasks: they start one by one)
 
     def read(self, tx: Tx) -> list[Candidate]:
         """Read the candidates and fit them greedily, in queue order, into the free capacity."""
         if self.cursor is None:
             return []
         rows = fetch_all(self.cursor, Candidate)
+        if self.each:
+            chosen = rows[: self.limit]
+            if self.locked and len(rows) > len(chosen):
+                tx.made_ready(len(rows) - len(chosen))
+            return chosen
         remaining = dict(self.free)
-        chosen: list[Candidate] = []
+        chosen = []
         for row in rows:
             cost = self.requirements[row.req_id].cost
             if all(remaining.get(k, 0) >= v for k, v in cost.items()):
@@ -116,24 +122,27 @@ def send_pick(
     limit: int,
     lock_clause: str = "",
     event_id: int | None = None,
+    holdable: str = "",
 ) -> Pick:
     """Send the query for up to ``limit`` ready tasks that fit together in ``free`` capacity; its
-    answer is read by :meth:`Pick.read`, after the answers to anything sent before it."""
+    answer is read by :meth:`Pick.read`, after the answers to anything sent before it.
+    ``holdable``: a condition for tasks to hold instead (each fitting ``free`` on its own)."""
     fitting = [r for r in requirements.values() if r.fits(labels, free)]
+    each = bool(holdable)
     if not fitting or limit <= 0:
-        return Pick(None, requirements, free, limit, bool(lock_clause))
+        return Pick(None, requirements, free, limit, bool(lock_clause), each)
     # With unit costs the first ``limit`` rows all fit; otherwise look further down the queue
     # for tasks that fit beside the bigger ones. Rows read here are locked until the commit.
-    unit = all(dict(r.cost) in ({"slots": 1}, {}) for r in fitting)
+    unit = each or all(dict(r.cost) in ({"slots": 1}, {}) for r in fitting)
     ids = sorted(r.id for r in fitting)
     only = "" if event_id is None else "AND event_id = ? "
     cursor = tx.q(
         f"{_CANDIDATES} WHERE state = 'ready' AND parked = 0 AND available_at <= ? "
-        f"AND req_id IN ({in_list(ids)}) {only}"
+        f"AND req_id IN ({in_list(ids)}) {only}{holdable}"
         f"ORDER BY {READY_ORDER} LIMIT ? {lock_clause}",
         (tx.now, *ids, *([] if event_id is None else [event_id]), limit if unit else limit * 4 + 16),
     )
-    return Pick(cursor, requirements, free, limit, bool(lock_clause))
+    return Pick(cursor, requirements, free, limit, bool(lock_clause), each)
 
 
 def left_after(

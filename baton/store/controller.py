@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.planner import Plan
 from baton.engine.states import EventState, Outcome
-from baton.store import advance, event_limits, limits, outbox, plans, priorities, rates
+from baton.store import advance, event_limits, holds, limits, outbox, plans, priorities, rates
 from baton.store.records import (
     EventRecord,
 )
@@ -106,6 +106,8 @@ class ControllerVerbs(SqlCore):
         workers if a retry's backoff ended after ``since``. Returns (expired, checked up to)."""
         with self.transaction() as tx:
             expired = self._expire(tx, limit)
+            expired += holds.expire(tx, limit, self.skip_locked)
+            holds.recall_below_head(tx, limit)
             due = ("SELECT 1 FROM tasks WHERE state = 'ready' AND parked = 0 AND available_at > ? "
                    "AND available_at <= ? LIMIT 1")  # fmt: skip
             if exists(tx, due, (since, tx.now)):

@@ -95,6 +95,8 @@ CENTRE = ("deadline.missed", "schedule.misfire", "event.pruned")
 RATE_PARKED = "task.rate_parked"  # a claim parked tasks on a spent rate limit (detail: tasks)
 AGED = "task.aged"  # one row per ageing step, its detail's ``tasks`` how many were raised
 DISCOVERED = "partitions.planned"  # one row per discovery's success, its detail's ``new`` how many partitions
+HOLD_EXPIRED = "hold.expired"  # one row per worker and sweep, its detail's ``count`` how many holds ran out
+HOLD_RECALLED = "hold.recalled"  # one row per recall, its detail's ``count`` how many holds were asked back
 _ACTIONS = ", ".join(
     repr(a)
     for a in (
@@ -106,6 +108,8 @@ _ACTIONS = ", ".join(
         *CENTRE,
         AGED,
         DISCOVERED,
+        HOLD_EXPIRED,
+        HOLD_RECALLED,
     )
 )
 _COUNTED = (
@@ -179,7 +183,8 @@ def _centre(tx: Tx) -> dict[str, Any]:
             "backfills_running": int(scalar(tx, "SELECT COUNT(*) FROM backfills WHERE state = 'running'")),
             "tasks_parked": int(scalar(tx, parked)), "limit_keys_full": int(scalar(tx, full)),
             "pauses": pauses, "tasks_paused": int(scalar(tx, held)) if pauses else 0,
-            "events_queued": int(scalar(tx, _QUEUED)), "tasks_rate_waiting": int(scalar(tx, rate_waiting))}  # fmt: skip
+            "events_queued": int(scalar(tx, _QUEUED)), "tasks_rate_waiting": int(scalar(tx, rate_waiting)),
+            "tasks_held": int(scalar(tx, "SELECT COUNT(*) FROM tasks WHERE parked = 4"))}  # fmt: skip
 
 
 _QUEUED = ("SELECT COUNT(*) FROM events e JOIN graphs g ON g.id = e.graph_id WHERE e.state = 'submitted' "
@@ -278,6 +283,7 @@ class _Tally:
         self.deliveries: Counter[str] = Counter()
         self.centre: Counter[str] = Counter()
         self.rate_refused = 0
+        self.holds = {HOLD_EXPIRED: 0, HOLD_RECALLED: 0}
         self.aged = 0
         self.discovered = 0
 
@@ -303,6 +309,9 @@ class _Tally:
         elif action == AGED:
             raised = json.loads(row.detail).get("tasks", 0)
             self.aged += raised if isinstance(raised, int) and raised > 0 else 0
+        elif action in (HOLD_EXPIRED, HOLD_RECALLED):
+            n = json.loads(row.detail).get("count", 0)
+            self.holds[action] += n if isinstance(n, int) and n > 0 else 0
         elif row.cause.startswith(ATTEMPT):
             self._ended(row, attempts)
 
@@ -338,6 +347,7 @@ class _Tally:
             rate_starts_refused=self.rate_refused,
             tasks_aged=self.aged,
             partitions_discovered=self.discovered,
+            hold_expiries=self.holds[HOLD_EXPIRED], hold_recalls=self.holds[HOLD_RECALLED],
         )  # fmt: skip
 
 

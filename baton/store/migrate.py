@@ -24,7 +24,7 @@ from baton.store.tx import Tx, read_rows, scalar
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-HEAD = "0014"  # the newest revision in migrations/versions (tests/integration/test_schema.py checks)
+HEAD = "0015"  # the newest revision in migrations/versions (tests/integration/test_schema.py checks)
 LEGACY_HEAD = 4  # the last numbered SQL migration release 0.1.0 knew
 VERSION_TABLE = "alembic_version"
 LEGACY_TABLE = "schema_migrations"

@@ -29,6 +29,7 @@ from baton.store.records import (
 from baton.store.tx import Tx, read_one, read_rows, select_list
 
 PAUSED = 2  # tasks.parked while a pause covers the task (1: its concurrency key is full)
+HELD = 4  # tasks.parked while a worker holds it (baton.store.holds): a pause asks it back
 
 _UNFINISHED = "('pending', 'ready', 'running')"
 # The tasks of a graph's unfinished events, by the graph's name (all its versions).
@@ -117,9 +118,14 @@ def pause(tx: Tx, target: PauseTarget, reason: str, actor: str, lock: str = "") 
         )
         assert row is not None
     where, params = _scope(target)
-    sql = (f"UPDATE tasks SET parked = {PAUSED} WHERE {where} AND state IN {_UNFINISHED} AND parked <> {PAUSED} "
-           "RETURNING state")  # fmt: skip
+    sql = (f"UPDATE tasks SET parked = {PAUSED} WHERE {where} AND state IN {_UNFINISHED} "
+           f"AND parked NOT IN ({PAUSED}, {HELD}) RETURNING state")  # fmt: skip
     held = _counts(read_rows(tx, StateOnly, sql, params))
+    # a task a worker holds stays its worker's until given back (then it comes back paused): ask for it
+    asked = tx.q(f"UPDATE tasks SET hold_recall = 1 WHERE {where} AND parked = {HELD} AND hold_recall = 0",
+                 params).rowcount  # fmt: skip
+    if asked > 0:
+        tx.audit(actor, "hold.recalled", "paused", target.event_id, count=asked)
     if created:
         tx.changed()
         tx.audit(actor, "paused", reason or "operator paused", target.event_id, target=target.name,
@@ -202,7 +208,9 @@ _COVERED = (
     "OR (p.event_id IS NULL AND p.graph = (SELECT g.name FROM events e JOIN graphs g ON g.id = e.graph_id "
     "WHERE e.id = t.event_id)))"
 )
+# The same for a row of ``tasks`` named by the table (in its own UPDATE).
+COVERED_TASK = _COVERED.replace("= t.", "= tasks.")
 STRAY_PAUSED = (
     f"SELECT t.id FROM tasks t WHERE t.state IN {_UNFINISHED} AND ((t.parked = {PAUSED} AND NOT {_COVERED}) "
-    f"OR (t.parked <> {PAUSED} AND {_COVERED})) ORDER BY t.id"
+    f"OR (t.parked NOT IN ({PAUSED}, {HELD}) AND {_COVERED})) ORDER BY t.id"
 )

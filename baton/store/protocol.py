@@ -122,8 +122,18 @@ class WorkerLink(ChangeFeed, Protocol):
         """Record reports; say which were stale and which were sent before (the rest are recorded)."""
         ...
 
-    def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
-        """Extend the leases of the attempts this worker still holds; say which to stop."""
+    def heartbeat(
+        self,
+        worker_id: str,
+        running: Sequence[tuple[int, int]],
+        lease_s: float,
+        held: Sequence[tuple[int, int]] = (),
+        hold_s: float = 0.0,
+    ) -> list[StopOrder]:
+        """Extend the leases of the attempts this worker still holds; say which to stop. With
+        ``hold_s``: renew the holds of the tasks it lists as ``held`` (task_id, attempt it will
+        be) for ``hold_s``, give back those it does not list (a lost answer), and say which held
+        ones to drop (``baton.store.holds``: recalled, or no longer held)."""
         ...
 
     def append_logs(self, worker_id: str, tails: Sequence[LogTail]) -> list[int | None]:

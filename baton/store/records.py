@@ -234,6 +234,17 @@ class ClaimResult:
     claims: list[Claim] = field(default_factory=list)
     rejected: list[tuple[int, int]] = field(default_factory=list)
     duplicate: list[tuple[int, int]] = field(default_factory=list)
+    # Held tasks (see ClaimRequest.hold): not running; each claim's attempt is the one it will
+    # be once started, and its lease_expires_at the end of the hold.
+    holds: list[Claim] = field(default_factory=list)
+    # Starts the store refused, as (task_id, attempt): the hold was lost (it ran out, or its
+    # event was cancelled). The worker must stop these attempts.
+    refused_starts: list[tuple[int, int]] = field(default_factory=list)
+    # Held tasks the store asks back (a higher priority waits, a worker is idle, a pause): the
+    # worker gives back those it has not started (ClaimRequest.releases).
+    recalled: list[int] = field(default_factory=list)
+    # Seconds each started hold was held (for the server's metrics).
+    held_s: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -249,6 +260,18 @@ class ClaimRequest:
     reports: tuple[Report, ...] = ()
     event_id: int | None = None
     claim_id: str | None = None
+    # Held tasks (baton.store.holds), for a worker that holds them (``hold_s`` > 0, how long a
+    # hold lasts unless renewed): ``hold`` more tasks to hold beyond ``limit``, each fitting the
+    # worker's whole ``capacity`` (default: ``free``); the answer names its holds asked back;
+    # ``starts``: held tasks the worker started, as (task_id, attempt), recorded before the
+    # reports; ``releases``: held task ids it gives back unstarted; ``idle``: its slots with
+    # nothing to run (held tasks of others that fit are asked back when the claim cannot fill them).
+    hold: int = 0
+    hold_s: float = 0.0
+    capacity: Mapping[str, int] | None = None
+    starts: tuple[tuple[int, int], ...] = ()
+    releases: tuple[int, ...] = ()
+    idle: int = 0
 
 
 @dataclass(frozen=True)
@@ -286,6 +309,8 @@ class Activity:
     rate_starts_refused: int = 0  # task starts refused by a rate limit (each parked the task)
     tasks_aged: int = 0  # raises of a ready task's priority by ageing
     partitions_discovered: int = 0  # partitions planned from discoveries' results (new keys only)
+    hold_expiries: int = 0  # held tasks returned to the queue because their worker stopped renewing them
+    hold_recalls: int = 0  # held tasks the store asked back from their workers
 
 
 @dataclass(frozen=True)
@@ -313,6 +338,7 @@ class MetricsSample:
     tasks_paused: int = 0  # pending and ready tasks a pause holds
     events_queued: int = 0  # submitted events of graphs whose event limit queues them
     tasks_rate_waiting: int = 0  # ready tasks parked until their rate limit allows a start
+    tasks_held: int = 0  # ready tasks workers hold beyond their free slots (not running)
 
 
 @dataclass(frozen=True)

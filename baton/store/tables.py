@@ -161,7 +161,8 @@ tasks = sa.Table(
     sa.Column("claim_id", TEXT),
     # Its concurrency key, rendered when the event was planned (None: the node declares none),
     # and whether it is parked, out of the claim's queue: 1 until its key has a free slot, 2 while
-    # its event, graph or node is paused (see ``pauses``), 3 until its rate limit allows a start.
+    # its event, graph or node is paused (see ``pauses``), 3 until its rate limit allows a start,
+    # 4 while a worker holds it (see ``held_by``).
     sa.Column("limit_key", TEXT),
     sa.Column("parked", INT, nullable=False, server_default=ZERO),
     # Its rate limit's key, rendered when the event was planned (None: the node declares none).
@@ -170,6 +171,14 @@ tasks = sa.Table(
     # (baton.engine.priorities); and when ageing last raised its priority (None: never).
     sa.Column("turn", TURN, nullable=False, server_default=ZERO),
     sa.Column("aged_at", TIME),
+    # A ready task a worker holds beyond its free slots (``parked = 4``; baton.store.holds): by
+    # whom, since when, until when without word from it, whether the store asks it back, and how
+    # many of its holds were lost with their worker (past MAX_HOLD_LOSSES it is only claimed to run).
+    sa.Column("held_by", TEXT),
+    sa.Column("held_at", TIME),
+    sa.Column("hold_expires_at", TIME),
+    sa.Column("hold_recall", INT, nullable=False, server_default=ZERO),
+    sa.Column("hold_losses", INT, nullable=False, server_default=ZERO),
     sa.UniqueConstraint("event_id", "node", "partition"),
     # An event's tasks in id order: keyset pages of them (read API, UI) cost O(page).
     sa.Index("tasks_event", "event_id", "id"),
@@ -179,6 +188,8 @@ tasks = sa.Table(
     sa.Index("tasks_limit_key", "limit_key", "state", "parked", **_where("limit_key IS NOT NULL")),
     # A rate key's queued and parked tasks, counted and returned by key.
     sa.Index("tasks_rate_key", "rate_key", "state", "parked", **_where("rate_key IS NOT NULL")),
+    # A worker's held tasks, and the holds whose time ran out.
+    sa.Index("tasks_held", "held_by", "hold_expires_at", **_where("parked = 4")),
 )
 # The claim walks this index in order and stops at the first task it may take (the order is
 # baton.engine.priorities.queue_key's).

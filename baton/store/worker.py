@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from baton import faults
 from baton.engine.states import Outcome, TaskState
 from baton.errors import UsageError
-from baton.store import advance, claims, limits, live_logs
+from baton.store import advance, claims, holds, limits, live_logs
 from baton.store.advance import Ended
 from baton.store.reads import STREAMS
 from baton.store.records import (
@@ -74,6 +74,7 @@ class WorkerVerbs(SqlCore):
     def deregister_worker(self, worker_id: str) -> None:
         with self.transaction() as tx:
             tx.q("UPDATE workers SET state = 'stopped', last_seen = ? WHERE id = ?", (tx.now, worker_id))
+            holds.release_all(tx, worker_id)
             tx.audit(f"worker:{worker_id}", "worker.stopped", "shutdown")
 
     @retried
@@ -100,14 +101,23 @@ class WorkerVerbs(SqlCore):
         round trips. The releases travel with the pick (which must see them), the counter updates
         with the upstream results; the counters go last, so the event's shared rows stay locked
         only for the commit."""
+        holding = q.hold_s > 0
+        refused_starts, held_s = holds.start(tx, q.worker_id, q.starts, q.lease_s)
+        if q.releases:
+            holds.release(tx, q.worker_id, q.releases)
+        asked_back = tx.q(holds.RECALLED, (q.worker_id,)) if holding else None  # read last
         refused, owed = self._record_reports(tx, q.worker_id, q.reports)
         faults.point("report.before_commit" if q.reports else "")
         if q.claim_id is not None:
             again, expires = claims.taken_by(tx, q.worker_id, q.claim_id, self.row_lock)
-            if again:  # this request was answered before, and the answer lost: the same attempts
+            kept, hold_end = holds.held_for_claim(tx, q.worker_id, q.claim_id) if q.hold else ([], 0.0)
+            if again or kept:  # this request was answered before, and the answer lost: the same attempts
                 owed.apply(tx)
                 got = claims.send_inputs(tx, again, expires, self._events).read(tx)
-                return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused))
+                held = claims.send_inputs(tx, kept, hold_end, self._events).read(tx)
+                return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused), holds=held,
+                                   refused_starts=refused_starts, recalled=holds.read_ids(asked_back),
+                                   held_s=held_s)  # fmt: skip
         got = self._claim_in(tx, q, q.free, q.limit, owed)
         if owed.read(tx) and len(got) < q.limit:
             # what the counters released (a fan-in's downstream) may take the capacity left
@@ -116,7 +126,26 @@ class WorkerVerbs(SqlCore):
                 for key, amount in tx.graph_of(c.graph_id).node(c.node).cost.items():
                     left[key] = left.get(key, 0) - amount
             got += self._claim_in(tx, q, left, q.limit - len(got), advance.Tally())
-        return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused))
+        held = self._hold_in(tx, q) if q.hold > 0 else []
+        if q.idle > len(got) + len(held):  # idle slots the queue cannot fill: ask others' holds back
+            fitting = [r.id for r in self._requirements_now(tx).values() if r.fits(q.labels, q.capacity or q.free)]
+            holds.recall_for(tx, q.worker_id, fitting, q.idle - len(got) - len(held))
+        return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused), holds=held,
+                           refused_starts=refused_starts, recalled=holds.read_ids(asked_back),
+                           held_s=held_s)  # fmt: skip
+
+    def _hold_in(self, tx: Tx, q: ClaimRequest) -> list[Claim]:
+        """Hold up to ``q.hold`` more tasks for ``q``'s worker (after its claims, so the tasks its
+        reports released are in the queue): from the queue's head, each fitting the worker's
+        capacity, none under a limit (see :mod:`baton.store.holds`)."""
+        capacity = q.capacity if q.capacity is not None else q.free
+        pick = claims.send_pick(tx, self._requirements_now(tx), capacity, q.labels, q.hold, self.skip_locked,
+                                q.event_id, holds.HOLDABLE)  # fmt: skip
+        chosen = pick.read(tx)
+        if not chosen:
+            return []
+        hold_end = holds.hold(tx, q.worker_id, chosen, q.hold_s, q.claim_id)
+        return claims.send_inputs(tx, chosen, hold_end, self._events).read(tx)
 
     def _claim_in(
         self, tx: Tx, q: ClaimRequest, free: Mapping[str, int], limit: int, owed: advance.Tally
@@ -247,8 +276,16 @@ class WorkerVerbs(SqlCore):
         return None
 
     @retried
-    def heartbeat(self, worker_id: str, running: Sequence[tuple[int, int]], lease_s: float) -> list[StopOrder]:
+    def heartbeat(
+        self,
+        worker_id: str,
+        running: Sequence[tuple[int, int]],
+        lease_s: float,
+        held: Sequence[tuple[int, int]] = (),
+        hold_s: float = 0.0,
+    ) -> list[StopOrder]:
         with self.transaction() as tx:
+            dropped = holds.beat(tx, worker_id, held, hold_s) if hold_s > 0 else []
             tx.q("UPDATE workers SET last_seen = ? WHERE id = ?", (tx.now, worker_id))
             tx.q(
                 "UPDATE tasks SET lease_expires_at = ? WHERE worker_id = ? AND state = 'running'",
@@ -260,15 +297,15 @@ class WorkerVerbs(SqlCore):
                 f"{RUNNING_FROM} WHERE t.worker_id = ? AND t.state = 'running' ORDER BY +t.id {self.row_lock}",
                 (worker_id,),
             )
-            held = {(r.id, r.attempt): bool(r.cancel_requested) for r in rows}
+            current = {(r.id, r.attempt): bool(r.cancel_requested) for r in rows}
             self._release_orphans(tx, worker_id, rows, set(running), lease_s / 2)
         stops = []
         for task_id, attempt in running:
-            if (task_id, attempt) not in held:
+            if (task_id, attempt) not in current:
                 stops.append(StopOrder(task_id, attempt, "lease lost"))
-            elif held[(task_id, attempt)]:
+            elif current[(task_id, attempt)]:
                 stops.append(StopOrder(task_id, attempt, "event cancelled"))
-        return stops
+        return stops + dropped
 
     @retried
     def append_logs(self, worker_id: str, tails: Sequence[LogTail]) -> list[int | None]:

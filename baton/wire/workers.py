@@ -15,6 +15,8 @@ from baton.engine.states import Outcome
 from baton.store.records import Claim, LogTail, Report, StopOrder
 
 MAX_CLAIM = 64  # tasks per claim
+MAX_HOLD = 64  # tasks held per claim (beyond max_tasks)
+MAX_STARTS = 1024  # held tasks started, or given back, per claim
 MAX_REPORTS = 512  # reports per request
 MAX_TAILS = 1024  # live log chunks per request (two streams per running attempt)
 MAX_KNOWN_EVENTS = 256  # events whose parameters a worker keeps
@@ -68,6 +70,7 @@ class Terms(BaseModel):
     max_result_bytes: int
     max_log_bytes: int
     max_request_bytes: int
+    hold_s: float = Field(0.0, description="a held task's hold lasts this long unless heartbeats renew it")
 
 
 class Registered(BaseModel):
@@ -109,6 +112,20 @@ class ClaimIn(Strict):
         default_factory=list, max_length=MAX_KNOWN_EVENTS,
         description="events whose parameters the worker holds: the answer leaves them out",
     )  # fmt: skip
+    holding: bool = Field(False, description="the worker holds tasks: the answer names those asked back")
+    hold: Annotated[int, Field(ge=0, le=MAX_HOLD), BeforeValidator(integral)] = Field(
+        0, description="tasks to hold beyond max_tasks: not running, started by the worker when a slot frees"
+    )
+    capacity: dict[Id, Count] | None = Field(
+        None, max_length=64, description="the worker's whole capacity, which each held task must fit (default: free)"
+    )
+    starts: list[Pair] = Field(
+        default_factory=list, max_length=MAX_STARTS, description="[task_id, attempt] of each held task started"
+    )
+    releases: list[Key] = Field(
+        default_factory=list, max_length=MAX_STARTS, description="held tasks given back unstarted"
+    )
+    idle: Count = Field(0, description="slots with nothing to run: others' holds that fit are asked back")
 
 
 class ClaimWire(BaseModel):
@@ -158,6 +175,13 @@ class ClaimOut(BaseModel):
         default_factory=list, description="the claims' events, except those the worker said it knows"
     )
     answers: list[AnswerOut] = Field(description="one per report sent with the claim")
+    holds: list[ClaimWire] = Field(
+        default_factory=list, description="held tasks: not running; lease_expires_at is the hold's end"
+    )
+    refused_starts: list[list[int]] = Field(
+        default_factory=list, description="[task_id, attempt] of starts refused (the hold was lost): stop them"
+    )
+    recalled: list[int] = Field(default_factory=list, description="held tasks to give back unless started")
     changes: int = Field(description="the server's change count before this claim: pass to /wait as since")
     epoch: str = Field("", description="this run of the server (a restart starts another): pass to /wait")
 
@@ -174,6 +198,11 @@ class ReportsOut(BaseModel):
 class HeartbeatIn(Strict):
     worker_id: Id
     running: list[Pair] = Field(max_length=100_000, description="[task_id, attempt] of each attempt held")
+    held: list[Pair] = Field(
+        default_factory=list, max_length=100_000,
+        description="[task_id, attempt it will be] of each held task not yet reported started",
+    )  # fmt: skip
+    holding: bool = Field(False, description="the worker holds tasks: renew its holds, give back those it lacks")
 
 
 class StopOut(BaseModel):
