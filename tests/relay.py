@@ -163,11 +163,11 @@ def body_of(message: bytes) -> bytes:
 
 
 def claims_in(exchange: Exchange) -> list[tuple[int, int]]:
-    """The (task, attempt) pairs a claim's answer handed out."""
+    """The (task, attempt) pairs a claim's answer handed out, to run or to hold."""
     if exchange.path != "/worker/v1/claim" or exchange.status != 200:
         return []
     answer = json.loads(body_of(exchange.answer))
-    return [(c["task_id"], c["attempt"]) for c in answer["claims"]]
+    return [(c["task_id"], c["attempt"]) for c in [*answer["claims"], *answer.get("holds", [])]]
 
 
 def claim_id_of(exchange: Exchange) -> str:

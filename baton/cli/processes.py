@@ -10,9 +10,10 @@ from typing import Any
 import click
 
 from baton.cli.options import DEFAULT_SLOTS, backend_for, db_option, handle_errors, server_options, settings_from
-from baton.cli.types import BYTES, EVENT_ID, NAME, RESOURCE, SECONDS, TEXT, Seconds
+from baton.cli.types import BYTES, EVENT_ID, HOLD, NAME, RESOURCE, SECONDS, TEXT, Seconds
 from baton.controller.loop import Controller, ControllerConfig
 from baton.store.protocol import WorkerLink
+from baton.wire.workers import MAX_HOLD
 
 
 @click.command()
@@ -53,6 +54,10 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--max-log-bytes", type=BYTES, default=None)
 @click.option("--exit-when-idle", "idle_s", type=SECONDS, default=None, help="Exit after this many idle seconds.")
 @click.option("--event", "only_event", type=EVENT_ID, default=None, help="Take only this event's tasks.")
+@click.option("--hold", type=HOLD, default="auto", show_default=True,
+              help="Most tasks held beyond the free slots, started the moment a slot frees (0: claim only what "
+                   "runs now). auto: up to 8 per slot, sized to the round trip and run times, through a server "
+                   "or on PostgreSQL; none on SQLite.")  # fmt: skip
 @click.option("--stats-file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="With --server: on exit, write each route's request count and durations here as JSON.")  # fmt: skip
 @server_options
@@ -65,6 +70,7 @@ def worker(
     name: str,
     idle_s: float | None,
     only_event: int | None,
+    hold: int | None,
     stats_file: str | None,
     server: str | None,
     token: str | None,
@@ -89,7 +95,8 @@ def worker(
         raise click.UsageError("--stats-file counts requests to a server: give --server too")
     if server is None:
         link, where = backend_for(settings), settings.db
-        config = WorkerConfig.from_settings(settings, **shape)
+        held = _held(hold, slots, round_trips=not settings.db.startswith("sqlite"))
+        config = WorkerConfig.from_settings(settings, hold=held, **shape)
     else:
         from baton.client.session import Session
         from baton.client.timing import CallTimes
@@ -100,7 +107,8 @@ def worker(
         terms = remote.terms()
         config = WorkerConfig.from_settings(
             settings, lease_s=terms.lease_s, heartbeat_s=terms.heartbeat_s, max_result_bytes=terms.max_result_bytes,
-            max_log_bytes=terms.max_log_bytes, idle_poll_s=max(settings.idle_poll_s, 3 * terms.long_poll_s), **shape,
+            max_log_bytes=terms.max_log_bytes, idle_poll_s=max(settings.idle_poll_s, 3 * terms.long_poll_s),
+            hold=_held(hold, slots, round_trips=True) if terms.hold_s > 0 else 0, hold_s=terms.hold_s, **shape,
         )  # fmt: skip
         link, where = remote, server
     instance = Worker(link, config)
@@ -111,6 +119,16 @@ def worker(
     finally:
         if times is not None and stats_file:
             times.dump(Path(stats_file))
+
+
+HOLD_PER_SLOT = 8
+
+
+def _held(hold: int | None, slots: int, round_trips: bool) -> int:
+    """``--hold`` as a number: ``auto`` (None) holds where a claim costs a round trip worth hiding."""
+    if hold is not None:
+        return hold
+    return min(MAX_HOLD, HOLD_PER_SLOT * slots) if round_trips else 0
 
 
 def register(cli: click.Group) -> None:

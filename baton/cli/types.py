@@ -13,6 +13,7 @@ import click
 from baton.graphs.model import is_name
 from baton.graphs.params import text_problem
 from baton.graphs.spec import INT32
+from baton.wire.workers import MAX_HOLD
 
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every store
 MAX_SECONDS = 366 * 86_400.0
@@ -108,7 +109,24 @@ class Resource(click.ParamType):  # type: ignore[type-arg]
         return key, int(amount)
 
 
+class Hold(click.ParamType):  # type: ignore[type-arg]
+    """``auto`` (None: the worker decides) or a whole number of held tasks from 0 to MAX_HOLD."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_HOLD):
+            return value
+        text = str(value)
+        if text == "auto":
+            return None
+        if not (text.isascii() and text.isdigit() and len(text) <= 4 and int(text) <= MAX_HOLD):
+            self.fail(f"{text[:40]!r} is not auto or a whole number from 0 to {MAX_HOLD}", param, ctx)
+        return int(text)
+
+
 EVENT_ID = Id()
+HOLD = Hold()
 TASK_ID = Id()
 SECONDS = Seconds()
 TEXT = Text()

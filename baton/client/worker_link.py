@@ -157,7 +157,8 @@ class HttpLink:
         out = ClaimOut.model_validate(self._retrying("POST", "/worker/v1/claim", _with_reports(fields, riding)))
         self._unanswered = None
         answered = _merged(early, _answers(out.answers))
-        if not out.claims and not out.holds and request.limit + request.hold > 0:
+        short = len(out.holds) < request.hold if request.hold_s > 0 else not out.claims and request.limit > 0
+        if short:
             self._since, self._epoch = out.changes, out.epoch or None
             self._armed.set()  # nothing to take: long-poll until the server has news
         return ClaimResult(self._claims(out, out.claims), answered.stale, answered.duplicate,

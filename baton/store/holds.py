@@ -34,12 +34,10 @@ from typing import NamedTuple
 
 from baton.store.claims import READY_ORDER, Candidate
 from baton.store.pauses import COVERED_TASK, HELD, PAUSED
-from baton.store.records import StopOrder
+from baton.store.records import STOP_HOLD_LOST, STOP_RECALLED, StopOrder
 from baton.store.tx import Cursor, Tx, fetch_all, in_list, read_rows, scalar, select_list
 
 MAX_HOLD_LOSSES = 2  # a task whose holds ran out this often is only claimed to run
-STOP_RECALLED = "hold recalled"
-STOP_HOLD_LOST = "hold lost"
 
 # What a hold's pick adds to the claim's (baton.store.claims.send_pick): no limit, no lost holds.
 HOLDABLE = f"AND limit_key IS NULL AND rate_key IS NULL AND hold_losses < {MAX_HOLD_LOSSES} "

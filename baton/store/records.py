@@ -274,6 +274,12 @@ class ClaimRequest:
     idle: int = 0
 
 
+# A heartbeat's reasons to drop a held task (baton.store.holds): the store asks it back, or no
+# longer holds it for this worker.
+STOP_RECALLED = "hold recalled"
+STOP_HOLD_LOST = "hold lost"
+
+
 @dataclass(frozen=True)
 class StopOrder:
     """Heartbeat reply: stop this attempt (its lease is gone, or its event was cancelled)."""

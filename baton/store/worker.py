@@ -142,6 +142,8 @@ class WorkerVerbs(SqlCore):
         pick = claims.send_pick(tx, self._requirements_now(tx), capacity, q.labels, q.hold, self.skip_locked,
                                 q.event_id, holds.HOLDABLE)  # fmt: skip
         chosen = pick.read(tx)
+        if len(chosen) < q.hold:  # short: a new kind of task may be what it lacked (see _requirements_now)
+            self._requirements_stale = True
         if not chosen:
             return []
         hold_end = holds.hold(tx, q.worker_id, chosen, q.hold_s, q.claim_id)

@@ -12,6 +12,7 @@ attempts than its free capacity allows: there is no prefetch, so nothing sits in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -28,14 +29,25 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from baton import faults
+from baton.engine.planner import node_stages
 from baton.engine.states import Outcome
 from baton.errors import BackendError, BatonError, Forbidden, TransientError, Unauthenticated
 from baton.graphs.model import Graph, PythonAction
 from baton.graphs.spec import graph_from_dict
 from baton.settings import Settings
 from baton.store.protocol import WorkerLink
-from baton.store.records import Claim, ClaimRequest, Report, WorkerInfo, unrecordable
+from baton.store.records import (
+    STOP_HOLD_LOST,
+    STOP_RECALLED,
+    Claim,
+    ClaimRequest,
+    Report,
+    StopOrder,
+    WorkerInfo,
+    unrecordable,
+)
 from baton.worker.executor import Executor
+from baton.worker.holding import Book, Pace
 from baton.worker.pool import ExecutorPool
 from baton.worker.runner import (
     STOP_LEASE_LOST,
@@ -77,6 +89,8 @@ class WorkerConfig:
     max_log_bytes: int
     exit_when_idle_s: float | None = None  # for tests and one-shot runs
     event_id: int | None = None  # take only this event's tasks (baton run); None: any event
+    hold: int = 0  # most tasks held beyond the free slots (baton.worker.holding); 0: none, claim to run
+    hold_s: float = 0.0  # how long the store keeps a hold without a heartbeat (the settings' or server's)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerConfig:
@@ -90,6 +104,7 @@ class WorkerConfig:
             "log_tail_s": settings.log_tail_s,
             "max_result_bytes": settings.max_result_bytes,
             "max_log_bytes": settings.max_log_bytes,
+            "hold_s": settings.hold_lease_s,
         }
         return cls(**{**values, **overrides})
 
@@ -115,6 +130,7 @@ class Worker:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.graphs: dict[int, Graph] = {}
+        self.stages: dict[int, dict[str, int]] = {}  # each graph's node stages (for held tasks' order)
         self.lock = threading.Lock()
         # Held by a claim until what it took is in self.running, and by a heartbeat from listing
         # self.running until the store has answered. The store hands back, as a lost reply, what
@@ -129,6 +145,16 @@ class Worker:
         self.unsent: list[Report] = []
         self.change_fd: int | None = None  # readable when the store may have changed (set in run)
         self.refused: BatonError | None = None  # the server refused our token: the worker ends with this
+        # Holding tasks (--hold): what is held, the pace that sizes it, the reports the exchange
+        # thread sends next, and its wake-up pipe.
+        self.book = Book(config.hold_s) if config.hold > 0 else None
+        self.pace = Pace()
+        self.owed: list[Report] = []
+        self.in_flight = False
+        self.kick_r, self.kick_w = os.pipe()
+        os.set_blocking(self.kick_r, False)
+        os.set_blocking(self.kick_w, False)
+        self.exchange_stop = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -183,14 +209,17 @@ class Worker:
             except REFUSALS as exc:
                 self._refuse(exc)
             finally:
-                os.close(self.wake_r)
-                os.close(self.wake_w)
+                for fd in (self.wake_r, self.wake_w, self.kick_r, self.kick_w):
+                    os.close(fd)
         if self.refused is not None:
             raise self.refused
 
     # --- main loop -------------------------------------------------------------------------
 
     def _main_loop(self) -> None:
+        if self.book is not None:
+            self._holding_loop(self.book)
+            return
         idle_since = time.monotonic()
         while True:
             if self.refused is not None:
@@ -264,6 +293,12 @@ class Worker:
         task ends with a recorded cause instead of stalling this worker. When nothing gets
         through, the store itself is failing: keep everything for later."""
         log.error("the store refused a claim (%s: %s)", type(exc).__name__, exc)
+        kept = self._one_by_one(reports)
+        if kept or not reports:
+            self._store_unreachable(kept, exc)
+
+    def _one_by_one(self, reports: list[Report]) -> list[Report]:
+        """Send ``reports`` one by one; return those the store could not be reached for."""
         kept = []
         for report in reports:
             try:
@@ -280,8 +315,7 @@ class Worker:
                           report.task_id, report.attempt, why)  # fmt: skip
             except Exception:
                 kept.append(report)
-        if kept or not reports:
-            self._store_unreachable(kept, exc)
+        return kept
 
     def _refuse(self, exc: Unauthenticated | Forbidden) -> None:
         """The server refused this worker's token (revoked, or not allowed what it asks): nothing
@@ -331,11 +365,15 @@ class Worker:
         return limit is not None and time.monotonic() - idle_since >= limit
 
     def _free(self) -> dict[str, int]:
-        free = dict(self.config.capacity)
         with self.lock:
-            for running in self.running.values():
-                for key, amount in running.cost.items():
-                    free[key] = free.get(key, 0) - amount
+            return self._free_now()
+
+    def _free_now(self) -> dict[str, int]:
+        """The capacity no running attempt uses (the caller holds ``self.lock``)."""
+        free = dict(self.config.capacity)
+        for running in self.running.values():
+            for key, amount in running.cost.items():
+                free[key] = free.get(key, 0) - amount
         return free
 
     def _wait(self, has_capacity: bool) -> None:
@@ -475,12 +513,18 @@ class Worker:
     # --- heartbeats -----------------------------------------------------------------------
 
     def _heartbeat_loop(self) -> None:
+        book = self.book
         while not self.stopped.wait(self.config.heartbeat_s):
             with self.claiming:
                 with self.lock:
-                    held = {(r.claim.task_id, r.claim.attempt): r for r in self.running.values()}
+                    unacknowledged = book.unacknowledged if book is not None else {}
+                    held = {(r.claim.task_id, r.claim.attempt): r for r in self.running.values()
+                            if r.claim.task_id not in unacknowledged}  # fmt: skip
+                    listed = book.listed() if book is not None else []
+                sent_at = time.monotonic()
                 try:
-                    orders = self.link.heartbeat(self.id, list(held), self.config.lease_s)
+                    orders = self.link.heartbeat(self.id, list(held), self.config.lease_s, listed,
+                                                 self.config.hold_s if book is not None else 0.0)  # fmt: skip
                 except BackendError as exc:
                     log.error("heartbeat failed: %s", exc)
                     continue
@@ -488,6 +532,8 @@ class Worker:
                     self._refuse(exc)
                     return
             self.last_heartbeat_ok = time.monotonic()
+            if book is not None:
+                orders = self._held_orders(book, orders, listed, sent_at)
             for order in orders:
                 running = held.get((order.task_id, order.attempt))
                 with self.lock:
@@ -526,3 +572,211 @@ class Worker:
                 log.error("no heartbeat for over a lease: stopping task %s attempt %s",
                           running.claim.task_id, running.claim.attempt)  # fmt: skip
                 running.stop(STOP_LEASE_LOST)
+
+    # --- holding tasks (--hold) ---------------------------------------------------------------
+
+    def _holding_loop(self, book: Book) -> None:
+        """The main loop of a worker that holds tasks (:mod:`baton.worker.holding`): start held
+        tasks as slots free and collect what ends; a thread of its own claims (:meth:`_exchange_loop`),
+        so no slot waits for a round trip while the worker holds a task for it."""
+        exchanger = threading.Thread(target=self._exchange_loop, args=(book,), name="baton-exchange", daemon=True)
+        self._kick()  # the first claim at once
+        exchanger.start()
+        try:
+            idle_since = time.monotonic()
+            while True:
+                if self.refused is not None:
+                    self._give_up()
+                    return
+                self._poll(0)
+                with self.lock:
+                    self.owed += self._take_done()
+                if self.draining.is_set():
+                    if self._holding_drain_step(book):
+                        return
+                    continue
+                started = self._start_held(book)
+                with self.lock:
+                    owed = bool(self.owed or book.starts or book.releases)
+                    busy = owed or bool(self.running or book.held) or self.in_flight
+                if owed or started:
+                    self._kick()
+                if busy:
+                    idle_since = time.monotonic()
+                elif self._idle_too_long(idle_since):
+                    return
+                if not started:
+                    self._poll(self.config.poll_s if busy else self.config.idle_poll_s)
+        finally:
+            self.exchange_stop.set()
+            self._kick()
+            exchanger.join()
+
+    def _kick(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self.kick_w, b"!")
+
+    def _start_held(self, book: Book) -> int:
+        """Start the held tasks that fit the free capacity now; how many started."""
+        with self.lock:
+            costs = {h.claim.task_id: self._cost(h.claim) for h in book.held}
+            taken = book.take(self._free_now(), costs, time.monotonic())
+        for claim in taken:
+            self._start(claim)
+        return len(taken)
+
+    def _cost(self, claim: Claim) -> Mapping[str, int]:
+        graph = self.graphs.get(claim.graph_id)  # loaded when the hold arrived (a failed load: one slot)
+        try:
+            return {"slots": 1} if graph is None else graph.node(claim.node).cost
+        except KeyError:
+            return {"slots": 1}
+
+    def _rank(self, claim: Claim) -> tuple[int, ...]:
+        """A held task's place in the queue's order, as far as its graph tells (its node's
+        priority, then deepest stage first; the event's priority and fair turns are the store's)."""
+        graph = self.graphs.get(claim.graph_id)
+        if graph is None:
+            return (0, 0)
+        stages = self.stages.get(claim.graph_id)
+        if stages is None:
+            stages = self.stages[claim.graph_id] = node_stages(graph)
+        try:
+            return (-graph.node(claim.node).priority, -stages.get(claim.node, 0))
+        except KeyError:
+            return (0, 0)
+
+    def _holding_drain_step(self, book: Book) -> bool:
+        """One round of shutting down while holding: give every hold back, let the exchange thread
+        send what is owed, let running attempts finish (stopped at the drain's end); True when
+        nothing is left to do (or the store stayed away for a lease past the drain's end)."""
+        with self.lock:
+            book.give_all_back()
+            owed = bool(self.owed or book.starts or book.releases) or self.in_flight
+            left = list(self.running.values())
+        if owed:
+            self._kick()
+        if not left and not owed:
+            return True
+        now = time.monotonic()
+        if now >= self.drain_deadline + self.config.lease_s:
+            log.error("giving up on what is owed to the store; leases and holds expire and the tasks run again")
+            return not left
+        if left and now >= self.drain_deadline:
+            for running in left:
+                running.stop(STOP_SHUTDOWN)
+        self._poll(0.1)
+        return False
+
+    def _exchange_loop(self, book: Book) -> None:
+        """Send what the worker owes the store (reports, starts, holds given back) and ask for
+        holds up to the pace's target, one claim at a time, each carrying all that gathered while
+        the last was out. After a claim that found less than it asked, wait for the store to
+        change (or the safety-net poll) before asking again."""
+        hungry = False
+        slots = self.config.capacity.get("slots", 1)
+        while not self.exchange_stop.is_set():
+            watched = [self.kick_r] + ([self.change_fd] if hungry and self.change_fd is not None else [])
+            wait(watched, self.config.idle_poll_s if hungry else self.config.poll_s)
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.read(self.kick_r, 4096)
+            if self.exchange_stop.is_set():
+                return
+            changed = hungry and self.link.wait_for_change(0)
+            while not self.exchange_stop.is_set():  # until nothing is owed and no hold is wanted
+                with self.lock:
+                    free = self._free_now()
+                    extra = 0 if self.draining.is_set() else self.pace.extra(slots, self.config.hold)
+                    room = 0 if self.draining.is_set() else max(0, free.get("slots", 0))
+                    want = max(0, room + extra - len(book.held))
+                    owed = bool(self.owed or book.starts or book.releases)
+                    if not owed and (want == 0 or (hungry and not changed)):
+                        break
+                    reports, self.owed = self.owed, []
+                    starts, book.starts = book.starts, []
+                    releases, book.releases = book.releases, []
+                    idle = max(0, room - len(book.held))
+                    self.in_flight = True
+                request = ClaimRequest(self.id, free, self.config.labels, 0, self.config.lease_s, tuple(reports),
+                                       self.config.event_id, hold=want, hold_s=self.config.hold_s,
+                                       capacity=self.config.capacity, starts=tuple(starts), releases=tuple(releases),
+                                       idle=idle)  # fmt: skip
+                hungry = self._exchange(book, request)
+                changed = False
+                if self.refused is not None:
+                    return
+
+    def _exchange(self, book: Book, request: ClaimRequest) -> bool:
+        """One claim of the exchange thread; True when it found fewer holds than it asked."""
+        sent_at = time.monotonic()
+        try:
+            with self.claiming:
+                result = self.link.claim(request)
+        except Exception as exc:
+            self._exchange_failed(book, request, exc)
+            return False
+        finally:
+            with self.lock:
+                self.in_flight = False
+        self.pace.saw_round_trip(time.monotonic() - sent_at)
+        self.pace.saw_runs(request.reports)
+        for claim in result.holds:  # their graphs, before the main loop starts them
+            with contextlib.suppress(Exception):
+                self._graph(claim.graph_id)
+        with self.lock:
+            for task_id, _ in request.starts:
+                book.unacknowledged.pop(task_id, None)
+            book.add(result.holds, sent_at, self.running, self._rank)
+            book.give_back(result.recalled)
+            refused = [self.running[t] for t, a in result.refused_starts
+                       if t in self.running and self.running[t].claim.attempt == a]  # fmt: skip
+        for running in refused:
+            log.warning("task %s attempt %s: the store no longer held it when it started; stopping it",
+                        running.claim.task_id, running.claim.attempt)  # fmt: skip
+            running.stop(STOP_LEASE_LOST)
+        self._log_rejected(result.rejected)
+        if result.holds or result.recalled:
+            self._wake()
+        return request.hold > len(result.holds)
+
+    def _exchange_failed(self, book: Book, request: ClaimRequest, exc: Exception) -> None:
+        """Keep what the claim carried for the next one (a stale report is refused then, never
+        lost); a report the store cannot take is sent alone, after the starts it needs."""
+        if isinstance(exc, REFUSALS):
+            self._refuse(exc)
+            return
+        reports = list(request.reports)
+        if not isinstance(exc, TransientError) and reports:
+            log.error("the store refused a claim (%s: %s)", type(exc).__name__, exc)
+            # the starts and give-backs alone (kept again if they fail too), then each report alone
+            self._exchange(book, dataclasses.replace(request, reports=(), hold=0, idle=0))
+            with self.lock:
+                sent = not set(request.starts) & set(book.starts)
+                self.in_flight = True  # the reports are out until kept or sent
+            kept = self._one_by_one(reports) if sent else reports
+            with self.lock:
+                self.owed = kept + self.owed
+                self.in_flight = False
+            return
+        log.error("the store is unreachable (%s); %d report(s) kept for later", exc, len(reports))
+        with self.lock:
+            self.owed = reports + self.owed
+            book.starts = list(request.starts) + book.starts
+            book.releases = list(request.releases) + book.releases
+        self.exchange_stop.wait(1.0)
+
+    def _held_orders(
+        self, book: Book, orders: list[StopOrder], listed: list[tuple[int, int]], sent_at: float
+    ) -> list[StopOrder]:
+        """Apply a heartbeat's answer about held tasks (renewed, asked back, lost); return the
+        orders about running attempts."""
+        held = {task_id for task_id, _ in listed}
+        recalled = [o.task_id for o in orders if o.reason == STOP_RECALLED]
+        lost = [o.task_id for o in orders if o.reason == STOP_HOLD_LOST]
+        with self.lock:
+            book.renewed(held - set(lost), sent_at)
+            book.give_back(recalled)
+            book.forget(lost)
+        if recalled:
+            self._kick()
+        return [o for o in orders if o.reason not in (STOP_RECALLED, STOP_HOLD_LOST)]

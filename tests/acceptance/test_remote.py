@@ -230,14 +230,17 @@ def first_claim_with_tasks() -> Callable[[Exchange], bool]:
     return rule
 
 
+@pytest.mark.parametrize("hold", ["0", "auto"])
 def test_a_claim_answer_lost_on_the_way_is_claimed_again_with_the_same_attempts(
-    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
+    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path, hold: str
 ) -> None:
+    """Without holds the lost answer's tasks were running; with them, held: either way the same
+    claim id brings them back, and none runs twice or uses a second attempt."""
     lease_s = 10.0
     remote = make_remote(server_env={"BATON_LEASE_S": str(lease_s)})
     relay = remote.relay(drop=first_claim_with_tasks())
     event_id = remote.submit(steps("lost-answer", ["a", "b", "c", "d"]).build(), {"sleep_s": 0.1})
-    remote.worker(mint(backend, Role.WORKER), "--slots", "4", url=relay.url)
+    remote.worker(mint(backend, Role.WORKER), "--slots", "4", "--hold", hold, url=relay.url)
     assert remote.wait(event_id) is EventState.SUCCEEDED
     (lost,) = [e for e in relay.tally.since(0) if e.dropped]
     again = [e for e in relay.tally.since(0) if e.path == lost.path and not e.dropped and

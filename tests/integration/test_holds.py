@@ -14,7 +14,7 @@ from baton.engine.states import EventState
 from baton.graphs.builder import GraphBuilder
 from baton.store import holds
 from baton.store.protocol import Store
-from baton.store.records import Claim, ClaimRequest, ClaimResult, PauseTarget, Report
+from baton.store.records import STOP_HOLD_LOST, Claim, ClaimRequest, ClaimResult, PauseTarget, Report
 
 HOLD_S = 10.0
 
@@ -156,7 +156,7 @@ def test_a_heartbeat_renews_listed_holds_and_gives_back_unlisted_old_ones(backen
     with sql(backend).transaction() as tx:  # taken long ago, and about to run out
         tx.q("UPDATE tasks SET held_at = held_at - 100, hold_expires_at = ? WHERE parked = 4", (time.time() + 1,))
     stops = backend.heartbeat("w1", [], 30.0, [(kept.task_id, 1), (999_999, 1)], HOLD_S)
-    assert [(s.task_id, s.reason) for s in stops] == [(999_999, holds.STOP_HOLD_LOST)]
+    assert [(s.task_id, s.reason) for s in stops] == [(999_999, STOP_HOLD_LOST)]
     state = {r[0]: r for r in rows_by_id(backend, ids(held))}
     assert state[kept.task_id][3] == holds.HELD and state[forgotten.task_id][3] == 0
     assert backend.sweep(100, time.time() + 5)[0] == 0  # renewed for HOLD_S: nothing runs out yet
