@@ -55,9 +55,9 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--exit-when-idle", "idle_s", type=SECONDS, default=None, help="Exit after this many idle seconds.")
 @click.option("--event", "only_event", type=EVENT_ID, default=None, help="Take only this event's tasks.")
 @click.option("--hold", type=HOLD, default="auto", show_default=True,
-              help="Most tasks held beyond the free slots, started the moment a slot frees (0: claim only what "
-                   "runs now). auto: up to 8 per slot, sized to the round trip and run times, through a server "
-                   "or on PostgreSQL; none on SQLite.")  # fmt: skip
+              help="Tasks held beyond the free slots, started the moment a slot frees (0: claim only what runs "
+                   "now). auto: up to 8 per slot, as many as the round trip and run times ask (none for long "
+                   "tasks), through a server or on PostgreSQL; none on SQLite.")  # fmt: skip
 @click.option("--stats-file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="With --server: on exit, write each route's request count and durations here as JSON.")  # fmt: skip
 @server_options
@@ -96,7 +96,7 @@ def worker(
     if server is None:
         link, where = backend_for(settings), settings.db
         held = _held(hold, slots, round_trips=not settings.db.startswith("sqlite"))
-        config = WorkerConfig.from_settings(settings, hold=held, **shape)
+        config = WorkerConfig.from_settings(settings, hold=held, hold_adapts=hold is None, **shape)
     else:
         from baton.client.session import Session
         from baton.client.timing import CallTimes
@@ -108,7 +108,8 @@ def worker(
         config = WorkerConfig.from_settings(
             settings, lease_s=terms.lease_s, heartbeat_s=terms.heartbeat_s, max_result_bytes=terms.max_result_bytes,
             max_log_bytes=terms.max_log_bytes, idle_poll_s=max(settings.idle_poll_s, 3 * terms.long_poll_s),
-            hold=_held(hold, slots, round_trips=True) if terms.hold_s > 0 else 0, hold_s=terms.hold_s, **shape,
+            hold=_held(hold, slots, round_trips=True) if terms.hold_s > 0 else 0, hold_adapts=hold is None,
+            hold_s=terms.hold_s, **shape,
         )  # fmt: skip
         link, where = remote, server
     instance = Worker(link, config)

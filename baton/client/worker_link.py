@@ -164,7 +164,7 @@ class HttpLink:
         return ClaimResult(self._claims(out, out.claims), answered.stale, answered.duplicate,
                            holds=self._claims(out, out.holds),
                            refused_starts=[(int(t), int(a)) for t, a in out.refused_starts],
-                           recalled=list(out.recalled))  # fmt: skip
+                           recalled=list(out.recalled), yield_holds=out.yield_holds)  # fmt: skip
 
     def _claims(self, out: ClaimOut, wires: Sequence[ClaimWire]) -> list[Claim]:
         """The answer's claims, each with its event's parameters: sent in this answer, or kept

@@ -131,7 +131,7 @@ def claim(request: Request, body: ClaimIn) -> Response:
                     result.rejected, result.duplicate), changes=changes, epoch=state.changes.epoch,
                     events=[EventWire.of(c) for c in events.values()], holds=[ClaimWire.of(c) for c in result.holds],
                     refused_starts=[list(p) for p in result.refused_starts],
-                    recalled=result.recalled))  # fmt: skip
+                    recalled=result.recalled, yield_holds=result.yield_holds))  # fmt: skip
 
 
 @router.post("/wait", response_model=WaitOut, **WORK)

@@ -34,11 +34,14 @@ from typing import NamedTuple
 
 from baton.store.claims import READY_ORDER, Candidate
 from baton.store.pauses import COVERED_TASK, HELD, PAUSED
-from baton.store.records import STOP_HOLD_LOST, STOP_RECALLED, StopOrder
+from baton.store.records import STOP_HOLD_LOST, STOP_HOLD_WANTED, STOP_RECALLED, StopOrder
 from baton.store.tx import Cursor, Tx, fetch_all, in_list, read_rows, scalar, select_list
 
 MAX_HOLD_LOSSES = 2  # a task whose holds ran out this often is only claimed to run
 
+# tasks.hold_recall: why the store asks a hold back (0: it does not)
+RECALL = 1  # a pause, or a higher priority waiting: give it back and hold again from the queue's head
+RECALL_FOR_IDLE = 2  # a worker with idle slots: give it back and hold no more for now
 # What a hold's pick adds to the claim's (baton.store.claims.send_pick): no limit, no lost holds.
 HOLDABLE = f"AND limit_key IS NULL AND rate_key IS NULL AND hold_losses < {MAX_HOLD_LOSSES} "
 # Back to the queue, or to its pause: what a released hold's ``parked`` becomes.
@@ -87,7 +90,7 @@ def start(
         tx,
         StartedRow,
         "UPDATE tasks SET state = 'running', attempt = attempt + 1, worker_id = ?, lease_expires_at = ?, "
-        f"started_at = ?, cancel_requested = 0, parked = CASE WHEN hold_recall = 1 THEN {_RETURNED} ELSE 0 END, "
+        f"started_at = ?, cancel_requested = 0, parked = CASE WHEN hold_recall <> 0 THEN {_RETURNED} ELSE 0 END, "
         f"held_by = NULL, hold_expires_at = NULL, hold_recall = 0 WHERE parked = {HELD} AND held_by = ? "
         f"AND state = 'ready' AND (id, attempt) IN (VALUES {values}) RETURNING {select_list(StartedRow)}",
         (worker_id, tx.now + lease_s, tx.now, worker_id, *flat),
@@ -160,13 +163,20 @@ class IdOnly(NamedTuple):
     id: int
 
 
+class Recalled(NamedTuple):
+    id: int
+    hold_recall: int
+
+
 # The tasks a worker holds that the store asks back (sent early in a claim, read at its end).
-RECALLED = f"SELECT id FROM tasks WHERE held_by = ? AND parked = {HELD} AND hold_recall = 1 ORDER BY id"
+RECALLED = f"SELECT id, hold_recall FROM tasks WHERE held_by = ? AND parked = {HELD} AND hold_recall <> 0 ORDER BY id"
 
 
-def read_ids(cursor: Cursor | None) -> list[int]:
-    """The ids a query of :data:`RECALLED`'s shape answered (none if it was not sent)."""
-    return [] if cursor is None else [r.id for r in fetch_all(cursor, IdOnly)]
+def read_recalled(cursor: Cursor | None) -> tuple[list[int], bool]:
+    """The tasks a query of :data:`RECALLED` answered (none if it was not sent), and whether any
+    was asked back for an idle worker."""
+    rows = [] if cursor is None else fetch_all(cursor, Recalled)
+    return [r.id for r in rows], any(r.hold_recall == RECALL_FOR_IDLE for r in rows)
 
 
 def recall_for(tx: Tx, worker_id: str, req_ids: Sequence[int], count: int) -> int:
@@ -177,7 +187,7 @@ def recall_for(tx: Tx, worker_id: str, req_ids: Sequence[int], count: int) -> in
         return 0
     ids = sorted(req_ids)
     asked = tx.q(
-        "UPDATE tasks SET hold_recall = 1 WHERE id IN (SELECT id FROM tasks "
+        f"UPDATE tasks SET hold_recall = {RECALL_FOR_IDLE} WHERE id IN (SELECT id FROM tasks "
         f"WHERE parked = {HELD} AND hold_recall = 0 AND held_by <> ? AND req_id IN ({in_list(ids)}) "
         "ORDER BY priority, held_at DESC LIMIT ?)",
         (worker_id, *ids, count),
@@ -207,7 +217,7 @@ def recall_below_head(tx: Tx, limit: int) -> int:
     if not above:
         return 0
     asked = tx.q(
-        "UPDATE tasks SET hold_recall = 1 WHERE id IN (SELECT id FROM tasks "
+        f"UPDATE tasks SET hold_recall = {RECALL} WHERE id IN (SELECT id FROM tasks "
         f"WHERE parked = {HELD} AND hold_recall = 0 AND priority < ? ORDER BY priority, held_at DESC LIMIT ?)",
         (_head_priority(tx), above),
     ).rowcount
@@ -246,7 +256,8 @@ def beat(tx: Tx, worker_id: str, listed: Iterable[tuple[int, int]], hold_s: floa
             (tx.now + hold_s, worker_id),
         )
     stops = [StopOrder(t, a, STOP_HOLD_LOST) for t, a in sorted(known) if (t, a) not in held]
-    stops += [StopOrder(t, a, STOP_RECALLED) for (t, a), r in held.items() if (t, a) in known and r.hold_recall]
+    stops += [StopOrder(t, a, STOP_HOLD_WANTED if r.hold_recall == RECALL_FOR_IDLE else STOP_RECALLED)
+              for (t, a), r in held.items() if (t, a) in known and r.hold_recall]  # fmt: skip
     return stops
 
 

@@ -243,6 +243,9 @@ class ClaimResult:
     # Held tasks the store asks back (a higher priority waits, a worker is idle, a pause): the
     # worker gives back those it has not started (ClaimRequest.releases).
     recalled: list[int] = field(default_factory=list)
+    # Some were asked back for a worker with idle slots: hold no more beyond the free slots until
+    # a task of this worker ends.
+    yield_holds: bool = False
     # Seconds each started hold was held (for the server's metrics).
     held_s: list[float] = field(default_factory=list)
 
@@ -278,6 +281,7 @@ class ClaimRequest:
 # longer holds it for this worker.
 STOP_RECALLED = "hold recalled"
 STOP_HOLD_LOST = "hold lost"
+STOP_HOLD_WANTED = "hold wanted elsewhere"  # asked back for an idle worker: hold no more for now
 
 
 @dataclass(frozen=True)

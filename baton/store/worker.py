@@ -115,8 +115,9 @@ class WorkerVerbs(SqlCore):
                 owed.apply(tx)
                 got = claims.send_inputs(tx, again, expires, self._events).read(tx)
                 held = claims.send_inputs(tx, kept, hold_end, self._events).read(tx)
+                recalled, yields = holds.read_recalled(asked_back)
                 return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused), holds=held,
-                                   refused_starts=refused_starts, recalled=holds.read_ids(asked_back),
+                                   refused_starts=refused_starts, recalled=recalled, yield_holds=yields,
                                    held_s=held_s)  # fmt: skip
         got = self._claim_in(tx, q, q.free, q.limit, owed)
         if owed.read(tx) and len(got) < q.limit:
@@ -127,11 +128,13 @@ class WorkerVerbs(SqlCore):
                     left[key] = left.get(key, 0) - amount
             got += self._claim_in(tx, q, left, q.limit - len(got), advance.Tally())
         held = self._hold_in(tx, q) if q.hold > 0 else []
-        if q.idle > len(got) + len(held):  # idle slots the queue cannot fill: ask others' holds back
+        idle = q.idle if holding else q.limit  # a claim that does not hold: its free slots
+        if idle > len(got) + len(held):  # idle slots the queue cannot fill: ask others' holds back
             fitting = [r.id for r in self._requirements_now(tx).values() if r.fits(q.labels, q.capacity or q.free)]
-            holds.recall_for(tx, q.worker_id, fitting, q.idle - len(got) - len(held))
+            holds.recall_for(tx, q.worker_id, fitting, idle - len(got) - len(held))
+        recalled, yields = holds.read_recalled(asked_back)
         return ClaimResult(got, *self._duplicates(tx, q.worker_id, q.reports, refused), holds=held,
-                           refused_starts=refused_starts, recalled=holds.read_ids(asked_back),
+                           refused_starts=refused_starts, recalled=recalled, yield_holds=yields,
                            held_s=held_s)  # fmt: skip
 
     def _hold_in(self, tx: Tx, q: ClaimRequest) -> list[Claim]:

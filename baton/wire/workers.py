@@ -182,6 +182,9 @@ class ClaimOut(BaseModel):
         default_factory=list, description="[task_id, attempt] of starts refused (the hold was lost): stop them"
     )
     recalled: list[int] = Field(default_factory=list, description="held tasks to give back unless started")
+    yield_holds: bool = Field(
+        False, description="some were asked back for an idle worker: hold no more beyond the free slots for now"
+    )
     changes: int = Field(description="the server's change count before this claim: pass to /wait as since")
     epoch: str = Field("", description="this run of the server (a restart starts another): pass to /wait")
 

@@ -79,6 +79,9 @@ class Book:
     releases: list[int] = field(default_factory=list)  # to send
     unacknowledged: dict[int, int] = field(default_factory=dict)  # task_id -> attempt, started, not yet acknowledged
     dropped: int = 0  # holds that passed their deadline unstarted
+    # Asked to give holds back for an idle worker: hold no more beyond the free slots until one
+    # of this worker's tasks ends (else it would take back at once what it gave).
+    yielding: bool = False
 
     def deadline(self, sent_at: float) -> float:
         return sent_at + self.hold_s * (1 - MARGIN)

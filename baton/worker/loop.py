@@ -38,6 +38,7 @@ from baton.settings import Settings
 from baton.store.protocol import WorkerLink
 from baton.store.records import (
     STOP_HOLD_LOST,
+    STOP_HOLD_WANTED,
     STOP_RECALLED,
     Claim,
     ClaimRequest,
@@ -89,7 +90,8 @@ class WorkerConfig:
     max_log_bytes: int
     exit_when_idle_s: float | None = None  # for tests and one-shot runs
     event_id: int | None = None  # take only this event's tasks (baton run); None: any event
-    hold: int = 0  # most tasks held beyond the free slots (baton.worker.holding); 0: none, claim to run
+    hold: int = 0  # tasks held beyond the free slots (baton.worker.holding); 0: none, claim to run
+    hold_adapts: bool = False  # hold at most ``hold``, as many as the pace asks (else ``hold`` exactly)
     hold_s: float = 0.0  # how long the store keeps a hold without a heartbeat (the settings' or server's)
 
     @classmethod
@@ -686,7 +688,9 @@ class Worker:
             while not self.exchange_stop.is_set():  # until nothing is owed and no hold is wanted
                 with self.lock:
                     free = self._free_now()
-                    extra = 0 if self.draining.is_set() else self.pace.extra(slots, self.config.hold)
+                    if self.owed:
+                        book.yielding = False  # a task ended: the window may grow again
+                    extra = 0 if self.draining.is_set() or book.yielding else self._extra(slots)
                     room = 0 if self.draining.is_set() else max(0, free.get("slots", 0))
                     want = max(0, room + extra - len(book.held))
                     owed = bool(self.owed or book.starts or book.releases)
@@ -705,6 +709,9 @@ class Worker:
                 changed = False
                 if self.refused is not None:
                     return
+
+    def _extra(self, slots: int) -> int:
+        return self.pace.extra(slots, self.config.hold) if self.config.hold_adapts else self.config.hold
 
     def _exchange(self, book: Book, request: ClaimRequest) -> bool:
         """One claim of the exchange thread; True when it found fewer holds than it asked."""
@@ -728,6 +735,7 @@ class Worker:
                 book.unacknowledged.pop(task_id, None)
             book.add(result.holds, sent_at, self.running, self._rank)
             book.give_back(result.recalled)
+            book.yielding = book.yielding or result.yield_holds
             refused = [self.running[t] for t, a in result.refused_starts
                        if t in self.running and self.running[t].claim.attempt == a]  # fmt: skip
         for running in refused:
@@ -771,12 +779,13 @@ class Worker:
         """Apply a heartbeat's answer about held tasks (renewed, asked back, lost); return the
         orders about running attempts."""
         held = {task_id for task_id, _ in listed}
-        recalled = [o.task_id for o in orders if o.reason == STOP_RECALLED]
+        recalled = [o.task_id for o in orders if o.reason in (STOP_RECALLED, STOP_HOLD_WANTED)]
         lost = [o.task_id for o in orders if o.reason == STOP_HOLD_LOST]
         with self.lock:
             book.renewed(held - set(lost), sent_at)
             book.give_back(recalled)
             book.forget(lost)
+            book.yielding = book.yielding or any(o.reason == STOP_HOLD_WANTED for o in orders)
         if recalled:
             self._kick()
-        return [o for o in orders if o.reason not in (STOP_RECALLED, STOP_HOLD_LOST)]
+        return [o for o in orders if o.reason not in (STOP_RECALLED, STOP_HOLD_WANTED, STOP_HOLD_LOST)]

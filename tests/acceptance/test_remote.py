@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import EXAMPLE
@@ -33,6 +33,7 @@ from baton.graphs.params import validate_params
 from baton.graphs.spec import load_graph_file
 from baton.settings import SERVER_VARIABLES
 from baton.store.protocol import Store
+from baton.store.sql import SqlStore
 
 pytestmark = pytest.mark.slow
 GRAPHS = str(Path(__file__).resolve().parents[1] / "graphs")
@@ -421,3 +422,141 @@ def test_a_remote_workers_running_task_shows_its_output_before_it_ends(
     (attempt,) = backend.attempts([task.id])
     final = backend.attempt_log(task.id, attempt.attempt)
     assert not final.live and final.text == attempt.stdout == first_line + "released\n"
+
+
+# --- held tasks -------------------------------------------------------------------------------
+
+HOLDING = {"BATON_LEASE_S": "3", "BATON_HEARTBEAT_S": "0.5", "BATON_HOLD_S": "2"}
+HOLD_S = 2.0
+# holds that outlast a loaded machine's pauses (tests of recalls, not of expiry)
+HOLDING_LONG = {**HOLDING, "BATON_HOLD_S": "30"}
+
+
+def gated(name: str, parts: int, gate: Path, book: Path, gated_part: str = "p03") -> tuple[Graph, dict[str, Any]]:
+    """``work`` per partition p00.. (the first attempt of ``gated_part`` waits for ``gate``)."""
+    g = GraphBuilder(name, python_path=[GRAPHS], defaults={"retries": 2, "retry_delay_s": 0.0})
+    g.param("parts", "list", default=[f"p{i:02}" for i in range(parts)]).partitions(param="parts")
+    g.param("ledger", "string", default="").param("gate", "string", default="").param("gated", "string", default="")
+    g.param("sleep_s", "number", default=0.0)
+    g.python("work", "remote_tasks:gated", partitioned=True)
+    return g.build(), {"ledger": str(book), "gate": str(gate), "gated": gated_part}
+
+
+def held_by(store: Store, worker_name: str) -> dict[int, int]:
+    """The tasks a worker (by its name's prefix) holds: task id -> attempt (none used yet)."""
+    sql = "SELECT id, attempt FROM tasks WHERE parked = 4 AND held_by LIKE ?"
+    with cast(SqlStore, store).transaction(write=False) as tx:
+        rows = tx.q(sql, (f"{worker_name}-%",)).fetchall()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def holding_worker(
+    remote: Remote, store: Store, event_id: int, book: Path, name: str = "holder", url: str | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A one-slot worker holding up to 4 tasks, its slot taken by the gated task; its executor's pid."""
+    proc = remote.worker(mint(store, Role.WORKER), "--slots", "1", "--hold", "4", name=name, url=url)
+    wait_for(lambda: any(r["partition"] == "p03" for r in ledger(book, "start")), what="the gated task to start")
+    wait_for(lambda: any(t.partition == "p03" and t.state is TaskState.RUNNING for t in store.tasks(event_id)),
+             what="the store to know the gated task started")  # fmt: skip
+    wait_for(lambda: len(held_by(store, name)) >= 2, what="the worker to hold tasks beside the gated one")
+    (gated_start,) = [r for r in ledger(book, "start") if r["partition"] == "p03"]
+    return proc, gated_start["pid"]
+
+
+def test_a_remote_worker_killed_with_held_tasks_sees_them_run_elsewhere_within_the_hold_lease_on_attempt_1(
+    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
+) -> None:
+    book, gate = tmp_path / "ledger.jsonl", tmp_path / "gate"
+    remote = make_remote(server_env=HOLDING)
+    graph, params = gated("killed-holding", 8, gate, book)
+    event_id = remote.submit(graph, params)
+    holder, _ = holding_worker(remote, backend, event_id, book)
+    held = held_by(backend, "holder")
+    holder.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    remote.worker(mint(backend, Role.WORKER), "--slots", "2", "--hold", "4", name="other")
+    assert remote.wait(event_id) is EventState.SUCCEEDED
+    expired = [a for a in backend.audit() if a.action == "hold.expired"]
+    assert expired and expired[0].at - killed_at <= HOLD_S + 1.5, expired[0].at - killed_at
+    for task_id in held:
+        assert [(a.attempt, a.outcome) for a in backend.attempts([task_id])] == [(1, Outcome.SUCCEEDED)]
+    assert_completed_once(backend, event_id)
+
+
+def test_held_tasks_are_given_back_to_an_idle_worker(
+    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
+) -> None:
+    book, gate = tmp_path / "ledger.jsonl", tmp_path / "gate"
+    remote = make_remote(server_env=HOLDING_LONG)
+    graph, params = gated("idle-other", 8, gate, book)
+    event_id = remote.submit(graph, params)
+    _, holder_pid = holding_worker(remote, backend, event_id, book)
+    held = held_by(backend, "holder")
+    remote.worker(mint(backend, Role.WORKER), "--slots", "2", "--hold", "0", name="idle")
+    ran = lambda: {r["partition"] for r in ledger(book, "end") if r["pid"] != holder_pid}  # noqa: E731
+    parts = {t.id: t.partition for t in backend.tasks(event_id)}
+    wait_for(lambda: {parts[t] for t in held} <= ran(), what="the idle worker to run what the other held")
+    assert not gate.exists()  # while the holder's slot was still taken
+    gate.touch()
+    assert remote.wait(event_id) is EventState.SUCCEEDED
+    assert any(a.action == "hold.recalled" for a in backend.audit())
+    assert_completed_once(backend, event_id)
+
+
+def test_held_tasks_are_given_back_for_a_higher_priority_task_which_then_starts_first(
+    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
+) -> None:
+    book, gate = tmp_path / "ledger.jsonl", tmp_path / "gate"
+    remote = make_remote(server_env=HOLDING_LONG)
+    graph, params = gated("low", 10, gate, book)
+    low = remote.submit(graph, params)
+    relay = remote.relay()
+    holding_worker(remote, backend, low, book, url=relay.url)
+    wait_for(lambda: len(held_by(backend, "holder")) == 4, what="the holder's window to fill")
+    urgent_graph = GraphBuilder("urgent", python_path=[GRAPHS], defaults={"retries": 0})
+    urgent_graph.param("ledger", "string", default="")
+    urgent_graph.python("now", "remote_tasks:gated", priority=50)
+    urgent = remote.submit(urgent_graph.build(), {"ledger": str(book)})
+    wait_for(lambda: backend.tasks(urgent), what="the urgent event to be planned")
+    urgent_id = backend.tasks(urgent)[0].id
+    # the worker's own heartbeat lists it among its holds: it has the answer that brought it
+    wait_for(lambda: urgent_id in heartbeat_holds(relay), what="the holder to hold the urgent task")
+    gate.touch()
+    assert remote.wait(urgent) is EventState.SUCCEEDED and remote.wait(low) is EventState.SUCCEEDED
+    starts = [r for r in ledger(book, "start") if r["partition"] != "p03"]
+    after_gate = starts[[r["partition"] for r in starts].index("p02") + 1 :]
+    assert after_gate[0]["node"] == "now", [(r["node"], r["partition"]) for r in after_gate]
+    assert any(a.action == "hold.recalled" for a in backend.audit())
+
+
+def heartbeat_holds(relay: Relay) -> set[int]:
+    """The tasks the relayed worker's heartbeats listed as held."""
+    beats = [e for e in relay.tally.since(0) if e.path == "/worker/v1/heartbeat"]
+    return {int(t) for e in beats for t, _ in json.loads(body_of(e.request)).get("held", [])}
+
+
+def test_a_worker_stopped_past_its_hold_lease_does_not_start_its_expired_holds(
+    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
+) -> None:
+    book, gate = tmp_path / "ledger.jsonl", tmp_path / "gate"
+    remote = make_remote(server_env=HOLDING)
+    graph, params = gated("stopped-holding", 8, gate, book)
+    event_id = remote.submit(graph, params)
+    holder, holder_pid = holding_worker(remote, backend, event_id, book)
+    held = held_by(backend, "holder")
+    holder.send_signal(signal.SIGSTOP)
+    wait_for(lambda: not held_by(backend, "holder"), what="the store to take the holds back")
+    remote.worker(mint(backend, Role.WORKER), "--slots", "2", "--hold", "0", name="other")
+    parts = {t.id: t.partition for t in backend.tasks(event_id)}
+    wait_for(lambda: {parts[t] for t in held} <= {r["partition"] for r in ledger(book, "end")},
+             what="the other worker to run the tasks the stopped one held")  # fmt: skip
+    resumed_at = time.time()
+    holder.send_signal(signal.SIGCONT)
+    gate.touch()
+    assert remote.wait(event_id) is EventState.SUCCEEDED
+    wait_for(lambda: time.time() - resumed_at > 2 * HOLD_S, what="the resumed worker to have had its chance")
+    late = [r for r in ledger(book, "start") if r["pid"] == holder_pid and r["t"] >= resumed_at]
+    assert not late, late  # it started none of the holds that had run out while it was stopped
+    for task_id in held:
+        assert [a.attempt for a in backend.attempts([task_id])] == [1]
+    assert holder.poll() is None, remote.log(holder)

@@ -37,3 +37,17 @@ def environment(ctx: Any) -> dict[str, Any]:
     names = sorted(k for k in os.environ if k.upper().startswith("BATON_"))
     databases = sorted(k for k, v in os.environ.items() if "sqlite:" in v or "postgresql:" in v)
     return {"baton_variables": names, "database_urls_in": databases}
+
+
+def gated(ctx: Any) -> dict[str, Any]:
+    """Like :func:`step`, and the first attempt of partition ``gated`` waits (up to 120 s) until
+    the file ``gate`` exists: a test holds a worker's slot as long as it needs."""
+    _ledger(ctx, "start")
+    gate = ctx.params.get("gate")
+    if gate and ctx.attempt == 1 and ctx.partition == ctx.params.get("gated"):
+        deadline = time.monotonic() + 120
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    time.sleep(float(ctx.params.get("sleep_s") or 0.0))
+    _ledger(ctx, "end")
+    return {"attempt": ctx.attempt}
