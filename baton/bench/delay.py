@@ -14,7 +14,11 @@ and the connection's tasks ended. Not modelled: the TCP handshake (a real link a
 before the first request; the workers keep their connections open), bandwidth and loss.
 
 It runs as a process of its own (``python -m baton.bench.delay``), so its CPU is neither counted
-against the bench process (which runs the controller) nor competing with it for the GIL. It prints
+against the bench process (which runs the controller) nor competing with it for the GIL. On
+asyncio's own loop, not uvloop: uvloop took about half the CPU per round trip, but its clock and
+timers have millisecond steps, so a chunk could leave before it is due; asyncio's timers wait until
+the due time and at most about a millisecond more (epoll's timeouts are whole milliseconds), which
+the proxy reports as lateness. It prints
 one JSON line when it listens (``{"port": …}``) and one when it has stopped (:meth:`Lateness.figures`
 and the connection counts), on SIGTERM or SIGINT.
 """
@@ -191,8 +195,7 @@ class DelayProxy:
         loop = asyncio.get_running_loop()
         while True:
             due, data = await line.chunks.get()
-            wait_s = due - loop.time()
-            if wait_s > 0:
+            while (wait_s := due - loop.time()) > 0:  # never early, whatever the loop's timers round to
                 await asyncio.sleep(wait_s)
             if data is None:
                 return
