@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ MAX_CONNECTIONS = 256
 WINDOW_BYTES = 1 << 20
 READ_BYTES = 64 * 1024
 CLOSE_S = 5.0  # a peer that will not take the last bytes is reset after this
+PARENT_POLL_S = 1.0
 BUCKET_MS = 0.05  # lateness histogram: 0.05 ms buckets up to 100 ms, then one overflow bucket
 BUCKETS = 2000
 
@@ -246,11 +248,14 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--upstream", type=_address, required=True, help="HOST:PORT to relay to")
     parser.add_argument("--delay-ms", type=_delay_ms, required=True, help="added in each direction")
     parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
+    parser.add_argument("--parent-pid", type=int, default=None,
+                        help="stop, as on SIGTERM, once this process is no longer the parent (it died)")  # fmt: skip
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> dict[str, Any]:
-    """Relay until SIGTERM or SIGINT; return the figures."""
+    """Relay until SIGTERM or SIGINT, or until the parent named by ``--parent-pid`` is gone (a
+    bench killed without stopping it must not leave it running); return the figures."""
     host, port = args.upstream
     proxy = DelayProxy(host, port, args.delay_ms / 1000, max_connections=args.max_connections)
     stop = asyncio.Event()
@@ -259,11 +264,20 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
         loop.add_signal_handler(sig, stop.set)
     listening = await proxy.start(*args.listen)
     print(json.dumps({"port": listening}), flush=True)
+    watch = asyncio.create_task(_watch_parent(args.parent_pid, stop))
     try:
         await stop.wait()
     finally:
+        watch.cancel()
         await proxy.close()
     return proxy.figures()
+
+
+async def _watch_parent(parent_pid: int | None, stop: asyncio.Event) -> None:
+    while parent_pid is not None and os.getppid() == parent_pid:
+        await asyncio.sleep(PARENT_POLL_S)
+    if parent_pid is not None:
+        stop.set()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -164,7 +164,7 @@ class RemoteFleet:
         """The delay proxy, listening on a port of its choosing, which it prints when ready."""
         upstream = self.url.removeprefix("http://")
         argv = [sys.executable, "-m", "baton.bench.delay", "--listen", f"{HOST}:0", "--upstream", upstream,
-                "--delay-ms", str(self.rtt_ms)]  # fmt: skip
+                "--delay-ms", str(self.rtt_ms), "--parent-pid", str(os.getpid())]  # fmt: skip
         with open(self.log_dir / "proxy.log", "ab") as log:
             self.proxy = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
         assert self.proxy.stdout is not None

@@ -10,6 +10,7 @@ Times are lower bounds, or upper bounds at a fraction of what a proxy that seria
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+import psutil
 import pytest
 
 from baton.bench.delay import DelayProxy, Lateness, _shut
@@ -303,6 +305,31 @@ def test_the_proxy_process_prints_its_port_relays_and_stops_on_sigterm() -> None
     assert proc.returncode == 0, err
     figures = json.loads(out)
     assert figures["accepted"] == 1 and figures["refused"] == 0 and figures["chunks"] >= 2
+
+
+def test_the_proxy_process_stops_when_its_parent_dies() -> None:
+    """A bench killed without stopping it must not leave the proxy running: here its parent is a
+    process that starts it and exits at once."""
+    start = (
+        "import subprocess, sys, os; argv = ['--upstream', '127.0.0.1:1', '--delay-ms', '1', '--parent-pid', "
+        "str(os.getpid())]; print(subprocess.Popen([sys.executable, '-m', 'baton.bench.delay', *argv]).pid)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", start], stdout=subprocess.PIPE)
+    assert parent.stdout is not None
+    with parent.stdout:
+        # the proxy's pid (from its parent, which then exits) and its port, in either order
+        first, second = (json.loads(parent.stdout.readline()) for _ in range(2))
+        pid, listening = (first, second) if isinstance(first, int) else (second, first)
+        proxy = psutil.Process(pid)
+        assert listening["port"] > 0
+        parent.wait(timeout=30)
+        try:
+            proxy.wait(timeout=30)  # (not our child: its exit code is not ours to read)
+        finally:
+            with contextlib.suppress(psutil.Error):
+                proxy.kill()
+        stopped = json.loads(parent.stdout.read())  # printed after a clean stop
+    assert stopped["accepted"] == 0
 
 
 @pytest.mark.parametrize("argv", [["--delay-ms", "5"], ["--upstream", "nohost", "--delay-ms", "5"],
