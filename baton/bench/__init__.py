@@ -1,2 +1,3 @@
 """``baton bench``: Baton's own overhead on this machine (``run``), through a server with remote
-task servers (``remote``), with task bodies that do nothing or sleep (``tasks``)."""
+task servers (``remote``), optionally behind a proxy that adds distance (``delay``), with task
+bodies that do nothing or sleep (``tasks``)."""

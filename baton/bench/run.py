@@ -59,6 +59,7 @@ class BenchConfig:
     slots: int
     remote: bool = False  # through a baton server (see baton.bench.remote)
     limit: int | None = None  # every node's own concurrency key, with this limit
+    rtt_ms: float = 0.0  # remote only: added in each direction by a delay proxy (see baton.bench.delay)
 
 
 def bench_graph(partitions: int, variant: str, limit: int | None = None) -> Graph:
@@ -85,7 +86,7 @@ def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str
     statements_before = backend.statements_executed()
     fleet: LocalWorkers | RemoteFleet
     if config.remote:
-        fleet = RemoteFleet(settings, backend, config.workers, config.slots, log_dir)
+        fleet = RemoteFleet(settings, backend, config.workers, config.slots, log_dir, rtt_ms=config.rtt_ms)
     else:
         fleet = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir)
     began = time.monotonic()
@@ -162,6 +163,7 @@ def _figures(backend: Store, event_id: int, graph: Graph, config: BenchConfig) -
         "slots": config.slots,
         "link": "remote" if config.remote else "direct",
         "limit": config.limit,
+        "rtt_ms": config.rtt_ms,
         "state": event.state.value,
         "tasks": len(tasks),
         "makespan_s": round(makespan, 3),
@@ -254,4 +256,7 @@ def describe(f: dict[str, Any]) -> str:
         line += (f"; remote: {f.get('http_requests_per_task')} requests/task, claim p50 {f.get('claim_p50_ms')} ms "
                  f"p99 {f.get('claim_p99_ms')} ms, report p50 {f.get('report_p50_ms')} ms p99 "
                  f"{f.get('report_p99_ms')} ms, server {f.get('server_peak_rss_mb')} MB")  # fmt: skip
+        if f.get("rtt_ms"):
+            line += (f"; delay proxy: {f['rtt_ms']} ms each way, {f.get('proxy_cpu_s')} s CPU, chunks late by "
+                     f"p50 {f.get('proxy_late_p50_ms')} ms p99 {f.get('proxy_late_p99_ms')} ms")  # fmt: skip
     return line

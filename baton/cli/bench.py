@@ -24,22 +24,28 @@ from baton.cli.options import DEFAULT_SLOTS, DEFAULT_WORKERS, db_option, handle_
 @click.option("--slots", default=DEFAULT_SLOTS, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("--remote", is_flag=True, help="Workers reach the store through a baton server on loopback.")
+@click.option("--rtt-ms", type=click.FloatRange(0, 1000), default=0.0, show_default=True,
+              help="R: a delay proxy on loopback between the remote workers and the server adds R ms in each "
+                   "direction, so a round trip grows by 2R (0: no proxy). Needs --remote.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=None,
               help="Every node declares a concurrency key of its own with this limit (docs/limits.md).")  # fmt: skip
 @json_option
 @db_option
 @handle_errors
-def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, remote: bool, limit: int | None,
-          as_json: bool, db: str | None, config_file: str | None) -> None:  # fmt: skip
+def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, remote: bool, rtt_ms: float,
+          limit: int | None, as_json: bool, db: str | None, config_file: str | None) -> None:  # fmt: skip
     """Measure Baton's overhead: the year-end shape (6P + 2 tasks) with no-op or sleeping tasks.
 
     Without --db each run gets a fresh SQLite file; with a postgresql:// URL the runs share that
     database. With --remote, a baton server on loopback holds the database and the workers hold
-    only its URL and a token. With --json, one JSON object per run."""
+    only its URL and a token; add --rtt-ms R to put R ms of distance each way between them. With
+    --json, one JSON object per run."""
     from baton.bench.run import BenchConfig, describe, fresh_sqlite_url, run_once
 
+    if rtt_ms and not remote:
+        raise click.UsageError("--rtt-ms delays the link between remote workers and the server: give --remote too")
     config = BenchConfig(partitions=partitions, variant=variant, workers=workers, slots=slots, remote=remote,
-                         limit=limit)  # fmt: skip
+                         limit=limit, rtt_ms=rtt_ms)  # fmt: skip
     runs = []
     for _ in range(repeat):
         url, folder = (db, None) if db else fresh_sqlite_url()

@@ -39,6 +39,7 @@ def test_bench_remote_runs_the_event_through_a_server_and_counts_its_requests(st
     assert result.returncode == 0, result.stderr
     (run,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert run.keys() >= KEYS and run["link"] == "remote" and run["state"] == "succeeded"
+    assert run["rtt_ms"] == 0 and "proxy_cpu_s" not in run  # no delay proxy without --rtt-ms
     tasks = 6 * 20 + 2
     assert run["tasks"] == tasks
     claims = run["http_requests"]["claim"]
@@ -47,3 +48,21 @@ def test_bench_remote_runs_the_event_through_a_server_and_counts_its_requests(st
     assert run["claim_requests"] >= claims  # the workers' own count includes start-up and the end
     assert 0 < run["claim_p50_ms"] <= run["claim_p99_ms"]
     assert run["server_peak_rss_mb"] > 0 and len(run["worker_peak_rss_mb"]) == 2
+
+
+def test_bench_remote_with_rtt_puts_a_delay_proxy_between_workers_and_server() -> None:
+    """``--rtt-ms R``: every claim's round trip passes the proxy twice, so takes at least 2R."""
+    result = baton("bench", "--partitions", "20", "--remote", "--rtt-ms", "2", "--workers", "2", "--slots", "2",
+                   "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert run["link"] == "remote" and run["state"] == "succeeded" and run["rtt_ms"] == 2.0
+    assert run["claim_p50_ms"] >= 4.0
+    assert run["proxy_cpu_s"] >= 0 and run["proxy_late_p99_ms"] >= run["proxy_late_p50_ms"] >= 0
+
+
+def test_bench_rtt_without_remote_is_a_usage_error() -> None:
+    result = baton("bench", "--partitions", "2", "--rtt-ms", "5")
+    assert result.returncode == 2
+    assert "--rtt-ms" in result.stderr and "--remote" in result.stderr
+    assert result.stdout == ""
