@@ -241,7 +241,7 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
 
 def _succeed(tx: Tx, succeeded: list[Ended]) -> None:
     """Move the succeeded tasks to their final state, guarded by state and attempt (the fence)."""
-    if tx.arrays and succeeded:
+    if tx.batches(len(succeeded)):
         rows = [(e.task_id, e.attempt, e.report.result_json, e.report.finished_at) for e in succeeded]
         tx.q(_SUCCEEDED_ALL, (_SUCCEEDED_ROWS.param(rows), id_array(e.task_id for e in succeeded)))
     else:
@@ -358,7 +358,7 @@ def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Releases:
     # one order for every transaction (event, partition, node): concurrent reports lock alike
     keys = sorted(causes, key=lambda k: (k.event_id, k.partition, k.node))
     sent = Releases(causes=causes)
-    if tx.arrays and keys:
+    if tx.batches(len(keys)):
         rows = [(*k, len(causes[k])) for k in keys]
         sent.cursors.append(tx.q(_RELEASE_ALL, (_RELEASE_ROWS.param(rows), tx.now, tx.now)))
         return sent
@@ -386,7 +386,7 @@ def _send_count_down(tx: Tx, succeeded: list[Ended]) -> CountedDown:
         per_node[NodeKey(e.event_id, e.graph_id, e.node)] += 1
     keys = sorted(per_node, key=lambda k: (k.event_id, k.node))
     sent = CountedDown(graphs={(k.event_id, k.node): k.graph_id for k in keys})
-    if tx.arrays and keys:
+    if tx.batches(len(keys)):
         rows = [(k.event_id, k.node, per_node[k]) for k in keys]
         sent.cursors.append(tx.q(_COUNT_DOWN_ALL, (_COUNT_DOWN_ROWS.param(rows),)))
     else:

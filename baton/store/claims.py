@@ -272,7 +272,7 @@ def _send_upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int,
     keys = sorted(
         {_upstream_key(c, dep) for c in chosen for dep in nodes[c.task_id].edges() if dep.mode is not DepMode.ALL}
     )
-    if tx.arrays and keys:
+    if tx.batches(len(keys)):
         return [tx.q(_UPSTREAM_RESULTS, (_UPSTREAM_KEYS.param(keys),))]
     return [tx.q(_UPSTREAM_RESULT, key) for key in keys]
 

@@ -103,13 +103,19 @@ class Tx:
             return f"{column} = ANY(?::bigint[])", (id_array(ids),)
         return f"{column} IN ({in_list(ids)})", tuple(ids)
 
+    def batches(self, rows: int) -> bool:
+        """Whether ``rows`` rows go as one statement (see the module's docstring): where the
+        database binds arrays, and only for two or more, since a lone row costs the server less
+        in the plain statement than unpacked from JSON."""
+        return self.arrays and rows > 1
+
     def insert(self, table: str, batch: Batch, rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` into ``table``'s ``batch`` columns: one statement for the batch where
         the database binds arrays, one per row elsewhere."""
         if not rows:
             return
         names = ", ".join(batch.names)
-        if self.arrays:
+        if self.batches(len(rows)):
             self.q(f"INSERT INTO {table} ({names}) SELECT {names} FROM {batch.source}", (batch.param(rows),))
         else:
             self.many(f"INSERT INTO {table} ({names}) VALUES ({in_list(batch.names)})", rows)
@@ -163,7 +169,7 @@ class Tx:
         self.flush_audit()
         moves = sorted((k, n) for k, n in self._moves.items() if n)
         self._moves.clear()
-        if self.arrays and moves:
+        if self.batches(len(moves)):
             self.q(
                 f"INSERT INTO event_node_states (event_id, node, state, n) SELECT event_id, node, state, n "
                 f"FROM {STATE_COUNTS.source} "
