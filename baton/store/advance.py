@@ -21,7 +21,19 @@ from baton.engine.states import Decision, EventState, Outcome, TaskState, decide
 from baton.graphs.model import DepMode
 from baton.store import limits, live_logs, outbox, plans
 from baton.store.records import Report
-from baton.store.tx import COUNTED, Cursor, Tx, exists, fetch_all, fetch_one, read_one, read_rows, select_list
+from baton.store.tx import (
+    COUNTED,
+    Batch,
+    Cursor,
+    Tx,
+    exists,
+    fetch_all,
+    fetch_one,
+    id_array,
+    read_one,
+    read_rows,
+    select_list,
+)
 
 _rng = random.Random()
 
@@ -56,9 +68,38 @@ _SUCCEEDED = (
     "UPDATE tasks SET state = 'succeeded', result = ?, finished_at = ?, error = NULL, "
     "worker_id = NULL, lease_expires_at = NULL WHERE id = ? AND attempt = ? AND state = 'running'"
 )
+# The same for a batch, where the database binds arrays (see baton.store.tx): one statement. The
+# planner takes a batch for 100 rows, whatever its size, and would rather scan the whole table
+# than look each row up: ``t.id = ANY(?)`` makes it walk the key.
+_SUCCEEDED_ROWS = Batch(("id", "bigint"), ("attempt", "int"), ("result", "text"), ("finished_at", "float8"))
+_SUCCEEDED_ALL = (
+    "UPDATE tasks t SET state = 'succeeded', result = u.result, finished_at = u.finished_at, error = NULL, "
+    f"worker_id = NULL, lease_expires_at = NULL FROM {_SUCCEEDED_ROWS.source} "
+    "WHERE t.id = ANY(?::bigint[]) AND t.id = u.id AND t.attempt = u.attempt AND t.state = 'running'"
+)
+ATTEMPT_ROWS = Batch(("task_id", "bigint"), ("attempt", "int"), ("worker_id", "text"), ("outcome", "text"),
+                     ("started_at", "float8"), ("finished_at", "float8"), ("exit_code", "int"), ("error", "text"),
+                     ("stdout", "text"), ("stderr", "text"))  # fmt: skip
 
 
 Sent = list[tuple[Cursor, Any]]  # statements sent, each with what reading its answer needs
+
+
+@dataclass
+class Releases:
+    """The ``same`` releases of dependants, sent, answers not read: each answer row is a
+    :class:`ReleasedOf`, and ``causes`` says what released each dependant."""
+
+    cursors: list[Cursor] = field(default_factory=list)
+    causes: dict[Dependants, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class CountedDown:
+    """The node counters' updates, sent, answers not read (rows :class:`Remaining`)."""
+
+    cursors: list[Cursor] = field(default_factory=list)
+    graphs: dict[tuple[int, str], int] = field(default_factory=dict)  # (event, node) -> graph id
 
 
 class Released(NamedTuple):
@@ -68,7 +109,19 @@ class Released(NamedTuple):
     state: str
 
 
+class ReleasedOf(NamedTuple):
+    """A dependant a ``same`` release reached, with its key: ready when it waits no more."""
+
+    id: int
+    state: str
+    event_id: int
+    node: str
+    partition: str
+
+
 class Remaining(NamedTuple):
+    event_id: int
+    node: str
     remaining: int
 
 
@@ -107,14 +160,14 @@ class Tally:
     succeeded: list[Ended] = field(default_factory=list)
     terminal: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     planned: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # tasks a discovery added
-    released: Sent = field(default_factory=list)  # dependants' releases, sent, answers not read
-    counters: tuple[Sent, list[tuple[int, Cursor]]] | None = None
+    released: Releases = field(default_factory=lambda: Releases())  # dependants' releases, answers not read
+    counters: tuple[CountedDown, list[tuple[int, Cursor]]] | None = None
 
     def read_released(self, tx: Tx) -> None:
         """Read the answers to the dependants' releases (audit rows for what became ready). A
         caller may send more statements first, so that both travel in one round trip."""
         _read_released(tx, self.released)
-        self.released = []
+        self.released = Releases()
 
     def send(self, tx: Tx) -> None:
         """Send the counter updates (their answers are read by :meth:`read`)."""
@@ -158,15 +211,12 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
     if keyed:  # their slots come free: as many parked tasks of each key go back to the queue
         # (first: waiting for a key's row, this transaction then holds no row but the reported ones)
         limits.unpark(tx, limits.freed_by(tx, keyed))
-    tx.many(
-        "INSERT INTO attempts (task_id, attempt, worker_id, outcome, started_at, finished_at, "
-        "exit_code, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended],
-    )
+    rows = [(e.task_id, e.attempt, e.worker_id, e.outcome.value, *_attempt_columns(e.report)) for e in ended]
+    tx.insert("attempts", ATTEMPT_ROWS, rows)
     live_logs.forget(tx, [e.task_id for e in ended])  # the attempt row's output replaces them
     ended, discovered = _discovered(tx, ended)
     succeeded = tally.succeeded = [e for e in ended if e.outcome is Outcome.SUCCEEDED]
-    tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
+    _succeed(tx, succeeded)
     for e in succeeded:
         tx.audit(actor, "task.succeeded", f"attempt {e.attempt} succeeded", e.event_id, e.task_id,
                  node=e.node, partition=e.partition)  # fmt: skip
@@ -187,6 +237,15 @@ def end_attempts(tx: Tx, ended: list[Ended], actor: str) -> Tally:
         tally.terminal[event_id] += count
     tally.released = _send_release_same(tx, succeeded)
     return tally
+
+
+def _succeed(tx: Tx, succeeded: list[Ended]) -> None:
+    """Move the succeeded tasks to their final state, guarded by state and attempt (the fence)."""
+    if tx.batches(len(succeeded)):
+        rows = [(e.task_id, e.attempt, e.report.result_json, e.report.finished_at) for e in succeeded]
+        tx.q(_SUCCEEDED_ALL, (_SUCCEEDED_ROWS.param(rows), id_array(e.task_id for e in succeeded)))
+    else:
+        tx.many(_SUCCEEDED, [(e.report.result_json, e.report.finished_at, e.task_id, e.attempt) for e in succeeded])
 
 
 def _discovered(tx: Tx, ended: list[Ended]) -> tuple[list[Ended], dict[int, tuple[str, ...]]]:
@@ -264,59 +323,102 @@ _RELEASE = (
     "WHERE event_id = ? AND node = ? AND state = 'pending'"
 )
 _RELEASED = f" RETURNING {select_list(Released)}"
+# The same for a batch of (event, node, partition, count), where the database binds arrays: one
+# statement. ``l`` looks each row up by its key and locks it, in the batch's order (the order
+# the statements one by one would lock them); ``OFFSET 0`` keeps that a lookup per row, since the
+# planner takes the batch for 100 rows and would rather scan the table. The update then finds
+# the locked rows by their ids.
+_RELEASE_ROWS = Batch(("event_id", "bigint"), ("node", "text"), ("partition", "text"), ("n", "int"))
+_RELEASE_ALL = (
+    f"WITH l AS (SELECT x.id, u.n FROM {_RELEASE_ROWS.source} CROSS JOIN LATERAL (SELECT id FROM tasks "
+    "WHERE event_id = u.event_id AND node = u.node AND partition = u.partition AND state = 'pending' "
+    "OFFSET 0 FOR UPDATE) x) "
+    "UPDATE tasks t SET pending = t.pending - l.n, "
+    "state = CASE WHEN t.pending = l.n THEN 'ready' ELSE t.state END, "
+    "ready_at = CASE WHEN t.pending = l.n THEN ? ELSE t.ready_at END, "
+    "available_at = CASE WHEN t.pending = l.n THEN ? ELSE t.available_at END "
+    "FROM l WHERE t.id = ANY(ARRAY(SELECT id FROM l)) AND t.id = l.id AND t.state = 'pending' "
+    f"RETURNING {select_list(ReleasedOf, 't.')}"
+)
 
 
 def _release_params(tx: Tx, n: int) -> tuple[object, ...]:
     return (n, n, n, tx.now, n, tx.now)
 
 
-def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Sent:
+def _send_release_same(tx: Tx, succeeded: list[Ended]) -> Releases:
     """Decrement each dependant's wait counter by the number of its ``same`` edges satisfied
-    here: a statement per dependant, all sent before any answer is read."""
+    here: a statement per dependant (or one for all where the database binds arrays), all sent
+    before any answer is read."""
     causes: dict[Dependants, list[str]] = defaultdict(list)
     for e in succeeded:
         for down, mode in tx.graph_of(e.graph_id).downstream[e.node]:
             if mode is DepMode.SAME:
                 causes[Dependants(e.event_id, down.name, e.partition)].append(f"{e.node}[{e.partition}] succeeded")
-    sql = _RELEASE + " AND partition = ?" + _RELEASED
     # one order for every transaction (event, partition, node): concurrent reports lock alike
     keys = sorted(causes, key=lambda k: (k.event_id, k.partition, k.node))
-    return [(tx.q(sql, (*_release_params(tx, len(causes[k])), *k)), (k, causes[k])) for k in keys]
+    sent = Releases(causes=causes)
+    if tx.batches(len(keys)):
+        rows = [(*k, len(causes[k])) for k in keys]
+        sent.cursors.append(tx.q(_RELEASE_ALL, (_RELEASE_ROWS.param(rows), tx.now, tx.now)))
+        return sent
+    sql = _RELEASE + " AND partition = ?" + f" RETURNING {select_list(ReleasedOf)}"
+    sent.cursors += [tx.q(sql, (*_release_params(tx, len(causes[k])), *k)) for k in keys]
+    return sent
 
 
-def _read_released(tx: Tx, sent: Sent) -> None:
-    for cursor, (key, causes) in sent:
-        for r in fetch_all(cursor, Released):
-            if r.state == "ready":
-                tx.made_ready()
-                tx.moved(key.event_id, key.node, "pending", "ready")
-                tx.audit("controller", "task.ready", ", ".join(causes), key.event_id, r.id, node=key.node,
-                         partition=key.partition)  # fmt: skip
+def _read_released(tx: Tx, sent: Releases) -> None:
+    rows = [r for cursor in sent.cursors for r in fetch_all(cursor, ReleasedOf)]
+    for r in sorted(rows, key=lambda r: (r.event_id, r.partition, r.node)):
+        if r.state == "ready":
+            key = Dependants(r.event_id, r.node, r.partition)
+            tx.made_ready()
+            tx.moved(r.event_id, r.node, "pending", "ready")
+            tx.audit("controller", "task.ready", ", ".join(sent.causes[key]), r.event_id, r.id, node=r.node,
+                     partition=r.partition)  # fmt: skip
 
 
-def _send_count_down(tx: Tx, succeeded: list[Ended]) -> Sent:
-    """Subtract the successes from each node's remaining count."""
+def _send_count_down(tx: Tx, succeeded: list[Ended]) -> CountedDown:
+    """Subtract the successes from each node's remaining count (in one order: these rows are
+    shared by every report of the event)."""
     per_node: dict[NodeKey, int] = defaultdict(int)
     for e in succeeded:
         per_node[NodeKey(e.event_id, e.graph_id, e.node)] += 1
-    return [(tx.q(_COUNT_DOWN, (n, k.event_id, k.node)), k) for k, n in sorted(per_node.items())]
+    keys = sorted(per_node, key=lambda k: (k.event_id, k.node))
+    sent = CountedDown(graphs={(k.event_id, k.node): k.graph_id for k in keys})
+    if tx.batches(len(keys)):
+        rows = [(k.event_id, k.node, per_node[k]) for k in keys]
+        sent.cursors.append(tx.q(_COUNT_DOWN_ALL, (_COUNT_DOWN_ROWS.param(rows),)))
+    else:
+        sent.cursors += [tx.q(_COUNT_DOWN, (per_node[k], k.event_id, k.node)) for k in keys]
+    return sent
 
 
 _COUNT_DOWN = (
     "UPDATE event_nodes SET remaining = remaining - ? WHERE event_id = ? AND node = ? "
     f"RETURNING {select_list(Remaining)}"
 )
+# The same for a batch, where the database binds arrays: the rows are locked one by one in the
+# batch's order first, as in _RELEASE_ALL.
+_COUNT_DOWN_ROWS = Batch(("event_id", "bigint"), ("node", "text"), ("n", "int"))
+_COUNT_DOWN_ALL = (
+    f"WITH l AS (SELECT u.event_id, u.node, u.n FROM {_COUNT_DOWN_ROWS.source} CROSS JOIN LATERAL "
+    "(SELECT 1 FROM event_nodes WHERE event_id = u.event_id AND node = u.node OFFSET 0 FOR UPDATE) x) "
+    "UPDATE event_nodes c SET remaining = c.remaining - l.n FROM l "
+    "WHERE c.event_id = ANY(ARRAY(SELECT event_id FROM l)) AND c.node = ANY(ARRAY(SELECT node FROM l)) "
+    f"AND c.event_id = l.event_id AND c.node = l.node RETURNING {select_list(Remaining, 'c.')}"
+)
 
 
-def _read_counted(tx: Tx, sent: Sent) -> int:
+def _read_counted(tx: Tx, sent: CountedDown) -> int:
     """A node whose last task succeeded satisfies its node-level edges (``all``, ``broadcast``);
     returns how many tasks became ready."""
     ready = 0
-    for cursor, (event_id, graph_id, node) in sent:
-        row = fetch_one(cursor, Remaining)
-        if row is None or row.remaining != 0:
+    rows = sorted(r for cursor in sent.cursors for r in fetch_all(cursor, Remaining))
+    for event_id, node, remaining in rows:
+        if remaining != 0:
             continue
-        graph = tx.graph_of(graph_id)
+        graph = tx.graph_of(sent.graphs[(event_id, node)])
         discovery = graph.node(node).partitions_from
         if discovery is not None and not _succeeded(tx, event_id, discovery):
             continue  # its discovery runs again (a re-run) and may list more: it completes after

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from baton.engine.planner import UNPARTITIONED
 from baton.graphs.model import Dependency, DepMode, Graph, Node
 from baton.store.records import Claim
-from baton.store.tx import Cursor, Tx, fetch_all, fetch_one, in_list, read_rows, scalar, select_list
+from baton.store.tx import Batch, Cursor, Tx, fetch_all, in_list, read_rows, scalar, select_list
 
 
 @dataclass(frozen=True)
@@ -160,15 +160,15 @@ def take(tx: Tx, worker_id: str, chosen: Sequence[Candidate], lease_s: float, cl
     """Move the chosen tasks to running under this worker's lease, marked with the claim request
     that took them (``claim_id``); return the lease expiry."""
     expires = tx.now + lease_s
-    ids = [c.task_id for c in chosen]
+    match, ids = tx.is_in("id", [c.task_id for c in chosen])
     # No "AND state = 'ready'": pick has locked these rows (or the transaction holds the only
     # write lock), and with it PostgreSQL may walk the whole ready index instead of the key.
     tx.q(
         "UPDATE tasks SET state = 'running', attempt = attempt + 1, worker_id = ?, lease_expires_at = ?, "
-        f"started_at = ?, cancel_requested = 0, claim_id = ? WHERE id IN ({in_list(ids)})",
+        f"started_at = ?, cancel_requested = 0, claim_id = ? WHERE {match}",
         (worker_id, expires, tx.now, claim_id, *ids),
     )
-    tx.took(len(ids))  # ready -> running: neither is a counted state (see Tx.moved)
+    tx.took(len(chosen))  # ready -> running: neither is a counted state (see Tx.moved)
     return expires
 
 
@@ -219,7 +219,12 @@ class EventRow(NamedTuple):
     params: str
 
 
-class ResultRow(NamedTuple):
+class KeyedResult(NamedTuple):
+    """An upstream task's result, by (event, node, partition)."""
+
+    event_id: int
+    node: str
+    partition: str
     result: str | None
 
 
@@ -237,11 +242,13 @@ class Inputs:
     expires: float
     events: Mapping[int, EventInfo]
     nodes: dict[int, Node]
-    sent: list[tuple[Any, Cursor]]
+    sent: list[Cursor]  # rows: KeyedResult
 
     def read(self, tx: Tx) -> list[Claim]:
         """Read the results and build each claim, its inputs as JSON text (never parsed)."""
-        results = {key: _result(cursor) for key, cursor in self.sent}
+        results: dict[Any, str | None] = {}
+        for cursor in self.sent:
+            results.update({(r.event_id, r.node, r.partition): r.result for r in fetch_all(cursor, KeyedResult)})
         claims = []
         for c in self.chosen:
             event = self.events[c.event_id]
@@ -263,25 +270,31 @@ def send_inputs(tx: Tx, chosen: Sequence[Candidate], expires: float, events: dic
     return Inputs(chosen, expires, events, nodes, _send_upstream_results(tx, chosen, nodes))
 
 
-def _result(cursor: Cursor) -> str | None:
-    row = fetch_one(cursor, ResultRow)
-    return None if row is None else row.result
-
-
 def _upstream_key(c: Candidate, dep: Dependency) -> tuple[int, str, str]:
     return (c.event_id, dep.upstream, c.partition if dep.mode is DepMode.SAME else UNPARTITIONED)
 
 
-def _send_upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int, Node]) -> list[tuple[Any, Cursor]]:
+def _send_upstream_results(tx: Tx, chosen: Sequence[Candidate], nodes: dict[int, Node]) -> list[Cursor]:
     """Queries for the results of the single upstream tasks (``same`` and ``broadcast`` edges)
-    of every chosen task, by (event, node, partition)."""
+    of every chosen task, by (event, node, partition): one per task, or one for all where the
+    database binds arrays."""
     keys = sorted(
         {_upstream_key(c, dep) for c in chosen for dep in nodes[c.task_id].edges() if dep.mode is not DepMode.ALL}
     )
-    return [(key, tx.q(_UPSTREAM_RESULT, key)) for key in keys]
+    if tx.batches(len(keys)):
+        return [tx.q(_UPSTREAM_RESULTS, (_UPSTREAM_KEYS.param(keys),))]
+    return [tx.q(_UPSTREAM_RESULT, key) for key in keys]
 
 
-_UPSTREAM_RESULT = f"SELECT {select_list(ResultRow)} FROM tasks WHERE event_id = ? AND node = ? AND partition = ?"
+_UPSTREAM_RESULT = f"SELECT {select_list(KeyedResult)} FROM tasks WHERE event_id = ? AND node = ? AND partition = ?"
+_UPSTREAM_KEYS = Batch(("event_id", "bigint"), ("node", "text"), ("partition", "text"))
+# One lookup by key per row (``OFFSET 0``: the planner takes the batch for 100 rows and would
+# rather scan the whole table).
+_UPSTREAM_RESULTS = (
+    f"SELECT {select_list(KeyedResult, 't.')} FROM {_UPSTREAM_KEYS.source} CROSS JOIN LATERAL (SELECT "
+    f"{select_list(KeyedResult)} FROM tasks WHERE event_id = u.event_id AND node = u.node "
+    "AND partition = u.partition OFFSET 0) t"
+)
 
 
 def _inputs(tx: Tx, node: Node, c: Candidate, results: dict[Any, str | None]) -> str:

@@ -116,5 +116,5 @@ def forget(tx: Tx, task_ids: Sequence[int]) -> None:
     """Delete the live logs of these tasks, whose attempts are ending in this transaction (a
     task has one running attempt at most, and only running attempts have live logs)."""
     if task_ids:
-        ids = sorted(set(task_ids))
-        tx.q(f"DELETE FROM live_logs WHERE task_id IN ({in_list(ids)})", ids)
+        match, ids = tx.is_in("task_id", sorted(set(task_ids)))
+        tx.q(f"DELETE FROM live_logs WHERE {match}", ids)

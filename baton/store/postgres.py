@@ -144,16 +144,20 @@ class PostgresStore(SqlStore):
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         self._open_pool()
         try:
-            # BEGIN and the clock reading travel with the first statement; the last writes, NOTIFY and
-            # COMMIT together
-            with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
+            # BEGIN (psycopg's own, the connection not being in autocommit) and the clock reading
+            # travel with the first statement; the last writes, NOTIFY and COMMIT together, in one
+            # round trip (psycopg's transaction block would add two more). On an error, leaving the
+            # pool's block rolls back.
+            with self._pool.connection() as conn, conn.pipeline() as pipeline:
                 now = _clock_of(conn) if self.clock is None else self.clock()
                 tx = Tx(_Conn(conn, pipeline), now, lambda gid: self._graph_in(tx, gid), _placeholders)
                 tx.key_lock = "FOR UPDATE"
+                tx.arrays = True
                 yield tx
                 tx.flush()
                 if tx.wakes:
                     conn.execute(f"NOTIFY {CHANNEL}")
+                conn.commit()
         except PoolTimeout as exc:
             raise TransientError(f"no database connection within the pool timeout: {exc}") from exc
         except psycopg.OperationalError as exc:

@@ -1,8 +1,16 @@
 """One open transaction: a connection, the clock reading it runs at, and its audit rows.
 
 SQL is written once with ``?`` placeholders; a dialect that uses another style converts it
-in :meth:`Tx.sql`. Audit rows are buffered and written with one ``executemany`` at commit,
-inside the same transaction as the changes they explain.
+in :meth:`Tx.sql`. Audit rows are buffered and written at commit, inside the same transaction
+as the changes they explain.
+
+Batches: where the database binds arrays (PostgreSQL, :attr:`Tx.arrays`) a batch of rows goes
+as one statement whose text never changes (the rows as one JSON parameter, read by
+``json_to_recordset``: see :class:`Batch`; ``= ANY(?)`` for a list of ids), so the client sends,
+and the server parses and executes, one statement per batch instead of one per row, and each text
+is prepared once per connection. JSON, not arrays: psycopg quotes an array's every element in
+Python, where ``json`` encodes the whole batch in C. Elsewhere (SQLite, whose statements cost no
+round trip) the same batch is one statement per row, or ``IN (?, ...)``.
 
 Rows are read by name, never by position: each query has a NamedTuple whose fields are its
 columns (or their aliases), in order, and :func:`select_list` builds the ``SELECT`` list from
@@ -66,6 +74,7 @@ class Tx:
         self._taken = 0  # tasks claimed in this transaction
         self._moves: dict[tuple[int, str, str], int] = {}  # (event, node, state) -> change in its task count
         self.key_lock = ""  # locks a row read for update ("FOR UPDATE"), where the database locks rows
+        self.arrays = False  # the database binds arrays (PostgreSQL): a batch of rows is one statement
 
     @property
     def now(self) -> float:
@@ -86,6 +95,30 @@ class Tx:
 
     def many(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(self._convert(sql), seq)
+
+    def is_in(self, column: str, ids: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
+        """``column`` is one of ``ids``: the condition and its parameters (``= ANY(?)`` with one
+        array where the database binds arrays, so the text is the same for any count)."""
+        if self.arrays:
+            return f"{column} = ANY(?::bigint[])", (id_array(ids),)
+        return f"{column} IN ({in_list(ids)})", tuple(ids)
+
+    def batches(self, rows: int) -> bool:
+        """Whether ``rows`` rows go as one statement (see the module's docstring): where the
+        database binds arrays, and only for two or more, since a lone row costs the server less
+        in the plain statement than unpacked from JSON."""
+        return self.arrays and rows > 1
+
+    def insert(self, table: str, batch: Batch, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` into ``table``'s ``batch`` columns: one statement for the batch where
+        the database binds arrays, one per row elsewhere."""
+        if not rows:
+            return
+        names = ", ".join(batch.names)
+        if self.batches(len(rows)):
+            self.q(f"INSERT INTO {table} ({names}) SELECT {names} FROM {batch.source}", (batch.param(rows),))
+        else:
+            self.many(f"INSERT INTO {table} ({names}) VALUES ({in_list(batch.names)})", rows)
 
     def changed(self) -> None:
         """Claimable work appeared or an event finished: wake waiting processes on commit."""
@@ -136,6 +169,14 @@ class Tx:
         self.flush_audit()
         moves = sorted((k, n) for k, n in self._moves.items() if n)
         self._moves.clear()
+        if self.batches(len(moves)):
+            self.q(
+                f"INSERT INTO event_node_states (event_id, node, state, n) SELECT event_id, node, state, n "
+                f"FROM {STATE_COUNTS.source} "
+                "ON CONFLICT (event_id, node, state) DO UPDATE SET n = event_node_states.n + excluded.n",
+                (STATE_COUNTS.param([(*key, n) for key, n in moves]),),
+            )
+            return
         for start in range(0, len(moves), MOVES_PER_STATEMENT):  # one statement, not one per row
             chunk = moves[start : start + MOVES_PER_STATEMENT]
             self.q(
@@ -147,11 +188,33 @@ class Tx:
 
     def flush_audit(self) -> None:
         if self._audit:
-            self.many(
-                "INSERT INTO audit (at, event_id, task_id, actor, action, cause, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                self._audit,
-            )
+            self.insert("audit", AUDIT_BATCH, self._audit)
             self._audit.clear()
+
+
+def id_array(ids: Iterable[int]) -> str:
+    """Ids as a PostgreSQL array literal (``{1,2,3}``, for ``?::bigint[]``): psycopg would dump a
+    list element by element in Python."""
+    return "{" + ",".join(map(str, map(int, ids))) + "}"
+
+
+class Batch:
+    """Rows of these columns (each a name and its PostgreSQL type) sent as one parameter: a JSON
+    array of objects, which :attr:`source` (``json_to_recordset(?::json) AS u(...)``) turns back
+    into rows named ``u``."""
+
+    def __init__(self, *columns: tuple[str, str]) -> None:
+        self.names = tuple(name for name, _ in columns)
+        self.source = f"json_to_recordset(?::json) AS u({', '.join(f'{n} {kind}' for n, kind in columns)})"
+
+    def param(self, rows: Iterable[Sequence[Any]]) -> str:
+        names = self.names
+        return compact([dict(zip(names, row, strict=True)) for row in rows])
+
+
+AUDIT_BATCH = Batch(("at", "float8"), ("event_id", "bigint"), ("task_id", "bigint"), ("actor", "text"),
+                    ("action", "text"), ("cause", "text"), ("detail", "text"))  # fmt: skip
+STATE_COUNTS = Batch(("event_id", "bigint"), ("node", "text"), ("state", "text"), ("n", "int"))
 
 
 def in_list(values: Sequence[Any]) -> str:

@@ -91,8 +91,8 @@ class WorkerVerbs(SqlCore):
             if ids and len(requests) > 1 and self.row_lock:
                 # lock every reported task in one order first, as a single claim does, so that two
                 # transactions never wait on each other's rows
-                read_rows(tx, IdRow, f"SELECT id FROM tasks t WHERE t.id IN ({in_list(ids)}) ORDER BY t.id "
-                                     f"{self.row_lock}", ids)  # fmt: skip
+                match, args = tx.is_in("t.id", ids)
+                read_rows(tx, IdRow, f"SELECT id FROM tasks t WHERE {match} ORDER BY t.id {self.row_lock}", args)
             return [self._claim_tx(tx, request) for request in requests]
 
     def _claim_tx(self, tx: Tx, q: ClaimRequest) -> ClaimResult:
@@ -233,8 +233,8 @@ class WorkerVerbs(SqlCore):
         counter updates they owe (returned)."""
         if not reports:
             return [], advance.Tally()
-        ids = sorted({r.task_id for r in reports})
-        sql = f"{FENCED_FROM} WHERE t.id IN ({in_list(ids)}) ORDER BY t.id {self.row_lock}"
+        match, ids = tx.is_in("t.id", sorted({r.task_id for r in reports}))
+        sql = f"{FENCED_FROM} WHERE {match} ORDER BY t.id {self.row_lock}"
         rows = {row.id: row for row in read_rows(tx, Fenced, sql, ids)}
         ended, rejected = [], []
         for r in reports:
