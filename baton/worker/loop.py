@@ -525,8 +525,11 @@ class Worker:
                     listed = book.listed() if book is not None else []
                 sent_at = time.monotonic()
                 try:
-                    orders = self.link.heartbeat(self.id, list(held), self.config.lease_s, listed,
-                                                 self.config.hold_s if book is not None else 0.0)  # fmt: skip
+                    if book is None:
+                        orders = self.link.heartbeat(self.id, list(held), self.config.lease_s)
+                    else:
+                        orders = self.link.heartbeat(self.id, list(held), self.config.lease_s, listed,
+                                                     self.config.hold_s)  # fmt: skip
                 except BackendError as exc:
                     log.error("heartbeat failed: %s", exc)
                     continue
