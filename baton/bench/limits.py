@@ -62,12 +62,12 @@ def _kill_holding(store: SqlStore, pids: set[int], killed: dict[str, float]) -> 
 
 
 def measure(db: str, partitions: int, limit: int, workers: int, slots: int, kill_after: int | None,
-            lease_s: float, log_dir: Path) -> dict[str, Any]:  # fmt: skip
+            lease_s: float, log_dir: Path, hold: str = "auto") -> dict[str, Any]:  # fmt: skip
     settings = Settings(db=db, lease_s=lease_s, heartbeat_s=min(5.0, lease_s / 3))
     store = cast(SqlStore, open_store(db, settings))
     planned = graph(partitions, limit)
     record = store.register_graph(planned, source="bench/limits.py")
-    fleet = LocalWorkers(settings, workers, {"slots": slots}, log_dir)
+    fleet = LocalWorkers(settings, workers, {"slots": slots}, log_dir, hold=hold)
     fleet.start()
     seen: list[int] = []
     stop = threading.Event()

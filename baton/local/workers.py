@@ -51,9 +51,11 @@ class LocalWorkers:
         log_dir: Path,
         labels: Sequence[str] = (),
         event_id: int | None = None,
+        hold: str = "auto",
     ) -> None:
         self.settings = settings
         self.event_id = event_id  # take only this event's tasks (None: any)
+        self.hold = hold  # baton worker --hold
         self.count = count
         self.capacity = dict(capacity)
         self.labels = list(labels)
@@ -64,7 +66,8 @@ class LocalWorkers:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for i in range(self.count):
             only = [] if self.event_id is None else ["--event", str(self.event_id)]
-            argv = worker_command(self.capacity, self.labels, name=f"local{i + 1}", extra=only)
+            held = [] if self.hold == "auto" else ["--hold", self.hold]
+            argv = worker_command(self.capacity, self.labels, name=f"local{i + 1}", extra=only + held)
             with open(self.log_dir / f"worker-{i + 1}.log", "ab") as log:
                 self.processes.append(
                     subprocess.Popen(
