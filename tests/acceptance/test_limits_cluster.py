@@ -17,6 +17,7 @@ LEASE_S = 3.0
 SWEEP_S = 1.0  # the controller's default
 
 
+@pytest.mark.long(seconds=15)
 def test_a_limit_of_three_holds_for_two_workers_and_a_dead_ones_slots_come_free(store_url: str, tmp_path: Path) -> None:
     got = measure(store_url, partitions=1000, limit=3, workers=2, slots=4, kill_after=300, lease_s=LEASE_S,
                   log_dir=tmp_path / "logs")  # fmt: skip
