@@ -145,9 +145,34 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(run, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``alone`` tests last (a stable sort: the same order in every process, as xdist needs)."""
-    items.sort(key=lambda item: item.get_closest_marker("alone") is not None)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``long`` tests first, ``alone`` tests last. The order is the same in every process, as
+    xdist needs: it depends on the items and the number of processes alone.
+
+    ``--dist worksteal`` first hands each of the N processes a contiguous Nth of the tests, and a
+    process that runs out takes the second half of the longest queue left. So the ``long`` tests
+    are dealt round the Ns, each at the head of one (the longest first, by the seconds the marker
+    gives): each process starts on its share of them, and none of them is left to start last,
+    where it would make the run's tail; the rest keep their order, so that a module's tests stay
+    together in one process."""
+    alone = [item for item in items if item.get_closest_marker("alone") is not None]
+    long = [item for item in items if item.get_closest_marker("long") is not None and item not in alone]
+    long.sort(key=lambda item: -float(item.get_closest_marker("long").kwargs["seconds"]))  # type: ignore[union-attr]
+    placed = {id(item) for item in [*alone, *long]}
+    rest = [item for item in items if id(item) not in placed]
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    processes = int(workerinput["workercount"]) if workerinput is not None else 1
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for i in range(processes):  # the Nths as worksteal cuts them (its first len // N, and so on)
+        size = left // (processes - i)
+        left -= size
+        heads = long[i::processes]
+        ordered += heads
+        take = max(0, size - len(heads)) if i < processes - 1 else len(rest)
+        ordered += rest[:take]
+        rest = rest[take:]
+    items[:] = ordered + alone
 
 
 @pytest.hookimpl(wrapper=True)
@@ -251,6 +276,14 @@ def _sqlite_copy(template: Path, folder: Path) -> str:
 def db_url(tmp_path: Path) -> str:
     """A SQLite URL in the test's folder, no file yet (for tests about the embedded backend itself)."""
     return f"sqlite:///{tmp_path / 'baton.db'}"
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite database in the test's folder (a copy of the template), for commands that
+    need one but are not about creating it: a new file costs the command's process a migration,
+    ten times the CPU of a ``baton status``."""
+    return _sqlite_copy(sqlite_template, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

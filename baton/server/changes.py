@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import select
 import threading
 import uuid
 
@@ -37,17 +39,42 @@ class ChangeWatch(Background):
         self._lock = threading.RLock()  # release() runs in a signal handler, maybe inside wait()'s hold
         self._released = False
 
+    def start(self) -> None:
+        self._stop_r, self._stop_w = os.pipe()  # readable once stop() is called: the look ends at once
+        super().start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(AttributeError, OSError):
+            os.write(self._stop_w, b"!")
+        super().stop()
+        for fd in (getattr(self, "_stop_r", None), getattr(self, "_stop_w", None)):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                wait_s = LOOK_S if self.feed.pushes_changes else self.safety_poll_s
-                changed = self.feed.wait_for_change(wait_s) or not self.feed.pushes_changes
+                changed = self._look() or not self.feed.pushes_changes
             except Exception as exc:  # the store is away: wake everyone so they look for themselves
                 log.warning("cannot watch the store for changes: %s", exc)
                 self._stop.wait(1.0)
                 changed = True
             if changed:
                 self.bump()
+
+    def _look(self) -> bool:
+        """Whether the store changed, after waiting up to LOOK_S for it. Where the store offers a
+        descriptor, the wait is on it and on stop() beside it, so that stopping (a server's
+        SIGTERM) does not wait out the look."""
+        fd = self.feed.change_fd() if self.feed.pushes_changes else None
+        if fd is None:
+            return self.feed.wait_for_change(LOOK_S if self.feed.pushes_changes else self.safety_poll_s)
+        if self.feed.wait_for_change(0.0):
+            return True
+        select.select([fd, self._stop_r], [], [], LOOK_S)
+        return self.feed.wait_for_change(0.0)
 
     def release(self) -> None:
         """The server is stopping: answer every long poll now (and any that still comes), so

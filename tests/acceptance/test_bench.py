@@ -30,6 +30,7 @@ def test_bench_prints_one_json_object_per_run(store_url: str, variant: str) -> N
             assert run["makespan_s"] >= run["ideal_s"]
 
 
+@pytest.mark.long(seconds=20)
 def test_bench_remote_runs_the_event_through_a_server_and_counts_its_requests(store_url: str) -> None:
     """``--remote``: a server on loopback and workers holding its URL and a token. The figures
     add the server's count of /worker/v1 requests per task, by route, and the claims' round

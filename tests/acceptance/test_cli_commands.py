@@ -295,6 +295,7 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.long(seconds=15)
 def test_submit_runs_on_a_controller_and_a_worker(tmp_path: Path, db_url: str) -> None:
     assert cli(db_url, "graph", "register", PARAMS_GRAPH).returncode == 0
     a = ["submit", "cli_params", "-p", "year=2024", "--key", "a", "--json"]

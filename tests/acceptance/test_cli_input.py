@@ -206,13 +206,13 @@ def events(db_url: str) -> list[dict[str, object]]:
     return listed
 
 
-def test_submit_of_an_unknown_event_type_hints_at_register(db_url: str) -> None:
-    result = cli(db_url, "submit", "no_such_type")
+def test_submit_of_an_unknown_event_type_hints_at_register(sqlite_url: str) -> None:
+    result = cli(sqlite_url, "submit", "no_such_type")
 
     assert result.returncode == EXIT_USAGE
     assert "no_such_type" in result.stderr
     assert "baton graph register" in result.stderr
-    assert events(db_url) == []
+    assert events(sqlite_url) == []
 
 
 @pytest.mark.parametrize(
@@ -224,20 +224,20 @@ def test_submit_of_an_unknown_event_type_hints_at_register(db_url: str) -> None:
         (["year=2025", "regions=[]"], "parameter 'regions'"),
     ],
 )
-def test_submit_with_bad_parameters_stores_no_event(params: list[str], named: str, db_url: str) -> None:
-    registered = cli(db_url, "graph", "register", graph("cli_params.yaml"))
+def test_submit_with_bad_parameters_stores_no_event(params: list[str], named: str, sqlite_url: str) -> None:
+    registered = cli(sqlite_url, "graph", "register", graph("cli_params.yaml"))
     assert registered.returncode == 0, registered.stderr
 
-    result = cli(db_url, "submit", "cli_params", *[f"--param={p}" for p in params])
+    result = cli(sqlite_url, "submit", "cli_params", *[f"--param={p}" for p in params])
 
     assert result.returncode == EXIT_USAGE, result.stdout
     assert named in result.stderr
-    assert events(db_url) == []
+    assert events(sqlite_url) == []
 
 
 @pytest.mark.parametrize("command", [["cancel"], ["status"], ["status", "--json"], ["logs"], ["audit"], ["rerun"]])
-def test_commands_on_a_nonexistent_event_exit_2(command: list[str], db_url: str) -> None:
-    result = cli(db_url, command[0], "424242", *command[1:])
+def test_commands_on_a_nonexistent_event_exit_2(command: list[str], sqlite_url: str) -> None:
+    result = cli(sqlite_url, command[0], "424242", *command[1:])
 
     assert result.returncode == EXIT_USAGE, (result.stdout, result.stderr)
     assert "no event 424242" in result.stderr

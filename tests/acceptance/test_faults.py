@@ -32,6 +32,7 @@ def cluster(store_url: str, tmp_path: Path) -> Iterator[Cluster]:
 # --- pipelining -----------------------------------------------------------------------------
 
 
+@pytest.mark.long(seconds=15)
 def test_partitions_pipeline_and_department_reports_run_beside_the_hq_summary(cluster: Cluster, tmp_path: Path) -> None:
     """Timestamps from the backend: A's process starts before B's slow extracts finish, and the
     department reports overlap the HQ summary. B's extracts take 3 s, A's three steps 1.2 s: the
@@ -168,6 +169,7 @@ def test_a_hanging_task_is_killed_at_its_timeout_and_the_slot_is_reused(cluster:
 # --- controller killed ------------------------------------------------------------------------
 
 
+@pytest.mark.long(seconds=15)
 def test_kill_9_of_the_controller_mid_expansion_and_mid_event_loses_and_repeats_nothing(
     cluster: Cluster, tmp_path: Path
 ) -> None:

@@ -17,8 +17,9 @@ LEASE_S = 3.0
 SWEEP_S = 1.0  # the controller's default
 
 
-# with held tasks off and on (the graph also has unkeyed tasks, which are held): keyed tasks are
-# never held, so no start passes the limit
+# with held tasks off and on: keyed tasks are never held, so holding workers still start them
+# only through the claim's gate, and no start passes the limit
+@pytest.mark.long(seconds=15)
 @pytest.mark.parametrize(("store_url", "hold"), [("sqlite", "0"), ("sqlite", "4"), ("postgres", "auto")],
                          indirect=["store_url"])  # fmt: skip
 def test_a_limit_of_three_holds_for_two_workers_and_a_dead_ones_slots_come_free(

@@ -38,6 +38,7 @@ def cluster(store_url: str, tmp_path: Path) -> Iterator[Cluster]:
     yield from running_cluster(store_url, tmp_path)
 
 
+@pytest.mark.long(seconds=35)
 def test_a_small_event_after_a_10000_partition_one_is_done_within_seconds(cluster: Cluster) -> None:
     cluster.start_controller()
     for _ in range(2):

@@ -180,6 +180,7 @@ def outcomes_of(store: Store, event_id: int) -> list[Outcome]:
 # --- the year-end report ----------------------------------------------------------------------
 
 
+@pytest.mark.long(seconds=15)
 def test_the_year_end_report_runs_on_two_remote_workers_over_https_holding_no_database_url(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
@@ -271,6 +272,7 @@ def answers_to(exchanges: list[Exchange]) -> dict[tuple[int, int], str]:
     return said
 
 
+@pytest.mark.long(seconds=15)
 def test_a_worker_paused_past_its_lease_is_answered_stale_and_stops_what_it_still_runs(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
@@ -304,6 +306,7 @@ def test_a_worker_paused_past_its_lease_is_answered_stale_and_stops_what_it_stil
     assert paused.poll() is None, remote.log(paused)  # and it carries on
 
 
+@pytest.mark.long(seconds=20)
 def test_the_server_killed_and_restarted_mid_event_loses_nothing_and_workers_come_back_by_themselves(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
@@ -323,6 +326,7 @@ def test_the_server_killed_and_restarted_mid_event_loses_nothing_and_workers_com
     assert all(w.poll() is None for w in workers)
 
 
+@pytest.mark.long(seconds=15)
 def test_a_revoked_token_ends_its_worker_with_the_reason_and_the_task_runs_elsewhere(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
@@ -356,9 +360,26 @@ def test_a_worker_declaring_a_label_its_token_does_not_allow_stops_at_once(
     assert proc.returncode != 0 and "allows the labels ['erp'] only, not ['gpu']" in log, log
 
 
+IDLE_LONG_POLL_S, IDLE_LEASE_S = 1.5, 3.0
+
+
+@pytest.fixture
+def idle(backend: Store, make_remote: Callable[..., Remote]) -> tuple[Remote, Relay]:
+    """A server whose long poll is cut to IDLE_LONG_POLL_S, a controller, a bystander worker and
+    an idle worker (label ``idle``) behind a relay, once its first long poll has arrived: started
+    here, before the test holds the run alone, since starting processes is no part of what it
+    measures."""
+    remote = make_remote(server_env={"BATON_LONG_POLL_S": str(IDLE_LONG_POLL_S), "BATON_LEASE_S": str(IDLE_LEASE_S)})
+    relay = remote.relay()
+    remote.worker(mint(backend, Role.WORKER), "--slots", "2", name="bystander")
+    remote.worker(mint(backend, Role.WORKER), "--slots", "2", "--label", "idle", url=relay.url, name="idle")
+    wait_for(lambda: relay.tally.since(0, "/worker/v1/wait"), what="the first long poll")
+    return remote, relay
+
+
 @pytest.mark.alone  # a wall-time figure: how soon new work reaches an idle worker
 def test_an_idle_remote_worker_long_polls_once_per_long_poll_and_new_work_reaches_it_at_once(
-    backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
+    idle: tuple[Remote, Relay],
 ) -> None:
     """Idle, beside a controller renewing its role and workers heartbeating (commits that must
     not wake it): only heartbeats, one long poll per ``long_poll_s`` and the worker's own
@@ -368,13 +389,9 @@ def test_an_idle_remote_worker_long_polls_once_per_long_poll_and_new_work_reache
     The server's long poll is cut to 1.5 s (20 s by default) and everything measured scales with
     it: the window is three long polls, the heartbeats come every ``lease_s / 6``, the events are
     submitted across one long poll and must be taken within a third of it."""
-    long_poll_s, lease_s = 1.5, 3.0
+    long_poll_s, lease_s = IDLE_LONG_POLL_S, IDLE_LEASE_S
     window_s = 3 * long_poll_s
-    remote = make_remote(server_env={"BATON_LONG_POLL_S": str(long_poll_s), "BATON_LEASE_S": str(lease_s)})
-    relay = remote.relay()
-    remote.worker(mint(backend, Role.WORKER), "--slots", "2", name="bystander")
-    remote.worker(mint(backend, Role.WORKER), "--slots", "2", "--label", "idle", url=relay.url, name="idle")
-    wait_for(lambda: relay.tally.since(0, "/worker/v1/wait"), what="the first long poll")
+    remote, relay = idle
     start = time.monotonic()
     time.sleep(window_s)  # the measurement itself: what an idle worker sends in this window
     sent = Counter(e.path for e in relay.tally.since(start))

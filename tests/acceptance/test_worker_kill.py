@@ -114,6 +114,7 @@ def test_kill_9_of_a_worker_ends_its_attempt_and_the_attempts_child_before_the_r
 @linux_only
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["command", "python"])
+@pytest.mark.long(seconds=15)
 def test_a_daemon_that_left_the_attempts_process_group_dies_with_the_killed_worker(
     cluster: Cluster, tmp_path: Path, kind: str
 ) -> None:

@@ -301,6 +301,7 @@ def _let_through(response: httpx.Response, action: Action) -> str | None:
     return f"refused {response.status_code}: {response.text[:200]}"
 
 
+@pytest.mark.long(seconds=15)
 def test_every_route_refuses_what_it_must_and_lets_each_role_that_may_through(world: World) -> None:
     wrong: list[str] = []
     sent = 0

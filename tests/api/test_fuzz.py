@@ -166,6 +166,7 @@ def _has_inputs(operation: Any) -> bool:
 
 
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+@pytest.mark.long(seconds=50)
 def test_the_openapi_document_holds_for_generated_requests(
     operations: tuple[list[Any], Seeded], caplog: pytest.LogCaptureFixture
 ) -> None:

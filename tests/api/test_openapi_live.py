@@ -164,6 +164,7 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.long(seconds=60)
 def test_schemathesis_finds_nothing_against_a_live_server(live: Live, tmp_path: Path) -> None:
     config_file, report_file = tmp_path / "schemathesis.toml", tmp_path / "schemathesis.json"
     config_file.write_text(config(live))

@@ -227,6 +227,7 @@ def test_a_release_0_1_0_database_from_a_newer_numbered_release_is_refused(empty
     assert table_rows(empty_url)["events"], "a refused database is left as it was"
 
 
+@pytest.mark.long(seconds=15)
 def test_processes_that_start_together_on_an_empty_database_migrate_it_once(empty_url: str) -> None:
     upgrade = [sys.executable, "-m", "baton", "db", "upgrade", "--db", empty_url]
     runs = [subprocess.Popen(upgrade, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]

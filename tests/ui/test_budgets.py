@@ -86,6 +86,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str,
 LOADS = 3
 
 
+@pytest.mark.long(seconds=20)
 def test_the_page_of_a_60002_task_event_keeps_its_budgets(
     big: tuple[Served, str, int], page: Page, browser: Browser, screenshot_dir: Path
 ) -> None:

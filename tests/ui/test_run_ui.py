@@ -19,6 +19,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "year_end_report" /
 LINK = re.compile(r"log in: (http://127\.0\.0\.1:\d+)/ui/login\?next=(/ui/events/\d+)#token=(baton_admin_[\w-]+)")
 
 
+@pytest.mark.long(seconds=15)
 def test_run_with_ui_serves_the_events_page_until_interrupted(tmp_path: Path) -> None:
     log = tmp_path / "run.log"
     argv = [sys.executable, "-m", "baton", "run", str(EXAMPLE), "--ui", "--port", str(free_port()),

@@ -23,6 +23,7 @@ given a layer here, which is the point: where it sits is decided, not drifted in
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -83,23 +84,30 @@ def package_sources() -> dict[str, str]:
     return sources
 
 
-def imports(source: str, known: Iterable[str], typing_too: bool = True) -> set[str]:
-    """The baton modules ``source`` imports (``from baton import x`` counts as baton.x when x is
-    one); without ``typing_too``, those under ``if TYPE_CHECKING:`` are left out."""
-    modules = set(known)
+@functools.cache
+def import_statements(source: str, typing_too: bool) -> tuple[ast.Import | ast.ImportFrom, ...]:
+    """A module's import statements (without ``typing_too``, not those under ``if TYPE_CHECKING:``),
+    found once per test process: each test reads the whole package's imports again, a few seconds
+    of walking trees on a busy machine, and a source's statements depend on its text alone."""
     tree = ast.parse(source)
     skipped: set[int] = set()
     if not typing_too:
         for node in ast.walk(tree):
             if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
                 skipped |= {id(inner) for child in node.body for inner in ast.walk(child)}
+    return tuple(node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom) and
+                 id(node) not in skipped)  # fmt: skip
+
+
+def imports(source: str, known: Iterable[str], typing_too: bool = True) -> set[str]:
+    """The baton modules ``source`` imports (``from baton import x`` counts as baton.x when x is
+    one); without ``typing_too``, those under ``if TYPE_CHECKING:`` are left out."""
+    modules = set(known)
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in import_statements(source, typing_too):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif node.module and node.level == 0:
             subs = {f"{node.module}.{alias.name}" for alias in node.names} & modules
             found |= subs or {node.module}
     return {m for m in found if m == "baton" or m.startswith("baton.")}
