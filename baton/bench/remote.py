@@ -53,9 +53,10 @@ class RemoteFleet:
     same face as :class:`~baton.local.workers.LocalWorkers` (``processes`` are the workers)."""
 
     def __init__(self, settings: Settings, store: Store, workers: int, slots: int, log_dir: Path,
-                 rtt_ms: float = 0.0) -> None:  # fmt: skip
+                 rtt_ms: float = 0.0, hold: str = "auto") -> None:  # fmt: skip
         self.settings = settings
         self.rtt_ms = rtt_ms
+        self.hold = hold  # the workers' --hold
         self.count = workers
         self.slots = slots
         self.log_dir = log_dir
@@ -89,7 +90,7 @@ class RemoteFleet:
             self._start_proxy()
         env = {**without_settings(os.environ), "BATON_TOKEN": self.worker_token, "PYTHONUNBUFFERED": "1"}
         for i in range(self.count):
-            extra = ["--server", self.worker_url, "--stats-file", str(self._stats_file(i))]
+            extra = ["--server", self.worker_url, "--stats-file", str(self._stats_file(i)), "--hold", self.hold]
             argv = worker_command({"slots": self.slots}, name=f"remote{i + 1}", extra=extra)
             self.processes.append(self._spawn(argv, env, f"remote-{i + 1}.log"))
 

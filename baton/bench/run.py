@@ -60,6 +60,7 @@ class BenchConfig:
     remote: bool = False  # through a baton server (see baton.bench.remote)
     limit: int | None = None  # every node's own concurrency key, with this limit
     rtt_ms: float = 0.0  # remote only: added in each direction by a delay proxy (see baton.bench.delay)
+    hold: str = "auto"  # the workers' --hold
 
 
 def bench_graph(partitions: int, variant: str, limit: int | None = None) -> Graph:
@@ -86,9 +87,10 @@ def run_once(settings: Settings, config: BenchConfig, log_dir: Path) -> dict[str
     statements_before = backend.statements_executed()
     fleet: LocalWorkers | RemoteFleet
     if config.remote:
-        fleet = RemoteFleet(settings, backend, config.workers, config.slots, log_dir, rtt_ms=config.rtt_ms)
+        fleet = RemoteFleet(settings, backend, config.workers, config.slots, log_dir, rtt_ms=config.rtt_ms,
+                            hold=config.hold)  # fmt: skip
     else:
-        fleet = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir)
+        fleet = LocalWorkers(settings, config.workers, {"slots": config.slots}, log_dir, hold=config.hold)
     began = time.monotonic()
     fleet.start()
     try:
@@ -164,6 +166,7 @@ def _figures(backend: Store, event_id: int, graph: Graph, config: BenchConfig) -
         "link": "remote" if config.remote else "direct",
         "limit": config.limit,
         "rtt_ms": config.rtt_ms,
+        "hold": config.hold,
         "state": event.state.value,
         "tasks": len(tasks),
         "makespan_s": round(makespan, 3),

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from baton.cli.options import DEFAULT_SLOTS, DEFAULT_WORKERS, db_option, handle_errors, json_option, settings_from
+from baton.cli.types import HOLD
 
 
 @click.command()
@@ -27,13 +28,21 @@ from baton.cli.options import DEFAULT_SLOTS, DEFAULT_WORKERS, db_option, handle_
 @click.option("--rtt-ms", type=click.FloatRange(0, 1000), default=0.0, show_default=True,
               help="R: a delay proxy on loopback between the remote workers and the server adds R ms in each "
                    "direction, so a round trip grows by 2R (0: no proxy). Needs --remote.")  # fmt: skip
+@click.option(
+    "--hold",
+    type=HOLD,
+    default="auto",
+    show_default=True,
+    help="The workers' --hold: tasks held beyond their free slots (0: none; auto: sized by the pace).",
+)
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=None,
               help="Every node declares a concurrency key of its own with this limit (docs/limits.md).")  # fmt: skip
 @json_option
 @db_option
 @handle_errors
 def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, remote: bool, rtt_ms: float,
-          limit: int | None, as_json: bool, db: str | None, config_file: str | None) -> None:  # fmt: skip
+          hold: int | None, limit: int | None, as_json: bool, db: str | None,
+          config_file: str | None) -> None:  # fmt: skip
     """Measure Baton's overhead: the year-end shape (6P + 2 tasks) with no-op or sleeping tasks.
 
     Without --db each run gets a fresh SQLite file; with a postgresql:// URL the runs share that
@@ -45,7 +54,7 @@ def bench(partitions: int, variant: str, workers: int, slots: int, repeat: int, 
     if rtt_ms and not remote:
         raise click.UsageError("--rtt-ms delays the link between remote workers and the server: give --remote too")
     config = BenchConfig(partitions=partitions, variant=variant, workers=workers, slots=slots, remote=remote,
-                         limit=limit, rtt_ms=rtt_ms)  # fmt: skip
+                         limit=limit, rtt_ms=rtt_ms, hold="auto" if hold is None else str(hold))  # fmt: skip
     runs = []
     for _ in range(repeat):
         url, folder = (db, None) if db else fresh_sqlite_url()

@@ -157,7 +157,10 @@ class HttpLink:
         out = ClaimOut.model_validate(self._retrying("POST", "/worker/v1/claim", _with_reports(fields, riding)))
         self._unanswered = None
         answered = _merged(early, _answers(out.answers))
-        short = len(out.holds) < request.hold if request.hold_s > 0 else not out.claims and request.limit > 0
+        if request.hold_s > 0:
+            short = len(out.claims) + len(out.holds) < request.limit + request.hold
+        else:
+            short = not out.claims and request.limit > 0
         if short:
             self._since, self._epoch = out.changes, out.epoch or None
             self._armed.set()  # nothing to take: long-poll until the server has news

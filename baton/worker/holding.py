@@ -75,6 +75,7 @@ class Book:
 
     hold_s: float
     held: deque[Held] = field(default_factory=deque)
+    to_run: list[Claim] = field(default_factory=list)  # claimed to run (for idle slots), not yet started
     starts: list[tuple[int, int]] = field(default_factory=list)  # to send
     releases: list[int] = field(default_factory=list)  # to send
     unacknowledged: dict[int, int] = field(default_factory=dict)  # task_id -> attempt, started, not yet acknowledged

@@ -603,7 +603,7 @@ class Worker:
                 started = self._start_held(book)
                 with self.lock:
                     owed = bool(self.owed or book.starts or book.releases)
-                    busy = owed or bool(self.running or book.held) or self.in_flight
+                    busy = owed or bool(self.running or book.held or book.to_run) or self.in_flight
                 if owed or started:
                     self._kick()
                 if busy:
@@ -624,8 +624,13 @@ class Worker:
     def _start_held(self, book: Book) -> int:
         """Start the held tasks that fit the free capacity now; how many started."""
         with self.lock:
+            claimed, book.to_run = book.to_run, []  # claimed to run: running already, for idle slots
             costs = {h.claim.task_id: self._cost(h.claim) for h in book.held}
-            taken = book.take(self._free_now(), costs, time.monotonic())
+            free = self._free_now()
+            for claim in claimed:
+                for key, amount in self._cost(claim).items():
+                    free[key] = free.get(key, 0) - amount
+            taken = claimed + book.take(free, costs, time.monotonic())
         for claim in taken:
             self._start(claim)
         return len(taken)
@@ -657,6 +662,8 @@ class Worker:
         nothing is left to do (or the store stayed away for a lease past the drain's end)."""
         with self.lock:
             book.give_all_back()
+        self._start_held(book)  # tasks claimed to run before the drain began: they run, as running ones do
+        with self.lock:
             owed = bool(self.owed or book.starts or book.releases) or self.in_flight
             left = list(self.running.values())
         if owed:
@@ -694,18 +701,20 @@ class Worker:
                     if self.owed:
                         book.yielding = False  # a task ended: the window may grow again
                     extra = 0 if self.draining.is_set() or book.yielding else self._extra(slots)
-                    room = 0 if self.draining.is_set() else max(0, free.get("slots", 0))
-                    want = max(0, room + extra - len(book.held))
+                    room = 0 if self.draining.is_set() else max(0, free.get("slots", 0) - len(book.to_run))
+                    # slots nothing held will fill are claimed to run (as without holds: the claim's
+                    # gate admits keyed and rate-limited tasks); the window beyond them is held
+                    idle = max(0, room - len(book.held))
+                    hold = max(0, extra - max(0, len(book.held) - room))
                     owed = bool(self.owed or book.starts or book.releases)
-                    if not owed and (want == 0 or (hungry and not changed)):
+                    if not owed and (idle + hold == 0 or (hungry and not changed)):
                         break
                     reports, self.owed = self.owed, []
                     starts, book.starts = book.starts, []
                     releases, book.releases = book.releases, []
-                    idle = max(0, room - len(book.held))
                     self.in_flight = True
-                request = ClaimRequest(self.id, free, self.config.labels, 0, self.config.lease_s, tuple(reports),
-                                       self.config.event_id, hold=want, hold_s=self.config.hold_s,
+                request = ClaimRequest(self.id, free, self.config.labels, idle, self.config.lease_s, tuple(reports),
+                                       self.config.event_id, hold=hold, hold_s=self.config.hold_s,
                                        capacity=self.config.capacity, starts=tuple(starts), releases=tuple(releases),
                                        idle=idle)  # fmt: skip
                 hungry = self._exchange(book, request)
@@ -717,7 +726,7 @@ class Worker:
         return self.pace.extra(slots, self.config.hold) if self.config.hold_adapts else self.config.hold
 
     def _exchange(self, book: Book, request: ClaimRequest) -> bool:
-        """One claim of the exchange thread; True when it found fewer holds than it asked."""
+        """One claim of the exchange thread; True when it found fewer tasks than it asked."""
         sent_at = time.monotonic()
         try:
             with self.claiming:
@@ -730,12 +739,13 @@ class Worker:
                 self.in_flight = False
         self.pace.saw_round_trip(time.monotonic() - sent_at)
         self.pace.saw_runs(request.reports)
-        for claim in result.holds:  # their graphs, before the main loop starts them
+        for claim in [*result.claims, *result.holds]:  # their graphs, before the main loop starts them
             with contextlib.suppress(Exception):
                 self._graph(claim.graph_id)
         with self.lock:
             for task_id, _ in request.starts:
                 book.unacknowledged.pop(task_id, None)
+            book.to_run += result.claims
             book.add(result.holds, sent_at, self.running, self._rank)
             book.give_back(result.recalled)
             book.yielding = book.yielding or result.yield_holds
@@ -746,9 +756,9 @@ class Worker:
                         running.claim.task_id, running.claim.attempt)  # fmt: skip
             running.stop(STOP_LEASE_LOST)
         self._log_rejected(result.rejected)
-        if result.holds or result.recalled:
+        if result.claims or result.holds or result.recalled:
             self._wake()
-        return request.hold > len(result.holds)
+        return request.limit + request.hold > len(result.claims) + len(result.holds)
 
     def _exchange_failed(self, book: Book, request: ClaimRequest, exc: Exception) -> None:
         """Keep what the claim carried for the next one (a stale report is refused then, never
