@@ -50,6 +50,7 @@ from baton.store.records import (
     EventFilter,
     EventRecord,
     GraphRecord,
+    HeldWait,
     KeyWait,
     LimitKeyRecord,
     LogChunk,
@@ -331,6 +332,9 @@ class HttpStore:
 
     def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:
         return self.client.rate_keys(after=after, limit=limit)
+
+    def held_waits(self, event_id: int) -> list[HeldWait]:
+        _unserved("tasks workers hold (the web UI and 'baton status' on the server's side show them)")
 
     def partition_rows(self, event_id: int, after: str | None = None, limit: int = 100) -> list[PartitionRow]:
         _unserved("partition rows (the web UI shows them)")

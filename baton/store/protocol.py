@@ -47,6 +47,7 @@ from baton.store.records import (
     EventFilter,
     EventRecord,
     GraphRecord,
+    HeldWait,
     KeyWait,
     LimitKeyRecord,
     LiveLogOrphan,
@@ -422,6 +423,10 @@ class ReadStore(Protocol):
 
     def rate_waits(self, event_id: int) -> list[RateWait]:
         """Per node and rate key, the event's tasks parked until their rate limit allows a start."""
+        ...
+
+    def held_waits(self, event_id: int) -> list[HeldWait]:
+        """Per node and worker, the event's ready tasks workers hold beyond their free slots."""
         ...
 
     def rate_keys(self, after: str | None = None, limit: int = 100) -> list[RateKeyRecord]:

@@ -435,6 +435,15 @@ class LimitKeyRecord:
 
 
 @dataclass(frozen=True)
+class HeldWait:
+    """Ready tasks of one node a worker holds beyond its free slots (not running yet)."""
+
+    node: str
+    worker_id: str
+    tasks: int
+
+
+@dataclass(frozen=True)
 class RateWait:
     """Ready tasks of one node parked on a spent rate limit, with the key's state and when its
     next start is allowed (epoch seconds; None: now, and the controller's next sweep returns them)."""
@@ -826,7 +835,7 @@ class ResumeAnswer:
 
 
 # Why tasks are not running (baton.store.waiting), in the order they are listed within a node.
-REASONS = ("queued", "paused", "upstream", "backoff", "limit", "rate", "no_worker", "slot", "cancelled")
+REASONS = ("queued", "paused", "upstream", "backoff", "limit", "rate", "held", "no_worker", "slot", "cancelled")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from baton.graphs.model import DepMode, Graph
 from baton.store import event_limits, limits, pauses, rates
 from baton.store.records import (
     EventRecord,
+    HeldWait,
     KeyWait,
     LimitKeyRecord,
     PartitionRow,
@@ -63,6 +64,12 @@ _LATEST = f"COALESCE(finished_at, CASE WHEN {STARTED} THEN started_at ELSE ready
 # or, before it, by when they became ready, then the finished ones by their end. Portable: no NULLS LAST.
 LATEST_FIRST = f"ORDER BY (finished_at IS NULL) DESC, {_LATEST} IS NULL, {_LATEST} DESC, id DESC"
 
+
+
+class HeldRow(NamedTuple):
+    node: str
+    worker_id: str
+    tasks: int
 
 class EventHead(NamedTuple):
     graph_id: int
@@ -424,6 +431,15 @@ class SqlTimelineReads:
         with self.transaction(write=False) as tx:
             found = limits.key_states(tx, after=after, limit=limit)
         return [LimitKeyRecord(s.key, s.max_running, s.running, s.ready, s.parked) for s in found]
+
+    @retried
+    def held_waits(self, event_id: int) -> list[HeldWait]:
+        """Read through the held tasks' partial index (a few per worker), so an event of any size
+        costs as little as the holds do."""
+        sql = ("SELECT node, held_by AS worker_id, COUNT(*) AS tasks FROM tasks WHERE parked = 4 AND event_id = ? "
+               "GROUP BY node, held_by ORDER BY node, held_by")  # fmt: skip
+        with self.transaction(write=False) as tx:
+            return [HeldWait(*r) for r in read_rows(tx, HeldRow, sql, (event_id,))]
 
     @retried
     def rate_waits(self, event_id: int) -> list[RateWait]:

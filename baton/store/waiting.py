@@ -12,6 +12,8 @@ Reasons, in the order they are listed within a node:
   tasks run against its limit, and a few of those holding it);
 - ``rate``: ready tasks parked because their rate limit is spent (which key, its starts in the
   window against its limit, and ``until`` when its next start is allowed);
+- ``held``: ready tasks a worker holds beyond its free slots (``baton worker --hold``): it starts
+  them the moment one of its slots frees (which workers, how many each);
 - ``no_worker``: claimable tasks (ready and not backing off) that no live worker can ever take,
   by the rule of :func:`baton.engine.diagnose.unplaceable` (labels and whole capacity);
 - ``slot``: claimable tasks some live worker fits, waiting for a free slot;
@@ -33,6 +35,7 @@ from baton.graphs.model import Graph, Node
 from baton.store.records import (
     REASONS,
     EventRecord,
+    HeldWait,
     KeyWait,
     NodeProgress,
     PauseRecord,
@@ -118,6 +121,19 @@ def _rate(node: str, ready: int, waits: Sequence[RateWait], now: float) -> list[
     return groups
 
 
+def _held(node: str, ready: int, waits: Sequence[HeldWait]) -> WaitingGroup | None:
+    """Ready tasks workers hold, one group per node naming a few of the workers."""
+    mine = [w for w in waits if w.node == node and w.tasks > 0]
+    count = min(sum(w.tasks for w in mine), ready)
+    if count <= 0:
+        return None
+    named = ", ".join(f"{w.worker_id} ({w.tasks})" for w in mine[:MAX_NAMED_WORKERS])
+    more = len(mine) - MAX_NAMED_WORKERS
+    held = named + (f" and {more} more" if more > 0 else "")
+    sentence = f"{_tasks(count, 'is', 'are')} held by {held}, to start as soon as a slot there frees"
+    return WaitingGroup(node, "held", count, sentence)
+
+
 def _offer(workers: Sequence[WorkerRecord]) -> str:
     """What live workers offer, a few by name."""
     if not workers:
@@ -162,6 +178,7 @@ class Snapshot:
     key_waits: Sequence[KeyWait] = ()
     pauses: Sequence[PauseRecord] = ()  # those that hold the event (its graph's, its own, its nodes')
     rate_waits: Sequence[RateWait] = ()
+    held_waits: Sequence[HeldWait] = ()
 
 
 def _paused(node: str, count: int, pause: PauseRecord) -> WaitingGroup:
@@ -196,6 +213,9 @@ def _node_groups(seen: Snapshot, node: Node, live: Sequence[WorkerRecord]) -> li
                   seen.rate_waits, seen.now)  # fmt: skip
     groups += rated
     claimable = ready - (backoff.count if backoff else 0) - sum(g.count for g in limited + rated)
+    in_hand = _held(node.name, claimable, seen.held_waits)
+    groups.append(in_hand)
+    claimable -= in_hand.count if in_hand else 0
     if claimable > 0:
         fits = [w for w in live if _fits(seen.graph, node.name, w)]
         groups.append(_slot(node.name, claimable, fits) if fits else _no_worker(node, claimable, live))
@@ -224,6 +244,7 @@ class WaitingReads(Protocol):
     def workers(self) -> list[WorkerRecord]: ...
     def key_waits(self, event_id: int) -> list[KeyWait]: ...
     def rate_waits(self, event_id: int) -> list[RateWait]: ...
+    def held_waits(self, event_id: int) -> list[HeldWait]: ...
     def pauses(self, event_id: int | None = None) -> list[PauseRecord]: ...
 
 
@@ -240,5 +261,6 @@ def gather(
     remaining = {p.node: p.remaining for p in reads.node_progress(event.id)}
     pauses = reads.pauses(event.id) if event.paused else []
     seen = Snapshot(reads.graph_of(event.graph_id), counts, remaining, reads.backoffs(event.id, now),
-                    reads.workers(), now, reads.key_waits(event.id), pauses, reads.rate_waits(event.id))  # fmt: skip
+                    reads.workers(), now, reads.key_waits(event.id), pauses, reads.rate_waits(event.id),
+                    reads.held_waits(event.id))  # fmt: skip
     return waiting_groups(seen)

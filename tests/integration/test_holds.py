@@ -180,3 +180,15 @@ def test_a_claim_retried_after_a_lost_answer_gets_the_same_holds(backend: Store)
     first = ask(backend, hold=3, claim_id="c1").holds
     again = ask(backend, hold=3, claim_id="c1").holds
     assert ids(again) == ids(first) and [c.attempt for c in again] == [1, 1, 1]
+
+
+def test_held_tasks_are_a_waiting_reason_of_their_event(backend: Store) -> None:
+    event_id = start(backend, chain())
+    ask(backend, hold=3)
+    ask(backend, "w2", hold=2)
+    assert [(w.node, w.worker_id, w.tasks) for w in backend.held_waits(event_id)] == [
+        ("extract", "w1", 3),
+        ("extract", "w2", 2),
+    ]
+    held = [g for g in backend.waiting(event_id) if g.reason == "held"]
+    assert [(g.node, g.count) for g in held] == [("extract", 5)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baton.graphs.builder import GraphBuilder
-from baton.store.records import RetryWait, WaitingGroup, WorkerRecord
+from baton.store.records import HeldWait, RetryWait, WaitingGroup, WorkerRecord
 from baton.store.waiting import Snapshot, waiting_groups
 
 NOW = 10_000.0
@@ -138,3 +138,13 @@ def test_groups_come_in_graph_order_then_reason() -> None:
         ("load", "cancelled", 1),
     ]
     assert [n.name for n in GRAPH.nodes] == ["extract", "other", "gpu", "big", "load"]  # the order followed
+
+
+def test_tasks_workers_hold_are_apart_from_those_waiting_for_a_slot() -> None:
+    held = [HeldWait("extract", "remote-1", 3), HeldWait("extract", "remote-2", 1)]
+    seen = Snapshot(GRAPH, {"extract": {"ready": 6}}, {}, [], [SMALL, MEDIUM], NOW, held_waits=held)
+    assert waiting_groups(seen) == [
+        WaitingGroup("extract", "held", 4, "4 are held by remote-1 (3), remote-2 (1), to start as soon as a slot "
+                                           "there frees"),
+        WaitingGroup("extract", "slot", 2, "2 waiting for a free slot (2 live workers fit, 3 of 8 slots busy)"),
+    ]  # fmt: skip
