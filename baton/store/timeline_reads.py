@@ -65,11 +65,11 @@ _LATEST = f"COALESCE(finished_at, CASE WHEN {STARTED} THEN started_at ELSE ready
 LATEST_FIRST = f"ORDER BY (finished_at IS NULL) DESC, {_LATEST} IS NULL, {_LATEST} DESC, id DESC"
 
 
-
 class HeldRow(NamedTuple):
     node: str
     worker_id: str
     tasks: int
+
 
 class EventHead(NamedTuple):
     graph_id: int
