@@ -535,9 +535,7 @@ class WaitingGroupOut(BaseModel):
     """Tasks of one node that are not running, for one reason (docs/limits.md, "Why a task waits")."""
 
     node: str
-    reason: Literal[REASONS] = Field(
-        description="queued, paused, upstream, backoff, limit, rate, held, no_worker, slot or cancelled"
-    )  # type: ignore[valid-type]
+    reason: Literal[REASONS] = Field(description=", ".join(REASONS[:-1]) + " or " + REASONS[-1])  # type: ignore[valid-type]
     count: int
     sentence: str = Field(description="the reason told in words, naming what it waits for")
     until: float | None = Field(None, description="when a backoff ends (epoch seconds)")

@@ -92,7 +92,7 @@ class WorkerConfig:
     event_id: int | None = None  # take only this event's tasks (baton run); None: any event
     hold: int = 0  # tasks held beyond the free slots (baton.worker.holding); 0: none, claim to run
     hold_adapts: bool = False  # hold at most ``hold``, as many as the pace asks (else ``hold`` exactly)
-    hold_s: float = 0.0  # how long the store keeps a hold without a heartbeat (the settings' or server's)
+    hold_s: float  # how long the store keeps a hold without a heartbeat (the settings' or server's)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerConfig:

@@ -26,6 +26,7 @@ AWAY: dict[str, Any] = {
     "db": "postgresql://baton:secret@db.example:5433/baton?sslmode=require",
     "lease_s": 41.5,
     "heartbeat_s": 0.1,  # not a round number in binary: the encoding must not round it
+    "hold_s": 0.3,
     "poll_s": 0.07,
     "idle_poll_s": 2.5,
     "drain_s": 0.0,
@@ -134,7 +135,8 @@ def test_the_configs_take_every_setting_they_share_from_the_settings(settings: S
     controller = ControllerConfig.from_settings(settings)
     for config in (worker, controller):
         for f in settings_fields(type(config)):
-            expected = settings.heartbeat_interval_s if f.name == "heartbeat_s" else getattr(settings, f.name)
+            derived = {"heartbeat_s": settings.heartbeat_interval_s, "hold_s": settings.hold_lease_s}
+            expected = derived[f.name] if f.name in derived else getattr(settings, f.name)
             assert getattr(config, f.name) == expected, f.name
 
 
