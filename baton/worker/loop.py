@@ -152,6 +152,8 @@ class Worker:
         self.book = Book(config.hold_s) if config.hold > 0 else None
         self.pace = Pace()
         self.owed: list[Report] = []
+        self.ended: dict[int, Mapping[str, int]] = {}  # ended attempts' costs until their reports are owed
+        self.starting: dict[int, Mapping[str, int]] = {}  # taken to start, not yet in self.running
         self.in_flight = False
         self.kick_r, self.kick_w = os.pipe()
         os.set_blocking(self.kick_r, False)
@@ -371,10 +373,11 @@ class Worker:
             return self._free_now()
 
     def _free_now(self) -> dict[str, int]:
-        """The capacity no running attempt uses (the caller holds ``self.lock``)."""
+        """The capacity no running attempt uses, nor one whose report is not yet owed to the store
+        (the caller holds ``self.lock``)."""
         free = dict(self.config.capacity)
-        for running in self.running.values():
-            for key, amount in running.cost.items():
+        for cost in [*(r.cost for r in self.running.values()), *self.ended.values(), *self.starting.values()]:
+            for key, amount in cost.items():
                 free[key] = free.get(key, 0) - amount
         return free
 
@@ -439,13 +442,21 @@ class Worker:
 
     def _finished(self, running: Running, report: Report | None, executor: Executor | None = None) -> None:
         """Record an attempt's end; its executor (if any) goes back to the pool."""
+        report = fenced(running, report) if report is not None else None
         with self.lock:
             self.running.pop(running.claim.task_id, None)
+            self._unsent(running, report)
         if executor is not None:
             self.pool.give_back(executor)
-        report = fenced(running, report) if report is not None else None
         if report is not None:
             self.done.append(report)
+
+    def _unsent(self, running: Running, report: Report | None) -> None:
+        """With holds (the caller holds ``self.lock``): the attempt's slot counts as taken until its
+        report is on its way, so the exchange thread never claims a task to run in it before the
+        store hears that it freed (the store would see the worker run more than its slots)."""
+        if self.book is not None and report is not None:
+            self.ended[running.claim.task_id] = running.cost
 
     def _take_done(self) -> list[Report]:
         done, self.done = self.done, []
@@ -474,12 +485,17 @@ class Worker:
             node = graph.node(claim.node)
         except Exception as exc:  # a graph this worker cannot decode: the attempt fails, the worker goes on
             log.error("task %s: cannot load its graph #%s: %s", claim.task_id, claim.graph_id, exc)
+            with self.lock:
+                cost = self.starting.pop(claim.task_id, None)
+                if cost is not None:  # its slot stays taken until the report is on its way
+                    self.ended[claim.task_id] = cost
             self.done.append(Report(claim.task_id, claim.attempt, Outcome.INVALID_RESULT, time.time(), time.time(),
                                     error=f"the worker cannot load the task's graph: {exc}"[:2000]))  # fmt: skip
             return
         running = Running(claim, node, dict(node.cost))
         with self.lock:
             self.running[claim.task_id] = running
+            self.starting.pop(claim.task_id, None)
         if not isinstance(node.action, PythonAction):
             self.threads.submit(self._run_command, running, graph)
             return
@@ -502,6 +518,7 @@ class Worker:
         finally:
             with self.lock:
                 self.running.pop(running.claim.task_id, None)
+                self._unsent(running, report)
             self.from_threads.put(report)
             self._wake()
 
@@ -595,7 +612,10 @@ class Worker:
                     return
                 self._poll(0)
                 with self.lock:
-                    self.owed += self._take_done()
+                    done = self._take_done()
+                    self.owed += done
+                    for report in done:
+                        self.ended.pop(report.task_id, None)
                 if self.draining.is_set():
                     if self._holding_drain_step(book):
                         return
@@ -631,6 +651,8 @@ class Worker:
                 for key, amount in self._cost(claim).items():
                     free[key] = free.get(key, 0) - amount
             taken = claimed + book.take(free, costs, time.monotonic())
+            for claim in taken:  # their slots are taken from now on, before _start lists them as running
+                self.starting[claim.task_id] = costs.get(claim.task_id) or self._cost(claim)
         for claim in taken:
             self._start(claim)
         return len(taken)
@@ -697,14 +719,18 @@ class Worker:
             changed = hungry and self.link.wait_for_change(0)
             while not self.exchange_stop.is_set():  # until nothing is owed and no hold is wanted
                 with self.lock:
-                    free = self._free_now()
                     if self.owed:
                         book.yielding = False  # a task ended: the window may grow again
                     extra = 0 if self.draining.is_set() or book.yielding else self._extra(slots)
-                    room = 0 if self.draining.is_set() else max(0, free.get("slots", 0) - len(book.to_run))
-                    # slots nothing held will fill are claimed to run (as without holds: the claim's
-                    # gate admits keyed and rate-limited tasks); the window beyond them is held
-                    idle = max(0, room - len(book.held))
+                    # the capacity that tasks claimed to run and held tasks will not take is claimed
+                    # to run (as without holds: the claim's gate admits keyed and rate-limited
+                    # tasks); the window beyond it is held
+                    free = self._free_now()
+                    _less(free, [self._cost(c) for c in book.to_run])
+                    room = 0 if self.draining.is_set() else max(0, free.get("slots", 0))
+                    _less(free, [self._cost(h.claim) for h in book.held])
+                    free = {key: max(0, amount) for key, amount in free.items()}
+                    idle = 0 if self.draining.is_set() else free.get("slots", 0)
                     hold = max(0, extra - max(0, len(book.held) - room))
                     owed = bool(self.owed or book.starts or book.releases)
                     if not owed and (idle + hold == 0 or (hungry and not changed)):
@@ -802,3 +828,10 @@ class Worker:
         if recalled:
             self._kick()
         return [o for o in orders if o.reason not in (STOP_RECALLED, STOP_HOLD_WANTED, STOP_HOLD_LOST)]
+
+
+def _less(capacity: dict[str, int], costs: list[Mapping[str, int]]) -> None:
+    """Take ``costs`` off ``capacity``, in place."""
+    for cost in costs:
+        for key, amount in cost.items():
+            capacity[key] = capacity.get(key, 0) - amount
