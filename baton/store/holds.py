@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from baton.store.claims import READY_ORDER, Candidate
+from baton.store.claims import READY_ORDER, Candidate, Taken
 from baton.store.pauses import COVERED_TASK, HELD, PAUSED
 from baton.store.records import STOP_HOLD_LOST, STOP_HOLD_WANTED, STOP_RECALLED, StopOrder
 from baton.store.tx import Cursor, Tx, fetch_all, in_list, read_rows, scalar, select_list
@@ -267,29 +267,17 @@ def release_all(tx: Tx, worker_id: str) -> int:
     return release(tx, worker_id, [r.id for r in read_rows(tx, IdOnly, sql, (worker_id,))])
 
 
-class HeldCandidate(NamedTuple):
-    task_id: int
-    event_id: int
-    node: str
-    partition: str
-    attempt: int
-    req_id: int
-    limit_key: str | None
-    rate_key: str | None
-    hold_expires_at: float
-
-
 def held_for_claim(tx: Tx, worker_id: str, claim_id: str) -> tuple[list[Candidate], float]:
     """What an earlier claim request with this id holds still (its answer was lost), as the
     candidates they were, with the hold's end."""
     rows = read_rows(
         tx,
-        HeldCandidate,
-        f"SELECT {select_list(HeldCandidate, task_id='id')} FROM tasks t "
+        Taken,
+        f"SELECT {select_list(Taken, task_id='id', lease_expires_at='hold_expires_at')} FROM tasks t "
         f"WHERE held_by = ? AND parked = {HELD} AND claim_id = ? ORDER BY id",
         (worker_id, claim_id),
     )
-    return [Candidate(*r[:8]) for r in rows], max((r.hold_expires_at for r in rows), default=tx.now)
+    return [Candidate(*r[:8]) for r in rows], max((r.lease_expires_at for r in rows), default=tx.now)
 
 
 def count(tx: Tx) -> int:
