@@ -480,6 +480,7 @@ def holding_worker(
     return proc, gated_start["pid"]
 
 
+@pytest.mark.long(seconds=12)
 def test_a_remote_worker_killed_with_held_tasks_sees_them_run_elsewhere_within_the_hold_lease_on_attempt_1(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
@@ -500,6 +501,7 @@ def test_a_remote_worker_killed_with_held_tasks_sees_them_run_elsewhere_within_t
     assert_completed_once(backend, event_id)
 
 
+@pytest.mark.long(seconds=12)
 def test_held_tasks_are_given_back_to_an_idle_worker(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
@@ -520,6 +522,7 @@ def test_held_tasks_are_given_back_to_an_idle_worker(
     assert_completed_once(backend, event_id)
 
 
+@pytest.mark.long(seconds=12)
 def test_held_tasks_are_given_back_for_a_higher_priority_task_which_then_starts_first(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
@@ -552,6 +555,7 @@ def heartbeat_holds(relay: Relay) -> set[int]:
     return {int(t) for e in beats for t, _ in json.loads(body_of(e.request)).get("held", [])}
 
 
+@pytest.mark.long(seconds=12)
 def test_a_worker_stopped_past_its_hold_lease_does_not_start_its_expired_holds(
     backend: Store, make_remote: Callable[..., Remote], tmp_path: Path
 ) -> None:
