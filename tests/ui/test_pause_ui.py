@@ -21,7 +21,7 @@ from baton.controller.loop import Controller
 from baton.graphs.builder import GraphBuilder
 from baton.graphs.params import validate_params
 from baton.store import open_store
-from baton.store.records import PauseTarget
+from baton.store.records import ClaimRequest, PauseTarget
 from baton.store.sql import SqlStore
 
 
@@ -136,3 +136,13 @@ def test_the_waiting_panel_names_a_full_key_a_spent_rate_and_a_graphs_queue(worl
     rate = page.locator('ul.waiting li[data-reason="rate"]')
     expect(rate).to_contain_text("2 wait for rate limit partner-api (2 of 2 starts in 1 h); the next may start in")
     expect(rate).to_contain_text("(until ")
+
+
+def test_the_waiting_panel_names_the_workers_holding_tasks(world: World, page: Page, screenshot_dir: Path) -> None:
+    got = world.store.claim(ClaimRequest("remote-1", {"slots": 0}, frozenset(), 0, 30.0, hold=4, hold_s=600.0,
+                                         capacity={"slots": 4}))  # fmt: skip
+    assert len(got.holds) == 4
+    _open(page, world, world.viewer, f"/ui/events/{world.event_id}")
+    held = page.locator('ul.waiting li[data-reason="held"]')
+    expect(held).to_contain_text("4 are held by remote-1 (4), to start as soon as a slot there frees")
+    page.screenshot(path=screenshot_dir / "event-held.png", full_page=True)
